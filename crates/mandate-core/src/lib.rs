@@ -1,0 +1,14 @@
+//! Mandate's domain core: party roles, identifiers and the stable error codes that
+//! every surface (REST, MCP, CLI) shows the same way.
+//!
+//! This crate must never depend on IO: no tokio, no sockets, no files, no HTTP
+//! clients, no database drivers. Everything here is a plain value, so it is
+//! small enough to audit and exact to test.
+
+mod error_code;
+mod ids;
+mod role;
+
+pub use error_code::{ErrorCategory, ErrorCode};
+pub use ids::{IdError, WalletId};
+pub use role::{Role, RoleError};

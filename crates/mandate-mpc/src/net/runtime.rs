@@ -1,0 +1,417 @@
+//! Runs: the plan every participant agrees to, the coordinator that proposes it,
+//! and the server loop of a listening party (the cosigner, the service).
+//!
+//! A run starts when its coordinator — the recovery party when it takes part,
+//! otherwise the service — dials each other participant and proposes a [`RunPlan`]
+//! with a fresh session id. Each participant checks the plan with its own
+//! [`PartyHandler`] (the cosigner applies its hard limits here) and accepts or
+//! refuses before any protocol message flows. When the two other participants must
+//! also talk to each other, the lower-index one dials the higher and joins by
+//! session id and plan hash.
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mandate_core::{ErrorCode, Role, WalletId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::channel::SecureChannel;
+use super::identity::{IdentityKey, PeerBook};
+use super::mesh::MeshTransport;
+use crate::envelope::{SessionId, Transport};
+use crate::error::{MpcError, Result};
+use crate::protocol::{self, RepairSide};
+use crate::share::{EcdsaSig, KeyShare};
+
+/// Version of the [`RunPlan`] format.
+pub const PLAN_VERSION: u8 = 1;
+
+/// What a run does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operation {
+    /// Distributed key generation for a new wallet (all three parties).
+    Dkg,
+    /// Sign a full payload; every signer decodes it and computes the digest itself.
+    Sign {
+        /// The unsigned payload (for EVM: the RLP of an EIP-1559 transaction).
+        payload: Vec<u8>,
+    },
+    /// Complete refresh of all three shares.
+    Refresh,
+    /// Rebuild `target`'s lost share, then complete refresh.
+    Repair {
+        /// The party whose share is rebuilt.
+        target: Role,
+        /// The wallet address the rebuilt share must belong to.
+        expected_address: String,
+    },
+}
+
+/// The plan of one run: what every participant agrees to before the first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// [`PLAN_VERSION`].
+    pub version: u8,
+    /// Fresh per run.
+    pub session_id: SessionId,
+    /// The wallet.
+    pub wallet_id: WalletId,
+    /// Who proposes the run.
+    pub coordinator: Role,
+    /// Who takes part, sorted by index.
+    pub participants: Vec<Role>,
+    /// What the run does.
+    pub operation: Operation,
+}
+
+impl RunPlan {
+    /// A new plan with a fresh session id. The coordinator is the recovery party if
+    /// it takes part, otherwise the service.
+    pub fn new(wallet_id: WalletId, mut participants: Vec<Role>, operation: Operation) -> Result<Self> {
+        participants.sort();
+        participants.dedup();
+        let coordinator = if participants.contains(&Role::Recovery) { Role::Recovery } else { Role::Service };
+        let plan = RunPlan {
+            version: PLAN_VERSION,
+            session_id: SessionId::random(&mut rand_core::OsRng),
+            wallet_id,
+            coordinator,
+            participants,
+            operation,
+        };
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Checks the plan's shape (participants fit the operation, coordinator rule).
+    pub fn validate(&self) -> Result<()> {
+        if self.version != PLAN_VERSION {
+            return Err(MpcError::InvalidInput(format!("unsupported plan version {}", self.version)));
+        }
+        let sorted = self.participants.windows(2).all(|pair| matches!(pair, [a, b] if a < b));
+        let expected = match self.operation {
+            Operation::Sign { .. } => 2,
+            _ => 3,
+        };
+        if !sorted || self.participants.len() != expected {
+            return Err(MpcError::InvalidParticipants(format!(
+                "{:?} needs {expected} distinct parties, got {:?}",
+                self.operation_name(),
+                self.participants
+            )));
+        }
+        let coordinator = if self.participants.contains(&Role::Recovery) { Role::Recovery } else { Role::Service };
+        if self.coordinator != coordinator {
+            return Err(MpcError::InvalidParticipants(format!("{} may not coordinate this run", self.coordinator)));
+        }
+        Ok(())
+    }
+
+    /// Short name of the operation, for logs.
+    pub fn operation_name(&self) -> &'static str {
+        match self.operation {
+            Operation::Dkg => "dkg",
+            Operation::Sign { .. } => "sign",
+            Operation::Refresh => "refresh",
+            Operation::Repair { .. } => "repair",
+        }
+    }
+
+    /// Hash of the whole plan; the joining link must present the same.
+    pub fn hash(&self) -> Result<[u8; 32]> {
+        let bytes = postcard::to_allocvec(self).map_err(|e| MpcError::InvalidInput(format!("plan: {e}")))?;
+        Ok(Sha256::digest(bytes).into())
+    }
+
+    fn needs_share(&self, me: Role) -> bool {
+        match &self.operation {
+            Operation::Dkg => false,
+            Operation::Repair { target, .. } => *target != me,
+            Operation::Sign { .. } | Operation::Refresh => true,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum Control {
+    Propose(RunPlan),
+    Join { session_id: SessionId, plan_hash: [u8; 32] },
+    Accept,
+    Refuse { code: String, message: String },
+}
+
+/// Why a party refuses a proposed run: a stable code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human explanation.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal { code, message: message.into() }
+    }
+}
+
+impl From<MpcError> for Refusal {
+    fn from(error: MpcError) -> Self {
+        Refusal { code: error.code(), message: error.to_string() }
+    }
+}
+
+/// What a run produced for this party.
+pub enum RunOutput {
+    /// A new or refreshed share to store (replacing the old one).
+    Share(KeyShare),
+    /// A verified signature over `digest`.
+    Signature {
+        /// The signature.
+        sig: EcdsaSig,
+        /// The digest this party computed from the payload.
+        digest: [u8; 32],
+    },
+}
+
+/// A listening party's decisions and storage.
+pub trait PartyHandler: Send + Sync + 'static {
+    /// This party's role.
+    fn role(&self) -> Role;
+    /// Checks a proposal before any protocol message. For a signing run, decodes the
+    /// payload and returns the digest this party will sign (and reserves whatever
+    /// its limits need).
+    fn authorize(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal>;
+    /// This party's share of `wallet`.
+    fn share(&self, wallet: &WalletId) -> Result<Arc<KeyShare>>;
+    /// The run succeeded: store a new share, commit a reservation.
+    fn completed(&self, plan: &RunPlan, output: RunOutput) -> Result<()>;
+    /// The run failed: release a reservation; record a ban the protocol demands.
+    fn failed(&self, plan: &RunPlan, error: &MpcError);
+}
+
+/// Runs `me`'s side of `plan` over an established transport.
+pub fn execute<T: Transport>(
+    plan: &RunPlan,
+    me: Role,
+    transport: &mut T,
+    share: Option<&KeyShare>,
+    digest: Option<[u8; 32]>,
+) -> Result<RunOutput> {
+    let need_share = || share.ok_or_else(|| MpcError::InvalidInput(format!("{me} has no share for {}", plan.wallet_id)));
+    if let Some(share) = share {
+        share.check_not_banned(&plan.participants)?;
+        if share.wallet_id() != &plan.wallet_id || share.role() != me {
+            return Err(MpcError::InvalidInput("share does not belong to this run".into()));
+        }
+    }
+    match &plan.operation {
+        Operation::Dkg => protocol::dkg(transport, me, plan.session_id, &plan.wallet_id).map(RunOutput::Share),
+        Operation::Sign { .. } => {
+            let digest = digest.ok_or_else(|| MpcError::InvalidInput("no digest computed for signing".into()))?;
+            let sig = protocol::sign(transport, need_share()?, plan.session_id, &plan.participants, &digest)?;
+            Ok(RunOutput::Signature { sig, digest })
+        }
+        Operation::Refresh => protocol::refresh(transport, need_share()?, plan.session_id).map(RunOutput::Share),
+        Operation::Repair { target, expected_address } => {
+            let side = if *target == me {
+                RepairSide::Target { wallet_id: plan.wallet_id.clone(), expected_address: expected_address.clone() }
+            } else {
+                RepairSide::Helper(need_share()?)
+            };
+            protocol::repair_and_refresh(transport, side, me, *target, plan.session_id).map(RunOutput::Share)
+        }
+    }
+}
+
+fn others_of(plan: &RunPlan, me: Role) -> Vec<Role> {
+    plan.participants.iter().copied().filter(|role| *role != me).collect()
+}
+
+/// Coordinates `plan` as its coordinator: proposes it to every other participant
+/// (the higher index first, so the lower one can join it), then runs the protocol.
+pub fn coordinate(
+    identity: &IdentityKey,
+    peers: &PeerBook,
+    plan: &RunPlan,
+    share: Option<&KeyShare>,
+    digest: Option<[u8; 32]>,
+) -> Result<RunOutput> {
+    plan.validate()?;
+    let me = plan.coordinator;
+    let mut others = others_of(plan, me);
+    others.sort_by_key(|role| std::cmp::Reverse(role.index()));
+    let mut links = Vec::new();
+    for peer in others {
+        let entry = peers.get(peer)?;
+        let addr = entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {peer}")))?;
+        let mut link = SecureChannel::connect(addr, identity, peer, &entry.public_key)?;
+        link.send_postcard(&Control::Propose(plan.clone()))?;
+        match link.recv_postcard::<Control>()? {
+            Control::Accept => links.push(link),
+            Control::Refuse { code, message } => {
+                return Err(MpcError::Refused { party: peer, code: ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused), message })
+            }
+            _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected accept or refuse".into() }),
+        }
+    }
+    let mut transport = MeshTransport::new(links);
+    execute(plan, me, &mut transport, share, digest)
+}
+
+struct Pending {
+    joiner: Role,
+    plan_hash: [u8; 32],
+    deliver: Sender<SecureChannel>,
+}
+
+struct Server<H: PartyHandler> {
+    identity: IdentityKey,
+    peers: PeerBook,
+    handler: H,
+    pending: Mutex<HashMap<SessionId, Pending>>,
+    seen: Mutex<HashSet<SessionId>>,
+}
+
+/// Serves runs on `listener` forever, one thread per connection.
+pub fn serve<H: PartyHandler>(listener: TcpListener, identity: IdentityKey, peers: PeerBook, handler: H) -> Result<()> {
+    let server = Arc::new(Server { identity, peers, handler, pending: Mutex::new(HashMap::new()), seen: Mutex::new(HashSet::new()) });
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let server = server.clone();
+        std::thread::spawn(move || {
+            if let Err(error) = server.handle(stream) {
+                eprintln!("{}: connection ended: {} ({})", server.handler.role(), error, error.code());
+            }
+        });
+    }
+    Ok(())
+}
+
+fn refuse(link: &mut SecureChannel, refusal: &Refusal) -> Result<()> {
+    link.send_postcard(&Control::Refuse { code: refusal.code.as_str().into(), message: refusal.message.clone() })
+}
+
+impl<H: PartyHandler> Server<H> {
+    fn handle(&self, stream: std::net::TcpStream) -> Result<()> {
+        let mut link = SecureChannel::accept(stream, &self.identity, |key| self.peers.role_of(key))?;
+        match link.recv_postcard::<Control>()? {
+            Control::Propose(plan) => self.run_proposal(link, plan),
+            Control::Join { session_id, plan_hash } => self.join(link, session_id, plan_hash),
+            _ => Err(MpcError::Unexpected { culprit: link.peer(), detail: "expected a proposal or a join".into() }),
+        }
+    }
+
+    fn check_proposal(&self, from: Role, plan: &RunPlan) -> std::result::Result<Option<Arc<KeyShare>>, Refusal> {
+        let me = self.handler.role();
+        plan.validate()?;
+        if plan.coordinator != from {
+            return Err(MpcError::WrongSender { culprit: from, claimed: plan.coordinator }.into());
+        }
+        if !plan.participants.contains(&me) {
+            return Err(Refusal::new(ErrorCode::InvalidInput, format!("{me} is not a participant")));
+        }
+        let fresh = self.seen.lock().map_err(|_| Refusal::new(ErrorCode::Internal, "lock"))?.insert(plan.session_id);
+        if !fresh {
+            return Err(Refusal::new(ErrorCode::SessionReused, format!("session {} was already used", plan.session_id.to_hex())));
+        }
+        let share = if plan.needs_share(me) {
+            let share = self.handler.share(&plan.wallet_id).map_err(|e| Refusal::new(ErrorCode::ShareNotFound, e.to_string()))?;
+            share.check_not_banned(&plan.participants)?;
+            Some(share)
+        } else {
+            None
+        };
+        Ok(share)
+    }
+
+    fn run_proposal(&self, mut link: SecureChannel, plan: RunPlan) -> Result<()> {
+        let me = self.handler.role();
+        let from = link.peer();
+        let share = match self.check_proposal(from, &plan) {
+            Ok(share) => share,
+            Err(refusal) => return refuse(&mut link, &refusal),
+        };
+        let digest = match self.handler.authorize(&plan) {
+            Ok(digest) => digest,
+            Err(refusal) => return refuse(&mut link, &refusal),
+        };
+        let result = self.connect_and_execute(link, &plan, share.as_deref(), digest);
+        match result {
+            Ok(output) => self.handler.completed(&plan, output),
+            Err(error) => {
+                self.handler.failed(&plan, &error);
+                eprintln!("{me}: {} run {} failed: {error} ({})", plan.operation_name(), plan.session_id.to_hex(), error.code());
+                Err(error)
+            }
+        }
+    }
+
+    fn connect_and_execute(
+        &self,
+        mut link: SecureChannel,
+        plan: &RunPlan,
+        share: Option<&KeyShare>,
+        digest: Option<[u8; 32]>,
+    ) -> Result<RunOutput> {
+        let me = self.handler.role();
+        let plan_hash = plan.hash()?;
+        let mut links = Vec::new();
+        let mut waiting = None;
+        for other in others_of(plan, me).into_iter().filter(|role| *role != plan.coordinator) {
+            if me.index() < other.index() {
+                let entry = self.peers.get(other)?;
+                let addr = entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {other}")))?;
+                let mut joined = SecureChannel::connect(addr, &self.identity, other, &entry.public_key)?;
+                joined.send_postcard(&Control::Join { session_id: plan.session_id, plan_hash })?;
+                match joined.recv_postcard::<Control>()? {
+                    Control::Accept => links.push(joined),
+                    Control::Refuse { code, message } => {
+                        let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused);
+                        let _ = refuse(&mut link, &Refusal::new(code, message.clone()));
+                        return Err(MpcError::Refused { party: other, code, message });
+                    }
+                    _ => return Err(MpcError::Unexpected { culprit: other, detail: "expected accept".into() }),
+                }
+            } else {
+                let (deliver, receive) = channel();
+                self.pending
+                    .lock()
+                    .map_err(|_| MpcError::Io("lock".into()))?
+                    .insert(plan.session_id, Pending { joiner: other, plan_hash, deliver });
+                waiting = Some((other, receive));
+            }
+        }
+        link.send_postcard(&Control::Accept)?;
+        links.push(link);
+        if let Some((other, receive)) = waiting {
+            let joined = receive.recv_timeout(Duration::from_secs(30)).map_err(|_| {
+                if let Ok(mut pending) = self.pending.lock() {
+                    pending.remove(&plan.session_id);
+                }
+                MpcError::PeerUnavailable { peer: crate::error::Culprit::Party(other), detail: "did not join within 30 s".into() }
+            })?;
+            links.push(joined);
+        }
+        let mut transport = MeshTransport::new(links);
+        execute(plan, me, &mut transport, share, digest)
+    }
+
+    fn join(&self, mut link: SecureChannel, session_id: SessionId, plan_hash: [u8; 32]) -> Result<()> {
+        let from = link.peer();
+        let pending = self.pending.lock().map_err(|_| MpcError::Io("lock".into()))?.remove(&session_id);
+        let Some(pending) = pending else {
+            return refuse(&mut link, &Refusal::new(ErrorCode::WrongSession, "no run is waiting for this session"));
+        };
+        if pending.joiner != from || pending.plan_hash != plan_hash {
+            return refuse(&mut link, &Refusal::new(ErrorCode::WrongSession, "the plan or the joining party does not match"));
+        }
+        link.send_postcard(&Control::Accept)?;
+        pending.deliver.send(link).map_err(|_| MpcError::Io("run thread gone".into()))
+    }
+}

@@ -1,0 +1,101 @@
+use std::sync::Arc;
+
+use mandate_core::Role;
+use mandate_mpc::protocol::{self, RepairSide};
+use mandate_mpc::{KeyShare, MpcError};
+
+use crate::{dkg_all, run_all, sid};
+
+fn sign_with(shares: &[Arc<KeyShare>], digest: [u8; 32]) -> Vec<Result<mandate_mpc::EcdsaSig, MpcError>> {
+    let mut roles: Vec<Role> = shares.iter().map(|s| s.role()).collect();
+    roles.sort();
+    let session = sid();
+    let shares: Vec<Arc<KeyShare>> = shares.to_vec();
+    let signers = roles.clone();
+    run_all(&roles, move |role, mut t| {
+        let share = shares.iter().find(|s| s.role() == role).unwrap();
+        protocol::sign(&mut t, share, session, &signers, &digest)
+    })
+}
+
+#[test]
+fn dkg_gives_one_address_and_every_pair_signs() {
+    let (_, shares) = dkg_all();
+    let address = shares[0].public().address.clone();
+    assert!(address.starts_with("0x") && address.len() == 42);
+    assert!(address.chars().any(|c| c.is_ascii_uppercase()), "EIP-55 checksum expected: {address}");
+    assert!(shares.iter().all(|s| s.public() == shares[0].public()));
+    let shares: Vec<Arc<KeyShare>> = shares.into_iter().map(Arc::new).collect();
+    for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+        let digest: [u8; 32] = rand::random();
+        let results = sign_with(&[shares[a].clone(), shares[b].clone()], digest);
+        let sigs: Vec<_> = results.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(sigs[0], sigs[1]);
+        protocol::verify_signature(shares[0].public(), &digest, &sigs[0]).unwrap();
+        // A different digest does not verify: the check can fail.
+        let mut other = digest;
+        other[0] ^= 1;
+        assert!(protocol::verify_signature(shares[0].public(), &other, &sigs[0]).is_err());
+    }
+}
+
+#[test]
+fn refresh_keeps_address_and_old_shares_stop_combining_with_new() {
+    let (_, old) = dkg_all();
+    let old: Vec<Arc<KeyShare>> = old.into_iter().map(Arc::new).collect();
+    let session = sid();
+    let old_for_run = old.clone();
+    let new: Vec<Arc<KeyShare>> = run_all(&Role::ALL, move |role, mut t| {
+        let share = old_for_run.iter().find(|s| s.role() == role).unwrap();
+        Arc::new(protocol::refresh(&mut t, share, session).unwrap())
+    });
+    assert_eq!(new[0].public(), old[0].public(), "address must not change");
+    let digest: [u8; 32] = rand::random();
+    for result in sign_with(&[new[0].clone(), new[1].clone()], digest) {
+        protocol::verify_signature(new[0].public(), &digest, &result.unwrap()).unwrap();
+    }
+    let mixed = sign_with(&[new[0].clone(), old[1].clone()], digest);
+    assert!(mixed.iter().all(|r| r.is_err()), "old + new share must not sign");
+}
+
+#[test]
+fn lost_cosigner_share_is_repaired_then_signs() {
+    let (wallet, shares) = dkg_all();
+    let address = shares[0].public().address.clone();
+    let helpers: Vec<Arc<KeyShare>> =
+        shares.into_iter().filter(|s| s.role() != Role::Cosigner).map(Arc::new).collect();
+    let session = sid();
+    let run_helpers = helpers.clone();
+    let new: Vec<Arc<KeyShare>> = run_all(&Role::ALL, move |role, mut t| {
+        let side = match run_helpers.iter().find(|s| s.role() == role) {
+            Some(share) => RepairSide::Helper(share),
+            None => RepairSide::Target { wallet_id: wallet.clone(), expected_address: address.clone() },
+        };
+        Arc::new(protocol::repair_and_refresh(&mut t, side, role, Role::Cosigner, session).unwrap())
+    });
+    let digest: [u8; 32] = rand::random();
+    for result in sign_with(&[new[0].clone(), new[1].clone()], digest) {
+        protocol::verify_signature(new[1].public(), &digest, &result.unwrap()).unwrap();
+    }
+    // The pre-repair service share no longer combines with the rebuilt cosigner share.
+    assert!(sign_with(&[helpers[0].clone(), new[1].clone()], digest).iter().all(|r| r.is_err()));
+}
+
+#[test]
+fn repair_refuses_helpers_offering_another_wallet() {
+    let (wallet, shares) = dkg_all();
+    let helpers: Vec<Arc<KeyShare>> = shares.into_iter().filter(|s| s.role() != Role::Cosigner).map(Arc::new).collect();
+    let session = sid();
+    let results = run_all(&Role::ALL, move |role, mut t| {
+        let side = match helpers.iter().find(|s| s.role() == role) {
+            Some(share) => RepairSide::Helper(share),
+            None => RepairSide::Target {
+                wallet_id: wallet.clone(),
+                expected_address: "0x0000000000000000000000000000000000000001".into(),
+            },
+        };
+        protocol::repair_and_refresh(&mut t, side, role, Role::Cosigner, session).map(|_| ())
+    });
+    let target = &results[1];
+    assert!(matches!(target, Err(MpcError::Aborted { .. })), "{target:?}");
+}

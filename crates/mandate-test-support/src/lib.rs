@@ -1,0 +1,1 @@
+//! Shared fixtures for Mandate's integration tests. Not published.
