@@ -1,1 +1,20 @@
-//! placeholder
+//! The cosigning party: holds the second share of every wallet and signs only what
+//! its own hard limits allow.
+//!
+//! It runs as its own process (`mandate cosigner serve`) with its own data
+//! directory, its own secret and its own limits file. Nothing it receives can change
+//! its limits: they are read from `limits.toml` on the cosigner host, which no API
+//! writes. It never signs a bare digest: it decodes the full unsigned transaction
+//! and recomputes the signing hash itself.
+//!
+//! Must never depend on the daemon (`mandate-server`) or its database.
+
+mod handler;
+mod home;
+mod ledger;
+mod limits;
+
+pub use handler::CosignerHandler;
+pub use home::{CosignerHome, PartyHome};
+pub use ledger::SpendLedger;
+pub use limits::{LimitsFile, WalletLimits, DEFAULT_LIMITS};

@@ -26,5 +26,5 @@ pub mod net;
 pub mod protocol;
 
 pub use envelope::{Envelope, SessionId, Transport, ENVELOPE_VERSION};
-pub use error::{MpcError, Result};
+pub use error::{Culprit, MpcError, Result};
 pub use share::{EcdsaSig, KeyShare, PublicKeyInfo};

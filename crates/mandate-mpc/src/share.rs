@@ -115,6 +115,20 @@ impl KeyShare {
         self.banned.insert(party);
     }
 
+    /// A copy of this share that also bans `party` (to be stored in place of this one).
+    pub fn with_ban(&self, party: Role) -> KeyShare {
+        let mut banned = self.banned.clone();
+        banned.insert(party);
+        KeyShare {
+            wallet_id: self.wallet_id.clone(),
+            role: self.role,
+            party: self.party.clone(),
+            package: self.package.clone(),
+            banned,
+            public: self.public.clone(),
+        }
+    }
+
     /// Refuses a run that includes a banned party.
     pub fn check_not_banned(&self, participants: &[Role]) -> Result<()> {
         match participants.iter().find(|role| self.banned.contains(role)) {

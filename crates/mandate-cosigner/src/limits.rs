@@ -1,0 +1,124 @@
+//! The cosigner's hard limits, read from its own file on every request.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use alloy_primitives::U256;
+use mandate_core::{ErrorCode, WalletId};
+use mandate_mpc::net::Refusal;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Limits of one wallet (or the default for wallets without their own entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletLimits {
+    /// Largest worst-case cost (value + gas × max fee) of one transaction, in wei.
+    #[serde(deserialize_with = "wei", serialize_with = "wei_out")]
+    pub per_tx_max: U256,
+    /// Largest total worst-case cost signed per UTC day, in wei.
+    #[serde(deserialize_with = "wei", serialize_with = "wei_out")]
+    pub daily_max: U256,
+    /// Refuse everything for this wallet.
+    #[serde(default)]
+    pub frozen: bool,
+    /// Allow transactions with calldata (contract calls), whose token movements the
+    /// cosigner cannot value yet. Off by default.
+    #[serde(default)]
+    pub allow_calldata: bool,
+}
+
+fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!("{text:?} is not a decimal wei amount")));
+    }
+    U256::from_str_radix(&text, 10).map_err(serde::de::Error::custom)
+}
+
+fn wei_out<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&value.to_string())
+}
+
+/// The whole limits file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Refuse to sign anything at all.
+    #[serde(default)]
+    pub frozen: bool,
+    /// Limits for wallets without their own entry. Without it such wallets are refused.
+    #[serde(default)]
+    pub default: Option<WalletLimits>,
+    /// Per-wallet limits.
+    #[serde(default)]
+    pub wallets: BTreeMap<String, WalletLimits>,
+}
+
+/// The file `cosigner init` writes: 1 ETH per transaction, 5 ETH per day.
+pub const DEFAULT_LIMITS: &str = r#"# Mandate cosigner hard limits. Only this file sets them; no API call can.
+# Amounts are decimal wei strings and count value + gas_limit * max_fee_per_gas.
+frozen = false
+
+[default]
+per_tx_max = "1000000000000000000"
+daily_max = "5000000000000000000"
+frozen = false
+allow_calldata = false
+
+# [wallets.wal_example]
+# per_tx_max = "500000000000000000"
+# daily_max = "2000000000000000000"
+"#;
+
+impl LimitsFile {
+    /// Reads and parses the file. Any failure refuses (fail closed).
+    pub fn load(path: &Path) -> Result<Self, Refusal> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Refusal::new(ErrorCode::Internal, format!("cannot read limits file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| Refusal::new(ErrorCode::Internal, format!("limits file {} is invalid: {e}", path.display())))
+    }
+
+    /// The limits that apply to `wallet`, refusing when frozen or unconfigured.
+    pub fn for_wallet(&self, wallet: &WalletId) -> Result<&WalletLimits, Refusal> {
+        if self.frozen {
+            return Err(Refusal::new(ErrorCode::CosignerFrozen, "the cosigner is frozen"));
+        }
+        let limits = self
+            .wallets
+            .get(wallet.as_str())
+            .or(self.default.as_ref())
+            .ok_or_else(|| Refusal::new(ErrorCode::CosignerNoLimits, format!("no cosigner limits for {wallet}")))?;
+        if limits.frozen {
+            return Err(Refusal::new(ErrorCode::CosignerFrozen, format!("{wallet} is frozen at the cosigner")));
+        }
+        Ok(limits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_and_bad_amounts_are_refused() {
+        let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        let wallet = WalletId::from_random([1; 12]);
+        assert_eq!(limits.for_wallet(&wallet).unwrap().per_tx_max, U256::from(10u64).pow(U256::from(18u64)));
+        for bad in ["\"1e18\"", "\"-1\"", "\"0x10\"", "\"\"", "1000"] {
+            let text = format!("[default]\nper_tx_max = {bad}\ndaily_max = \"1\"\n");
+            assert!(toml::from_str::<LimitsFile>(&text).is_err(), "{bad} accepted");
+        }
+        assert!(toml::from_str::<LimitsFile>("unknown = 1\n").is_err());
+    }
+
+    #[test]
+    fn frozen_and_missing_limits_refuse() {
+        let wallet = WalletId::from_random([1; 12]);
+        let mut limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        limits.frozen = true;
+        assert_eq!(limits.for_wallet(&wallet).unwrap_err().code, ErrorCode::CosignerFrozen);
+        let empty: LimitsFile = toml::from_str("").unwrap();
+        assert_eq!(empty.for_wallet(&wallet).unwrap_err().code, ErrorCode::CosignerNoLimits);
+    }
+}
