@@ -102,6 +102,14 @@ pub enum MpcError {
         /// What happened.
         detail: String,
     },
+    /// No share is stored for this wallet.
+    #[error("no {role} share stored for {wallet}")]
+    ShareNotFound {
+        /// The wallet.
+        wallet: String,
+        /// The party looking.
+        role: Role,
+    },
     /// The passphrase does not open the share blob.
     #[error("wrong passphrase for this key share")]
     WrongPassphrase,
@@ -170,6 +178,7 @@ impl MpcError {
             MpcError::Tampered { .. } => ErrorCode::MessageTampered,
             MpcError::Refused { code, .. } => *code,
             MpcError::PeerUnavailable { .. } => ErrorCode::PeerUnavailable,
+            MpcError::ShareNotFound { .. } => ErrorCode::ShareNotFound,
             MpcError::WrongPassphrase => ErrorCode::ShareWrongPassphrase,
             MpcError::ShareTampered => ErrorCode::ShareTampered,
             MpcError::ShareWrongContext { .. } => ErrorCode::ShareWrongContext,

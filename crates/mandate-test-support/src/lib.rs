@@ -1,1 +1,161 @@
-//! Shared fixtures for Mandate's integration tests. Not published.
+//! Shared fixtures for Mandate's integration tests: processes that are killed when
+//! the test ends, free loopback ports, and a frame-aware TCP proxy that can alter
+//! or replay what passes through it. Not published.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A free TCP port on 127.0.0.1 (bound once, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A child process that is killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// The first line the server printed on stdout (its JSON banner).
+    pub banner: Value,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `bin args` with `envs` and waits (up to 60 s) for its first stdout line.
+pub fn spawn_server(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(bin);
+    command.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn server");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60)).expect("server printed no banner");
+    let banner = serde_json::from_str(&line).expect("banner is JSON");
+    Server { child, banner }
+}
+
+/// Runs `bin --json args` with only `envs` set; returns (exit success, parsed stdout).
+pub fn run_json(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> (bool, Value) {
+    let mut command = Command::new(bin);
+    command.arg("--json").args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run command");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!("not JSON: {stdout:?} stderr: {}", String::from_utf8_lossy(&output.stderr))
+    });
+    (output.status.success(), value)
+}
+
+/// What the proxy does to the server → client direction.
+#[derive(Debug, Clone, Copy)]
+pub enum Mischief {
+    /// Flip one bit in the last byte of the n-th length-prefixed frame.
+    Tamper(usize),
+    /// Send the n-th frame twice.
+    Replay(usize),
+}
+
+/// A TCP proxy on loopback that forwards to `target`, misbehaving once per connection.
+pub struct Proxy {
+    /// The proxy's address.
+    pub addr: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).ok()?;
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&body);
+    Some(frame)
+}
+
+impl Proxy {
+    /// Starts a proxy to `target` applying `mischief` to every connection.
+    pub fn start(target: String, mischief: Mischief) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(&target) else { continue };
+                let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let mut index = 0;
+                    while let Some(mut frame) = read_frame(&mut s_read) {
+                        match mischief {
+                            Mischief::Tamper(n) if n == index => {
+                                if let Some(last) = frame.last_mut() {
+                                    *last ^= 0x01;
+                                }
+                            }
+                            Mischief::Replay(n) if n == index => {
+                                let _ = c_write.write_all(&frame);
+                            }
+                            _ => {}
+                        }
+                        if c_write.write_all(&frame).is_err() {
+                            break;
+                        }
+                        index += 1;
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Proxy { addr, stop }
+    }
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

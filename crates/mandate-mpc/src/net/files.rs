@@ -110,7 +110,7 @@ impl ShareDir {
         }
         let path = self.path(wallet);
         if !path.exists() {
-            return Err(MpcError::Io(format!("no {} share stored for {wallet}", self.role)));
+            return Err(MpcError::ShareNotFound { wallet: wallet.to_string(), role: self.role });
         }
         let bytes = read_secret_file(&path)?;
         let share = Arc::new(blob::open(&bytes, &self.passphrase, wallet, self.role)?);

@@ -142,6 +142,9 @@ enum Control {
     Join { session_id: SessionId, plan_hash: [u8; 32] },
     Accept,
     Refuse { code: String, message: String },
+    /// Sent by each participant after it has stored what the run produced; the
+    /// coordinator reports success only when every participant has.
+    Done { stored: bool, message: String },
 }
 
 /// Why a party refuses a proposed run: a stable code and a message.
@@ -261,7 +264,18 @@ pub fn coordinate(
         }
     }
     let mut transport = MeshTransport::new(links);
-    execute(plan, me, &mut transport, share, digest)
+    let output = execute(plan, me, &mut transport, share, digest)?;
+    for peer in others_of(plan, me) {
+        let bytes = transport.recv(peer)?;
+        match postcard::from_bytes::<Control>(&bytes) {
+            Ok(Control::Done { stored: true, .. }) => {}
+            Ok(Control::Done { stored: false, message }) => {
+                return Err(MpcError::Refused { party: peer, code: ErrorCode::Internal, message })
+            }
+            _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected the completion notice".into() }),
+        }
+    }
+    Ok(output)
 }
 
 struct Pending {
@@ -321,7 +335,7 @@ impl<H: PartyHandler> Server<H> {
             return Err(Refusal::new(ErrorCode::SessionReused, format!("session {} was already used", plan.session_id.to_hex())));
         }
         let share = if plan.needs_share(me) {
-            let share = self.handler.share(&plan.wallet_id).map_err(|e| Refusal::new(ErrorCode::ShareNotFound, e.to_string()))?;
+            let share = self.handler.share(&plan.wallet_id)?;
             share.check_not_banned(&plan.participants)?;
             Some(share)
         } else {
@@ -343,7 +357,16 @@ impl<H: PartyHandler> Server<H> {
         };
         let result = self.connect_and_execute(link, &plan, share.as_deref(), digest);
         match result {
-            Ok(output) => self.handler.completed(&plan, output),
+            Ok((mut transport, output)) => {
+                let stored = self.handler.completed(&plan, output);
+                let notice = Control::Done {
+                    stored: stored.is_ok(),
+                    message: stored.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                };
+                let bytes = postcard::to_allocvec(&notice).map_err(|e| MpcError::InvalidInput(e.to_string()))?;
+                transport.send(plan.coordinator, bytes)?;
+                stored
+            }
             Err(error) => {
                 self.handler.failed(&plan, &error);
                 eprintln!("{me}: {} run {} failed: {error} ({})", plan.operation_name(), plan.session_id.to_hex(), error.code());
@@ -358,7 +381,7 @@ impl<H: PartyHandler> Server<H> {
         plan: &RunPlan,
         share: Option<&KeyShare>,
         digest: Option<[u8; 32]>,
-    ) -> Result<RunOutput> {
+    ) -> Result<(MeshTransport, RunOutput)> {
         let me = self.handler.role();
         let plan_hash = plan.hash()?;
         let mut links = Vec::new();
@@ -399,7 +422,8 @@ impl<H: PartyHandler> Server<H> {
             links.push(joined);
         }
         let mut transport = MeshTransport::new(links);
-        execute(plan, me, &mut transport, share, digest)
+        let output = execute(plan, me, &mut transport, share, digest)?;
+        Ok((transport, output))
     }
 
     fn join(&self, mut link: SecureChannel, session_id: SessionId, plan_hash: [u8; 32]) -> Result<()> {

@@ -1,0 +1,2 @@
+//! bench
+pub(crate) fn mpc(_n: usize) -> crate::output::CliResult { todo!() }

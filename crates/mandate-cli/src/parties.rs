@@ -1,0 +1,260 @@
+//! The party subcommands: init, pair, serve, and the runs each party coordinates.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use alloy_primitives::{Address, U256};
+use mandate_chain::{parse_address, UnsignedTx};
+use mandate_core::{ErrorCode, Role, WalletId};
+use mandate_cosigner::{CosignerHandler, LimitsFile, PartyHome};
+use mandate_mpc::net::{
+    coordinate, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation, PeerBook, PeerEntry,
+    RunOutput, RunPlan,
+};
+use mandate_mpc::{blob, KeyShare, MpcError};
+use serde_json::{json, Value};
+
+use crate::output::{CliError, CliResult};
+
+/// The environment variable holding each party's share secret.
+pub(crate) fn secret_var(role: Role) -> &'static str {
+    match role {
+        Role::Service => "MANDATE_MASTER_PASSWORD",
+        Role::Cosigner => "MANDATE_COSIGNER_PASSWORD",
+        Role::Recovery => "MANDATE_RECOVERY_PASSPHRASE",
+    }
+}
+
+pub(crate) fn init(dir: PathBuf, role: Role) -> CliResult {
+    let home = PartyHome::new(&dir, role);
+    let public = home.init()?;
+    Ok(json!({"role": role, "public_key": public.to_hex(), "data_dir": dir.display().to_string()}))
+}
+
+pub(crate) fn pair(dir: PathBuf, role: Role, entries: &[(Role, &String, Option<&String>)]) -> CliResult {
+    let mut book = PeerBook::default();
+    for (peer, key, addr) in entries {
+        book.peers.insert(*peer, PeerEntry { public_key: key.parse()?, addr: addr.map(|a| a.to_string()) });
+    }
+    let home = PartyHome::new(&dir, role);
+    home.identity()?;
+    home.pair(&book)?;
+    Ok(json!({"role": role, "pinned": book.peers}))
+}
+
+pub(crate) fn serve(dir: PathBuf, role: Role, listen: &str) -> CliResult {
+    let home = PartyHome::new(&dir, role);
+    let identity = home.identity()?;
+    let peers = home.peers()?;
+    let shares = home.shares(read_secret_env(secret_var(role))?)?;
+    let handler = match role {
+        Role::Cosigner => CosignerHandler::cosigner(home, shares)?,
+        _ => CosignerHandler::service(home, shares),
+    };
+    let listener = TcpListener::bind(listen).map_err(|e| CliError::new(ErrorCode::PeerUnavailable, format!("bind {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| CliError::invalid(e.to_string()))?;
+    println!("{}", json!({"role": role, "listening": addr.to_string(), "public_key": identity.public().to_hex()}));
+    serve_runs(listener, identity, peers, handler)?;
+    Ok(json!({"stopped": true}))
+}
+
+fn decode_tx(hex_tx: &str) -> CliResult<UnsignedTx> {
+    let bytes = hex::decode(hex_tx.trim().trim_start_matches("0x"))
+        .map_err(|_| CliError::new(ErrorCode::InvalidTransaction, "transaction is not hex"))?;
+    Ok(UnsignedTx::decode(&bytes)?)
+}
+
+fn signed_output(share: &KeyShare, signers: &[Role], tx: UnsignedTx, output: RunOutput, elapsed_ms: f64) -> CliResult {
+    let RunOutput::Signature { sig, digest } = output else {
+        return Err(CliError::new(ErrorCode::Internal, "signing run returned no signature"));
+    };
+    let address: Address = share.public().address.parse().map_err(|_| CliError::new(ErrorCode::Internal, "address"))?;
+    let raw = tx.into_raw_signed(sig.r, sig.s, sig.recovery_id, address)?;
+    Ok(json!({
+        "wallet_id": share.wallet_id(),
+        "address": share.public().address,
+        "signers": signers,
+        "digest": format!("0x{}", hex::encode(digest)),
+        "r": format!("0x{}", hex::encode(sig.r)),
+        "s": format!("0x{}", hex::encode(sig.s)),
+        "recovery_id": sig.recovery_id,
+        "raw_tx": format!("0x{}", hex::encode(raw)),
+        "elapsed_ms": elapsed_ms,
+    }))
+}
+
+/// Runs `plan` as coordinator; a ban the protocol demands is recorded with `on_ban`.
+fn coordinate_run(
+    home: &PartyHome,
+    plan: &RunPlan,
+    share: Option<&KeyShare>,
+    digest: Option<[u8; 32]>,
+    on_ban: impl FnOnce(Role) -> Result<(), MpcError>,
+) -> CliResult<(RunOutput, f64)> {
+    let identity = home.identity()?;
+    let peers = home.peers()?;
+    let start = Instant::now();
+    match coordinate(&identity, &peers, plan, share, digest) {
+        Ok(output) => Ok((output, start.elapsed().as_secs_f64() * 1e3)),
+        Err(error) => {
+            if let MpcError::Aborted { ban: true, culprit: mandate_mpc::Culprit::Party(culprit), .. } = &error {
+                if let Err(e) = on_ban(*culprit) {
+                    eprintln!("could not record the ban of {culprit}: {e}");
+                }
+            }
+            Err(error.into())
+        }
+    }
+}
+
+pub(crate) fn service_sign(dir: PathBuf, wallet: &str, hex_tx: &str) -> CliResult {
+    let wallet: WalletId = wallet.parse().map_err(|e: mandate_core::IdError| CliError::invalid(e.to_string()))?;
+    let tx = decode_tx(hex_tx)?;
+    let home = PartyHome::new(&dir, Role::Service);
+    let shares = home.shares(read_secret_env(secret_var(Role::Service))?)?;
+    let share = shares.load(&wallet)?;
+    let signers = [Role::Service, Role::Cosigner];
+    let plan = RunPlan::new(wallet, signers.to_vec(), Operation::Sign { payload: tx.encode() })?;
+    let (output, elapsed) =
+        coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| shares.store(share.with_ban(culprit)).map(|_| ()))?;
+    signed_output(&share, &signers, tx, output, elapsed)
+}
+
+fn recovery_passphrase() -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
+    Ok(read_secret_env(secret_var(Role::Recovery))?)
+}
+
+fn load_recovery_share(path: &Path) -> CliResult<KeyShare> {
+    let passphrase = recovery_passphrase()?;
+    let bytes = read_secret_file(path)?;
+    let header = blob::peek_header(&bytes)?;
+    let wallet: WalletId = header.wallet_id.parse().map_err(|_| CliError::new(ErrorCode::ShareTampered, "share names no valid wallet"))?;
+    Ok(blob::open(&bytes, &passphrase, &wallet, Role::Recovery)?)
+}
+
+fn save_recovery_share(path: &Path, share: &KeyShare, replace: bool) -> CliResult<()> {
+    let passphrase = recovery_passphrase()?;
+    let sealed = blob::seal(share, &passphrase, &mut rand::rngs::OsRng)?;
+    write_secret_file(path, &sealed, replace)?;
+    Ok(())
+}
+
+fn share_of(output: RunOutput) -> CliResult<KeyShare> {
+    match output {
+        RunOutput::Share(share) => Ok(share),
+        RunOutput::Signature { .. } => Err(CliError::new(ErrorCode::Internal, "run returned no share")),
+    }
+}
+
+pub(crate) fn recovery_dkg(dir: PathBuf, out: PathBuf) -> CliResult {
+    if out.exists() {
+        return Err(CliError::invalid(format!("{} exists; refusing to overwrite a recovery share", out.display())));
+    }
+    recovery_passphrase()?;
+    let home = PartyHome::new(&dir, Role::Recovery);
+    let wallet = WalletId::from_random(rand::random());
+    let plan = RunPlan::new(wallet, Role::ALL.to_vec(), Operation::Dkg)?;
+    let (output, elapsed) = coordinate_run(&home, &plan, None, None, |_| Ok(()))?;
+    let share = share_of(output)?;
+    save_recovery_share(&out, &share, false)?;
+    Ok(json!({
+        "wallet_id": share.wallet_id(),
+        "address": share.public().address,
+        "public_key": share.public().public_key,
+        "recovery_share": out.display().to_string(),
+        "elapsed_ms": elapsed,
+    }))
+}
+
+pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_tx: &str) -> CliResult {
+    if with == Role::Recovery {
+        return Err(CliError::invalid("--with must be service or cosigner"));
+    }
+    let tx = decode_tx(hex_tx)?;
+    let share = load_recovery_share(&share_path)?;
+    let home = PartyHome::new(&dir, Role::Recovery);
+    let signers = vec![with, Role::Recovery];
+    let plan = RunPlan::new(share.wallet_id().clone(), signers.clone(), Operation::Sign { payload: tx.encode() })?;
+    let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| {
+        save_recovery_share(&share_path, &share.with_ban(culprit), true).map_err(|e| MpcError::Io(e.message))
+    })?;
+    signed_output(&share, &signers, tx, output, elapsed)
+}
+
+fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: Operation) -> CliResult {
+    let share = load_recovery_share(&share_path)?;
+    let home = PartyHome::new(&dir, Role::Recovery);
+    let plan = RunPlan::new(share.wallet_id().clone(), Role::ALL.to_vec(), operation)?;
+    let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), None, |culprit| {
+        save_recovery_share(&share_path, &share.with_ban(culprit), true).map_err(|e| MpcError::Io(e.message))
+    })?;
+    let refreshed = share_of(output)?;
+    if refreshed.public() != share.public() {
+        return Err(CliError::new(ErrorCode::ProtocolAborted, "the run changed the wallet key; old share kept"));
+    }
+    save_recovery_share(&share_path, &refreshed, true)?;
+    Ok(json!({
+        "wallet_id": refreshed.wallet_id(),
+        "address": refreshed.public().address,
+        "operation": plan.operation_name(),
+        "elapsed_ms": elapsed,
+    }))
+}
+
+pub(crate) fn recovery_refresh(dir: PathBuf, share_path: PathBuf) -> CliResult {
+    recovery_rerun(dir, share_path, Operation::Refresh)
+}
+
+pub(crate) fn recovery_repair(dir: PathBuf, share_path: PathBuf, target: Role) -> CliResult {
+    if target == Role::Recovery {
+        return Err(CliError::invalid("the recovery share is repaired by the service and cosigner, not by itself"));
+    }
+    let expected_address = load_recovery_share(&share_path)?.public().address.clone();
+    recovery_rerun(dir, share_path, Operation::Repair { target, expected_address })
+}
+
+pub(crate) fn set_frozen(dir: PathBuf, wallet: Option<String>, frozen: bool) -> CliResult {
+    let home = PartyHome::new(&dir, Role::Cosigner);
+    let path = home.limits_path();
+    let mut limits = LimitsFile::load(&path)?;
+    match &wallet {
+        None => limits.frozen = frozen,
+        Some(wallet) => {
+            let id: WalletId = wallet.parse().map_err(|e: mandate_core::IdError| CliError::invalid(e.to_string()))?;
+            let entry = match limits.wallets.get(id.as_str()).or(limits.default.as_ref()) {
+                Some(entry) => entry.clone(),
+                None => return Err(CliError::invalid(format!("no limits for {id} to freeze; add them first"))),
+            };
+            limits.wallets.insert(id.to_string(), mandate_cosigner::WalletLimits { frozen, ..entry });
+        }
+    }
+    let text = toml::to_string(&limits).map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(json!({"frozen": frozen, "wallet": wallet}))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_tx(
+    chain_id: u64,
+    nonce: u64,
+    to: &str,
+    value_wei: &str,
+    gas_limit: u64,
+    max_fee: u128,
+    priority_fee: u128,
+    data: &str,
+) -> CliResult<Value> {
+    let to = parse_address(to)?;
+    if value_wei.is_empty() || !value_wei.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CliError::invalid(format!("--value-wei {value_wei:?} is not a decimal wei amount")));
+    }
+    let value = U256::from_str_radix(value_wei, 10).map_err(|e| CliError::invalid(format!("--value-wei: {e}")))?;
+    if priority_fee > max_fee {
+        return Err(CliError::invalid("--priority-fee exceeds --max-fee"));
+    }
+    let input = hex::decode(data.trim_start_matches("0x")).map_err(|_| CliError::invalid("--data is not hex"))?;
+    let tx = UnsignedTx::new(chain_id, nonce, to, value, gas_limit, max_fee, priority_fee, input);
+    Ok(json!({"unsigned_tx": format!("0x{}", hex::encode(tx.encode())), "signing_hash": format!("0x{}", hex::encode(tx.signing_hash()))}))
+}
