@@ -173,7 +173,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> UnsignedTx {
-        UnsignedTx::new(31337, 7, Address::repeat_byte(0x11), U256::from(10u64).pow(U256::from(18u64)), 21000, 2_000_000_000, 1_000_000_000, vec![])
+        UnsignedTx::new(
+            31337,
+            7,
+            Address::repeat_byte(0x11),
+            U256::from(10u64).pow(U256::from(18u64)),
+            21000,
+            2_000_000_000,
+            1_000_000_000,
+            vec![],
+        )
     }
 
     #[test]

@@ -248,11 +248,16 @@ fn run(cli: Cli) -> CliResult {
         },
         Command::Recovery { command } => match command {
             RecoveryCommand::Init { dir } => parties::init(dir, Role::Recovery),
-            RecoveryCommand::Pair { dir, service_pubkey, service_addr, cosigner_pubkey, cosigner_addr } => parties::pair(
-                dir,
-                Role::Recovery,
-                &[(Role::Service, &service_pubkey, Some(&service_addr)), (Role::Cosigner, &cosigner_pubkey, Some(&cosigner_addr))],
-            ),
+            RecoveryCommand::Pair { dir, service_pubkey, service_addr, cosigner_pubkey, cosigner_addr } => {
+                parties::pair(
+                    dir,
+                    Role::Recovery,
+                    &[
+                        (Role::Service, &service_pubkey, Some(&service_addr)),
+                        (Role::Cosigner, &cosigner_pubkey, Some(&cosigner_addr)),
+                    ],
+                )
+            }
             RecoveryCommand::Dkg { dir, out } => parties::recovery_dkg(dir, out),
             RecoveryCommand::Sign { share, with, tx } => parties::recovery_sign(share.dir, share.share, with, &tx),
             RecoveryCommand::Refresh { share } => parties::recovery_refresh(share.dir, share.share),

@@ -23,7 +23,9 @@ impl CliError {
     fn required_action(&self) -> &'static str {
         match self.code {
             ErrorCode::CosignerFrozen => "unfreeze the wallet on the cosigner host",
-            ErrorCode::CosignerPerTxLimit | ErrorCode::CosignerDailyLimit => "send a smaller amount or wait for the daily window",
+            ErrorCode::CosignerPerTxLimit | ErrorCode::CosignerDailyLimit => {
+                "send a smaller amount or wait for the daily window"
+            }
             ErrorCode::PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
             ErrorCode::ShareWrongPassphrase => "supply the right passphrase",
             ErrorCode::PeerUnavailable => "check that the peer is running and reachable, then retry",

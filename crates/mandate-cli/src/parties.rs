@@ -9,8 +9,8 @@ use mandate_chain::{parse_address, UnsignedTx};
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, LimitsFile, PartyHome};
 use mandate_mpc::net::{
-    coordinate, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation, PeerBook, PeerEntry,
-    RunOutput, RunPlan,
+    coordinate, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation, PeerBook,
+    PeerEntry, RunOutput, RunPlan,
 };
 use mandate_mpc::{blob, KeyShare, MpcError};
 use serde_json::{json, Value};
@@ -52,7 +52,8 @@ pub(crate) fn serve(dir: PathBuf, role: Role, listen: &str) -> CliResult {
         Role::Cosigner => CosignerHandler::cosigner(home, shares)?,
         _ => CosignerHandler::service(home, shares),
     };
-    let listener = TcpListener::bind(listen).map_err(|e| CliError::new(ErrorCode::PeerUnavailable, format!("bind {listen}: {e}")))?;
+    let listener = TcpListener::bind(listen)
+        .map_err(|e| CliError::new(ErrorCode::PeerUnavailable, format!("bind {listen}: {e}")))?;
     let addr = listener.local_addr().map_err(|e| CliError::invalid(e.to_string()))?;
     println!("{}", json!({"role": role, "listening": addr.to_string(), "public_key": identity.public().to_hex()}));
     serve_runs(listener, identity, peers, handler)?;
@@ -116,8 +117,9 @@ pub(crate) fn service_sign(dir: PathBuf, wallet: &str, hex_tx: &str) -> CliResul
     let share = shares.load(&wallet)?;
     let signers = [Role::Service, Role::Cosigner];
     let plan = RunPlan::new(wallet, signers.to_vec(), Operation::Sign { payload: tx.encode() })?;
-    let (output, elapsed) =
-        coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| shares.store(share.with_ban(culprit)).map(|_| ()))?;
+    let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| {
+        shares.store(share.with_ban(culprit)).map(|_| ())
+    })?;
     signed_output(&share, &signers, tx, output, elapsed)
 }
 
@@ -129,7 +131,8 @@ fn load_recovery_share(path: &Path) -> CliResult<KeyShare> {
     let passphrase = recovery_passphrase()?;
     let bytes = read_secret_file(path)?;
     let header = blob::peek_header(&bytes)?;
-    let wallet: WalletId = header.wallet_id.parse().map_err(|_| CliError::new(ErrorCode::ShareTampered, "share names no valid wallet"))?;
+    let wallet: WalletId =
+        header.wallet_id.parse().map_err(|_| CliError::new(ErrorCode::ShareTampered, "share names no valid wallet"))?;
     Ok(blob::open(&bytes, &passphrase, &wallet, Role::Recovery)?)
 }
 
@@ -142,7 +145,7 @@ fn save_recovery_share(path: &Path, share: &KeyShare, replace: bool) -> CliResul
 
 fn share_of(output: RunOutput) -> CliResult<KeyShare> {
     match output {
-        RunOutput::Share(share) => Ok(share),
+        RunOutput::Share(share) => Ok(*share),
         RunOutput::Signature { .. } => Err(CliError::new(ErrorCode::Internal, "run returned no share")),
     }
 }
@@ -231,7 +234,9 @@ pub(crate) fn set_frozen(dir: PathBuf, wallet: Option<String>, frozen: bool) -> 
     }
     let text = toml::to_string(&limits).map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
     Ok(json!({"frozen": frozen, "wallet": wallet}))
 }
 
@@ -256,5 +261,7 @@ pub(crate) fn build_tx(
     }
     let input = hex::decode(data.trim_start_matches("0x")).map_err(|_| CliError::invalid("--data is not hex"))?;
     let tx = UnsignedTx::new(chain_id, nonce, to, value, gas_limit, max_fee, priority_fee, input);
-    Ok(json!({"unsigned_tx": format!("0x{}", hex::encode(tx.encode())), "signing_hash": format!("0x{}", hex::encode(tx.signing_hash()))}))
+    Ok(
+        json!({"unsigned_tx": format!("0x{}", hex::encode(tx.encode())), "signing_hash": format!("0x{}", hex::encode(tx.signing_hash()))}),
+    )
 }

@@ -135,8 +135,7 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        ErrorCode::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {text:?}")))
+        ErrorCode::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown error code {text:?}")))
     }
 }
 

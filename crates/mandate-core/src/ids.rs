@@ -36,9 +36,7 @@ impl FromStr for WalletId {
         let rest = s.strip_prefix("wal_").ok_or_else(|| IdError(s.to_string()))?;
         let ok = !rest.is_empty()
             && rest.len() <= 60
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(WalletId(s.to_string()))
         } else {

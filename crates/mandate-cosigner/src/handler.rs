@@ -64,7 +64,10 @@ impl CosignerHandler {
         if cost > limits.per_tx_max {
             return Err(Refusal::new(
                 ErrorCode::CosignerPerTxLimit,
-                format!("worst-case cost {cost} wei is above the cosigner per-transaction maximum {} wei", limits.per_tx_max),
+                format!(
+                    "worst-case cost {cost} wei is above the cosigner per-transaction maximum {} wei",
+                    limits.per_tx_max
+                ),
             ));
         }
         ledger.reserve(&plan.wallet_id, &plan.session_id.to_hex(), cost, limits.daily_max, (self.clock)() / 86_400)?;
@@ -89,7 +92,10 @@ impl PartyHandler for CosignerHandler {
             Operation::Sign { payload } => self.authorize_sign(plan, payload).map(Some),
             Operation::Dkg => {
                 if self.shares.contains(&plan.wallet_id) {
-                    return Err(Refusal::new(ErrorCode::InvalidInput, format!("{} already has a share here", plan.wallet_id)));
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidInput,
+                        format!("{} already has a share here", plan.wallet_id),
+                    ));
                 }
                 Ok(None)
             }
@@ -116,11 +122,11 @@ impl PartyHandler for CosignerHandler {
 
     fn completed(&self, plan: &RunPlan, output: RunOutput) -> Result<()> {
         match output {
-            RunOutput::Share(share) => self.store(share),
+            RunOutput::Share(share) => self.store(*share),
             RunOutput::Signature { .. } => match &self.ledger {
-                Some(ledger) => ledger
-                    .commit(&plan.wallet_id, &plan.session_id.to_hex())
-                    .map_err(|r| MpcError::Io(r.message)),
+                Some(ledger) => {
+                    ledger.commit(&plan.wallet_id, &plan.session_id.to_hex()).map_err(|r| MpcError::Io(r.message))
+                }
                 None => Ok(()),
             },
         }

@@ -57,7 +57,14 @@ impl SpendLedger {
 
     /// Reserves `amount` for run `session` if the day's total stays within `daily_max`.
     /// `day` is the UTC day number (unix seconds / 86400).
-    pub fn reserve(&self, wallet: &WalletId, session: &str, amount: U256, daily_max: U256, day: u64) -> Result<(), Refusal> {
+    pub fn reserve(
+        &self,
+        wallet: &WalletId,
+        session: &str,
+        amount: U256,
+        daily_max: U256,
+        day: u64,
+    ) -> Result<(), Refusal> {
         let mut state = self.state.lock().map_err(|_| internal("ledger lock"))?;
         let entry = state.entry(wallet.clone()).or_default();
         if entry.day != day {
@@ -67,7 +74,9 @@ impl SpendLedger {
         if after > daily_max {
             return Err(Refusal::new(
                 ErrorCode::CosignerDailyLimit,
-                format!("{wallet}: today's total would be {after} wei, above the cosigner daily maximum {daily_max} wei"),
+                format!(
+                    "{wallet}: today's total would be {after} wei, above the cosigner daily maximum {daily_max} wei"
+                ),
             ));
         }
         entry.reserved.insert(session.to_string(), amount);

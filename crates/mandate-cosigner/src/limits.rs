@@ -73,8 +73,9 @@ allow_calldata = false
 impl LimitsFile {
     /// Reads and parses the file. Any failure refuses (fail closed).
     pub fn load(path: &Path) -> Result<Self, Refusal> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Refusal::new(ErrorCode::Internal, format!("cannot read limits file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Refusal::new(ErrorCode::Internal, format!("cannot read limits file {}: {e}", path.display()))
+        })?;
         toml::from_str(&text)
             .map_err(|e| Refusal::new(ErrorCode::Internal, format!("limits file {} is invalid: {e}", path.display())))
     }

@@ -186,7 +186,9 @@ pub fn open(blob: &[u8], passphrase: &[u8], wallet_id: &WalletId, role: Role) ->
     if found_wallet != wallet_id.as_str() || role_index != role.index() {
         return Err(MpcError::ShareWrongContext {
             found_wallet,
-            found_role: Role::from_index(role_index).map(|r| r.to_string()).unwrap_or_else(|_| format!("#{role_index}")),
+            found_role: Role::from_index(role_index)
+                .map(|r| r.to_string())
+                .unwrap_or_else(|_| format!("#{role_index}")),
             expected_wallet: wallet_id.to_string(),
             expected_role: role,
         });

@@ -118,8 +118,8 @@ impl<'t, T: Transport> Router<'t, T> {
     }
 
     pub(crate) fn send<M: Serialize>(&mut self, to: Role, round: u8, message: &M) -> Result<()> {
-        let payload = postcard::to_allocvec(message)
-            .map_err(|e| MpcError::InvalidInput(format!("encode round {round}: {e}")))?;
+        let payload =
+            postcard::to_allocvec(message).map_err(|e| MpcError::InvalidInput(format!("encode round {round}: {e}")))?;
         let envelope = Envelope {
             version: ENVELOPE_VERSION,
             session_id: self.session_id,

@@ -50,7 +50,8 @@ impl MemoryTransport {
 
 impl Transport for MemoryTransport {
     fn send(&mut self, to: Role, bytes: Vec<u8>) -> Result<()> {
-        let sender = self.outgoing.get(&to).ok_or_else(|| MpcError::InvalidParticipants(format!("no channel to {to}")))?;
+        let sender =
+            self.outgoing.get(&to).ok_or_else(|| MpcError::InvalidParticipants(format!("no channel to {to}")))?;
         sender
             .send(bytes)
             .map_err(|_| MpcError::PeerUnavailable { peer: Culprit::Party(to), detail: "channel closed".into() })
@@ -59,8 +60,9 @@ impl Transport for MemoryTransport {
     fn recv(&mut self, from: Role) -> Result<Vec<u8>> {
         let receiver =
             self.incoming.get(&from).ok_or_else(|| MpcError::InvalidParticipants(format!("no channel from {from}")))?;
-        receiver
-            .recv_timeout(Duration::from_secs(60))
-            .map_err(|_| MpcError::PeerUnavailable { peer: Culprit::Party(from), detail: "no message within 60 s".into() })
+        receiver.recv_timeout(Duration::from_secs(60)).map_err(|_| MpcError::PeerUnavailable {
+            peer: Culprit::Party(from),
+            detail: "no message within 60 s".into(),
+        })
     }
 }

@@ -1,6 +1,14 @@
 //! Shared fixtures for Mandate's integration tests: processes that are killed when
 //! the test ends, free loopback ports, and a frame-aware TCP proxy that can alter
 //! or replay what passes through it. Not published.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    unreachable_pub
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -34,7 +42,12 @@ impl Drop for Server {
 /// Starts `bin args` with `envs` and waits (up to 60 s) for its first stdout line.
 pub fn spawn_server(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut command = Command::new(bin);
-    command.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (key, value) in envs {
         command.env(key, value);
     }
@@ -62,9 +75,8 @@ pub fn run_json(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> (bool, Valu
     }
     let output = command.output().expect("run command");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!("not JSON: {stdout:?} stderr: {}", String::from_utf8_lossy(&output.stderr))
-    });
+    let value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("not JSON: {stdout:?} stderr: {}", String::from_utf8_lossy(&output.stderr)));
     (output.status.success(), value)
 }
 
@@ -115,7 +127,8 @@ impl Proxy {
                 }
                 let Ok(client) = client else { continue };
                 let Ok(server) = TcpStream::connect(&target) else { continue };
-                let (mut c_read, mut s_write) = (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().expect("clone"), server.try_clone().expect("clone"));
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut c_read, &mut s_write);
                     let _ = s_write.shutdown(std::net::Shutdown::Both);

@@ -22,10 +22,24 @@ fn cosigner_refuses_a_service_with_an_unpinned_key() {
     std::fs::copy(cluster.share_file("service", &wallet), format!("{rogue}/shares/{wallet}.share")).unwrap();
     let r = cluster.keys[2].clone();
     ok(
-        &["service", "pair", "--data-dir", &rogue, "--cosigner-pubkey", &cluster.keys[1], "--cosigner-addr", &cluster.cosigner_addr, "--recovery-pubkey", &r],
+        &[
+            "service",
+            "pair",
+            "--data-dir",
+            &rogue,
+            "--cosigner-pubkey",
+            &cluster.keys[1],
+            "--cosigner-addr",
+            &cluster.cosigner_addr,
+            "--recovery-pubkey",
+            &r,
+        ],
         &[],
     );
-    let result = mandate(&["service", "sign", "--data-dir", &rogue, "--wallet", &wallet, "--tx", &transfer("1", 0)], &[SERVICE_ENV]);
+    let result = mandate(
+        &["service", "sign", "--data-dir", &rogue, "--wallet", &wallet, "--tx", &transfer("1", 0)],
+        &[SERVICE_ENV],
+    );
     refused(result, "PEER_IDENTITY_MISMATCH");
 }
 
@@ -33,7 +47,10 @@ fn cosigner_refuses_a_service_with_an_unpinned_key() {
 fn service_refuses_a_cosigner_with_another_key() {
     let cluster = Cluster::start();
     let (wallet, _) = cluster.create_wallet();
-    let impostor_key = ok(&["cosigner", "init", "--data-dir", &cluster.path("impostor")], &[])["public_key"].as_str().unwrap().to_string();
+    let impostor_key = ok(&["cosigner", "init", "--data-dir", &cluster.path("impostor")], &[])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     cluster.pair_service(&impostor_key, &cluster.cosigner_addr);
     refused(cluster.service_sign(&wallet, &transfer("1", 0)), "PEER_IDENTITY_MISMATCH");
 }
@@ -68,7 +85,22 @@ fn cosigner_limits_and_freeze_refuse_before_any_protocol_message() {
 
     // Calldata cannot be valued by the cosigner: refused unless allowed.
     let call = ok(
-        &["tx", "build", "--chain-id", "31337", "--nonce", "0", "--to", &address, "--value-wei", "0", "--gas-limit", "60000", "--data", "0xa9059cbb"],
+        &[
+            "tx",
+            "build",
+            "--chain-id",
+            "31337",
+            "--nonce",
+            "0",
+            "--to",
+            &address,
+            "--value-wei",
+            "0",
+            "--gas-limit",
+            "60000",
+            "--data",
+            "0xa9059cbb",
+        ],
         &[],
     )["unsigned_tx"]
         .as_str()
@@ -102,7 +134,10 @@ fn secret_files_with_loose_permissions_are_refused() {
     let cluster = Cluster::start();
     let key = format!("{}/identity.key", cluster.path("service"));
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (success, out) = mandate(&["service", "serve", "--data-dir", &cluster.path("service"), "--listen", "127.0.0.1:0"], &[SERVICE_ENV]);
+    let (success, out) = mandate(
+        &["service", "serve", "--data-dir", &cluster.path("service"), "--listen", "127.0.0.1:0"],
+        &[SERVICE_ENV],
+    );
     assert!(!success);
     assert_eq!(error_code(&out), "INSECURE_FILE_PERMISSIONS", "{out}");
 }

@@ -1,4 +1,12 @@
 //! End-to-end tests of the parties as separate OS processes over loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod adversarial;
 mod parties;
@@ -62,12 +70,34 @@ impl Cluster {
         let recovery = ok(&["recovery", "init", "--dir", &cluster.path("recovery")], &[]);
         cluster.keys = [service, cosigner, recovery].map(|v| v["public_key"].as_str().unwrap().to_string());
         let [s, c, r] = cluster.keys.clone();
-        ok(&["cosigner", "pair", "--data-dir", &cluster.path("cosigner"), "--service-pubkey", &s, "--recovery-pubkey", &r], &[]);
+        ok(
+            &[
+                "cosigner",
+                "pair",
+                "--data-dir",
+                &cluster.path("cosigner"),
+                "--service-pubkey",
+                &s,
+                "--recovery-pubkey",
+                &r,
+            ],
+            &[],
+        );
         cluster.pair_service(&c, &cluster.cosigner_addr.clone());
         ok(
             &[
-                "recovery", "pair", "--dir", &cluster.path("recovery"), "--service-pubkey", &s, "--service-addr",
-                &cluster.service_addr, "--cosigner-pubkey", &c, "--cosigner-addr", &cluster.cosigner_addr,
+                "recovery",
+                "pair",
+                "--dir",
+                &cluster.path("recovery"),
+                "--service-pubkey",
+                &s,
+                "--service-addr",
+                &cluster.service_addr,
+                "--cosigner-pubkey",
+                &c,
+                "--cosigner-addr",
+                &cluster.cosigner_addr,
             ],
             &[],
         );
@@ -84,8 +114,16 @@ impl Cluster {
         let r = self.keys[2].clone();
         ok(
             &[
-                "service", "pair", "--data-dir", &self.path("service"), "--cosigner-pubkey", cosigner_key,
-                "--cosigner-addr", cosigner_addr, "--recovery-pubkey", &r,
+                "service",
+                "pair",
+                "--data-dir",
+                &self.path("service"),
+                "--cosigner-pubkey",
+                cosigner_key,
+                "--cosigner-addr",
+                cosigner_addr,
+                "--recovery-pubkey",
+                &r,
             ],
             &[],
         );
@@ -110,16 +148,23 @@ impl Cluster {
 
     /// Creates a wallet; returns (wallet id, address).
     pub(crate) fn create_wallet(&self) -> (String, String) {
-        let out = ok(&["recovery", "dkg", "--dir", &self.path("recovery"), "--out", &self.recovery_share()], &[RECOVERY_ENV]);
+        let out =
+            ok(&["recovery", "dkg", "--dir", &self.path("recovery"), "--out", &self.recovery_share()], &[RECOVERY_ENV]);
         (out["wallet_id"].as_str().unwrap().to_string(), out["address"].as_str().unwrap().to_string())
     }
 
     pub(crate) fn service_sign(&self, wallet: &str, tx: &str) -> (bool, Value) {
-        mandate(&["service", "sign", "--data-dir", &self.path("service"), "--wallet", wallet, "--tx", tx], &[SERVICE_ENV])
+        mandate(
+            &["service", "sign", "--data-dir", &self.path("service"), "--wallet", wallet, "--tx", tx],
+            &[SERVICE_ENV],
+        )
     }
 
     pub(crate) fn recovery_sign(&self, share: &str, with: &str, tx: &str) -> (bool, Value) {
-        mandate(&["recovery", "sign", "--dir", &self.path("recovery"), "--share", share, "--with", with, "--tx", tx], &[RECOVERY_ENV])
+        mandate(
+            &["recovery", "sign", "--dir", &self.path("recovery"), "--share", share, "--with", with, "--tx", tx],
+            &[RECOVERY_ENV],
+        )
     }
 
     pub(crate) fn share_file(&self, party: &str, wallet: &str) -> PathBuf {
@@ -131,8 +176,16 @@ impl Cluster {
 pub(crate) fn transfer(value_wei: &str, nonce: u64) -> String {
     let out = ok(
         &[
-            "tx", "build", "--chain-id", "31337", "--nonce", &nonce.to_string(), "--to",
-            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--value-wei", value_wei,
+            "tx",
+            "build",
+            "--chain-id",
+            "31337",
+            "--nonce",
+            &nonce.to_string(),
+            "--to",
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "--value-wei",
+            value_wei,
         ],
         &[],
     );

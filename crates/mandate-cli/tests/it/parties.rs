@@ -70,7 +70,16 @@ fn deleted_cosigner_share_is_repaired_from_service_and_recovery() {
     assert_eq!(error_code(&out), "SHARE_NOT_FOUND", "{out}");
 
     let out = ok(
-        &["recovery", "repair", "--dir", &cluster.path("recovery"), "--share", &cluster.recovery_share(), "--target", "cosigner"],
+        &[
+            "recovery",
+            "repair",
+            "--dir",
+            &cluster.path("recovery"),
+            "--share",
+            &cluster.recovery_share(),
+            "--target",
+            "cosigner",
+        ],
         &[RECOVERY_ENV],
     );
     assert_eq!(out["address"], address);

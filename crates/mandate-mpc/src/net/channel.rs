@@ -94,7 +94,8 @@ impl SecureChannel {
             .map_err(|e| unavailable(peer, format!("{addr}: {e}")))?
             .next()
             .ok_or_else(|| unavailable(peer, format!("{addr}: no address")))?;
-        let mut stream = TcpStream::connect_timeout(&socket, Duration::from_secs(10)).map_err(|e| unavailable(peer, format!("{addr}: {e}")))?;
+        let mut stream = TcpStream::connect_timeout(&socket, Duration::from_secs(10))
+            .map_err(|e| unavailable(peer, format!("{addr}: {e}")))?;
         stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| unavailable(peer, e))?;
         stream.set_nodelay(true).map_err(|e| unavailable(peer, e))?;
 
@@ -119,7 +120,8 @@ impl SecureChannel {
         }
         let n = handshake.write_message(&[], &mut buf).map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
         write_raw(&mut stream, peer, &[], buf.get(..n).unwrap_or_default())?;
-        let state = handshake.into_stateless_transport_mode().map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
+        let state =
+            handshake.into_stateless_transport_mode().map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
         let mut channel = SecureChannel::from_parts(stream, state, role)?;
         let greeting: Greeting = channel.recv_postcard()?;
         match greeting {
@@ -135,7 +137,11 @@ impl SecureChannel {
     /// Completes the responder side of a handshake on an accepted stream. `resolve`
     /// maps the initiator's static key to its pinned role; an unknown key is refused
     /// (with a `PEER_IDENTITY_MISMATCH` greeting) before any protocol message is read.
-    pub fn accept(mut stream: TcpStream, me: &IdentityKey, resolve: impl Fn(&PublicIdentity) -> Option<Role>) -> Result<Self> {
+    pub fn accept(
+        mut stream: TcpStream,
+        me: &IdentityKey,
+        resolve: impl Fn(&PublicIdentity) -> Option<Role>,
+    ) -> Result<Self> {
         let unknown = Culprit::Unknown;
         stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| unavailable(unknown, e))?;
         stream.set_nodelay(true).map_err(|e| unavailable(unknown, e))?;
@@ -152,16 +158,16 @@ impl SecureChannel {
         let n = handshake.write_message(&[], &mut buf).map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
         write_raw(&mut stream, unknown, &[], buf.get(..n).unwrap_or_default())?;
         let msg = read_raw(&mut stream, unknown)?;
-        handshake.read_message(&msg, &mut buf).map_err(|_| MpcError::PeerIdentity {
-            culprit: unknown,
-            presented: "(handshake failed)".into(),
-        })?;
+        handshake
+            .read_message(&msg, &mut buf)
+            .map_err(|_| MpcError::PeerIdentity { culprit: unknown, presented: "(handshake failed)".into() })?;
         let presented = handshake
             .get_remote_static()
             .and_then(|key| <[u8; 32]>::try_from(key).ok())
             .map(PublicIdentity)
             .ok_or_else(|| MpcError::PeerIdentity { culprit: unknown, presented: "(none)".into() })?;
-        let state = handshake.into_stateless_transport_mode().map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
+        let state =
+            handshake.into_stateless_transport_mode().map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
         match resolve(&presented) {
             Some(role) => {
                 let mut channel = SecureChannel::from_parts(stream, state, role)?;
@@ -245,8 +251,12 @@ impl ChannelWriter {
             plain.push(u8::from(more));
             plain.extend_from_slice(chunk);
             let counter = self.counter;
-            self.counter = self.counter.checked_add(1).ok_or_else(|| MpcError::InvalidInput("counter exhausted".into()))?;
-            let n = self.state.write_message(counter, &plain, &mut buf).map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
+            self.counter =
+                self.counter.checked_add(1).ok_or_else(|| MpcError::InvalidInput("counter exhausted".into()))?;
+            let n = self
+                .state
+                .write_message(counter, &plain, &mut buf)
+                .map_err(|e| MpcError::InvalidInput(format!("noise: {e}")))?;
             write_raw(&mut self.stream, peer, &counter.to_be_bytes(), buf.get(..n).unwrap_or_default())?;
             if !more {
                 return Ok(());
@@ -277,7 +287,10 @@ impl ChannelReader {
             if counter != self.expected {
                 return Err(MpcError::Tampered { culprit: peer });
             }
-            let n = self.state.read_message(counter, ciphertext, &mut buf).map_err(|_| MpcError::Tampered { culprit: peer })?;
+            let n = self
+                .state
+                .read_message(counter, ciphertext, &mut buf)
+                .map_err(|_| MpcError::Tampered { culprit: peer })?;
             self.expected += 1;
             let plain = buf.get(..n).ok_or(MpcError::Tampered { culprit: peer })?;
             let (more, chunk) = plain.split_first().ok_or(MpcError::Tampered { culprit: peer })?;

@@ -26,7 +26,8 @@ pub fn write_secret_file(path: &Path, bytes: &[u8], replace: bool) -> Result<()>
     if replace {
         let _ = std::fs::remove_file(&target);
     }
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(|e| io(&target, e))?;
+    let mut file =
+        OpenOptions::new().write(true).create_new(true).mode(0o600).open(&target).map_err(|e| io(&target, e))?;
     file.write_all(bytes).map_err(|e| io(&target, e))?;
     file.sync_all().map_err(|e| io(&target, e))?;
     if replace {
@@ -114,7 +115,10 @@ impl ShareDir {
         }
         let bytes = read_secret_file(&path)?;
         let share = Arc::new(blob::open(&bytes, &self.passphrase, wallet, self.role)?);
-        self.cache.lock().map_err(|_| MpcError::Io("share cache poisoned".into()))?.insert(wallet.clone(), share.clone());
+        self.cache
+            .lock()
+            .map_err(|_| MpcError::Io("share cache poisoned".into()))?
+            .insert(wallet.clone(), share.clone());
         Ok(share)
     }
 

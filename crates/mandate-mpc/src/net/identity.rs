@@ -101,7 +101,8 @@ impl IdentityKey {
     /// Loads a key file, refusing one that group or others can read.
     pub fn load(path: &Path) -> Result<Self> {
         let text = read_secret_file(path)?;
-        let text = std::str::from_utf8(&text).map_err(|_| MpcError::InvalidInput("identity key file is not text".into()))?;
+        let text =
+            std::str::from_utf8(&text).map_err(|_| MpcError::InvalidInput("identity key file is not text".into()))?;
         let mut lines = text.lines();
         let private = Zeroizing::new(
             hex::decode(lines.next().unwrap_or_default().trim())

@@ -42,17 +42,16 @@ impl MeshTransport {
 
 impl Transport for MeshTransport {
     fn send(&mut self, to: Role, bytes: Vec<u8>) -> Result<()> {
-        self.writers
-            .get_mut(&to)
-            .ok_or_else(|| MpcError::InvalidParticipants(format!("no link to {to}")))?
-            .send(&bytes)
+        self.writers.get_mut(&to).ok_or_else(|| MpcError::InvalidParticipants(format!("no link to {to}")))?.send(&bytes)
     }
 
     fn recv(&mut self, from: Role) -> Result<Vec<u8>> {
-        let inbox = self.inboxes.get(&from).ok_or_else(|| MpcError::InvalidParticipants(format!("no link from {from}")))?;
-        inbox
-            .recv_timeout(Duration::from_secs(120))
-            .map_err(|_| MpcError::PeerUnavailable { peer: Culprit::Party(from), detail: "no message within 120 s".into() })?
+        let inbox =
+            self.inboxes.get(&from).ok_or_else(|| MpcError::InvalidParticipants(format!("no link from {from}")))?;
+        inbox.recv_timeout(Duration::from_secs(120)).map_err(|_| MpcError::PeerUnavailable {
+            peer: Culprit::Party(from),
+            detail: "no message within 120 s".into(),
+        })?
     }
 }
 

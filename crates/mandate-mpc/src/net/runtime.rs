@@ -139,12 +139,21 @@ impl RunPlan {
 #[derive(Serialize, Deserialize)]
 enum Control {
     Propose(RunPlan),
-    Join { session_id: SessionId, plan_hash: [u8; 32] },
+    Join {
+        session_id: SessionId,
+        plan_hash: [u8; 32],
+    },
     Accept,
-    Refuse { code: String, message: String },
+    Refuse {
+        code: String,
+        message: String,
+    },
     /// Sent by each participant after it has stored what the run produced; the
     /// coordinator reports success only when every participant has.
-    Done { stored: bool, message: String },
+    Done {
+        stored: bool,
+        message: String,
+    },
 }
 
 /// Why a party refuses a proposed run: a stable code and a message.
@@ -172,7 +181,7 @@ impl From<MpcError> for Refusal {
 /// What a run produced for this party.
 pub enum RunOutput {
     /// A new or refreshed share to store (replacing the old one).
-    Share(KeyShare),
+    Share(Box<KeyShare>),
     /// A verified signature over `digest`.
     Signature {
         /// The signature.
@@ -206,7 +215,8 @@ pub fn execute<T: Transport>(
     share: Option<&KeyShare>,
     digest: Option<[u8; 32]>,
 ) -> Result<RunOutput> {
-    let need_share = || share.ok_or_else(|| MpcError::InvalidInput(format!("{me} has no share for {}", plan.wallet_id)));
+    let need_share =
+        || share.ok_or_else(|| MpcError::InvalidInput(format!("{me} has no share for {}", plan.wallet_id)));
     if let Some(share) = share {
         share.check_not_banned(&plan.participants)?;
         if share.wallet_id() != &plan.wallet_id || share.role() != me {
@@ -214,20 +224,24 @@ pub fn execute<T: Transport>(
         }
     }
     match &plan.operation {
-        Operation::Dkg => protocol::dkg(transport, me, plan.session_id, &plan.wallet_id).map(RunOutput::Share),
+        Operation::Dkg => protocol::dkg(transport, me, plan.session_id, &plan.wallet_id)
+            .map(|share| RunOutput::Share(Box::new(share))),
         Operation::Sign { .. } => {
             let digest = digest.ok_or_else(|| MpcError::InvalidInput("no digest computed for signing".into()))?;
             let sig = protocol::sign(transport, need_share()?, plan.session_id, &plan.participants, &digest)?;
             Ok(RunOutput::Signature { sig, digest })
         }
-        Operation::Refresh => protocol::refresh(transport, need_share()?, plan.session_id).map(RunOutput::Share),
+        Operation::Refresh => {
+            protocol::refresh(transport, need_share()?, plan.session_id).map(|share| RunOutput::Share(Box::new(share)))
+        }
         Operation::Repair { target, expected_address } => {
             let side = if *target == me {
                 RepairSide::Target { wallet_id: plan.wallet_id.clone(), expected_address: expected_address.clone() }
             } else {
                 RepairSide::Helper(need_share()?)
             };
-            protocol::repair_and_refresh(transport, side, me, *target, plan.session_id).map(RunOutput::Share)
+            protocol::repair_and_refresh(transport, side, me, *target, plan.session_id)
+                .map(|share| RunOutput::Share(Box::new(share)))
         }
     }
 }
@@ -252,13 +266,18 @@ pub fn coordinate(
     let mut links = Vec::new();
     for peer in others {
         let entry = peers.get(peer)?;
-        let addr = entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {peer}")))?;
+        let addr =
+            entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {peer}")))?;
         let mut link = SecureChannel::connect(addr, identity, peer, &entry.public_key)?;
         link.send_postcard(&Control::Propose(plan.clone()))?;
         match link.recv_postcard::<Control>()? {
             Control::Accept => links.push(link),
             Control::Refuse { code, message } => {
-                return Err(MpcError::Refused { party: peer, code: ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused), message })
+                return Err(MpcError::Refused {
+                    party: peer,
+                    code: ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused),
+                    message,
+                })
             }
             _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected accept or refuse".into() }),
         }
@@ -294,7 +313,13 @@ struct Server<H: PartyHandler> {
 
 /// Serves runs on `listener` forever, one thread per connection.
 pub fn serve<H: PartyHandler>(listener: TcpListener, identity: IdentityKey, peers: PeerBook, handler: H) -> Result<()> {
-    let server = Arc::new(Server { identity, peers, handler, pending: Mutex::new(HashMap::new()), seen: Mutex::new(HashSet::new()) });
+    let server = Arc::new(Server {
+        identity,
+        peers,
+        handler,
+        pending: Mutex::new(HashMap::new()),
+        seen: Mutex::new(HashSet::new()),
+    });
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let server = server.clone();
@@ -332,7 +357,10 @@ impl<H: PartyHandler> Server<H> {
         }
         let fresh = self.seen.lock().map_err(|_| Refusal::new(ErrorCode::Internal, "lock"))?.insert(plan.session_id);
         if !fresh {
-            return Err(Refusal::new(ErrorCode::SessionReused, format!("session {} was already used", plan.session_id.to_hex())));
+            return Err(Refusal::new(
+                ErrorCode::SessionReused,
+                format!("session {} was already used", plan.session_id.to_hex()),
+            ));
         }
         let share = if plan.needs_share(me) {
             let share = self.handler.share(&plan.wallet_id)?;
@@ -369,7 +397,12 @@ impl<H: PartyHandler> Server<H> {
             }
             Err(error) => {
                 self.handler.failed(&plan, &error);
-                eprintln!("{me}: {} run {} failed: {error} ({})", plan.operation_name(), plan.session_id.to_hex(), error.code());
+                eprintln!(
+                    "{me}: {} run {} failed: {error} ({})",
+                    plan.operation_name(),
+                    plan.session_id.to_hex(),
+                    error.code()
+                );
                 Err(error)
             }
         }
@@ -389,7 +422,10 @@ impl<H: PartyHandler> Server<H> {
         for other in others_of(plan, me).into_iter().filter(|role| *role != plan.coordinator) {
             if me.index() < other.index() {
                 let entry = self.peers.get(other)?;
-                let addr = entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {other}")))?;
+                let addr = entry
+                    .addr
+                    .as_deref()
+                    .ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {other}")))?;
                 let mut joined = SecureChannel::connect(addr, &self.identity, other, &entry.public_key)?;
                 joined.send_postcard(&Control::Join { session_id: plan.session_id, plan_hash })?;
                 match joined.recv_postcard::<Control>()? {
@@ -417,7 +453,10 @@ impl<H: PartyHandler> Server<H> {
                 if let Ok(mut pending) = self.pending.lock() {
                     pending.remove(&plan.session_id);
                 }
-                MpcError::PeerUnavailable { peer: crate::error::Culprit::Party(other), detail: "did not join within 30 s".into() }
+                MpcError::PeerUnavailable {
+                    peer: crate::error::Culprit::Party(other),
+                    detail: "did not join within 30 s".into(),
+                }
             })?;
             links.push(joined);
         }
@@ -433,7 +472,10 @@ impl<H: PartyHandler> Server<H> {
             return refuse(&mut link, &Refusal::new(ErrorCode::WrongSession, "no run is waiting for this session"));
         };
         if pending.joiner != from || pending.plan_hash != plan_hash {
-            return refuse(&mut link, &Refusal::new(ErrorCode::WrongSession, "the plan or the joining party does not match"));
+            return refuse(
+                &mut link,
+                &Refusal::new(ErrorCode::WrongSession, "the plan or the joining party does not match"),
+            );
         }
         link.send_postcard(&Control::Accept)?;
         pending.deliver.send(link).map_err(|_| MpcError::Io("run thread gone".into()))

@@ -13,7 +13,9 @@ use k256_dkls::{Scalar, Secp256k1};
 use mandate_core::{Role, WalletId};
 use serde::{Deserialize, Serialize};
 
-use super::{addressed_to, check_parties, confirm_transcript, derive_id, from_abort, parameters, party_index, transcript_hash};
+use super::{
+    addressed_to, check_parties, confirm_transcript, derive_id, from_abort, parameters, party_index, transcript_hash,
+};
 use crate::envelope::{Router, SessionId, Transport};
 use crate::error::{MpcError, Result};
 use crate::share::KeyShare;
@@ -80,7 +82,9 @@ pub fn dkg<T: Transport>(transport: &mut T, me: Role, session_id: SessionId, wal
     derivations2.insert(party_index(me)?, own_derivation);
     for (peer, message) in received {
         check_parties(&message.zero.parties, peer, me)?;
-        if message.proof_commitment.index.as_u8() != peer.index() || message.derivation.sender_index.as_u8() != peer.index() {
+        if message.proof_commitment.index.as_u8() != peer.index()
+            || message.derivation.sender_index.as_u8() != peer.index()
+        {
             return Err(MpcError::WrongSender { culprit: peer, claimed: peer });
         }
         commitments.insert(peer.index(), message.proof_commitment);

@@ -14,7 +14,7 @@ mod refresh;
 mod repair;
 mod sign;
 
-use dkls23::protocols::{Abort, AbortKind, AbortReason, Parameters, PartyIndex, PartiesMessage};
+use dkls23::protocols::{Abort, AbortKind, AbortReason, Parameters, PartiesMessage, PartyIndex};
 use mandate_core::Role;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -77,9 +77,9 @@ fn reason_culprit(reason: &AbortReason) -> Option<PartyIndex> {
     use AbortReason as R;
     match reason {
         R::UnexpectedSender { sender } | R::DuplicateSender { sender } => Some(*sender),
-        R::MissingMessageFromParty { party } | R::MissingCommittedPoint { party } | R::ChainCodeCommitmentFailed { party } => {
-            Some(*party)
-        }
+        R::MissingMessageFromParty { party }
+        | R::MissingCommittedPoint { party }
+        | R::ChainCodeCommitmentFailed { party } => Some(*party),
         R::SessionBindingMismatch { counterparty }
         | R::ProofVerificationFailed { counterparty }
         | R::CommitmentMismatch { counterparty }
@@ -109,7 +109,10 @@ pub(crate) fn check_parties(parties: &PartiesMessage, from: Role, me: Role) -> R
         return Err(MpcError::WrongSender { culprit: from, claimed });
     }
     if parties.receiver.as_u8() != me.index() {
-        return Err(MpcError::Unexpected { culprit: from, detail: "protocol message addressed to another party".into() });
+        return Err(MpcError::Unexpected {
+            culprit: from,
+            detail: "protocol message addressed to another party".into(),
+        });
     }
     Ok(())
 }
@@ -120,7 +123,11 @@ struct Confirm {
 }
 
 /// Final round of DKG and refresh: all parties must hold the same public transcript.
-pub(crate) fn confirm_transcript<T: Transport>(router: &mut Router<'_, T>, round: u8, transcript: [u8; 32]) -> Result<()> {
+pub(crate) fn confirm_transcript<T: Transport>(
+    router: &mut Router<'_, T>,
+    round: u8,
+    transcript: [u8; 32],
+) -> Result<()> {
     let received: Vec<(Role, Confirm)> = router.exchange(round, |_| Ok(Confirm { transcript }))?;
     for (peer, confirm) in received {
         if confirm.transcript != transcript {

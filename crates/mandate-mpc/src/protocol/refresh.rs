@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use dkls23::protocols::dkg::{ProofCommitment, TransmitInitMulPhase3to4, TransmitInitZeroSharePhase2to4, TransmitInitZeroSharePhase3to4};
+use dkls23::protocols::dkg::{
+    ProofCommitment, TransmitInitMulPhase3to4, TransmitInitZeroSharePhase2to4, TransmitInitZeroSharePhase3to4,
+};
 use dkls23::secp256k1::{Party, PublicKeyPackage};
 use k256_dkls::{Scalar, Secp256k1};
 use mandate_core::{Role, WalletId};
@@ -97,7 +99,10 @@ pub(crate) fn refresh_rounds<T: Transport>(
 
     let (zero_keep3, zero_out3, mul_keep, mul_out) = party.refresh_complete_phase3(&refresh_sid, &zero_keep);
     let received: Vec<(Role, Round3)> = router.exchange(first_round + 3, |peer| {
-        Ok(Round3 { zero: addressed_to(&zero_out3, peer, |m| &m.parties)?, mul: addressed_to(&mul_out, peer, |m| &m.parties)? })
+        Ok(Round3 {
+            zero: addressed_to(&zero_out3, peer, |m| &m.parties)?,
+            mul: addressed_to(&mul_out, peer, |m| &m.parties)?,
+        })
     })?;
     let mut zero_in3 = Vec::new();
     let mut mul_in = Vec::new();
@@ -109,7 +114,16 @@ pub(crate) fn refresh_rounds<T: Transport>(
     }
 
     let refreshed = party
-        .refresh_complete_phase4(&refresh_sid, &correction, &commitments, &zero_keep3, &zero_in2, &zero_in3, &mul_keep, &mul_in)
+        .refresh_complete_phase4(
+            &refresh_sid,
+            &correction,
+            &commitments,
+            &zero_keep3,
+            &zero_in2,
+            &zero_in3,
+            &mul_keep,
+            &mul_in,
+        )
         .map_err(from_abort)?;
     let new_package = package.refresh(&refresh_sid, &commitments).map_err(|reason| MpcError::Aborted {
         culprit: crate::error::Culprit::Unknown,

@@ -57,9 +57,10 @@ pub fn repair_and_refresh<T: Transport>(
                 return Err(MpcError::InvalidParticipants(format!("{me} cannot help repair {target}")));
             }
             share.check_not_banned(&Role::ALL)?;
-            let term = share.party.repair_term(&helper_indices, party_index(target)?, &repair_id).map_err(|e| {
-                MpcError::Aborted { culprit: Culprit::Party(me), reason: e.to_string(), ban: false }
-            })?;
+            let term = share
+                .party
+                .repair_term(&helper_indices, party_index(target)?, &repair_id)
+                .map_err(|e| MpcError::Aborted { culprit: Culprit::Party(me), reason: e.to_string(), ban: false })?;
             router.send(target, 1, &Term { term, package: share.package.clone() })?;
             (share.party.clone(), share.package.clone(), share.wallet_id.clone(), share.banned.clone())
         }
@@ -101,9 +102,8 @@ pub fn repair_and_refresh<T: Transport>(
                     ban: false,
                 });
             }
-            let party = repair_assemble(&package, party_index(target)?, &terms, compute_eth_address).map_err(|e| {
-                MpcError::Aborted { culprit: Culprit::Unknown, reason: e.to_string(), ban: false }
-            })?;
+            let party = repair_assemble(&package, party_index(target)?, &terms, compute_eth_address)
+                .map_err(|e| MpcError::Aborted { culprit: Culprit::Unknown, reason: e.to_string(), ban: false })?;
             (party, package, wallet_id, Default::default())
         }
     };

@@ -38,7 +38,8 @@ pub fn sign<T: Transport>(
     };
 
     let (mut session, out1) = SignSession::new(&share.party, data).map_err(from_abort)?;
-    let received: Vec<(Role, TransmitPhase1to2)> = router.exchange(1, |peer| addressed_to(&out1, peer, |m| &m.parties))?;
+    let received: Vec<(Role, TransmitPhase1to2)> =
+        router.exchange(1, |peer| addressed_to(&out1, peer, |m| &m.parties))?;
     let mut in1 = Vec::new();
     for (peer, message) in received {
         check_parties(&message.parties, peer, me)?;
@@ -56,7 +57,8 @@ pub fn sign<T: Transport>(
 
     let own_broadcast = session.phase3(&in2).map_err(from_abort)?;
     let received: Vec<(Role, Broadcast3to4<Secp256k1>)> = router.exchange(3, |_| Ok(own_broadcast.clone()))?;
-    let mut broadcasts: BTreeMap<u8, Broadcast3to4<Secp256k1>> = received.into_iter().map(|(r, m)| (r.index(), m)).collect();
+    let mut broadcasts: BTreeMap<u8, Broadcast3to4<Secp256k1>> =
+        received.into_iter().map(|(r, m)| (r.index(), m)).collect();
     broadcasts.insert(me.index(), own_broadcast);
     let broadcasts: Vec<Broadcast3to4<Secp256k1>> = broadcasts.into_values().collect();
 

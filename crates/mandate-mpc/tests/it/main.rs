@@ -1,4 +1,12 @@
 //! Integration tests of the threshold protocols over the in-memory transport.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod adversarial;
 mod blob;

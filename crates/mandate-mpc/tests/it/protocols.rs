@@ -62,8 +62,7 @@ fn refresh_keeps_address_and_old_shares_stop_combining_with_new() {
 fn lost_cosigner_share_is_repaired_then_signs() {
     let (wallet, shares) = dkg_all();
     let address = shares[0].public().address.clone();
-    let helpers: Vec<Arc<KeyShare>> =
-        shares.into_iter().filter(|s| s.role() != Role::Cosigner).map(Arc::new).collect();
+    let helpers: Vec<Arc<KeyShare>> = shares.into_iter().filter(|s| s.role() != Role::Cosigner).map(Arc::new).collect();
     let session = sid();
     let run_helpers = helpers.clone();
     let new: Vec<Arc<KeyShare>> = run_all(&Role::ALL, move |role, mut t| {
