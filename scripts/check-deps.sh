@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Dependency check (the project's stand-in for cargo-deny, which cannot be fetched
+# prebuilt here): crate dependencies point one way (DESIGN.md §9), and the core and
+# the protocol crate stay free of async runtimes, web frameworks, HTTP clients and
+# database drivers, so the part to audit is small.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+tree() { cargo tree --locked -e normal --prefix none -p "$1" | sed 's/ .*//' | sort -u; }
+
+forbidden='^(tokio|axum|hyper|reqwest|sqlx|rusqlite|tower|mandate-server|mandate-store)$'
+for crate in mandate-core mandate-mpc; do
+  bad=$(tree "$crate" | grep -E "$forbidden" || true)
+  if [ -n "$bad" ]; then echo "FAIL: $crate depends on: $bad"; fail=1; fi
+done
+
+# One-way: a crate may only depend on the mandate crates listed for it.
+check_only() {
+  local crate=$1; shift
+  local allowed="^($crate$(printf '|%s' "$@"))$"
+  local bad
+  bad=$(tree "$crate" | grep '^mandate-' | grep -vE "$allowed" || true)
+  if [ -n "$bad" ]; then echo "FAIL: $crate must not depend on: $bad"; fail=1; fi
+}
+check_only mandate-core
+check_only mandate-mpc mandate-core
+check_only mandate-chain mandate-core
+check_only mandate-cosigner mandate-core mandate-mpc mandate-chain
+
+# alloy stays lean: no umbrella crate with its `full` feature.
+if cargo tree --locked -e normal --prefix none | grep -qE '^alloy v'; then
+  echo "FAIL: the alloy umbrella crate is in the tree; depend on the alloy-* crates you need"; fail=1
+fi
+
+[ "$fail" = 0 ] && echo "dependency layering ok"
+exit "$fail"
