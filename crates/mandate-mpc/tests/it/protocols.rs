@@ -98,3 +98,20 @@ fn repair_refuses_helpers_offering_another_wallet() {
     let target = &results[1];
     assert!(matches!(target, Err(MpcError::Aborted { .. })), "{target:?}");
 }
+
+#[test]
+fn high_s_and_wrong_recovery_id_are_refused() {
+    use k256::ecdsa::Signature;
+    let (_, shares) = dkg_all();
+    let shares: Vec<Arc<KeyShare>> = shares.into_iter().map(Arc::new).collect();
+    let digest: [u8; 32] = rand::random();
+    let sig = sign_with(&[shares[0].clone(), shares[2].clone()], digest).remove(0).unwrap();
+    protocol::verify_signature(shares[0].public(), &digest, &sig).unwrap();
+    // The same signature with s replaced by n - s is valid ECDSA but not low-S.
+    let low = Signature::from_scalars(sig.r, sig.s).unwrap();
+    let high_s: [u8; 32] = (-*low.s()).to_bytes().into();
+    let high = mandate_mpc::EcdsaSig { s: high_s, recovery_id: sig.recovery_id ^ 1, ..sig };
+    assert!(protocol::verify_signature(shares[0].public(), &digest, &high).is_err());
+    let wrong_id = mandate_mpc::EcdsaSig { recovery_id: sig.recovery_id ^ 1, ..sig };
+    assert!(protocol::verify_signature(shares[0].public(), &digest, &wrong_id).is_err());
+}
