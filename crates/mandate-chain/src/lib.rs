@@ -152,21 +152,6 @@ impl UnsignedTx {
     }
 }
 
-/// Parses an address given as `0x` + 40 hex digits. A mixed-case address must carry
-/// a valid EIP-55 checksum.
-pub fn parse_address(text: &str) -> Result<Address> {
-    Address::parse_checksummed(text, None)
-        .or_else(|_| {
-            let lower = text.to_ascii_lowercase();
-            if text == lower || text == text.to_ascii_uppercase().replacen("0X", "0x", 1) {
-                lower.parse::<Address>().map_err(|e| e.to_string())
-            } else {
-                Err("bad EIP-55 checksum".to_string())
-            }
-        })
-        .map_err(|e| ChainError::InvalidTransaction(format!("invalid address {text:?}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,14 +189,6 @@ mod tests {
         legacy[0] = 0x01;
         assert!(UnsignedTx::decode(&legacy).is_err());
         assert!(UnsignedTx::decode(&[]).is_err());
-    }
-
-    #[test]
-    fn checksummed_addresses() {
-        assert!(parse_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").is_ok());
-        assert!(parse_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").is_ok());
-        assert!(parse_address("0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").is_err());
-        assert!(parse_address("0x1234").is_err());
     }
 
     proptest! {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{Address, U256};
-use mandate_chain::{parse_address, UnsignedTx};
+use mandate_chain::UnsignedTx;
+use mandate_core::address::parse_address;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, LimitsFile, PartyHome};
 use mandate_mpc::net::{
@@ -251,7 +252,7 @@ pub(crate) fn build_tx(
     priority_fee: u128,
     data: &str,
 ) -> CliResult<Value> {
-    let to = parse_address(to)?;
+    let to = parse_address(to).map_err(|e| CliError::invalid(e.to_string()))?;
     if value_wei.is_empty() || !value_wei.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CliError::invalid(format!("--value-wei {value_wei:?} is not a decimal wei amount")));
     }

@@ -5,8 +5,11 @@
 //! clients, no database drivers. Everything here is a plain value, so it is
 //! small enough to audit and exact to test.
 
+pub mod address;
+pub mod amount;
 mod error_code;
 mod ids;
+pub mod policy;
 mod role;
 
 pub use error_code::{ErrorCategory, ErrorCode};
