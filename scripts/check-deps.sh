@@ -26,6 +26,7 @@ check_only() {
 check_only mandate-core
 check_only mandate-mpc mandate-core
 check_only mandate-chain mandate-core
+check_only mandate-store mandate-core
 check_only mandate-cosigner mandate-core mandate-mpc mandate-chain
 
 # alloy stays lean: no umbrella crate with its `full` feature.

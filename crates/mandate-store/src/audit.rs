@@ -1,0 +1,142 @@
+//! The hash-chained audit trail: one JSON line per record in `audit.jsonl`, mirrored
+//! in the `audit` table. Each record carries the previous record's hash; the hash is
+//! SHA-256 over the previous hash and the record's canonical JSON.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a caller records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who acted: `operator`, `agent:<session id>`, `daemon`.
+    pub actor: String,
+    /// What happened, e.g. `transaction.requested`, `policy.decision`, `wallet.created`.
+    pub event: String,
+    /// The wallet concerned, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<String>,
+    /// The policy decision, if the event has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<serde_json::Value>,
+    /// The policy version hash in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_hash: Option<String>,
+    /// Anything else (never secrets).
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// One stored record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditRecord {
+    /// 1, 2, 3, …
+    pub seq: u64,
+    /// Unix seconds.
+    pub ts: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// Hash of the previous record (64 zeros for the first).
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Hash of a record: SHA-256(prev_hash || canonical JSON of the record without `hash`).
+pub(crate) fn record_hash(record: &AuditRecord) -> String {
+    let mut body = serde_json::to_value(record).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("hash");
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(record.prev_hash.as_bytes());
+    hasher.update(serde_json::to_vec(&body).unwrap_or_default());
+    hex::encode(hasher.finalize())
+}
+
+/// What `audit verify` found wrong, naming the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditProblem {
+    /// A line is not a valid record.
+    #[error("line {line}: not a valid audit record")]
+    Unreadable {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// The record's content does not match its hash: it was edited.
+    #[error("record {seq} was edited (its hash does not match its content)")]
+    Edited {
+        /// Sequence number.
+        seq: u64,
+    },
+    /// A sequence number is missing: records were deleted.
+    #[error("record {expected} is missing (found {found} next): records were deleted")]
+    Deleted {
+        /// Expected sequence number.
+        expected: u64,
+        /// Found instead.
+        found: u64,
+    },
+    /// The file ends before the database's last record: trailing records were deleted.
+    #[error("records after {file_last} are missing from the file (the database has up to {table_last})")]
+    Truncated {
+        /// Last sequence number in the file.
+        file_last: u64,
+        /// Last sequence number in the database.
+        table_last: u64,
+    },
+    /// Records are out of order.
+    #[error("record {seq} is out of order (expected {expected})")]
+    Reordered {
+        /// Sequence number found.
+        seq: u64,
+        /// Expected.
+        expected: u64,
+    },
+    /// The chain link to the previous record is broken.
+    #[error("record {seq} does not chain to record {prev}")]
+    BrokenLink {
+        /// Sequence number.
+        seq: u64,
+        /// Previous sequence number.
+        prev: u64,
+    },
+}
+
+/// Verifies an audit file; returns the records, or the first problem found.
+pub fn verify_audit_file(path: &Path) -> Result<Vec<AuditRecord>, AuditProblem> {
+    let file = std::fs::File::open(path).map_err(|_| AuditProblem::Unreadable { line: 0 })?;
+    let mut records = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|_| AuditProblem::Unreadable { line: index + 1 })?;
+        let record: AuditRecord =
+            serde_json::from_str(&line).map_err(|_| AuditProblem::Unreadable { line: index + 1 })?;
+        if record_hash(&record) != record.hash {
+            return Err(AuditProblem::Edited { seq: record.seq });
+        }
+        records.push(record);
+    }
+    let mut sorted: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    sorted.sort_unstable();
+    if let Some((record, expected)) = records.iter().zip(&sorted).find(|(record, seq)| record.seq != **seq) {
+        return Err(AuditProblem::Reordered { seq: record.seq, expected: *expected });
+    }
+    let mut prev_hash = GENESIS;
+    for (index, record) in records.iter().enumerate() {
+        let expected = index as u64 + 1;
+        if record.seq != expected {
+            return Err(AuditProblem::Deleted { expected, found: record.seq });
+        }
+        if record.prev_hash != prev_hash {
+            return Err(AuditProblem::BrokenLink { seq: record.seq, prev: expected - 1 });
+        }
+        prev_hash = &record.hash;
+    }
+    Ok(records)
+}

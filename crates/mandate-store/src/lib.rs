@@ -1,0 +1,12 @@
+//! Mandate's storage. SQLite (bundled, WAL) is the embedded default; every invariant
+//! that needs atomicity — spend-cap reservations, nonce allocation, the audit chain —
+//! is implemented here inside one database transaction.
+//!
+//! Must never depend on the server, the HTTP stack or key shares.
+
+mod audit;
+mod migrations;
+mod store;
+
+pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
+pub use store::{NewTransaction, ReserveOutcome, SessionRecord, Store, StoreError, TxRecord, TxStatus, WalletRecord};

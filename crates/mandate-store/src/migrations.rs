@@ -1,0 +1,51 @@
+//! Numbered migrations, each applied in one transaction.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the daemon's first schema.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE wallets (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL,
+        chain_id INTEGER NOT NULL, created_at INTEGER NOT NULL);
+    CREATE TABLE policies (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), version INTEGER NOT NULL,
+        document TEXT NOT NULL, hash TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (wallet_id, version));
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        scopes TEXT NOT NULL, created_at INTEGER NOT NULL, ttl_secs INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL, absolute_expires_at INTEGER NOT NULL,
+        renewals INTEGER NOT NULL, max_renewals INTEGER NOT NULL, revoked_at INTEGER);
+    CREATE TABLE transactions (
+        id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        idempotency_key TEXT, to_address TEXT NOT NULL, value_wei TEXT NOT NULL,
+        nonce INTEGER, status TEXT NOT NULL, tx_hash TEXT, error TEXT, decision TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        UNIQUE (wallet_id, idempotency_key));
+    CREATE TABLE spends (
+        tx_id TEXT PRIMARY KEY REFERENCES transactions(id), wallet_id TEXT NOT NULL,
+        at INTEGER NOT NULL, value_wei TEXT NOT NULL, state TEXT NOT NULL);
+    CREATE INDEX spends_by_wallet ON spends (wallet_id, at);
+    CREATE TABLE nonces (wallet_id TEXT PRIMARY KEY, next_nonce INTEGER NOT NULL);
+    CREATE TABLE free_nonces (wallet_id TEXT NOT NULL, nonce INTEGER NOT NULL, PRIMARY KEY (wallet_id, nonce));
+    CREATE TABLE audit (seq INTEGER PRIMARY KEY, line TEXT NOT NULL, hash TEXT NOT NULL);
+    "#,
+];
+
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version <= current {
+            continue;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,621 @@
+//! The SQLite store.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use alloy_primitives::U256;
+use mandate_core::policy::{Decision, Spend, Verdict};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::audit::{record_hash, verify_audit_file, AuditEntry, AuditProblem, AuditRecord, GENESIS};
+use crate::migrations::migrate;
+
+/// Store errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The audit trail could not be written: nothing may be signed.
+    #[error("audit trail unavailable: {0}")]
+    AuditUnavailable(String),
+    /// A uniqueness rule was hit (e.g. wallet name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data is not what it should be.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WalletRecord {
+    /// Id.
+    pub id: String,
+    /// Operator's name for it.
+    pub name: String,
+    /// EIP-55 address.
+    pub address: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A session (the token itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRecord {
+    /// Id (public).
+    pub id: String,
+    /// SHA-256 of the token, hex.
+    #[serde(skip)]
+    pub token_hash: String,
+    /// The wallet it is bound to.
+    pub wallet_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// TTL applied at creation and at each renewal.
+    pub ttl_secs: u64,
+    /// Current expiry.
+    pub expires_at: u64,
+    /// Never valid after this.
+    pub absolute_expires_at: u64,
+    /// Renewals used.
+    pub renewals: u64,
+    /// Renewals allowed.
+    pub max_renewals: u64,
+    /// When revoked, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
+/// Transaction states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Allowed and reserved; being signed.
+    Reserved,
+    /// Broadcast; waiting for a receipt.
+    Submitted,
+    /// Mined with success.
+    Confirmed,
+    /// Mined and reverted, or could not be signed/broadcast.
+    Failed,
+}
+
+impl TxStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TxStatus::Reserved => "reserved",
+            TxStatus::Submitted => "submitted",
+            TxStatus::Confirmed => "confirmed",
+            TxStatus::Failed => "failed",
+        }
+    }
+    fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "reserved" => TxStatus::Reserved,
+            "submitted" => TxStatus::Submitted,
+            "confirmed" => TxStatus::Confirmed,
+            "failed" => TxStatus::Failed,
+            other => return Err(StoreError::Corrupt(format!("status {other:?}"))),
+        })
+    }
+}
+
+/// A transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TxRecord {
+    /// Id.
+    pub id: String,
+    /// Wallet.
+    pub wallet_id: String,
+    /// Recipient.
+    pub to: String,
+    /// Value in wei.
+    pub value_wei: String,
+    /// Nonce, once allocated.
+    pub nonce: Option<u64>,
+    /// Status.
+    pub status: TxStatus,
+    /// Transaction hash once signed.
+    pub tx_hash: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The policy decision.
+    pub decision: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A request to reserve.
+#[derive(Debug, Clone)]
+pub struct NewTransaction {
+    /// New id.
+    pub id: String,
+    /// Wallet.
+    pub wallet_id: String,
+    /// Idempotency key, if the caller sent one.
+    pub idempotency_key: Option<String>,
+    /// Recipient.
+    pub to: String,
+    /// Value.
+    pub value: U256,
+    /// The chain's pending nonce for the wallet (the allocator never goes below it).
+    pub chain_nonce: u64,
+}
+
+/// Result of [`Store::reserve`].
+#[derive(Debug)]
+pub enum ReserveOutcome {
+    /// Allowed: reserved with this nonce.
+    Reserved {
+        /// The transaction.
+        tx: TxRecord,
+    },
+    /// Denied by policy; nothing reserved.
+    Denied(Decision),
+    /// The idempotency key was used before: the earlier transaction.
+    Existing(TxRecord),
+}
+
+/// The store.
+pub struct Store {
+    conn: Mutex<Connection>,
+    audit_path: PathBuf,
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or_default()
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> {
+    let decision: String = row.get(8)?;
+    Ok((
+        TxRecord {
+            id: row.get(0)?,
+            wallet_id: row.get(1)?,
+            to: row.get(2)?,
+            value_wei: row.get(3)?,
+            nonce: row.get::<_, Option<i64>>(4)?.map(u),
+            status: TxStatus::Reserved,
+            tx_hash: row.get(6)?,
+            error: row.get(7)?,
+            decision: serde_json::from_str(&decision).unwrap_or_default(),
+            created_at: u(row.get(9)?),
+        },
+        row.get::<_, String>(5)?,
+    ))
+}
+
+const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at";
+
+impl Store {
+    /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let mut conn = Connection::open(dir.join("data.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrate(&mut conn)?;
+        let audit_dir = dir.join("audit");
+        std::fs::create_dir_all(&audit_dir).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+        Ok(Store { conn: Mutex::new(conn), audit_path: audit_dir.join("audit.jsonl") })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+        self.conn.lock().map_err(|_| StoreError::Corrupt("lock poisoned".into()))
+    }
+
+    /// The audit file.
+    pub fn audit_path(&self) -> &Path {
+        &self.audit_path
+    }
+
+    /// A metadata value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a metadata value.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Appends an audit record (file first, then table) in the caller's lock. Fails
+    /// closed: an error means the event must not proceed.
+    fn append_audit(conn: &Connection, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
+        let last: Option<(i64, String)> = conn
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (u(seq) + 1, hash),
+            None => (1, GENESIS.to_string()),
+        };
+        let mut record = AuditRecord { seq, ts: now, entry, prev_hash, hash: String::new() };
+        record.hash = record_hash(&record);
+        let line = serde_json::to_string(&record).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
+        file.write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| file.sync_data())
+            .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
+        conn.execute("INSERT INTO audit (seq, line, hash) VALUES (?1, ?2, ?3)", params![i(seq), line, record.hash])?;
+        Ok(record)
+    }
+
+    /// Records an audit entry.
+    pub fn audit(&self, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
+        let conn = self.conn()?;
+        Self::append_audit(&conn, &self.audit_path, entry, now)
+    }
+
+    /// Verifies the audit file and that it ends where the database does.
+    pub fn verify_audit(&self) -> Result<std::result::Result<u64, AuditProblem>> {
+        let table_last: Option<(i64, String)> = self
+            .conn()?
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(verify_audit_file(&self.audit_path).and_then(|records| {
+            let file_last = records.last().map(|r| r.seq).unwrap_or(0);
+            match table_last {
+                Some((seq, _)) if u(seq) > file_last => Err(AuditProblem::Truncated { file_last, table_last: u(seq) }),
+                Some((seq, hash_db)) if u(seq) == file_last && records.last().map(|r| &r.hash) != Some(&hash_db) => {
+                    Err(AuditProblem::Edited { seq: file_last })
+                }
+                _ => Ok(file_last),
+            }
+        }))
+    }
+
+    /// The last `n` audit records.
+    pub fn audit_tail(&self, n: u64) -> Result<Vec<serde_json::Value>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT line FROM audit ORDER BY seq DESC LIMIT ?1")?;
+        let mut lines: Vec<serde_json::Value> = stmt
+            .query_map([i(n)], |r| r.get::<_, String>(0))?
+            .filter_map(|line| line.ok().and_then(|l| serde_json::from_str(&l).ok()))
+            .collect();
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// Inserts a wallet and audits it.
+    pub fn insert_wallet(&self, wallet: &WalletRecord, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let exists: bool =
+            tx.query_row("SELECT COUNT(*) > 0 FROM wallets WHERE name = ?1", [&wallet.name], |r| r.get(0))?;
+        if exists {
+            return Err(StoreError::Conflict(format!("a wallet named {:?} exists", wallet.name)));
+        }
+        tx.execute(
+            "INSERT INTO wallets (id, name, address, chain_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![wallet.id, wallet.name, wallet.address, i(wallet.chain_id), i(wallet.created_at)],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, wallet.created_at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// All wallets.
+    pub fn wallets(&self) -> Result<Vec<WalletRecord>> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare("SELECT id, name, address, chain_id, created_at FROM wallets ORDER BY created_at, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(WalletRecord {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                address: r.get(2)?,
+                chain_id: u(r.get(3)?),
+                created_at: u(r.get(4)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One wallet.
+    pub fn wallet(&self, id: &str) -> Result<Option<WalletRecord>> {
+        Ok(self.wallets()?.into_iter().find(|w| w.id == id))
+    }
+
+    /// Stores a new policy version (previous versions are kept) and audits it.
+    pub fn set_policy(&self, wallet: &str, document: &str, hash: &str, now: u64, entry: AuditEntry) -> Result<u64> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let version: i64 =
+            tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE wallet_id = ?1", [wallet], |r| {
+                r.get(0)
+            })?;
+        tx.execute(
+            "INSERT INTO policies (wallet_id, version, document, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![wallet, version, document, hash, i(now)],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(u(version))
+    }
+
+    /// The current policy: (version, document, hash).
+    pub fn policy(&self, wallet: &str) -> Result<Option<(u64, String, String)>> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT version, document, hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
+                [wallet],
+                |r| Ok((u(r.get(0)?), r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Inserts a session and audits it.
+    pub fn insert_session(&self, session: &SessionRecord, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO sessions (id, token_hash, wallet_id, scopes, created_at, ttl_secs, expires_at, absolute_expires_at, renewals, max_renewals, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+            params![
+                session.id, session.token_hash, session.wallet_id, session.scopes.join(" "), i(session.created_at),
+                i(session.ttl_secs), i(session.expires_at), i(session.absolute_expires_at), i(session.renewals), i(session.max_renewals)
+            ],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, session.created_at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_where(&self, clause: &str, arg: &str) -> Result<Vec<SessionRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, token_hash, wallet_id, scopes, created_at, ttl_secs, expires_at, absolute_expires_at, renewals, max_renewals, revoked_at FROM sessions WHERE {clause} ORDER BY created_at"
+        ))?;
+        let rows = stmt.query_map([arg], |r| {
+            let scopes: String = r.get(3)?;
+            Ok(SessionRecord {
+                id: r.get(0)?,
+                token_hash: r.get(1)?,
+                wallet_id: r.get(2)?,
+                scopes: scopes.split_whitespace().map(str::to_string).collect(),
+                created_at: u(r.get(4)?),
+                ttl_secs: u(r.get(5)?),
+                expires_at: u(r.get(6)?),
+                absolute_expires_at: u(r.get(7)?),
+                renewals: u(r.get(8)?),
+                max_renewals: u(r.get(9)?),
+                revoked_at: r.get::<_, Option<i64>>(10)?.map(u),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The session whose token hashes to `token_hash`.
+    pub fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        Ok(self.session_where("token_hash = ?1", token_hash)?.into_iter().next())
+    }
+
+    /// Sessions of a wallet (or all with `None`).
+    pub fn sessions(&self, wallet: Option<&str>) -> Result<Vec<SessionRecord>> {
+        match wallet {
+            Some(wallet) => self.session_where("wallet_id = ?1", wallet),
+            None => self.session_where("?1 = ?1", ""),
+        }
+    }
+
+    /// Extends a session if it may still be renewed; returns the updated record.
+    pub fn renew_session(&self, id: &str, now: u64) -> Result<Option<SessionRecord>> {
+        let conn = self.conn()?;
+        let changed = conn.execute(
+            "UPDATE sessions SET renewals = renewals + 1, expires_at = MIN(?2 + ttl_secs, absolute_expires_at)
+             WHERE id = ?1 AND revoked_at IS NULL AND renewals < max_renewals AND expires_at > ?2 AND absolute_expires_at > ?2",
+            params![id, i(now)],
+        )?;
+        drop(conn);
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(self.session_where("id = ?1", id)?.into_iter().next())
+    }
+
+    /// Revokes a session and audits it.
+    pub fn revoke_session(&self, id: &str, now: u64, entry: AuditEntry) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let changed = tx
+            .execute("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, i(now)])?;
+        if changed > 0 {
+            Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        }
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+
+    fn tx_by(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<TxRecord>> {
+        let row = conn
+            .query_row(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE {clause}"), args, tx_from_row)
+            .optional()?;
+        match row {
+            Some((mut tx, status)) => {
+                tx.status = TxStatus::parse(&status)?;
+                Ok(Some(tx))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A transaction by id.
+    pub fn transaction(&self, id: &str) -> Result<Option<TxRecord>> {
+        let conn = self.conn()?;
+        Self::tx_by(&conn, "id = ?1", &[&id])
+    }
+
+    /// Checks policy and reserves in one database transaction: loads the wallet's
+    /// spends in the policy's look-back window, asks `decide`, and if it allows,
+    /// records the transaction, the spend reservation and a nonce, and audits the
+    /// decision. Concurrent callers serialise here, so caps hold.
+    pub fn reserve(
+        &self,
+        request: NewTransaction,
+        lookback_secs: u64,
+        now: u64,
+        actor: &str,
+        decide: impl FnOnce(&[Spend]) -> Decision,
+    ) -> Result<ReserveOutcome> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(key) = &request.idempotency_key {
+            if let Some(existing) =
+                Self::tx_by(&tx, "wallet_id = ?1 AND idempotency_key = ?2", &[&request.wallet_id, key])?
+            {
+                return Ok(ReserveOutcome::Existing(existing));
+            }
+        }
+        let since = now.saturating_sub(lookback_secs);
+        let mut stmt = tx.prepare("SELECT at, value_wei FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
+        let spends = stmt
+            .query_map(params![request.wallet_id, i(since)], |r| Ok((u(r.get(0)?), r.get::<_, String>(1)?)))?
+            .map(|row| {
+                let (at, value) = row?;
+                let value = U256::from_str_radix(&value, 10).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Spend { at, value })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        drop(stmt);
+        let decision = decide(&spends);
+        let decision_json = serde_json::to_value(&decision).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let audit = AuditEntry {
+            actor: actor.to_string(),
+            event: "policy.decision".into(),
+            wallet: Some(request.wallet_id.clone()),
+            decision: Some(decision_json.clone()),
+            policy_hash: Some(decision.policy_hash.clone()),
+            details: serde_json::json!({"tx_id": request.id, "to": request.to, "value_wei": request.value.to_string()}),
+        };
+        if decision.verdict == Verdict::Deny {
+            Self::append_audit(&tx, &self.audit_path, audit, now)?;
+            tx.commit()?;
+            return Ok(ReserveOutcome::Denied(decision));
+        }
+        let nonce = Self::allocate_nonce(&tx, &request.wallet_id, request.chain_nonce)?;
+        tx.execute(
+            "INSERT INTO transactions (id, wallet_id, idempotency_key, to_address, value_wei, nonce, status, decision, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?8, ?8)",
+            params![request.id, request.wallet_id, request.idempotency_key, request.to, request.value.to_string(), i(nonce), decision_json.to_string(), i(now)],
+        )?;
+        tx.execute(
+            "INSERT INTO spends (tx_id, wallet_id, at, value_wei, state) VALUES (?1, ?2, ?3, ?4, 'reserved')",
+            params![request.id, request.wallet_id, i(now), request.value.to_string()],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, audit, now)?;
+        let record =
+            Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
+        tx.commit()?;
+        Ok(ReserveOutcome::Reserved { tx: record })
+    }
+
+    fn allocate_nonce(tx: &rusqlite::Transaction<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
+        let free: Option<i64> = tx
+            .query_row(
+                "SELECT MIN(nonce) FROM free_nonces WHERE wallet_id = ?1 AND nonce >= ?2",
+                params![wallet, i(chain_nonce)],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        tx.execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce < ?2", params![wallet, i(chain_nonce)])?;
+        if let Some(nonce) = free {
+            tx.execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2", params![wallet, nonce])?;
+            return Ok(u(nonce));
+        }
+        let next: Option<i64> =
+            tx.query_row("SELECT next_nonce FROM nonces WHERE wallet_id = ?1", [wallet], |r| r.get(0)).optional()?;
+        let nonce = next.map(u).unwrap_or(0).max(chain_nonce);
+        tx.execute(
+            "INSERT INTO nonces (wallet_id, next_nonce) VALUES (?1, ?2) ON CONFLICT(wallet_id) DO UPDATE SET next_nonce = ?2",
+            params![wallet, i(nonce + 1)],
+        )?;
+        Ok(nonce)
+    }
+
+    /// The transaction was signed and broadcast: commits the spend.
+    pub fn mark_submitted(&self, id: &str, tx_hash: &str, now: u64, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
+        tx.execute(
+            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, tx_hash, i(now)],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Nothing was broadcast: releases the reservation and returns the nonce for reuse.
+    pub fn release(&self, id: &str, error: &str, now: u64, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let row: Option<(String, Option<i64>)> = tx
+            .query_row("SELECT wallet_id, nonce FROM transactions WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
+        tx.execute(
+            "UPDATE transactions SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, error, i(now)],
+        )?;
+        if let Some((wallet, Some(nonce))) = row {
+            tx.execute("INSERT OR IGNORE INTO free_nonces (wallet_id, nonce) VALUES (?1, ?2)", params![wallet, nonce])?;
+        }
+        // Audit failure here must not keep the reservation: release, then audit best-effort.
+        tx.commit()?;
+        drop(conn);
+        let _ = self.audit(entry, now);
+        Ok(())
+    }
+
+    /// Final state from the chain.
+    pub fn mark_final(&self, id: &str, confirmed: bool, now: u64, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let status = if confirmed { TxStatus::Confirmed } else { TxStatus::Failed };
+        tx.execute(
+            "UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status.as_str(), i(now)],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Submitted transactions awaiting a receipt.
+    pub fn submitted(&self) -> Result<Vec<TxRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE status = 'submitted'"))?;
+        let rows = stmt.query_map([], tx_from_row)?;
+        rows.map(|row| {
+            let (mut tx, status) = row?;
+            tx.status = TxStatus::parse(&status)?;
+            Ok(tx)
+        })
+        .collect()
+    }
+}

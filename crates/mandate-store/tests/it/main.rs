@@ -1,0 +1,172 @@
+//! Store tests: reservation atomicity under concurrency, nonces, the audit chain.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+use std::sync::Arc;
+
+use alloy_primitives::U256;
+use mandate_core::amount::parse_units;
+use mandate_core::policy::{evaluate, Action, Policy, Verdict};
+use mandate_store::{AuditEntry, AuditProblem, NewTransaction, ReserveOutcome, Store, WalletRecord};
+
+const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+fn entry(event: &str) -> AuditEntry {
+    AuditEntry {
+        actor: "test".into(),
+        event: event.into(),
+        wallet: None,
+        decision: None,
+        policy_hash: None,
+        details: serde_json::json!({}),
+    }
+}
+
+fn store_with_wallet() -> (tempfile::TempDir, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .insert_wallet(
+            &WalletRecord {
+                id: "wal_a".into(),
+                name: "a".into(),
+                address: ALICE.into(),
+                chain_id: 31337,
+                created_at: 1,
+            },
+            entry("wallet.created"),
+        )
+        .unwrap();
+    (dir, Arc::new(store))
+}
+
+#[test]
+fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
+    let (_dir, store) = store_with_wallet();
+    let policy = Arc::new(
+        Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"},{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}]}"#)
+            .unwrap(),
+    );
+    let handles: Vec<_> = (0..20)
+        .map(|n| {
+            let (store, policy) = (store.clone(), policy.clone());
+            std::thread::spawn(move || {
+                let value = parse_units("0.5", 18).unwrap();
+                let request = NewTransaction {
+                    id: format!("tx_{n}"),
+                    wallet_id: "wal_a".into(),
+                    idempotency_key: None,
+                    to: ALICE.into(),
+                    value,
+                    chain_nonce: 0,
+                };
+                let action = Action::NativeTransfer { to: ALICE.parse().unwrap(), value };
+                store
+                    .reserve(request, policy.lookback_secs(), 1000, "agent", |spends| {
+                        evaluate(Some(&policy), &action, spends, 1000)
+                    })
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut nonces = Vec::new();
+    let mut denied = 0;
+    for handle in handles {
+        match handle.join().unwrap() {
+            ReserveOutcome::Reserved { tx } => nonces.push(tx.nonce.unwrap()),
+            ReserveOutcome::Denied(decision) => {
+                assert_eq!((decision.verdict, decision.rule_id.as_str()), (Verdict::Deny, "day"));
+                denied += 1;
+            }
+            ReserveOutcome::Existing(_) => panic!("no idempotency key was sent"),
+        }
+    }
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..6).collect::<Vec<_>>());
+    assert_eq!(denied, 14);
+}
+
+#[test]
+fn released_nonce_is_reused_and_idempotency_returns_the_first() {
+    let (_dir, store) = store_with_wallet();
+    let allow = |_: &[mandate_core::policy::Spend]| {
+        let p = Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#).unwrap();
+        evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, &[], 5)
+    };
+    let request = |id: &str, key: Option<&str>| NewTransaction {
+        id: id.into(),
+        wallet_id: "wal_a".into(),
+        idempotency_key: key.map(str::to_string),
+        to: ALICE.into(),
+        value: U256::from(1),
+        chain_nonce: 0,
+    };
+    let ReserveOutcome::Reserved { tx: first } = store.reserve(request("t1", Some("k")), 0, 5, "a", allow).unwrap()
+    else {
+        panic!()
+    };
+    assert!(
+        matches!(store.reserve(request("t2", Some("k")), 0, 5, "a", allow).unwrap(), ReserveOutcome::Existing(tx) if tx.id == "t1")
+    );
+    store.release("t1", "cosigner down", 6, entry("transaction.failed")).unwrap();
+    let ReserveOutcome::Reserved { tx: again } = store.reserve(request("t3", None), 0, 7, "a", allow).unwrap() else {
+        panic!()
+    };
+    assert_eq!(again.nonce, first.nonce, "a released nonce is handed out again: no gap");
+}
+
+#[test]
+fn audit_verify_names_edited_deleted_and_reordered_records() {
+    let (dir, store) = store_with_wallet();
+    for n in 0..4 {
+        store.audit(entry(&format!("e{n}")), 10 + n).unwrap();
+    }
+    assert_eq!(store.verify_audit().unwrap(), Ok(5));
+    let path = dir.path().join("audit/audit.jsonl");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+
+    std::fs::write(&path, original.replacen("\"e1\"", "\"e9\"", 1)).unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Err(AuditProblem::Edited { seq: 3 }));
+
+    let deleted: Vec<&str> = lines.iter().enumerate().filter(|(i, _)| *i != 2).map(|(_, l)| *l).collect();
+    std::fs::write(&path, deleted.join("\n") + "\n").unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Err(AuditProblem::Deleted { expected: 3, found: 4 }));
+
+    let mut swapped = lines.clone();
+    swapped.swap(1, 2);
+    std::fs::write(&path, swapped.join("\n") + "\n").unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Err(AuditProblem::Reordered { seq: 3, expected: 2 }));
+
+    std::fs::write(&path, lines[..4].join("\n") + "\n").unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Err(AuditProblem::Truncated { file_last: 4, table_last: 5 }));
+}
+
+#[test]
+fn unwritable_audit_refuses_the_reservation() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, store) = store_with_wallet();
+    let audit_dir = dir.path().join("audit");
+    std::fs::remove_file(audit_dir.join("audit.jsonl")).unwrap();
+    std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let probe = std::fs::File::create(audit_dir.join("probe"));
+    if probe.is_ok() {
+        // Running as root ignores directory permissions: make the path unusable instead.
+        std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::remove_file(audit_dir.join("probe")).unwrap();
+        std::fs::create_dir(audit_dir.join("audit.jsonl")).unwrap();
+    }
+    let request = NewTransaction {
+        id: "t".into(),
+        wallet_id: "wal_a".into(),
+        idempotency_key: None,
+        to: ALICE.into(),
+        value: U256::from(1),
+        chain_nonce: 0,
+    };
+    let p = Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#).unwrap();
+    let result = store.reserve(request, 0, 5, "a", |s| {
+        evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, s, 5)
+    });
+    assert!(matches!(result, Err(mandate_store::StoreError::AuditUnavailable(_))), "{result:?}");
+    assert!(store.transaction("t").unwrap().is_none(), "nothing was reserved");
+}
