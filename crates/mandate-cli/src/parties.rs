@@ -4,7 +4,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::Address;
 use mandate_chain::UnsignedTx;
 use mandate_core::address::parse_address;
 use mandate_core::{ErrorCode, Role, WalletId};
@@ -186,8 +186,11 @@ pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_t
     signed_output(&share, &signers, tx, output, elapsed)
 }
 
-fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: Operation) -> CliResult {
+/// Runs a three-party operation built from the opened recovery share (opened once:
+/// Argon2id is deliberately slow).
+fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: impl FnOnce(&KeyShare) -> Operation) -> CliResult {
     let share = load_recovery_share(&share_path)?;
+    let operation = operation(&share);
     let home = PartyHome::new(&dir, Role::Recovery);
     let plan = RunPlan::new(share.wallet_id().clone(), Role::ALL.to_vec(), operation)?;
     let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), None, |culprit| {
@@ -207,15 +210,17 @@ fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: Operation) -> Cl
 }
 
 pub(crate) fn recovery_refresh(dir: PathBuf, share_path: PathBuf) -> CliResult {
-    recovery_rerun(dir, share_path, Operation::Refresh)
+    recovery_rerun(dir, share_path, |_| Operation::Refresh)
 }
 
 pub(crate) fn recovery_repair(dir: PathBuf, share_path: PathBuf, target: Role) -> CliResult {
     if target == Role::Recovery {
         return Err(CliError::invalid("the recovery share is repaired by the service and cosigner, not by itself"));
     }
-    let expected_address = load_recovery_share(&share_path)?.public().address.clone();
-    recovery_rerun(dir, share_path, Operation::Repair { target, expected_address })
+    recovery_rerun(dir, share_path, |share| Operation::Repair {
+        target,
+        expected_address: share.public().address.clone(),
+    })
 }
 
 pub(crate) fn set_frozen(dir: PathBuf, wallet: Option<String>, frozen: bool) -> CliResult {
@@ -253,10 +258,8 @@ pub(crate) fn build_tx(
     data: &str,
 ) -> CliResult<Value> {
     let to = parse_address(to).map_err(|e| CliError::invalid(e.to_string()))?;
-    if value_wei.is_empty() || !value_wei.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CliError::invalid(format!("--value-wei {value_wei:?} is not a decimal wei amount")));
-    }
-    let value = U256::from_str_radix(value_wei, 10).map_err(|e| CliError::invalid(format!("--value-wei: {e}")))?;
+    let value = mandate_core::amount::parse_base_units(value_wei)
+        .map_err(|e| CliError::invalid(format!("--value-wei: {e}")))?;
     if priority_fee > max_fee {
         return Err(CliError::invalid("--priority-fee exceeds --max-fee"));
     }

@@ -29,10 +29,7 @@ pub struct WalletLimits {
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
     let text = String::deserialize(deserializer)?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(serde::de::Error::custom(format!("{text:?} is not a decimal wei amount")));
-    }
-    U256::from_str_radix(&text, 10).map_err(serde::de::Error::custom)
+    mandate_core::amount::parse_base_units(&text).map_err(serde::de::Error::custom)
 }
 
 fn wei_out<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {

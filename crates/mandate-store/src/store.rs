@@ -335,7 +335,18 @@ impl Store {
 
     /// One wallet.
     pub fn wallet(&self, id: &str) -> Result<Option<WalletRecord>> {
-        Ok(self.wallets()?.into_iter().find(|w| w.id == id))
+        Ok(self
+            .conn()?
+            .query_row("SELECT id, name, address, chain_id, created_at FROM wallets WHERE id = ?1", [id], |r| {
+                Ok(WalletRecord {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    address: r.get(2)?,
+                    chain_id: u(r.get(3)?),
+                    created_at: u(r.get(4)?),
+                })
+            })
+            .optional()?)
     }
 
     /// Stores a new policy version (previous versions are kept) and audits it.

@@ -80,7 +80,7 @@ pub fn repair_and_refresh<T: Transport>(
                 packages.push((*helper, bytes, message.package));
                 terms.push(message.term);
             }
-            let (first_bytes, package) = match packages.as_slice() {
+            let package = match packages.as_slice() {
                 [(_, first, package), rest @ ..] => {
                     if let Some((culprit, _, _)) = rest.iter().find(|(_, bytes, _)| bytes != first) {
                         return Err(MpcError::Aborted {
@@ -89,11 +89,10 @@ pub fn repair_and_refresh<T: Transport>(
                             ban: false,
                         });
                     }
-                    (first.clone(), package.clone())
+                    package.clone()
                 }
                 [] => return Err(MpcError::InvalidParticipants("no helpers".into())),
             };
-            drop(first_bytes);
             let found = PublicKeyInfo::from_point(package.verifying_key());
             if found.address != expected_address {
                 return Err(MpcError::Aborted {

@@ -73,3 +73,15 @@ proptest! {
         prop_assert_eq!(opened.role(), share.role());
     }
 }
+
+#[test]
+fn a_ban_survives_sealing_and_still_refuses_the_party() {
+    let (wallet, shares) = dkg_all();
+    let banned = shares[0].with_ban(Role::Cosigner);
+    let bytes = blob::seal_with(&banned, b"pw", KdfParams::MINIMUM, &mut rand::rngs::OsRng).unwrap();
+    let reopened = blob::open(&bytes, b"pw", &wallet, Role::Service).unwrap();
+    assert!(reopened.banned().contains(&Role::Cosigner));
+    let err = reopened.check_not_banned(&[Role::Service, Role::Cosigner]).unwrap_err();
+    assert!(matches!(err, MpcError::Banned { party: Role::Cosigner }), "{err:?}");
+    assert!(reopened.check_not_banned(&[Role::Service, Role::Recovery]).is_ok());
+}
