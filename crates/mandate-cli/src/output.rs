@@ -20,26 +20,12 @@ impl CliError {
         CliError::new(ErrorCode::InvalidInput, message)
     }
 
-    fn required_action(&self) -> &'static str {
-        match self.code {
-            ErrorCode::CosignerFrozen => "unfreeze the wallet on the cosigner host",
-            ErrorCode::CosignerPerTxLimit | ErrorCode::CosignerDailyLimit => {
-                "send a smaller amount or wait for the daily window"
-            }
-            ErrorCode::PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
-            ErrorCode::ShareWrongPassphrase => "supply the right passphrase",
-            ErrorCode::PeerUnavailable => "check that the peer is running and reachable, then retry",
-            ErrorCode::InvalidInput | ErrorCode::InvalidTransaction => "fix the input",
-            _ => "none",
-        }
-    }
-
     pub(crate) fn envelope(&self) -> Value {
         json!({"error": {
             "category": self.code.category(),
             "code": self.code.as_str(),
             "message": self.message,
-            "required_action": self.required_action(),
+            "required_action": self.code.required_action(),
             "retryable": self.code.retryable(),
             "details": {}
         }})

@@ -17,8 +17,14 @@ pub enum ErrorCategory {
     Validation,
     /// The caller or a peer could not prove who it is.
     Authentication,
+    /// The caller is known but may not do this (scope, wallet, admin-only).
+    Forbidden,
     /// A rule (policy, cosigner limit, freeze) refused the request.
     Policy,
+    /// The named thing does not exist.
+    NotFound,
+    /// The request conflicts with existing state (a name taken, a key reused).
+    Conflict,
     /// A threshold-protocol run failed; the detail names the culprit party.
     Protocol,
     /// Stored secret material could not be opened.
@@ -118,6 +124,107 @@ error_codes! {
     SignatureInvalid => ("SIGNATURE_INVALID", Internal, false),
     /// Unexpected internal failure; the outcome is unknown.
     Internal => ("INTERNAL", Internal, false),
+    /// The request body is not valid JSON or has unknown or missing fields.
+    InvalidJson => ("INVALID_JSON", Validation, false),
+    /// The request body is larger than the daemon accepts.
+    BodyTooLarge => ("BODY_TOO_LARGE", Validation, false),
+    /// An address is not 20 bytes of hex with a 0x prefix.
+    InvalidAddress => ("INVALID_ADDRESS", Validation, false),
+    /// A mixed-case address whose EIP-55 checksum is wrong (probably mistyped).
+    InvalidAddressChecksum => ("INVALID_ADDRESS_CHECKSUM", Validation, false),
+    /// An amount is not a plain non-negative decimal within range and precision.
+    InvalidAmount => ("INVALID_AMOUNT", Validation, false),
+    /// Both `amount` and `amount_wei` were given (or neither).
+    AmountConflict => ("AMOUNT_CONFLICT", Validation, false),
+    /// A policy document is invalid; the details name the JSON path.
+    InvalidPolicy => ("INVALID_POLICY", Validation, false),
+    /// The HTTP method is not supported on this path.
+    MethodNotAllowed => ("METHOD_NOT_ALLOWED", Validation, false),
+    /// No credentials, or a token the daemon does not know.
+    Unauthenticated => ("UNAUTHENTICATED", Authentication, false),
+    /// The master password is wrong.
+    InvalidCredentials => ("INVALID_CREDENTIALS", Authentication, false),
+    /// The session token expired (TTL or absolute lifetime).
+    SessionExpired => ("SESSION_EXPIRED", Authentication, false),
+    /// The session token was revoked.
+    SessionRevoked => ("SESSION_REVOKED", Authentication, false),
+    /// The session may not be renewed again.
+    SessionRenewalExhausted => ("SESSION_RENEWAL_EXHAUSTED", Authentication, false),
+    /// The session lacks the scope this call needs.
+    ScopeMissing => ("SCOPE_MISSING", Forbidden, false),
+    /// Only the operator may call this endpoint.
+    AdminRequired => ("ADMIN_REQUIRED", Forbidden, false),
+    /// The session is bound to another wallet.
+    WalletNotPermitted => ("WALLET_NOT_PERMITTED", Forbidden, false),
+    /// The policy refused the action; the details carry the decision.
+    PolicyDenied => ("POLICY_DENIED", Policy, false),
+    /// The fees the network asks for are above the daemon's fee cap.
+    FeeCapExceeded => ("FEE_CAP_EXCEEDED", Policy, true),
+    /// No such path.
+    NotFound => ("NOT_FOUND", NotFound, false),
+    /// No such wallet.
+    WalletNotFound => ("WALLET_NOT_FOUND", NotFound, false),
+    /// No such transaction.
+    TransactionNotFound => ("TRANSACTION_NOT_FOUND", NotFound, false),
+    /// No such session.
+    SessionNotFound => ("SESSION_NOT_FOUND", NotFound, false),
+    /// The wallet has no policy (so everything is denied).
+    PolicyNotFound => ("POLICY_NOT_FOUND", NotFound, false),
+    /// The name is taken.
+    NameTaken => ("NAME_TAKEN", Conflict, false),
+    /// The wallet is registered already.
+    WalletExists => ("WALLET_EXISTS", Conflict, false),
+    /// The idempotency key was used before with a different request.
+    IdempotencyKeyReused => ("IDEMPOTENCY_KEY_REUSED", Conflict, false),
+    /// The audit trail cannot be written, so nothing is signed (fail closed).
+    AuditUnavailable => ("AUDIT_UNAVAILABLE", Unavailable, true),
+    /// The EVM node could not be reached or answered nonsense.
+    ChainUnavailable => ("CHAIN_UNAVAILABLE", Unavailable, true),
+    /// The EVM node refused the transaction; it was not broadcast.
+    ChainRejected => ("CHAIN_REJECTED", Validation, false),
+    /// `eth_estimateGas` failed: the transaction would revert.
+    GasEstimationFailed => ("GAS_ESTIMATION_FAILED", Validation, false),
+    /// The node serves another chain than the wallet's.
+    ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
+    /// An outbound URL is plain HTTP to a non-local host.
+    InsecureUrl => ("INSECURE_URL", Validation, false),
+    /// Too many requests; retry after a pause.
+    RateLimited => ("RATE_LIMITED", Unavailable, true),
+}
+
+impl ErrorCode {
+    /// What the caller should do about it, in a few words.
+    pub const fn required_action(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            CosignerFrozen => "unfreeze the wallet on the cosigner host",
+            CosignerPerTxLimit | CosignerDailyLimit => "send a smaller amount or wait for the daily window",
+            PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
+            ShareWrongPassphrase => "supply the right passphrase",
+            PeerUnavailable => "check that the peer (cosigner) is running and reachable, then retry",
+            InvalidInput | InvalidTransaction | InvalidJson | InvalidAddress | InvalidAmount | AmountConflict
+            | InvalidPolicy | MethodNotAllowed => "fix the request",
+            InvalidAddressChecksum => "check the recipient address: its EIP-55 checksum is wrong, maybe mistyped",
+            BodyTooLarge => "send a smaller request body",
+            Unauthenticated | InvalidCredentials => "authenticate with a valid token or the master password",
+            SessionExpired | SessionRevoked | SessionRenewalExhausted => "ask the operator for a new session",
+            ScopeMissing | AdminRequired | WalletNotPermitted => "use a token with the needed rights",
+            PolicyDenied => "do not retry unchanged; change the action or ask the operator to change the policy",
+            FeeCapExceeded => "retry when network fees fall",
+            NotFound | WalletNotFound | TransactionNotFound | SessionNotFound | PolicyNotFound => {
+                "check the id or path"
+            }
+            NameTaken | WalletExists => "choose another name",
+            IdempotencyKeyReused => "use a new idempotency key for a different request",
+            AuditUnavailable => "the operator must restore the audit trail's storage",
+            ChainUnavailable => "check the EVM node, then retry",
+            ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
+            ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
+            RateLimited => "wait and retry",
+            Internal | SignatureInvalid => "look the request up by id before retrying",
+            _ => "none",
+        }
+    }
 }
 
 impl fmt::Display for ErrorCode {

@@ -1,0 +1,110 @@
+//! The one error type of the daemon and its HTTP envelope.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mandate_core::{ErrorCategory, ErrorCode};
+use serde_json::{json, Value};
+
+/// An error with a stable code, a message safe to show (never a secret) and details.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human explanation.
+    pub message: String,
+    /// Structured details (a policy decision, a JSON path, …).
+    pub details: Value,
+}
+
+/// Result with [`ApiError`].
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error without details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError { code, message: message.into(), details: json!({}) }
+    }
+
+    /// Adds details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// An internal failure.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Internal, message)
+    }
+
+    /// The HTTP status of the code.
+    pub fn status(&self) -> StatusCode {
+        match self.code {
+            ErrorCode::BodyTooLarge => return StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidPolicy => return StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::MethodNotAllowed => return StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::RateLimited => return StatusCode::TOO_MANY_REQUESTS,
+            _ => {}
+        }
+        match self.code.category() {
+            ErrorCategory::Validation => StatusCode::BAD_REQUEST,
+            ErrorCategory::Authentication => StatusCode::UNAUTHORIZED,
+            ErrorCategory::Forbidden | ErrorCategory::Policy => StatusCode::FORBIDDEN,
+            ErrorCategory::NotFound => StatusCode::NOT_FOUND,
+            ErrorCategory::Conflict => StatusCode::CONFLICT,
+            ErrorCategory::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The envelope `{"error": {…}}`.
+    pub fn envelope(&self) -> Value {
+        json!({"error": {
+            "category": self.code.category(),
+            "code": self.code.as_str(),
+            "message": self.message,
+            "required_action": self.code.required_action(),
+            "retryable": self.code.retryable(),
+            "details": self.details,
+        }})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.envelope())).into_response()
+    }
+}
+
+impl From<mandate_store::StoreError> for ApiError {
+    fn from(error: mandate_store::StoreError) -> Self {
+        match error {
+            mandate_store::StoreError::AuditUnavailable(message) => ApiError::new(
+                ErrorCode::AuditUnavailable,
+                format!("the audit trail cannot be written, so nothing is signed: {message}"),
+            ),
+            mandate_store::StoreError::Conflict(message) => ApiError::new(ErrorCode::NameTaken, message),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<mandate_mpc::MpcError> for ApiError {
+    fn from(error: mandate_mpc::MpcError) -> Self {
+        ApiError::new(error.code(), error.to_string())
+    }
+}
+
+impl From<mandate_chain::ChainError> for ApiError {
+    fn from(error: mandate_chain::ChainError) -> Self {
+        ApiError::new(error.code(), error.to_string())
+    }
+}
