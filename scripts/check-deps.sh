@@ -28,6 +28,12 @@ check_only mandate-mpc mandate-core
 check_only mandate-chain mandate-core
 check_only mandate-store mandate-core
 check_only mandate-cosigner mandate-core mandate-mpc mandate-chain
+check_only mandate-server mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner
+check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server
+
+# The cosigner is the last line of defence: no HTTP stack, no web framework, no database driver.
+bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite)$' || true)
+if [ -n "$bad" ]; then echo "FAIL: mandate-cosigner depends on: $bad"; fail=1; fi
 
 # alloy stays lean: no umbrella crate with its `full` feature.
 if cargo tree --locked -e normal --prefix none | grep -qE '^alloy v'; then

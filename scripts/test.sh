@@ -13,5 +13,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== dependency layering"
 scripts/check-deps.sh
 
+echo "== test dependencies"
+# A real anvil for the chain tests, pinned in package.json / package-lock.json.
+anvil=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+npm ci --no-audit --no-fund --loglevel=error >/dev/null
+if [ ! -x "$anvil" ]; then
+  echo "FAIL: $anvil is missing after \`npm ci\` (needs npm and access to the npm registry)"; exit 1
+fi
+"$anvil" --version | sed -n 1p
+
 echo "== tests"
 cargo test --workspace --locked

@@ -1,6 +1,7 @@
-//! Mandate's EVM adapter. For now: decoding an unsigned EIP-1559 transaction from
-//! untrusted bytes, its signing hash, and attaching a threshold signature. The
-//! cosigner uses this to recompute what it signs instead of trusting a digest.
+//! Mandate's EVM adapter: decoding an unsigned EIP-1559 transaction from untrusted
+//! bytes, its signing hash, and attaching a threshold signature (the cosigner uses
+//! this to recompute what it signs instead of trusting a digest); and [`rpc`], an
+//! async JSON-RPC client to an EVM node (balances, nonces, fees, broadcast, receipts).
 //!
 //! Must never depend on a key share or on the server: it sees transactions only.
 
@@ -8,6 +9,9 @@ use alloy_consensus::transaction::RlpEcdsaDecodableTx;
 use alloy_consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
+
+#[cfg(feature = "rpc")]
+pub mod rpc;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +23,22 @@ pub enum ChainError {
     /// The signature could not be attached or does not recover.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
+    /// The EVM node could not be reached, timed out or could not answer. For a
+    /// broadcast the outcome is unknown.
+    #[error("EVM node unavailable: {0}")]
+    Unavailable(String),
+    /// The node refused the transaction with a JSON-RPC error.
+    #[error("rejected by the EVM node: {0}")]
+    Rejected(String),
+    /// The node could not estimate gas (the call reverts, or funds are short).
+    #[error("gas estimation failed: {0}")]
+    EstimateFailed(String),
+    /// The RPC URL is not https:// (plain http:// is only for localhost) or not a URL.
+    #[error("insecure or invalid RPC URL: {0}")]
+    InsecureUrl(String),
+    /// The node's answer is malformed. For a broadcast the outcome is unknown.
+    #[error("malformed answer from the EVM node: {0}")]
+    BadResponse(String),
 }
 
 impl ChainError {
@@ -27,6 +47,10 @@ impl ChainError {
         match self {
             ChainError::InvalidTransaction(_) => mandate_core::ErrorCode::InvalidTransaction,
             ChainError::InvalidSignature(_) => mandate_core::ErrorCode::SignatureInvalid,
+            ChainError::Unavailable(_) | ChainError::BadResponse(_) => mandate_core::ErrorCode::ChainUnavailable,
+            ChainError::Rejected(_) => mandate_core::ErrorCode::ChainRejected,
+            ChainError::EstimateFailed(_) => mandate_core::ErrorCode::GasEstimationFailed,
+            ChainError::InsecureUrl(_) => mandate_core::ErrorCode::InsecureUrl,
         }
     }
 }

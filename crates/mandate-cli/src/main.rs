@@ -1,8 +1,12 @@
 //! `mandate`: the one binary of Mandate. Every party runs as its own process of it:
-//! `mandate cosigner serve` (the cosigner), `mandate service serve` (the service
-//! party until the daemon embeds it), and the recovery party is this CLI itself.
+//! `mandate cosigner serve` (the cosigner), `mandate serve` (the daemon, which embeds
+//! the service party; `mandate service serve` runs that party alone), and the
+//! recovery party is this CLI itself. The operator's commands (`wallet`, `policy`,
+//! `session`, `audit`) talk to the daemon's REST API.
 
+mod api;
 mod bench;
+mod operator;
 mod output;
 mod parties;
 
@@ -11,7 +15,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use mandate_core::Role;
 
-use output::{print_err, print_ok, CliResult};
+use operator::{AuditCommand, DaemonArg, DataDirArg, PolicyCommand, SessionCommand, WalletCommand};
+use output::{print_err, print_report, CliResult, Report};
 
 #[derive(Parser)]
 #[command(name = "mandate", version, about = "Mandate: a self-hosted wallet service for AI agents")]
@@ -25,6 +30,63 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the daemon's data directory: master password hash, the three parties'
+    /// identity keys pinned to each other (password from MANDATE_MASTER_PASSWORD or _FILE).
+    Init {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// Generate the master password into <data-dir>/master-password (0600).
+        #[arg(long)]
+        auto_provision: bool,
+        /// Where the cosigner listens.
+        #[arg(long, default_value = "127.0.0.1:3200")]
+        cosigner_addr: String,
+        /// Where the daemon's embedded service party listens.
+        #[arg(long, default_value = "127.0.0.1:3201")]
+        service_addr: String,
+    },
+    /// Run the daemon: the REST API and the service party (MANDATE_MASTER_PASSWORD or _FILE).
+    Serve {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// REST listen address.
+        #[arg(long, env = "MANDATE_LISTEN", default_value = "127.0.0.1:3100")]
+        listen: String,
+        /// The EVM JSON-RPC endpoint.
+        #[arg(long, env = "MANDATE_RPC_URL", default_value = "http://127.0.0.1:8545")]
+        rpc_url: String,
+        /// Also run a local cosigner process (development only).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Wallets on the daemon.
+    Wallet {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: WalletCommand,
+    },
+    /// Wallet policies on the daemon.
+    Policy {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Agent sessions on the daemon.
+    Session {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+    /// The daemon's audit trail.
+    Audit {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// The cosigner party (run it on another host in production).
     Cosigner {
         #[command(subcommand)]
@@ -223,8 +285,16 @@ enum BenchCommand {
     },
 }
 
-fn run(cli: Cli) -> CliResult {
-    match cli.command {
+fn run(cli: Cli) -> CliResult<Report> {
+    let result: CliResult = match cli.command {
+        Command::Init { data, auto_provision, cosigner_addr, service_addr } => {
+            operator::init(data, auto_provision, cosigner_addr, service_addr)
+        }
+        Command::Serve { data, listen, rpc_url, dev } => operator::serve(data, listen, rpc_url, dev),
+        Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),
+        Command::Policy { daemon, command } => return operator::policy(&daemon, command),
+        Command::Session { daemon, command } => return operator::session(&daemon, command),
+        Command::Audit { daemon, command } => return operator::audit(&daemon, command),
         Command::Cosigner { command } => match command {
             CosignerCommand::Init(home) => parties::init(home.data_dir, Role::Cosigner),
             CosignerCommand::Pair { home, service_pubkey, recovery_pubkey } => parties::pair(
@@ -271,15 +341,16 @@ fn run(cli: Cli) -> CliResult {
         Command::Bench { command } => match command {
             BenchCommand::Mpc { signatures } => bench::mpc(signatures),
         },
-    }
+    };
+    result.map(Report::from)
 }
 
 fn main() {
     let cli = Cli::parse();
     let json_mode = cli.json;
     let code = match run(cli) {
-        Ok(value) => {
-            print_ok(json_mode, &value);
+        Ok(report) => {
+            print_report(json_mode, &report);
             0
         }
         Err(error) => print_err(json_mode, &error),

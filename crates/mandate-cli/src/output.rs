@@ -4,16 +4,23 @@
 use mandate_core::ErrorCode;
 use serde_json::{json, Value};
 
-/// A CLI failure: a stable code plus a message.
+/// A CLI failure: a stable code, a message and structured details (the same three
+/// fields as the API's envelope; a daemon's envelope is passed through as it came).
 #[derive(Debug)]
 pub(crate) struct CliError {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
+    pub(crate) details: Value,
 }
 
 impl CliError {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CliError { code, message: message.into() }
+        CliError { code, message: message.into(), details: json!({}) }
+    }
+
+    pub(crate) fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -27,7 +34,7 @@ impl CliError {
             "message": self.message,
             "required_action": self.code.required_action(),
             "retryable": self.code.retryable(),
-            "details": {}
+            "details": self.details,
         }})
     }
 }
@@ -44,6 +51,12 @@ impl From<mandate_chain::ChainError> for CliError {
     }
 }
 
+impl From<mandate_server::ApiError> for CliError {
+    fn from(error: mandate_server::ApiError) -> Self {
+        CliError { code: error.code, message: error.message, details: error.details }
+    }
+}
+
 impl From<mandate_mpc::net::Refusal> for CliError {
     fn from(refusal: mandate_mpc::net::Refusal) -> Self {
         CliError::new(refusal.code, refusal.message)
@@ -51,6 +64,34 @@ impl From<mandate_mpc::net::Refusal> for CliError {
 }
 
 pub(crate) type CliResult<T = Value> = Result<T, CliError>;
+
+/// What a command prints on success: its JSON value, and optionally a text of its own
+/// for people (otherwise the value is shown one field a line).
+pub(crate) struct Report {
+    pub(crate) value: Value,
+    pub(crate) human: Option<String>,
+}
+
+impl Report {
+    /// A report shown as `text` to people and as `value` with `--json`.
+    pub(crate) fn with_text(value: Value, text: impl Into<String>) -> Self {
+        Report { value, human: Some(text.into()) }
+    }
+}
+
+impl From<Value> for Report {
+    fn from(value: Value) -> Self {
+        Report { value, human: None }
+    }
+}
+
+/// Prints a report.
+pub(crate) fn print_report(json_mode: bool, report: &Report) {
+    match (&report.human, json_mode) {
+        (Some(text), false) => println!("{}", text.trim_end()),
+        _ => print_ok(json_mode, &report.value),
+    }
+}
 
 /// Prints a success value.
 pub(crate) fn print_ok(json_mode: bool, value: &Value) {
@@ -74,6 +115,9 @@ pub(crate) fn print_err(json_mode: bool, error: &CliError) -> i32 {
         println!("{}", error.envelope());
     } else {
         eprintln!("error[{}]: {}", error.code, error.message);
+        if error.details.as_object().is_some_and(|details| !details.is_empty()) {
+            eprintln!("details: {}", error.details);
+        }
     }
     1
 }

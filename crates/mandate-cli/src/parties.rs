@@ -151,11 +151,21 @@ fn share_of(output: RunOutput) -> CliResult<KeyShare> {
     }
 }
 
-pub(crate) fn recovery_dkg(dir: PathBuf, out: PathBuf) -> CliResult {
+/// What a DKG as the recovery party needs before it starts (checked again by
+/// [`recovery_dkg`]): a free place for the share, and the passphrase to seal it.
+pub(crate) fn dkg_preflight(out: &Path) -> CliResult<()> {
     if out.exists() {
         return Err(CliError::invalid(format!("{} exists; refusing to overwrite a recovery share", out.display())));
     }
     recovery_passphrase()?;
+    Ok(())
+}
+
+/// Creates a wallet key: DKG with the service and the cosigner, coordinated by the
+/// recovery party in `dir`; seals the recovery share into `out`. Used by
+/// `mandate recovery dkg` and `mandate wallet create`.
+pub(crate) fn recovery_dkg(dir: PathBuf, out: PathBuf) -> CliResult {
+    dkg_preflight(&out)?;
     let home = PartyHome::new(&dir, Role::Recovery);
     let wallet = WalletId::from_random(rand::random());
     let plan = RunPlan::new(wallet, Role::ALL.to_vec(), Operation::Dkg)?;

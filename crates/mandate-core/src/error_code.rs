@@ -188,6 +188,8 @@ error_codes! {
     ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
     /// An outbound URL is plain HTTP to a non-local host.
     InsecureUrl => ("INSECURE_URL", Validation, false),
+    /// `audit verify` found an edited, deleted or reordered record (the details name it).
+    AuditChainBroken => ("AUDIT_CHAIN_BROKEN", Storage, false),
     /// Too many requests; retry after a pause.
     RateLimited => ("RATE_LIMITED", Unavailable, true),
 }
@@ -201,7 +203,7 @@ impl ErrorCode {
             CosignerPerTxLimit | CosignerDailyLimit => "send a smaller amount or wait for the daily window",
             PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
             ShareWrongPassphrase => "supply the right passphrase",
-            PeerUnavailable => "check that the peer (cosigner) is running and reachable, then retry",
+            PeerUnavailable => "check that the peer (daemon or cosigner) is running and reachable, then retry",
             InvalidInput | InvalidTransaction | InvalidJson | InvalidAddress | InvalidAmount | AmountConflict
             | InvalidPolicy | MethodNotAllowed => "fix the request",
             InvalidAddressChecksum => "check the recipient address: its EIP-55 checksum is wrong, maybe mistyped",
@@ -221,6 +223,7 @@ impl ErrorCode {
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
             RateLimited => "wait and retry",
+            AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }

@@ -16,7 +16,7 @@ use crate::limits::LimitsFile;
 /// A share holder that listens for runs.
 pub struct CosignerHandler {
     home: PartyHome,
-    shares: ShareDir,
+    shares: Arc<ShareDir>,
     ledger: Option<SpendLedger>,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
@@ -27,19 +27,20 @@ fn system_now() -> u64 {
 
 impl CosignerHandler {
     /// The cosigner: enforces `limits.toml` and the daily ledger on every signing run.
-    pub fn cosigner(home: PartyHome, shares: ShareDir) -> Result<Self> {
+    pub fn cosigner(home: PartyHome, shares: impl Into<Arc<ShareDir>>) -> Result<Self> {
         if home.role() != Role::Cosigner {
             return Err(MpcError::InvalidInput("cosigner handler needs the cosigner home".into()));
         }
         LimitsFile::load(&home.limits_path()).map_err(|r| MpcError::InvalidInput(r.message))?;
         let ledger = SpendLedger::open(Some(home.ledger_path())).map_err(|r| MpcError::InvalidInput(r.message))?;
-        Ok(CosignerHandler { home, shares, ledger: Some(ledger), clock: Box::new(system_now) })
+        Ok(CosignerHandler { home, shares: shares.into(), ledger: Some(ledger), clock: Box::new(system_now) })
     }
 
-    /// The service party without the daemon: decodes and signs what the recovery
-    /// party or itself coordinates. (The daemon puts its policy engine in front.)
-    pub fn service(home: PartyHome, shares: ShareDir) -> Self {
-        CosignerHandler { home, shares, ledger: None, clock: Box::new(system_now) }
+    /// The service party: decodes and signs what the recovery party coordinates,
+    /// and stores its shares. The daemon shares `shares` with its own coordinator
+    /// (which puts the policy engine in front of every run it starts).
+    pub fn service(home: PartyHome, shares: impl Into<Arc<ShareDir>>) -> Self {
+        CosignerHandler { home, shares: shares.into(), ledger: None, clock: Box::new(system_now) }
     }
 
     /// Replaces the clock (unix seconds), for tests.

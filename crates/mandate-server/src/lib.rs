@@ -8,13 +8,43 @@
 //! shares), `cosigner/` and `cosigner-password` (the local cosigner of `--dev`), and
 //! `recovery/` (the recovery party's identity and pins, used by `mandate wallet create`).
 
+mod api;
+mod auth;
 mod error;
+mod openapi;
+mod party;
 pub mod provision;
+pub mod request;
+mod send;
+mod state;
+mod tracker;
 
+pub use auth::{has_scope, Principal, ADMIN_TOKEN_PREFIX, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX};
 pub use error::{ApiError, ApiResult};
-pub use provision::{init, InitOptions};
+pub use openapi::{document as openapi_document, ROUTES};
+pub use provision::{init, InitOptions, MASTER_PASSWORD_VAR};
+pub use state::DEFAULT_FEE_CAP_WEI;
 
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mandate_chain::rpc::RpcClient;
+use mandate_core::{ErrorCode, Role};
+use mandate_mpc::net::read_secret_env;
+use mandate_store::Store;
+use serde_json::json;
+
+use crate::provision::{verify_password, Layout, COSIGNER_ADDR, MASTER_HASH, SERVICE_ADDR};
+use crate::state::AppState;
+
+/// Unix seconds now.
+pub(crate) fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
 
 /// How `mandate serve` runs.
 #[derive(Debug, Clone)]
@@ -29,9 +59,138 @@ pub struct ServeConfig {
     pub dev: bool,
 }
 
+/// The local cosigner of `--dev`, stopped with the daemon.
+struct DevCosigner(Child);
+
+impl Drop for DevCosigner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_dev_cosigner(layout: &Layout, addr: &str) -> ApiResult<DevCosigner> {
+    eprintln!(
+        "WARNING: --dev runs the cosigner on this host. In production run `mandate cosigner serve` on another \
+         host with its own limits, so that one compromised machine cannot sign alone."
+    );
+    let exe = std::env::current_exe().map_err(|e| ApiError::internal(format!("locating the mandate binary: {e}")))?;
+    let mut child = Command::new(exe)
+        .args(["cosigner", "serve", "--data-dir"])
+        .arg(layout.home(Role::Cosigner).dir())
+        .args(["--listen", addr])
+        .env_remove("MANDATE_COSIGNER_PASSWORD")
+        .env("MANDATE_COSIGNER_PASSWORD_FILE", layout.cosigner_password())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| ApiError::internal(format!("starting the local cosigner: {e}")))?;
+    let stdout = child.stdout.take();
+    let guard = DevCosigner(child);
+    let mut line = String::new();
+    if let Some(stdout) = stdout {
+        let mut reader = BufReader::new(stdout);
+        reader.read_line(&mut line).map_err(|e| ApiError::internal(format!("local cosigner: {e}")))?;
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+    }
+    if !line.contains("listening") {
+        return Err(ApiError::new(
+            ErrorCode::PeerUnavailable,
+            "the local cosigner did not start (see its error above)",
+        ));
+    }
+    Ok(guard)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
 /// Runs the daemon until SIGINT/SIGTERM. Prints one JSON line when listening:
 /// `{"listening": "127.0.0.1:3100", "chain_id": …, "service_party": …}`.
 pub fn run(config: ServeConfig) -> ApiResult<()> {
-    let _ = config;
-    Err(ApiError::internal("not built yet"))
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ApiError::internal(format!("starting the runtime: {e}")))?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> ApiResult<()> {
+    let layout = Layout::new(&config.data_dir);
+    if !config.data_dir.join("data.db").exists() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("{} is not initialised; run `mandate init` first", config.data_dir.display()),
+        ));
+    }
+    let rpc = RpcClient::new(&config.rpc_url)?;
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let master_hash = store
+        .meta(MASTER_HASH)?
+        .ok_or_else(|| ApiError::internal("no master password hash stored; run `mandate init`"))?;
+    let password = read_secret_env(MASTER_PASSWORD_VAR)?;
+    let (hash, check) = (master_hash.clone(), password.clone());
+    if !state::blocking(move || verify_password(&hash, &check)).await? {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "the master password does not match this data directory",
+        ));
+    }
+    let service_addr = store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into());
+    let cosigner_addr = store.meta(COSIGNER_ADDR)?.unwrap_or_else(|| "127.0.0.1:3200".into());
+    let _cosigner = if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr)?) } else { None };
+    let chain_id = rpc.chain_id().await?;
+    for wallet in store.wallets()? {
+        if wallet.chain_id != chain_id {
+            eprintln!("warning: wallet {} is on chain {} but the node serves {chain_id}", wallet.id, wallet.chain_id);
+        }
+    }
+
+    let service_home = layout.home(Role::Service);
+    let service = Arc::new(party::ServiceParty::open(&service_home, password)?);
+    let party_listener = TcpListener::bind(&service_addr).map_err(|e| {
+        ApiError::new(ErrorCode::PeerUnavailable, format!("service party cannot bind {service_addr}: {e}"))
+    })?;
+    service.listen(service_home, party_listener)?;
+
+    let state = Arc::new(AppState {
+        store,
+        rpc,
+        chain_id,
+        service,
+        admin_tokens: auth::AdminTokens::default(),
+        master_hash,
+        fee_cap_wei: DEFAULT_FEE_CAP_WEI,
+        login_gate: tokio::sync::Semaphore::new(1),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot listen on {}: {e}", config.listen)))?;
+    let local = listener.local_addr().map_err(|e| ApiError::internal(e.to_string()))?;
+    let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
+    println!(
+        "{}",
+        json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
+               "cosigner": cosigner_addr, "dev": config.dev})
+    );
+    let result = axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(shutdown_signal()).await;
+    tracker.abort();
+    // Let in-flight blocking work (a signing run, an audit write) finish.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    eprintln!("mandate: stopped");
+    result.map_err(|e| ApiError::internal(format!("server: {e}")))
 }

@@ -500,17 +500,7 @@ impl Store {
                 return Ok(ReserveOutcome::Existing(existing));
             }
         }
-        let since = now.saturating_sub(lookback_secs);
-        let mut stmt = tx.prepare("SELECT at, value_wei FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
-        let spends = stmt
-            .query_map(params![request.wallet_id, i(since)], |r| Ok((u(r.get(0)?), r.get::<_, String>(1)?)))?
-            .map(|row| {
-                let (at, value) = row?;
-                let value = U256::from_str_radix(&value, 10).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(Spend { at, value })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        drop(stmt);
+        let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
         let decision = decide(&spends);
         let decision_json = serde_json::to_value(&decision).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let audit = AuditEntry {
@@ -541,6 +531,40 @@ impl Store {
             Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
         tx.commit()?;
         Ok(ReserveOutcome::Reserved { tx: record })
+    }
+
+    fn spends_since(conn: &Connection, wallet: &str, since: u64) -> Result<Vec<Spend>> {
+        let mut stmt = conn.prepare("SELECT at, value_wei FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
+        let spends = stmt
+            .query_map(params![wallet, i(since)], |r| Ok((u(r.get(0)?), r.get::<_, String>(1)?)))?
+            .map(|row| {
+                let (at, value) = row?;
+                let value = U256::from_str_radix(&value, 10).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Spend { at, value })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(spends)
+    }
+
+    /// The wallet's reserved and committed spends since `since` (for dry runs; a real
+    /// send decides inside [`Store::reserve`]).
+    pub fn spends(&self, wallet: &str, since: u64) -> Result<Vec<Spend>> {
+        Self::spends_since(&*self.conn()?, wallet, since)
+    }
+
+    /// A wallet's transactions, newest first (at most `limit`).
+    pub fn transactions(&self, wallet: &str, limit: u64) -> Result<Vec<TxRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {TX_COLUMNS} FROM transactions WHERE wallet_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![wallet, i(limit)], tx_from_row)?;
+        rows.map(|row| {
+            let (mut tx, status) = row?;
+            tx.status = TxStatus::parse(&status)?;
+            Ok(tx)
+        })
+        .collect()
     }
 
     fn allocate_nonce(tx: &rusqlite::Transaction<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {

@@ -1,6 +1,6 @@
 //! Shared fixtures for Mandate's integration tests: processes that are killed when
-//! the test ends, free loopback ports, and a frame-aware TCP proxy that can alter
-//! or replay what passes through it. Not published.
+//! the test ends, free loopback ports, a frame-aware TCP proxy that can alter
+//! or replay what passes through it, and a real local EVM node ([`Anvil`]). Not published.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod anvil;
+pub use anvil::Anvil;
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
 pub fn free_port() -> u16 {

@@ -9,6 +9,7 @@
 )]
 
 mod adversarial;
+mod operator;
 mod parties;
 
 use std::path::{Path, PathBuf};

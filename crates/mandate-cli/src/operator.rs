@@ -1,0 +1,413 @@
+//! The operator's commands: `init` and `serve` (the daemon, in this process), and
+//! `wallet`, `policy`, `session` and `audit`, which call a running daemon over its
+//! REST API (docs/API.md) after logging in with the master password.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use mandate_core::{ErrorCode, WalletId};
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, Daemon};
+use crate::output::{CliError, CliResult, Report};
+use crate::parties;
+
+/// The daemon's data directory.
+#[derive(Args)]
+pub(crate) struct DataDirArg {
+    /// The daemon's data directory.
+    #[arg(long, env = "MANDATE_DATA_DIR", default_value = "./mandate-data")]
+    pub(crate) data_dir: PathBuf,
+}
+
+/// Where the daemon is.
+#[derive(Args)]
+pub(crate) struct DaemonArg {
+    /// The daemon's URL (the operator logs in with MANDATE_MASTER_PASSWORD or _FILE).
+    #[arg(long, global = true, env = "MANDATE_URL", default_value = api::DEFAULT_URL)]
+    pub(crate) url: String,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Create a wallet: run the DKG as the recovery party, write the recovery share,
+    /// register the wallet with the daemon (passphrase from MANDATE_RECOVERY_PASSPHRASE or _FILE).
+    Create {
+        /// The wallet's name (unique).
+        #[arg(long)]
+        name: String,
+        /// Where to write the encrypted recovery share (must not exist; keep it offline).
+        #[arg(long)]
+        recovery_out: PathBuf,
+        /// The recovery party's directory (default: <data-dir>/recovery).
+        #[arg(long, env = "MANDATE_RECOVERY_DIR")]
+        recovery_dir: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List the wallets.
+    List,
+    /// Show one wallet.
+    Show {
+        /// The wallet id (`wal_…`).
+        id: String,
+    },
+    /// Show a wallet's balance on chain.
+    Balance {
+        /// The wallet id (`wal_…`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Replace a wallet's policy with a JSON document (the daemon validates it).
+    Set {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// The policy document (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Show a wallet's current policy.
+    Show {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SessionCommand {
+    /// Create an agent session; prints its token once.
+    Create {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// Lifetime of the token, and of each renewal, in seconds.
+        #[arg(long)]
+        ttl: u64,
+        /// How often the agent may renew it (default 0).
+        #[arg(long)]
+        max_renewals: Option<u64>,
+        /// Never valid past this many seconds from now, renewals included.
+        #[arg(long)]
+        absolute_lifetime: Option<u64>,
+        /// Scopes: read, prepare, sign, broadcast (each includes the ones before), freeze.
+        /// Repeat the flag or separate with commas; default read.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// List sessions (tokens are never shown again).
+    List {
+        /// Only the sessions of this wallet.
+        #[arg(long)]
+        wallet: Option<String>,
+    },
+    /// Revoke a session; it is refused from its next request on.
+    Revoke {
+        /// The session id (`ses_…`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Check the audit trail's hash chain; exits non-zero and names the first bad record.
+    Verify,
+    /// Show the latest audit records.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long = "lines", default_value_t = 20)]
+        lines: u32,
+    },
+}
+
+/// `mandate init`.
+pub(crate) fn init(data: DataDirArg, auto_provision: bool, cosigner_addr: String, service_addr: String) -> CliResult {
+    let options = mandate_server::InitOptions { data_dir: data.data_dir, auto_provision, cosigner_addr, service_addr };
+    Ok(mandate_server::init(&options)?)
+}
+
+/// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
+pub(crate) fn serve(data: DataDirArg, listen: String, rpc_url: String, dev: bool) -> CliResult {
+    mandate_server::run(mandate_server::ServeConfig { data_dir: data.data_dir, listen, rpc_url, dev })?;
+    Ok(json!({"stopped": true}))
+}
+
+pub(crate) fn wallet(daemon: &DaemonArg, command: WalletCommand) -> CliResult<Report> {
+    match command {
+        WalletCommand::Create { name, recovery_out, recovery_dir, data } => {
+            let recovery_dir = recovery_dir.unwrap_or_else(|| data.data_dir.join("recovery"));
+            wallet_create(&daemon.url, &name, recovery_dir, recovery_out)
+        }
+        WalletCommand::List => {
+            let listed = Daemon::login(&daemon.url)?.get(&["v1", "wallets"], &[])?;
+            let text =
+                list_text(&listed, "wallets", "no wallets (create one with `mandate wallet create`)", wallet_line);
+            Ok(Report::with_text(listed, text))
+        }
+        WalletCommand::Show { id } => {
+            let id = wallet_id(&id)?;
+            Ok(Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str()], &[])?.into())
+        }
+        WalletCommand::Balance { id } => {
+            let id = wallet_id(&id)?;
+            Ok(Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str(), "balance"], &[])?.into())
+        }
+    }
+}
+
+/// The same rule as the daemon's, checked here too because a refusal after the DKG
+/// would leave a generated key without a wallet.
+fn wallet_name(name: &str) -> CliResult<&str> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(CliError::invalid("--name must be 1 to 64 printable characters"));
+    }
+    Ok(name)
+}
+
+fn wallet_create(url: &str, name: &str, recovery_dir: PathBuf, out: PathBuf) -> CliResult<Report> {
+    let name = wallet_name(name)?;
+    parties::dkg_preflight(&out)?;
+    let daemon = Daemon::login(url)?;
+    let listed = daemon.get(&["v1", "wallets"], &[])?;
+    if items(&listed, "wallets").iter().any(|w| w.get("name").and_then(Value::as_str) == Some(name)) {
+        return Err(CliError::new(ErrorCode::NameTaken, format!("a wallet named {name:?} exists")));
+    }
+    let generated = parties::recovery_dkg(recovery_dir, out.clone())?;
+    let generated_id = generated.get("wallet_id").and_then(Value::as_str).unwrap_or("");
+    let generated_address = generated.get("address").and_then(Value::as_str).unwrap_or("");
+    let share = out.display().to_string();
+    let body = json!({"name": name, "wallet_id": generated_id});
+    let mut wallet = daemon.post(&["v1", "wallets"], Some(&body)).map_err(|error| unregistered(error, &generated))?;
+    let registered_address = wallet.get("address").and_then(Value::as_str).unwrap_or("");
+    if !registered_address.eq_ignore_ascii_case(generated_address) {
+        return Err(CliError::new(
+            ErrorCode::Internal,
+            format!(
+                "the daemon registered {generated_id} with address {registered_address:?}, but the DKG produced \
+                 {generated_address}; do not fund it"
+            ),
+        )
+        .with_details(json!({"wallet": wallet, "generated": generated})));
+    }
+    let Some(object) = wallet.as_object_mut() else {
+        return Err(CliError::new(ErrorCode::Internal, "the daemon's wallet is not a JSON object"));
+    };
+    object.insert("recovery_share".into(), json!(share));
+    let text = format!(
+        "wallet {} {:?} created\n  address:  {}\n  chain_id: {}\nrecovery share: {share}\n\
+         Keep the recovery share and its passphrase offline, apart from this host.",
+        field(&wallet, "id"),
+        name,
+        field(&wallet, "address"),
+        field(&wallet, "chain_id"),
+    );
+    Ok(Report::with_text(wallet, text))
+}
+
+/// A registration that failed after the key was generated: the operator must learn
+/// which key and share exist, whatever the daemon said.
+fn unregistered(error: CliError, generated: &Value) -> CliError {
+    let message = format!(
+        "{}; the key of {} was generated (recovery share {}) but the daemon did not register it",
+        error.message,
+        field(generated, "wallet_id"),
+        field(generated, "recovery_share"),
+    );
+    let mut details = error.details;
+    if let Some(object) = details.as_object_mut() {
+        object.insert("generated".into(), generated.clone());
+    }
+    CliError::new(error.code, message).with_details(details)
+}
+
+pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Report> {
+    match command {
+        PolicyCommand::Set { wallet, file } => {
+            let id = wallet_id(&wallet)?;
+            let document = read_file(&file)?;
+            let daemon = Daemon::login(&daemon.url)?;
+            Ok(daemon.send_raw(reqwest::Method::PUT, &["v1", "wallets", id.as_str(), "policy"], document)?.into())
+        }
+        PolicyCommand::Show { wallet } => {
+            let id = wallet_id(&wallet)?;
+            let shown = Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str(), "policy"], &[])?;
+            let document = shown.get("document").map(pretty).unwrap_or_default();
+            let text = format!(
+                "wallet_id: {}\nversion: {}\nhash: {}\ndocument:\n{document}",
+                field(&shown, "wallet_id"),
+                field(&shown, "version"),
+                field(&shown, "hash"),
+            );
+            Ok(Report::with_text(shown, text))
+        }
+    }
+}
+
+fn read_file(path: &Path) -> CliResult<Vec<u8>> {
+    std::fs::read(path).map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))
+}
+
+pub(crate) fn session(daemon: &DaemonArg, command: SessionCommand) -> CliResult<Report> {
+    match command {
+        SessionCommand::Create { wallet, ttl, max_renewals, absolute_lifetime, scopes } => {
+            let id = wallet_id(&wallet)?;
+            let mut body = Map::new();
+            body.insert("wallet_id".into(), json!(id));
+            body.insert("ttl_secs".into(), json!(ttl));
+            if let Some(max_renewals) = max_renewals {
+                body.insert("max_renewals".into(), json!(max_renewals));
+            }
+            if let Some(lifetime) = absolute_lifetime {
+                body.insert("absolute_lifetime_secs".into(), json!(lifetime));
+            }
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+            if !scopes.is_empty() {
+                body.insert("scopes".into(), json!(scopes));
+            }
+            let created = Daemon::login(&daemon.url)?.post(&["v1", "sessions"], Some(&Value::Object(body)))?;
+            let session = created.get("session").cloned().unwrap_or(Value::Null);
+            let text = format!(
+                "{}\nSession token (shown once: store it now, it cannot be shown again):\n{}",
+                session_line(&session),
+                field(&created, "token"),
+            );
+            Ok(Report::with_text(created, text))
+        }
+        SessionCommand::List { wallet } => {
+            let id = wallet.as_deref().map(wallet_id).transpose()?;
+            let query: Vec<(&str, &str)> = id.iter().map(|id| ("wallet_id", id.as_str())).collect();
+            let listed = Daemon::login(&daemon.url)?.get(&["v1", "sessions"], &query)?;
+            let text = list_text(&listed, "sessions", "no sessions", session_line);
+            Ok(Report::with_text(listed, text))
+        }
+        SessionCommand::Revoke { id } => {
+            let id = api::path_id("session", &id)?;
+            Ok(Daemon::login(&daemon.url)?.post(&["v1", "sessions", id, "revoke"], None)?.into())
+        }
+    }
+}
+
+pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Report> {
+    match command {
+        AuditCommand::Verify => {
+            let verified = Daemon::login(&daemon.url)?.get(&["v1", "audit", "verify"], &[])?;
+            if verified.get("ok").and_then(Value::as_bool) == Some(true) {
+                let text = format!("audit trail intact: {} records", field(&verified, "records"));
+                return Ok(Report::with_text(verified, text));
+            }
+            // An operator's script needs a non-zero exit and the problem (kind, seq, message).
+            let problem = verified.get("problem").cloned().unwrap_or(verified);
+            Err(CliError::new(
+                ErrorCode::AuditChainBroken,
+                format!("audit trail verification failed: {}", field(&problem, "message")),
+            )
+            .with_details(problem))
+        }
+        AuditCommand::Tail { lines } => {
+            let count = lines.to_string();
+            let tail = Daemon::login(&daemon.url)?.get(&["v1", "audit", "tail"], &[("n", &count)])?;
+            let text = list_text(&tail, "records", "no audit records", Value::to_string);
+            Ok(Report::with_text(tail, text))
+        }
+    }
+}
+
+fn wallet_id(text: &str) -> CliResult<WalletId> {
+    text.trim().parse().map_err(|e: mandate_core::IdError| CliError::invalid(e.to_string()))
+}
+
+/// The array under `key` (empty if the answer has none).
+fn items<'a>(value: &'a Value, key: &str) -> &'a [Value] {
+    value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// One line per item of the array under `key`, or `empty`.
+fn list_text(value: &Value, key: &str, empty: &str, line: impl Fn(&Value) -> String) -> String {
+    let lines: Vec<String> = items(value, key).iter().map(line).collect();
+    if lines.is_empty() {
+        empty.to_string()
+    } else {
+        lines.join("\n")
+    }
+}
+
+fn wallet_line(wallet: &Value) -> String {
+    format!(
+        "{}  {}  {}  chain {}",
+        field(wallet, "id"),
+        field(wallet, "name"),
+        field(wallet, "address"),
+        field(wallet, "chain_id")
+    )
+}
+
+fn session_line(session: &Value) -> String {
+    let scopes: Vec<&str> = items(session, "scopes").iter().filter_map(Value::as_str).collect();
+    let revoked = match session.get("revoked_at") {
+        Some(Value::Number(at)) => format!("  revoked at {at}"),
+        _ => String::new(),
+    };
+    format!(
+        "session {}  wallet {}  scopes {}  expires_at {}  absolute_expires_at {}  renewals {}/{}{revoked}",
+        field(session, "id"),
+        field(session, "wallet_id"),
+        scopes.join(","),
+        field(session, "expires_at"),
+        field(session, "absolute_expires_at"),
+        field(session, "renewals"),
+        field(session, "max_renewals"),
+    )
+}
+
+/// A field as text: strings bare, `-` when absent or null, other values as JSON.
+fn field(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => "-".to_string(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_daemons_rule() {
+        assert_eq!(wallet_name("  ops ").unwrap(), "ops");
+        for bad in ["", "   ", "a\tb", &"x".repeat(65)] {
+            assert!(wallet_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_registration_names_the_generated_key() {
+        let generated = json!({"wallet_id": "wal_abc", "address": "0x01", "recovery_share": "/tmp/r.share"});
+        let error = CliError::new(ErrorCode::NameTaken, "taken").with_details(json!({"x": 1}));
+        let error = unregistered(error, &generated);
+        assert_eq!(error.code, ErrorCode::NameTaken);
+        assert!(error.message.contains("wal_abc") && error.message.contains("/tmp/r.share"), "{}", error.message);
+        assert_eq!(error.details["x"], 1);
+        assert_eq!(error.details["generated"]["wallet_id"], "wal_abc");
+    }
+
+    #[test]
+    fn lists_render_one_line_per_item() {
+        let listed = json!({"wallets": [{"id": "wal_a", "name": "ops", "address": "0xA", "chain_id": 1}]});
+        assert_eq!(list_text(&listed, "wallets", "none", wallet_line), "wal_a  ops  0xA  chain 1");
+        assert_eq!(list_text(&json!({"wallets": []}), "wallets", "none", wallet_line), "none");
+        let session = json!({"id": "ses_1", "wallet_id": "wal_a", "scopes": ["read", "freeze"], "expires_at": 5,
+                             "absolute_expires_at": 9, "renewals": 0, "max_renewals": 2, "revoked_at": 7});
+        let line = session_line(&session);
+        assert!(line.contains("scopes read,freeze") && line.contains("renewals 0/2") && line.contains("revoked at 7"));
+    }
+}

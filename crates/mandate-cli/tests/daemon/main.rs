@@ -1,0 +1,284 @@
+//! The daemon end to end: `mandate init` + `mandate serve` (with its cosigner as a
+//! separate process), the CLI as the recovery party creating wallets, agents sending
+//! over REST, a real anvil node underneath.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod audit;
+mod flows;
+mod sessions;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy_primitives::{Address, U256};
+use base64::Engine;
+use mandate_test_support::{free_port, run_json, spawn_server, wait_until, Anvil, Server};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+pub(crate) const RECOVERY_PASSPHRASE: &str = "recovery passphrase for daemon tests";
+
+pub(crate) fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_mandate"))
+}
+
+pub(crate) fn eth(text: &str) -> U256 {
+    mandate_core::amount::parse_units(text, 18).unwrap()
+}
+
+/// How the cosigner runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CosignerMode {
+    /// `mandate serve --dev` starts it.
+    Dev,
+    /// The test runs `mandate cosigner serve` itself (as on its own host).
+    External,
+}
+
+/// One daemon with its cosigner and a fresh anvil.
+pub(crate) struct Daemon {
+    pub(crate) dir: TempDir,
+    pub(crate) anvil: Anvil,
+    pub(crate) url: String,
+    listen: String,
+    mode: CosignerMode,
+    cosigner_addr: String,
+    server: Option<Server>,
+    cosigner: Option<Server>,
+    pub(crate) admin: String,
+    http: Client,
+}
+
+impl Daemon {
+    pub(crate) fn start(mode: CosignerMode) -> Daemon {
+        let anvil = Anvil::start();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let cosigner_addr = format!("127.0.0.1:{}", free_port());
+        let service_addr = format!("127.0.0.1:{}", free_port());
+        let (ok, out) = run_json(
+            bin(),
+            &[
+                "init",
+                "--auto-provision",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--cosigner-addr",
+                &cosigner_addr,
+                "--service-addr",
+                &service_addr,
+            ],
+            &[],
+        );
+        assert!(ok, "init failed: {out}");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut daemon = Daemon {
+            url: format!("http://{listen}"),
+            listen,
+            dir,
+            anvil,
+            mode,
+            cosigner_addr,
+            server: None,
+            cosigner: None,
+            admin: String::new(),
+            http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+        };
+        if mode == CosignerMode::External {
+            daemon.start_cosigner();
+        }
+        daemon.start_server();
+        daemon.admin = daemon.login();
+        daemon
+    }
+
+    pub(crate) fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn master_file(&self) -> String {
+        self.data().join("master-password").display().to_string()
+    }
+
+    pub(crate) fn start_cosigner(&mut self) {
+        let home = self.data().join("cosigner");
+        let password = self.data().join("cosigner-password");
+        self.cosigner = Some(spawn_server(
+            bin(),
+            &["cosigner", "serve", "--data-dir", home.to_str().unwrap(), "--listen", &self.cosigner_addr],
+            &[("MANDATE_COSIGNER_PASSWORD_FILE", password.to_str().unwrap())],
+        ));
+    }
+
+    pub(crate) fn stop_cosigner(&mut self) {
+        self.cosigner = None;
+    }
+
+    pub(crate) fn start_server(&mut self) {
+        let data = self.data();
+        let mut args = vec![
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &self.listen,
+            "--rpc-url",
+            self.anvil_url(),
+        ];
+        if self.mode == CosignerMode::Dev {
+            args.push("--dev");
+        }
+        let master = self.master_file();
+        let server = spawn_server(bin(), &args, &[("MANDATE_MASTER_PASSWORD_FILE", &master)]);
+        assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
+        self.server = Some(server);
+    }
+
+    fn anvil_url(&self) -> &'static str {
+        Box::leak(self.anvil.url().into_boxed_str())
+    }
+
+    /// Stops and starts the daemon (its local cosigner too in dev mode).
+    pub(crate) fn restart(&mut self) {
+        self.server = None;
+        std::thread::sleep(Duration::from_millis(300));
+        self.start_server();
+        self.admin = self.login();
+    }
+
+    pub(crate) fn login(&self) -> String {
+        let password = std::fs::read_to_string(self.master_file()).unwrap();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("operator:{}", password.trim()));
+        let response = self
+            .http
+            .post(format!("{}/v1/admin/login", self.url))
+            .header("Authorization", format!("Basic {basic}"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// CLI environment for the operator.
+    pub(crate) fn cli_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("MANDATE_URL", self.url.clone()),
+            ("MANDATE_MASTER_PASSWORD_FILE", self.master_file()),
+            ("MANDATE_RECOVERY_PASSPHRASE", RECOVERY_PASSPHRASE.to_string()),
+            ("MANDATE_RECOVERY_DIR", self.data().join("recovery").display().to_string()),
+        ]
+    }
+
+    /// Runs `mandate --json args` as the operator.
+    pub(crate) fn cli(&self, args: &[&str]) -> (bool, Value) {
+        let env = self.cli_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_json(bin(), args, &env)
+    }
+
+    /// `mandate wallet create`, funded with `fund` ETH. Returns (id, address).
+    pub(crate) fn wallet(&self, name: &str, fund: &str) -> (String, Address) {
+        let out = self.dir.path().join(format!("{name}.recovery"));
+        let (ok, wallet) = self.cli(&["wallet", "create", "--name", name, "--recovery-out", out.to_str().unwrap()]);
+        assert!(ok, "wallet create: {wallet}");
+        let address: Address = wallet["address"].as_str().unwrap().parse().unwrap();
+        if fund != "0" {
+            self.anvil.fund(address, eth(fund));
+        }
+        (wallet["id"].as_str().unwrap().to_string(), address)
+    }
+
+    /// An HTTP call; returns (status, JSON body).
+    pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+        self.call_with(method, path, token, body.map(|b| b.to_string().into_bytes()), &[])
+    }
+
+    pub(crate) fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    }
+
+    pub(crate) fn set_policy(&self, wallet: &str, rules: Value) {
+        let (status, body) = self.call(
+            "PUT",
+            &format!("/v1/wallets/{wallet}/policy"),
+            Some(&self.admin),
+            Some(&json!({"version": 1, "rules": rules})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// A session token for `wallet` with `scopes`.
+    pub(crate) fn session(&self, wallet: &str, scopes: &[&str]) -> String {
+        self.session_with(json!({"wallet_id": wallet, "ttl_secs": 3600, "scopes": scopes}))["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub(crate) fn session_with(&self, body: Value) -> Value {
+        let (status, created) = self.call("POST", "/v1/sessions", Some(&self.admin), Some(&body));
+        assert_eq!(status, 201, "{created}");
+        created
+    }
+
+    pub(crate) fn send(&self, token: &str, wallet: &str, to: Address, amount: &str) -> (u16, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/wallets/{wallet}/transactions"),
+            Some(token),
+            Some(&json!({"to": to.to_checksum(None), "amount": amount})),
+        )
+    }
+
+    /// Polls a transaction until it is confirmed or failed.
+    pub(crate) fn wait_final(&self, token: &str, tx_id: &str) -> Value {
+        let mut last = Value::Null;
+        let done = wait_until(Duration::from_secs(30), || {
+            let (_, tx) = self.call("GET", &format!("/v1/transactions/{tx_id}"), Some(token), None);
+            last = tx;
+            matches!(last["status"].as_str(), Some("confirmed" | "failed"))
+        });
+        assert!(done, "transaction {tx_id} never became final: {last}");
+        last
+    }
+}
+
+pub(crate) fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error envelope in {body}"))
+}
+
+/// A fresh recipient address.
+pub(crate) fn recipient() -> Address {
+    Address::from(rand::random::<[u8; 20]>())
+}

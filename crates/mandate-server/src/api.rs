@@ -1,0 +1,453 @@
+//! The REST routes (docs/API.md; `GET /v1/openapi.json`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mandate_core::amount::format_units;
+use mandate_core::policy::{evaluate, Action, Policy};
+use mandate_core::{ErrorCode, WalletId};
+use mandate_store::{AuditEntry, AuditProblem, SessionRecord, WalletRecord};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{basic_password, check_session, new_token, Principal, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX};
+use crate::error::{ApiError, ApiResult};
+use crate::provision::verify_password;
+use crate::request::{parse_json, TransferRequest, MAX_BODY_BYTES};
+use crate::state::{blocking, AppState};
+use crate::{now, openapi, send};
+
+type Shared = State<Arc<AppState>>;
+
+/// The router of the whole API.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(|| async { Json(openapi::document()) }))
+        .route("/v1/admin/login", post(login))
+        .route("/v1/wallets", get(list_wallets).post(register_wallet))
+        .route("/v1/wallets/{id}", get(show_wallet))
+        .route("/v1/wallets/{id}/balance", get(balance))
+        .route("/v1/wallets/{id}/policy", get(show_policy).put(set_policy))
+        .route("/v1/wallets/{id}/transactions", get(list_transactions).post(send::send))
+        .route("/v1/wallets/{id}/transactions/dry-run", post(dry_run))
+        .route("/v1/transactions/{id}", get(show_transaction))
+        .route("/v1/sessions", get(list_sessions).post(create_session))
+        .route("/v1/sessions/renew", post(renew_session))
+        .route("/v1/sessions/{id}/revoke", post(revoke_session))
+        .route("/v1/audit/verify", get(verify_audit))
+        .route("/v1/audit/tail", get(audit_tail))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The body, or `BODY_TOO_LARGE` / `INVALID_JSON`.
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {MAX_BODY_BYTES} bytes"))
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, format!("request body: {rejection}"))
+        }
+    })
+}
+
+/// An audit entry for `actor`.
+pub(crate) fn audit_entry(actor: &str, event: &str, wallet: Option<&str>, details: Value) -> AuditEntry {
+    AuditEntry {
+        actor: actor.to_string(),
+        event: event.to_string(),
+        wallet: wallet.map(str::to_string),
+        decision: None,
+        policy_hash: None,
+        details,
+    }
+}
+
+/// Loads a wallet the caller may see with `scope`.
+pub(crate) fn wallet_for(state: &AppState, principal: &Principal, id: &str, scope: &str) -> ApiResult<WalletRecord> {
+    principal.require_wallet(id, scope)?;
+    state.store.wallet(id)?.ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {id}")))
+}
+
+/// The wallet's policy, parsed, if any.
+pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Policy>> {
+    match state.store.policy(wallet)? {
+        Some((_, document, _)) => Policy::parse(&document)
+            .map(Some)
+            .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}"))),
+        None => Ok(None),
+    }
+}
+
+async fn health(State(state): Shared) -> Json<Value> {
+    Json(json!({"status": "ok", "chain_id": state.chain_id}))
+}
+
+async fn login(State(state): Shared, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    let password = basic_password(&headers)?;
+    let _permit = state.login_gate.acquire().await.map_err(|_| ApiError::internal("login gate closed"))?;
+    let hash = state.master_hash.clone();
+    let ok = blocking(move || verify_password(&hash, &password)).await?;
+    if !ok {
+        let store = state.store.clone();
+        blocking(move || Ok(store.audit(audit_entry("unknown", "admin.login_failed", None, json!({})), now())?))
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        return Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong master password"));
+    }
+    let (token, expires_at) = state.admin_tokens.issue(now())?;
+    state.store.audit(audit_entry("operator", "admin.login", None, json!({"expires_at": expires_at})), now())?;
+    Ok(Json(json!({"token": token, "expires_at": expires_at})))
+}
+
+async fn list_wallets(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
+    let wallets = state.store.wallets()?;
+    let visible: Vec<_> = match &principal {
+        Principal::Operator => wallets,
+        Principal::Agent(session) => wallets.into_iter().filter(|w| w.id == session.wallet_id).collect(),
+    };
+    Ok(Json(json!({"wallets": visible})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterWallet {
+    name: String,
+    wallet_id: String,
+}
+
+async fn register_wallet(
+    State(state): Shared,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    principal.require_operator()?;
+    let request: RegisterWallet = parse_json(&body_bytes(body)?)?;
+    let name = request.name.trim().to_string();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "name must be 1 to 64 printable characters"));
+    }
+    let wallet_id: WalletId = request
+        .wallet_id
+        .parse()
+        .map_err(|e: mandate_core::IdError| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
+    if state.store.wallet(wallet_id.as_str())?.is_some() {
+        return Err(ApiError::new(ErrorCode::WalletExists, format!("{wallet_id} is registered already")));
+    }
+    if state.store.wallets()?.iter().any(|w| w.name == name) {
+        return Err(ApiError::new(ErrorCode::NameTaken, format!("a wallet named {name:?} exists")));
+    }
+    let service = state.service.clone();
+    let id = wallet_id.clone();
+    // The address comes from the daemon's own share, never from the request.
+    let share = blocking(move || service.share(&id)).await?;
+    let record = WalletRecord {
+        id: wallet_id.to_string(),
+        name,
+        address: share.public().address.clone(),
+        chain_id: state.chain_id,
+        created_at: now(),
+    };
+    let store = state.store.clone();
+    let stored = record.clone();
+    blocking(move || {
+        let entry = audit_entry(
+            "operator",
+            "wallet.created",
+            Some(&stored.id),
+            json!({"name": stored.name, "address": stored.address, "chain_id": stored.chain_id}),
+        );
+        Ok(store.insert_wallet(&stored, entry)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(record))))
+}
+
+async fn show_wallet(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(wallet_for(&state, &principal, &id, "read")?)))
+}
+
+async fn balance(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let address = crate::request::address_field("address", &wallet.address)?;
+    let wei = state.rpc.balance(address).await?;
+    Ok(Json(json!({
+        "wallet_id": wallet.id,
+        "address": wallet.address,
+        "chain_id": wallet.chain_id,
+        "balance_wei": wei.to_string(),
+        "balance": format_units(wei, 18),
+    })))
+}
+
+async fn show_policy(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    wallet_for(&state, &principal, &id, "read")?;
+    let (version, document, hash) = state
+        .store
+        .policy(&id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, format!("{id} has no policy: everything is denied")))?;
+    let document: Value = serde_json::from_str(&document).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(json!({"wallet_id": id, "version": version, "hash": hash, "document": document})))
+}
+
+async fn set_policy(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    wallet_for(&state, &principal, &id, "read")?;
+    let body = body_bytes(body)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::new(ErrorCode::InvalidJson, "body is not UTF-8"))?;
+    let policy = Policy::parse(text).map_err(|e| {
+        ApiError::new(ErrorCode::InvalidPolicy, e.to_string())
+            .with_details(json!({"path": e.path, "reason": e.message}))
+    })?;
+    let store = state.store.clone();
+    let (wallet, document, hash) = (id.clone(), text.to_string(), policy.hash.clone());
+    let version = blocking(move || {
+        let mut entry = audit_entry("operator", "policy.set", Some(&wallet), json!({"rules": policy.rules.len()}));
+        entry.policy_hash = Some(hash.clone());
+        Ok(store.set_policy(&wallet, &document, &hash, now(), entry)?)
+    })
+    .await?;
+    Ok(Json(json!({"wallet_id": id, "version": version, "hash": policy_hash_of(&state, &id)?})))
+}
+
+fn policy_hash_of(state: &AppState, wallet: &str) -> ApiResult<String> {
+    Ok(state.store.policy(wallet)?.map(|(_, _, hash)| hash).unwrap_or_default())
+}
+
+async fn dry_run(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    wallet_for(&state, &principal, &id, "read")?;
+    let request = TransferRequest::parse(&body_bytes(body)?)?;
+    let policy = policy_of(&state, &id)?;
+    let now = now();
+    let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
+    let history = state.store.spends(&id, now.saturating_sub(lookback))?;
+    let action = Action::NativeTransfer { to: request.to, value: request.value };
+    let decision = evaluate(policy.as_ref(), &action, &history, now);
+    Ok(Json(json!({"decision": decision})))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u64>,
+}
+
+async fn list_transactions(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    wallet_for(&state, &principal, &id, "read")?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    Ok(Json(json!({"transactions": state.store.transactions(&id, limit)?})))
+}
+
+async fn show_transaction(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let not_found = || ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}"));
+    let tx = state.store.transaction(&id)?.ok_or_else(not_found)?;
+    if let Principal::Agent(session) = &principal {
+        if session.wallet_id != tx.wallet_id {
+            return Err(not_found());
+        }
+        principal.require_wallet(&tx.wallet_id, "read")?;
+    }
+    Ok(Json(json!(tx)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSession {
+    wallet_id: String,
+    ttl_secs: u64,
+    #[serde(default)]
+    max_renewals: u64,
+    absolute_lifetime_secs: Option<u64>,
+    scopes: Option<Vec<String>>,
+}
+
+const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
+const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
+async fn create_session(
+    State(state): Shared,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    principal.require_operator()?;
+    let request: CreateSession = parse_json(&body_bytes(body)?)?;
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidInput, m);
+    if request.ttl_secs == 0 || request.ttl_secs > MAX_TTL_SECS {
+        return Err(invalid(format!("ttl_secs must be 1 to {MAX_TTL_SECS}")));
+    }
+    if request.max_renewals > 10_000 {
+        return Err(invalid("max_renewals must be at most 10000".into()));
+    }
+    let lifetime = request
+        .absolute_lifetime_secs
+        .unwrap_or_else(|| request.ttl_secs.saturating_mul(request.max_renewals + 1).min(MAX_LIFETIME_SECS));
+    if lifetime < request.ttl_secs || lifetime > MAX_LIFETIME_SECS {
+        return Err(invalid(format!("absolute_lifetime_secs must be from ttl_secs to {MAX_LIFETIME_SECS}")));
+    }
+    let scopes = request.scopes.unwrap_or_else(|| vec!["read".into()]);
+    if scopes.is_empty() {
+        return Err(invalid("give at least one scope".into()));
+    }
+    if let Some(bad) = scopes.iter().find(|s| !BANDS.contains(&s.as_str()) && !EXTRA_SCOPES.contains(&s.as_str())) {
+        return Err(invalid(format!("unknown scope {bad:?}; scopes are {BANDS:?} and {EXTRA_SCOPES:?}")));
+    }
+    if state.store.wallet(&request.wallet_id)?.is_none() {
+        return Err(ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {}", request.wallet_id)));
+    }
+    let (token, token_hash) = new_token(SESSION_TOKEN_PREFIX);
+    let now = now();
+    let session = SessionRecord {
+        id: format!("ses_{}", hex::encode(rand::random::<[u8; 10]>())),
+        token_hash,
+        wallet_id: request.wallet_id.clone(),
+        scopes,
+        created_at: now,
+        ttl_secs: request.ttl_secs,
+        expires_at: now + request.ttl_secs.min(lifetime),
+        absolute_expires_at: now + lifetime,
+        renewals: 0,
+        max_renewals: request.max_renewals,
+        revoked_at: None,
+    };
+    let store = state.store.clone();
+    let stored = session.clone();
+    blocking(move || {
+        let entry = audit_entry(
+            "operator",
+            "session.created",
+            Some(&stored.wallet_id),
+            json!({"session_id": stored.id, "scopes": stored.scopes, "ttl_secs": stored.ttl_secs,
+                   "max_renewals": stored.max_renewals, "absolute_expires_at": stored.absolute_expires_at}),
+        );
+        Ok(store.insert_session(&stored, entry)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"token": token, "session": session}))))
+}
+
+#[derive(Deserialize)]
+struct SessionQuery {
+    wallet_id: Option<String>,
+}
+
+async fn list_sessions(
+    State(state): Shared,
+    principal: Principal,
+    Query(query): Query<SessionQuery>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    Ok(Json(json!({"sessions": state.store.sessions(query.wallet_id.as_deref())?})))
+}
+
+async fn renew_session(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
+    let Principal::Agent(session) = principal else {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "renew with the session token itself"));
+    };
+    let now = now();
+    match state.store.renew_session(&session.id, now)? {
+        Some(renewed) => {
+            state.store.audit(
+                audit_entry(
+                    &format!("agent:{}", renewed.id),
+                    "session.renewed",
+                    Some(&renewed.wallet_id),
+                    json!({"renewals": renewed.renewals, "expires_at": renewed.expires_at}),
+                ),
+                now,
+            )?;
+            Ok(Json(json!(renewed)))
+        }
+        None => {
+            check_session(&session, now)?;
+            if session.renewals >= session.max_renewals {
+                return Err(ApiError::new(
+                    ErrorCode::SessionRenewalExhausted,
+                    format!("this session was renewed {} times, its maximum", session.renewals),
+                ));
+            }
+            Err(ApiError::new(ErrorCode::SessionExpired, "this session cannot be renewed any more"))
+        }
+    }
+}
+
+async fn revoke_session(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let exists = state.store.sessions(None)?.into_iter().find(|s| s.id == id);
+    let Some(session) = exists else {
+        return Err(ApiError::new(ErrorCode::SessionNotFound, format!("no session {id}")));
+    };
+    let store = state.store.clone();
+    let revoked = blocking(move || {
+        let entry =
+            audit_entry("operator", "session.revoked", Some(&session.wallet_id), json!({"session_id": session.id}));
+        Ok(store.revoke_session(&session.id, now(), entry)?)
+    })
+    .await?;
+    Ok(Json(json!({"revoked": revoked, "session_id": id})))
+}
+
+fn problem_json(problem: &AuditProblem) -> Value {
+    let (kind, seq) = match problem {
+        AuditProblem::Unreadable { line } => ("unreadable", *line as u64),
+        AuditProblem::Edited { seq } => ("edited", *seq),
+        AuditProblem::Deleted { expected, .. } => ("deleted", *expected),
+        AuditProblem::Truncated { file_last, .. } => ("truncated", file_last + 1),
+        AuditProblem::Reordered { seq, .. } => ("reordered", *seq),
+        AuditProblem::BrokenLink { seq, .. } => ("broken_link", *seq),
+    };
+    json!({"kind": kind, "seq": seq, "message": problem.to_string()})
+}
+
+async fn verify_audit(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let store = state.store.clone();
+    let result = blocking(move || Ok(store.verify_audit()?)).await?;
+    Ok(Json(match result {
+        Ok(records) => json!({"ok": true, "records": records}),
+        Err(problem) => json!({"ok": false, "problem": problem_json(&problem)}),
+    }))
+}
+
+#[derive(Deserialize)]
+struct TailQuery {
+    n: Option<u64>,
+}
+
+async fn audit_tail(
+    State(state): Shared,
+    principal: Principal,
+    Query(query): Query<TailQuery>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let n = query.n.unwrap_or(20).clamp(1, 1000);
+    Ok(Json(json!({"records": state.store.audit_tail(n)?})))
+}

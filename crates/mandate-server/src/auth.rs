@@ -1,0 +1,208 @@
+//! Who is calling: the operator (master password → short-lived admin token) or an
+//! agent (a session token bound to one wallet, with scopes, TTL, renewals and an
+//! absolute lifetime). Tokens are random; only their SHA-256 is kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use base64::Engine;
+use mandate_core::ErrorCode;
+use mandate_store::SessionRecord;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+use crate::now;
+use crate::state::AppState;
+
+/// Prefix of operator tokens.
+pub const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
+/// Prefix of agent session tokens.
+pub const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
+/// Lifetime of an operator token.
+pub(crate) const ADMIN_TOKEN_TTL_SECS: u64 = 15 * 60;
+
+/// The scope bands, each including the ones before it.
+pub const BANDS: [&str; 4] = ["read", "prepare", "sign", "broadcast"];
+/// Scopes outside the bands.
+pub const EXTRA_SCOPES: [&str; 1] = ["freeze"];
+
+/// A new random token with `prefix`, and its hash.
+pub(crate) fn new_token(prefix: &str) -> (String, String) {
+    let bytes: [u8; 32] = rand::random();
+    let token = format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+/// SHA-256 of a token, hex.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Operator tokens in memory: hash → expiry.
+#[derive(Default)]
+pub(crate) struct AdminTokens(Mutex<HashMap<String, u64>>);
+
+impl AdminTokens {
+    pub(crate) fn issue(&self, now: u64) -> ApiResult<(String, u64)> {
+        let (token, hash) = new_token(ADMIN_TOKEN_PREFIX);
+        let expires_at = now + ADMIN_TOKEN_TTL_SECS;
+        let mut tokens = self.0.lock().map_err(|_| ApiError::internal("token table poisoned"))?;
+        tokens.retain(|_, expiry| *expiry > now);
+        tokens.insert(hash, expires_at);
+        Ok((token, expires_at))
+    }
+
+    fn valid(&self, token: &str, now: u64) -> ApiResult<bool> {
+        let tokens = self.0.lock().map_err(|_| ApiError::internal("token table poisoned"))?;
+        Ok(tokens.get(&token_hash(token)).is_some_and(|expiry| *expiry > now))
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The operator.
+    Operator,
+    /// An agent session.
+    Agent(Box<SessionRecord>),
+}
+
+impl Principal {
+    /// The audit actor name: `operator` or `agent:<session id>`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Operator => "operator".into(),
+            Principal::Agent(session) => format!("agent:{}", session.id),
+        }
+    }
+
+    /// Refuses anyone but the operator.
+    pub fn require_operator(&self) -> ApiResult<()> {
+        match self {
+            Principal::Operator => Ok(()),
+            Principal::Agent(_) => Err(ApiError::new(
+                ErrorCode::AdminRequired,
+                "this endpoint is for the operator; session tokens cannot use it",
+            )),
+        }
+    }
+
+    /// Refuses a session bound to another wallet or lacking `scope`.
+    pub fn require_wallet(&self, wallet: &str, scope: &str) -> ApiResult<()> {
+        let Principal::Agent(session) = self else { return Ok(()) };
+        if session.wallet_id != wallet {
+            return Err(ApiError::new(ErrorCode::WalletNotPermitted, "this session is bound to another wallet"));
+        }
+        if !has_scope(&session.scopes, scope) {
+            return Err(ApiError::new(ErrorCode::ScopeMissing, format!("this session lacks the {scope:?} scope")));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `scopes` grant `needed` (a band grants every band before it).
+pub fn has_scope(scopes: &[String], needed: &str) -> bool {
+    let rank = |scope: &str| BANDS.iter().position(|band| *band == scope);
+    match rank(needed) {
+        Some(needed_rank) => scopes.iter().any(|s| rank(s).is_some_and(|r| r >= needed_rank)),
+        None => scopes.iter().any(|s| s == needed),
+    }
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "missing Authorization: Bearer <token>"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "expected Authorization: Bearer <token>"))
+}
+
+/// Checks a session record's state at `now`.
+pub(crate) fn check_session(session: &SessionRecord, now: u64) -> ApiResult<()> {
+    if session.revoked_at.is_some() {
+        return Err(ApiError::new(ErrorCode::SessionRevoked, "this session was revoked"));
+    }
+    if now >= session.absolute_expires_at {
+        return Err(ApiError::new(ErrorCode::SessionExpired, "this session reached its absolute lifetime"));
+    }
+    if now >= session.expires_at {
+        return Err(ApiError::new(ErrorCode::SessionExpired, "this session expired; renew it before its TTL ends"));
+    }
+    Ok(())
+}
+
+/// Authenticates a request.
+pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+    let token = bearer(headers)?;
+    let now = now();
+    if token.starts_with(ADMIN_TOKEN_PREFIX) {
+        if state.admin_tokens.valid(token, now)? {
+            return Ok(Principal::Operator);
+        }
+        return Err(ApiError::new(ErrorCode::Unauthenticated, "unknown or expired operator token; log in again"));
+    }
+    if token.starts_with(SESSION_TOKEN_PREFIX) {
+        let session = state
+            .store
+            .session_by_token_hash(&token_hash(token))?
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown session token"))?;
+        check_session(&session, now)?;
+        return Ok(Principal::Agent(Box::new(session)));
+    }
+    Err(ApiError::new(ErrorCode::Unauthenticated, "unknown token kind"))
+}
+
+impl FromRequestParts<Arc<AppState>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        authenticate(state, &parts.headers)
+    }
+}
+
+/// The password of `Authorization: Basic base64("operator:" + password)`.
+pub(crate) fn basic_password(headers: &HeaderMap) -> ApiResult<zeroize::Zeroizing<Vec<u8>>> {
+    let invalid =
+        || ApiError::new(ErrorCode::InvalidCredentials, "expected Authorization: Basic with user \"operator\"");
+    let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(invalid)?;
+    let encoded = value.to_str().ok().and_then(|v| v.strip_prefix("Basic ")).ok_or_else(invalid)?;
+    let decoded = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| invalid())?,
+    );
+    let password = decoded.strip_prefix(b"operator:").ok_or_else(invalid)?;
+    Ok(zeroize::Zeroizing::new(password.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_include_lower_bands_only() {
+        let scopes = vec!["sign".to_string()];
+        assert!(has_scope(&scopes, "read") && has_scope(&scopes, "prepare") && has_scope(&scopes, "sign"));
+        assert!(!has_scope(&scopes, "broadcast"));
+        assert!(!has_scope(&scopes, "freeze"));
+        assert!(has_scope(&["freeze".to_string()], "freeze"));
+        assert!(!has_scope(&["freeze".to_string()], "read"));
+    }
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hashed() {
+        let (a, ha) = new_token(SESSION_TOKEN_PREFIX);
+        let (b, _) = new_token(SESSION_TOKEN_PREFIX);
+        assert!(a.starts_with(SESSION_TOKEN_PREFIX) && a.len() > 50);
+        assert_ne!(a, b);
+        assert_eq!(ha, token_hash(&a));
+        assert!(!ha.contains(&a));
+    }
+}

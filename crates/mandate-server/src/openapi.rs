@@ -1,0 +1,148 @@
+//! The OpenAPI 3.1 document served at `/v1/openapi.json` (docs/API.md in prose).
+
+use serde_json::{json, Value};
+
+fn op(summary: &str, auth: &str, body: Option<&str>, ok: &str) -> Value {
+    let mut operation = serde_json::Map::new();
+    let base = json!({
+        "summary": summary,
+        "x-mandate-auth": auth,
+        "responses": {
+            ok: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "default": {"description": "error envelope",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        }
+    });
+    if let Value::Object(map) = base {
+        operation.extend(map);
+    }
+    if let Some(schema) = body {
+        operation.insert(
+            "requestBody".into(),
+            json!({"required": true,
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+        );
+    }
+    let scheme = match auth {
+        "none" => None,
+        "basic" => Some("basic"),
+        _ => Some("bearer"),
+    };
+    if let Some(scheme) = scheme {
+        operation.insert("security".into(), json!([{ scheme: [] }]));
+    }
+    Value::Object(operation)
+}
+
+/// Every (method, path) the router serves; a test checks the router against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/health"),
+    ("get", "/v1/openapi.json"),
+    ("post", "/v1/admin/login"),
+    ("get", "/v1/wallets"),
+    ("post", "/v1/wallets"),
+    ("get", "/v1/wallets/{id}"),
+    ("get", "/v1/wallets/{id}/balance"),
+    ("get", "/v1/wallets/{id}/policy"),
+    ("put", "/v1/wallets/{id}/policy"),
+    ("get", "/v1/wallets/{id}/transactions"),
+    ("post", "/v1/wallets/{id}/transactions"),
+    ("post", "/v1/wallets/{id}/transactions/dry-run"),
+    ("get", "/v1/transactions/{id}"),
+    ("get", "/v1/sessions"),
+    ("post", "/v1/sessions"),
+    ("post", "/v1/sessions/renew"),
+    ("post", "/v1/sessions/{id}/revoke"),
+    ("get", "/v1/audit/verify"),
+    ("get", "/v1/audit/tail"),
+];
+
+fn operation(method: &str, path: &str) -> Value {
+    match (method, path) {
+        ("get", "/v1/health") => op("Liveness and the node's chain id", "none", None, "200"),
+        ("get", "/v1/openapi.json") => op("This document", "none", None, "200"),
+        ("post", "/v1/admin/login") => {
+            op("Operator login with the master password (HTTP Basic, user operator)", "basic", None, "200")
+        }
+        ("get", "/v1/wallets") => op("List wallets (an agent sees its own)", "operator|agent:read", None, "200"),
+        ("post", "/v1/wallets") => {
+            op("Register a wallet created by `mandate wallet create`", "operator", Some("RegisterWallet"), "201")
+        }
+        ("get", "/v1/wallets/{id}") => op("Wallet address and chain id", "operator|agent:read", None, "200"),
+        ("get", "/v1/wallets/{id}/balance") => op("Native balance from the node", "operator|agent:read", None, "200"),
+        ("get", "/v1/wallets/{id}/policy") => op("The wallet's current policy", "operator|agent:read", None, "200"),
+        ("put", "/v1/wallets/{id}/policy") => {
+            op("Replace the policy (a new version)", "operator", Some("Policy"), "200")
+        }
+        ("get", "/v1/wallets/{id}/transactions") => {
+            op("Transactions, newest first", "operator|agent:read", None, "200")
+        }
+        ("post", "/v1/wallets/{id}/transactions") => op(
+            "Send a native transfer (header Idempotency-Key honoured)",
+            "operator|agent:broadcast",
+            Some("Transfer"),
+            "200",
+        ),
+        ("post", "/v1/wallets/{id}/transactions/dry-run") => {
+            op("The policy decision, nothing signed", "operator|agent:read", Some("Transfer"), "200")
+        }
+        ("get", "/v1/transactions/{id}") => op("One transaction", "operator|agent:read", None, "200"),
+        ("get", "/v1/sessions") => op("List sessions", "operator", None, "200"),
+        ("post", "/v1/sessions") => {
+            op("Create an agent session (the token is shown once)", "operator", Some("CreateSession"), "201")
+        }
+        ("post", "/v1/sessions/renew") => op("Renew the calling session", "agent", None, "200"),
+        ("post", "/v1/sessions/{id}/revoke") => op("Revoke a session", "operator", None, "200"),
+        ("get", "/v1/audit/verify") => op("Verify the audit chain", "operator", None, "200"),
+        ("get", "/v1/audit/tail") => op("The last audit records", "operator", None, "200"),
+        _ => json!({}),
+    }
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path) in ROUTES {
+        let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        if let Some(item) = item.as_object_mut() {
+            item.insert(method.to_string(), operation(method, path));
+            if path.contains("{id}") {
+                item.insert(
+                    "parameters".into(),
+                    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]),
+                );
+            }
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Mandate", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Self-hosted threshold wallet for AI agents. See docs/API.md."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "mnd_admin_… or mnd_sess_…"},
+                "basic": {"type": "http", "scheme": "basic"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object",
+                    "required": ["category", "code", "message", "required_action", "retryable", "details"],
+                    "properties": {"category": {"type": "string"}, "code": {"type": "string"},
+                        "message": {"type": "string"}, "required_action": {"type": "string"},
+                        "retryable": {"type": "boolean"}, "details": {"type": "object"}}}}},
+                "Transfer": {"type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": {"to": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+                        "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,18})?$", "description": "ether"},
+                        "amount_wei": {"type": "string", "pattern": "^[0-9]+$"}}},
+                "RegisterWallet": {"type": "object", "required": ["name", "wallet_id"], "additionalProperties": false,
+                    "properties": {"name": {"type": "string"}, "wallet_id": {"type": "string"}}},
+                "CreateSession": {"type": "object", "required": ["wallet_id", "ttl_secs"], "additionalProperties": false,
+                    "properties": {"wallet_id": {"type": "string"}, "ttl_secs": {"type": "integer", "minimum": 1},
+                        "max_renewals": {"type": "integer", "minimum": 0},
+                        "absolute_lifetime_secs": {"type": "integer", "minimum": 1},
+                        "scopes": {"type": "array", "items": {"enum": ["read", "prepare", "sign", "broadcast", "freeze"]}}}},
+                "Policy": {"type": "object", "required": ["rules"], "description": "see docs/POLICY.md"}
+            }
+        }
+    })
+}

@@ -1,0 +1,188 @@
+//! The send pipeline: authenticate → decode → audit the request (fail closed) →
+//! policy decision + spend reservation + nonce in one database transaction → fees and
+//! gas → threshold signature with the cosigner → record → broadcast. Any failure
+//! before broadcast releases the reservation and the nonce.
+
+use std::sync::Arc;
+
+use alloy_primitives::{keccak256, Address};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mandate_chain::{ChainError, UnsignedTx};
+use mandate_core::policy::{evaluate, Action, Policy};
+use mandate_core::{ErrorCode, WalletId};
+use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, WalletRecord};
+use serde_json::json;
+
+use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::now;
+use crate::request::{idempotency_key, TransferRequest};
+use crate::state::{blocking, AppState};
+
+fn replayed(tx: TxRecord, request: &TransferRequest) -> ApiResult<Response> {
+    if tx.to != request.to.to_checksum(None) || tx.value_wei != request.value.to_string() {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            format!("this idempotency key was used for transaction {} with another recipient or amount", tx.id),
+        )
+        .with_details(json!({"transaction_id": tx.id})));
+    }
+    let mut response = (StatusCode::OK, Json(json!(tx))).into_response();
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+/// `POST /v1/wallets/{id}/transactions`.
+pub(crate) async fn send(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
+    let request = TransferRequest::parse(&body_bytes(body)?)?;
+    let key = idempotency_key(headers.get("idempotency-key"))?;
+    let actor = principal.actor();
+    let store = state.store.clone();
+    let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
+    let details = json!({"tx_id": tx_id, "to": request.to.to_checksum(None),
+                         "value_wei": request.value.to_string(), "idempotency_key": key});
+    // Fail closed: no audit record of the request, no signature.
+    let (audit_actor, audit_wallet) = (actor.clone(), wallet.id.clone());
+    blocking(move || {
+        Ok(store.audit(audit_entry(&audit_actor, "transaction.requested", Some(&audit_wallet), details), now())?)
+    })
+    .await?;
+
+    let from = crate::request::address_field("address", &wallet.address)?;
+    let chain_nonce = state.rpc.pending_nonce(from).await?;
+    let policy = policy_of(&state, &wallet.id)?;
+    let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
+    let new = NewTransaction {
+        id: tx_id.clone(),
+        wallet_id: wallet.id.clone(),
+        idempotency_key: key,
+        to: request.to.to_checksum(None),
+        value: request.value,
+        chain_nonce,
+    };
+    let action = Action::NativeTransfer { to: request.to, value: request.value };
+    let store = state.store.clone();
+    let reserve_actor = actor.clone();
+    let outcome = blocking(move || {
+        Ok(store.reserve(new, lookback, now(), &reserve_actor, |history| {
+            evaluate(policy.as_ref(), &action, history, now())
+        })?)
+    })
+    .await?;
+    let tx = match outcome {
+        ReserveOutcome::Existing(tx) => return replayed(tx, &request),
+        ReserveOutcome::Denied(decision) => {
+            return Err(ApiError::new(
+                ErrorCode::PolicyDenied,
+                format!("denied by rule {}: {}", decision.rule_id, decision.reason),
+            )
+            .with_details(json!(decision)))
+        }
+        ReserveOutcome::Reserved { tx } => tx,
+    };
+    match sign_and_broadcast(&state, &wallet, &tx, from, &request, &actor).await {
+        Ok(tx) => Ok((StatusCode::OK, Json(json!(tx))).into_response()),
+        Err(Failure::BeforeBroadcast(error)) => {
+            let store = state.store.clone();
+            let (id, message, wallet_id) = (tx.id.clone(), error.to_string(), wallet.id.clone());
+            let entry = audit_entry(
+                &actor,
+                "transaction.released",
+                Some(&wallet_id),
+                json!({"tx_id": id, "error": message, "code": error.code}),
+            );
+            blocking(move || Ok(store.release(&id, &message, now(), entry)?)).await?;
+            Err(error.with_details(json!({"transaction_id": tx.id, "broadcast": false})))
+        }
+        Err(Failure::Unknown(error)) => {
+            Err(error.with_details(json!({"transaction_id": tx.id, "broadcast": "unknown"})))
+        }
+    }
+}
+
+/// Why a send failed, and whether anything may have reached the network.
+enum Failure {
+    /// Nothing was broadcast: release the reservation.
+    BeforeBroadcast(ApiError),
+    /// Outcome unknown (the node may have the transaction): keep it submitted.
+    Unknown(ApiError),
+}
+
+async fn sign_and_broadcast(
+    state: &Arc<AppState>,
+    wallet: &WalletRecord,
+    tx: &TxRecord,
+    from: Address,
+    request: &TransferRequest,
+    actor: &str,
+) -> Result<TxRecord, Failure> {
+    use Failure::*;
+    let nonce = tx.nonce.ok_or_else(|| BeforeBroadcast(ApiError::internal("no nonce was allocated")))?;
+    if wallet.chain_id != state.chain_id {
+        return Err(BeforeBroadcast(ApiError::new(
+            ErrorCode::ChainMismatch,
+            format!("the wallet is on chain {} but the node serves {}", wallet.chain_id, state.chain_id),
+        )));
+    }
+    let fees = state.rpc.fees().await.map_err(|e| BeforeBroadcast(e.into()))?;
+    if fees.max_fee_per_gas > state.fee_cap_wei {
+        return Err(BeforeBroadcast(ApiError::new(
+            ErrorCode::FeeCapExceeded,
+            format!("max fee {} wei/gas is above the cap {} wei/gas", fees.max_fee_per_gas, state.fee_cap_wei),
+        )));
+    }
+    let gas =
+        state.rpc.estimate_gas(from, request.to, request.value, &[]).await.map_err(|e| BeforeBroadcast(e.into()))?;
+    let unsigned = UnsignedTx::new(
+        wallet.chain_id,
+        nonce,
+        request.to,
+        request.value,
+        gas,
+        fees.max_fee_per_gas,
+        fees.max_priority_fee_per_gas.min(fees.max_fee_per_gas),
+        Vec::new(),
+    );
+    let wallet_id: WalletId = wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
+    let service = state.service.clone();
+    let (payload, digest) = (unsigned.encode(), unsigned.signing_hash());
+    let sig = blocking(move || service.sign(&wallet_id, payload, digest)).await.map_err(BeforeBroadcast)?;
+    let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, from).map_err(|e| BeforeBroadcast(e.into()))?;
+    let hash = format!("{:#x}", keccak256(&raw));
+    // Record before broadcasting: the audit must hold the signature event (fail closed).
+    let store = state.store.clone();
+    let (id, recorded_hash, wallet_id) = (tx.id.clone(), hash.clone(), wallet.id.clone());
+    let entry = audit_entry(
+        actor,
+        "transaction.signed",
+        Some(&wallet_id),
+        json!({"tx_id": id, "tx_hash": recorded_hash, "nonce": nonce, "gas": gas,
+               "max_fee_per_gas": fees.max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
+    );
+    blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, now(), entry)?)).await.map_err(BeforeBroadcast)?;
+    match state.rpc.send_raw_transaction(&raw).await {
+        Ok(_) => {}
+        Err(ChainError::Rejected(message)) => {
+            return Err(BeforeBroadcast(ApiError::new(
+                ErrorCode::ChainRejected,
+                format!("the node refused the transaction: {message}"),
+            )))
+        }
+        Err(error) => return Err(Unknown(error.into())),
+    }
+    let record = state.store.transaction(&tx.id).map_err(|e| Unknown(e.into()))?;
+    record.ok_or_else(|| Unknown(ApiError::internal("transaction vanished")))
+}

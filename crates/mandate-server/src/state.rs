@@ -1,0 +1,31 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use mandate_chain::rpc::RpcClient;
+use mandate_store::Store;
+
+use crate::auth::AdminTokens;
+use crate::error::{ApiError, ApiResult};
+use crate::party::ServiceParty;
+
+/// Default cap on `max_fee_per_gas` (500 gwei).
+pub const DEFAULT_FEE_CAP_WEI: u128 = 500_000_000_000;
+
+/// The daemon's shared state.
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) rpc: RpcClient,
+    pub(crate) chain_id: u64,
+    pub(crate) service: Arc<ServiceParty>,
+    pub(crate) admin_tokens: AdminTokens,
+    pub(crate) master_hash: String,
+    pub(crate) fee_cap_wei: u128,
+    /// One password check at a time (Argon2id uses 64 MiB; also slows guessing).
+    pub(crate) login_gate: tokio::sync::Semaphore,
+}
+
+/// Runs blocking work (SQLite, audit fsync, threshold signing) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}

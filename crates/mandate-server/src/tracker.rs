@@ -1,0 +1,41 @@
+//! Receipt tracking: every submitted transaction is polled until its receipt says
+//! `confirmed` or `failed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use serde_json::json;
+
+use crate::api::audit_entry;
+use crate::now;
+use crate::state::AppState;
+
+/// How often the tracker polls.
+const POLL: Duration = Duration::from_millis(250);
+
+/// Polls receipts forever.
+pub(crate) async fn track_receipts(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(POLL).await;
+        let Ok(pending) = state.store.submitted() else { continue };
+        for tx in pending {
+            let Some(hash) = tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()) else { continue };
+            let Ok(Some(receipt)) = state.rpc.receipt(hash).await else { continue };
+            let event = if receipt.success { "transaction.confirmed" } else { "transaction.failed" };
+            let entry = audit_entry(
+                "daemon",
+                event,
+                Some(&tx.wallet_id),
+                json!({"tx_id": tx.id, "tx_hash": tx.tx_hash, "block": receipt.block_number, "gas_used": receipt.gas_used}),
+            );
+            let store = state.store.clone();
+            let id = tx.id.clone();
+            let result =
+                tokio::task::spawn_blocking(move || store.mark_final(&id, receipt.success, now(), entry)).await;
+            if let Ok(Err(error)) = result {
+                eprintln!("tracker: could not record the receipt of {}: {error}", tx.id);
+            }
+        }
+    }
+}
