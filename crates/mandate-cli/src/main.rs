@@ -140,6 +140,10 @@ enum CosignerCommand {
         home: HomeArg,
         #[arg(long, default_value = "127.0.0.1:3200")]
         listen: String,
+        /// Exit when standard input closes (the daemon's `--dev` uses it so its local
+        /// cosigner never outlives it).
+        #[arg(long, hide = true)]
+        exit_with_stdin: bool,
     },
     /// Freeze signing, for one wallet or everything, on this host's limits file.
     Freeze {
@@ -302,7 +306,12 @@ fn run(cli: Cli) -> CliResult<Report> {
                 Role::Cosigner,
                 &[(Role::Service, &service_pubkey, None), (Role::Recovery, &recovery_pubkey, None)],
             ),
-            CosignerCommand::Serve { home, listen } => parties::serve(home.data_dir, Role::Cosigner, &listen),
+            CosignerCommand::Serve { home, listen, exit_with_stdin } => {
+                if exit_with_stdin {
+                    parties::exit_when_stdin_closes();
+                }
+                parties::serve(home.data_dir, Role::Cosigner, &listen)
+            }
             CosignerCommand::Freeze { home, wallet } => parties::set_frozen(home.data_dir, wallet, true),
             CosignerCommand::Unfreeze { home, wallet } => parties::set_frozen(home.data_dir, wallet, false),
         },

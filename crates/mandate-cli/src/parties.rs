@@ -61,6 +61,15 @@ pub(crate) fn serve(dir: PathBuf, role: Role, listen: &str) -> CliResult {
     Ok(json!({"stopped": true}))
 }
 
+/// Exits the process once standard input reaches end of file (the parent died).
+pub(crate) fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
+}
+
 fn decode_tx(hex_tx: &str) -> CliResult<UnsignedTx> {
     let bytes = hex::decode(hex_tx.trim().trim_start_matches("0x"))
         .map_err(|_| CliError::new(ErrorCode::InvalidTransaction, "transaction is not hex"))?;

@@ -59,13 +59,17 @@ pub struct ServeConfig {
     pub dev: bool,
 }
 
-/// The local cosigner of `--dev`, stopped with the daemon.
-struct DevCosigner(Child);
+/// The local cosigner of `--dev`, stopped with the daemon. It also exits by itself
+/// when the daemon dies (it watches the stdin pipe held here).
+struct DevCosigner {
+    child: Child,
+    _stdin: Option<std::process::ChildStdin>,
+}
 
 impl Drop for DevCosigner {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -78,15 +82,16 @@ fn start_dev_cosigner(layout: &Layout, addr: &str) -> ApiResult<DevCosigner> {
     let mut child = Command::new(exe)
         .args(["cosigner", "serve", "--data-dir"])
         .arg(layout.home(Role::Cosigner).dir())
-        .args(["--listen", addr])
+        .args(["--listen", addr, "--exit-with-stdin"])
         .env_remove("MANDATE_COSIGNER_PASSWORD")
         .env("MANDATE_COSIGNER_PASSWORD_FILE", layout.cosigner_password())
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| ApiError::internal(format!("starting the local cosigner: {e}")))?;
     let stdout = child.stdout.take();
-    let guard = DevCosigner(child);
+    let stdin = child.stdin.take();
+    let guard = DevCosigner { child, _stdin: stdin };
     let mut line = String::new();
     if let Some(stdout) = stdout {
         let mut reader = BufReader::new(stdout);

@@ -73,6 +73,7 @@ fn session_tokens_are_refused_when_expired_revoked_over_renewed_or_for_another_w
     assert_eq!((status, code(&reply)), (401, "SESSION_RENEWAL_EXHAUSTED"));
     let capped = daemon.session_with(json!({"wallet_id": wallet, "ttl_secs": 60, "max_renewals": 5,
                                             "absolute_lifetime_secs": 61}));
+    std::thread::sleep(Duration::from_millis(1100));
     let (status, renewed) = daemon.call("POST", "/v1/sessions/renew", Some(capped["token"].as_str().unwrap()), None);
     assert_eq!(status, 200);
     assert_eq!(
