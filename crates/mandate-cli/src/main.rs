@@ -6,6 +6,7 @@
 
 mod api;
 mod bench;
+mod bench_send;
 mod operator;
 mod output;
 mod parties;
@@ -287,6 +288,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 60)]
         signatures: usize,
     },
+    /// Agent sends through the daemon against anvil; single-key, no-policy baseline.
+    Send {
+        #[arg(long, default_value_t = 60)]
+        sends: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
 }
 
 fn run(cli: Cli) -> CliResult<Report> {
@@ -349,6 +357,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         },
         Command::Bench { command } => match command {
             BenchCommand::Mpc { signatures } => bench::mpc(signatures),
+            BenchCommand::Send { sends, concurrency } => bench_send::send(sends, concurrency),
         },
     };
     result.map(Report::from)

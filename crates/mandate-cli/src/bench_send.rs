@@ -1,0 +1,333 @@
+//! `mandate bench send`: N agent sends, C at a time, through the whole daemon
+//! (session auth, policy + reservation, fees and gas, 2-of-3 signing with a cosigner
+//! process, broadcast) against a real anvil; and the same load with a single k256 key,
+//! no policy and no daemon (build → estimate → sign → broadcast with the same RPC
+//! client) as the baseline. Latency is request → transaction hash; throughput counts
+//! sends accepted per second; both runs end when every transaction is mined.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{Address, U256};
+use base64::Engine;
+use k256::ecdsa::SigningKey;
+use mandate_chain::rpc::RpcClient;
+use mandate_chain::UnsignedTx;
+use mandate_core::ErrorCode;
+use serde_json::{json, Value};
+
+use crate::output::{CliError, CliResult};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> CliError {
+    CliError::new(ErrorCode::Internal, e.to_string())
+}
+
+fn free_port() -> CliResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(internal)?;
+    Ok(listener.local_addr().map_err(internal)?.port())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or(f64::NAN)
+}
+
+struct Run {
+    latencies_ms: Vec<f64>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn report(mut self) -> Value {
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let sends = self.latencies_ms.len() as f64;
+        json!({
+            "p50_ms": percentile(&self.latencies_ms, 0.5),
+            "p99_ms": percentile(&self.latencies_ms, 0.99),
+            "sends_per_sec": sends / self.elapsed.as_secs_f64(),
+        })
+    }
+}
+
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> CliResult<T> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Some(value) = probe() {
+            return Ok(value);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(CliError::new(ErrorCode::PeerUnavailable, format!("timed out waiting for {what}")))
+}
+
+fn anvil_path() -> std::path::PathBuf {
+    std::env::var_os("MANDATE_ANVIL")
+        .map(Into::into)
+        .unwrap_or_else(|| "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil".into())
+}
+
+/// Runs the benchmark.
+pub(crate) fn send(sends: usize, concurrency: usize) -> CliResult {
+    if sends < 20 || concurrency == 0 {
+        return Err(CliError::invalid("--sends must be at least 20 and --concurrency at least 1"));
+    }
+    let dir = std::env::temp_dir().join(format!("mandate-bench-send-{}", hex::encode(rand::random::<[u8; 6]>())));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(internal)?;
+    let result = runtime.block_on(send_in(&dir, sends, concurrency));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn rpc_value(http: &reqwest::Client, url: &str, method: &str, params: Value) -> CliResult<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply: Value = http.post(url).json(&body).send().await.map_err(internal)?.json().await.map_err(internal)?;
+    reply.get("result").cloned().ok_or_else(|| internal(format!("{method}: {reply}")))
+}
+
+async fn fund(http: &reqwest::Client, rpc: &str, to: Address, eth: u64) -> CliResult<()> {
+    let accounts = rpc_value(http, rpc, "eth_accounts", json!([])).await?;
+    let from = accounts.get(0).cloned().ok_or_else(|| internal("anvil has no dev account"))?;
+    let value = format!("{:#x}", U256::from(eth) * U256::from(10u64).pow(U256::from(18u64)));
+    rpc_value(http, rpc, "eth_sendTransaction", json!([{"from": from, "to": to.to_checksum(None), "value": value}]))
+        .await?;
+    Ok(())
+}
+
+fn mandate(args: &[&str], env: &[(&str, String)]) -> CliResult<Value> {
+    let exe = std::env::current_exe().map_err(internal)?;
+    let output = Command::new(exe).arg("--json").args(args).envs(env.iter().map(|(k, v)| (k, v))).output();
+    let output = output.map_err(internal)?;
+    let value: Value = serde_json::from_slice(&output.stdout).map_err(internal)?;
+    if !output.status.success() {
+        return Err(internal(format!("mandate {args:?}: {value}")));
+    }
+    Ok(value)
+}
+
+async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> CliResult {
+    let anvil_port = free_port()?;
+    let anvil = KillOnDrop(
+        Command::new(anvil_path())
+            .args(["--host", "127.0.0.1", "--port", &anvil_port.to_string(), "--silent"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| internal(format!("starting anvil ({}): {e}; run `npm ci`", anvil_path().display())))?,
+    );
+    let rpc_url = format!("http://127.0.0.1:{anvil_port}");
+    let rpc = RpcClient::new(&rpc_url)?;
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if rpc.chain_id().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The daemon, its local cosigner, a wallet and an agent session.
+    let data = dir.join("data");
+    let data_text = data.display().to_string();
+    let (cosigner, service, api) = (free_port()?, free_port()?, free_port()?);
+    mandate(
+        &[
+            "init",
+            "--auto-provision",
+            "--data-dir",
+            &data_text,
+            "--cosigner-addr",
+            &format!("127.0.0.1:{cosigner}"),
+            "--service-addr",
+            &format!("127.0.0.1:{service}"),
+        ],
+        &[],
+    )?;
+    let master_file = data.join("master-password").display().to_string();
+    let listen = format!("127.0.0.1:{api}");
+    let exe = std::env::current_exe().map_err(internal)?;
+    let _daemon = KillOnDrop(
+        Command::new(exe)
+            .args(["serve", "--data-dir", &data_text, "--listen", &listen, "--rpc-url", &rpc_url, "--dev"])
+            .env("MANDATE_MASTER_PASSWORD_FILE", &master_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(internal)?,
+    );
+    let url = format!("http://{listen}");
+    wait_for("the daemon", || std::net::TcpStream::connect(&listen).ok())?;
+    let env = [
+        ("MANDATE_URL", url.clone()),
+        ("MANDATE_MASTER_PASSWORD_FILE", master_file.clone()),
+        ("MANDATE_RECOVERY_PASSPHRASE", hex::encode(rand::random::<[u8; 16]>())),
+        ("MANDATE_RECOVERY_DIR", data.join("recovery").display().to_string()),
+    ];
+    let recovery_out = dir.join("bench.recovery").display().to_string();
+    let wallet = mandate(&["wallet", "create", "--name", "bench", "--recovery-out", &recovery_out], &env)?;
+    let wallet_id = wallet.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+    let address: Address =
+        wallet.get("address").and_then(Value::as_str).unwrap_or_default().parse().map_err(internal)?;
+    fund(&http, &rpc_url, address, 1000).await?;
+    let password = std::fs::read_to_string(&master_file).map_err(internal)?;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("operator:{}", password.trim()));
+    let login: Value = http
+        .post(format!("{url}/v1/admin/login"))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .map_err(internal)?
+        .json()
+        .await
+        .map_err(internal)?;
+    let admin = login.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+    let policy = json!({"version": 1, "rules": [
+        {"id": "per-tx", "type": "max_per_tx", "amount": "1"},
+        {"id": "daily", "type": "rolling_cap", "window_secs": 86400, "amount": "100"},
+        {"id": "velocity", "type": "velocity", "window_secs": 3600, "max_count": 100000}
+    ]});
+    http.put(format!("{url}/v1/wallets/{wallet_id}/policy"))
+        .bearer_auth(&admin)
+        .json(&policy)
+        .send()
+        .await
+        .map_err(internal)?;
+    let session: Value = http
+        .post(format!("{url}/v1/sessions"))
+        .bearer_auth(&admin)
+        .json(&json!({"wallet_id": wallet_id, "ttl_secs": 3600, "scopes": ["broadcast"]}))
+        .send()
+        .await
+        .map_err(internal)?
+        .json()
+        .await
+        .map_err(internal)?;
+    let token = session.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+    let to = Address::repeat_byte(0x42);
+
+    // Warm-up (share load, connections), not measured.
+    let warm = agent_send(&http, &url, &wallet_id, &token, to).await?;
+    drop(warm);
+
+    let endpoint = Arc::new((http.clone(), url.clone(), wallet_id.clone(), token.clone()));
+    let mandate_run = drive(sends, concurrency, move || {
+        let endpoint = endpoint.clone();
+        async move {
+            let (http, url, wallet, token) = &*endpoint;
+            agent_send(http, url, wallet, token, to).await.map(|_| ())
+        }
+    })
+    .await?;
+    wait_mined(&rpc, address, sends as u64 + 1).await?;
+
+    // Baseline: one k256 key, no policy, no daemon.
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let from = Address::from_public_key(key.verifying_key());
+    fund(&http, &rpc_url, from, 1000).await?;
+    let nonce = Arc::new(AtomicU64::new(0));
+    let shared = Arc::new((rpc.clone(), key));
+    let baseline_run = drive(sends, concurrency, move || {
+        let (shared, nonce) = (shared.clone(), nonce.clone());
+        async move {
+            let (rpc, key) = &*shared;
+            let fees = rpc.fees().await?;
+            let value = U256::from(1_000_000_000_000_000u64);
+            let gas = rpc.estimate_gas(from, to, value, &[]).await?;
+            let n = nonce.fetch_add(1, Ordering::SeqCst);
+            let tx =
+                UnsignedTx::new(31337, n, to, value, gas, fees.max_fee_per_gas, fees.max_priority_fee_per_gas, vec![]);
+            let (sig, recovery) = key.sign_prehash_recoverable(&tx.signing_hash()).map_err(internal)?;
+            let (r, s) = (sig.r().to_bytes().into(), sig.s().to_bytes().into());
+            let raw = tx.into_raw_signed(r, s, recovery.to_byte(), from)?;
+            rpc.send_raw_transaction(&raw).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    wait_mined(&rpc, from, sends as u64).await?;
+    drop(anvil);
+
+    let (m, b) = (mandate_run.report(), baseline_run.report());
+    let ratio = |field: &str| {
+        m.get(field).and_then(Value::as_f64).unwrap_or(f64::NAN)
+            / b.get(field).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    };
+    Ok(json!({
+        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "sends": sends,
+        "concurrency": concurrency,
+        "mandate": m,
+        "baseline_single_key": b,
+        "ratio_p50_latency": ratio("p50_ms"),
+        "ratio_p99_latency": ratio("p99_ms"),
+        "ratio_throughput": ratio("sends_per_sec"),
+        "notes": "mandate = REST send through session auth, policy reservation (SQLite, audit fsync), fees, estimateGas, 2-of-3 signing with the cosigner process, broadcast; baseline = same RPC client, single k256 key, no policy; anvil automine; all on this machine",
+    }))
+}
+
+async fn agent_send(http: &reqwest::Client, url: &str, wallet: &str, token: &str, to: Address) -> CliResult<Value> {
+    let response = http
+        .post(format!("{url}/v1/wallets/{wallet}/transactions"))
+        .bearer_auth(token)
+        .json(&json!({"to": to.to_checksum(None), "amount": "0.001"}))
+        .send()
+        .await
+        .map_err(internal)?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(internal)?;
+    if !status.is_success() {
+        return Err(internal(format!("send failed ({status}): {body}")));
+    }
+    Ok(body)
+}
+
+async fn drive<F, Fut>(sends: usize, concurrency: usize, one: F) -> CliResult<Run>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = CliResult<()>> + Send + 'static,
+{
+    let one = Arc::new(one);
+    let left = Arc::new(AtomicU64::new(sends as u64));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (one, left) = (one.clone(), left.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                let begun = Instant::now();
+                one().await?;
+                latencies.push(begun.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok::<_, CliError>(latencies)
+        }));
+    }
+    let mut latencies_ms = Vec::with_capacity(sends);
+    for worker in workers {
+        latencies_ms.extend(worker.await.map_err(internal)??);
+    }
+    Ok(Run { latencies_ms, elapsed: start.elapsed() })
+}
+
+async fn wait_mined(rpc: &RpcClient, address: Address, count: u64) -> CliResult<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        let pending = rpc.pending_nonce(address).await?;
+        let mined = rpc.call_raw("eth_getTransactionCount", json!([address.to_checksum(None), "latest"])).await?;
+        if pending >= count
+            && mined.as_str().map(|m| mandate_chain::rpc::parse_quantity(m).ok()) == Some(Some(U256::from(count)))
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(internal(format!("{address} did not get {count} transactions mined")))
+}
