@@ -42,6 +42,22 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM and waits (up to 20 s) for the process to exit; returns its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "process {pid} ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 /// Starts `bin args` with `envs` and waits (up to 60 s) for its first stdout line.
 pub fn spawn_server(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
     let mut command = Command::new(bin);

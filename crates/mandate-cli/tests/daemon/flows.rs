@@ -8,7 +8,7 @@ use crate::{code, eth, recipient, CosignerMode, Daemon};
 
 #[test]
 fn wallet_to_confirmed_payment_moves_exactly_the_amount() {
-    let daemon = Daemon::start(CosignerMode::Dev);
+    let mut daemon = Daemon::start(CosignerMode::Dev);
     let (wallet, address) = daemon.wallet("treasury", "10");
     let agent = daemon.session(&wallet, &["broadcast"]);
     let to = recipient();
@@ -72,6 +72,33 @@ fn wallet_to_confirmed_payment_moves_exactly_the_amount() {
     ] {
         assert!(events.iter().any(|e| e == event), "{event} not audited: {events:?}");
     }
+    // Every route of the OpenAPI document is served (none answers NOT_FOUND / METHOD_NOT_ALLOWED).
+    let (status, openapi) = daemon.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    let paths = openapi["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.values().map(|p| p.as_object().unwrap().keys().filter(|k| *k != "parameters").count()).sum::<usize>(),
+        19
+    );
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
+            let concrete = path.replace("{id}", "nonexistent");
+            let (_, reply) = daemon.call(&method.to_uppercase(), &concrete, Some(&agent), Some(&json!({})));
+            let code = reply["error"]["code"].as_str().unwrap_or("");
+            assert!(code != "NOT_FOUND" && code != "METHOD_NOT_ALLOWED", "{method} {path} is not served: {reply}");
+        }
+    }
+
+    // Graceful shutdown: SIGTERM stops the daemon cleanly, and its local cosigner with it.
+    let cosigner = daemon.cosigner_addr().to_string();
+    assert!(daemon.terminate(), "the daemon exits 0 on SIGTERM");
+    assert!(
+        mandate_test_support::wait_until(std::time::Duration::from_secs(10), || std::net::TcpStream::connect(
+            &cosigner
+        )
+        .is_err()),
+        "the dev cosigner outlived the daemon"
+    );
     let decision = tail["records"].as_array().unwrap().iter().rev().find(|r| r["event"] == "policy.decision").unwrap();
     assert_eq!(decision["policy_hash"].as_str().unwrap().len(), 64, "decisions carry the policy version hash");
 }

@@ -146,6 +146,16 @@ impl Daemon {
         Box::leak(self.anvil.url().into_boxed_str())
     }
 
+    /// SIGTERM to the daemon; returns whether it exited cleanly.
+    pub(crate) fn terminate(&mut self) -> bool {
+        let mut server = self.server.take().expect("daemon running");
+        server.terminate().success()
+    }
+
+    pub(crate) fn cosigner_addr(&self) -> &str {
+        &self.cosigner_addr
+    }
+
     /// Stops and starts the daemon (its local cosigner too in dev mode).
     pub(crate) fn restart(&mut self) {
         self.server = None;
