@@ -34,6 +34,7 @@ impl CliError {
             "message": self.message,
             "required_action": self.code.required_action(),
             "retryable": self.code.retryable(),
+            "retry_after": Value::Null,
             "details": self.details,
         }})
     }

@@ -65,6 +65,7 @@ impl ApiError {
             "message": self.message,
             "required_action": self.code.required_action(),
             "retryable": self.code.retryable(),
+            "retry_after": Value::Null,
             "details": self.details,
         }})
     }
