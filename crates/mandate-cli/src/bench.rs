@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::output::{CliError, CliResult};
 use crate::parties::secret_var;
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -30,11 +30,11 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> CliError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> CliError {
     CliError::new(ErrorCode::Internal, e.to_string())
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(index).copied().unwrap_or(f64::NAN)
 }

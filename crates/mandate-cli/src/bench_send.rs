@@ -5,7 +5,7 @@
 //! client) as the baseline. Latency is request → transaction hash; throughput counts
 //! sends accepted per second; both runs end when every transaction is mined.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,29 +18,12 @@ use mandate_chain::UnsignedTx;
 use mandate_core::ErrorCode;
 use serde_json::{json, Value};
 
+use crate::bench::{internal, percentile, KillOnDrop};
 use crate::output::{CliError, CliResult};
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> CliError {
-    CliError::new(ErrorCode::Internal, e.to_string())
-}
 
 fn free_port() -> CliResult<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(internal)?;
     Ok(listener.local_addr().map_err(internal)?.port())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(index).copied().unwrap_or(f64::NAN)
 }
 
 struct Run {

@@ -230,6 +230,20 @@ impl ErrorCode {
     }
 }
 
+/// The error envelope every surface uses (REST, CLI `--json`, MCP):
+/// `{"error": {"category", "code", "message", "required_action", "retryable", "retry_after", "details"}}`.
+pub fn envelope(code: ErrorCode, message: &str, details: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"error": {
+        "category": code.category(),
+        "code": code.as_str(),
+        "message": message,
+        "required_action": code.required_action(),
+        "retryable": code.retryable(),
+        "retry_after": serde_json::Value::Null,
+        "details": details,
+    }})
+}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

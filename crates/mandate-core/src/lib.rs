@@ -12,6 +12,6 @@ mod ids;
 pub mod policy;
 mod role;
 
-pub use error_code::{ErrorCategory, ErrorCode};
+pub use error_code::{envelope as error_envelope, ErrorCategory, ErrorCode};
 pub use ids::{IdError, WalletId};
 pub use role::{Role, RoleError};

@@ -59,15 +59,7 @@ impl ApiError {
 
     /// The envelope `{"error": {…}}`.
     pub fn envelope(&self) -> Value {
-        json!({"error": {
-            "category": self.code.category(),
-            "code": self.code.as_str(),
-            "message": self.message,
-            "required_action": self.code.required_action(),
-            "retryable": self.code.retryable(),
-            "retry_after": Value::Null,
-            "details": self.details,
-        }})
+        mandate_core::error_envelope(self.code, &self.message, self.details.clone())
     }
 }
 
