@@ -129,8 +129,8 @@ fn answer(base: &Url, response: Response) -> CliResult<Value> {
 /// The daemon's base URL, checked: http(s), no credentials in it, and plain HTTP only
 /// to this machine (the master password travels in the login request).
 pub(crate) fn parse_base_url(text: &str) -> CliResult<Url> {
-    let mut url = Url::parse(text.trim())
-        .map_err(|e| CliError::invalid(format!("--url / MANDATE_URL {text:?} is not a URL: {e}")))?;
+    let mut url =
+        Url::parse(text.trim()).map_err(|e| CliError::invalid(format!("--url / MANDATE_URL is not a URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
         // The URL is not echoed: it carries a credential.
         return Err(CliError::invalid("--url / MANDATE_URL must not carry credentials"));

@@ -155,6 +155,17 @@ fn only_fields(map: &serde_json::Map<String, Value>, path: &str, allowed: &[&str
     }
 }
 
+/// Longest window a rule may look back: ten years.
+pub const MAX_WINDOW_SECS: u64 = 10 * 366 * 24 * 3600;
+
+fn window_field(map: &serde_json::Map<String, Value>, path: &str) -> Result<u64, PolicyError> {
+    let window = u64_field(map, path, "window_secs")?;
+    if window > MAX_WINDOW_SECS {
+        return Err(err(format!("{path}.window_secs"), format!("at most {MAX_WINDOW_SECS} seconds (ten years)")));
+    }
+    Ok(window)
+}
+
 fn u64_field(map: &serde_json::Map<String, Value>, path: &str, key: &str) -> Result<u64, PolicyError> {
     let value = map.get(key).ok_or_else(|| err(format!("{path}.{key}"), "required"))?;
     match value.as_u64() {
@@ -224,10 +235,7 @@ impl Policy {
                 }
                 Some("rolling_cap") => {
                     only_fields(map, &path, &["id", "type", "window_secs", "amount", "amount_wei"])?;
-                    RuleKind::RollingCap {
-                        window_secs: u64_field(map, &path, "window_secs")?,
-                        limit: amount_field(map, &path)?,
-                    }
+                    RuleKind::RollingCap { window_secs: window_field(map, &path)?, limit: amount_field(map, &path)? }
                 }
                 Some("allow_recipients") => {
                     only_fields(map, &path, &["id", "type", "addresses"])?;
@@ -240,7 +248,7 @@ impl Policy {
                 Some("velocity") => {
                     only_fields(map, &path, &["id", "type", "window_secs", "max_count"])?;
                     RuleKind::Velocity {
-                        window_secs: u64_field(map, &path, "window_secs")?,
+                        window_secs: window_field(map, &path)?,
                         max_count: u64_field(map, &path, "max_count")?,
                     }
                 }
@@ -294,7 +302,8 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, history: &[Spend], now
     if !policy.rules.iter().any(|rule| matches!(rule.kind, RuleKind::MaxPerTx { .. })) {
         return deny("default_deny", "native transfers need a max_per_tx rule".into(), None, None, hash);
     }
-    let in_window = |window: u64| history.iter().filter(move |spend| spend.at + window > now && spend.at <= now);
+    let in_window =
+        |window: u64| history.iter().filter(move |spend| spend.at.saturating_add(window) > now && spend.at <= now);
     for rule in &policy.rules {
         let id = rule.id.as_str();
         match &rule.kind {
@@ -409,6 +418,10 @@ mod tests {
                 "$.rules[0].addresses[0]",
             ),
             (r#"{"version":2,"rules":[]}"#, "$.version"),
+            (
+                r#"{"version":1,"rules":[{"id":"a","type":"velocity","window_secs":18446744073709551615,"max_count":1}]}"#,
+                "$.rules[0].window_secs",
+            ),
             (
                 r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1"},{"id":"a","type":"max_per_tx","amount":"1"}]}"#,
                 "$.rules[1].id",

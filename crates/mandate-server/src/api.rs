@@ -115,7 +115,10 @@ async fn list_wallets(State(state): Shared, principal: Principal) -> ApiResult<J
     let wallets = state.store.wallets()?;
     let visible: Vec<_> = match &principal {
         Principal::Operator => wallets,
-        Principal::Agent(session) => wallets.into_iter().filter(|w| w.id == session.wallet_id).collect(),
+        Principal::Agent(session) => {
+            principal.require_wallet(&session.wallet_id, "read")?;
+            wallets.into_iter().filter(|w| w.id == session.wallet_id).collect()
+        }
     };
     Ok(Json(json!({"wallets": visible})))
 }

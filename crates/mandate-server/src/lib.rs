@@ -124,6 +124,23 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
+/// Releases reservations a previous run left behind (it stopped between reserving and
+/// recording the signature: nothing was broadcast, so the spend and nonce are freed).
+fn release_interrupted(store: &Store) -> ApiResult<()> {
+    for tx in store.reserved()? {
+        let reason = "the daemon stopped before this transaction was signed and recorded; nothing was broadcast";
+        let entry = api::audit_entry(
+            "daemon",
+            "transaction.released",
+            Some(&tx.wallet_id),
+            json!({"tx_id": tx.id, "error": reason}),
+        );
+        store.release(&tx.id, reason, now(), entry)?;
+        eprintln!("released interrupted transaction {}", tx.id);
+    }
+    Ok(())
+}
+
 /// Runs the daemon until SIGINT/SIGTERM. Prints one JSON line when listening:
 /// `{"listening": "127.0.0.1:3100", "chain_id": …, "service_party": …}`.
 pub fn run(config: ServeConfig) -> ApiResult<()> {
@@ -155,6 +172,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
             "the master password does not match this data directory",
         ));
     }
+    release_interrupted(&store)?;
     let service_addr = store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into());
     let cosigner_addr = store.meta(COSIGNER_ADDR)?.unwrap_or_else(|| "127.0.0.1:3200".into());
     let _cosigner = if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr)?) } else { None };

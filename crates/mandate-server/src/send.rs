@@ -38,6 +38,10 @@ fn replayed(tx: TxRecord, request: &TransferRequest) -> ApiResult<Response> {
     Ok(response)
 }
 
+/// Largest gas a native transfer may use (21 000 to an account; a contract recipient's
+/// fallback may need more, but not unbounded: fees are paid on top of the policy's caps).
+pub(crate) const MAX_TRANSFER_GAS: u64 = 100_000;
+
 /// `POST /v1/wallets/{id}/transactions`.
 pub(crate) async fn send(
     State(state): State<Arc<AppState>>,
@@ -61,37 +65,61 @@ pub(crate) async fn send(
     })
     .await?;
 
+    // From here on the work runs in its own task: a client that hangs up mid-send
+    // cannot abandon a reservation, a nonce or a signature half way.
+    let task = tokio::spawn(reserve_sign_broadcast(state.clone(), wallet, request, key, tx_id, actor));
+    task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?
+}
+
+/// Policy + reservation (retried if the policy changes meanwhile), then signing and
+/// broadcast; releases the reservation when nothing was broadcast.
+async fn reserve_sign_broadcast(
+    state: Arc<AppState>,
+    wallet: WalletRecord,
+    request: TransferRequest,
+    key: Option<String>,
+    tx_id: String,
+    actor: String,
+) -> ApiResult<Response> {
     let from = crate::request::address_field("address", &wallet.address)?;
     let chain_nonce = state.rpc.pending_nonce(from).await?;
-    let policy = policy_of(&state, &wallet.id)?;
-    let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
-    let new = NewTransaction {
-        id: tx_id.clone(),
-        wallet_id: wallet.id.clone(),
-        idempotency_key: key,
-        to: request.to.to_checksum(None),
-        value: request.value,
-        chain_nonce,
-    };
-    let action = Action::NativeTransfer { to: request.to, value: request.value };
-    let store = state.store.clone();
-    let reserve_actor = actor.clone();
-    let outcome = blocking(move || {
-        Ok(store.reserve(new, lookback, now(), &reserve_actor, |history| {
-            evaluate(policy.as_ref(), &action, history, now())
-        })?)
-    })
-    .await?;
-    let tx = match outcome {
-        ReserveOutcome::Existing(tx) => return replayed(tx, &request),
-        ReserveOutcome::Denied(decision) => {
-            return Err(ApiError::new(
-                ErrorCode::PolicyDenied,
-                format!("denied by rule {}: {}", decision.rule_id, decision.reason),
-            )
-            .with_details(json!(decision)))
+    let mut attempts = 0;
+    let tx = loop {
+        attempts += 1;
+        let policy = policy_of(&state, &wallet.id)?;
+        let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
+        let new = NewTransaction {
+            id: tx_id.clone(),
+            wallet_id: wallet.id.clone(),
+            idempotency_key: key.clone(),
+            to: request.to.to_checksum(None),
+            value: request.value,
+            chain_nonce,
+        };
+        let action = Action::NativeTransfer { to: request.to, value: request.value };
+        let store = state.store.clone();
+        let reserve_actor = actor.clone();
+        let outcome = blocking(move || {
+            Ok(store.reserve(new, lookback, now(), &reserve_actor, |history| {
+                evaluate(policy.as_ref(), &action, history, now())
+            })?)
+        })
+        .await?;
+        match outcome {
+            ReserveOutcome::Existing(tx) => return replayed(tx, &request),
+            ReserveOutcome::Denied(decision) => {
+                return Err(ApiError::new(
+                    ErrorCode::PolicyDenied,
+                    format!("denied by rule {}: {}", decision.rule_id, decision.reason),
+                )
+                .with_details(json!(decision)))
+            }
+            ReserveOutcome::Reserved { tx } => break tx,
+            ReserveOutcome::PolicyChanged if attempts < 5 => continue,
+            ReserveOutcome::PolicyChanged => {
+                return Err(ApiError::new(ErrorCode::Internal, "the policy kept changing during the request; retry"))
+            }
         }
-        ReserveOutcome::Reserved { tx } => tx,
     };
     match sign_and_broadcast(&state, &wallet, &tx, from, &request, &actor).await {
         Ok(tx) => Ok((StatusCode::OK, Json(json!(tx))).into_response()),
@@ -104,7 +132,12 @@ pub(crate) async fn send(
                 Some(&wallet_id),
                 json!({"tx_id": id, "error": message, "code": error.code}),
             );
-            blocking(move || Ok(store.release(&id, &message, now(), entry)?)).await?;
+            if let Err(release) = blocking(move || Ok(store.release(&id, &message, now(), entry)?)).await {
+                eprintln!("could not release {}: {release}", tx.id);
+                return Err(
+                    release.with_details(json!({"transaction_id": tx.id, "broadcast": false, "cause": error.code}))
+                );
+            }
             Err(error.with_details(json!({"transaction_id": tx.id, "broadcast": false})))
         }
         Err(Failure::Unknown(error)) => {
@@ -146,6 +179,12 @@ async fn sign_and_broadcast(
     }
     let gas =
         state.rpc.estimate_gas(from, request.to, request.value, &[]).await.map_err(|e| BeforeBroadcast(e.into()))?;
+    if gas > MAX_TRANSFER_GAS {
+        return Err(BeforeBroadcast(ApiError::new(
+            ErrorCode::FeeCapExceeded,
+            format!("a transfer estimated at {gas} gas is above the cap of {MAX_TRANSFER_GAS} (the recipient's code burns gas)"),
+        )));
+    }
     let unsigned = UnsignedTx::new(
         wallet.chain_id,
         nonce,
@@ -176,10 +215,18 @@ async fn sign_and_broadcast(
     match state.rpc.send_raw_transaction(&raw).await {
         Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
-            return Err(BeforeBroadcast(ApiError::new(
-                ErrorCode::ChainRejected,
-                format!("the node refused the transaction: {message}"),
-            )))
+            // "already known" / "nonce too low" can mean this very transaction is in
+            // the pool or mined: release only if the node does not know its hash.
+            match state.rpc.call_raw("eth_getTransactionByHash", json!([hash])).await {
+                Ok(serde_json::Value::Null) => {
+                    return Err(BeforeBroadcast(ApiError::new(
+                        ErrorCode::ChainRejected,
+                        format!("the node refused the transaction: {message}"),
+                    )))
+                }
+                Ok(_) => {}
+                Err(error) => return Err(Unknown(error.into())),
+            }
         }
         Err(error) => return Err(Unknown(error.into())),
     }

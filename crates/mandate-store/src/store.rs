@@ -164,6 +164,9 @@ pub enum ReserveOutcome {
     Denied(Decision),
     /// The idempotency key was used before: the earlier transaction.
     Existing(TxRecord),
+    /// The wallet's policy changed since the caller decided with it: nothing
+    /// reserved; decide again with the current policy.
+    PolicyChanged,
 }
 
 /// The store.
@@ -215,7 +218,9 @@ impl Store {
     }
 
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| StoreError::Corrupt("lock poisoned".into()))
+        // A panic while holding the lock rolled its SQLite transaction back (the
+        // transaction guard drops), so the connection is still consistent.
+        Ok(self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// The audit file.
@@ -502,6 +507,16 @@ impl Store {
         }
         let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
         let decision = decide(&spends);
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
+                [&request.wallet_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if decision.policy_hash != current.as_deref().unwrap_or("none") {
+            return Ok(ReserveOutcome::PolicyChanged);
+        }
         let decision_json = serde_json::to_value(&decision).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let audit = AuditEntry {
             actor: actor.to_string(),
@@ -643,9 +658,18 @@ impl Store {
 
     /// Submitted transactions awaiting a receipt.
     pub fn submitted(&self) -> Result<Vec<TxRecord>> {
+        self.with_status(TxStatus::Submitted)
+    }
+
+    /// Transactions reserved but not yet signed and recorded (after a crash: never broadcast).
+    pub fn reserved(&self) -> Result<Vec<TxRecord>> {
+        self.with_status(TxStatus::Reserved)
+    }
+
+    fn with_status(&self, status: TxStatus) -> Result<Vec<TxRecord>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE status = 'submitted'"))?;
-        let rows = stmt.query_map([], tx_from_row)?;
+        let mut stmt = conn.prepare(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE status = ?1"))?;
+        let rows = stmt.query_map([status.as_str()], tx_from_row)?;
         rows.map(|row| {
             let (mut tx, status) = row?;
             tx.status = TxStatus::parse(&status)?;

@@ -239,6 +239,32 @@ fn the_same_idempotency_key_sends_once() {
     let other = json!({"to": to.to_checksum(None), "amount_wei": "2000"}).to_string().into_bytes();
     let (status, reply) = daemon.call_with("POST", &path, Some(&agent), Some(other), &key);
     assert_eq!((status, code(&reply)), (409, "IDEMPOTENCY_KEY_REUSED"));
+
+    // Agents that hang up mid-send abandon nothing: every send still ends confirmed
+    // (or released), and the nonces stay contiguous.
+    let impatient = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_millis(15)).build().unwrap();
+    for _ in 0..3 {
+        let _ = impatient
+            .post(format!("{}{path}", daemon.url))
+            .bearer_auth(&agent)
+            .json(&json!({"to": to.to_checksum(None), "amount_wei": "1"}))
+            .send();
+    }
+    let settled = mandate_test_support::wait_until(std::time::Duration::from_secs(30), || {
+        let (_, list) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None);
+        list["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|tx| tx["status"] == "confirmed" || tx["status"] == "failed")
+    });
+    assert!(settled, "a send was left half done after its client hung up");
+    let (_, list) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None);
+    let confirmed = list["transactions"].as_array().unwrap().iter().filter(|tx| tx["status"] == "confirmed").count();
+    assert_eq!(daemon.anvil.nonce(address), confirmed as u64, "no nonce gap: {list}");
+    let (status, next) = daemon.send(&agent, &wallet, to, "0.001");
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(next["nonce"].as_u64().unwrap(), confirmed as u64);
 }
 
 #[test]

@@ -42,10 +42,9 @@ fn store_with_wallet() -> (tempfile::TempDir, Arc<Store>) {
 #[test]
 fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
     let (_dir, store) = store_with_wallet();
-    let policy = Arc::new(
-        Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"},{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}]}"#)
-            .unwrap(),
-    );
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"},{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}]}"#;
+    let policy = Arc::new(Policy::parse(document).unwrap());
+    store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
     let handles: Vec<_> = (0..20)
         .map(|n| {
             let (store, policy) = (store.clone(), policy.clone());
@@ -77,7 +76,7 @@ fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
                 assert_eq!((decision.verdict, decision.rule_id.as_str()), (Verdict::Deny, "day"));
                 denied += 1;
             }
-            ReserveOutcome::Existing(_) => panic!("no idempotency key was sent"),
+            other => panic!("unexpected {other:?}"),
         }
     }
     nonces.sort_unstable();
@@ -88,8 +87,10 @@ fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
 #[test]
 fn released_nonce_is_reused_and_idempotency_returns_the_first() {
     let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    store.set_policy("wal_a", document, &Policy::parse(document).unwrap().hash, 1, entry("policy.set")).unwrap();
     let allow = |_: &[mandate_core::policy::Spend]| {
-        let p = Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#).unwrap();
+        let p = Policy::parse(document).unwrap();
         evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, &[], 5)
     };
     let request = |id: &str, key: Option<&str>| NewTransaction {
@@ -145,6 +146,8 @@ fn audit_verify_names_edited_deleted_and_reordered_records() {
 fn unwritable_audit_refuses_the_reservation() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    store.set_policy("wal_a", document, &Policy::parse(document).unwrap().hash, 1, entry("policy.set")).unwrap();
     let audit_dir = dir.path().join("audit");
     std::fs::remove_file(audit_dir.join("audit.jsonl")).unwrap();
     std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o500)).unwrap();
@@ -163,10 +166,35 @@ fn unwritable_audit_refuses_the_reservation() {
         value: U256::from(1),
         chain_nonce: 0,
     };
-    let p = Policy::parse(r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#).unwrap();
+    let p = Policy::parse(document).unwrap();
     let result = store.reserve(request, 0, 5, "a", |s| {
         evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, s, 5)
     });
     assert!(matches!(result, Err(mandate_store::StoreError::AuditUnavailable(_))), "{result:?}");
     assert!(store.transaction("t").unwrap().is_none(), "nothing was reserved");
+}
+
+#[test]
+fn a_decision_made_with_a_replaced_policy_reserves_nothing() {
+    let (_dir, store) = store_with_wallet();
+    let old = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"}]}"#;
+    let new = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let old_policy = Policy::parse(old).unwrap();
+    store.set_policy("wal_a", old, &old_policy.hash, 1, entry("policy.set")).unwrap();
+    // The operator tightens the policy after the caller loaded the old one.
+    store.set_policy("wal_a", new, &Policy::parse(new).unwrap().hash, 2, entry("policy.set")).unwrap();
+    let value = parse_units("3", 18).unwrap();
+    let request = NewTransaction {
+        id: "tx_stale".into(),
+        wallet_id: "wal_a".into(),
+        idempotency_key: None,
+        to: ALICE.into(),
+        value,
+        chain_nonce: 0,
+    };
+    let action = Action::NativeTransfer { to: ALICE.parse().unwrap(), value };
+    let outcome =
+        store.reserve(request, 0, 3, "agent", |spends| evaluate(Some(&old_policy), &action, spends, 3)).unwrap();
+    assert!(matches!(outcome, ReserveOutcome::PolicyChanged), "{outcome:?}");
+    assert!(store.transaction("tx_stale").unwrap().is_none());
 }
