@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, U256};
-use base64::Engine;
 use k256::ecdsa::SigningKey;
 use mandate_chain::rpc::RpcClient;
 use mandate_chain::UnsignedTx;
@@ -160,39 +159,16 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     let address: Address =
         wallet.get("address").and_then(Value::as_str).unwrap_or_default().parse().map_err(internal)?;
     fund(&http, &rpc_url, address, 1000).await?;
-    let password = std::fs::read_to_string(&master_file).map_err(internal)?;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("operator:{}", password.trim()));
-    let login: Value = http
-        .post(format!("{url}/v1/admin/login"))
-        .header("Authorization", format!("Basic {basic}"))
-        .send()
-        .await
-        .map_err(internal)?
-        .json()
-        .await
-        .map_err(internal)?;
-    let admin = login.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
     let policy = json!({"version": 1, "rules": [
         {"id": "per-tx", "type": "max_per_tx", "amount": "1"},
         {"id": "daily", "type": "rolling_cap", "window_secs": 86400, "amount": "100"},
         {"id": "velocity", "type": "velocity", "window_secs": 3600, "max_count": 100000}
     ]});
-    http.put(format!("{url}/v1/wallets/{wallet_id}/policy"))
-        .bearer_auth(&admin)
-        .json(&policy)
-        .send()
-        .await
-        .map_err(internal)?;
-    let session: Value = http
-        .post(format!("{url}/v1/sessions"))
-        .bearer_auth(&admin)
-        .json(&json!({"wallet_id": wallet_id, "ttl_secs": 3600, "scopes": ["broadcast"]}))
-        .send()
-        .await
-        .map_err(internal)?
-        .json()
-        .await
-        .map_err(internal)?;
+    let policy_file = dir.join("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).map_err(internal)?;
+    mandate(&["policy", "set", "--wallet", &wallet_id, "--file", &policy_file.display().to_string()], &env)?;
+    let session =
+        mandate(&["session", "create", "--wallet", &wallet_id, "--ttl", "3600", "--scope", "broadcast"], &env)?;
     let token = session.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
     let to = Address::repeat_byte(0x42);
 

@@ -148,9 +148,6 @@ async fn register_wallet(
     if state.store.wallet(wallet_id.as_str())?.is_some() {
         return Err(ApiError::new(ErrorCode::WalletExists, format!("{wallet_id} is registered already")));
     }
-    if state.store.wallets()?.iter().any(|w| w.name == name) {
-        return Err(ApiError::new(ErrorCode::NameTaken, format!("a wallet named {name:?} exists")));
-    }
     let service = state.service.clone();
     let id = wallet_id.clone();
     // The address comes from the daemon's own share, never from the request.
@@ -219,18 +216,14 @@ async fn set_policy(
             .with_details(json!({"path": e.path, "reason": e.message}))
     })?;
     let store = state.store.clone();
-    let (wallet, document, hash) = (id.clone(), text.to_string(), policy.hash.clone());
+    let (wallet, document, hash, rules) = (id.clone(), text.to_string(), policy.hash.clone(), policy.rules.len());
     let version = blocking(move || {
-        let mut entry = audit_entry("operator", "policy.set", Some(&wallet), json!({"rules": policy.rules.len()}));
+        let mut entry = audit_entry("operator", "policy.set", Some(&wallet), json!({"rules": rules}));
         entry.policy_hash = Some(hash.clone());
         Ok(store.set_policy(&wallet, &document, &hash, now(), entry)?)
     })
     .await?;
-    Ok(Json(json!({"wallet_id": id, "version": version, "hash": policy_hash_of(&state, &id)?})))
-}
-
-fn policy_hash_of(state: &AppState, wallet: &str) -> ApiResult<String> {
-    Ok(state.store.policy(wallet)?.map(|(_, _, hash)| hash).unwrap_or_default())
+    Ok(Json(json!({"wallet_id": id, "version": version, "hash": policy.hash})))
 }
 
 async fn dry_run(
@@ -404,8 +397,7 @@ async fn renew_session(State(state): Shared, principal: Principal) -> ApiResult<
 
 async fn revoke_session(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     principal.require_operator()?;
-    let exists = state.store.sessions(None)?.into_iter().find(|s| s.id == id);
-    let Some(session) = exists else {
+    let Some(session) = state.store.session(&id)? else {
         return Err(ApiError::new(ErrorCode::SessionNotFound, format!("no session {id}")));
     };
     let store = state.store.clone();

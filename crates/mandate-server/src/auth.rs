@@ -18,16 +18,16 @@ use crate::now;
 use crate::state::AppState;
 
 /// Prefix of operator tokens.
-pub const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
+pub(crate) const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
 /// Prefix of agent session tokens.
-pub const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
+pub(crate) const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
 /// Lifetime of an operator token.
 pub(crate) const ADMIN_TOKEN_TTL_SECS: u64 = 15 * 60;
 
 /// The scope bands, each including the ones before it.
-pub const BANDS: [&str; 4] = ["read", "prepare", "sign", "broadcast"];
+pub(crate) const BANDS: [&str; 4] = ["read", "prepare", "sign", "broadcast"];
 /// Scopes outside the bands.
-pub const EXTRA_SCOPES: [&str; 1] = ["freeze"];
+pub(crate) const EXTRA_SCOPES: [&str; 1] = ["freeze"];
 
 /// A new random token with `prefix`, and its hash.
 pub(crate) fn new_token(prefix: &str) -> (String, String) {
@@ -64,7 +64,7 @@ impl AdminTokens {
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub(crate) enum Principal {
     /// The operator.
     Operator,
     /// An agent session.
@@ -73,7 +73,7 @@ pub enum Principal {
 
 impl Principal {
     /// The audit actor name: `operator` or `agent:<session id>`.
-    pub fn actor(&self) -> String {
+    pub(crate) fn actor(&self) -> String {
         match self {
             Principal::Operator => "operator".into(),
             Principal::Agent(session) => format!("agent:{}", session.id),
@@ -81,7 +81,7 @@ impl Principal {
     }
 
     /// Refuses anyone but the operator.
-    pub fn require_operator(&self) -> ApiResult<()> {
+    pub(crate) fn require_operator(&self) -> ApiResult<()> {
         match self {
             Principal::Operator => Ok(()),
             Principal::Agent(_) => Err(ApiError::new(
@@ -92,7 +92,7 @@ impl Principal {
     }
 
     /// Refuses a session bound to another wallet or lacking `scope`.
-    pub fn require_wallet(&self, wallet: &str, scope: &str) -> ApiResult<()> {
+    pub(crate) fn require_wallet(&self, wallet: &str, scope: &str) -> ApiResult<()> {
         let Principal::Agent(session) = self else { return Ok(()) };
         if session.wallet_id != wallet {
             return Err(ApiError::new(ErrorCode::WalletNotPermitted, "this session is bound to another wallet"));
@@ -105,7 +105,7 @@ impl Principal {
 }
 
 /// Whether `scopes` grant `needed` (a band grants every band before it).
-pub fn has_scope(scopes: &[String], needed: &str) -> bool {
+pub(crate) fn has_scope(scopes: &[String], needed: &str) -> bool {
     let rank = |scope: &str| BANDS.iter().position(|band| *band == scope);
     match rank(needed) {
         Some(needed_rank) => scopes.iter().any(|s| rank(s).is_some_and(|r| r >= needed_rank)),

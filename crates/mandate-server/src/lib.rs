@@ -13,17 +13,14 @@ mod auth;
 mod error;
 mod openapi;
 mod party;
-pub mod provision;
-pub mod request;
+mod provision;
+mod request;
 mod send;
 mod state;
 mod tracker;
 
-pub use auth::{has_scope, Principal, ADMIN_TOKEN_PREFIX, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX};
 pub use error::{ApiError, ApiResult};
-pub use openapi::{document as openapi_document, ROUTES};
-pub use provision::{init, InitOptions, MASTER_PASSWORD_VAR};
-pub use state::DEFAULT_FEE_CAP_WEI;
+pub use provision::{init, InitOptions};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -38,7 +35,7 @@ use mandate_mpc::net::read_secret_env;
 use mandate_store::Store;
 use serde_json::json;
 
-use crate::provision::{verify_password, Layout, COSIGNER_ADDR, MASTER_HASH, SERVICE_ADDR};
+use crate::provision::{verify_password, Layout, COSIGNER_ADDR, MASTER_HASH, MASTER_PASSWORD_VAR, SERVICE_ADDR};
 use crate::state::AppState;
 
 /// Unix seconds now.
@@ -197,7 +194,6 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         service,
         admin_tokens: auth::AdminTokens::default(),
         master_hash,
-        fee_cap_wei: DEFAULT_FEE_CAP_WEI,
         login_gate: tokio::sync::Semaphore::new(1),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -34,8 +34,8 @@ fn op(summary: &str, auth: &str, body: Option<&str>, ok: &str) -> Value {
     Value::Object(operation)
 }
 
-/// Every (method, path) the router serves; a test checks the router against it.
-pub const ROUTES: &[(&str, &str)] = &[
+/// Every (method, path) the router serves; the daemon tests call each one.
+const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/health"),
     ("get", "/v1/openapi.json"),
     ("post", "/v1/admin/login"),
@@ -100,7 +100,7 @@ fn operation(method: &str, path: &str) -> Value {
 }
 
 /// The document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path) in ROUTES {
         let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));

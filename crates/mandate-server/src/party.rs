@@ -26,10 +26,11 @@ impl ServiceParty {
         Ok(ServiceParty { identity: home.identity()?, peers: home.peers()?, shares: Arc::new(home.shares(password)?) })
     }
 
-    /// Serves runs on `listener` in a thread of its own.
+    /// Serves runs on `listener` in a thread of its own (the serving loop owns its own
+    /// copy of the identity key, which is deliberately not `Clone`).
     pub(crate) fn listen(&self, home: PartyHome, listener: TcpListener) -> ApiResult<()> {
         let identity = home.identity()?;
-        let peers = home.peers()?;
+        let peers = self.peers.clone();
         let handler = CosignerHandler::service(home, self.shares.clone());
         std::thread::Builder::new()
             .name("service-party".into())

@@ -38,7 +38,7 @@ pub(crate) const SERVICE_ADDR: &str = "service_party_addr";
 /// The meta key holding the local cosigner's address.
 pub(crate) const COSIGNER_ADDR: &str = "cosigner_addr";
 /// The environment variable of the master password.
-pub const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
+pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
 
 /// Minimum length of an operator-chosen master password.
 const MIN_PASSWORD_LEN: usize = 12;

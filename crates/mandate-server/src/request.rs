@@ -11,26 +11,26 @@ use serde_json::{json, Value};
 use crate::error::{ApiError, ApiResult};
 
 /// Largest request body accepted (bytes).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest idempotency key.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+pub(crate) const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
 /// A native transfer request: `{"to", "amount" | "amount_wei"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferRequest {
+pub(crate) struct TransferRequest {
     /// Recipient.
-    pub to: Address,
+    pub(crate) to: Address,
     /// Value in wei.
-    pub value: U256,
+    pub(crate) value: U256,
 }
 
 /// Parses a JSON body into `T` (unknown fields refused by `T`).
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body: {e}")))
 }
 
 /// Parses an address field, telling malformed from a bad checksum.
-pub fn address_field(field: &str, text: &str) -> ApiResult<Address> {
+pub(crate) fn address_field(field: &str, text: &str) -> ApiResult<Address> {
     parse_address(text).map_err(|e| {
         let code = match e {
             AddressError::BadChecksum(_) => ErrorCode::InvalidAddressChecksum,
@@ -46,7 +46,7 @@ fn amount_error(field: &str, message: String) -> ApiError {
 
 impl TransferRequest {
     /// Parses a transfer body.
-    pub fn parse(body: &[u8]) -> ApiResult<Self> {
+    pub(crate) fn parse(body: &[u8]) -> ApiResult<Self> {
         let value: Value = parse_json(body)?;
         let map = value.as_object().ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "expected a JSON object"))?;
         if let Some(key) = map.keys().find(|k| !["to", "amount", "amount_wei"].contains(&k.as_str())) {
@@ -80,7 +80,7 @@ impl TransferRequest {
 }
 
 /// Checks an `Idempotency-Key` header value.
-pub fn idempotency_key(value: Option<&axum::http::HeaderValue>) -> ApiResult<Option<String>> {
+pub(crate) fn idempotency_key(value: Option<&axum::http::HeaderValue>) -> ApiResult<Option<String>> {
     let Some(value) = value else { return Ok(None) };
     let invalid = || {
         ApiError::new(

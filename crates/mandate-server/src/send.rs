@@ -38,6 +38,9 @@ fn replayed(tx: TxRecord, request: &TransferRequest) -> ApiResult<Response> {
     Ok(response)
 }
 
+/// Cap on `max_fee_per_gas` (500 gwei).
+pub(crate) const FEE_CAP_WEI: u128 = 500_000_000_000;
+
 /// Largest gas a native transfer may use (21 000 to an account; a contract recipient's
 /// fallback may need more, but not unbounded: fees are paid on top of the policy's caps).
 pub(crate) const MAX_TRANSFER_GAS: u64 = 100_000;
@@ -171,10 +174,10 @@ async fn sign_and_broadcast(
         )));
     }
     let fees = state.rpc.fees().await.map_err(|e| BeforeBroadcast(e.into()))?;
-    if fees.max_fee_per_gas > state.fee_cap_wei {
+    if fees.max_fee_per_gas > FEE_CAP_WEI {
         return Err(BeforeBroadcast(ApiError::new(
             ErrorCode::FeeCapExceeded,
-            format!("max fee {} wei/gas is above the cap {} wei/gas", fees.max_fee_per_gas, state.fee_cap_wei),
+            format!("max fee {} wei/gas is above the cap {} wei/gas", fees.max_fee_per_gas, FEE_CAP_WEI),
         )));
     }
     let gas =

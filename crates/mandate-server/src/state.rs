@@ -9,9 +9,6 @@ use crate::auth::AdminTokens;
 use crate::error::{ApiError, ApiResult};
 use crate::party::ServiceParty;
 
-/// Default cap on `max_fee_per_gas` (500 gwei).
-pub const DEFAULT_FEE_CAP_WEI: u128 = 500_000_000_000;
-
 /// The daemon's shared state.
 pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
@@ -20,7 +17,6 @@ pub(crate) struct AppState {
     pub(crate) service: Arc<ServiceParty>,
     pub(crate) admin_tokens: AdminTokens,
     pub(crate) master_hash: String,
-    pub(crate) fee_cap_wei: u128,
     /// One password check at a time (Argon2id uses 64 MiB; also slows guessing).
     pub(crate) login_gate: tokio::sync::Semaphore,
 }

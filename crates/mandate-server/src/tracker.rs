@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::api::audit_entry;
 use crate::now;
-use crate::state::AppState;
+use crate::state::{blocking, AppState};
 
 /// How often the tracker polls.
 const POLL: Duration = Duration::from_millis(250);
@@ -18,7 +18,8 @@ const POLL: Duration = Duration::from_millis(250);
 pub(crate) async fn track_receipts(state: Arc<AppState>) {
     loop {
         tokio::time::sleep(POLL).await;
-        let Ok(pending) = state.store.submitted() else { continue };
+        let store = state.store.clone();
+        let Ok(pending) = blocking(move || Ok(store.submitted()?)).await else { continue };
         for tx in pending {
             let Some(hash) = tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()) else { continue };
             let Ok(Some(receipt)) = state.rpc.receipt(hash).await else { continue };
@@ -31,9 +32,7 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
             );
             let store = state.store.clone();
             let id = tx.id.clone();
-            let result =
-                tokio::task::spawn_blocking(move || store.mark_final(&id, receipt.success, now(), entry)).await;
-            if let Ok(Err(error)) = result {
+            if let Err(error) = blocking(move || Ok(store.mark_final(&id, receipt.success, now(), entry)?)).await {
                 eprintln!("tracker: could not record the receipt of {}: {error}", tx.id);
             }
         }

@@ -202,6 +202,18 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
     ))
 }
 
+const WALLET_COLUMNS: &str = "id, name, address, chain_id, created_at";
+
+fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
+    Ok(WalletRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        address: r.get(2)?,
+        chain_id: u(r.get(3)?),
+        created_at: u(r.get(4)?),
+    })
+}
+
 const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at";
 
 impl Store {
@@ -324,17 +336,8 @@ impl Store {
     /// All wallets.
     pub fn wallets(&self) -> Result<Vec<WalletRecord>> {
         let conn = self.conn()?;
-        let mut stmt =
-            conn.prepare("SELECT id, name, address, chain_id, created_at FROM wallets ORDER BY created_at, id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(WalletRecord {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                address: r.get(2)?,
-                chain_id: u(r.get(3)?),
-                created_at: u(r.get(4)?),
-            })
-        })?;
+        let mut stmt = conn.prepare(&format!("SELECT {WALLET_COLUMNS} FROM wallets ORDER BY created_at, id"))?;
+        let rows = stmt.query_map([], wallet_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -342,15 +345,7 @@ impl Store {
     pub fn wallet(&self, id: &str) -> Result<Option<WalletRecord>> {
         Ok(self
             .conn()?
-            .query_row("SELECT id, name, address, chain_id, created_at FROM wallets WHERE id = ?1", [id], |r| {
-                Ok(WalletRecord {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    address: r.get(2)?,
-                    chain_id: u(r.get(3)?),
-                    created_at: u(r.get(4)?),
-                })
-            })
+            .query_row(&format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ?1"), [id], wallet_from_row)
             .optional()?)
     }
 
@@ -429,6 +424,11 @@ impl Store {
         Ok(self.session_where("token_hash = ?1", token_hash)?.into_iter().next())
     }
 
+    /// A session by id.
+    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
+        Ok(self.session_where("id = ?1", id)?.into_iter().next())
+    }
+
     /// Sessions of a wallet (or all with `None`).
     pub fn sessions(&self, wallet: Option<&str>) -> Result<Vec<SessionRecord>> {
         match wallet {
@@ -449,7 +449,7 @@ impl Store {
         if changed == 0 {
             return Ok(None);
         }
-        Ok(self.session_where("id = ?1", id)?.into_iter().next())
+        self.session(id)
     }
 
     /// Revokes a session and audits it.

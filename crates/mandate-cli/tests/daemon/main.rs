@@ -49,6 +49,7 @@ pub(crate) struct Daemon {
     pub(crate) anvil: Anvil,
     pub(crate) url: String,
     listen: String,
+    rpc_url: String,
     mode: CosignerMode,
     cosigner_addr: String,
     server: Option<Server>,
@@ -83,6 +84,7 @@ impl Daemon {
         let mut daemon = Daemon {
             url: format!("http://{listen}"),
             listen,
+            rpc_url: anvil.url(),
             dir,
             anvil,
             mode,
@@ -104,7 +106,7 @@ impl Daemon {
         self.dir.path().join("data")
     }
 
-    fn master_file(&self) -> String {
+    pub(crate) fn master_file(&self) -> String {
         self.data().join("master-password").display().to_string()
     }
 
@@ -124,15 +126,8 @@ impl Daemon {
 
     pub(crate) fn start_server(&mut self) {
         let data = self.data();
-        let mut args = vec![
-            "serve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            &self.listen,
-            "--rpc-url",
-            self.anvil_url(),
-        ];
+        let mut args =
+            vec!["serve", "--data-dir", data.to_str().unwrap(), "--listen", &self.listen, "--rpc-url", &self.rpc_url];
         if self.mode == CosignerMode::Dev {
             args.push("--dev");
         }
@@ -140,10 +135,6 @@ impl Daemon {
         let server = spawn_server(bin(), &args, &[("MANDATE_MASTER_PASSWORD_FILE", &master)]);
         assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
         self.server = Some(server);
-    }
-
-    fn anvil_url(&self) -> &'static str {
-        Box::leak(self.anvil.url().into_boxed_str())
     }
 
     /// SIGTERM to the daemon; returns whether it exited cleanly.

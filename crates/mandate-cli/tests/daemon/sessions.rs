@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::{code, recipient, CosignerMode, Daemon};
+use mandate_test_support::run_json;
+
+use crate::{bin, code, recipient, CosignerMode, Daemon};
 
 #[test]
 fn session_tokens_are_refused_when_expired_revoked_over_renewed_or_for_another_wallet() {
@@ -99,4 +101,40 @@ fn session_tokens_are_refused_when_expired_revoked_over_renewed_or_for_another_w
     let (ok, sessions) = daemon.cli(&["session", "list", "--wallet", &wallet]);
     assert!(ok, "{sessions}");
     assert!(!sessions.to_string().contains("mnd_sess_"), "listing shows no tokens");
+}
+
+#[test]
+fn the_master_password_guards_login_and_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let data = daemon.data();
+    let data = data.to_str().unwrap();
+
+    // A wrong password at login: refused and audited.
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "operator:not the password");
+    let (status, reply) =
+        daemon.call_with("POST", "/v1/admin/login", None, None, &[("Authorization", &format!("Basic {basic}"))]);
+    assert_eq!((status, code(&reply)), (401, "INVALID_CREDENTIALS"));
+    let (_, tail) = daemon.call("GET", "/v1/audit/tail?n=5", Some(&daemon.admin), None);
+    assert!(tail.to_string().contains("admin.login_failed"), "{tail}");
+
+    // The daemon refuses to start with a wrong password, a loose password file, or
+    // plain HTTP to a remote node; `init` refuses to overwrite a data directory.
+    let serve = |envs: &[(&str, &str)], rpc: &str| {
+        let (ok, reply) =
+            run_json(bin(), &["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--rpc-url", rpc], envs);
+        assert!(!ok, "serve started: {reply}");
+        code(&reply).to_string()
+    };
+    let rpc = daemon.anvil.url();
+    assert_eq!(serve(&[("MANDATE_MASTER_PASSWORD", "a wrong master password")], &rpc), "INVALID_CREDENTIALS");
+    let master = daemon.master_file();
+    assert_eq!(serve(&[("MANDATE_MASTER_PASSWORD_FILE", &master)], "http://node.example.com:8545"), "INSECURE_URL");
+    let loose = daemon.dir.path().join("loose-password");
+    std::fs::copy(&master, &loose).unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(serve(&[("MANDATE_MASTER_PASSWORD_FILE", loose.to_str().unwrap())], &rpc), "INSECURE_FILE_PERMISSIONS");
+    let (ok, reply) = run_json(bin(), &["init", "--auto-provision", "--data-dir", data], &[]);
+    assert!(!ok, "init overwrote a data directory: {reply}");
 }
