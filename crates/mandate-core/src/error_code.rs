@@ -192,6 +192,22 @@ error_codes! {
     AuditChainBroken => ("AUDIT_CHAIN_BROKEN", Storage, false),
     /// Too many requests; retry after a pause.
     RateLimited => ("RATE_LIMITED", Unavailable, true),
+    /// A USD rule needs a price that is missing or older than its maximum age.
+    PriceUnavailable => ("PRICE_UNAVAILABLE", Policy, true),
+    /// The policy requires a successful simulation and `eth_call` reverted.
+    SimulationReverted => ("SIMULATION_REVERTED", Policy, false),
+    /// The policy puts the action in the approval tier: an owner must approve it.
+    ApprovalRequired => ("APPROVAL_REQUIRED", Policy, false),
+    /// The policy puts the action in the delay tier: it runs only after its delay.
+    DelayRequired => ("DELAY_REQUIRED", Policy, false),
+    /// Calldata that does not decode (bad selector arguments, truncated words).
+    InvalidCalldata => ("INVALID_CALLDATA", Validation, false),
+    /// EIP-712 typed data that does not parse or hash.
+    InvalidTypedData => ("INVALID_TYPED_DATA", Validation, false),
+    /// A token contract that does not answer as ERC-20 (`decimals`), or an unknown symbol.
+    UnknownToken => ("UNKNOWN_TOKEN", Validation, false),
+    /// The cosigner refuses this kind of payload (typed data, message, raw hash) for the wallet.
+    CosignerPayloadRefused => ("COSIGNER_PAYLOAD_REFUSED", Policy, false),
 }
 
 impl ErrorCode {
@@ -223,6 +239,12 @@ impl ErrorCode {
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
             RateLimited => "wait and retry",
+            PriceUnavailable => "retry when the price source is fresh, or ask the operator to fix the price source",
+            SimulationReverted => "do not retry unchanged: the call would revert (see the reason)",
+            ApprovalRequired => "wait for the owner to approve, then poll the transaction",
+            DelayRequired => "wait for the delay to pass, then poll the transaction",
+            InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
+            CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",

@@ -5,8 +5,10 @@
 //! clients, no database drivers. Everything here is a plain value, so it is
 //! small enough to audit and exact to test.
 
+pub mod action;
 pub mod address;
 pub mod amount;
+pub mod decode;
 mod error_code;
 mod ids;
 pub mod policy;
