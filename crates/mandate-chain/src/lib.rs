@@ -11,7 +11,11 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
 
 #[cfg(feature = "rpc")]
+pub mod contracts;
+mod payload;
+#[cfg(feature = "rpc")]
 pub mod rpc;
+pub use payload::*;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,23 @@ pub enum ChainError {
     /// The node's answer is malformed. For a broadcast the outcome is unknown.
     #[error("malformed answer from the EVM node: {0}")]
     BadResponse(String),
+    /// The address does not answer as an ERC-20 token (no code, a revert, or a
+    /// malformed or out-of-range value).
+    #[error("not an ERC-20 token: {0}")]
+    NotAToken(String),
+    /// The price feed does not answer as a Chainlink-style aggregator, or its
+    /// latest round has a non-positive answer or is not complete.
+    #[error("unusable price feed: {0}")]
+    BadPriceFeed(String),
+    /// A signing payload (other than a transaction) does not decode or hash; `code`
+    /// says how (`INVALID_TYPED_DATA`, `INVALID_INPUT`).
+    #[error("invalid signing payload: {message}")]
+    InvalidPayload {
+        /// Stable code.
+        code: mandate_core::ErrorCode,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ChainError {
@@ -51,6 +72,9 @@ impl ChainError {
             ChainError::Rejected(_) => mandate_core::ErrorCode::ChainRejected,
             ChainError::EstimateFailed(_) => mandate_core::ErrorCode::GasEstimationFailed,
             ChainError::InsecureUrl(_) => mandate_core::ErrorCode::InsecureUrl,
+            ChainError::NotAToken(_) => mandate_core::ErrorCode::UnknownToken,
+            ChainError::BadPriceFeed(_) => mandate_core::ErrorCode::PriceUnavailable,
+            ChainError::InvalidPayload { code, .. } => *code,
         }
     }
 }

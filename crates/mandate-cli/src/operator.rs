@@ -76,6 +76,16 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         wallet: String,
     },
+    /// Explain the decision the policy would make for an action, nothing signed:
+    /// `{"type": "transfer" | "contract_call" | "sign", …}` (see docs/POLICY.md).
+    Test {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// The action (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,7 +255,47 @@ pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Re
             );
             Ok(Report::with_text(shown, text))
         }
+        PolicyCommand::Test { wallet, file } => {
+            let id = wallet_id(&wallet)?;
+            let action = read_file(&file)?;
+            let daemon = Daemon::login(&daemon.url)?;
+            let explained = daemon.send_raw(
+                reqwest::Method::POST,
+                &["v1", "wallets", id.as_str(), "policy", "evaluate"],
+                action,
+            )?;
+            let text = explain_text(&explained);
+            Ok(Report::with_text(explained, text))
+        }
     }
+}
+
+/// A decision in plain lines: verdict and tier, the deciding rule, the budgets.
+fn explain_text(explained: &serde_json::Value) -> String {
+    let decision = &explained["decision"];
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let mut lines = vec![
+        format!("action: {}", explained["action"]),
+        format!("verdict: {} (tier {})", text(&decision["verdict"]), text(&decision["tier"])),
+        format!("rule: {} - {}", text(&decision["rule_id"]), text(&decision["reason"])),
+    ];
+    if let Some(code) = decision["code"].as_str() {
+        lines.push(format!("code: {code}"));
+    }
+    if !decision["observed"].is_null() {
+        lines.push(format!("observed: {}  limit: {}", text(&decision["observed"]), text(&decision["limit"])));
+    }
+    for budget in decision["budgets"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "budget {}: {} of {} left in {} s{}",
+            text(&budget["rule_id"]),
+            text(&budget["remaining"]),
+            text(&budget["limit"]),
+            budget["window_secs"],
+            budget["frees_at"].as_u64().map(|t| format!(", frees at {t}")).unwrap_or_default()
+        ));
+    }
+    lines.join("\n")
 }
 
 fn read_file(path: &Path) -> CliResult<Vec<u8>> {

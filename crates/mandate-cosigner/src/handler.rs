@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mandate_chain::UnsignedTx;
+use mandate_chain::SignPayload;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_mpc::net::{Operation, PartyHandler, Refusal, RunOutput, RunPlan, ShareDir};
 use mandate_mpc::{KeyShare, MpcError, Result};
@@ -49,12 +49,24 @@ impl CosignerHandler {
         self
     }
 
+    /// Decodes the full payload and computes the digest itself. The cosigner first
+    /// applies its limits: a transaction is valued against them; an off-chain payload
+    /// (typed data, message, raw hash) is refused unless the wallet's limits allow its
+    /// kind, and then costs nothing (no reservation). The service (no ledger) only
+    /// decodes: the daemon's policy engine stands in front of it.
     fn authorize_sign(&self, plan: &RunPlan, payload: &[u8]) -> std::result::Result<[u8; 32], Refusal> {
-        let tx = UnsignedTx::decode(payload).map_err(|e| Refusal::new(e.code(), e.to_string()))?;
-        let digest = tx.signing_hash();
-        let Some(ledger) = &self.ledger else { return Ok(digest) };
+        let payload = SignPayload::decode(payload).map_err(refusal)?;
+        let Some(ledger) = &self.ledger else { return payload.digest().map_err(refusal) };
         let limits_file = LimitsFile::load(&self.home.limits_path())?;
         let limits = limits_file.for_wallet(&plan.wallet_id)?;
+        // Exhaustive on purpose: a new payload kind must decide its cosigner check here.
+        let tx = match &payload {
+            SignPayload::Transaction(tx) => tx,
+            SignPayload::TypedData(_) => return off_chain(&payload, limits.allow_typed_data, "allow_typed_data"),
+            SignPayload::PersonalMessage(_) => return off_chain(&payload, limits.allow_messages, "allow_messages"),
+            SignPayload::RawHash(_) => return off_chain(&payload, limits.allow_raw_hash, "allow_raw_hash"),
+        };
+        let digest = tx.signing_hash();
         if !tx.input().is_empty() && !limits.allow_calldata {
             return Err(Refusal::new(
                 ErrorCode::CosignerCalldataRefused,
@@ -81,6 +93,21 @@ impl CosignerHandler {
         self.shares.store(share)?;
         self.home.record_wallet(&wallet, &address)
     }
+}
+
+fn refusal(error: mandate_chain::ChainError) -> Refusal {
+    Refusal::new(error.code(), error.to_string())
+}
+
+/// An off-chain payload at the cosigner: refused unless `switch` is on for the wallet.
+fn off_chain(payload: &SignPayload, allowed: bool, switch: &str) -> std::result::Result<[u8; 32], Refusal> {
+    if !allowed {
+        return Err(Refusal::new(
+            ErrorCode::CosignerPayloadRefused,
+            format!("{} payloads are refused: {switch} is off for this wallet", payload.kind()),
+        ));
+    }
+    payload.digest().map_err(refusal)
 }
 
 impl PartyHandler for CosignerHandler {
@@ -145,5 +172,177 @@ impl PartyHandler for CosignerHandler {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::DEFAULT_LIMITS;
+    use alloy_primitives::{b256, keccak256, Address, B256, U256};
+    use mandate_chain::UnsignedTx;
+    use zeroize::Zeroizing;
+
+    const MAIL: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#;
+    const MAIL_DIGEST: B256 = b256!("0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2");
+    const HELLO_DIGEST: B256 = b256!("0xd9eba16ed0ecae432b71fe008c98cc872bb4cc214d3220a36f365326cf807d68");
+    const DAY: u64 = 20_000;
+
+    fn wallet() -> WalletId {
+        WalletId::from_random([7; 12])
+    }
+
+    fn handler(role: Role, limits: &str) -> (tempfile::TempDir, CosignerHandler) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = PartyHome::new(dir.path(), role);
+        let shares = home.shares(Zeroizing::new(b"test passphrase".to_vec())).unwrap();
+        let handler = if role == Role::Cosigner {
+            std::fs::write(home.limits_path(), limits).unwrap();
+            CosignerHandler::cosigner(home, shares).unwrap()
+        } else {
+            CosignerHandler::service(home, shares)
+        };
+        (dir, handler.with_clock(|| DAY * 86_400 + 5))
+    }
+
+    fn sign(handler: &CosignerHandler, payload: &SignPayload) -> std::result::Result<[u8; 32], Refusal> {
+        let plan =
+            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: payload.encode() })
+                .unwrap();
+        handler.authorize(&plan).map(|digest| digest.unwrap())
+    }
+
+    fn off_chain_payloads() -> Vec<(SignPayload, [u8; 32])> {
+        let raw = keccak256(b"some hash");
+        vec![
+            (SignPayload::TypedData(MAIL.into()), MAIL_DIGEST.0),
+            (SignPayload::PersonalMessage(b"hello world".to_vec()), HELLO_DIGEST.0),
+            (SignPayload::RawHash(raw), raw.0),
+        ]
+    }
+
+    fn transfer(value: u64, input: Vec<u8>) -> SignPayload {
+        SignPayload::Transaction(UnsignedTx::new(
+            1,
+            0,
+            Address::repeat_byte(0x11),
+            U256::from(value),
+            21_000,
+            10,
+            1,
+            input,
+        ))
+    }
+
+    fn allowing(switches: &[&str]) -> String {
+        switches.iter().fold(DEFAULT_LIMITS.to_string(), |text, switch| {
+            text.replace(&format!("# {switch} = false"), &format!("{switch} = true"))
+        })
+    }
+
+    fn ledger_total(handler: &CosignerHandler) -> U256 {
+        handler.ledger.as_ref().unwrap().total(&wallet(), DAY)
+    }
+
+    #[test]
+    fn off_chain_payloads_are_refused_by_default() {
+        let (_dir, handler) = handler(Role::Cosigner, DEFAULT_LIMITS);
+        for (payload, _) in off_chain_payloads() {
+            let refusal = sign(&handler, &payload).unwrap_err();
+            assert_eq!(refusal.code, ErrorCode::CosignerPayloadRefused, "{}", payload.kind());
+            assert!(refusal.message.contains(payload.kind()), "{}", refusal.message);
+        }
+        assert_eq!(ledger_total(&handler), U256::ZERO);
+    }
+
+    #[test]
+    fn each_switch_allows_its_kind_only_and_costs_nothing() {
+        let switches = ["allow_typed_data", "allow_messages", "allow_raw_hash"];
+        for (index, switch) in switches.iter().enumerate() {
+            let (_dir, handler) = handler(Role::Cosigner, &allowing(&[switch]));
+            for (kind, (payload, digest)) in off_chain_payloads().into_iter().enumerate() {
+                let outcome = sign(&handler, &payload);
+                if kind == index {
+                    assert_eq!(outcome.unwrap(), digest, "{switch} {}", payload.kind());
+                } else {
+                    assert_eq!(
+                        outcome.unwrap_err().code,
+                        ErrorCode::CosignerPayloadRefused,
+                        "{switch} {}",
+                        payload.kind()
+                    );
+                }
+            }
+            assert_eq!(ledger_total(&handler), U256::ZERO, "off-chain payloads reserve nothing");
+        }
+    }
+
+    #[test]
+    fn allowed_typed_data_that_does_not_hash_is_refused() {
+        let (_dir, handler) = handler(Role::Cosigner, &allowing(&["allow_typed_data"]));
+        let refusal = sign(&handler, &SignPayload::TypedData("{}".into())).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::InvalidTypedData);
+    }
+
+    #[test]
+    fn a_frozen_wallet_or_cosigner_refuses_every_kind() {
+        let all = allowing(&["allow_typed_data", "allow_messages", "allow_raw_hash"])
+            .replace("allow_calldata = false\n", "allow_calldata = true\n");
+        // The second `frozen = false` is the [default] wallet's, the first the cosigner's.
+        let wallet_frozen = all.replace(
+            "daily_max = \"5000000000000000000\"\nfrozen = false",
+            "daily_max = \"5000000000000000000\"\nfrozen = true",
+        );
+        let cosigner_frozen = all.replacen("frozen = false", "frozen = true", 1);
+        for (limits, why) in [(wallet_frozen, "is frozen at the cosigner"), (cosigner_frozen, "the cosigner is frozen")]
+        {
+            assert_ne!(limits, all);
+            let (_dir, handler) = handler(Role::Cosigner, &limits);
+            let mut payloads: Vec<SignPayload> = off_chain_payloads().into_iter().map(|(payload, _)| payload).collect();
+            payloads.push(transfer(1, vec![]));
+            for payload in payloads {
+                let refusal = sign(&handler, &payload).unwrap_err();
+                assert_eq!(refusal.code, ErrorCode::CosignerFrozen, "{}", payload.kind());
+                assert!(refusal.message.contains(why), "{}", refusal.message);
+            }
+        }
+    }
+
+    #[test]
+    fn transactions_keep_their_checks() {
+        let (_dir, handler) =
+            handler(Role::Cosigner, &allowing(&["allow_typed_data", "allow_messages", "allow_raw_hash"]));
+        let tx = transfer(1_000, vec![]);
+        let SignPayload::Transaction(unsigned) = &tx else { unreachable!() };
+        assert_eq!(sign(&handler, &tx).unwrap(), unsigned.signing_hash());
+        assert_eq!(ledger_total(&handler), unsigned.max_cost());
+        // Calldata stays refused: the off-chain switches do not touch allow_calldata.
+        assert_eq!(
+            sign(&handler, &transfer(1, vec![1, 2, 3, 4])).unwrap_err().code,
+            ErrorCode::CosignerCalldataRefused
+        );
+        let over = transfer(2_000_000_000_000_000_000, vec![]);
+        assert_eq!(sign(&handler, &over).unwrap_err().code, ErrorCode::CosignerPerTxLimit);
+        // Garbage is refused as before.
+        let plan =
+            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: vec![0x01, 0xc0] })
+                .unwrap();
+        assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidTransaction);
+    }
+
+    #[test]
+    fn the_service_decodes_every_kind_and_returns_its_digest() {
+        let (_dir, handler) = handler(Role::Service, "");
+        for (payload, digest) in off_chain_payloads() {
+            assert_eq!(sign(&handler, &payload).unwrap(), digest, "{}", payload.kind());
+        }
+        let tx = transfer(5, vec![1, 2, 3, 4]);
+        let SignPayload::Transaction(unsigned) = &tx else { unreachable!() };
+        assert_eq!(sign(&handler, &tx).unwrap(), unsigned.signing_hash());
+        assert_eq!(sign(&handler, &SignPayload::TypedData("[]".into())).unwrap_err().code, ErrorCode::InvalidTypedData);
+        let plan =
+            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: vec![0xa3, 1] })
+                .unwrap();
+        assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidInput);
     }
 }

@@ -25,6 +25,20 @@ pub struct WalletLimits {
     /// cosigner cannot value yet. Off by default.
     #[serde(default)]
     pub allow_calldata: bool,
+    /// Allow EIP-712 typed-data signatures. The cosigner cannot value them (a
+    /// `Permit` moves tokens without a transaction), so they cost nothing against the
+    /// limits. Off by default.
+    #[serde(default)]
+    pub allow_typed_data: bool,
+    /// Allow EIP-191 `personal_sign` messages (cost nothing against the limits). Off
+    /// by default.
+    #[serde(default)]
+    pub allow_messages: bool,
+    /// Allow signing a bare 32-byte hash. The cosigner cannot tell what it is: it may
+    /// be the signing hash of a transaction, which would then bypass every limit
+    /// here. Off by default; leave it off unless the wallet signs nothing of value.
+    #[serde(default)]
+    pub allow_raw_hash: bool,
 }
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
@@ -61,6 +75,11 @@ per_tx_max = "1000000000000000000"
 daily_max = "5000000000000000000"
 frozen = false
 allow_calldata = false
+# Off-chain signatures, refused unless switched on. They move nothing by themselves,
+# so they count 0 against the amounts above; but the cosigner cannot value them.
+# allow_typed_data = false   # EIP-712 (a token Permit is an approval!)
+# allow_messages = false     # EIP-191 personal_sign
+# allow_raw_hash = false     # a bare hash: it could be a transaction's, bypassing these limits
 
 # [wallets.wal_example]
 # per_tx_max = "500000000000000000"
@@ -108,6 +127,22 @@ mod tests {
             assert!(toml::from_str::<LimitsFile>(&text).is_err(), "{bad} accepted");
         }
         assert!(toml::from_str::<LimitsFile>("unknown = 1\n").is_err());
+    }
+
+    #[test]
+    fn off_chain_switches_default_off_and_the_documented_lines_parse() {
+        let wallet = WalletId::from_random([1; 12]);
+        let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        let default = limits.for_wallet(&wallet).unwrap();
+        assert!(!default.allow_typed_data && !default.allow_messages && !default.allow_raw_hash);
+        let switched = DEFAULT_LIMITS
+            .replace("# allow_typed_data = false", "allow_typed_data = true")
+            .replace("# allow_messages = false", "allow_messages = true")
+            .replace("# allow_raw_hash = false", "allow_raw_hash = true");
+        assert_ne!(switched, DEFAULT_LIMITS);
+        let limits: LimitsFile = toml::from_str(&switched).unwrap();
+        let on = limits.for_wallet(&wallet).unwrap();
+        assert!(on.allow_typed_data && on.allow_messages && on.allow_raw_hash);
     }
 
     #[test]

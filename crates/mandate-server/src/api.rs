@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use mandate_core::amount::format_units;
-use mandate_core::policy::{evaluate, Action, Policy};
+use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::{AuditEntry, AuditProblem, SessionRecord, WalletRecord};
 use serde::Deserialize;
@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use crate::auth::{basic_password, check_session, new_token, Principal, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX};
 use crate::error::{ApiError, ApiResult};
 use crate::provision::verify_password;
-use crate::request::{parse_json, TransferRequest, MAX_BODY_BYTES};
+use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};
-use crate::{now, openapi, send};
+use crate::{actions, now, openapi, send};
 
 type Shared = State<Arc<AppState>>;
 
@@ -36,7 +36,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/balance", get(balance))
         .route("/v1/wallets/{id}/policy", get(show_policy).put(set_policy))
         .route("/v1/wallets/{id}/transactions", get(list_transactions).post(send::send))
-        .route("/v1/wallets/{id}/transactions/dry-run", post(dry_run))
+        .route("/v1/wallets/{id}/transactions/dry-run", post(actions::dry_run))
+        .route("/v1/wallets/{id}/contract-calls", post(send::contract_call))
+        .route("/v1/wallets/{id}/sign-typed-data", post(actions::sign_typed_data))
+        .route("/v1/wallets/{id}/sign-message", post(actions::sign_message))
+        .route("/v1/wallets/{id}/sign-hash", post(actions::sign_hash))
+        .route("/v1/wallets/{id}/policy/evaluate", post(actions::evaluate_action))
         .route("/v1/transactions/{id}", get(show_transaction))
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/renew", post(renew_session))
@@ -215,32 +220,35 @@ async fn set_policy(
         ApiError::new(ErrorCode::InvalidPolicy, e.to_string())
             .with_details(json!({"path": e.path, "reason": e.message}))
     })?;
+    // Declared decimals must be the contract's: a policy that scales amounts wrongly
+    // would cap the wrong amounts.
+    for token in &policy.tokens {
+        let on_chain = actions::token_at(&state, token.address).await.map_err(|e| {
+            ApiError::new(e.code, format!("$.tokens.{}: {}", token.symbol, e.message))
+                .with_details(json!({"path": format!("$.tokens.{}.address", token.symbol)}))
+        })?;
+        if on_chain.decimals != token.decimals {
+            let path = format!("$.tokens.{}.decimals", token.symbol);
+            return Err(ApiError::new(
+                ErrorCode::InvalidPolicy,
+                format!("{path}: the contract says {} decimals, the policy {}", on_chain.decimals, token.decimals),
+            )
+            .with_details(json!({"path": path, "reason": "decimals differ from the contract's"})));
+        }
+    }
+    let previous = state.store.policy(&id)?.map(|(version, _, hash)| json!({"version": version, "hash": hash}));
     let store = state.store.clone();
+    let actor = principal.actor();
     let (wallet, document, hash, rules) = (id.clone(), text.to_string(), policy.hash.clone(), policy.rules.len());
+    let recorded: Value = serde_json::from_str(text).map_err(|e| ApiError::internal(e.to_string()))?;
     let version = blocking(move || {
-        let mut entry = audit_entry("operator", "policy.set", Some(&wallet), json!({"rules": rules}));
+        let details = json!({"rules": rules, "previous": previous, "document": recorded});
+        let mut entry = audit_entry(&actor, "policy.set", Some(&wallet), details);
         entry.policy_hash = Some(hash.clone());
         Ok(store.set_policy(&wallet, &document, &hash, now(), entry)?)
     })
     .await?;
     Ok(Json(json!({"wallet_id": id, "version": version, "hash": policy.hash})))
-}
-
-async fn dry_run(
-    State(state): Shared,
-    principal: Principal,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
-    wallet_for(&state, &principal, &id, "read")?;
-    let request = TransferRequest::parse(&body_bytes(body)?)?;
-    let policy = policy_of(&state, &id)?;
-    let now = now();
-    let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
-    let history = state.store.spends(&id, now.saturating_sub(lookback))?;
-    let action = Action::NativeTransfer { to: request.to, value: request.value };
-    let decision = evaluate(policy.as_ref(), &action, &history, now);
-    Ok(Json(json!({"decision": decision})))
 }
 
 #[derive(Deserialize)]

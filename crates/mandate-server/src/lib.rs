@@ -8,6 +8,7 @@
 //! shares), `cosigner/` and `cosigner-password` (the local cosigner of `--dev`), and
 //! `recovery/` (the recovery party's identity and pins, used by `mandate wallet create`).
 
+mod actions;
 mod api;
 mod auth;
 mod error;

@@ -48,6 +48,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/wallets/{id}/transactions"),
     ("post", "/v1/wallets/{id}/transactions"),
     ("post", "/v1/wallets/{id}/transactions/dry-run"),
+    ("post", "/v1/wallets/{id}/contract-calls"),
+    ("post", "/v1/wallets/{id}/sign-typed-data"),
+    ("post", "/v1/wallets/{id}/sign-message"),
+    ("post", "/v1/wallets/{id}/sign-hash"),
+    ("post", "/v1/wallets/{id}/policy/evaluate"),
     ("get", "/v1/transactions/{id}"),
     ("get", "/v1/sessions"),
     ("post", "/v1/sessions"),
@@ -78,7 +83,7 @@ fn operation(method: &str, path: &str) -> Value {
             op("Transactions, newest first", "operator|agent:read", None, "200")
         }
         ("post", "/v1/wallets/{id}/transactions") => op(
-            "Send a native transfer (header Idempotency-Key honoured)",
+            "Send a native or ERC-20 transfer (header Idempotency-Key honoured)",
             "operator|agent:broadcast",
             Some("Transfer"),
             "200",
@@ -86,6 +91,27 @@ fn operation(method: &str, path: &str) -> Value {
         ("post", "/v1/wallets/{id}/transactions/dry-run") => {
             op("The policy decision, nothing signed", "operator|agent:read", Some("Transfer"), "200")
         }
+        ("post", "/v1/wallets/{id}/contract-calls") => op(
+            "Send a contract call (data, or function + args; Idempotency-Key honoured)",
+            "operator|agent:broadcast",
+            Some("ContractCall"),
+            "200",
+        ),
+        ("post", "/v1/wallets/{id}/sign-typed-data") => {
+            op("Sign EIP-712 typed data (policy first)", "operator|agent:sign", Some("SignTypedData"), "200")
+        }
+        ("post", "/v1/wallets/{id}/sign-message") => {
+            op("Sign an EIP-191 personal message (policy first)", "operator|agent:sign", Some("SignMessage"), "200")
+        }
+        ("post", "/v1/wallets/{id}/sign-hash") => {
+            op("Sign a bare hash (only with a raw_hash rule)", "operator|agent:sign", Some("SignHash"), "200")
+        }
+        ("post", "/v1/wallets/{id}/policy/evaluate") => op(
+            "The full policy decision for an action (transfer, contract_call or sign); nothing signed",
+            "operator|agent:read",
+            Some("EvaluateAction"),
+            "200",
+        ),
         ("get", "/v1/transactions/{id}") => op("One transaction", "operator|agent:read", None, "200"),
         ("get", "/v1/sessions") => op("List sessions", "operator", None, "200"),
         ("post", "/v1/sessions") => {
@@ -132,8 +158,24 @@ pub(crate) fn document() -> Value {
                         "retryable": {"type": "boolean"}, "details": {"type": "object"}}}}},
                 "Transfer": {"type": "object", "required": ["to"], "additionalProperties": false,
                     "properties": {"to": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
-                        "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,18})?$", "description": "ether"},
-                        "amount_wei": {"type": "string", "pattern": "^[0-9]+$"}}},
+                        "token": {"type": "string", "description": "ERC-20: a symbol the policy declares, or the contract address"},
+                        "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "whole units (ether or token)"},
+                        "amount_wei": {"type": "string", "pattern": "^[0-9]+$", "description": "native only"},
+                        "amount_base": {"type": "string", "pattern": "^[0-9]+$", "description": "token base units"}}},
+                "ContractCall": {"type": "object", "required": ["to"], "additionalProperties": false,
+                    "properties": {"to": {"type": "string"}, "value": {"type": "string", "description": "ether"},
+                        "value_wei": {"type": "string"}, "data": {"type": "string", "pattern": "^0x([0-9a-fA-F]{2})+$"},
+                        "function": {"type": "string", "description": "e.g. swap(address,uint256,uint256)"},
+                        "args": {"type": "array"}}},
+                "SignTypedData": {"type": "object", "required": ["typed_data"], "additionalProperties": false,
+                    "properties": {"typed_data": {"type": "object", "description": "eth_signTypedData_v4 JSON"}}},
+                "SignMessage": {"type": "object", "additionalProperties": false,
+                    "properties": {"message": {"type": "string"}, "message_hex": {"type": "string"}}},
+                "SignHash": {"type": "object", "required": ["hash"], "additionalProperties": false,
+                    "properties": {"hash": {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}}},
+                "EvaluateAction": {"type": "object", "required": ["type"],
+                    "properties": {"type": {"enum": ["transfer", "contract_call", "sign"]}},
+                    "description": "type plus the fields of Transfer, ContractCall or a Sign* body"},
                 "RegisterWallet": {"type": "object", "required": ["name", "wallet_id"], "additionalProperties": false,
                     "properties": {"name": {"type": "string"}, "wallet_id": {"type": "string"}}},
                 "CreateSession": {"type": "object", "required": ["wallet_id", "ttl_secs"], "additionalProperties": false,

@@ -15,15 +15,6 @@ pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest idempotency key.
 pub(crate) const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 
-/// A native transfer request: `{"to", "amount" | "amount_wei"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TransferRequest {
-    /// Recipient.
-    pub(crate) to: Address,
-    /// Value in wei.
-    pub(crate) value: U256,
-}
-
 /// Parses a JSON body into `T` (unknown fields refused by `T`).
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body: {e}")))
@@ -44,38 +35,281 @@ fn amount_error(field: &str, message: String) -> ApiError {
     ApiError::new(ErrorCode::InvalidAmount, format!("{field}: {message}")).with_details(json!({"field": field}))
 }
 
+/// An amount as the request gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AmountSpec {
+    /// Whole units (`"0.5"`), to be scaled by the asset's decimals.
+    Whole(String),
+    /// Base units (wei for the native asset).
+    Base(U256),
+}
+
+/// A transfer request: `{"to", "amount" | "amount_wei"}` for the native asset, or
+/// `{"to", "token", "amount" | "amount_base"}` for an ERC-20 token (a symbol the policy
+/// declares, or the contract address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransferRequest {
+    /// Recipient.
+    pub(crate) to: Address,
+    /// The token (symbol or address); `None` for the native asset.
+    pub(crate) token: Option<String>,
+    /// The amount.
+    pub(crate) amount: AmountSpec,
+}
+
+/// A contract call request: `{"to", "value"|"value_wei"?, "data"}` or
+/// `{"to", "value"|"value_wei"?, "function", "args"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CallRequest {
+    /// Target contract.
+    pub(crate) to: Address,
+    /// Native value in wei.
+    pub(crate) value: U256,
+    /// Calldata (encoded from `function` + `args` when given that way).
+    pub(crate) data: Vec<u8>,
+}
+
+/// An off-chain signature request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SignRequest {
+    /// `{"typed_data": {…}}` (eth_signTypedData_v4 JSON).
+    TypedData(Value),
+    /// `{"message": "text"}` or `{"message_hex": "0x…"}`.
+    Message(Vec<u8>),
+    /// `{"hash": "0x…"}` (32 bytes).
+    Hash([u8; 32]),
+}
+
+/// Largest personal message (bytes).
+pub(crate) const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+fn object(value: &Value) -> ApiResult<&serde_json::Map<String, Value>> {
+    value.as_object().ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "expected a JSON object"))
+}
+
+fn only_fields(map: &serde_json::Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(key) => {
+            Err(ApiError::new(ErrorCode::InvalidJson, format!("unknown field {key:?}"))
+                .with_details(json!({"field": key})))
+        }
+        None => Ok(()),
+    }
+}
+
+fn to_field(map: &serde_json::Map<String, Value>) -> ApiResult<Address> {
+    match map.get("to") {
+        Some(Value::String(text)) => address_field("to", text),
+        Some(_) => Err(ApiError::new(ErrorCode::InvalidAddress, "to: expected an address string")),
+        None => Err(ApiError::new(ErrorCode::InvalidJson, "missing field \"to\"")),
+    }
+}
+
+fn hex_field(field: &str, text: &str, code: ErrorCode) -> ApiResult<Vec<u8>> {
+    text.strip_prefix("0x").and_then(|digits| hex::decode(digits).ok()).ok_or_else(|| {
+        ApiError::new(code, format!("{field}: expected 0x-prefixed hex")).with_details(json!({"field": field}))
+    })
+}
+
+/// Parses `whole` (decimal units with `decimals`) or `base` (integer base units); exactly one.
+fn amount_pair(
+    map: &serde_json::Map<String, Value>,
+    whole: &str,
+    base: &str,
+    decimals: Option<u8>,
+    required: bool,
+) -> ApiResult<Option<AmountSpec>> {
+    let spec = match (map.get(whole), map.get(base)) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(ErrorCode::AmountConflict, format!("give {whole} or {base}, not both")))
+        }
+        (None, None) if required => {
+            return Err(ApiError::new(ErrorCode::AmountConflict, format!("give {whole} or {base}")))
+        }
+        (None, None) => return Ok(None),
+        (Some(Value::String(text)), None) => {
+            // The format is checked now; the decimals once the asset is known.
+            parse_units(text, decimals.unwrap_or(77)).map_err(|e| amount_error(whole, e.to_string()))?;
+            AmountSpec::Whole(text.clone())
+        }
+        (None, Some(Value::String(text))) => {
+            AmountSpec::Base(parse_base_units(text).map_err(|e| amount_error(base, e.to_string()))?)
+        }
+        (Some(_), None) => return Err(amount_error(whole, "expected a decimal string such as \"0.5\"".into())),
+        (None, Some(_)) => return Err(amount_error(base, "expected a decimal string of base units".into())),
+    };
+    Ok(Some(spec))
+}
+
+impl AmountSpec {
+    /// Base units, given the asset's decimals.
+    pub(crate) fn resolve(&self, decimals: u8, field: &str) -> ApiResult<U256> {
+        let value = match self {
+            AmountSpec::Whole(text) => parse_units(text, decimals).map_err(|e| amount_error(field, e.to_string()))?,
+            AmountSpec::Base(value) => *value,
+        };
+        if value.is_zero() {
+            return Err(amount_error(field, "must be greater than zero".into()));
+        }
+        Ok(value)
+    }
+}
+
 impl TransferRequest {
     /// Parses a transfer body.
     pub(crate) fn parse(body: &[u8]) -> ApiResult<Self> {
-        let value: Value = parse_json(body)?;
-        let map = value.as_object().ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "expected a JSON object"))?;
-        if let Some(key) = map.keys().find(|k| !["to", "amount", "amount_wei"].contains(&k.as_str())) {
-            return Err(ApiError::new(ErrorCode::InvalidJson, format!("unknown field {key:?}"))
-                .with_details(json!({"field": key})));
-        }
-        let to = match map.get("to") {
-            Some(Value::String(text)) => address_field("to", text)?,
-            Some(_) => return Err(ApiError::new(ErrorCode::InvalidAddress, "to: expected an address string")),
-            None => return Err(ApiError::new(ErrorCode::InvalidJson, "missing field \"to\"")),
+        Self::from_value(&parse_json(body)?)
+    }
+
+    pub(crate) fn from_value(value: &Value) -> ApiResult<Self> {
+        let map = object(value)?;
+        let token = match map.get("token") {
+            None => None,
+            Some(Value::String(text)) if !text.is_empty() && text.len() <= 64 => Some(text.clone()),
+            Some(_) => {
+                return Err(ApiError::new(ErrorCode::UnknownToken, "token: expected a symbol or a contract address"))
+            }
         };
-        let value = match (map.get("amount"), map.get("amount_wei")) {
+        let to = {
+            only_fields(map, &["to", "amount", if token.is_some() { "amount_base" } else { "amount_wei" }, "token"])?;
+            to_field(map)?
+        };
+        let amount = match &token {
+            None => amount_pair(map, "amount", "amount_wei", Some(18), true)?,
+            Some(_) => amount_pair(map, "amount", "amount_base", None, true)?,
+        };
+        let amount = amount.ok_or_else(|| ApiError::new(ErrorCode::AmountConflict, "give an amount"))?;
+        if token.is_none() {
+            amount.resolve(18, "amount")?;
+        }
+        Ok(TransferRequest { to, token, amount })
+    }
+}
+
+impl CallRequest {
+    /// Parses a contract call body.
+    pub(crate) fn parse(body: &[u8]) -> ApiResult<Self> {
+        Self::from_value(&parse_json(body)?)
+    }
+
+    pub(crate) fn from_value(value: &Value) -> ApiResult<Self> {
+        let map = object(value)?;
+        only_fields(map, &["to", "value", "value_wei", "data", "function", "args"])?;
+        let to = to_field(map)?;
+        let value = match amount_pair(map, "value", "value_wei", Some(18), false)? {
+            None => U256::ZERO,
+            Some(AmountSpec::Base(wei)) => wei,
+            Some(AmountSpec::Whole(text)) => {
+                parse_units(&text, 18).map_err(|e| amount_error("value", e.to_string()))?
+            }
+        };
+        let data = match (map.get("data"), map.get("function")) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::new(ErrorCode::AmountConflict, "give amount (ether) or amount_wei, not both"))
+                return Err(ApiError::new(ErrorCode::InvalidJson, "give data or function + args, not both"))
             }
-            (None, None) => return Err(ApiError::new(ErrorCode::AmountConflict, "give amount (ether) or amount_wei")),
-            (Some(Value::String(text)), None) => {
-                parse_units(text, 18).map_err(|e| amount_error("amount", e.to_string()))?
+            (Some(Value::String(text)), None) => hex_field("data", text, ErrorCode::InvalidCalldata)?,
+            (None, Some(Value::String(signature))) => {
+                let args = match map.get("args") {
+                    None => Vec::new(),
+                    Some(Value::Array(args)) => args.clone(),
+                    Some(_) => return Err(ApiError::new(ErrorCode::InvalidJson, "args: expected an array")),
+                };
+                mandate_core::decode::encode_call(signature, &args)
+                    .map_err(|e| ApiError::new(e.code, e.message).with_details(json!({"field": "args"})))?
             }
-            (None, Some(Value::String(text))) => {
-                parse_base_units(text).map_err(|e| amount_error("amount_wei", e.to_string()))?
+            (Some(_), None) => return Err(ApiError::new(ErrorCode::InvalidCalldata, "data: expected a hex string")),
+            (None, Some(_)) => {
+                return Err(ApiError::new(ErrorCode::InvalidJson, "function: expected a signature string"))
             }
-            (Some(_), None) => return Err(amount_error("amount", "expected a decimal string such as \"0.5\"".into())),
-            (None, Some(_)) => return Err(amount_error("amount_wei", "expected a decimal string of wei".into())),
+            (None, None) => return Err(ApiError::new(ErrorCode::InvalidJson, "give data, or function and args")),
         };
-        if value.is_zero() {
-            return Err(amount_error("amount", "must be greater than zero".into()));
+        if data.len() < 4 {
+            return Err(ApiError::new(ErrorCode::InvalidCalldata, "data: a call needs at least a 4-byte selector"));
         }
-        Ok(TransferRequest { to, value })
+        if data.len() > MAX_BODY_BYTES {
+            return Err(ApiError::new(ErrorCode::InvalidCalldata, "data: too long"));
+        }
+        Ok(CallRequest { to, value, data })
+    }
+}
+
+impl SignRequest {
+    /// Parses `{"typed_data"}`, `{"message"}`, `{"message_hex"}` or `{"hash"}`.
+    pub(crate) fn from_value(value: &Value) -> ApiResult<Self> {
+        let map = object(value)?;
+        only_fields(map, &["typed_data", "message", "message_hex", "hash"])?;
+        if map.len() != 1 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                "give exactly one of typed_data, message, message_hex, hash",
+            ));
+        }
+        let message = |bytes: Vec<u8>| {
+            if bytes.len() > MAX_MESSAGE_BYTES {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!("a message is at most {MAX_MESSAGE_BYTES} bytes"),
+                ));
+            }
+            Ok(SignRequest::Message(bytes))
+        };
+        match map.iter().next() {
+            Some((key, Value::Object(_))) if key == "typed_data" => Ok(SignRequest::TypedData(map[key].clone())),
+            Some((key, _)) if key == "typed_data" => {
+                Err(ApiError::new(ErrorCode::InvalidTypedData, "typed_data: expected an object"))
+            }
+            Some((key, Value::String(text))) if key == "message" => message(text.as_bytes().to_vec()),
+            Some((key, Value::String(text))) if key == "message_hex" => {
+                message(hex_field("message_hex", text, ErrorCode::InvalidInput)?)
+            }
+            Some((key, Value::String(text))) if key == "hash" => {
+                let bytes = hex_field("hash", text, ErrorCode::InvalidInput)?;
+                let hash: [u8; 32] =
+                    bytes.try_into().map_err(|_| ApiError::new(ErrorCode::InvalidInput, "hash: expected 32 bytes"))?;
+                Ok(SignRequest::Hash(hash))
+            }
+            Some((key, _)) => Err(ApiError::new(ErrorCode::InvalidJson, format!("{key}: expected a string"))),
+            None => Err(ApiError::new(ErrorCode::InvalidJson, "empty request")),
+        }
+    }
+}
+
+/// What `POST …/policy/evaluate` (and `mandate policy test`) evaluates:
+/// `{"type": "transfer" | "contract_call" | "sign", …the fields of that request}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EvaluateRequest {
+    /// A transfer.
+    Transfer(TransferRequest),
+    /// A contract call.
+    Call(CallRequest),
+    /// A signature.
+    Sign(SignRequest),
+}
+
+impl EvaluateRequest {
+    /// Parses the body.
+    pub(crate) fn parse(body: &[u8]) -> ApiResult<Self> {
+        let mut value: Value = parse_json(body)?;
+        let map =
+            value.as_object_mut().ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "expected a JSON object"))?;
+        let kind = match map.remove("type") {
+            Some(Value::String(kind)) => kind,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidJson,
+                    "type: expected \"transfer\", \"contract_call\" or \"sign\"",
+                ))
+            }
+        };
+        match kind.as_str() {
+            "transfer" => Ok(EvaluateRequest::Transfer(TransferRequest::from_value(&value)?)),
+            "contract_call" => Ok(EvaluateRequest::Call(CallRequest::from_value(&value)?)),
+            "sign" => Ok(EvaluateRequest::Sign(SignRequest::from_value(&value)?)),
+            other => Err(ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("type: unknown {other:?}; expected transfer, contract_call or sign"),
+            )),
+        }
     }
 }
 
@@ -97,6 +331,32 @@ pub(crate) fn idempotency_key(value: Option<&axum::http::HeaderValue>) -> ApiRes
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn call_and_sign_requests_refuse_bad_input() {
+        let call = |body: Value| CallRequest::parse(body.to_string().as_bytes()).map_err(|e| e.code);
+        let ok = call(json!({"to": TO, "function": "transfer(address,uint256)", "args": [TO, "5"]})).unwrap();
+        assert_eq!(&ok.data[..4], &[0xa9, 0x05, 0x9c, 0xbb]);
+        assert_eq!(call(json!({"to": TO, "data": "0x12"})), Err(ErrorCode::InvalidCalldata));
+        assert_eq!(call(json!({"to": TO, "data": "zz"})), Err(ErrorCode::InvalidCalldata));
+        assert_eq!(call(json!({"to": TO})), Err(ErrorCode::InvalidJson));
+        assert_eq!(call(json!({"to": TO, "data": "0x12345678", "value": "-1"})), Err(ErrorCode::InvalidAmount));
+        assert_eq!(
+            call(json!({"to": TO, "function": "transfer(address,uint256)", "args": ["0x12", "5"]})),
+            Err(ErrorCode::InvalidInput)
+        );
+        let sign = |body: Value| SignRequest::from_value(&body).map_err(|e| e.code);
+        assert_eq!(sign(json!({"hash": "0x12"})), Err(ErrorCode::InvalidInput));
+        assert_eq!(sign(json!({"message": "a", "hash": "0x12"})), Err(ErrorCode::InvalidJson));
+        assert_eq!(sign(json!({"typed_data": "x"})), Err(ErrorCode::InvalidTypedData));
+        assert_eq!(sign(json!({"message": "hi"})), Ok(SignRequest::Message(b"hi".to_vec())));
+        let evaluate = |body: Value| EvaluateRequest::parse(body.to_string().as_bytes()).map_err(|e| e.code);
+        assert_eq!(evaluate(json!({"type": "nope"})), Err(ErrorCode::InvalidJson));
+        assert!(matches!(
+            evaluate(json!({"type": "transfer", "to": TO, "amount": "1"})),
+            Ok(EvaluateRequest::Transfer(_))
+        ));
+    }
+
     use super::*;
     use proptest::prelude::*;
 
@@ -125,15 +385,29 @@ mod tests {
         assert_eq!(code("not json"), ErrorCode::InvalidJson);
         assert_eq!(code("[1]"), ErrorCode::InvalidJson);
         let ok = TransferRequest::parse(t("\"amount\": \"0.5\"").as_bytes()).unwrap();
-        assert_eq!(ok.value, U256::from(500_000_000_000_000_000u64));
+        assert_eq!(ok.amount.resolve(18, "amount").unwrap(), U256::from(500_000_000_000_000_000u64));
         let ok = TransferRequest::parse(t("\"amount_wei\": \"7\"").as_bytes()).unwrap();
-        assert_eq!(ok.value, U256::from(7u64));
+        assert_eq!(ok.amount, AmountSpec::Base(U256::from(7u64)));
+        // Tokens: amount_base instead of amount_wei; decimals are checked once known.
+        let ok = TransferRequest::parse(t("\"token\": \"TST\", \"amount\": \"1.1234567\"").as_bytes()).unwrap();
+        assert_eq!(ok.amount.resolve(6, "amount").unwrap_err().code, ErrorCode::InvalidAmount);
+        assert_eq!(code(&t("\"token\": \"TST\", \"amount_wei\": \"1\"")), ErrorCode::InvalidJson);
+        assert_eq!(code(&t("\"token\": 5, \"amount\": \"1\"")), ErrorCode::UnknownToken);
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = TransferRequest::parse(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_in_any_request_parser(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = EvaluateRequest::parse(&bytes);
+            let _ = CallRequest::parse(&bytes);
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+                let _ = SignRequest::from_value(&value);
+            }
         }
 
         #[test]

@@ -1,10 +1,12 @@
-//! The send pipeline: authenticate → decode → audit the request (fail closed) →
-//! policy decision + spend reservation + nonce in one database transaction → fees and
-//! gas → threshold signature with the cosigner → record → broadcast. Any failure
+//! The send pipeline: authenticate → decode into a typed action → audit the request
+//! (fail closed) → simulation, prices, fees and gas → policy decision + spend
+//! reservation + nonce in one database transaction → threshold signature with the
+//! cosigner → record → broadcast. Any failure
 //! before broadcast releases the reservation and the nonce.
 
 use std::sync::Arc;
 
+use alloy_primitives::U256;
 use alloy_primitives::{keccak256, Address};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,23 +15,30 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mandate_chain::{ChainError, UnsignedTx};
-use mandate_core::policy::{evaluate, Action, Policy};
+use mandate_core::action::Asset;
+use mandate_core::policy::{evaluate, Policy};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, WalletRecord};
 use serde_json::json;
 
+use crate::actions::{
+    chain_view, context, decode_plan, denial_error, hold_tiers, transfer_plan, ChainView, TxPlan, FEE_CAP_WEI,
+};
 use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
-use crate::request::{idempotency_key, TransferRequest};
+use crate::request::{idempotency_key, CallRequest, TransferRequest};
 use crate::state::{blocking, AppState};
 
-fn replayed(tx: TxRecord, request: &TransferRequest) -> ApiResult<Response> {
-    if tx.to != request.to.to_checksum(None) || tx.value_wei != request.value.to_string() {
+fn replayed(tx: TxRecord, plan: &TxPlan) -> ApiResult<Response> {
+    if tx.to != plan.to.to_checksum(None)
+        || tx.value_wei != plan.value.to_string()
+        || tx.data != format!("0x{}", hex::encode(&plan.data))
+    {
         return Err(ApiError::new(
             ErrorCode::IdempotencyKeyReused,
-            format!("this idempotency key was used for transaction {} with another recipient or amount", tx.id),
+            format!("this idempotency key was used for transaction {} with another recipient, amount or call", tx.id),
         )
         .with_details(json!({"transaction_id": tx.id})));
     }
@@ -38,14 +47,7 @@ fn replayed(tx: TxRecord, request: &TransferRequest) -> ApiResult<Response> {
     Ok(response)
 }
 
-/// Cap on `max_fee_per_gas` (500 gwei).
-pub(crate) const FEE_CAP_WEI: u128 = 500_000_000_000;
-
-/// Largest gas a native transfer may use (21 000 to an account; a contract recipient's
-/// fallback may need more, but not unbounded: fees are paid on top of the policy's caps).
-pub(crate) const MAX_TRANSFER_GAS: u64 = 100_000;
-
-/// `POST /v1/wallets/{id}/transactions`.
+/// `POST /v1/wallets/{id}/transactions`: a native or ERC-20 transfer.
 pub(crate) async fn send(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -56,11 +58,37 @@ pub(crate) async fn send(
     let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
     let request = TransferRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
+    let plan = transfer_plan(&state, policy_of(&state, &wallet.id)?.as_ref(), &request).await?;
+    run_transaction(state, principal, wallet, plan, key).await
+}
+
+/// `POST /v1/wallets/{id}/contract-calls`: any contract call (`data`, or `function` + `args`).
+pub(crate) async fn contract_call(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
+    let request = CallRequest::parse(&body_bytes(body)?)?;
+    let key = idempotency_key(headers.get("idempotency-key"))?;
+    let plan = TxPlan { to: request.to, value: request.value, data: request.data };
+    run_transaction(state, principal, wallet, plan, key).await
+}
+
+async fn run_transaction(
+    state: Arc<AppState>,
+    principal: Principal,
+    wallet: WalletRecord,
+    plan: TxPlan,
+    key: Option<String>,
+) -> ApiResult<Response> {
     let actor = principal.actor();
     let store = state.store.clone();
     let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
-    let details = json!({"tx_id": tx_id, "to": request.to.to_checksum(None),
-                         "value_wei": request.value.to_string(), "idempotency_key": key});
+    let details = json!({"tx_id": tx_id, "to": plan.to.to_checksum(None), "value_wei": plan.value.to_string(),
+                         "data": format!("0x{}", hex::encode(&plan.data)), "idempotency_key": key});
     // Fail closed: no audit record of the request, no signature.
     let (audit_actor, audit_wallet) = (actor.clone(), wallet.id.clone());
     blocking(move || {
@@ -70,16 +98,16 @@ pub(crate) async fn send(
 
     // From here on the work runs in its own task: a client that hangs up mid-send
     // cannot abandon a reservation, a nonce or a signature half way.
-    let task = tokio::spawn(reserve_sign_broadcast(state.clone(), wallet, request, key, tx_id, actor));
+    let task = tokio::spawn(reserve_sign_broadcast(state.clone(), wallet, plan, key, tx_id, actor));
     task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?
 }
 
-/// Policy + reservation (retried if the policy changes meanwhile), then signing and
-/// broadcast; releases the reservation when nothing was broadcast.
+/// Decode, context, policy + reservation (retried if the policy changes meanwhile),
+/// then signing and broadcast; releases the reservation when nothing was broadcast.
 async fn reserve_sign_broadcast(
     state: Arc<AppState>,
     wallet: WalletRecord,
-    request: TransferRequest,
+    plan: TxPlan,
     key: Option<String>,
     tx_id: String,
     actor: String,
@@ -87,44 +115,55 @@ async fn reserve_sign_broadcast(
     let from = crate::request::address_field("address", &wallet.address)?;
     let chain_nonce = state.rpc.pending_nonce(from).await?;
     let mut attempts = 0;
-    let tx = loop {
+    let (tx, view) = loop {
         attempts += 1;
         let policy = policy_of(&state, &wallet.id)?;
+        let action = decode_plan(policy.as_ref(), &plan)?;
+        let view = chain_view(&state, policy.as_ref(), from, &plan).await?;
         let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
+        let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
+        let decided_at = now();
+        let usd_micro = policy.as_ref().and_then(|p| p.usd_value(asset, amount, &view.prices, decided_at));
         let new = NewTransaction {
             id: tx_id.clone(),
             wallet_id: wallet.id.clone(),
             idempotency_key: key.clone(),
-            to: request.to.to_checksum(None),
-            value: request.value,
+            to: plan.to.to_checksum(None),
+            value: plan.value,
+            data: plan.data.clone(),
+            kind: action.kind().to_string(),
+            asset,
+            amount,
+            usd_micro,
+            recipient: action.recipient(),
             chain_nonce,
         };
-        let action = Action::NativeTransfer { to: request.to, value: request.value };
         let store = state.store.clone();
         let reserve_actor = actor.clone();
+        let (decide_state, decide_view) = (state.clone(), view.clone());
         let outcome = blocking(move || {
-            Ok(store.reserve(new, lookback, now(), &reserve_actor, |history| {
-                evaluate(policy.as_ref(), &action, history, now())
+            Ok(store.reserve(new, lookback, decided_at, &reserve_actor, |seen| {
+                let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
+                hold_tiers(evaluate(policy.as_ref(), &action, &ctx))
             })?)
         })
         .await?;
         match outcome {
-            ReserveOutcome::Existing(tx) => return replayed(tx, &request),
-            ReserveOutcome::Denied(decision) => {
-                return Err(ApiError::new(
-                    ErrorCode::PolicyDenied,
-                    format!("denied by rule {}: {}", decision.rule_id, decision.reason),
-                )
-                .with_details(json!(decision)))
-            }
-            ReserveOutcome::Reserved { tx } => break tx,
+            ReserveOutcome::Existing(tx) => return replayed(tx, &plan),
+            ReserveOutcome::Denied(decision) => return Err(denial_error(&decision)),
+            ReserveOutcome::Reserved { tx } => break (tx, view),
             ReserveOutcome::PolicyChanged if attempts < 5 => continue,
             ReserveOutcome::PolicyChanged => {
                 return Err(ApiError::new(ErrorCode::Internal, "the policy kept changing during the request; retry"))
             }
         }
     };
-    match sign_and_broadcast(&state, &wallet, &tx, from, &request, &actor).await {
+    if tx.decision.get("tier").and_then(serde_json::Value::as_str) == Some("notify") {
+        let entry = audit_entry(&actor, "policy.notify", Some(&wallet.id), json!({"tx_id": tx.id}));
+        let store = state.store.clone();
+        blocking(move || Ok(store.audit(entry, now())?)).await?;
+    }
+    match sign_and_broadcast(&state, &wallet, &tx, from, &plan, &view, &actor).await {
         Ok(tx) => Ok((StatusCode::OK, Json(json!(tx))).into_response()),
         Err(Failure::BeforeBroadcast(error)) => {
             let store = state.store.clone();
@@ -162,7 +201,8 @@ async fn sign_and_broadcast(
     wallet: &WalletRecord,
     tx: &TxRecord,
     from: Address,
-    request: &TransferRequest,
+    plan: &TxPlan,
+    view: &ChainView,
     actor: &str,
 ) -> Result<TxRecord, Failure> {
     use Failure::*;
@@ -173,30 +213,22 @@ async fn sign_and_broadcast(
             format!("the wallet is on chain {} but the node serves {}", wallet.chain_id, state.chain_id),
         )));
     }
-    let fees = state.rpc.fees().await.map_err(|e| BeforeBroadcast(e.into()))?;
+    let (gas, fees) = view.fees.ok_or_else(|| BeforeBroadcast(ApiError::internal("no fees were estimated")))?;
     if fees.max_fee_per_gas > FEE_CAP_WEI {
         return Err(BeforeBroadcast(ApiError::new(
             ErrorCode::FeeCapExceeded,
             format!("max fee {} wei/gas is above the cap {} wei/gas", fees.max_fee_per_gas, FEE_CAP_WEI),
         )));
     }
-    let gas =
-        state.rpc.estimate_gas(from, request.to, request.value, &[]).await.map_err(|e| BeforeBroadcast(e.into()))?;
-    if gas > MAX_TRANSFER_GAS {
-        return Err(BeforeBroadcast(ApiError::new(
-            ErrorCode::FeeCapExceeded,
-            format!("a transfer estimated at {gas} gas is above the cap of {MAX_TRANSFER_GAS} (the recipient's code burns gas)"),
-        )));
-    }
     let unsigned = UnsignedTx::new(
         wallet.chain_id,
         nonce,
-        request.to,
-        request.value,
+        plan.to,
+        plan.value,
         gas,
         fees.max_fee_per_gas,
         fees.max_priority_fee_per_gas.min(fees.max_fee_per_gas),
-        Vec::new(),
+        plan.data.clone(),
     );
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
     let service = state.service.clone();

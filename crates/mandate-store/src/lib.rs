@@ -9,4 +9,6 @@ mod migrations;
 mod store;
 
 pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
-pub use store::{NewTransaction, ReserveOutcome, SessionRecord, Store, StoreError, TxRecord, TxStatus, WalletRecord};
+pub use store::{
+    NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus, WalletRecord,
+};

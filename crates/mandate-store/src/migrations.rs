@@ -32,6 +32,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE free_nonces (wallet_id TEXT NOT NULL, nonce INTEGER NOT NULL, PRIMARY KEY (wallet_id, nonce));
     CREATE TABLE audit (seq INTEGER PRIMARY KEY, line TEXT NOT NULL, hash TEXT NOT NULL);
     "#,
+    // 2: typed actions. A transaction records what it does (kind, calldata, the asset
+    // and amount it moves, its recipient); a spend records its asset and USD value.
+    r#"
+    ALTER TABLE transactions ADD COLUMN kind TEXT NOT NULL DEFAULT 'native_transfer';
+    ALTER TABLE transactions ADD COLUMN data TEXT NOT NULL DEFAULT '';
+    ALTER TABLE transactions ADD COLUMN asset TEXT NOT NULL DEFAULT 'native';
+    ALTER TABLE transactions ADD COLUMN amount TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE transactions ADD COLUMN recipient TEXT;
+    UPDATE transactions SET amount = value_wei, recipient = to_address;
+    CREATE INDEX transactions_by_recipient ON transactions (wallet_id, recipient);
+    ALTER TABLE spends ADD COLUMN asset TEXT NOT NULL DEFAULT 'native';
+    ALTER TABLE spends ADD COLUMN amount TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE spends ADD COLUMN usd_micro TEXT;
+    UPDATE spends SET amount = value_wei;
+    CREATE TABLE tokens (
+        chain_id INTEGER NOT NULL, address TEXT NOT NULL, decimals INTEGER NOT NULL, symbol TEXT NOT NULL,
+        PRIMARY KEY (chain_id, address));
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use alloy_primitives::U256;
-use mandate_core::policy::{Decision, Spend, Verdict};
+use alloy_primitives::{Address, U256};
+use mandate_core::policy::{Asset, Decision, Spend, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
@@ -133,6 +133,16 @@ pub struct TxRecord {
     pub decision: serde_json::Value,
     /// Unix seconds.
     pub created_at: u64,
+    /// What the transaction does (`native_transfer`, `token_transfer`, `token_approve`, `contract_call`).
+    pub kind: String,
+    /// Calldata, 0x-prefixed hex (`0x` for none).
+    pub data: String,
+    /// The asset it moves: `native` or the token address.
+    pub asset: String,
+    /// The amount of `asset` it moves, in base units.
+    pub amount: String,
+    /// Who receives the amount (for a token transfer, not the token contract).
+    pub recipient: Option<String>,
 }
 
 /// A request to reserve.
@@ -144,12 +154,48 @@ pub struct NewTransaction {
     pub wallet_id: String,
     /// Idempotency key, if the caller sent one.
     pub idempotency_key: Option<String>,
-    /// Recipient.
+    /// The transaction's `to` (for a token transfer: the token contract).
     pub to: String,
-    /// Value.
+    /// Native value in wei.
     pub value: U256,
+    /// Calldata.
+    pub data: Vec<u8>,
+    /// Action kind, e.g. `token_transfer`.
+    pub kind: String,
+    /// The asset the action moves and how much (native zero for calls without value).
+    pub asset: Asset,
+    /// Amount of `asset` in base units.
+    pub amount: U256,
+    /// USD value in micro-dollars, when a price was known.
+    pub usd_micro: Option<U256>,
+    /// Who receives the amount.
+    pub recipient: Option<Address>,
     /// The chain's pending nonce for the wallet (the allocator never goes below it).
     pub chain_nonce: u64,
+}
+
+/// What [`Store::reserve`] shows the decision: the wallet's spends within the look-back
+/// window and whether it paid the recipient before.
+#[derive(Debug, Clone)]
+pub struct ReserveView {
+    /// Spends (reserved and committed) within the look-back window.
+    pub spends: Vec<Spend>,
+    /// Whether a broadcast transaction of the wallet paid the recipient before.
+    pub recipient_seen: bool,
+}
+
+fn asset_text(asset: Asset) -> String {
+    match asset {
+        Asset::Native => "native".into(),
+        Asset::Token(address) => address.to_checksum(None),
+    }
+}
+
+fn asset_from_text(text: &str) -> Result<Asset> {
+    if text == "native" {
+        return Ok(Asset::Native);
+    }
+    text.parse().map(Asset::Token).map_err(|_| StoreError::Corrupt(format!("asset {text:?}")))
 }
 
 /// Result of [`Store::reserve`].
@@ -197,6 +243,11 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
             error: row.get(7)?,
             decision: serde_json::from_str(&decision).unwrap_or_default(),
             created_at: u(row.get(9)?),
+            kind: row.get(10)?,
+            data: format!("0x{}", row.get::<_, String>(11)?),
+            asset: row.get(12)?,
+            amount: row.get(13)?,
+            recipient: row.get(14)?,
         },
         row.get::<_, String>(5)?,
     ))
@@ -214,7 +265,8 @@ fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
     })
 }
 
-const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at";
+const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at, \
+                          kind, data, asset, amount, recipient";
 
 impl Store {
     /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
@@ -494,7 +546,7 @@ impl Store {
         lookback_secs: u64,
         now: u64,
         actor: &str,
-        decide: impl FnOnce(&[Spend]) -> Decision,
+        decide: impl FnOnce(&ReserveView) -> Decision,
     ) -> Result<ReserveOutcome> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -506,7 +558,11 @@ impl Store {
             }
         }
         let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
-        let decision = decide(&spends);
+        let recipient_seen = match request.recipient {
+            Some(recipient) => Self::paid_before(&tx, &request.wallet_id, &recipient)?,
+            None => true,
+        };
+        let decision = decide(&ReserveView { spends, recipient_seen });
         let current: Option<String> = tx
             .query_row(
                 "SELECT hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -524,7 +580,9 @@ impl Store {
             wallet: Some(request.wallet_id.clone()),
             decision: Some(decision_json.clone()),
             policy_hash: Some(decision.policy_hash.clone()),
-            details: serde_json::json!({"tx_id": request.id, "to": request.to, "value_wei": request.value.to_string()}),
+            details: serde_json::json!({"tx_id": request.id, "kind": request.kind, "to": request.to,
+                                        "value_wei": request.value.to_string(), "asset": asset_text(request.asset),
+                                        "amount": request.amount.to_string()}),
         };
         if decision.verdict == Verdict::Deny {
             Self::append_audit(&tx, &self.audit_path, audit, now)?;
@@ -532,14 +590,39 @@ impl Store {
             return Ok(ReserveOutcome::Denied(decision));
         }
         let nonce = Self::allocate_nonce(&tx, &request.wallet_id, request.chain_nonce)?;
+        let asset = asset_text(request.asset);
         tx.execute(
-            "INSERT INTO transactions (id, wallet_id, idempotency_key, to_address, value_wei, nonce, status, decision, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?8, ?8)",
-            params![request.id, request.wallet_id, request.idempotency_key, request.to, request.value.to_string(), i(nonce), decision_json.to_string(), i(now)],
+            "INSERT INTO transactions (id, wallet_id, idempotency_key, to_address, value_wei, nonce, status, decision,
+                                       created_at, updated_at, kind, data, asset, amount, recipient)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                request.id,
+                request.wallet_id,
+                request.idempotency_key,
+                request.to,
+                request.value.to_string(),
+                i(nonce),
+                decision_json.to_string(),
+                i(now),
+                request.kind,
+                hex::encode(&request.data),
+                asset,
+                request.amount.to_string(),
+                request.recipient.map(|r| r.to_checksum(None))
+            ],
         )?;
         tx.execute(
-            "INSERT INTO spends (tx_id, wallet_id, at, value_wei, state) VALUES (?1, ?2, ?3, ?4, 'reserved')",
-            params![request.id, request.wallet_id, i(now), request.value.to_string()],
+            "INSERT INTO spends (tx_id, wallet_id, at, value_wei, state, asset, amount, usd_micro)
+             VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7)",
+            params![
+                request.id,
+                request.wallet_id,
+                i(now),
+                request.value.to_string(),
+                asset,
+                request.amount.to_string(),
+                request.usd_micro.map(|u| u.to_string())
+            ],
         )?;
         Self::append_audit(&tx, &self.audit_path, audit, now)?;
         let record =
@@ -549,16 +632,63 @@ impl Store {
     }
 
     fn spends_since(conn: &Connection, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        let mut stmt = conn.prepare("SELECT at, value_wei FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
+        let mut stmt =
+            conn.prepare("SELECT at, asset, amount, usd_micro FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
+        let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
         let spends = stmt
-            .query_map(params![wallet, i(since)], |r| Ok((u(r.get(0)?), r.get::<_, String>(1)?)))?
+            .query_map(params![wallet, i(since)], |r| {
+                Ok((u(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+            })?
             .map(|row| {
-                let (at, value) = row?;
-                let value = U256::from_str_radix(&value, 10).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(Spend { at, value })
+                let (at, asset, amount, usd) = row?;
+                Ok(Spend {
+                    at,
+                    asset: asset_from_text(&asset)?,
+                    amount: number(&amount)?,
+                    usd_micro: usd.as_deref().map(number).transpose()?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(spends)
+    }
+
+    fn paid_before(conn: &Connection, wallet: &str, recipient: &Address) -> Result<bool> {
+        let seen: Option<i64> = conn
+            .query_row(
+                "SELECT 1 FROM transactions WHERE wallet_id = ?1 AND recipient = ?2
+                 AND status IN ('submitted', 'confirmed') LIMIT 1",
+                params![wallet, recipient.to_checksum(None)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(seen.is_some())
+    }
+
+    /// Whether a broadcast transaction of the wallet paid `recipient` before (for dry runs).
+    pub fn recipient_seen(&self, wallet: &str, recipient: &Address) -> Result<bool> {
+        Self::paid_before(&*self.conn()?, wallet, recipient)
+    }
+
+    /// The cached `(decimals, symbol)` of a token on a chain.
+    pub fn token(&self, chain_id: u64, address: &Address) -> Result<Option<(u8, String)>> {
+        let conn = self.conn()?;
+        let row: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT decimals, symbol FROM tokens WHERE chain_id = ?1 AND address = ?2",
+                params![i(chain_id), address.to_checksum(None)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(decimals, symbol)| u8::try_from(decimals).ok().map(|d| (d, symbol))))
+    }
+
+    /// Caches a token's decimals and symbol (read from the contract once).
+    pub fn cache_token(&self, chain_id: u64, address: &Address, decimals: u8, symbol: &str) -> Result<()> {
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO tokens (chain_id, address, decimals, symbol) VALUES (?1, ?2, ?3, ?4)",
+            params![i(chain_id), address.to_checksum(None), i64::from(decimals), symbol],
+        )?;
+        Ok(())
     }
 
     /// The wallet's reserved and committed spends since `since` (for dry runs; a real

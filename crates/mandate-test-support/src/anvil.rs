@@ -143,6 +143,80 @@ impl Anvil {
         self.rpc("evm_mine", json!([]));
     }
 
+    /// Deploys `bytecode_hex` (creation code, with or without `0x`) followed by
+    /// `constructor_args` from dev account 0, waits for the receipt and returns the
+    /// new contract's address. Panics if the deployment fails.
+    pub fn deploy(&self, bytecode_hex: &str, constructor_args: &[u8]) -> Address {
+        let code = bytecode_hex.trim();
+        let code = code.strip_prefix("0x").unwrap_or(code);
+        assert!(
+            !code.is_empty() && code.len().is_multiple_of(2) && code.bytes().all(|b| b.is_ascii_hexdigit()),
+            "deploy: the bytecode is not hex"
+        );
+        let data = format!("0x{code}{}", hex(constructor_args));
+        let from = self.dev_account(0);
+        let hash = self.rpc("eth_sendTransaction", json!([{ "from": from, "data": data }]));
+        let hash = B256::from_str(hash.as_str().unwrap()).unwrap();
+        let receipt = self.wait_for_receipt(hash);
+        assert_eq!(receipt["status"], "0x1", "deployment failed (constructor reverted?): {receipt}");
+        let address = receipt["contractAddress"]
+            .as_str()
+            .unwrap_or_else(|| panic!("deployment receipt without contractAddress: {receipt}"));
+        Address::from_str(address).unwrap()
+    }
+
+    /// `eth_call` of `data` to `to` at the latest block; returns what it returned.
+    /// Panics if the call reverts (use [`Anvil::try_call`] to see the revert).
+    pub fn call(&self, to: Address, data: &[u8]) -> Vec<u8> {
+        self.try_call(to, data).unwrap_or_else(|error| panic!("eth_call to {to} failed: {error}"))
+    }
+
+    /// `eth_call` of `data` to `to` at the latest block: the returned bytes, or the
+    /// JSON-RPC error object (a revert is code 3 with the revert data in `data`).
+    pub fn try_call(&self, to: Address, data: &[u8]) -> Result<Vec<u8>, Value> {
+        let call = json!({ "to": to, "data": format!("0x{}", hex(data)) });
+        match post(self.port, "eth_call", json!([call, "latest"])) {
+            Ok(Ok(result)) => Ok(unhex(&result)),
+            Ok(Err(error)) => Err(error),
+            Err(e) => panic!("anvil eth_call: {e}"),
+        }
+    }
+
+    /// Sends `data` to `to` from dev account 0, waits for the receipt and asserts
+    /// that the transaction succeeded; returns the receipt.
+    pub fn transact_as_dev(&self, to: Address, data: &[u8]) -> Value {
+        self.send_from(self.dev_account(0), to, U256::ZERO, data)
+    }
+
+    /// Sends `value` wei and `data` from `from` (a dev account, or one unlocked
+    /// with `anvil_impersonateAccount`) to `to`, waits for the receipt and asserts
+    /// that the transaction succeeded; returns the receipt.
+    pub fn send_from(&self, from: Address, to: Address, value: U256, data: &[u8]) -> Value {
+        let tx = json!({ "from": from, "to": to, "value": format!("0x{value:x}"), "data": format!("0x{}", hex(data)) });
+        let hash = self.rpc("eth_sendTransaction", json!([tx]));
+        let hash = B256::from_str(hash.as_str().unwrap()).unwrap();
+        let receipt = self.wait_for_receipt(hash);
+        assert_eq!(receipt["status"], "0x1", "transaction from {from} to {to} reverted: {receipt}");
+        receipt
+    }
+
+    /// `token.balanceOf(holder)`.
+    pub fn token_balance(&self, token: Address, holder: Address) -> U256 {
+        crate::contracts::decode_u256(&self.call(token, &crate::contracts::balance_of(holder)))
+    }
+
+    /// The next block (mined by the next transaction or [`Anvil::mine`]) gets
+    /// this timestamp (seconds; must be later than the latest block's).
+    pub fn set_next_block_timestamp(&self, timestamp: u64) {
+        self.rpc("evm_setNextBlockTimestamp", json!([timestamp]));
+    }
+
+    /// The latest block's timestamp, in seconds.
+    pub fn latest_timestamp(&self) -> u64 {
+        let block = self.rpc("eth_getBlockByNumber", json!(["latest", false]));
+        quantity(&block["timestamp"]).try_into().unwrap()
+    }
+
     /// Every mined transaction sent by `from`, as (nonce, hash), in block order.
     /// Proves there is no nonce gap or reuse.
     pub fn transactions_from(&self, from: Address) -> Vec<(u64, B256)> {
@@ -165,6 +239,17 @@ impl Anvil {
 fn quantity(value: &Value) -> U256 {
     let text = value.as_str().unwrap_or_else(|| panic!("not a quantity: {value}"));
     U256::from_str_radix(text.strip_prefix("0x").unwrap(), 16).unwrap()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// JSON-RPC data (`0x` and hex) from anvil.
+fn unhex(value: &Value) -> Vec<u8> {
+    let text = value.as_str().and_then(|t| t.strip_prefix("0x")).unwrap_or_else(|| panic!("not data: {value}"));
+    assert!(text.len().is_multiple_of(2), "odd-length data: {value}");
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
 /// One JSON-RPC call over a fresh HTTP/1.1 connection. The outer error is the

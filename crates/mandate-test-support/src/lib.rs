@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod anvil;
+pub mod contracts;
 pub use anvil::Anvil;
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).

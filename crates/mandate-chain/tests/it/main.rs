@@ -8,4 +8,5 @@
     unreachable_pub
 )]
 
+mod contracts;
 mod rpc;

@@ -12,6 +12,7 @@
 
 mod audit;
 mod flows;
+mod policy;
 mod sessions;
 
 use std::path::{Path, PathBuf};

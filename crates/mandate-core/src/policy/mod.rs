@@ -1,20 +1,35 @@
-//! The policy engine, first rules: a versioned JSON document of ordered rules,
-//! evaluated on a decoded action. Default deny; the first violation stops.
+//! The policy engine: a versioned JSON document of ordered rules, evaluated on a
+//! decoded [`Action`]. Default deny; rules are checked in order and the first violation
+//! stops. Every kind of action needs a rule that permits it (a per-transaction cap for
+//! transfers, a listed contract for calls, a spender list for approvals, a typed-data,
+//! message or raw-hash rule for signatures).
 //!
-//! Pure: the caller passes the wallet's recent spends (committed and reserved) and
-//! `now`; the same inputs always give the same [`Decision`].
+//! Pure: the caller passes the wallet's recent spends, prices, fees, the simulation
+//! outcome and `now` in a [`Context`]; the same inputs always give the same
+//! [`Decision`]. The rule catalogue with examples is `docs/POLICY.md`.
 
-use std::collections::BTreeSet;
+mod document;
+mod evaluate;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, U256};
 use serde::Serialize;
-use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use crate::amount::{format_units, parse_base_units, parse_units};
+pub use crate::action::{Action, Asset};
+use crate::ErrorCode;
+pub use evaluate::evaluate;
 
 /// The policy document format version this build reads.
 pub const POLICY_VERSION: u64 = 1;
+
+/// Longest window a rule may look back: ten years.
+pub const MAX_WINDOW_SECS: u64 = 10 * 366 * 24 * 3600;
+
+/// Decimals of USD amounts inside the engine (micro-dollars).
+pub const USD_DECIMALS: u8 = 6;
 
 /// A policy document that failed validation, naming the JSON path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,25 +41,186 @@ pub struct PolicyError {
     pub message: String,
 }
 
-fn err(path: impl Into<String>, message: impl Into<String>) -> PolicyError {
-    PolicyError { path: path.into(), message: message.into() }
+/// A token the policy names, with its decimals (checked against the contract when the
+/// daemon accepts the policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenSpec {
+    /// The symbol the policy and requests use.
+    pub symbol: String,
+    /// The contract.
+    pub address: Address,
+    /// Its `decimals()`.
+    pub decimals: u8,
+}
+
+/// Where the USD price of an asset comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriceSource {
+    /// A fixed price (micro-dollars per whole unit).
+    Static {
+        /// Price of one whole unit in micro-dollars.
+        usd_micro: U256,
+    },
+    /// A Chainlink-style aggregator read with `latestRoundData`.
+    Aggregator {
+        /// The aggregator contract.
+        address: Address,
+        /// Older answers are refused.
+        max_age_secs: u64,
+    },
+}
+
+/// A price as read from its source: `answer / 10^decimals` dollars per whole unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceQuote {
+    /// The answer.
+    pub answer: U256,
+    /// The answer's decimals.
+    pub decimals: u8,
+    /// When the source last updated it (unix seconds).
+    pub updated_at: u64,
+}
+
+/// The tier an allowed action proceeds in; higher tiers need more from a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// At once.
+    Instant,
+    /// At once, and a notification is sent.
+    Notify,
+    /// Queued for a delay during which it can be cancelled.
+    Delay,
+    /// Waits for the owner's signed approval.
+    Approval,
+}
+
+impl Tier {
+    fn parse(text: &str) -> Option<Tier> {
+        Some(match text {
+            "instant" => Tier::Instant,
+            "notify" => Tier::Notify,
+            "delay" => Tier::Delay,
+            "approval" => Tier::Approval,
+            _ => return None,
+        })
+    }
+}
+
+/// What a threshold or cap is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// Base units of one asset.
+    Asset(Asset),
+    /// Micro-dollars.
+    Usd,
+}
+
+/// A comparison on one decoded argument of a contract call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgCondition {
+    /// Argument position.
+    pub index: usize,
+    /// The comparison.
+    pub op: ConditionOp,
+}
+
+/// Comparison operators on decoded arguments. Values are normalised at parse time to
+/// the argument's ABI type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionOp {
+    /// Equal to.
+    Eq(ArgValue),
+    /// One of.
+    In(Vec<ArgValue>),
+    /// At most (integers).
+    Lte(ArgValue),
+    /// At least (integers).
+    Gte(ArgValue),
+}
+
+/// A condition operand, typed like the argument it compares.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ArgValue {
+    /// `address`.
+    Address(Address),
+    /// `uintN`.
+    Uint(U256),
+    /// `intN`.
+    Int(alloy_primitives::I256),
+    /// `bool`.
+    Bool(bool),
+    /// `string`.
+    String(String),
+    /// `bytes` and `bytesN`.
+    Bytes(Vec<u8>),
+}
+
+/// One function of an allowed contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllowedFunction {
+    /// Parsed signature (also the ABI the decoder uses for this selector).
+    pub function: crate::decode::Function,
+    /// Conditions that must all hold.
+    pub conditions: Vec<ArgCondition>,
+}
+
+/// One entry of a `typed_data` rule: every given field must match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TypedDataDomain {
+    /// `domain.chainId`.
+    pub chain_id: Option<u64>,
+    /// `domain.verifyingContract`.
+    pub verifying_contract: Option<Address>,
+    /// `domain.name`.
+    pub name: Option<String>,
+    /// Allowed primary types (empty: any).
+    pub primary_types: BTreeSet<String>,
+}
+
+/// A daily time window in a time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeWindow {
+    /// IANA zone name, as written.
+    pub zone_name: String,
+    /// The zone.
+    pub zone: jiff::tz::TimeZone,
+    /// Allowed weekdays, Monday = 0.
+    pub days: [bool; 7],
+    /// Start minute of the day (inclusive).
+    pub start_minute: u16,
+    /// End minute of the day (exclusive); below `start_minute` wraps past midnight.
+    pub end_minute: u16,
 }
 
 /// One rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum RuleKind {
-    /// Largest value of one transaction.
+    /// Largest amount of one action, in an asset's base units or in USD.
     MaxPerTx {
-        /// Limit in wei.
+        /// What is measured.
+        basis: Basis,
+        /// The limit.
         limit: U256,
     },
-    /// Largest total value within a sliding window.
+    /// Largest total within a sliding window.
     RollingCap {
+        /// What is measured.
+        basis: Basis,
         /// Window length in seconds.
         window_secs: u64,
-        /// Limit in wei.
+        /// The limit.
         limit: U256,
+    },
+    /// Tier thresholds: above each amount the action needs at least that tier.
+    Tiers {
+        /// What is measured.
+        basis: Basis,
+        /// `(threshold, tier)`, ascending.
+        thresholds: Vec<(U256, Tier)>,
+        /// Delay of the `delay` tier.
+        delay_secs: u64,
     },
     /// Only these recipients.
     AllowRecipients {
@@ -56,6 +232,27 @@ pub enum RuleKind {
         /// Denied recipients.
         addresses: BTreeSet<Address>,
     },
+    /// Token transfers and approvals only on these tokens.
+    AllowTokens {
+        /// Allowed token contracts.
+        tokens: BTreeSet<Address>,
+    },
+    /// Contract calls only to these contracts and functions, with argument conditions.
+    AllowContracts {
+        /// Contract → selector → function.
+        contracts: BTreeMap<Address, BTreeMap<[u8; 4], AllowedFunction>>,
+    },
+    /// ERC-20 approvals: spender list and amount cap.
+    Erc20Approve {
+        /// Only for this token (`None`: every token).
+        token: Option<Address>,
+        /// Allowed spenders.
+        spenders: BTreeSet<Address>,
+        /// Largest approval in base units (`None` only with `allow_unlimited`).
+        max_amount: Option<U256>,
+        /// Whether `U256::MAX` (unlimited) approvals pass.
+        allow_unlimited: bool,
+    },
     /// At most `max_count` transactions within a sliding window.
     Velocity {
         /// Window length in seconds.
@@ -63,10 +260,56 @@ pub enum RuleKind {
         /// Count limit.
         max_count: u64,
     },
+    /// Only within this time-of-day / weekday window.
+    TimeWindow(Box<TimeWindow>),
+    /// Only on these chains.
+    AllowChains {
+        /// Allowed chain ids.
+        chain_ids: BTreeSet<u64>,
+    },
+    /// The first payment to an address never paid before needs at least `tier`.
+    NewRecipient {
+        /// The minimum tier.
+        tier: Tier,
+    },
+    /// Gas and fee caps for transactions.
+    GasCap {
+        /// Largest gas limit.
+        max_gas: Option<u64>,
+        /// Largest `max_fee_per_gas` in wei.
+        max_fee_per_gas: Option<u128>,
+    },
+    /// EIP-712 typed data: allowed domains and primary types.
+    TypedData {
+        /// Allowed entries; one must match.
+        domains: Vec<TypedDataDomain>,
+    },
+    /// EIP-191 personal messages.
+    PersonalMessage {
+        /// `true`: messages matching `pattern` (or all, without one) are allowed;
+        /// `false`: messages matching `pattern` are denied.
+        allow: bool,
+        /// Regular expression on the UTF-8 text.
+        pattern: Option<Pattern>,
+    },
+    /// Allows signing bare hashes (off unless present).
+    RawHash,
+    /// Transactions must simulate (`eth_call`) without reverting.
+    RequireSimulation,
+}
+
+/// A compiled regular expression (linear-time `regex-lite`), compared by its source.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex_lite::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// A rule with its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Unique id, reported in decisions.
     pub id: String,
@@ -75,34 +318,66 @@ pub struct Rule {
 }
 
 /// A validated policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// Tokens the policy names.
+    pub tokens: Vec<TokenSpec>,
+    /// USD price sources per asset.
+    pub prices: BTreeMap<Asset, PriceSource>,
     /// Ordered rules.
     pub rules: Vec<Rule>,
     /// SHA-256 of the canonical document, recorded with every decision.
     pub hash: String,
 }
 
-/// What the agent asks to do, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Action {
-    /// Native-asset transfer.
-    NativeTransfer {
-        /// Recipient.
-        to: Address,
-        /// Value in wei.
-        value: U256,
-    },
-}
-
-/// A past or reserved spend of the wallet.
+/// A past or reserved transaction of the wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spend {
     /// Unix seconds.
     pub at: u64,
-    /// Value in wei.
-    pub value: U256,
+    /// What it moved (a call without value moves native zero).
+    pub asset: Asset,
+    /// Amount in the asset's base units.
+    pub amount: U256,
+    /// Its USD value in micro-dollars when it was decided, if a price was known.
+    pub usd_micro: Option<U256>,
+}
+
+/// Fees of a transaction, as the daemon would sign it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fees {
+    /// Gas limit.
+    pub gas: u64,
+    /// `max_fee_per_gas` in wei.
+    pub max_fee_per_gas: u128,
+}
+
+/// The outcome of simulating a transaction with `eth_call`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimulationOutcome {
+    /// It would succeed.
+    Success,
+    /// It would revert, with the decoded reason (untrusted text).
+    Reverted(String),
+}
+
+/// Everything besides the policy and the action that a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Unix seconds.
+    pub now: u64,
+    /// The chain the transaction would go to.
+    pub chain_id: u64,
+    /// The wallet's transactions (committed and reserved) within the policy's lookback.
+    pub history: &'a [Spend],
+    /// Current price quotes per asset (only needed when USD rules apply).
+    pub prices: &'a BTreeMap<Asset, PriceQuote>,
+    /// Whether the wallet has paid the action's recipient before.
+    pub recipient_seen: bool,
+    /// Fees the transaction would be signed with (`None`: unknown).
+    pub fees: Option<Fees>,
+    /// The simulation outcome (`None`: not run).
+    pub simulation: Option<&'a SimulationOutcome>,
 }
 
 /// Allow or deny.
@@ -115,12 +390,24 @@ pub enum Verdict {
     Deny,
 }
 
-/// How an allowed action proceeds (this issue produces only `instant`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// At once.
-    Instant,
+/// What is left of one rolling window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    /// The rule.
+    pub rule_id: String,
+    /// `native`, a token symbol, `usd` or `count` (velocity).
+    pub unit: String,
+    /// Window length.
+    pub window_secs: u64,
+    /// The limit, formatted.
+    pub limit: String,
+    /// Used within the window before this action, formatted.
+    pub used: String,
+    /// Left before this action, formatted.
+    pub remaining: String,
+    /// When the oldest counted entry leaves the window (unix seconds), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frees_at: Option<u64>,
 }
 
 /// The outcome of an evaluation.
@@ -130,7 +417,13 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Tier for an allowed action.
     pub tier: Tier,
-    /// The rule that decided (`default_deny` when none allowed it).
+    /// The delay in seconds when the tier is `delay`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_secs: Option<u64>,
+    /// The error code of a denial (`POLICY_DENIED`, `PRICE_UNAVAILABLE`, `SIMULATION_REVERTED`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+    /// The rule that decided (`default_deny` when none permits the action, `allowed` when all passed).
     pub rule_id: String,
     /// Why.
     pub reason: String,
@@ -140,127 +433,20 @@ pub struct Decision {
     /// The rule's limit, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// The action's USD value, when a price was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd_value: Option<String>,
+    /// Which rules raised the tier above `instant`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tier_rules: Vec<String>,
+    /// Rolling windows that apply to the action and what is left of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<Budget>,
     /// Hash of the policy version that decided (`none` without a policy).
     pub policy_hash: String,
 }
 
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a serde_json::Map<String, Value>, PolicyError> {
-    value.as_object().ok_or_else(|| err(path, "expected an object"))
-}
-
-fn only_fields(map: &serde_json::Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(), PolicyError> {
-    match map.keys().find(|key| !allowed.contains(&key.as_str())) {
-        Some(key) => Err(err(format!("{path}.{key}"), "unknown field")),
-        None => Ok(()),
-    }
-}
-
-/// Longest window a rule may look back: ten years.
-pub const MAX_WINDOW_SECS: u64 = 10 * 366 * 24 * 3600;
-
-fn window_field(map: &serde_json::Map<String, Value>, path: &str) -> Result<u64, PolicyError> {
-    let window = u64_field(map, path, "window_secs")?;
-    if window > MAX_WINDOW_SECS {
-        return Err(err(format!("{path}.window_secs"), format!("at most {MAX_WINDOW_SECS} seconds (ten years)")));
-    }
-    Ok(window)
-}
-
-fn u64_field(map: &serde_json::Map<String, Value>, path: &str, key: &str) -> Result<u64, PolicyError> {
-    let value = map.get(key).ok_or_else(|| err(format!("{path}.{key}"), "required"))?;
-    match value.as_u64() {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(err(format!("{path}.{key}"), "expected a positive integer")),
-    }
-}
-
-fn amount_field(map: &serde_json::Map<String, Value>, path: &str) -> Result<U256, PolicyError> {
-    match (map.get("amount"), map.get("amount_wei")) {
-        (Some(_), Some(_)) => Err(err(path, "give amount or amount_wei, not both")),
-        (Some(Value::String(text)), None) => {
-            parse_units(text, 18).map_err(|e| err(format!("{path}.amount"), e.to_string()))
-        }
-        (None, Some(Value::String(text))) => {
-            parse_base_units(text).map_err(|e| err(format!("{path}.amount_wei"), e.to_string()))
-        }
-        (Some(_), None) => Err(err(format!("{path}.amount"), "expected a decimal string such as \"0.5\"")),
-        (None, Some(_)) => Err(err(format!("{path}.amount_wei"), "expected a decimal string of wei")),
-        (None, None) => Err(err(format!("{path}.amount"), "required (or amount_wei)")),
-    }
-}
-
-fn addresses_field(map: &serde_json::Map<String, Value>, path: &str) -> Result<BTreeSet<Address>, PolicyError> {
-    let list = map
-        .get("addresses")
-        .and_then(Value::as_array)
-        .ok_or_else(|| err(format!("{path}.addresses"), "expected an array of addresses"))?;
-    list.iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let at = format!("{path}.addresses[{i}]");
-            let text = item.as_str().ok_or_else(|| err(&at, "expected an address string"))?;
-            crate::address::parse_address(text).map_err(|e| err(&at, e.to_string()))
-        })
-        .collect()
-}
-
 impl Policy {
-    /// Parses and validates a policy document. Errors name the JSON path.
-    pub fn parse(text: &str) -> Result<Policy, PolicyError> {
-        let document: Value = serde_json::from_str(text).map_err(|e| err("$", format!("invalid JSON: {e}")))?;
-        let root = object(&document, "$")?;
-        only_fields(root, "$", &["version", "rules"])?;
-        match root.get("version").and_then(Value::as_u64) {
-            Some(POLICY_VERSION) => {}
-            _ => return Err(err("$.version", format!("expected {POLICY_VERSION}"))),
-        }
-        let rules = root.get("rules").and_then(Value::as_array).ok_or_else(|| err("$.rules", "expected an array"))?;
-        let mut parsed = Vec::with_capacity(rules.len());
-        let mut ids = BTreeSet::new();
-        for (i, rule) in rules.iter().enumerate() {
-            let path = format!("$.rules[{i}]");
-            let map = object(rule, &path)?;
-            let id = map
-                .get("id")
-                .and_then(Value::as_str)
-                .filter(|id| !id.is_empty() && id.len() <= 64)
-                .ok_or_else(|| err(format!("{path}.id"), "expected a non-empty string of at most 64 characters"))?;
-            if !ids.insert(id.to_string()) {
-                return Err(err(format!("{path}.id"), format!("duplicate rule id {id:?}")));
-            }
-            let kind = match map.get("type").and_then(Value::as_str) {
-                Some("max_per_tx") => {
-                    only_fields(map, &path, &["id", "type", "amount", "amount_wei"])?;
-                    RuleKind::MaxPerTx { limit: amount_field(map, &path)? }
-                }
-                Some("rolling_cap") => {
-                    only_fields(map, &path, &["id", "type", "window_secs", "amount", "amount_wei"])?;
-                    RuleKind::RollingCap { window_secs: window_field(map, &path)?, limit: amount_field(map, &path)? }
-                }
-                Some("allow_recipients") => {
-                    only_fields(map, &path, &["id", "type", "addresses"])?;
-                    RuleKind::AllowRecipients { addresses: addresses_field(map, &path)? }
-                }
-                Some("deny_recipients") => {
-                    only_fields(map, &path, &["id", "type", "addresses"])?;
-                    RuleKind::DenyRecipients { addresses: addresses_field(map, &path)? }
-                }
-                Some("velocity") => {
-                    only_fields(map, &path, &["id", "type", "window_secs", "max_count"])?;
-                    RuleKind::Velocity {
-                        window_secs: window_field(map, &path)?,
-                        max_count: u64_field(map, &path, "max_count")?,
-                    }
-                }
-                Some(other) => return Err(err(format!("{path}.type"), format!("unknown rule type {other:?}"))),
-                None => return Err(err(format!("{path}.type"), "required")),
-            };
-            parsed.push(Rule { id: id.to_string(), kind });
-        }
-        let canonical = serde_json::to_vec(&document).map_err(|e| err("$", e.to_string()))?;
-        Ok(Policy { rules: parsed, hash: hex::encode(Sha256::digest(canonical)) })
-    }
-
     /// Longest window any rule looks back, in seconds (what history the caller must supply).
     pub fn lookback_secs(&self) -> u64 {
         self.rules
@@ -272,190 +458,113 @@ impl Policy {
             .max()
             .unwrap_or(0)
     }
-}
 
-fn deny(rule_id: &str, reason: String, observed: Option<String>, limit: Option<String>, hash: &str) -> Decision {
-    Decision {
-        verdict: Verdict::Deny,
-        tier: Tier::Instant,
-        rule_id: rule_id.to_string(),
-        reason,
-        observed,
-        limit,
-        policy_hash: hash.to_string(),
-    }
-}
-
-fn eth(value: U256) -> String {
-    format!("{} ETH", format_units(value, 18))
-}
-
-/// Evaluates `action` under `policy` given the wallet's spends (committed and
-/// reserved) and `now` (unix seconds). Default deny: no policy, or no `max_per_tx`
-/// rule for native transfers, denies.
-pub fn evaluate(policy: Option<&Policy>, action: &Action, history: &[Spend], now: u64) -> Decision {
-    let Some(policy) = policy else {
-        return deny("default_deny", "no policy is set for this wallet".into(), None, None, "none");
-    };
-    let hash = policy.hash.as_str();
-    let Action::NativeTransfer { to, value } = action;
-    if !policy.rules.iter().any(|rule| matches!(rule.kind, RuleKind::MaxPerTx { .. })) {
-        return deny("default_deny", "native transfers need a max_per_tx rule".into(), None, None, hash);
-    }
-    let in_window =
-        |window: u64| history.iter().filter(move |spend| spend.at.saturating_add(window) > now && spend.at <= now);
-    for rule in &policy.rules {
-        let id = rule.id.as_str();
-        match &rule.kind {
-            RuleKind::MaxPerTx { limit } if value > limit => {
-                return deny(
-                    id,
-                    "amount above the per-transaction maximum".into(),
-                    Some(eth(*value)),
-                    Some(eth(*limit)),
-                    hash,
-                )
-            }
-            RuleKind::RollingCap { window_secs, limit } => {
-                let spent = in_window(*window_secs).fold(U256::ZERO, |sum, spend| sum.saturating_add(spend.value));
-                let total = spent.saturating_add(*value);
-                if total > *limit {
-                    return deny(
-                        id,
-                        format!("would spend {} within {window_secs} s", eth(total)),
-                        Some(eth(total)),
-                        Some(eth(*limit)),
-                        hash,
-                    );
-                }
-            }
-            RuleKind::AllowRecipients { addresses } if !addresses.contains(to) => {
-                return deny(id, "recipient is not on the allowlist".into(), Some(to.to_checksum(None)), None, hash)
-            }
-            RuleKind::DenyRecipients { addresses } if addresses.contains(to) => {
-                return deny(id, "recipient is on the denylist".into(), Some(to.to_checksum(None)), None, hash)
-            }
-            RuleKind::Velocity { window_secs, max_count } => {
-                let count = in_window(*window_secs).count() as u64 + 1;
-                if count > *max_count {
-                    return deny(
-                        id,
-                        format!("more than {max_count} transactions within {window_secs} s"),
-                        Some(count.to_string()),
-                        Some(max_count.to_string()),
-                        hash,
-                    );
-                }
-            }
-            _ => {}
-        }
-    }
-    Decision {
-        verdict: Verdict::Allow,
-        tier: Tier::Instant,
-        rule_id: "allowed".into(),
-        reason: "no rule was violated".into(),
-        observed: Some(eth(*value)),
-        limit: None,
-        policy_hash: hash.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-    const MALLORY: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-
-    fn policy(rules: &str) -> Policy {
-        Policy::parse(&format!(r#"{{"version":1,"rules":{rules}}}"#)).unwrap()
+    /// The token the policy calls `symbol` (case-sensitive) or whose address is `text`.
+    pub fn token(&self, text: &str) -> Option<&TokenSpec> {
+        self.tokens.iter().find(|t| t.symbol == text || t.address.to_checksum(None).eq_ignore_ascii_case(text))
     }
 
-    fn send(to: &str, eth: &str) -> Action {
-        Action::NativeTransfer { to: to.parse().unwrap(), value: parse_units(eth, 18).unwrap() }
-    }
-
-    #[test]
-    fn default_deny_without_policy_or_cap() {
-        let d = evaluate(None, &send(ALICE, "0.1"), &[], 0);
-        assert_eq!((d.verdict, d.rule_id.as_str()), (Verdict::Deny, "default_deny"));
-        let p = policy(r#"[{"id":"v","type":"velocity","window_secs":60,"max_count":5}]"#);
-        assert_eq!(evaluate(Some(&p), &send(ALICE, "0.1"), &[], 0).rule_id, "default_deny");
-    }
-
-    #[test]
-    fn each_rule_denies_with_its_id() {
-        let p = policy(&format!(
-            r#"[{{"id":"cap","type":"max_per_tx","amount":"1"}},
-               {{"id":"deny","type":"deny_recipients","addresses":["{MALLORY}"]}},
-               {{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}},
-               {{"id":"vel","type":"velocity","window_secs":60,"max_count":2}},
-               {{"id":"allow","type":"allow_recipients","addresses":["{ALICE}"]}}]"#
-        ));
-        assert_eq!(evaluate(Some(&p), &send(ALICE, "1"), &[], 100).verdict, Verdict::Allow);
-        assert_eq!(evaluate(Some(&p), &send(ALICE, "1.01"), &[], 100).rule_id, "cap");
-        assert_eq!(evaluate(Some(&p), &send(MALLORY, "0.1"), &[], 100).rule_id, "deny");
-        let spent = vec![Spend { at: 10, value: parse_units("2.5", 18).unwrap() }];
-        let d = evaluate(Some(&p), &send(ALICE, "0.6"), &spent, 100);
-        assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("day", Some("3 ETH")));
-        assert_eq!(evaluate(Some(&p), &send(ALICE, "0.6"), &spent, 86_410).verdict, Verdict::Allow);
-        let recent = vec![Spend { at: 90, value: U256::from(1) }, Spend { at: 95, value: U256::from(1) }];
-        assert_eq!(evaluate(Some(&p), &send(ALICE, "0.1"), &recent, 100).rule_id, "vel");
-        let other = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
-        assert_eq!(evaluate(Some(&p), &send(other, "0.1"), &[], 100).rule_id, "allow");
-    }
-
-    #[test]
-    fn validation_names_the_json_path() {
-        let cases = [
-            (r#"{"version":1,"rules":[{"id":"a","type":"nope"}]}"#, "$.rules[0].type"),
-            (r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1","extra":1}]}"#, "$.rules[0].extra"),
-            (r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1e18"}]}"#, "$.rules[0].amount"),
-            (
-                r#"{"version":1,"rules":[{"id":"a","type":"allow_recipients","addresses":["0x12"]}]}"#,
-                "$.rules[0].addresses[0]",
-            ),
-            (r#"{"version":2,"rules":[]}"#, "$.version"),
-            (
-                r#"{"version":1,"rules":[{"id":"a","type":"velocity","window_secs":18446744073709551615,"max_count":1}]}"#,
-                "$.rules[0].window_secs",
-            ),
-            (
-                r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1"},{"id":"a","type":"max_per_tx","amount":"1"}]}"#,
-                "$.rules[1].id",
-            ),
-        ];
-        for (text, path) in cases {
-            assert_eq!(Policy::parse(text).unwrap_err().path, path, "{text}");
+    /// Decimals of an asset, when known to the policy (native: 18).
+    pub fn decimals(&self, asset: Asset) -> Option<u8> {
+        match asset {
+            Asset::Native => Some(18),
+            Asset::Token(address) => self.tokens.iter().find(|t| t.address == address).map(|t| t.decimals),
         }
     }
 
-    proptest! {
-        #[test]
-        fn rolling_cap_holds_for_any_sequence(steps in proptest::collection::vec((1u64..2_000, 0u64..5_000), 1..60)) {
-            let p = policy(r#"[{"id":"cap","type":"max_per_tx","amount_wei":"1000"},{"id":"w","type":"rolling_cap","window_secs":3600,"amount_wei":"2500"}]"#);
-            let mut history: Vec<Spend> = Vec::new();
-            let mut now = 0;
-            for (value, advance) in steps {
-                now += advance;
-                let action = Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(value) };
-                let first = evaluate(Some(&p), &action, &history, now);
-                prop_assert_eq!(&first, &evaluate(Some(&p), &action, &history, now));
-                if first.verdict == Verdict::Allow {
-                    history.push(Spend { at: now, value: U256::from(value) });
-                }
-                for end in history.iter().map(|s| s.at) {
-                    let sum: u64 = history.iter().filter(|s| s.at + 3600 > end && s.at <= end).map(|s| s.value.to::<u64>()).sum();
-                    prop_assert!(sum <= 2500);
-                }
-            }
-        }
-
-        #[test]
-        fn parser_never_panics(text in ".{0,200}") {
-            let _ = Policy::parse(&text);
+    /// The display name of an asset: `native`, the token's symbol, or its address.
+    pub fn asset_name(&self, asset: Asset) -> String {
+        match asset {
+            Asset::Native => "native".into(),
+            Asset::Token(address) => match self.tokens.iter().find(|t| t.address == address) {
+                Some(token) => token.symbol.clone(),
+                None => address.to_checksum(None),
+            },
         }
     }
+
+    /// Whether any rule is measured in USD (so the caller must supply price quotes).
+    pub fn uses_usd(&self) -> bool {
+        self.rules.iter().any(|rule| {
+            matches!(
+                rule.kind,
+                RuleKind::MaxPerTx { basis: Basis::Usd, .. }
+                    | RuleKind::RollingCap { basis: Basis::Usd, .. }
+                    | RuleKind::Tiers { basis: Basis::Usd, .. }
+            )
+        })
+    }
+
+    /// The current quote of `asset`: the static price from the policy, or the
+    /// aggregator answer in `prices` if it is fresh (at most `max_age_secs` old).
+    pub fn quote(&self, asset: Asset, prices: &BTreeMap<Asset, PriceQuote>, now: u64) -> Result<PriceQuote, String> {
+        let name = self.asset_name(asset);
+        match self.prices.get(&asset) {
+            None => Err(format!("no price source for {name}")),
+            Some(PriceSource::Static { usd_micro }) => {
+                Ok(PriceQuote { answer: *usd_micro, decimals: USD_DECIMALS, updated_at: now })
+            }
+            Some(PriceSource::Aggregator { max_age_secs, .. }) => {
+                let quote = prices.get(&asset).ok_or_else(|| format!("no price was read for {name}"))?;
+                let age = now.saturating_sub(quote.updated_at);
+                if age > *max_age_secs {
+                    return Err(format!("the price of {name} is {age} s old (max {max_age_secs} s)"));
+                }
+                if quote.answer.is_zero() {
+                    return Err(format!("the price of {name} is zero"));
+                }
+                Ok(*quote)
+            }
+        }
+    }
+
+    /// USD value in micro-dollars of `amount` of `asset` now, if its price is known
+    /// and fresh (what a spend records for later USD windows).
+    pub fn usd_value(
+        &self,
+        asset: Asset,
+        amount: U256,
+        prices: &BTreeMap<Asset, PriceQuote>,
+        now: u64,
+    ) -> Option<U256> {
+        let decimals = self.decimals(asset)?;
+        usd_micro(amount, decimals, &self.quote(asset, prices, now).ok()?)
+    }
+
+    /// Assets whose price comes from an aggregator, with its address (what the caller reads).
+    pub fn aggregators(&self) -> impl Iterator<Item = (Asset, Address)> + '_ {
+        self.prices.iter().filter_map(|(asset, source)| match source {
+            PriceSource::Aggregator { address, .. } => Some((*asset, *address)),
+            PriceSource::Static { .. } => None,
+        })
+    }
+
+    /// Whether a `require_simulation` rule is present.
+    pub fn requires_simulation(&self) -> bool {
+        self.rules.iter().any(|rule| matches!(rule.kind, RuleKind::RequireSimulation))
+    }
+
+    /// The registered function for `selector` on `to`, from `allow_contracts` rules
+    /// (what the calldata decoder uses to decode arguments).
+    pub fn registered_function(&self, to: Address, selector: [u8; 4]) -> Option<crate::decode::Function> {
+        self.rules.iter().find_map(|rule| match &rule.kind {
+            RuleKind::AllowContracts { contracts } => {
+                contracts.get(&to).and_then(|functions| functions.get(&selector)).map(|f| f.function.clone())
+            }
+            _ => None,
+        })
+    }
+}
+
+/// USD value in micro-dollars of `amount` base units of an asset with `decimals`, at
+/// `quote`, rounded up (a cap never under-counts).
+pub fn usd_micro(amount: U256, decimals: u8, quote: &PriceQuote) -> Option<U256> {
+    let numerator = amount.checked_mul(quote.answer)?.checked_mul(U256::from(10u64).pow(U256::from(USD_DECIMALS)))?;
+    let exponent = u64::from(decimals) + u64::from(quote.decimals);
+    if exponent > 77 {
+        return None;
+    }
+    let denominator = U256::from(10u64).pow(U256::from(exponent));
+    let (quotient, remainder) = numerator.div_rem(denominator);
+    Some(if remainder.is_zero() { quotient } else { quotient + U256::from(1u8) })
 }

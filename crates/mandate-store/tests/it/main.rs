@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
-use mandate_core::policy::{evaluate, Action, Policy, Verdict};
-use mandate_store::{AuditEntry, AuditProblem, NewTransaction, ReserveOutcome, Store, WalletRecord};
+use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
+use mandate_store::{AuditEntry, AuditProblem, NewTransaction, ReserveOutcome, ReserveView, Store, WalletRecord};
 
 const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
@@ -19,6 +19,39 @@ fn entry(event: &str) -> AuditEntry {
         policy_hash: None,
         details: serde_json::json!({}),
     }
+}
+
+/// A native transfer of `value` wei to ALICE.
+fn native(id: &str, key: Option<&str>, value: U256) -> NewTransaction {
+    NewTransaction {
+        id: id.into(),
+        wallet_id: "wal_a".into(),
+        idempotency_key: key.map(str::to_string),
+        to: ALICE.into(),
+        value,
+        data: Vec::new(),
+        kind: "native_transfer".into(),
+        asset: Asset::Native,
+        amount: value,
+        usd_micro: None,
+        recipient: Some(ALICE.parse().unwrap()),
+        chain_nonce: 0,
+    }
+}
+
+/// Decides a native transfer of `value` to ALICE at `now` with the reserve view.
+fn decide(policy: &Policy, value: U256, view: &ReserveView, now: u64) -> Decision {
+    let prices = Default::default();
+    let ctx = Context {
+        now,
+        chain_id: 31337,
+        history: &view.spends,
+        prices: &prices,
+        recipient_seen: view.recipient_seen,
+        fees: None,
+        simulation: None,
+    };
+    evaluate(Some(policy), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value }, &ctx)
 }
 
 fn store_with_wallet() -> (tempfile::TempDir, Arc<Store>) {
@@ -50,19 +83,9 @@ fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
             let (store, policy) = (store.clone(), policy.clone());
             std::thread::spawn(move || {
                 let value = parse_units("0.5", 18).unwrap();
-                let request = NewTransaction {
-                    id: format!("tx_{n}"),
-                    wallet_id: "wal_a".into(),
-                    idempotency_key: None,
-                    to: ALICE.into(),
-                    value,
-                    chain_nonce: 0,
-                };
-                let action = Action::NativeTransfer { to: ALICE.parse().unwrap(), value };
+                let request = native(&format!("tx_{n}"), None, value);
                 store
-                    .reserve(request, policy.lookback_secs(), 1000, "agent", |spends| {
-                        evaluate(Some(&policy), &action, spends, 1000)
-                    })
+                    .reserve(request, policy.lookback_secs(), 1000, "agent", |view| decide(&policy, value, view, 1000))
                     .unwrap()
             })
         })
@@ -89,18 +112,9 @@ fn released_nonce_is_reused_and_idempotency_returns_the_first() {
     let (_dir, store) = store_with_wallet();
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
     store.set_policy("wal_a", document, &Policy::parse(document).unwrap().hash, 1, entry("policy.set")).unwrap();
-    let allow = |_: &[mandate_core::policy::Spend]| {
-        let p = Policy::parse(document).unwrap();
-        evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, &[], 5)
-    };
-    let request = |id: &str, key: Option<&str>| NewTransaction {
-        id: id.into(),
-        wallet_id: "wal_a".into(),
-        idempotency_key: key.map(str::to_string),
-        to: ALICE.into(),
-        value: U256::from(1),
-        chain_nonce: 0,
-    };
+    let p = Policy::parse(document).unwrap();
+    let allow = |view: &ReserveView| decide(&p, U256::from(1), view, 5);
+    let request = |id: &str, key: Option<&str>| native(id, key, U256::from(1));
     let ReserveOutcome::Reserved { tx: first } = store.reserve(request("t1", Some("k")), 0, 5, "a", allow).unwrap()
     else {
         panic!()
@@ -158,18 +172,9 @@ fn unwritable_audit_refuses_the_reservation() {
         std::fs::remove_file(audit_dir.join("probe")).unwrap();
         std::fs::create_dir(audit_dir.join("audit.jsonl")).unwrap();
     }
-    let request = NewTransaction {
-        id: "t".into(),
-        wallet_id: "wal_a".into(),
-        idempotency_key: None,
-        to: ALICE.into(),
-        value: U256::from(1),
-        chain_nonce: 0,
-    };
+    let request = native("t", None, U256::from(1));
     let p = Policy::parse(document).unwrap();
-    let result = store.reserve(request, 0, 5, "a", |s| {
-        evaluate(Some(&p), &Action::NativeTransfer { to: ALICE.parse().unwrap(), value: U256::from(1) }, s, 5)
-    });
+    let result = store.reserve(request, 0, 5, "a", |view| decide(&p, U256::from(1), view, 5));
     assert!(matches!(result, Err(mandate_store::StoreError::AuditUnavailable(_))), "{result:?}");
     assert!(store.transaction("t").unwrap().is_none(), "nothing was reserved");
 }
@@ -184,17 +189,8 @@ fn a_decision_made_with_a_replaced_policy_reserves_nothing() {
     // The operator tightens the policy after the caller loaded the old one.
     store.set_policy("wal_a", new, &Policy::parse(new).unwrap().hash, 2, entry("policy.set")).unwrap();
     let value = parse_units("3", 18).unwrap();
-    let request = NewTransaction {
-        id: "tx_stale".into(),
-        wallet_id: "wal_a".into(),
-        idempotency_key: None,
-        to: ALICE.into(),
-        value,
-        chain_nonce: 0,
-    };
-    let action = Action::NativeTransfer { to: ALICE.parse().unwrap(), value };
-    let outcome =
-        store.reserve(request, 0, 3, "agent", |spends| evaluate(Some(&old_policy), &action, spends, 3)).unwrap();
+    let request = native("tx_stale", None, value);
+    let outcome = store.reserve(request, 0, 3, "agent", |view| decide(&old_policy, value, view, 3)).unwrap();
     assert!(matches!(outcome, ReserveOutcome::PolicyChanged), "{outcome:?}");
     assert!(store.transaction("tx_stale").unwrap().is_none());
 }

@@ -1,0 +1,584 @@
+//! Evaluation of a policy on an action. First the action must be *permitted* by a rule
+//! of its kind (default deny); then every constraint rule is checked in document order
+//! and the first violation stops; finally the tier rules raise the tier.
+
+use alloy_dyn_abi::DynSolValue;
+use alloy_primitives::{Address, U256};
+
+use super::*;
+use crate::amount::format_units;
+
+/// A denial under construction.
+struct Denial {
+    code: ErrorCode,
+    rule_id: String,
+    reason: String,
+    observed: Option<String>,
+    limit: Option<String>,
+}
+
+fn denial(rule_id: &str, reason: impl Into<String>) -> Denial {
+    Denial {
+        code: ErrorCode::PolicyDenied,
+        rule_id: rule_id.into(),
+        reason: reason.into(),
+        observed: None,
+        limit: None,
+    }
+}
+
+impl Denial {
+    fn values(mut self, observed: impl Into<String>, limit: Option<String>) -> Denial {
+        self.observed = Some(observed.into());
+        self.limit = limit;
+        self
+    }
+
+    fn code(mut self, code: ErrorCode) -> Denial {
+        self.code = code;
+        self
+    }
+}
+
+/// Evaluation of one action: the inputs plus what has been worked out so far.
+struct Evaluation<'a> {
+    policy: &'a Policy,
+    action: &'a Action,
+    ctx: &'a Context<'a>,
+    outflow: Option<(Asset, U256)>,
+    budgets: Vec<Budget>,
+}
+
+fn checksum(address: &Address) -> String {
+    address.to_checksum(None)
+}
+
+impl Evaluation<'_> {
+    fn format(&self, basis: Basis, amount: U256) -> String {
+        match basis {
+            Basis::Usd => format!("{} USD", format_units(amount, USD_DECIMALS)),
+            Basis::Asset(Asset::Native) => format!("{} ETH", format_units(amount, 18)),
+            Basis::Asset(asset) => match self.policy.decimals(asset) {
+                Some(decimals) => format!("{} {}", format_units(amount, decimals), self.policy.asset_name(asset)),
+                None => format!("{amount} base units of {}", self.policy.asset_name(asset)),
+            },
+        }
+    }
+
+    fn quote(&self, asset: Asset) -> Result<PriceQuote, String> {
+        self.policy.quote(asset, self.ctx.prices, self.ctx.now)
+    }
+
+    /// USD value (micro-dollars) of `amount` of `asset` at the current price.
+    fn usd(&self, asset: Asset, amount: U256) -> Result<U256, String> {
+        let decimals = self.policy.decimals(asset).ok_or_else(|| {
+            format!("{} is not declared in the policy's tokens (decimals unknown)", self.policy.asset_name(asset))
+        })?;
+        usd_micro(amount, decimals, &self.quote(asset)?).ok_or_else(|| "USD value overflows".to_string())
+    }
+
+    /// The action's measure in `basis`, if the basis applies to it.
+    fn measure(&self, basis: Basis) -> Result<Option<U256>, Denial> {
+        let Some((asset, amount)) = self.outflow else { return Ok(None) };
+        match basis {
+            Basis::Asset(wanted) if wanted == asset => Ok(Some(amount)),
+            Basis::Asset(_) => Ok(None),
+            Basis::Usd => self
+                .usd(asset, amount)
+                .map(Some)
+                .map_err(|reason| denial("price", reason).code(ErrorCode::PriceUnavailable)),
+        }
+    }
+
+    fn in_window(&self, window_secs: u64) -> impl Iterator<Item = &Spend> + '_ {
+        let now = self.ctx.now;
+        self.ctx.history.iter().filter(move |spend| spend.at <= now && spend.at.saturating_add(window_secs) > now)
+    }
+
+    fn frees_at(&self, window_secs: u64, counted: impl Fn(&Spend) -> bool) -> Option<u64> {
+        self.in_window(window_secs).filter(|s| counted(s)).map(|s| s.at.saturating_add(window_secs)).min()
+    }
+
+    fn rolling_cap(&mut self, id: &str, basis: Basis, window_secs: u64, limit: U256) -> Result<(), Denial> {
+        let Some(amount) = self.measure(basis).map_err(|d| Denial { rule_id: id.into(), ..d })? else {
+            return Ok(());
+        };
+        let mut used = U256::ZERO;
+        for spend in self.in_window(window_secs) {
+            let value = match basis {
+                Basis::Asset(asset) if spend.asset == asset => spend.amount,
+                Basis::Asset(_) => continue,
+                Basis::Usd => match spend.usd_micro {
+                    Some(usd) => usd,
+                    None => self.usd(spend.asset, spend.amount).map_err(|reason| {
+                        denial(id, format!("cannot value an earlier spend: {reason}")).code(ErrorCode::PriceUnavailable)
+                    })?,
+                },
+            };
+            used = used.saturating_add(value);
+        }
+        let frees_at = self.frees_at(window_secs, |s| match basis {
+            Basis::Asset(asset) => s.asset == asset,
+            Basis::Usd => true,
+        });
+        self.budgets.push(Budget {
+            rule_id: id.into(),
+            unit: match basis {
+                Basis::Usd => "usd".into(),
+                Basis::Asset(asset) => self.policy.asset_name(asset),
+            },
+            window_secs,
+            limit: self.format(basis, limit),
+            used: self.format(basis, used),
+            remaining: self.format(basis, limit.saturating_sub(used)),
+            frees_at,
+        });
+        let total = used.saturating_add(amount);
+        if total > limit {
+            return Err(denial(id, format!("would use {} within {window_secs} s", self.format(basis, total)))
+                .values(self.format(basis, total), Some(self.format(basis, limit))));
+        }
+        Ok(())
+    }
+
+    fn velocity(&mut self, id: &str, window_secs: u64, max_count: u64) -> Result<(), Denial> {
+        if !self.action.is_transaction() {
+            return Ok(());
+        }
+        let used = self.in_window(window_secs).count() as u64;
+        self.budgets.push(Budget {
+            rule_id: id.into(),
+            unit: "count".into(),
+            window_secs,
+            limit: max_count.to_string(),
+            used: used.to_string(),
+            remaining: max_count.saturating_sub(used).to_string(),
+            frees_at: self.frees_at(window_secs, |_| true),
+        });
+        if used + 1 > max_count {
+            return Err(denial(id, format!("more than {max_count} transactions within {window_secs} s"))
+                .values((used + 1).to_string(), Some(max_count.to_string())));
+        }
+        Ok(())
+    }
+
+    /// Whether some rule of the action's kind permits it (default deny otherwise).
+    fn permitted(&self) -> Result<(), Denial> {
+        let rules = &self.policy.rules;
+        let mut first_refusal: Option<Denial> = None;
+        let mut seen_kind = false;
+        let mut consider = |outcome: Result<(), Denial>| match outcome {
+            Ok(()) => true,
+            Err(d) => {
+                first_refusal.get_or_insert(d);
+                false
+            }
+        };
+        let permitted = match self.action {
+            Action::TokenApprove { token, spender, amount, .. } => rules.iter().any(|rule| match &rule.kind {
+                RuleKind::Erc20Approve { token: only, spenders, max_amount, allow_unlimited }
+                    if only.is_none_or(|t| t == *token) =>
+                {
+                    seen_kind = true;
+                    consider(approve_check(&rule.id, *spender, *amount, spenders, *max_amount, *allow_unlimited))
+                }
+                _ => false,
+            }),
+            Action::ContractCall { to, selector, call, .. } => rules.iter().any(|rule| match &rule.kind {
+                RuleKind::AllowContracts { contracts } => {
+                    seen_kind = true;
+                    consider(contract_check(&rule.id, contracts, *to, *selector, call.as_ref()))
+                }
+                _ => false,
+            }),
+            Action::TypedData(data) => rules.iter().any(|rule| match &rule.kind {
+                RuleKind::TypedData { domains } => {
+                    seen_kind = true;
+                    consider(typed_data_check(&rule.id, domains, data))
+                }
+                _ => false,
+            }),
+            Action::PersonalMessage { message } => rules.iter().any(|rule| match &rule.kind {
+                RuleKind::PersonalMessage { allow: true, pattern } => {
+                    seen_kind = true;
+                    consider(match (pattern, std::str::from_utf8(message)) {
+                        (None, _) => Ok(()),
+                        (Some(pattern), Ok(text)) if pattern.0.is_match(text) => Ok(()),
+                        (Some(pattern), Ok(_)) => Err(denial(
+                            &rule.id,
+                            format!("the message does not match the allowed pattern {:?}", pattern.0.as_str()),
+                        )),
+                        (Some(_), Err(_)) => Err(denial(&rule.id, "the message is not UTF-8 text")),
+                    })
+                }
+                _ => false,
+            }),
+            Action::RawHash { .. } => {
+                seen_kind = rules.iter().any(|rule| matches!(rule.kind, RuleKind::RawHash));
+                seen_kind
+            }
+            _ => true,
+        };
+        if !permitted {
+            return Err(match first_refusal {
+                Some(refusal) if seen_kind => refusal,
+                _ => denial("default_deny", format!("no rule permits {} actions", self.action.kind())),
+            });
+        }
+        if let Some((asset, _)) = self.outflow {
+            let capped = rules.iter().any(|rule| match rule.kind {
+                RuleKind::MaxPerTx { basis: Basis::Usd, .. } => true,
+                RuleKind::MaxPerTx { basis: Basis::Asset(a), .. } => a == asset,
+                _ => false,
+            });
+            if !capped {
+                return Err(denial(
+                    "default_deny",
+                    format!("transfers of {} need a max_per_tx rule for it", self.policy.asset_name(asset)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn constraint(&mut self, rule: &Rule) -> Result<(), Denial> {
+        let id = rule.id.as_str();
+        let action = self.action;
+        match &rule.kind {
+            RuleKind::MaxPerTx { basis, limit } => {
+                if let Some(amount) = self.measure(*basis).map_err(|d| Denial { rule_id: id.into(), ..d })? {
+                    if amount > *limit {
+                        return Err(denial(id, "amount above the per-transaction maximum")
+                            .values(self.format(*basis, amount), Some(self.format(*basis, *limit))));
+                    }
+                }
+            }
+            RuleKind::RollingCap { basis, window_secs, limit } => self.rolling_cap(id, *basis, *window_secs, *limit)?,
+            RuleKind::AllowRecipients { addresses } => {
+                if let Some(to) = action.recipient().filter(|to| !addresses.contains(to)) {
+                    return Err(denial(id, "recipient is not on the allowlist").values(checksum(&to), None));
+                }
+            }
+            RuleKind::DenyRecipients { addresses } => {
+                if let Some(hit) = counterparties(action).into_iter().find(|a| addresses.contains(a)) {
+                    return Err(
+                        denial(id, "the action involves an address on the denylist").values(checksum(&hit), None)
+                    );
+                }
+            }
+            RuleKind::AllowTokens { tokens } => match action {
+                Action::TokenTransfer { token, .. } | Action::TokenApprove { token, .. } if !tokens.contains(token) => {
+                    return Err(denial(id, "token is not on the allowlist").values(checksum(token), None))
+                }
+                _ => {}
+            },
+            RuleKind::Velocity { window_secs, max_count } => self.velocity(id, *window_secs, *max_count)?,
+            RuleKind::TimeWindow(window) => time_window_check(id, window, self.ctx.now)?,
+            RuleKind::AllowChains { chain_ids } => {
+                let chain = match action {
+                    Action::TypedData(data) => data.chain_id,
+                    _ if action.is_transaction() => Some(self.ctx.chain_id),
+                    _ => None,
+                };
+                if let Some(chain) = chain.filter(|c| !chain_ids.contains(c)) {
+                    return Err(denial(id, "chain is not on the allowlist").values(chain.to_string(), None));
+                }
+            }
+            RuleKind::GasCap { max_gas, max_fee_per_gas } if action.is_transaction() => {
+                let Some(fees) = self.ctx.fees else {
+                    return Err(denial(id, "the transaction's fees are unknown, so the gas cap cannot be checked"));
+                };
+                if let Some(max) = max_gas.filter(|max| fees.gas > *max) {
+                    return Err(
+                        denial(id, "gas limit above the cap").values(fees.gas.to_string(), Some(max.to_string()))
+                    );
+                }
+                if let Some(max) = max_fee_per_gas.filter(|max| fees.max_fee_per_gas > *max) {
+                    return Err(denial(id, "max fee per gas above the cap").values(
+                        format!("{} gwei", format_units(U256::from(fees.max_fee_per_gas), 9)),
+                        Some(format!("{} gwei", format_units(U256::from(max), 9))),
+                    ));
+                }
+            }
+            RuleKind::PersonalMessage { allow: false, pattern: Some(pattern) } => {
+                if let Action::PersonalMessage { message } = action {
+                    let text = String::from_utf8_lossy(message);
+                    if pattern.0.is_match(&text) {
+                        return Err(denial(
+                            id,
+                            format!("the message matches the denied pattern {:?}", pattern.0.as_str()),
+                        ));
+                    }
+                }
+            }
+            RuleKind::RequireSimulation if action.is_transaction() => match self.ctx.simulation {
+                Some(SimulationOutcome::Success) => {}
+                Some(SimulationOutcome::Reverted(reason)) => {
+                    return Err(denial(id, "the transaction reverts in simulation")
+                        .values(reason.clone(), None)
+                        .code(ErrorCode::SimulationReverted))
+                }
+                None => return Err(denial(id, "the transaction was not simulated")),
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The tier from `tiers` and `new_recipient` rules, with the rules that raised it.
+    fn tier(&self) -> Result<(Tier, Option<u64>, Vec<String>), Denial> {
+        let mut tier = Tier::Instant;
+        let mut delay: Option<u64> = None;
+        let mut raised = Vec::new();
+        for rule in &self.policy.rules {
+            match &rule.kind {
+                RuleKind::Tiers { basis, thresholds, delay_secs } => {
+                    let Some(amount) = self.measure(*basis).map_err(|d| Denial { rule_id: rule.id.clone(), ..d })?
+                    else {
+                        continue;
+                    };
+                    if let Some((_, reached)) = thresholds.iter().rev().find(|(threshold, _)| amount > *threshold) {
+                        if *reached == Tier::Delay {
+                            delay = Some(delay.map_or(*delay_secs, |d| d.max(*delay_secs)));
+                        }
+                        tier = tier.max(*reached);
+                        raised.push(rule.id.clone());
+                    }
+                }
+                RuleKind::NewRecipient { tier: minimum }
+                    if self.action.recipient().is_some() && !self.ctx.recipient_seen =>
+                {
+                    tier = tier.max(*minimum);
+                    raised.push(rule.id.clone());
+                }
+                _ => {}
+            }
+        }
+        if tier == Tier::Delay && delay.is_none() {
+            delay = Some(3600);
+        }
+        Ok((tier, if tier == Tier::Delay { delay } else { None }, raised))
+    }
+}
+
+/// Addresses the action deals with besides the wallet: recipient, spender, target, source.
+fn counterparties(action: &Action) -> Vec<Address> {
+    match action {
+        Action::NativeTransfer { to, .. } => vec![*to],
+        Action::TokenTransfer { token, from, to, .. } => {
+            [Some(*token), *from, Some(*to)].into_iter().flatten().collect()
+        }
+        Action::TokenApprove { token, spender, .. } => vec![*token, *spender],
+        Action::ContractCall { to, .. } => vec![*to],
+        Action::TypedData(data) => data.verifying_contract.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn approve_check(
+    id: &str,
+    spender: Address,
+    amount: U256,
+    spenders: &BTreeSet<Address>,
+    max_amount: Option<U256>,
+    allow_unlimited: bool,
+) -> Result<(), Denial> {
+    if !spenders.contains(&spender) {
+        return Err(denial(id, "spender is not on the approval allowlist").values(checksum(&spender), None));
+    }
+    if amount == U256::MAX {
+        return if allow_unlimited {
+            Ok(())
+        } else {
+            Err(denial(id, "unlimited approvals are not allowed")
+                .values("unlimited", max_amount.map(|m| m.to_string())))
+        };
+    }
+    match max_amount {
+        Some(max) if amount > max => Err(denial(id, "approval above the cap")
+            .values(format!("{amount} base units"), Some(format!("{max} base units")))),
+        _ => Ok(()),
+    }
+}
+
+fn contract_check(
+    id: &str,
+    contracts: &BTreeMap<Address, BTreeMap<[u8; 4], AllowedFunction>>,
+    to: Address,
+    selector: [u8; 4],
+    call: Option<&crate::action::DecodedCall>,
+) -> Result<(), Denial> {
+    let functions =
+        contracts.get(&to).ok_or_else(|| denial(id, "contract is not on the allowlist").values(checksum(&to), None))?;
+    let allowed = functions.get(&selector).ok_or_else(|| {
+        denial(id, "function is not allowed on this contract").values(format!("0x{}", hex::encode(selector)), None)
+    })?;
+    let Some(call) = call else {
+        return Err(denial(id, "the call's arguments were not decoded"));
+    };
+    for condition in &allowed.conditions {
+        let name = allowed.function.inputs.get(condition.index).map(|p| p.name.as_str()).unwrap_or_default();
+        let label = if name.is_empty() { format!("argument {}", condition.index) } else { format!("argument {name}") };
+        let value = call.args.get(condition.index).and_then(arg_value_of);
+        let Some(value) = value else {
+            return Err(denial(id, format!("{label} cannot be compared")));
+        };
+        let holds = match &condition.op {
+            ConditionOp::Eq(expected) => value == *expected,
+            ConditionOp::In(options) => options.contains(&value),
+            ConditionOp::Lte(bound) => same_kind(&value, bound) && value <= *bound,
+            ConditionOp::Gte(bound) => same_kind(&value, bound) && value >= *bound,
+        };
+        if !holds {
+            let (op, limit) = match &condition.op {
+                ConditionOp::Eq(v) => ("equal", show(v)),
+                ConditionOp::In(vs) => ("be one of", vs.iter().map(show).collect::<Vec<_>>().join(", ")),
+                ConditionOp::Lte(v) => ("be at most", show(v)),
+                ConditionOp::Gte(v) => ("be at least", show(v)),
+            };
+            return Err(denial(id, format!("{label} of {} must {op} {limit}", allowed.function.signature()))
+                .values(show(&value), Some(limit)));
+        }
+    }
+    Ok(())
+}
+
+fn same_kind(a: &ArgValue, b: &ArgValue) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn arg_value_of(value: &DynSolValue) -> Option<ArgValue> {
+    Some(match value {
+        DynSolValue::Address(a) => ArgValue::Address(*a),
+        DynSolValue::Uint(u, _) => ArgValue::Uint(*u),
+        DynSolValue::Int(i, _) => ArgValue::Int(*i),
+        DynSolValue::Bool(b) => ArgValue::Bool(*b),
+        DynSolValue::String(s) => ArgValue::String(s.clone()),
+        DynSolValue::Bytes(b) => ArgValue::Bytes(b.clone()),
+        DynSolValue::FixedBytes(word, size) => ArgValue::Bytes(word.get(..*size)?.to_vec()),
+        _ => return None,
+    })
+}
+
+fn show(value: &ArgValue) -> String {
+    match value {
+        ArgValue::Address(a) => checksum(a),
+        ArgValue::Uint(u) => u.to_string(),
+        ArgValue::Int(i) => i.to_string(),
+        ArgValue::Bool(b) => b.to_string(),
+        ArgValue::String(s) => format!("{s:?}"),
+        ArgValue::Bytes(b) => format!("0x{}", hex::encode(b)),
+    }
+}
+
+fn typed_data_check(
+    id: &str,
+    domains: &[TypedDataDomain],
+    data: &crate::action::TypedDataAction,
+) -> Result<(), Denial> {
+    let matches = |d: &TypedDataDomain| {
+        d.chain_id.is_none_or(|c| data.chain_id == Some(c))
+            && d.verifying_contract.is_none_or(|v| data.verifying_contract == Some(v))
+            && d.name.as_ref().is_none_or(|n| data.name.as_ref() == Some(n))
+            && (d.primary_types.is_empty() || d.primary_types.contains(&data.primary_type))
+    };
+    if domains.iter().any(matches) {
+        return Ok(());
+    }
+    let observed = format!(
+        "{} on {} (chain {})",
+        data.primary_type,
+        data.verifying_contract.as_ref().map(checksum).unwrap_or_else(|| "no verifying contract".into()),
+        data.chain_id.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+    );
+    Err(denial(id, "typed data domain or primary type is not allowed").values(observed, None))
+}
+
+fn time_window_check(id: &str, window: &TimeWindow, now: u64) -> Result<(), Denial> {
+    let timestamp = i64::try_from(now)
+        .ok()
+        .and_then(|now| jiff::Timestamp::from_second(now).ok())
+        .ok_or_else(|| denial(id, "the clock is out of range"))?;
+    let local = timestamp.to_zoned(window.zone.clone());
+    let weekday = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
+    let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
+    let (start, end) = (window.start_minute, window.end_minute);
+    // An overnight window (end < start) belongs to the day it starts on.
+    let (day, inside) = if start < end {
+        (weekday, minute >= start && minute < end)
+    } else if minute >= start {
+        (weekday, true)
+    } else {
+        ((weekday + 6) % 7, minute < end)
+    };
+    if inside && window.days.get(day).copied().unwrap_or(false) {
+        return Ok(());
+    }
+    let observed = format!("{} {}", super::document::weekday_name(weekday), local.strftime("%H:%M"));
+    Err(denial(id, format!("outside the allowed time window ({})", window.zone_name)).values(observed, None))
+}
+
+/// Evaluates `action` under `policy` in `ctx`. Default deny: without a policy, or
+/// without a rule that permits the action's kind, the action is denied.
+pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> Decision {
+    let Some(policy) = policy else {
+        return Decision {
+            verdict: Verdict::Deny,
+            tier: Tier::Instant,
+            delay_secs: None,
+            code: Some(ErrorCode::PolicyDenied),
+            rule_id: "default_deny".into(),
+            reason: "no policy is set for this wallet".into(),
+            observed: None,
+            limit: None,
+            usd_value: None,
+            tier_rules: Vec::new(),
+            budgets: Vec::new(),
+            policy_hash: "none".into(),
+        };
+    };
+    let mut evaluation = Evaluation { policy, action, ctx, outflow: action.outflow(), budgets: Vec::new() };
+    let usd_value = match evaluation.outflow {
+        Some((asset, amount)) if policy.prices.contains_key(&asset) => {
+            evaluation.usd(asset, amount).ok().map(|usd| format!("{} USD", format_units(usd, USD_DECIMALS)))
+        }
+        _ => None,
+    };
+    let outcome = evaluation.permitted().and_then(|()| {
+        for rule in &policy.rules {
+            evaluation.constraint(rule)?;
+        }
+        evaluation.tier()
+    });
+    let Evaluation { budgets, .. } = evaluation;
+    match outcome {
+        Ok((tier, delay_secs, tier_rules)) => Decision {
+            verdict: Verdict::Allow,
+            tier,
+            delay_secs,
+            code: None,
+            rule_id: "allowed".into(),
+            reason: "no rule was violated".into(),
+            observed: None,
+            limit: None,
+            usd_value,
+            tier_rules,
+            budgets,
+            policy_hash: policy.hash.clone(),
+        },
+        Err(d) => Decision {
+            verdict: Verdict::Deny,
+            tier: Tier::Instant,
+            delay_secs: None,
+            code: Some(d.code),
+            rule_id: d.rule_id,
+            reason: d.reason,
+            observed: d.observed,
+            limit: d.limit,
+            usd_value,
+            tier_rules: Vec::new(),
+            budgets,
+            policy_hash: policy.hash.clone(),
+        },
+    }
+}

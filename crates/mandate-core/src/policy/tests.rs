@@ -1,0 +1,560 @@
+use std::collections::BTreeMap;
+
+use alloy_dyn_abi::DynSolValue;
+use alloy_primitives::{Address, B256, U256};
+use proptest::prelude::*;
+
+use super::*;
+use crate::action::{DecodedCall, TypedDataAction};
+use crate::amount::parse_units;
+
+const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const MALLORY: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const ROUTER: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+const FEED: &str = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+
+fn addr(text: &str) -> Address {
+    text.parse().unwrap()
+}
+
+fn policy(rules: &str) -> Policy {
+    Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"TST":{{"address":"{TOKEN}","decimals":6}}}},
+            "prices":{{"native":{{"usd":"2000"}},"TST":{{"aggregator":"{FEED}","max_age_secs":600}}}},
+            "rules":{rules}}}"#
+    ))
+    .unwrap()
+}
+
+fn send(to: &str, eth: &str) -> Action {
+    Action::NativeTransfer { to: addr(to), value: parse_units(eth, 18).unwrap() }
+}
+
+fn token_send(to: &str, amount: &str) -> Action {
+    Action::TokenTransfer { token: addr(TOKEN), from: None, to: addr(to), amount: parse_units(amount, 6).unwrap() }
+}
+
+struct Ctx {
+    now: u64,
+    history: Vec<Spend>,
+    prices: BTreeMap<Asset, PriceQuote>,
+    seen: bool,
+    fees: Option<Fees>,
+    simulation: Option<SimulationOutcome>,
+}
+
+impl Ctx {
+    fn new(now: u64) -> Ctx {
+        let mut prices = BTreeMap::new();
+        // TST at $1.00 with 8 decimals, updated at `now`.
+        prices.insert(
+            Asset::Token(addr(TOKEN)),
+            PriceQuote { answer: U256::from(100_000_000u64), decimals: 8, updated_at: now },
+        );
+        Ctx {
+            now,
+            history: Vec::new(),
+            prices,
+            seen: true,
+            fees: Some(Fees { gas: 21_000, max_fee_per_gas: 2_000_000_000 }),
+            simulation: Some(SimulationOutcome::Success),
+        }
+    }
+
+    fn eval(&self, policy: &Policy, action: &Action) -> Decision {
+        let ctx = Context {
+            now: self.now,
+            chain_id: 31337,
+            history: &self.history,
+            prices: &self.prices,
+            recipient_seen: self.seen,
+            fees: self.fees,
+            simulation: self.simulation.as_ref(),
+        };
+        evaluate(Some(policy), action, &ctx)
+    }
+}
+
+fn denied_by(decision: &Decision) -> &str {
+    assert_eq!(decision.verdict, Verdict::Deny, "{decision:?}");
+    &decision.rule_id
+}
+
+fn allowed(decision: &Decision) {
+    assert_eq!(decision.verdict, Verdict::Allow, "{decision:?}");
+}
+
+const CAP: &str = r#"{"id":"cap","type":"max_per_tx","amount":"1"}"#;
+
+#[test]
+fn default_deny_for_every_kind_without_a_permitting_rule() {
+    let ctx = Ctx::new(1_000);
+    let none = Context {
+        now: 0,
+        chain_id: 1,
+        history: &[],
+        prices: &BTreeMap::new(),
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    assert_eq!(evaluate(None, &send(ALICE, "0.1"), &none).rule_id, "default_deny");
+    let p = policy(r#"[{"id":"v","type":"velocity","window_secs":60,"max_count":5}]"#);
+    let actions = [
+        send(ALICE, "0.1"),
+        token_send(ALICE, "1"),
+        Action::TokenApprove { token: addr(TOKEN), spender: addr(ROUTER), amount: U256::from(1), increase: false },
+        Action::ContractCall { to: addr(ROUTER), value: U256::ZERO, selector: [1, 2, 3, 4], call: None },
+        Action::TypedData(permit(31337, TOKEN)),
+        Action::PersonalMessage { message: b"hello".to_vec() },
+        Action::RawHash { hash: B256::ZERO },
+    ];
+    for action in &actions {
+        let d = ctx.eval(&p, action);
+        assert_eq!((d.rule_id.as_str(), d.code), ("default_deny", Some(ErrorCode::PolicyDenied)), "{action:?}");
+    }
+    // A native cap does not permit token transfers.
+    assert_eq!(denied_by(&ctx.eval(&policy(&format!("[{CAP}]")), &token_send(ALICE, "1"))), "default_deny");
+}
+
+#[test]
+fn native_rules_deny_with_their_ids() {
+    let p = policy(&format!(
+        r#"[{CAP},
+           {{"id":"deny","type":"deny_recipients","addresses":["{MALLORY}"]}},
+           {{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}},
+           {{"id":"vel","type":"velocity","window_secs":60,"max_count":2}},
+           {{"id":"allow","type":"allow_recipients","addresses":["{ALICE}"]}}]"#
+    ));
+    let mut ctx = Ctx::new(100);
+    allowed(&ctx.eval(&p, &send(ALICE, "1")));
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "1.01"))), "cap");
+    assert_eq!(denied_by(&ctx.eval(&p, &send(MALLORY, "0.1"))), "deny");
+    ctx.history =
+        vec![Spend { at: 10, asset: Asset::Native, amount: parse_units("2.5", 18).unwrap(), usd_micro: None }];
+    let d = ctx.eval(&p, &send(ALICE, "0.6"));
+    assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("day", Some("3 ETH")));
+    let budget = d.budgets.iter().find(|b| b.rule_id == "day").unwrap();
+    assert_eq!((budget.remaining.as_str(), budget.frees_at), ("0.5 ETH", Some(86_410)));
+    ctx.now = 86_410;
+    allowed(&ctx.eval(&p, &send(ALICE, "0.6")));
+    ctx.now = 100;
+    ctx.history = vec![
+        Spend { at: 90, asset: Asset::Native, amount: U256::from(1), usd_micro: None },
+        Spend { at: 95, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1), usd_micro: None },
+    ];
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "vel");
+    ctx.history.clear();
+    assert_eq!(denied_by(&ctx.eval(&p, &send("0x90F79bf6EB2c4f870365E785982E1f101E93b906", "0.1"))), "allow");
+}
+
+#[test]
+fn token_caps_are_per_token() {
+    let p = policy(&format!(
+        r#"[{CAP},
+           {{"id":"tst","type":"max_per_tx","asset":"TST","amount":"100"}},
+           {{"id":"tst-day","type":"rolling_cap","asset":"TST","window_secs":86400,"amount":"150"}},
+           {{"id":"tokens","type":"allow_tokens","tokens":["TST"]}}]"#
+    ));
+    let mut ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &token_send(ALICE, "100")));
+    let d = ctx.eval(&p, &token_send(ALICE, "100.000001"));
+    assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("tst", Some("100 TST")));
+    // Native spends do not count against the token window, token spends do.
+    ctx.history = vec![
+        Spend { at: 900, asset: Asset::Native, amount: parse_units("0.9", 18).unwrap(), usd_micro: None },
+        Spend { at: 900, asset: Asset::Token(addr(TOKEN)), amount: parse_units("60", 6).unwrap(), usd_micro: None },
+    ];
+    allowed(&ctx.eval(&p, &token_send(ALICE, "90")));
+    assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "90.5"))), "tst-day");
+    let other = Action::TokenTransfer { token: addr(ROUTER), from: None, to: addr(ALICE), amount: U256::from(1) };
+    let with_usd_cap = policy(
+        r#"[{"id":"tokens","type":"allow_tokens","tokens":["TST"]},{"id":"usd","type":"max_per_tx_usd","usd":"10"}]"#,
+    );
+    assert_eq!(denied_by(&ctx.eval(&with_usd_cap, &other)), "tokens");
+}
+
+#[test]
+fn usd_caps_use_prices_and_refuse_stale_or_missing_ones() {
+    let p = policy(
+        r#"[{"id":"usd-tx","type":"max_per_tx_usd","usd":"500"},
+            {"id":"usd-day","type":"rolling_cap_usd","window_secs":86400,"usd":"800"}]"#,
+    );
+    let mut ctx = Ctx::new(10_000);
+    // 0.25 ETH at the static $2000 = $500: allowed; a wei more is not.
+    let d = ctx.eval(&p, &send(ALICE, "0.25"));
+    allowed(&d);
+    assert_eq!(d.usd_value.as_deref(), Some("500 USD"));
+    let d = ctx
+        .eval(&p, &Action::NativeTransfer { to: addr(ALICE), value: parse_units("0.25", 18).unwrap() + U256::from(1) });
+    assert_eq!((d.rule_id.as_str(), d.code), ("usd-tx", Some(ErrorCode::PolicyDenied)));
+    // Rolling: $400 of TST earlier (valued when spent) + $400 now = $800 allowed, $401 not.
+    ctx.history = vec![Spend {
+        at: 9_000,
+        asset: Asset::Token(addr(TOKEN)),
+        amount: parse_units("400", 6).unwrap(),
+        usd_micro: Some(parse_units("400", 6).unwrap()),
+    }];
+    allowed(&ctx.eval(&p, &token_send(ALICE, "400")));
+    assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "400.01"))), "usd-day");
+    // The aggregator price is older than its max age: PRICE_UNAVAILABLE, never a guess.
+    ctx.prices.get_mut(&Asset::Token(addr(TOKEN))).unwrap().updated_at = 10_000 - 601;
+    let d = ctx.eval(&p, &token_send(ALICE, "1"));
+    assert_eq!((d.rule_id.as_str(), d.code), ("usd-tx", Some(ErrorCode::PriceUnavailable)));
+    ctx.prices.clear();
+    assert_eq!(ctx.eval(&p, &token_send(ALICE, "1")).code, Some(ErrorCode::PriceUnavailable));
+    // Native still has its static price.
+    allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
+}
+
+#[test]
+fn tiers_and_new_recipients_raise_the_tier() {
+    let p = policy(
+        r#"[{"id":"cap","type":"max_per_tx","amount":"10"},
+           {"id":"t","type":"tiers","notify_above":"0.1","delay_above":"1","approval_above":"5","delay_secs":600},
+           {"id":"usd","type":"tiers","basis":"usd","approval_above":"8000"},
+           {"id":"new","type":"new_recipient"}]"#,
+    );
+    let mut ctx = Ctx::new(1_000);
+    let tier = |ctx: &Ctx, eth: &str| {
+        let d = ctx.eval(&p, &send(ALICE, eth));
+        allowed(&d);
+        (d.tier, d.delay_secs)
+    };
+    assert_eq!(tier(&ctx, "0.1"), (Tier::Instant, None));
+    assert_eq!(tier(&ctx, "0.2"), (Tier::Notify, None));
+    assert_eq!(tier(&ctx, "2"), (Tier::Delay, Some(600)));
+    assert_eq!(tier(&ctx, "5.01"), (Tier::Approval, None));
+    // $2000 × 4.5 = $9000 is above the USD approval threshold.
+    assert_eq!(tier(&ctx, "4.5"), (Tier::Approval, None));
+    ctx.seen = false;
+    let d = ctx.eval(&p, &send(ALICE, "0.01"));
+    assert_eq!((d.tier, d.tier_rules.clone()), (Tier::Approval, vec!["new".to_string()]));
+}
+
+#[test]
+fn approvals_need_a_listed_spender_and_a_cap() {
+    let p = policy(&format!(
+        r#"[{{"id":"approve","type":"erc20_approve","token":"TST","spenders":["{ROUTER}"],"amount":"1000"}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    let approve = |spender: &str, amount: U256| Action::TokenApprove {
+        token: addr(TOKEN),
+        spender: addr(spender),
+        amount,
+        increase: false,
+    };
+    allowed(&ctx.eval(&p, &approve(ROUTER, parse_units("1000", 6).unwrap())));
+    let d = ctx.eval(&p, &approve(ROUTER, U256::MAX));
+    assert_eq!((d.rule_id.as_str(), d.reason.as_str()), ("approve", "unlimited approvals are not allowed"));
+    assert_eq!(denied_by(&ctx.eval(&p, &approve(ROUTER, parse_units("1000.01", 6).unwrap()))), "approve");
+    let d = ctx.eval(&p, &approve(MALLORY, U256::from(1)));
+    assert_eq!((d.rule_id.as_str(), d.reason.as_str()), ("approve", "spender is not on the approval allowlist"));
+    let unlimited = policy(&format!(
+        r#"[{{"id":"approve","type":"erc20_approve","spenders":["{ROUTER}"],"allow_unlimited":true}}]"#
+    ));
+    allowed(&ctx.eval(&unlimited, &approve(ROUTER, U256::MAX)));
+    assert!(Policy::parse(&format!(
+        r#"{{"version":1,"rules":[{{"id":"a","type":"erc20_approve","spenders":["{ROUTER}"]}}]}}"#
+    ))
+    .is_err());
+}
+
+fn swap_call(token: &str, amount_in: u64, min_out: u64) -> Action {
+    let function = crate::decode::parse_function("swap(address tokenIn, uint256 amountIn, uint256 minOut)").unwrap();
+    Action::ContractCall {
+        to: addr(ROUTER),
+        value: U256::ZERO,
+        selector: function.selector().0,
+        call: Some(DecodedCall {
+            signature: function.signature(),
+            names: vec!["tokenIn".into(), "amountIn".into(), "minOut".into()],
+            args: vec![
+                DynSolValue::Address(addr(token)),
+                DynSolValue::Uint(U256::from(amount_in), 256),
+                DynSolValue::Uint(U256::from(min_out), 256),
+            ],
+        }),
+    }
+}
+
+#[test]
+fn contract_calls_need_a_listed_function_and_matching_arguments() {
+    let p = policy(&format!(
+        r#"[{{"id":"router","type":"allow_contracts","contracts":[{{"address":"{ROUTER}","functions":[
+              {{"signature":"swap(address tokenIn, uint256 amountIn, uint256 minOut)","conditions":[
+                  {{"arg":"tokenIn","op":"in","values":["{TOKEN}"]}},
+                  {{"arg":1,"op":"lte","value":"1000"}},
+                  {{"arg":"minOut","op":"gte","value":"1"}}]}}]}}]}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &swap_call(TOKEN, 1000, 1)));
+    let d = ctx.eval(&p, &swap_call(TOKEN, 1001, 1));
+    assert_eq!((d.rule_id.as_str(), d.observed.as_deref(), d.limit.as_deref()), ("router", Some("1001"), Some("1000")));
+    assert_eq!(denied_by(&ctx.eval(&p, &swap_call(MALLORY, 10, 1))), "router");
+    assert_eq!(denied_by(&ctx.eval(&p, &swap_call(TOKEN, 10, 0))), "router");
+    let other_selector =
+        Action::ContractCall { to: addr(ROUTER), value: U256::ZERO, selector: [0xde, 0xad, 0xbe, 0xef], call: None };
+    let d = ctx.eval(&p, &other_selector);
+    assert_eq!((d.rule_id.as_str(), d.reason.as_str()), ("router", "function is not allowed on this contract"));
+    let other_contract =
+        Action::ContractCall { to: addr(MALLORY), value: U256::ZERO, selector: [1, 2, 3, 4], call: None };
+    assert_eq!(ctx.eval(&p, &other_contract).reason, "contract is not on the allowlist");
+    // The registry the decoder uses comes from the same rule.
+    assert!(p.registered_function(addr(ROUTER), swap_call(TOKEN, 1, 1).selector().unwrap()).is_some());
+    // A call that carries value also needs a native cap.
+    let mut paying = swap_call(TOKEN, 10, 1);
+    if let Action::ContractCall { value, .. } = &mut paying {
+        *value = U256::from(5);
+    }
+    assert_eq!(denied_by(&ctx.eval(&p, &paying)), "default_deny");
+}
+
+impl Action {
+    fn selector(&self) -> Option<[u8; 4]> {
+        match self {
+            Action::ContractCall { selector, .. } => Some(*selector),
+            _ => None,
+        }
+    }
+}
+
+fn permit(chain_id: u64, contract: &str) -> TypedDataAction {
+    TypedDataAction {
+        chain_id: Some(chain_id),
+        verifying_contract: Some(addr(contract)),
+        name: Some("Test Token".into()),
+        primary_type: "Permit".into(),
+        signing_hash: B256::ZERO,
+    }
+}
+
+#[test]
+fn signatures_typed_data_messages_and_raw_hashes() {
+    let p = policy(&format!(
+        r#"[{{"id":"permits","type":"typed_data","domains":[{{"chain_id":31337,"verifying_contract":"{TOKEN}","primary_types":["Permit"]}}]}},
+           {{"id":"login","type":"personal_message","mode":"allow","pattern":"^Sign in to example\\.com"}},
+           {{"id":"no-transfers","type":"personal_message","mode":"deny","pattern":"(?i)transfer"}},
+           {{"id":"chains","type":"allow_chains","chain_ids":[31337]}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &Action::TypedData(permit(31337, TOKEN))));
+    let d = ctx.eval(&p, &Action::TypedData(permit(31337, ROUTER)));
+    assert_eq!(
+        (d.rule_id.as_str(), d.reason.as_str()),
+        ("permits", "typed data domain or primary type is not allowed")
+    );
+    let mut other_type = permit(31337, TOKEN);
+    other_type.primary_type = "Order".into();
+    assert_eq!(denied_by(&ctx.eval(&p, &Action::TypedData(other_type))), "permits");
+    assert_eq!(denied_by(&ctx.eval(&p, &Action::TypedData(permit(1, TOKEN)))), "permits");
+    let message = |text: &str| Action::PersonalMessage { message: text.as_bytes().to_vec() };
+    allowed(&ctx.eval(&p, &message("Sign in to example.com at 12:00")));
+    assert_eq!(denied_by(&ctx.eval(&p, &message("Hello"))), "login");
+    assert_eq!(denied_by(&ctx.eval(&p, &message("Sign in to example.com and TRANSFER all"))), "no-transfers");
+    assert_eq!(denied_by(&ctx.eval(&p, &Action::RawHash { hash: B256::ZERO })), "default_deny");
+    let raw = policy(r#"[{"id":"raw","type":"raw_hash","allow":true}]"#);
+    allowed(&ctx.eval(&raw, &Action::RawHash { hash: B256::ZERO }));
+}
+
+#[test]
+fn time_windows_follow_the_time_zone() {
+    // Weekdays 09:00-17:00 in Berlin (UTC+1 in January).
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"office","type":"time_window","timezone":"Europe/Berlin","days":["mon","tue","wed","thu","fri"],"start":"09:00","end":"17:00"}}]"#
+    ));
+    // 2026-01-05 is a Monday. 08:30 UTC = 09:30 Berlin.
+    let monday_0830_utc = 1_767_601_800;
+    allowed(&Ctx::new(monday_0830_utc).eval(&p, &send(ALICE, "0.1")));
+    let d = Ctx::new(monday_0830_utc - 3600).eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((d.rule_id.as_str(), d.observed.as_deref()), ("office", Some("mon 08:30")));
+    let saturday = monday_0830_utc - 2 * 86_400;
+    assert_eq!(denied_by(&Ctx::new(saturday).eval(&p, &send(ALICE, "0.1"))), "office");
+    // An overnight window belongs to the day it starts on: Friday 22:00 → Saturday 06:00.
+    let night = policy(&format!(
+        r#"[{CAP},{{"id":"night","type":"time_window","timezone":"UTC","days":["fri"],"start":"22:00","end":"06:00"}}]"#
+    ));
+    let saturday_0300_utc = 1_767_601_800 - 2 * 86_400 - 8 * 3600 - 1800 + 3 * 3600;
+    allowed(&Ctx::new(saturday_0300_utc).eval(&night, &send(ALICE, "0.1")));
+    assert_eq!(denied_by(&Ctx::new(saturday_0300_utc + 86_400).eval(&night, &send(ALICE, "0.1"))), "night");
+}
+
+#[test]
+fn gas_caps_and_simulation() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"gas","type":"gas_cap","max_gas":50000,"max_fee_per_gas_gwei":"50"}},{{"id":"sim","type":"require_simulation"}}]"#
+    ));
+    let mut ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
+    ctx.fees = Some(Fees { gas: 50_001, max_fee_per_gas: 1 });
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "gas");
+    ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 50_000_000_001 });
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((d.rule_id.as_str(), d.observed.as_deref()), ("gas", Some("50.000000001 gwei")));
+    ctx.fees = None;
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "gas");
+    ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 1 });
+    ctx.simulation = Some(SimulationOutcome::Reverted("Target: minOut above amountIn".into()));
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!(
+        (d.rule_id.as_str(), d.code, d.observed.as_deref()),
+        ("sim", Some(ErrorCode::SimulationReverted), Some("Target: minOut above amountIn"))
+    );
+    ctx.simulation = None;
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "sim");
+}
+
+#[test]
+fn validation_names_the_json_path() {
+    let cases = [
+        (r#"{"version":1,"rules":[{"id":"a","type":"nope"}]}"#, "$.rules[0].type"),
+        (r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1","extra":1}]}"#, "$.rules[0].extra"),
+        (r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1e18"}]}"#, "$.rules[0].amount"),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"allow_recipients","addresses":["0x12"]}]}"#,
+            "$.rules[0].addresses[0]",
+        ),
+        (r#"{"version":2,"rules":[]}"#, "$.version"),
+        (r#"{"version":1,"rules":[],"extra":true}"#, "$.extra"),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"velocity","window_secs":18446744073709551615,"max_count":1}]}"#,
+            "$.rules[0].window_secs",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","amount":"1"},{"id":"a","type":"max_per_tx","amount":"1"}]}"#,
+            "$.rules[1].id",
+        ),
+        (r#"{"version":1,"rules":[{"id":"a","type":"max_per_tx","asset":"DOGE","amount":"1"}]}"#, "$.rules[0].asset"),
+        (
+            r#"{"version":1,"tokens":{"T":{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","decimals":2}},"rules":[{"id":"a","type":"max_per_tx","asset":"T","amount":"1.001"}]}"#,
+            "$.rules[0].amount",
+        ),
+        (r#"{"version":1,"tokens":{"T":{"address":"0x12","decimals":2}},"rules":[]}"#, "$.tokens.T.address"),
+        (r#"{"version":1,"prices":{"native":{"usd":"-1"}},"rules":[]}"#, "$.prices.native.usd"),
+        (
+            r#"{"version":1,"prices":{"native":{"aggregator":"0x5FbDB2315678afecb367f032d93F642f64180aa3"}},"rules":[]}"#,
+            "$.prices.native.max_age_secs",
+        ),
+        (r#"{"version":1,"rules":[{"id":"a","type":"time_window","timezone":"Mars/Olympus"}]}"#, "$.rules[0].timezone"),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"time_window","timezone":"UTC","start":"25:00"}]}"#,
+            "$.rules[0].start",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"time_window","timezone":"UTC","days":["someday"]}]}"#,
+            "$.rules[0].days[0]",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"personal_message","mode":"allow","pattern":"("}]}"#,
+            "$.rules[0].pattern",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"allow_contracts","contracts":[{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","functions":[{"signature":"swap(addr"}]}]}]}"#,
+            "$.rules[0].contracts[0].functions[0].signature",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"allow_contracts","contracts":[{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","functions":[{"signature":"swap(address,uint256)","conditions":[{"arg":0,"op":"lte","value":"1"}]}]}]}]}"#,
+            "$.rules[0].contracts[0].functions[0].conditions[0].op",
+        ),
+        (
+            r#"{"version":1,"rules":[{"id":"a","type":"allow_contracts","contracts":[{"address":"0x5FbDB2315678afecb367f032d93F642f64180aa3","functions":[{"signature":"swap(address,uint256)","conditions":[{"arg":5,"op":"eq","value":"1"}]}]}]}]}"#,
+            "$.rules[0].contracts[0].functions[0].conditions[0].arg",
+        ),
+        (r#"{"version":1,"rules":[{"id":"a","type":"tiers","notify_above":"5","approval_above":"1"}]}"#, "$.rules[0]"),
+        (r#"{"version":1,"rules":[{"id":"a","type":"raw_hash","allow":false}]}"#, "$.rules[0].allow"),
+    ];
+    for (text, path) in cases {
+        assert_eq!(Policy::parse(text).unwrap_err().path, path, "{text}");
+    }
+}
+
+fn windowed_sums_hold(history: &[Spend], window: u64, cap: U256, value: impl Fn(&Spend) -> U256) -> bool {
+    history.iter().all(|end| {
+        let sum = history
+            .iter()
+            .filter(|s| s.at + window > end.at && s.at <= end.at)
+            .fold(U256::ZERO, |sum, s| sum + value(s));
+        sum <= cap
+    })
+}
+
+proptest! {
+    #[test]
+    fn rolling_caps_hold_for_any_sequence_of_actions_and_times(
+        steps in proptest::collection::vec((0u8..3, 1u64..2_000, 0u64..5_000), 1..60)
+    ) {
+        let p = policy(
+            r#"[{"id":"cap","type":"max_per_tx","amount_wei":"1000"},
+                {"id":"w","type":"rolling_cap","window_secs":3600,"amount_wei":"2500"},
+                {"id":"t","type":"max_per_tx","asset":"TST","amount_base":"1000"},
+                {"id":"tw","type":"rolling_cap","asset":"TST","window_secs":600,"amount_base":"1500"},
+                {"id":"usd","type":"rolling_cap_usd","window_secs":7200,"usd":"0.004"}]"#,
+        );
+        let mut ctx = Ctx::new(0);
+        for (kind, value, advance) in steps {
+            ctx.now += advance;
+            ctx.prices.get_mut(&Asset::Token(addr(TOKEN))).unwrap().updated_at = ctx.now;
+            let (asset, action) = match kind {
+                0 => (Asset::Native, Action::NativeTransfer { to: addr(ALICE), value: U256::from(value) }),
+                _ => (Asset::Token(addr(TOKEN)), Action::TokenTransfer { token: addr(TOKEN), from: None, to: addr(ALICE), amount: U256::from(value) }),
+            };
+            let first = ctx.eval(&p, &action);
+            prop_assert_eq!(&first, &ctx.eval(&p, &action), "not deterministic");
+            if first.verdict == Verdict::Allow {
+                let decimals = if asset == Asset::Native { 18 } else { 6 };
+                let quote = match asset {
+                    Asset::Native => PriceQuote { answer: U256::from(2_000_000_000u64), decimals: 6, updated_at: ctx.now },
+                    Asset::Token(_) => ctx.prices[&asset],
+                };
+                let usd = usd_micro(U256::from(value), decimals, &quote);
+                ctx.history.push(Spend { at: ctx.now, asset, amount: U256::from(value), usd_micro: usd });
+            }
+            let native = |s: &Spend| if s.asset == Asset::Native { s.amount } else { U256::ZERO };
+            let token = |s: &Spend| if s.asset == Asset::Native { U256::ZERO } else { s.amount };
+            prop_assert!(windowed_sums_hold(&ctx.history, 3600, U256::from(2500), native));
+            prop_assert!(windowed_sums_hold(&ctx.history, 600, U256::from(1500), token));
+            prop_assert!(windowed_sums_hold(&ctx.history, 7200, U256::from(4000), |s| s.usd_micro.unwrap()));
+        }
+    }
+
+    #[test]
+    fn usd_value_rounds_up_and_never_panics(amount in any::<u128>(), answer in any::<u64>(), decimals in 0u8..40, price_decimals in 0u8..40) {
+        let quote = PriceQuote { answer: U256::from(answer), decimals: price_decimals, updated_at: 0 };
+        if let Some(usd) = usd_micro(U256::from(amount), decimals, &quote) {
+            // usd × 10^(d+pd) ≥ amount × answer × 10^6 (rounded up).
+            let exact = U256::from(amount) * U256::from(answer) * U256::from(1_000_000u64);
+            let scale = U256::from(10u64).pow(U256::from(u64::from(decimals) + u64::from(price_decimals)));
+            prop_assert!(usd.checked_mul(scale).is_none_or(|scaled| scaled >= exact));
+            prop_assert!(usd.is_zero() || (usd - U256::from(1)).checked_mul(scale).is_none_or(|scaled| scaled < exact));
+        }
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(text in "\\PC{0,300}") {
+        let _ = Policy::parse(&text);
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = Policy::parse(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn parser_never_panics_on_rule_shaped_json(
+        kind in prop::sample::select(vec!["max_per_tx","rolling_cap","max_per_tx_usd","rolling_cap_usd","tiers","allow_recipients",
+            "deny_recipients","allow_tokens","allow_contracts","erc20_approve","velocity","time_window","allow_chains",
+            "new_recipient","gas_cap","typed_data","personal_message","raw_hash","require_simulation"]),
+        key in prop::sample::select(vec!["amount","amount_base","amount_wei","asset","window_secs","usd","basis","notify_above",
+            "addresses","tokens","contracts","spenders","max_count","timezone","days","start","end","chain_ids","tier",
+            "max_gas","max_fee_per_gas_gwei","domains","mode","pattern","allow","token","allow_unlimited","delay_secs"]),
+        value in prop_oneof![
+            Just(serde_json::json!("1")), Just(serde_json::json!(-1)), Just(serde_json::json!(1e300)),
+            Just(serde_json::json!([])), Just(serde_json::json!([{"address": ROUTER, "functions": [{"signature": "f(uint8)", "conditions": [{"arg": 0, "op": "lte", "value": "300"}]}]}])),
+            Just(serde_json::json!({})), Just(serde_json::json!(null)), Just(serde_json::json!(true)), ".{0,20}".prop_map(serde_json::Value::String)],
+    ) {
+        let mut rule = serde_json::json!({"id": "r", "type": kind});
+        rule[key] = value;
+        let _ = Policy::parse(&serde_json::json!({"version": 1, "rules": [rule]}).to_string());
+    }
+}

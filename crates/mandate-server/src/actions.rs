@@ -1,0 +1,455 @@
+//! From a request to a decided action: token lookup, calldata, decoding into a typed
+//! [`Action`], and the context the policy needs (history, prices, fees, simulation).
+//! Also the policy explain endpoint and the off-chain signature endpoints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, U256};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use mandate_chain::contracts::Simulation;
+use mandate_chain::SignPayload;
+use mandate_core::action::{Action, Asset};
+use mandate_core::amount::format_units;
+use mandate_core::decode::decode_call;
+use mandate_core::policy::{evaluate, Context, Decision, Fees, Policy, PriceQuote, SimulationOutcome, Tier, Verdict};
+use mandate_core::{ErrorCode, WalletId};
+use mandate_store::WalletRecord;
+use serde_json::{json, Value};
+
+use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::now;
+use crate::request::{address_field, parse_json, EvaluateRequest, SignRequest, TransferRequest};
+use crate::state::{blocking, AppState};
+
+/// Cap on `max_fee_per_gas` (500 gwei).
+pub(crate) const FEE_CAP_WEI: u128 = 500_000_000_000;
+
+/// Largest gas a native transfer may use (21 000 to an account; a contract recipient's
+/// fallback may need more, but not unbounded: fees are paid on top of the policy's caps).
+pub(crate) const MAX_TRANSFER_GAS: u64 = 100_000;
+
+/// Largest gas of a contract call (token transfers included), after the 20 % margin.
+pub(crate) const MAX_CALL_GAS: u64 = 2_000_000;
+
+/// A transaction to build: what the wallet sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TxPlan {
+    /// `to`.
+    pub(crate) to: Address,
+    /// Native value in wei.
+    pub(crate) value: U256,
+    /// Calldata.
+    pub(crate) data: Vec<u8>,
+}
+
+/// A token as the daemon knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenInfo {
+    pub(crate) address: Address,
+    pub(crate) decimals: u8,
+}
+
+/// Resolves a token named by the request: a symbol the wallet's policy declares, or a
+/// contract address. Decimals and symbol are read from the contract once and cached.
+pub(crate) async fn token_info(state: &AppState, policy: Option<&Policy>, text: &str) -> ApiResult<TokenInfo> {
+    let address = match policy.and_then(|p| p.token(text)) {
+        Some(spec) => spec.address,
+        None if text.starts_with("0x") => address_field("token", text)?,
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::UnknownToken,
+                format!("token {text:?} is not declared in the wallet's policy; give the contract address"),
+            ))
+        }
+    };
+    token_at(state, address).await
+}
+
+/// Decimals and symbol of the token at `address` (cached after the first read).
+pub(crate) async fn token_at(state: &AppState, address: Address) -> ApiResult<TokenInfo> {
+    if let Some((decimals, _symbol)) = state.store.token(state.chain_id, &address)? {
+        return Ok(TokenInfo { address, decimals });
+    }
+    let decimals = state.rpc.erc20_decimals(address).await?;
+    let symbol = state.rpc.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
+    state.store.cache_token(state.chain_id, &address, decimals, &symbol)?;
+    Ok(TokenInfo { address, decimals })
+}
+
+/// The transaction a transfer request becomes.
+pub(crate) async fn transfer_plan(
+    state: &AppState,
+    policy: Option<&Policy>,
+    request: &TransferRequest,
+) -> ApiResult<TxPlan> {
+    let Some(token) = &request.token else {
+        return Ok(TxPlan { to: request.to, value: request.amount.resolve(18, "amount")?, data: Vec::new() });
+    };
+    let token = token_info(state, policy, token).await?;
+    let amount = request.amount.resolve(token.decimals, "amount")?;
+    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb]; // transfer(address,uint256)
+    data.extend_from_slice(request.to.into_word().as_slice());
+    data.extend_from_slice(&amount.to_be_bytes::<32>());
+    Ok(TxPlan { to: token.address, value: U256::ZERO, data })
+}
+
+/// Decodes the transaction into the action the policy judges.
+pub(crate) fn decode_plan(policy: Option<&Policy>, plan: &TxPlan) -> ApiResult<Action> {
+    let registered = |to: Address, selector: [u8; 4]| policy.and_then(|p| p.registered_function(to, selector));
+    decode_call(plan.to, plan.value, &plan.data, &registered)
+        .map_err(|e| ApiError::new(e.code, e.message).with_details(json!({"field": "data"})))
+}
+
+/// Fresh aggregator prices for the policy's priced assets (a feed that fails is left
+/// out: the engine then denies with `PRICE_UNAVAILABLE`, never guesses).
+pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>) -> BTreeMap<Asset, PriceQuote> {
+    let mut quotes = BTreeMap::new();
+    let Some(policy) = policy.filter(|p| p.uses_usd()) else { return quotes };
+    for (asset, aggregator) in policy.aggregators() {
+        match state.rpc.latest_round(aggregator).await {
+            Ok(round) => {
+                quotes.insert(
+                    asset,
+                    PriceQuote { answer: round.answer, decimals: round.decimals, updated_at: round.updated_at },
+                );
+            }
+            Err(error) => eprintln!("price feed for {}: {error}", policy.asset_name(asset)),
+        }
+    }
+    quotes
+}
+
+/// What the chain says about a planned transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainView {
+    pub(crate) prices: BTreeMap<Asset, PriceQuote>,
+    pub(crate) simulation: Option<SimulationOutcome>,
+    /// Gas limit and fees the transaction would be signed with (`None` when it reverts).
+    pub(crate) fees: Option<(u64, mandate_chain::rpc::Fees)>,
+}
+
+/// Simulates (when the policy asks), prices and estimates a planned transaction.
+pub(crate) async fn chain_view(
+    state: &AppState,
+    policy: Option<&Policy>,
+    from: Address,
+    plan: &TxPlan,
+) -> ApiResult<ChainView> {
+    let prices = prices(state, policy).await;
+    let simulation = match policy.filter(|p| p.requires_simulation()) {
+        Some(_) => Some(match state.rpc.simulate(from, plan.to, plan.value, &plan.data).await? {
+            Simulation::Success(_) => SimulationOutcome::Success,
+            Simulation::Reverted { reason } => SimulationOutcome::Reverted(reason),
+        }),
+        None => None,
+    };
+    if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
+        return Ok(ChainView { prices, simulation, fees: None });
+    }
+    let fees = state.rpc.fees().await?;
+    let estimate = state.rpc.estimate_gas(from, plan.to, plan.value, &plan.data).await?;
+    let gas = if plan.data.is_empty() {
+        if estimate > MAX_TRANSFER_GAS {
+            return Err(ApiError::new(
+                ErrorCode::FeeCapExceeded,
+                format!("a transfer estimated at {estimate} gas is above the cap of {MAX_TRANSFER_GAS} (the recipient's code burns gas)"),
+            ));
+        }
+        estimate
+    } else {
+        let gas = estimate.saturating_add(estimate / 5);
+        if gas > MAX_CALL_GAS {
+            return Err(ApiError::new(
+                ErrorCode::FeeCapExceeded,
+                format!("a call needing {gas} gas (estimate + 20 %) is above the cap of {MAX_CALL_GAS}"),
+            ));
+        }
+        gas
+    };
+    Ok(ChainView { prices, simulation, fees: Some((gas, fees)) })
+}
+
+/// The policy context for a decision at `now`.
+pub(crate) fn context<'a>(
+    state: &AppState,
+    view: &'a ChainView,
+    history: &'a [mandate_core::policy::Spend],
+    recipient_seen: bool,
+    now: u64,
+) -> Context<'a> {
+    Context {
+        now,
+        chain_id: state.chain_id,
+        history,
+        prices: &view.prices,
+        recipient_seen,
+        fees: view.fees.map(|(gas, fees)| Fees { gas, max_fee_per_gas: fees.max_fee_per_gas }),
+        simulation: view.simulation.as_ref(),
+    }
+}
+
+/// This build has no approval queue or delay queue yet: an allowed action in those
+/// tiers is refused (nothing signed) with a code that says which tier it needs.
+pub(crate) fn hold_tiers(mut decision: Decision) -> Decision {
+    if decision.verdict == Verdict::Allow && decision.tier >= Tier::Delay {
+        let (code, what) = match decision.tier {
+            Tier::Approval => (ErrorCode::ApprovalRequired, "an owner's approval"),
+            _ => (ErrorCode::DelayRequired, "a delay"),
+        };
+        decision.verdict = Verdict::Deny;
+        decision.code = Some(code);
+        decision.rule_id = decision.tier_rules.first().cloned().unwrap_or_else(|| "tiers".into());
+        decision.reason =
+            format!("the policy requires {what}; this daemon has no queue for it yet, so nothing was signed");
+    }
+    decision
+}
+
+/// The error a denial becomes (the decision in the details).
+pub(crate) fn denial_error(decision: &Decision) -> ApiError {
+    let code = decision.code.unwrap_or(ErrorCode::PolicyDenied);
+    ApiError::new(code, format!("denied by rule {}: {}", decision.rule_id, decision.reason))
+        .with_details(json!(decision))
+}
+
+/// The action in plain words and fields, for responses, audit records and the owner.
+pub(crate) fn describe(policy: Option<&Policy>, action: &Action) -> Value {
+    let name = |asset: Asset| policy.map(|p| p.asset_name(asset)).unwrap_or_else(|| "native".into());
+    let amount = |asset: Asset, amount: U256| match policy.and_then(|p| p.decimals(asset)) {
+        Some(decimals) => format_units(amount, decimals),
+        None => format!("{amount} base units"),
+    };
+    match action {
+        Action::NativeTransfer { to, value } => json!({"kind": action.kind(), "to": to.to_checksum(None),
+            "amount": format_units(*value, 18), "amount_wei": value.to_string(), "asset": "native"}),
+        Action::TokenTransfer { token, from, to, amount: base } => json!({"kind": action.kind(),
+            "token": token.to_checksum(None), "asset": name(Asset::Token(*token)),
+            "from": from.map(|f| f.to_checksum(None)), "to": to.to_checksum(None),
+            "amount": amount(Asset::Token(*token), *base), "amount_base": base.to_string()}),
+        Action::TokenApprove { token, spender, amount: base, increase } => json!({"kind": action.kind(),
+            "token": token.to_checksum(None), "asset": name(Asset::Token(*token)), "spender": spender.to_checksum(None),
+            "unlimited": *base == U256::MAX, "amount_base": base.to_string(), "increase": increase}),
+        Action::ContractCall { to, value, selector, call } => json!({"kind": action.kind(), "to": to.to_checksum(None),
+            "value_wei": value.to_string(), "selector": format!("0x{}", hex::encode(selector)),
+            "function": call.as_ref().map(|c| c.signature.clone()),
+            "args": call.as_ref().map(|c| c.args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>())}),
+        Action::TypedData(data) => json!({"kind": action.kind(), "primary_type": data.primary_type,
+            "chain_id": data.chain_id, "verifying_contract": data.verifying_contract.map(|v| v.to_checksum(None)),
+            "domain_name": data.name, "digest": format!("{:#x}", data.signing_hash)}),
+        Action::PersonalMessage { message } => json!({"kind": action.kind(), "bytes": message.len(),
+            "text": std::str::from_utf8(message).ok()}),
+        Action::RawHash { hash } => json!({"kind": action.kind(), "hash": format!("{hash:#x}")}),
+        _ => json!({"kind": action.kind()}),
+    }
+}
+
+/// An off-chain signature request, decoded.
+struct SignPlan {
+    action: Action,
+    payload: SignPayload,
+}
+
+fn sign_plan(request: SignRequest) -> ApiResult<SignPlan> {
+    Ok(match request {
+        SignRequest::TypedData(value) => {
+            let data = mandate_core::decode::parse_typed_data(&value)
+                .map_err(|e| ApiError::new(e.code, e.message).with_details(json!({"field": "typed_data"})))?;
+            SignPlan { action: Action::TypedData(data), payload: SignPayload::TypedData(value.to_string()) }
+        }
+        SignRequest::Message(message) => SignPlan {
+            action: Action::PersonalMessage { message: message.clone() },
+            payload: SignPayload::PersonalMessage(message),
+        },
+        SignRequest::Hash(hash) => SignPlan {
+            action: Action::RawHash { hash: B256::from(hash) },
+            payload: SignPayload::RawHash(B256::from(hash)),
+        },
+    })
+}
+
+/// Evaluates a signature action on the wallet's current history (no reservation:
+/// signatures move nothing by themselves).
+async fn decide_signature(
+    state: &AppState,
+    wallet: &WalletRecord,
+    policy: Option<&Policy>,
+    action: &Action,
+) -> ApiResult<Decision> {
+    let now = now();
+    let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
+    let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
+    let view = ChainView { prices: prices(state, policy).await, simulation: None, fees: None };
+    Ok(evaluate(policy, action, &context(state, &view, &history, true, now)))
+}
+
+/// `POST /v1/wallets/{id}/policy/evaluate`: the full decision for an action, nothing
+/// signed or reserved (also `mandate policy test`).
+pub(crate) async fn evaluate_action(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let request = EvaluateRequest::parse(&body_bytes(body)?)?;
+    explain(&state, &wallet, request).await.map(Json)
+}
+
+/// `POST /v1/wallets/{id}/transactions/dry-run`: [`evaluate_action`] for a transfer.
+pub(crate) async fn dry_run(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let request = TransferRequest::parse(&body_bytes(body)?)?;
+    explain(&state, &wallet, EvaluateRequest::Transfer(request)).await.map(Json)
+}
+
+async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateRequest) -> ApiResult<Value> {
+    let policy = policy_of(state, &wallet.id)?;
+    let policy = policy.as_ref();
+    let plan = match request {
+        EvaluateRequest::Transfer(transfer) => transfer_plan(state, policy, &transfer).await?,
+        EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
+        EvaluateRequest::Sign(sign) => {
+            let SignPlan { action, .. } = sign_plan(sign)?;
+            let decision = decide_signature(state, wallet, policy, &action).await?;
+            return Ok(json!({"action": describe(policy, &action), "decision": decision}));
+        }
+    };
+    let action = decode_plan(policy, &plan)?;
+    let from = address_field("address", &wallet.address)?;
+    let view = match chain_view(state, policy, from, &plan).await {
+        Ok(view) => view,
+        // Gas estimation fails for a call that reverts: still explain the policy side.
+        Err(error) if error.code == ErrorCode::GasEstimationFailed => {
+            ChainView { prices: prices(state, policy).await, simulation: None, fees: None }
+        }
+        Err(error) => return Err(error),
+    };
+    let now = now();
+    let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
+    let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
+    let seen = match action.recipient() {
+        Some(recipient) => state.store.recipient_seen(&wallet.id, &recipient)?,
+        None => true,
+    };
+    let decision = evaluate(policy, &action, &context(state, &view, &history, seen, now));
+    Ok(json!({
+        "action": describe(policy, &action),
+        "decision": decision,
+        "gas": view.fees.map(|(gas, _)| gas),
+        "max_fee_per_gas": view.fees.map(|(_, fees)| fees.max_fee_per_gas.to_string()),
+        "simulation": view.simulation.map(|s| match s {
+            SimulationOutcome::Success => json!({"success": true}),
+            SimulationOutcome::Reverted(reason) => json!({"success": false, "revert_reason": reason}),
+        }),
+    }))
+}
+
+/// `POST /v1/wallets/{id}/sign-typed-data` with `{"typed_data": {…}}`.
+pub(crate) async fn sign_typed_data(
+    state: State<Arc<AppState>>,
+    principal: Principal,
+    id: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    sign(state, principal, id, body, &["typed_data"]).await
+}
+
+/// `POST /v1/wallets/{id}/sign-message` with `{"message": "text"}` or `{"message_hex": "0x…"}`.
+pub(crate) async fn sign_message(
+    state: State<Arc<AppState>>,
+    principal: Principal,
+    id: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    sign(state, principal, id, body, &["message", "message_hex"]).await
+}
+
+/// `POST /v1/wallets/{id}/sign-hash` with `{"hash": "0x…"}` (denied unless a `raw_hash` rule allows it).
+pub(crate) async fn sign_hash(
+    state: State<Arc<AppState>>,
+    principal: Principal,
+    id: Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    sign(state, principal, id, body, &["hash"]).await
+}
+
+/// Policy, audit, then a 2-of-3 signature over the digest the signers compute
+/// themselves from the full payload.
+async fn sign(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+    fields: &[&str],
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "sign")?;
+    let body: Value = parse_json(&body_bytes(body)?)?;
+    if let Some(key) = body.as_object().and_then(|map| map.keys().find(|k| !fields.contains(&k.as_str()))) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("unknown field {key:?}; this endpoint takes {fields:?}"),
+        )
+        .with_details(json!({"field": key})));
+    }
+    let request = SignRequest::from_value(&body)?;
+    let SignPlan { action, payload } = sign_plan(request)?;
+    let policy = policy_of(&state, &wallet.id)?;
+    let decision = hold_tiers(decide_signature(&state, &wallet, policy.as_ref(), &action).await?);
+    let digest = payload.digest()?;
+    let actor = principal.actor();
+    let store = state.store.clone();
+    let described = describe(policy.as_ref(), &action);
+    let (audit_actor, wallet_id, recorded) = (actor.clone(), wallet.id.clone(), decision.clone());
+    let details = json!({"action": described, "digest": format!("0x{}", hex::encode(digest))});
+    // Fail closed: the decision is on the audit trail before anything is signed.
+    blocking(move || {
+        let mut entry = audit_entry(&audit_actor, "policy.decision", Some(&wallet_id), details);
+        entry.policy_hash = Some(recorded.policy_hash.clone());
+        entry.decision = Some(json!(recorded));
+        Ok(store.audit(entry, now())?)
+    })
+    .await?;
+    if decision.verdict == Verdict::Deny {
+        return Err(denial_error(&decision));
+    }
+    let wallet_id: WalletId = wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+    let service = state.service.clone();
+    let sig = blocking(move || service.sign(&wallet_id, payload.encode(), digest)).await?;
+    let mut signature = Vec::with_capacity(65);
+    signature.extend_from_slice(&sig.r);
+    signature.extend_from_slice(&sig.s);
+    signature.push(27 + sig.recovery_id);
+    let signature = format!("0x{}", hex::encode(signature));
+    let store = state.store.clone();
+    let (wallet_id, kind) = (wallet.id.clone(), action.kind());
+    let recorded_digest = format!("0x{}", hex::encode(digest));
+    blocking(move || {
+        let entry = audit_entry(
+            &actor,
+            "signature.created",
+            Some(&wallet_id),
+            json!({"kind": kind, "digest": recorded_digest, "signers": ["service", "cosigner"]}),
+        );
+        Ok(store.audit(entry, now())?)
+    })
+    .await?;
+    Ok(Json(json!({
+        "signature": signature,
+        "digest": format!("0x{}", hex::encode(digest)),
+        "address": wallet.address,
+        "action": describe(policy.as_ref(), &action),
+        "decision": decision,
+    })))
+}
