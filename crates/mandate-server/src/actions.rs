@@ -132,6 +132,8 @@ pub(crate) struct ChainView {
     pub(crate) simulation: Option<SimulationOutcome>,
     /// Gas limit and fees the transaction would be signed with (`None` when it reverts).
     pub(crate) fees: Option<(u64, mandate_chain::rpc::Fees)>,
+    /// Why gas could not be estimated (the call reverts, funds are short).
+    pub(crate) estimate_error: Option<String>,
 }
 
 /// Simulates (when the policy asks), prices and estimates a planned transaction.
@@ -150,10 +152,18 @@ pub(crate) async fn chain_view(
         None => None,
     };
     if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
-        return Ok(ChainView { prices, simulation, fees: None });
+        return Ok(ChainView { prices, simulation, fees: None, estimate_error: None });
     }
     let fees = state.rpc.fees().await?;
-    let estimate = state.rpc.estimate_gas(from, plan.to, plan.value, &plan.data).await?;
+    let estimate = match state.rpc.estimate_gas(from, plan.to, plan.value, &plan.data).await {
+        Ok(estimate) => estimate,
+        // The policy still decides first: a denied call reports its rule, an allowed
+        // one this error (see `require_fees`).
+        Err(mandate_chain::ChainError::EstimateFailed(message)) => {
+            return Ok(ChainView { prices, simulation, fees: None, estimate_error: Some(message) })
+        }
+        Err(error) => return Err(error.into()),
+    };
     let gas = if plan.data.is_empty() {
         if estimate > MAX_TRANSFER_GAS {
             return Err(ApiError::new(
@@ -172,7 +182,19 @@ pub(crate) async fn chain_view(
         }
         gas
     };
-    Ok(ChainView { prices, simulation, fees: Some((gas, fees)) })
+    Ok(ChainView { prices, simulation, fees: Some((gas, fees)), estimate_error: None })
+}
+
+/// An allowed transaction whose gas could not be estimated is refused (nothing is
+/// reserved or signed) with `GAS_ESTIMATION_FAILED`.
+pub(crate) fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
+    if let (Verdict::Allow, Some(message)) = (decision.verdict, &view.estimate_error) {
+        decision.verdict = Verdict::Deny;
+        decision.code = Some(ErrorCode::GasEstimationFailed);
+        decision.rule_id = "gas_estimate".into();
+        decision.reason = format!("gas estimation failed: {message}");
+    }
+    decision
 }
 
 /// The policy context for a decision at `now`.
@@ -284,7 +306,7 @@ async fn decide_signature(
     let now = now();
     let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
     let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
-    let view = ChainView { prices: prices(state, policy).await, simulation: None, fees: None };
+    let view = ChainView { prices: prices(state, policy).await, simulation: None, fees: None, estimate_error: None };
     Ok(evaluate(policy, action, &context(state, &view, &history, true, now)))
 }
 
@@ -327,14 +349,7 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
     };
     let action = decode_plan(policy, &plan)?;
     let from = address_field("address", &wallet.address)?;
-    let view = match chain_view(state, policy, from, &plan).await {
-        Ok(view) => view,
-        // Gas estimation fails for a call that reverts: still explain the policy side.
-        Err(error) if error.code == ErrorCode::GasEstimationFailed => {
-            ChainView { prices: prices(state, policy).await, simulation: None, fees: None }
-        }
-        Err(error) => return Err(error),
-    };
+    let view = chain_view(state, policy, from, &plan).await?;
     let now = now();
     let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
     let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
@@ -342,7 +357,7 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
         Some(recipient) => state.store.recipient_seen(&wallet.id, &recipient)?,
         None => true,
     };
-    let decision = evaluate(policy, &action, &context(state, &view, &history, seen, now));
+    let decision = require_fees(evaluate(policy, &action, &context(state, &view, &history, seen, now)), &view);
     Ok(json!({
         "action": describe(policy, &action),
         "decision": decision,

@@ -129,7 +129,9 @@ fn amount_pair(
         (None, None) => return Ok(None),
         (Some(Value::String(text)), None) => {
             // The format is checked now; the decimals once the asset is known.
-            parse_units(text, decimals.unwrap_or(77)).map_err(|e| amount_error(whole, e.to_string()))?;
+            let written = text.split_once('.').map_or(0, |(_, fraction)| fraction.len()).min(77);
+            let decimals = decimals.unwrap_or(u8::try_from(written).unwrap_or(77));
+            parse_units(text, decimals).map_err(|e| amount_error(whole, e.to_string()))?;
             AmountSpec::Whole(text.clone())
         }
         (None, Some(Value::String(text))) => {

@@ -22,7 +22,8 @@ use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, WalletRecord};
 use serde_json::json;
 
 use crate::actions::{
-    chain_view, context, decode_plan, denial_error, hold_tiers, transfer_plan, ChainView, TxPlan, FEE_CAP_WEI,
+    chain_view, context, decode_plan, denial_error, hold_tiers, require_fees, transfer_plan, ChainView, TxPlan,
+    FEE_CAP_WEI,
 };
 use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
 use crate::auth::Principal;
@@ -144,7 +145,7 @@ async fn reserve_sign_broadcast(
         let outcome = blocking(move || {
             Ok(store.reserve(new, lookback, decided_at, &reserve_actor, |seen| {
                 let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
-                hold_tiers(evaluate(policy.as_ref(), &action, &ctx))
+                hold_tiers(require_fees(evaluate(policy.as_ref(), &action, &ctx), &decide_view))
             })?)
         })
         .await?;

@@ -313,7 +313,7 @@ fn usd_limits_simulation_tiers_and_the_explain_command() {
     );
     assert_eq!(
         (status, code(&refused), refused["error"]["details"]["path"].as_str()),
-        (400, "INVALID_POLICY", Some("$.rules[0].colour"))
+        (422, "INVALID_POLICY", Some("$.rules[0].colour"))
     );
     let (_, shown) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy"), Some(&daemon.admin), None);
     assert_eq!(shown["version"], 1, "{shown}");
