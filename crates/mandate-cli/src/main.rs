@@ -6,6 +6,7 @@
 
 mod api;
 mod bench;
+mod bench_policy;
 mod bench_send;
 mod operator;
 mod output;
@@ -295,6 +296,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Policy decisions for a 100-rule policy (pure engine); one-rule baseline.
+    Policy {
+        #[arg(long, default_value_t = 20_000)]
+        iterations: usize,
+        /// Spends in the last day that rolling windows and velocity scan.
+        #[arg(long, default_value_t = 200)]
+        history: usize,
+    },
 }
 
 fn run(cli: Cli) -> CliResult<Report> {
@@ -358,6 +367,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Bench { command } => match command {
             BenchCommand::Mpc { signatures } => bench::mpc(signatures),
             BenchCommand::Send { sends, concurrency } => bench_send::send(sends, concurrency),
+            BenchCommand::Policy { iterations, history } => bench_policy::policy(iterations, history),
         },
     };
     result.map(Report::from)

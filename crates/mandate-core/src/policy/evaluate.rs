@@ -45,7 +45,13 @@ struct Evaluation<'a> {
     policy: &'a Policy,
     action: &'a Action,
     ctx: &'a Context<'a>,
+    /// History up to now, oldest first.
+    timeline: Option<Vec<&'a Spend>>,
+    /// Running totals along the timeline per basis (`None`: a sum overflowed).
+    prefixes: Vec<(Basis, Option<Vec<U256>>)>,
     outflow: Option<(Asset, U256)>,
+    /// The outflow's USD value, computed once (`None` when not needed yet).
+    outflow_usd: Option<Result<U256, String>>,
     budgets: Vec<Budget>,
 }
 
@@ -53,7 +59,7 @@ fn checksum(address: &Address) -> String {
     address.to_checksum(None)
 }
 
-impl Evaluation<'_> {
+impl<'a> Evaluation<'a> {
     fn format(&self, basis: Basis, amount: U256) -> String {
         match basis {
             Basis::Usd => format!("{} USD", format_units(amount, USD_DECIMALS)),
@@ -90,49 +96,85 @@ impl Evaluation<'_> {
         }
     }
 
-    fn in_window(&self, window_secs: u64) -> impl Iterator<Item = &Spend> + '_ {
-        let now = self.ctx.now;
-        self.ctx.history.iter().filter(move |spend| spend.at <= now && spend.at.saturating_add(window_secs) > now)
+    /// The history up to now, oldest first (built once per evaluation).
+    fn timeline(&mut self) -> &[&'a Spend] {
+        let (history, now) = (self.ctx.history, self.ctx.now);
+        self.timeline.get_or_insert_with(|| {
+            let mut sorted: Vec<&Spend> = history.iter().filter(|spend| spend.at <= now).collect();
+            sorted.sort_by_key(|spend| spend.at);
+            sorted
+        })
     }
 
-    fn frees_at(&self, window_secs: u64, counted: impl Fn(&Spend) -> bool) -> Option<u64> {
-        self.in_window(window_secs).filter(|s| counted(s)).map(|s| s.at.saturating_add(window_secs)).min()
+    /// Running totals of `basis` along the timeline (`prefix[i]` = sum of the first `i`
+    /// entries), built once per basis; `None` if a sum overflows (then windows are summed
+    /// directly, saturating).
+    fn prefix(&mut self, id: &str, basis: Basis) -> Result<Option<&[U256]>, Denial> {
+        if !self.prefixes.iter().any(|(b, _)| *b == basis) {
+            let timeline = self.timeline().to_vec();
+            let mut sums = Vec::with_capacity(timeline.len() + 1);
+            let mut total = Some(U256::ZERO);
+            sums.push(U256::ZERO);
+            for spend in timeline {
+                let value = match basis {
+                    Basis::Asset(asset) if spend.asset == asset => spend.amount,
+                    Basis::Asset(_) => U256::ZERO,
+                    Basis::Usd => match spend.usd_micro {
+                        Some(usd) => usd,
+                        None => self.usd(spend.asset, spend.amount).map_err(|reason| {
+                            denial(id, format!("cannot value an earlier spend: {reason}"))
+                                .code(ErrorCode::PriceUnavailable)
+                        })?,
+                    },
+                };
+                total = total.and_then(|t| t.checked_add(value));
+                sums.push(total.unwrap_or(U256::MAX));
+            }
+            self.prefixes.push((basis, total.map(|_| sums)));
+        }
+        Ok(self.prefixes.iter().find(|(b, _)| *b == basis).and_then(|(_, sums)| sums.as_deref()))
     }
 
     fn rolling_cap(&mut self, id: &str, basis: Basis, window_secs: u64, limit: U256) -> Result<(), Denial> {
         let Some(amount) = self.measure(basis).map_err(|d| Denial { rule_id: id.into(), ..d })? else {
             return Ok(());
         };
-        let mut used = U256::ZERO;
-        for spend in self.in_window(window_secs) {
-            let value = match basis {
-                Basis::Asset(asset) if spend.asset == asset => spend.amount,
-                Basis::Asset(_) => continue,
-                Basis::Usd => match spend.usd_micro {
-                    Some(usd) => usd,
-                    None => self.usd(spend.asset, spend.amount).map_err(|reason| {
-                        denial(id, format!("cannot value an earlier spend: {reason}")).code(ErrorCode::PriceUnavailable)
-                    })?,
-                },
-            };
-            used = used.saturating_add(value);
-        }
-        let frees_at = self.frees_at(window_secs, |s| match basis {
-            Basis::Asset(asset) => s.asset == asset,
+        // The window is a suffix of the timeline: its sum is a difference of running
+        // totals, and its oldest counted entry is the first that matches the basis.
+        let now = self.ctx.now;
+        let start = self.timeline().partition_point(|spend| spend.at.saturating_add(window_secs) <= now);
+        let matches = |spend: &Spend| match basis {
+            Basis::Asset(asset) => spend.asset == asset,
             Basis::Usd => true,
-        });
-        self.budgets.push(Budget {
-            rule_id: id.into(),
-            unit: match basis {
-                Basis::Usd => "usd".into(),
-                Basis::Asset(asset) => self.policy.asset_name(asset),
-            },
-            window_secs,
-            limit: self.format(basis, limit),
-            used: self.format(basis, used),
-            remaining: self.format(basis, limit.saturating_sub(used)),
-            frees_at,
-        });
+        };
+        let used = match self.prefix(id, basis)? {
+            Some(sums) => {
+                let end = sums.last().copied().unwrap_or_default();
+                end - sums.get(start).copied().unwrap_or(end)
+            }
+            None => {
+                let mut used = U256::ZERO;
+                for spend in self.timeline().to_vec().into_iter().skip(start).filter(|s| matches(s)) {
+                    let value = match (basis, spend.usd_micro) {
+                        (Basis::Usd, Some(usd)) => usd,
+                        (Basis::Usd, None) => self.usd(spend.asset, spend.amount).unwrap_or(U256::MAX),
+                        _ => spend.amount,
+                    };
+                    used = used.saturating_add(value);
+                }
+                used
+            }
+        };
+        let frees_at = self
+            .timeline()
+            .get(start..)
+            .and_then(|window| window.iter().find(|s| matches(s)))
+            .map(|spend| spend.at.saturating_add(window_secs));
+        let (unit, decimals) = match basis {
+            Basis::Usd => ("usd".into(), USD_DECIMALS),
+            Basis::Asset(asset) => (self.policy.asset_name(asset), self.policy.decimals(asset).unwrap_or(0)),
+        };
+        self.budgets.push(Budget { rule_id: id.into(), unit, decimals, window_secs, limit, used, frees_at });
         let total = used.saturating_add(amount);
         if total > limit {
             return Err(denial(id, format!("would use {} within {window_secs} s", self.format(basis, total)))
@@ -145,15 +187,19 @@ impl Evaluation<'_> {
         if !self.action.is_transaction() {
             return Ok(());
         }
-        let used = self.in_window(window_secs).count() as u64;
+        let now = self.ctx.now;
+        let timeline = self.timeline();
+        let start = timeline.partition_point(|spend| spend.at.saturating_add(window_secs) <= now);
+        let used = (timeline.len() - start.min(timeline.len())) as u64;
+        let frees_at = timeline.get(start).map(|spend| spend.at.saturating_add(window_secs));
         self.budgets.push(Budget {
             rule_id: id.into(),
             unit: "count".into(),
+            decimals: 0,
             window_secs,
-            limit: max_count.to_string(),
-            used: used.to_string(),
-            remaining: max_count.saturating_sub(used).to_string(),
-            frees_at: self.frees_at(window_secs, |_| true),
+            limit: U256::from(max_count),
+            used: U256::from(used),
+            frees_at,
         });
         if used + 1 > max_count {
             return Err(denial(id, format!("more than {max_count} transactions within {window_secs} s"))
@@ -537,11 +583,21 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             policy_hash: "none".into(),
         };
     };
-    let mut evaluation = Evaluation { policy, action, ctx, outflow: action.outflow(), budgets: Vec::new() };
-    let usd_value = match evaluation.outflow {
-        Some((asset, amount)) if policy.prices.contains_key(&asset) => {
-            evaluation.usd(asset, amount).ok().map(|usd| format!("{} USD", format_units(usd, USD_DECIMALS)))
-        }
+    let mut evaluation = Evaluation {
+        policy,
+        action,
+        ctx,
+        timeline: None,
+        prefixes: Vec::new(),
+        outflow: action.outflow(),
+        outflow_usd: None,
+        budgets: Vec::new(),
+    };
+    if let Some((asset, amount)) = evaluation.outflow.filter(|(asset, _)| policy.prices.contains_key(asset)) {
+        evaluation.outflow_usd = Some(evaluation.usd(asset, amount));
+    }
+    let usd_value = match &evaluation.outflow_usd {
+        Some(Ok(usd)) => Some(format!("{} USD", format_units(*usd, USD_DECIMALS))),
         _ => None,
     };
     let outcome = evaluation.permitted().and_then(|()| {

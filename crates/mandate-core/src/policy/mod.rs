@@ -390,24 +390,56 @@ pub enum Verdict {
     Deny,
 }
 
-/// What is left of one rolling window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What is left of one rolling window. Amounts are kept raw and formatted only when
+/// the decision is serialized (formatting 256-bit numbers dominates evaluation time).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Budget {
     /// The rule.
     pub rule_id: String,
     /// `native`, a token symbol, `usd` or `count` (velocity).
     pub unit: String,
+    /// Decimals of the amounts (0 for counts).
+    pub decimals: u8,
     /// Window length.
     pub window_secs: u64,
-    /// The limit, formatted.
-    pub limit: String,
-    /// Used within the window before this action, formatted.
-    pub used: String,
-    /// Left before this action, formatted.
-    pub remaining: String,
+    /// The limit.
+    pub limit: U256,
+    /// Used within the window before this action.
+    pub used: U256,
     /// When the oldest counted entry leaves the window (unix seconds), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub frees_at: Option<u64>,
+}
+
+impl Budget {
+    /// Left before this action.
+    pub fn remaining(&self) -> U256 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    fn show(&self, value: U256) -> String {
+        let number = crate::amount::format_units(value, self.decimals);
+        match self.unit.as_str() {
+            "count" => number,
+            "native" => format!("{number} ETH"),
+            "usd" => format!("{number} USD"),
+            unit => format!("{number} {unit}"),
+        }
+    }
+}
+
+impl Serialize for Budget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Budget", 7)?;
+        out.serialize_field("rule_id", &self.rule_id)?;
+        out.serialize_field("unit", &self.unit)?;
+        out.serialize_field("window_secs", &self.window_secs)?;
+        out.serialize_field("limit", &self.show(self.limit))?;
+        out.serialize_field("used", &self.show(self.used))?;
+        out.serialize_field("remaining", &self.show(self.remaining()))?;
+        out.serialize_field("frees_at", &self.frees_at)?;
+        out.end()
+    }
 }
 
 /// The outcome of an evaluation.
@@ -498,20 +530,20 @@ impl Policy {
     /// The current quote of `asset`: the static price from the policy, or the
     /// aggregator answer in `prices` if it is fresh (at most `max_age_secs` old).
     pub fn quote(&self, asset: Asset, prices: &BTreeMap<Asset, PriceQuote>, now: u64) -> Result<PriceQuote, String> {
-        let name = self.asset_name(asset);
+        let name = || self.asset_name(asset);
         match self.prices.get(&asset) {
-            None => Err(format!("no price source for {name}")),
+            None => Err(format!("no price source for {}", name())),
             Some(PriceSource::Static { usd_micro }) => {
                 Ok(PriceQuote { answer: *usd_micro, decimals: USD_DECIMALS, updated_at: now })
             }
             Some(PriceSource::Aggregator { max_age_secs, .. }) => {
-                let quote = prices.get(&asset).ok_or_else(|| format!("no price was read for {name}"))?;
+                let quote = prices.get(&asset).ok_or_else(|| format!("no price was read for {}", name()))?;
                 let age = now.saturating_sub(quote.updated_at);
                 if age > *max_age_secs {
-                    return Err(format!("the price of {name} is {age} s old (max {max_age_secs} s)"));
+                    return Err(format!("the price of {} is {age} s old (max {max_age_secs} s)", name()));
                 }
                 if quote.answer.is_zero() {
-                    return Err(format!("the price of {name} is zero"));
+                    return Err(format!("the price of {} is zero", name()));
                 }
                 Ok(*quote)
             }

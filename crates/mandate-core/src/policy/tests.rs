@@ -136,7 +136,8 @@ fn native_rules_deny_with_their_ids() {
     let d = ctx.eval(&p, &send(ALICE, "0.6"));
     assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("day", Some("3 ETH")));
     let budget = d.budgets.iter().find(|b| b.rule_id == "day").unwrap();
-    assert_eq!((budget.remaining.as_str(), budget.frees_at), ("0.5 ETH", Some(86_410)));
+    assert_eq!((budget.remaining(), budget.frees_at), (parse_units("0.5", 18).unwrap(), Some(86_410)));
+    assert_eq!(serde_json::to_value(budget).unwrap()["remaining"], "0.5 ETH");
     ctx.now = 86_410;
     allowed(&ctx.eval(&p, &send(ALICE, "0.6")));
     ctx.now = 100;
