@@ -53,7 +53,7 @@ fn hundred_rules() -> Value {
         rules.push(json!({"id": format!("velocity-{i}"), "type": "velocity", "window_secs": 600 * (i + 1), "max_count": 100000}));
         rules.push(json!({"id": format!("allow-{i}"), "type": "allow_recipients", "addresses": payees}));
         rules.push(json!({"id": format!("deny-{i}"), "type": "deny_recipients", "addresses": blocked}));
-        rules.push(json!({"id": format!("hours-{i}"), "type": "time_window", "timezone": ZONES[i % 3]}));
+        rules.push(json!({"id": format!("hours-{i}"), "type": "time_window", "timezone": ZONES.get(i % 3).copied().unwrap_or("UTC")}));
     }
     for i in 0..8 {
         rules.push(
