@@ -4,8 +4,9 @@
 //! It runs as its own process (`mandate cosigner serve`) with its own data
 //! directory, its own secret and its own limits file. Nothing it receives can change
 //! its limits: they are read from `limits.toml` on the cosigner host, which no API
-//! writes. It never signs a bare digest: it decodes the full unsigned transaction
-//! and recomputes the signing hash itself.
+//! writes. It decodes the full payload (transaction, typed data, message) and
+//! recomputes the digest itself; a bare hash is signed only if `limits.toml` allows
+//! raw hashes for the wallet (off by default).
 //!
 //! Must never depend on the daemon (`mandate-server`) or its database.
 
