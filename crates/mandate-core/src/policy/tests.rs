@@ -382,6 +382,22 @@ fn time_windows_follow_the_time_zone() {
 }
 
 #[test]
+fn chain_allowlist_applies_to_transactions_and_typed_data() {
+    let p = policy(&format!(r#"[{CAP},{{"id":"mainnet","type":"allow_chains","chain_ids":[1]}}]"#));
+    let ctx = Ctx::new(1_000);
+    // The context's chain is 31337.
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((d.rule_id.as_str(), d.observed.as_deref()), ("mainnet", Some("31337")));
+    let both = policy(&format!(
+        r#"[{CAP},{{"id":"chains","type":"allow_chains","chain_ids":[31337]}},
+           {{"id":"permits","type":"typed_data","domains":[{{"verifying_contract":"{TOKEN}"}}]}}]"#
+    ));
+    allowed(&ctx.eval(&both, &send(ALICE, "0.1")));
+    allowed(&ctx.eval(&both, &Action::TypedData(permit(31337, TOKEN))));
+    assert_eq!(denied_by(&ctx.eval(&both, &Action::TypedData(permit(1, TOKEN)))), "chains");
+}
+
+#[test]
 fn gas_caps_and_simulation() {
     let p = policy(&format!(
         r#"[{CAP},{{"id":"gas","type":"gas_cap","max_gas":50000,"max_fee_per_gas_gwei":"50"}},{{"id":"sim","type":"require_simulation"}}]"#

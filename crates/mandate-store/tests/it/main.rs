@@ -194,3 +194,41 @@ fn a_decision_made_with_a_replaced_policy_reserves_nothing() {
     assert!(matches!(outcome, ReserveOutcome::PolicyChanged), "{outcome:?}");
     assert!(store.transaction("tx_stale").unwrap().is_none());
 }
+
+#[test]
+fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
+    let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let p = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
+    let alice = ALICE.parse().unwrap();
+    let mut seen = Vec::new();
+    let mut reserve = |id: &str| {
+        let outcome = store
+            .reserve(native(id, None, U256::from(1)), 0, 5, "a", |view| {
+                seen.push(view.recipient_seen);
+                decide(&p, U256::from(1), view, 5)
+            })
+            .unwrap();
+        assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
+    };
+    reserve("t1");
+    // Reserved or released is not paid: only a broadcast transaction counts.
+    store.release("t1", "cosigner down", 6, entry("transaction.released")).unwrap();
+    reserve("t2");
+    assert!(!store.recipient_seen("wal_a", &alice).unwrap());
+    store.mark_submitted("t2", "0xabc", 7, entry("transaction.signed")).unwrap();
+    reserve("t3");
+    assert_eq!(seen, vec![false, false, true]);
+    assert!(store.recipient_seen("wal_a", &alice).unwrap());
+    // Spends carry their asset and amount.
+    let spends = store.spends("wal_a", 0).unwrap();
+    assert_eq!(spends.len(), 2);
+    assert!(spends.iter().all(|s| s.asset == Asset::Native && s.amount == U256::from(1)));
+    // Token metadata is cached per chain.
+    let token: alloy_primitives::Address = "0x5FbDB2315678afecb367f032d93F642f64180aa3".parse().unwrap();
+    assert_eq!(store.token(31337, &token).unwrap(), None);
+    store.cache_token(31337, &token, 6, "TST").unwrap();
+    assert_eq!(store.token(31337, &token).unwrap(), Some((6, "TST".to_string())));
+    assert_eq!(store.token(1, &token).unwrap(), None);
+}
