@@ -455,6 +455,9 @@ fn gas_cap(map: &Object, path: &str) -> Result<RuleKind, PolicyError> {
 fn tokens(root: &Object) -> Result<Vec<TokenSpec>, PolicyError> {
     let Some(value) = root.get("tokens") else { return Ok(Vec::new()) };
     let map = object(value, "$.tokens")?;
+    if map.len() > 100 {
+        return Err(err("$.tokens", "at most 100 tokens"));
+    }
     let mut tokens: Vec<TokenSpec> = Vec::with_capacity(map.len());
     for (symbol, spec) in map {
         let path = format!("$.tokens.{symbol}");
@@ -487,6 +490,9 @@ fn tokens(root: &Object) -> Result<Vec<TokenSpec>, PolicyError> {
 fn prices(root: &Object, parser: &Parser) -> Result<BTreeMap<Asset, PriceSource>, PolicyError> {
     let Some(value) = root.get("prices") else { return Ok(BTreeMap::new()) };
     let map = object(value, "$.prices")?;
+    if map.len() > 100 {
+        return Err(err("$.prices", "at most 100 price sources"));
+    }
     let mut prices = BTreeMap::new();
     for (name, spec) in map {
         let path = format!("$.prices.{name}");
