@@ -49,6 +49,10 @@ struct Evaluation<'a> {
     timeline: Option<Vec<&'a Spend>>,
     /// Running totals along the timeline per basis (`None`: a sum overflowed).
     prefixes: Vec<(Basis, Option<Vec<U256>>)>,
+    /// `now` per time zone already converted.
+    local_times: Vec<(String, Option<(usize, u16)>)>,
+    /// The addresses the action deals with.
+    counterparties: Option<Vec<Address>>,
     outflow: Option<(Asset, U256)>,
     /// The outflow's USD value, computed once (`None` when not needed yet).
     outflow_usd: Option<Result<U256, String>>,
@@ -306,7 +310,8 @@ impl<'a> Evaluation<'a> {
                 }
             }
             RuleKind::DenyRecipients { addresses } => {
-                if let Some(hit) = counterparties(action).into_iter().find(|a| addresses.contains(a)) {
+                let parties = self.counterparties.get_or_insert_with(|| counterparties(action));
+                if let Some(hit) = parties.iter().find(|a| addresses.contains(*a)).copied() {
                     return Err(
                         denial(id, "the action involves an address on the denylist").values(checksum(&hit), None)
                     );
@@ -319,7 +324,18 @@ impl<'a> Evaluation<'a> {
                 _ => {}
             },
             RuleKind::Velocity { window_secs, max_count } => self.velocity(id, *window_secs, *max_count)?,
-            RuleKind::TimeWindow(window) => time_window_check(id, window, self.ctx.now)?,
+            RuleKind::TimeWindow(window) => {
+                // Several windows often share a zone: convert `now` once per zone.
+                let local = match self.local_times.iter().find(|(name, _)| *name == window.zone_name) {
+                    Some((_, local)) => *local,
+                    None => {
+                        let local = local_time(&window.zone, self.ctx.now);
+                        self.local_times.push((window.zone_name.clone(), local));
+                        local
+                    }
+                };
+                time_window_check(id, window, local)?
+            }
             RuleKind::AllowChains { chain_ids } => {
                 let chain = match action {
                     Action::TypedData(data) => data.chain_id,
@@ -540,14 +556,17 @@ fn typed_data_check(
     Err(denial(id, "typed data domain or primary type is not allowed").values(observed, None))
 }
 
-fn time_window_check(id: &str, window: &TimeWindow, now: u64) -> Result<(), Denial> {
-    let timestamp = i64::try_from(now)
-        .ok()
-        .and_then(|now| jiff::Timestamp::from_second(now).ok())
-        .ok_or_else(|| denial(id, "the clock is out of range"))?;
-    let local = timestamp.to_zoned(window.zone.clone());
+/// `now` in a zone: weekday (Monday = 0) and minute of the day.
+fn local_time(zone: &jiff::tz::TimeZone, now: u64) -> Option<(usize, u16)> {
+    let timestamp = jiff::Timestamp::from_second(i64::try_from(now).ok()?).ok()?;
+    let local = timestamp.to_zoned(zone.clone());
     let weekday = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
-    let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).unwrap_or(0);
+    let minute = u16::try_from(i32::from(local.hour()) * 60 + i32::from(local.minute())).ok()?;
+    Some((weekday, minute))
+}
+
+fn time_window_check(id: &str, window: &TimeWindow, local: Option<(usize, u16)>) -> Result<(), Denial> {
+    let (weekday, minute) = local.ok_or_else(|| denial(id, "the clock is out of range"))?;
     let (start, end) = (window.start_minute, window.end_minute);
     // An overnight window (end < start) belongs to the day it starts on.
     let (day, inside) = if start < end {
@@ -560,7 +579,7 @@ fn time_window_check(id: &str, window: &TimeWindow, now: u64) -> Result<(), Deni
     if inside && window.days.get(day).copied().unwrap_or(false) {
         return Ok(());
     }
-    let observed = format!("{} {}", super::document::weekday_name(weekday), local.strftime("%H:%M"));
+    let observed = format!("{} {:02}:{:02}", super::document::weekday_name(weekday), minute / 60, minute % 60);
     Err(denial(id, format!("outside the allowed time window ({})", window.zone_name)).values(observed, None))
 }
 
@@ -589,6 +608,8 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
         ctx,
         timeline: None,
         prefixes: Vec::new(),
+        local_times: Vec::new(),
+        counterparties: None,
         outflow: action.outflow(),
         outflow_usd: None,
         budgets: Vec::new(),
