@@ -241,8 +241,10 @@ impl ErrorCode {
             RateLimited => "wait and retry",
             PriceUnavailable => "retry when the price source is fresh, or ask the operator to fix the price source",
             SimulationReverted => "do not retry unchanged: the call would revert (see the reason)",
-            ApprovalRequired => "wait for the owner to approve, then poll the transaction",
-            DelayRequired => "wait for the delay to pass, then poll the transaction",
+            ApprovalRequired => {
+                "an owner must approve this action; this build cannot queue it yet, so nothing was signed"
+            }
+            DelayRequired => "this action needs a delay; this build cannot queue it yet, so nothing was signed",
             InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",

@@ -106,12 +106,14 @@ pub(crate) fn decode_plan(policy: Option<&Policy>, plan: &TxPlan) -> ApiResult<A
         .map_err(|e| ApiError::new(e.code, e.message).with_details(json!({"field": "data"})))
 }
 
-/// Fresh aggregator prices for the policy's priced assets (a feed that fails is left
-/// out: the engine then denies with `PRICE_UNAVAILABLE`, never guesses).
-pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>) -> BTreeMap<Asset, PriceQuote> {
+/// A fresh aggregator price for the asset the action moves, when a USD rule needs it (a
+/// feed that fails is left out: the engine then denies with `PRICE_UNAVAILABLE`, never
+/// guesses). Earlier spends carry the USD value recorded when they were decided.
+pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>, action: &Action) -> BTreeMap<Asset, PriceQuote> {
     let mut quotes = BTreeMap::new();
     let Some(policy) = policy.filter(|p| p.uses_usd()) else { return quotes };
-    for (asset, aggregator) in policy.aggregators() {
+    let Some((moved, _)) = action.outflow() else { return quotes };
+    for (asset, aggregator) in policy.aggregators().filter(|(asset, _)| *asset == moved) {
         match state.rpc.latest_round(aggregator).await {
             Ok(round) => {
                 quotes.insert(
@@ -140,10 +142,11 @@ pub(crate) struct ChainView {
 pub(crate) async fn chain_view(
     state: &AppState,
     policy: Option<&Policy>,
+    action: &Action,
     from: Address,
     plan: &TxPlan,
 ) -> ApiResult<ChainView> {
-    let prices = prices(state, policy).await;
+    let prices = prices(state, policy, action).await;
     let simulation = match policy.filter(|p| p.requires_simulation()) {
         Some(_) => Some(match state.rpc.simulate(from, plan.to, plan.value, &plan.data).await? {
             Simulation::Success(_) => SimulationOutcome::Success,
@@ -186,9 +189,13 @@ pub(crate) async fn chain_view(
 }
 
 /// An allowed transaction whose gas could not be estimated is refused (nothing is
-/// reserved or signed) with `GAS_ESTIMATION_FAILED`.
+/// reserved or signed) with `GAS_ESTIMATION_FAILED`; so is one a `gas_cap` rule denied
+/// only because the fees are unknown.
 pub(crate) fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
-    if let (Verdict::Allow, Some(message)) = (decision.verdict, &view.estimate_error) {
+    let Some(message) = &view.estimate_error else { return decision };
+    let fees_unknown =
+        decision.verdict == Verdict::Deny && decision.reason.starts_with("the transaction's fees are unknown");
+    if decision.verdict == Verdict::Allow || fees_unknown {
         decision.verdict = Verdict::Deny;
         decision.code = Some(ErrorCode::GasEstimationFailed);
         decision.rule_id = "gas_estimate".into();
@@ -306,7 +313,8 @@ async fn decide_signature(
     let now = now();
     let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
     let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
-    let view = ChainView { prices: prices(state, policy).await, simulation: None, fees: None, estimate_error: None };
+    let view =
+        ChainView { prices: prices(state, policy, action).await, simulation: None, fees: None, estimate_error: None };
     Ok(evaluate(policy, action, &context(state, &view, &history, true, now)))
 }
 
@@ -343,13 +351,13 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
         EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
-            let decision = decide_signature(state, wallet, policy, &action).await?;
+            let decision = hold_tiers(decide_signature(state, wallet, policy, &action).await?);
             return Ok(json!({"action": describe(policy, &action), "decision": decision}));
         }
     };
     let action = decode_plan(policy, &plan)?;
     let from = address_field("address", &wallet.address)?;
-    let view = chain_view(state, policy, from, &plan).await?;
+    let view = chain_view(state, policy, &action, from, &plan).await?;
     let now = now();
     let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
     let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
@@ -357,7 +365,9 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
         Some(recipient) => state.store.recipient_seen(&wallet.id, &recipient)?,
         None => true,
     };
-    let decision = require_fees(evaluate(policy, &action, &context(state, &view, &history, seen, now)), &view);
+    // The same decision the real request would get (held tiers, unknown fees included).
+    let decision =
+        hold_tiers(require_fees(evaluate(policy, &action, &context(state, &view, &history, seen, now)), &view));
     Ok(json!({
         "action": describe(policy, &action),
         "decision": decision,

@@ -120,7 +120,7 @@ async fn reserve_sign_broadcast(
         attempts += 1;
         let policy = policy_of(&state, &wallet.id)?;
         let action = decode_plan(policy.as_ref(), &plan)?;
-        let view = chain_view(&state, policy.as_ref(), from, &plan).await?;
+        let view = chain_view(&state, policy.as_ref(), &action, from, &plan).await?;
         let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
         let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
         let decided_at = now();

@@ -55,7 +55,7 @@ struct Evaluation<'a> {
     counterparties: Option<Vec<Address>>,
     outflow: Option<(Asset, U256)>,
     /// The outflow's USD value, computed once (`None` when not needed yet).
-    outflow_usd: Option<Result<U256, String>>,
+    outflow_usd: Option<Result<U256, (ErrorCode, String)>>,
     budgets: Vec<Budget>,
 }
 
@@ -80,11 +80,22 @@ impl<'a> Evaluation<'a> {
     }
 
     /// USD value (micro-dollars) of `amount` of `asset` at the current price.
-    fn usd(&self, asset: Asset, amount: U256) -> Result<U256, String> {
+    /// Errors carry their code: a missing price source or undeclared token is the
+    /// policy's (`POLICY_DENIED`, retrying cannot help); a missing, stale or zero
+    /// answer is `PRICE_UNAVAILABLE`. Nothing (a zero amount) is worth $0 without a price.
+    fn usd(&self, asset: Asset, amount: U256) -> Result<U256, (ErrorCode, String)> {
+        if amount.is_zero() {
+            return Ok(U256::ZERO);
+        }
+        let name = || self.policy.asset_name(asset);
         let decimals = self.policy.decimals(asset).ok_or_else(|| {
-            format!("{} is not declared in the policy's tokens (decimals unknown)", self.policy.asset_name(asset))
+            (ErrorCode::PolicyDenied, format!("{} is not declared in the policy's tokens (decimals unknown)", name()))
         })?;
-        usd_micro(amount, decimals, &self.quote(asset)?).ok_or_else(|| "USD value overflows".to_string())
+        if !self.policy.prices.contains_key(&asset) {
+            return Err((ErrorCode::PolicyDenied, format!("the policy has no price source for {}", name())));
+        }
+        let quote = self.quote(asset).map_err(|reason| (ErrorCode::PriceUnavailable, reason))?;
+        usd_micro(amount, decimals, &quote).ok_or_else(|| (ErrorCode::PolicyDenied, "USD value overflows".to_string()))
     }
 
     /// The action's measure in `basis`, if the basis applies to it.
@@ -93,10 +104,11 @@ impl<'a> Evaluation<'a> {
         match basis {
             Basis::Asset(wanted) if wanted == asset => Ok(Some(amount)),
             Basis::Asset(_) => Ok(None),
-            Basis::Usd => self
-                .usd(asset, amount)
-                .map(Some)
-                .map_err(|reason| denial("price", reason).code(ErrorCode::PriceUnavailable)),
+            Basis::Usd => match &self.outflow_usd {
+                Some(Ok(usd)) => Ok(Some(*usd)),
+                Some(Err((code, reason))) => Err(denial("price", reason.clone()).code(*code)),
+                None => self.usd(asset, amount).map(Some).map_err(|(code, reason)| denial("price", reason).code(code)),
+            },
         }
     }
 
@@ -125,9 +137,8 @@ impl<'a> Evaluation<'a> {
                     Basis::Asset(_) => U256::ZERO,
                     Basis::Usd => match spend.usd_micro {
                         Some(usd) => usd,
-                        None => self.usd(spend.asset, spend.amount).map_err(|reason| {
-                            denial(id, format!("cannot value an earlier spend: {reason}"))
-                                .code(ErrorCode::PriceUnavailable)
+                        None => self.usd(spend.asset, spend.amount).map_err(|(code, reason)| {
+                            denial(id, format!("cannot value an earlier spend: {reason}")).code(code)
                         })?,
                     },
                 };
@@ -147,9 +158,12 @@ impl<'a> Evaluation<'a> {
         // totals, and its oldest counted entry is the first that matches the basis.
         let now = self.ctx.now;
         let start = self.timeline().partition_point(|spend| spend.at.saturating_add(window_secs) <= now);
-        let matches = |spend: &Spend| match basis {
-            Basis::Asset(asset) => spend.asset == asset,
-            Basis::Usd => true,
+        let matches = |spend: &Spend| {
+            !spend.amount.is_zero()
+                && match basis {
+                    Basis::Asset(asset) => spend.asset == asset,
+                    Basis::Usd => true,
+                }
         };
         let used = match self.prefix(id, basis)? {
             Some(sums) => {
@@ -162,6 +176,7 @@ impl<'a> Evaluation<'a> {
                     let value = match (basis, spend.usd_micro) {
                         (Basis::Usd, Some(usd)) => usd,
                         (Basis::Usd, None) => self.usd(spend.asset, spend.amount).unwrap_or(U256::MAX),
+
                         _ => spend.amount,
                     };
                     used = used.saturating_add(value);
@@ -347,6 +362,10 @@ impl<'a> Evaluation<'a> {
                 }
             }
             RuleKind::GasCap { max_gas, max_fee_per_gas } if action.is_transaction() => {
+                if self.ctx.fees.is_none() && matches!(self.ctx.simulation, Some(SimulationOutcome::Reverted(_))) {
+                    // A reverting call has no fees; `require_simulation` denies it with the reason.
+                    return Ok(());
+                }
                 let Some(fees) = self.ctx.fees else {
                     return Err(denial(id, "the transaction's fees are unknown, so the gas cap cannot be checked"));
                 };
@@ -404,14 +423,14 @@ impl<'a> Evaluation<'a> {
                             delay = Some(delay.map_or(*delay_secs, |d| d.max(*delay_secs)));
                         }
                         tier = tier.max(*reached);
-                        raised.push(rule.id.clone());
+                        raised.push((rule.id.clone(), *reached));
                     }
                 }
                 RuleKind::NewRecipient { tier: minimum }
                     if self.action.recipient().is_some() && !self.ctx.recipient_seen =>
                 {
                     tier = tier.max(*minimum);
-                    raised.push(rule.id.clone());
+                    raised.push((rule.id.clone(), *minimum));
                 }
                 _ => {}
             }
@@ -419,7 +438,9 @@ impl<'a> Evaluation<'a> {
         if tier == Tier::Delay && delay.is_none() {
             delay = Some(3600);
         }
-        Ok((tier, if tier == Tier::Delay { delay } else { None }, raised))
+        // The rules that put the action in its final tier (not those that asked for less).
+        let decided = raised.into_iter().filter(|(_, reached)| *reached == tier).map(|(id, _)| id).collect();
+        Ok((tier, if tier == Tier::Delay { delay } else { None }, decided))
     }
 }
 

@@ -210,6 +210,25 @@ fn usd_caps_use_prices_and_refuse_stale_or_missing_ones() {
 }
 
 #[test]
+fn usd_rules_value_nothing_at_zero_and_refuse_unpriced_assets_for_good() {
+    // Only TST has a price: a zero-value native spend (an approval, a call) is worth $0.
+    let p = Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"TST":{{"address":"{TOKEN}","decimals":6}}}},
+            "prices":{{"TST":{{"aggregator":"{FEED}","max_age_secs":600}}}},
+            "rules":[{{"id":"usd","type":"rolling_cap_usd","window_secs":3600,"usd":"100"}},
+                     {{"id":"usd-tx","type":"max_per_tx_usd","usd":"100"}}]}}"#
+    ))
+    .unwrap();
+    let mut ctx = Ctx::new(1_000);
+    ctx.history = vec![Spend { at: 990, asset: Asset::Native, amount: U256::ZERO, usd_micro: None }];
+    allowed(&ctx.eval(&p, &token_send(ALICE, "50")));
+    // An asset without a price source is the policy's refusal (not retryable), not a stale price.
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((d.rule_id.as_str(), d.code), ("usd", Some(ErrorCode::PolicyDenied)), "{d:?}");
+    assert!(d.reason.contains("no price source"), "{d:?}");
+}
+
+#[test]
 fn tiers_and_new_recipients_raise_the_tier() {
     let p = policy(
         r#"[{"id":"cap","type":"max_per_tx","amount":"10"},
@@ -231,6 +250,9 @@ fn tiers_and_new_recipients_raise_the_tier() {
     assert_eq!(tier(&ctx, "4.5"), (Tier::Approval, None));
     ctx.seen = false;
     let d = ctx.eval(&p, &send(ALICE, "0.01"));
+    assert_eq!((d.tier, d.tier_rules.clone()), (Tier::Approval, vec!["new".to_string()]));
+    // Only the rules that reached the final tier are named (not "t", which asked for notify).
+    let d = ctx.eval(&p, &send(ALICE, "0.2"));
     assert_eq!((d.tier, d.tier_rules.clone()), (Tier::Approval, vec!["new".to_string()]));
 }
 
@@ -418,7 +440,12 @@ fn gas_caps_and_simulation() {
         (d.rule_id.as_str(), d.code, d.observed.as_deref()),
         ("sim", Some(ErrorCode::SimulationReverted), Some("Target: minOut above amountIn"))
     );
+    // A reverting call has no fees: the gas cap before the simulation rule does not mask the reason.
+    ctx.fees = None;
+    ctx.simulation = Some(SimulationOutcome::Reverted("nope".into()));
+    assert_eq!(ctx.eval(&p, &send(ALICE, "0.1")).code, Some(ErrorCode::SimulationReverted));
     ctx.simulation = None;
+    ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 1 });
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "sim");
 }
 
