@@ -93,7 +93,7 @@ pub(crate) async fn transfer_plan(
     };
     let token = token_info(state, policy, token).await?;
     let amount = request.amount.resolve(token.decimals, "amount")?;
-    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb]; // transfer(address,uint256)
+    let mut data = mandate_core::decode::ERC20_TRANSFER.to_vec();
     data.extend_from_slice(request.to.into_word().as_slice());
     data.extend_from_slice(&amount.to_be_bytes::<32>());
     Ok(TxPlan { to: token.address, value: U256::ZERO, data })
@@ -191,7 +191,7 @@ pub(crate) async fn chain_view(
 /// An allowed transaction whose gas could not be estimated is refused (nothing is
 /// reserved or signed) with `GAS_ESTIMATION_FAILED`; so is one a `gas_cap` rule denied
 /// only because the fees are unknown.
-pub(crate) fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
+fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
     let Some(message) = &view.estimate_error else { return decision };
     let fees_unknown =
         decision.verdict == Verdict::Deny && decision.reason.starts_with("the transaction's fees are unknown");
@@ -225,7 +225,7 @@ pub(crate) fn context<'a>(
 
 /// This build has no approval queue or delay queue yet: an allowed action in those
 /// tiers is refused (nothing signed) with a code that says which tier it needs.
-pub(crate) fn hold_tiers(mut decision: Decision) -> Decision {
+fn hold_tiers(mut decision: Decision) -> Decision {
     if decision.verdict == Verdict::Allow && decision.tier >= Tier::Delay {
         let (code, what) = match decision.tier {
             Tier::Approval => (ErrorCode::ApprovalRequired, "an owner's approval"),
@@ -238,6 +238,29 @@ pub(crate) fn hold_tiers(mut decision: Decision) -> Decision {
             format!("the policy requires {what}; this daemon has no queue for it yet, so nothing was signed");
     }
     decision
+}
+
+/// The daemon's decision on a transaction: the policy's, then an allowed one that
+/// cannot be estimated or needs a queue is refused (what a send and its explanation share).
+pub(crate) fn decide_transaction(
+    policy: Option<&Policy>,
+    action: &Action,
+    ctx: &Context<'_>,
+    view: &ChainView,
+) -> Decision {
+    hold_tiers(require_fees(evaluate(policy, action, ctx), view))
+}
+
+/// The wallet's spends within the policy's look-back window (for decisions outside a
+/// reservation: signatures and explanations).
+fn recent_spends(
+    state: &AppState,
+    wallet: &str,
+    policy: Option<&Policy>,
+    now: u64,
+) -> ApiResult<Vec<mandate_core::policy::Spend>> {
+    let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
+    Ok(state.store.spends(wallet, now.saturating_sub(lookback))?)
 }
 
 /// The error a denial becomes (the decision in the details).
@@ -315,7 +338,7 @@ async fn decide_signature(
     let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
     let view =
         ChainView { prices: prices(state, policy, action).await, simulation: None, fees: None, estimate_error: None };
-    Ok(evaluate(policy, action, &context(state, &view, &history, true, now)))
+    Ok(hold_tiers(evaluate(policy, action, &context(state, &view, &history, true, now))))
 }
 
 /// `POST /v1/wallets/{id}/policy/evaluate`: the full decision for an action, nothing
@@ -351,7 +374,7 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
         EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
-            let decision = hold_tiers(decide_signature(state, wallet, policy, &action).await?);
+            let decision = decide_signature(state, wallet, policy, &action).await?;
             return Ok(json!({"action": describe(policy, &action), "decision": decision}));
         }
     };
@@ -359,15 +382,13 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
     let from = address_field("address", &wallet.address)?;
     let view = chain_view(state, policy, &action, from, &plan).await?;
     let now = now();
-    let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
-    let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
+    let history = recent_spends(state, &wallet.id, policy, now)?;
     let seen = match action.recipient() {
         Some(recipient) => state.store.recipient_seen(&wallet.id, &recipient)?,
         None => true,
     };
     // The same decision the real request would get (held tiers, unknown fees included).
-    let decision =
-        hold_tiers(require_fees(evaluate(policy, &action, &context(state, &view, &history, seen, now)), &view));
+    let decision = decide_transaction(policy, &action, &context(state, &view, &history, seen, now), &view);
     Ok(json!({
         "action": describe(policy, &action),
         "decision": decision,
@@ -431,7 +452,7 @@ async fn sign(
     let request = SignRequest::from_value(&body)?;
     let SignPlan { action, payload } = sign_plan(request)?;
     let policy = policy_of(&state, &wallet.id)?;
-    let decision = hold_tiers(decide_signature(&state, &wallet, policy.as_ref(), &action).await?);
+    let decision = decide_signature(&state, &wallet, policy.as_ref(), &action).await?;
     let digest = payload.digest()?;
     let actor = principal.actor();
     let store = state.store.clone();

@@ -16,14 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
-use mandate_core::policy::{evaluate, Policy};
+use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, WalletRecord};
 use serde_json::json;
 
 use crate::actions::{
-    chain_view, context, decode_plan, denial_error, hold_tiers, require_fees, transfer_plan, ChainView, TxPlan,
-    FEE_CAP_WEI,
+    chain_view, context, decide_transaction, decode_plan, denial_error, transfer_plan, ChainView, TxPlan, FEE_CAP_WEI,
 };
 use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
 use crate::auth::Principal;
@@ -145,7 +144,7 @@ async fn reserve_sign_broadcast(
         let outcome = blocking(move || {
             Ok(store.reserve(new, lookback, decided_at, &reserve_actor, |seen| {
                 let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
-                hold_tiers(require_fees(evaluate(policy.as_ref(), &action, &ctx), &decide_view))
+                decide_transaction(policy.as_ref(), &action, &ctx, &decide_view)
             })?)
         })
         .await?;

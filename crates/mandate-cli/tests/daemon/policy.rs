@@ -69,6 +69,15 @@ fn tokens_approvals_contract_calls_and_permits_follow_the_policy() {
                 {"chain_id": 31337, "verifying_contract": checksum(token), "primary_types": ["Permit"]}]}
         ]
     });
+    // Declared decimals that differ from the contract's would scale every cap wrongly: refused.
+    let mut wrong = policy.clone();
+    wrong["tokens"]["TST"]["decimals"] = json!(18);
+    let (status, refused) = put_policy(&daemon, &wallet, &wrong);
+    assert_eq!(
+        (status, code(&refused), refused["error"]["details"]["path"].as_str()),
+        (422, "INVALID_POLICY", Some("$.tokens.TST.decimals")),
+        "{refused}"
+    );
     let (status, body) = put_policy(&daemon, &wallet, &policy);
     assert_eq!(status, 200, "{body}");
     let agent = daemon.session(&wallet, &["broadcast", "sign"]);

@@ -83,13 +83,9 @@ impl Parser {
         if text == "native" {
             return Ok((Asset::Native, 18));
         }
-        self.tokens
-            .iter()
-            .find(|t| t.symbol == text || t.address.to_checksum(None).eq_ignore_ascii_case(text))
-            .map(|t| (Asset::Token(t.address), t.decimals))
-            .ok_or_else(|| {
-                err(path, format!("unknown asset {text:?}: use \"native\" or a symbol declared in $.tokens"))
-            })
+        find_token(&self.tokens, text).map(|t| (Asset::Token(t.address), t.decimals)).ok_or_else(|| {
+            err(path, format!("unknown asset {text:?}: use \"native\" or a symbol declared in $.tokens"))
+        })
     }
 
     /// A token reference for allowlists: a declared symbol or any address.

@@ -493,7 +493,7 @@ impl Policy {
 
     /// The token the policy calls `symbol` (case-sensitive) or whose address is `text`.
     pub fn token(&self, text: &str) -> Option<&TokenSpec> {
-        self.tokens.iter().find(|t| t.symbol == text || t.address.to_checksum(None).eq_ignore_ascii_case(text))
+        find_token(&self.tokens, text)
     }
 
     /// Decimals of an asset, when known to the policy (native: 18).
@@ -586,6 +586,11 @@ impl Policy {
             _ => None,
         })
     }
+}
+
+/// The token called `text` (its symbol, case-sensitive) or at `text` (its address, any case).
+fn find_token<'a>(tokens: &'a [TokenSpec], text: &str) -> Option<&'a TokenSpec> {
+    tokens.iter().find(|t| t.symbol == text || t.address.to_checksum(None).eq_ignore_ascii_case(text))
 }
 
 /// USD value in micro-dollars of `amount` base units of an asset with `decimals`, at
