@@ -28,8 +28,10 @@ check_only mandate-mpc mandate-core
 check_only mandate-chain mandate-core
 check_only mandate-store mandate-core
 check_only mandate-cosigner mandate-core mandate-mpc mandate-chain
-check_only mandate-server mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner
-check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server
+# The MCP crate holds no authority: it reaches the daemon only through its REST API.
+check_only mandate-mcp mandate-core
+check_only mandate-server mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-mcp
+check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp
 
 # The cosigner is the last line of defence: no HTTP stack, no web framework, no database driver.
 bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite)$' || true)

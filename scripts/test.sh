@@ -14,13 +14,15 @@ echo "== dependency layering"
 scripts/check-deps.sh
 
 echo "== test dependencies"
-# A real anvil for the chain tests, pinned in package.json / package-lock.json.
+# A real anvil for the chain tests and the MCP Inspector CLI, pinned in package.json / package-lock.json.
 anvil=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 if [ ! -x "$anvil" ]; then
   echo "FAIL: $anvil is missing after \`npm ci\` (needs npm and access to the npm registry)"; exit 1
 fi
 "$anvil" --version | sed -n 1p
+# A real MCP client for the MCP tests: the official Python SDK, pinned, in target/mcp-venv.
+scripts/setup-python.sh
 
 echo "== tests"
 cargo test --workspace --locked

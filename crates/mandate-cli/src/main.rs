@@ -8,6 +8,7 @@ mod api;
 mod bench;
 mod bench_policy;
 mod bench_send;
+mod mcp;
 mod operator;
 mod output;
 mod parties;
@@ -18,7 +19,7 @@ use clap::{Parser, Subcommand};
 use mandate_core::Role;
 
 use operator::{AuditCommand, DaemonArg, DataDirArg, PolicyCommand, SessionCommand, WalletCommand};
-use output::{print_err, print_report, CliResult, Report};
+use output::{print_err, print_report, CliError, CliResult, Report};
 
 #[derive(Parser)]
 #[command(name = "mandate", version, about = "Mandate: a self-hosted wallet service for AI agents")]
@@ -81,6 +82,16 @@ enum Command {
         daemon: DaemonArg,
         #[command(subcommand)]
         command: SessionCommand,
+    },
+    /// The MCP server on stdio for an agent (docs/MCP.md): session token from
+    /// MANDATE_SESSION_TOKEN or MANDATE_SESSION_TOKEN_FILE, daemon at --url / MANDATE_URL.
+    Mcp {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The tool band: read, prepare, sign or broadcast (or a list such as
+        /// read,prepare,sign: its highest). At most what the session's scopes grant.
+        #[arg(long, default_value = "read")]
+        band: String,
     },
     /// The daemon's audit trail.
     Audit {
@@ -316,6 +327,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
+        Command::Mcp { .. } => Err(CliError::invalid("mcp runs before the other commands")),
         Command::Cosigner { command } => match command {
             CosignerCommand::Init(home) => parties::init(home.data_dir, Role::Cosigner),
             CosignerCommand::Pair { home, service_pubkey, recovery_pubkey } => parties::pair(
@@ -376,6 +388,14 @@ fn run(cli: Cli) -> CliResult<Report> {
 fn main() {
     let cli = Cli::parse();
     let json_mode = cli.json;
+    if let Command::Mcp { daemon, band } = &cli.command {
+        // stdout belongs to MCP: errors go to stderr, and nothing is printed on success.
+        let code = match mcp::run(&daemon.url, band) {
+            Ok(()) => 0,
+            Err(error) => print_err(false, &error),
+        };
+        std::process::exit(code);
+    }
     let code = match run(cli) {
         Ok(report) => {
             print_report(json_mode, &report);

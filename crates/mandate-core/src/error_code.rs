@@ -98,6 +98,8 @@ error_codes! {
     SessionReused => ("SESSION_REUSED", Protocol, false),
     /// The cosigner is frozen and signs nothing.
     CosignerFrozen => ("COSIGNER_FROZEN", Policy, false),
+    /// The wallet is frozen (emergency freeze): the daemon signs nothing for it.
+    WalletFrozen => ("WALLET_FROZEN", Policy, false),
     /// The transaction exceeds the cosigner's per-transaction maximum.
     CosignerPerTxLimit => ("COSIGNER_PER_TX_LIMIT", Policy, false),
     /// The transaction would exceed the cosigner's daily maximum.
@@ -204,6 +206,8 @@ error_codes! {
     InvalidCalldata => ("INVALID_CALLDATA", Validation, false),
     /// EIP-712 typed data that does not parse or hash.
     InvalidTypedData => ("INVALID_TYPED_DATA", Validation, false),
+    /// A send was not confirmed (`confirm: true` is required by the MCP send tools).
+    ConfirmationRequired => ("CONFIRMATION_REQUIRED", Validation, false),
     /// A token contract that does not answer as ERC-20 (`decimals`), or an unknown symbol.
     UnknownToken => ("UNKNOWN_TOKEN", Validation, false),
     /// The cosigner refuses this kind of payload (typed data, message, raw hash) for the wallet.
@@ -216,6 +220,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             CosignerFrozen => "unfreeze the wallet on the cosigner host",
+            WalletFrozen => "do not retry: the wallet is frozen until an owner unfreezes it",
             CosignerPerTxLimit | CosignerDailyLimit => "send a smaller amount or wait for the daily window",
             PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
             ShareWrongPassphrase => "supply the right passphrase",
@@ -246,6 +251,7 @@ impl ErrorCode {
             }
             DelayRequired => "this action needs a delay; this build cannot queue it yet, so nothing was signed",
             InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
+            ConfirmationRequired => "check the action, then call again with confirm: true",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
             Internal | SignatureInvalid => "look the request up by id before retrying",

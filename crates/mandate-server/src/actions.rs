@@ -8,7 +8,7 @@ use std::sync::Arc;
 use alloy_primitives::{Address, B256, U256};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
 use mandate_chain::contracts::Simulation;
 use mandate_chain::SignPayload;
@@ -20,7 +20,7 @@ use mandate_core::{ErrorCode, WalletId};
 use mandate_store::WalletRecord;
 use serde_json::{json, Value};
 
-use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
+use crate::api::{audit_entry, body_bytes, policy_of, refuse_if_frozen, wallet_for};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
@@ -53,6 +53,8 @@ pub(crate) struct TxPlan {
 pub(crate) struct TokenInfo {
     pub(crate) address: Address,
     pub(crate) decimals: u8,
+    /// As the contract reports it (untrusted text, sanitised; `?` when unreadable).
+    pub(crate) symbol: String,
 }
 
 /// Resolves a token named by the request: a symbol the wallet's policy declares, or a
@@ -73,13 +75,13 @@ pub(crate) async fn token_info(state: &AppState, policy: Option<&Policy>, text: 
 
 /// Decimals and symbol of the token at `address` (cached after the first read).
 pub(crate) async fn token_at(state: &AppState, address: Address) -> ApiResult<TokenInfo> {
-    if let Some((decimals, _symbol)) = state.store.token(state.chain_id, &address)? {
-        return Ok(TokenInfo { address, decimals });
+    if let Some((decimals, symbol)) = state.store.token(state.chain_id, &address)? {
+        return Ok(TokenInfo { address, decimals, symbol });
     }
     let decimals = state.rpc.erc20_decimals(address).await?;
     let symbol = state.rpc.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
     state.store.cache_token(state.chain_id, &address, decimals, &symbol)?;
-    Ok(TokenInfo { address, decimals })
+    Ok(TokenInfo { address, decimals, symbol })
 }
 
 /// The transaction a transfer request becomes.
@@ -145,14 +147,15 @@ pub(crate) async fn chain_view(
     action: &Action,
     from: Address,
     plan: &TxPlan,
+    always_simulate: bool,
 ) -> ApiResult<ChainView> {
     let prices = prices(state, policy, action).await;
-    let simulation = match policy.filter(|p| p.requires_simulation()) {
-        Some(_) => Some(match state.rpc.simulate(from, plan.to, plan.value, &plan.data).await? {
+    let simulation = match always_simulate || policy.is_some_and(Policy::requires_simulation) {
+        true => Some(match state.rpc.simulate(from, plan.to, plan.value, &plan.data).await? {
             Simulation::Success(_) => SimulationOutcome::Success,
             Simulation::Reverted { reason } => SimulationOutcome::Reverted(reason),
         }),
-        None => None,
+        false => None,
     };
     if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
         return Ok(ChainView { prices, simulation, fees: None, estimate_error: None });
@@ -341,17 +344,25 @@ async fn decide_signature(
     Ok(hold_tiers(evaluate(policy, action, &context(state, &view, &history, true, now))))
 }
 
-/// `POST /v1/wallets/{id}/policy/evaluate`: the full decision for an action, nothing
-/// signed or reserved (also `mandate policy test`).
+/// `?simulate=true`: simulate the call even when no rule requires it.
+#[derive(serde::Deserialize)]
+pub(crate) struct EvaluateQuery {
+    simulate: Option<bool>,
+}
+
+/// `POST /v1/wallets/{id}/policy/evaluate[?simulate=true]`: the full decision for an
+/// action, nothing signed or reserved (also `mandate policy test`, and the MCP
+/// prepare tools, which always simulate).
 pub(crate) async fn evaluate_action(
     State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
+    Query(query): Query<EvaluateQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let request = EvaluateRequest::parse(&body_bytes(body)?)?;
-    explain(&state, &wallet, request).await.map(Json)
+    explain(&state, &wallet, request, query.simulate.unwrap_or(false)).await.map(Json)
 }
 
 /// `POST /v1/wallets/{id}/transactions/dry-run`: [`evaluate_action`] for a transfer.
@@ -363,10 +374,17 @@ pub(crate) async fn dry_run(
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let request = TransferRequest::parse(&body_bytes(body)?)?;
-    explain(&state, &wallet, EvaluateRequest::Transfer(request)).await.map(Json)
+    explain(&state, &wallet, EvaluateRequest::Transfer(request), false).await.map(Json)
 }
 
-async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateRequest) -> ApiResult<Value> {
+async fn explain(
+    state: &AppState,
+    wallet: &WalletRecord,
+    request: EvaluateRequest,
+    simulate: bool,
+) -> ApiResult<Value> {
+    // What the real request would get: a frozen wallet signs nothing.
+    refuse_if_frozen(state, &wallet.id)?;
     let policy = policy_of(state, &wallet.id)?;
     let policy = policy.as_ref();
     let plan = match request {
@@ -380,7 +398,7 @@ async fn explain(state: &AppState, wallet: &WalletRecord, request: EvaluateReque
     };
     let action = decode_plan(policy, &plan)?;
     let from = address_field("address", &wallet.address)?;
-    let view = chain_view(state, policy, &action, from, &plan).await?;
+    let view = chain_view(state, policy, &action, from, &plan, simulate).await?;
     let now = now();
     let history = recent_spends(state, &wallet.id, policy, now)?;
     let seen = match action.recipient() {
@@ -441,6 +459,7 @@ async fn sign(
     fields: &[&str],
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "sign")?;
+    refuse_if_frozen(&state, &wallet.id)?;
     let body: Value = parse_json(&body_bytes(body)?)?;
     if let Some(key) = body.as_object().and_then(|map| map.keys().find(|k| !fields.contains(&k.as_str()))) {
         return Err(ApiError::new(

@@ -12,11 +12,13 @@ use axum::{Json, Router};
 use mandate_core::amount::format_units;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{AuditEntry, AuditProblem, SessionRecord, WalletRecord};
+use mandate_store::{AuditEntry, AuditProblem, FreezeRecord, SessionRecord, WalletRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{basic_password, check_session, new_token, Principal, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX};
+use crate::auth::{
+    basic_password, check_session, has_scope, new_token, Principal, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
@@ -42,9 +44,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/sign-message", post(actions::sign_message))
         .route("/v1/wallets/{id}/sign-hash", post(actions::sign_hash))
         .route("/v1/wallets/{id}/policy/evaluate", post(actions::evaluate_action))
+        .route("/v1/wallets/{id}/policy/summary", get(policy_summary))
+        .route("/v1/wallets/{id}/freeze", post(freeze_wallet))
         .route("/v1/transactions/{id}", get(show_transaction))
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/renew", post(renew_session))
+        .route("/v1/session", get(current_session))
         .route("/v1/sessions/{id}/revoke", post(revoke_session))
         .route("/v1/audit/verify", get(verify_audit))
         .route("/v1/audit/tail", get(audit_tail))
@@ -92,6 +97,20 @@ pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Poli
             .map(Some)
             .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}"))),
         None => Ok(None),
+    }
+}
+
+/// The error a frozen wallet's requests get.
+pub(crate) fn frozen_error(freeze: &FreezeRecord) -> ApiError {
+    ApiError::new(ErrorCode::WalletFrozen, format!("wallet {} is frozen; nothing is signed", freeze.wallet_id))
+        .with_details(json!({"frozen_at": freeze.frozen_at, "frozen_by": freeze.frozen_by}))
+}
+
+/// Refuses a frozen wallet (the send path checks again inside its reservation).
+pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> {
+    match state.store.freeze_of(wallet)? {
+        Some(freeze) => Err(frozen_error(&freeze)),
+        None => Ok(()),
     }
 }
 
@@ -180,20 +199,132 @@ async fn register_wallet(
 }
 
 async fn show_wallet(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(wallet_for(&state, &principal, &id, "read")?)))
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let mut shown = json!(wallet);
+    if let Some(map) = shown.as_object_mut() {
+        map.insert("frozen".into(), json!(state.store.freeze_of(&wallet.id)?));
+    }
+    Ok(Json(shown))
 }
 
-async fn balance(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+#[derive(Deserialize)]
+struct BalanceQuery {
+    token: Option<String>,
+}
+
+/// `GET …/balance[?token=SYMBOL|0x…]`: native, or an ERC-20 balance read from the contract.
+async fn balance(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<BalanceQuery>,
+) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let address = crate::request::address_field("address", &wallet.address)?;
-    let wei = state.rpc.balance(address).await?;
+    let Some(token) = query.token.as_deref() else {
+        let wei = state.rpc.balance(address).await?;
+        return Ok(Json(json!({
+            "wallet_id": wallet.id,
+            "address": wallet.address,
+            "chain_id": wallet.chain_id,
+            "asset": "native",
+            "balance_wei": wei.to_string(),
+            "balance": format_units(wei, 18),
+        })));
+    };
+    if token.is_empty() || token.len() > 64 {
+        return Err(ApiError::new(ErrorCode::UnknownToken, "token: expected a symbol or a contract address"));
+    }
+    let policy = policy_of(&state, &wallet.id)?;
+    let info = actions::token_info(&state, policy.as_ref(), token).await?;
+    let base = state.rpc.erc20_balance(info.address, address).await?;
     Ok(Json(json!({
         "wallet_id": wallet.id,
         "address": wallet.address,
         "chain_id": wallet.chain_id,
-        "balance_wei": wei.to_string(),
-        "balance": format_units(wei, 18),
+        "asset": "token",
+        "token": info.address.to_checksum(None),
+        // Read from the contract: data, not a name the daemon vouches for.
+        "token_symbol": info.symbol,
+        "decimals": info.decimals,
+        "balance_base": base.to_string(),
+        "balance": format_units(base, info.decimals),
     })))
+}
+
+/// `GET …/policy/summary`: the rules and what every window has left now.
+async fn policy_summary(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let frozen = state.store.freeze_of(&wallet.id)?;
+    let Some((version, document, hash)) = state.store.policy(&wallet.id)? else {
+        return Ok(Json(json!({"wallet_id": wallet.id, "policy": null, "frozen": frozen, "rules": [], "budgets": [],
+            "note": "no policy is set: every action is denied"})));
+    };
+    let policy =
+        Policy::parse(&document).map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}")))?;
+    let document: Value = serde_json::from_str(&document).map_err(|e| ApiError::internal(e.to_string()))?;
+    let now = now();
+    let history = state.store.spends(&wallet.id, now.saturating_sub(policy.lookback_secs()))?;
+    let prices = std::collections::BTreeMap::new();
+    let ctx = mandate_core::policy::Context {
+        now,
+        chain_id: state.chain_id,
+        history: &history,
+        prices: &prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    let budgets = mandate_core::policy::budgets(&policy, &ctx);
+    Ok(Json(json!({
+        "wallet_id": wallet.id,
+        "policy": {"version": version, "hash": hash},
+        "frozen": frozen,
+        "rules": document.get("rules").cloned().unwrap_or(Value::Null),
+        "budgets": budgets,
+        "note": "default deny: an action needs a rule of its kind that permits it, then every rule must pass",
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FreezeRequest {
+    reason: Option<String>,
+}
+
+/// `POST …/freeze`: the operator, or an agent with the `freeze` scope, stops the
+/// wallet at once. Freezing is never refused for a frozen wallet (it stays frozen).
+async fn freeze_wallet(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "freeze")?;
+    let body = body_bytes(body)?;
+    let request: FreezeRequest = if body.is_empty() { FreezeRequest::default() } else { parse_json(&body)? };
+    let reason = request.reason.unwrap_or_default();
+    if reason.len() > 500 || reason.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "reason: at most 500 printable characters"));
+    }
+    let actor = principal.actor();
+    let freeze = FreezeRecord { wallet_id: wallet.id.clone(), frozen_at: now(), frozen_by: actor.clone(), reason };
+    let store = state.store.clone();
+    let (freeze, newly) = blocking(move || {
+        let entry = audit_entry(&actor, "wallet.frozen", Some(&freeze.wallet_id), json!({"reason": freeze.reason}));
+        Ok(store.freeze(&freeze, entry)?)
+    })
+    .await?;
+    Ok(Json(json!({"wallet_id": wallet.id, "frozen": freeze, "newly_frozen": newly})))
+}
+
+/// `GET /v1/session`: the calling agent session (id, wallet, scopes, band, expiry).
+async fn current_session(principal: Principal) -> ApiResult<Json<Value>> {
+    let Principal::Agent(session) = principal else {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "this endpoint describes a session token; use one"));
+    };
+    let band = BANDS.iter().rev().find(|band| has_scope(&session.scopes, band)).copied();
+    Ok(Json(json!({"session": session, "band": band})))
 }
 
 async fn show_policy(State(state): Shared, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {

@@ -12,6 +12,7 @@ mod actions;
 mod api;
 mod auth;
 mod error;
+mod mcp;
 mod openapi;
 mod party;
 mod provision;
@@ -207,7 +208,9 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
                "cosigner": cosigner_addr, "dev": config.dev})
     );
-    let result = axum::serve(listener, api::router(state.clone())).with_graceful_shutdown(shutdown_signal()).await;
+    let host = local.ip().to_string();
+    let router = mcp::with_mcp(api::router(state.clone()), (!local.ip().is_loopback()).then_some(host));
+    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();
     // Let in-flight blocking work (a signing run, an audit write) finish.
     tokio::time::sleep(Duration::from_millis(100)).await;

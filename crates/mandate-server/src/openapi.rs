@@ -53,10 +53,13 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/sign-message"),
     ("post", "/v1/wallets/{id}/sign-hash"),
     ("post", "/v1/wallets/{id}/policy/evaluate"),
+    ("get", "/v1/wallets/{id}/policy/summary"),
+    ("post", "/v1/wallets/{id}/freeze"),
     ("get", "/v1/transactions/{id}"),
     ("get", "/v1/sessions"),
     ("post", "/v1/sessions"),
     ("post", "/v1/sessions/renew"),
+    ("get", "/v1/session"),
     ("post", "/v1/sessions/{id}/revoke"),
     ("get", "/v1/audit/verify"),
     ("get", "/v1/audit/tail"),
@@ -74,7 +77,9 @@ fn operation(method: &str, path: &str) -> Value {
             op("Register a wallet created by `mandate wallet create`", "operator", Some("RegisterWallet"), "201")
         }
         ("get", "/v1/wallets/{id}") => op("Wallet address and chain id", "operator|agent:read", None, "200"),
-        ("get", "/v1/wallets/{id}/balance") => op("Native balance from the node", "operator|agent:read", None, "200"),
+        ("get", "/v1/wallets/{id}/balance") => {
+            op("Native balance, or ?token=SYMBOL|0x… an ERC-20 balance", "operator|agent:read", None, "200")
+        }
         ("get", "/v1/wallets/{id}/policy") => op("The wallet's current policy", "operator|agent:read", None, "200"),
         ("put", "/v1/wallets/{id}/policy") => {
             op("Replace the policy (a new version)", "operator", Some("Policy"), "200")
@@ -112,6 +117,16 @@ fn operation(method: &str, path: &str) -> Value {
             Some("EvaluateAction"),
             "200",
         ),
+        ("get", "/v1/wallets/{id}/policy/summary") => {
+            op("The policy's rules and every window's remaining budget now", "operator|agent:read", None, "200")
+        }
+        ("post", "/v1/wallets/{id}/freeze") => op(
+            "Emergency freeze: the wallet signs nothing until an owner unfreezes it",
+            "operator|agent:freeze",
+            Some("Freeze"),
+            "200",
+        ),
+        ("get", "/v1/session") => op("The calling session: wallet, scopes, band, expiry", "agent", None, "200"),
         ("get", "/v1/transactions/{id}") => op("One transaction", "operator|agent:read", None, "200"),
         ("get", "/v1/sessions") => op("List sessions", "operator", None, "200"),
         ("post", "/v1/sessions") => {
@@ -183,7 +198,9 @@ pub(crate) fn document() -> Value {
                         "max_renewals": {"type": "integer", "minimum": 0},
                         "absolute_lifetime_secs": {"type": "integer", "minimum": 1},
                         "scopes": {"type": "array", "items": {"enum": ["read", "prepare", "sign", "broadcast", "freeze"]}}}},
-                "Policy": {"type": "object", "required": ["rules"], "description": "see docs/POLICY.md"}
+                "Policy": {"type": "object", "required": ["rules"], "description": "see docs/POLICY.md"},
+                "Freeze": {"type": "object", "additionalProperties": false,
+                    "properties": {"reason": {"type": "string", "maxLength": 500}}}
             }
         }
     })

@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::actions::{
     chain_view, context, decide_transaction, decode_plan, denial_error, transfer_plan, ChainView, TxPlan, FEE_CAP_WEI,
 };
-use crate::api::{audit_entry, body_bytes, policy_of, wallet_for};
+use crate::api::{audit_entry, body_bytes, frozen_error, policy_of, refuse_if_frozen, wallet_for};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
@@ -84,6 +84,8 @@ async fn run_transaction(
     plan: TxPlan,
     key: Option<String>,
 ) -> ApiResult<Response> {
+    // Early, to spare the chain reads; the reservation checks again atomically.
+    refuse_if_frozen(&state, &wallet.id)?;
     let actor = principal.actor();
     let store = state.store.clone();
     let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
@@ -119,7 +121,7 @@ async fn reserve_sign_broadcast(
         attempts += 1;
         let policy = policy_of(&state, &wallet.id)?;
         let action = decode_plan(policy.as_ref(), &plan)?;
-        let view = chain_view(&state, policy.as_ref(), &action, from, &plan).await?;
+        let view = chain_view(&state, policy.as_ref(), &action, from, &plan, false).await?;
         let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
         let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
         let decided_at = now();
@@ -151,6 +153,7 @@ async fn reserve_sign_broadcast(
         match outcome {
             ReserveOutcome::Existing(tx) => return replayed(tx, &plan),
             ReserveOutcome::Denied(decision) => return Err(denial_error(&decision)),
+            ReserveOutcome::Frozen(freeze) => return Err(frozen_error(&freeze)),
             ReserveOutcome::Reserved { tx } => break (tx, view),
             ReserveOutcome::PolicyChanged if attempts < 5 => continue,
             ReserveOutcome::PolicyChanged => {

@@ -10,5 +10,6 @@ mod store;
 
 pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
 pub use store::{
-    NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus, WalletRecord,
+    FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus,
+    WalletRecord,
 };

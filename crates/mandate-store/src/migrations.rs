@@ -50,6 +50,12 @@ const MIGRATIONS: &[&str] = &[
         chain_id INTEGER NOT NULL, address TEXT NOT NULL, decimals INTEGER NOT NULL, symbol TEXT NOT NULL,
         PRIMARY KEY (chain_id, address));
     "#,
+    // 3: emergency freeze. A frozen wallet signs nothing until it is unfrozen.
+    r#"
+    CREATE TABLE wallet_freezes (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), frozen_at INTEGER NOT NULL,
+        frozen_by TEXT NOT NULL, reason TEXT NOT NULL);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -213,6 +213,21 @@ pub enum ReserveOutcome {
     /// The wallet's policy changed since the caller decided with it: nothing
     /// reserved; decide again with the current policy.
     PolicyChanged,
+    /// The wallet is frozen: nothing reserved (the refusal is audited).
+    Frozen(FreezeRecord),
+}
+
+/// An emergency freeze of one wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreezeRecord {
+    /// The wallet.
+    pub wallet_id: String,
+    /// Unix seconds.
+    pub frozen_at: u64,
+    /// Who froze it (`operator`, `agent:<session>`).
+    pub frozen_by: String,
+    /// Why, as given.
+    pub reason: String,
 }
 
 /// The store.
@@ -557,6 +572,21 @@ impl Store {
                 return Ok(ReserveOutcome::Existing(existing));
             }
         }
+        // Checked inside the reservation, so a freeze stops every send that has not
+        // reserved yet, however far along its checks it is.
+        if let Some(freeze) = Self::freeze_in(&tx, &request.wallet_id)? {
+            let entry = AuditEntry {
+                actor: actor.to_string(),
+                event: "transaction.refused_frozen".into(),
+                wallet: Some(request.wallet_id.clone()),
+                decision: None,
+                policy_hash: None,
+                details: serde_json::json!({"tx_id": request.id, "frozen_at": freeze.frozen_at}),
+            };
+            Self::append_audit(&tx, &self.audit_path, entry, now)?;
+            tx.commit()?;
+            return Ok(ReserveOutcome::Frozen(freeze));
+        }
         let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
         let recipient_seen = match request.recipient {
             Some(recipient) => Self::paid_before(&tx, &request.wallet_id, &recipient)?,
@@ -629,6 +659,45 @@ impl Store {
             Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
         tx.commit()?;
         Ok(ReserveOutcome::Reserved { tx: record })
+    }
+
+    fn freeze_in(conn: &Connection, wallet: &str) -> Result<Option<FreezeRecord>> {
+        Ok(conn
+            .query_row(
+                "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
+                [wallet],
+                |r| {
+                    Ok(FreezeRecord {
+                        wallet_id: r.get(0)?,
+                        frozen_at: u(r.get(1)?),
+                        frozen_by: r.get(2)?,
+                        reason: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The wallet's freeze, if it is frozen.
+    pub fn freeze_of(&self, wallet: &str) -> Result<Option<FreezeRecord>> {
+        Self::freeze_in(&*self.conn()?, wallet)
+    }
+
+    /// Freezes a wallet (audited with `entry`). Freezing a frozen wallet changes
+    /// nothing and returns the first freeze with `false`.
+    pub fn freeze(&self, freeze: &FreezeRecord, entry: AuditEntry) -> Result<(FreezeRecord, bool)> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(existing) = Self::freeze_in(&tx, &freeze.wallet_id)? {
+            return Ok((existing, false));
+        }
+        tx.execute(
+            "INSERT INTO wallet_freezes (wallet_id, frozen_at, frozen_by, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![freeze.wallet_id, i(freeze.frozen_at), freeze.frozen_by, freeze.reason],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, freeze.frozen_at)?;
+        tx.commit()?;
+        Ok((freeze.clone(), true))
     }
 
     fn spends_since(conn: &Connection, wallet: &str, since: u64) -> Result<Vec<Spend>> {

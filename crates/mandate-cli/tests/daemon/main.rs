@@ -12,6 +12,7 @@
 
 mod audit;
 mod flows;
+mod mcp;
 mod policy;
 mod sessions;
 

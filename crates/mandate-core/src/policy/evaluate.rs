@@ -64,6 +64,21 @@ fn checksum(address: &Address) -> String {
 }
 
 impl<'a> Evaluation<'a> {
+    fn new(policy: &'a Policy, action: &'a Action, ctx: &'a Context<'a>) -> Self {
+        Evaluation {
+            policy,
+            action,
+            ctx,
+            timeline: None,
+            prefixes: Vec::new(),
+            local_times: Vec::new(),
+            counterparties: None,
+            outflow: action.outflow(),
+            outflow_usd: None,
+            budgets: Vec::new(),
+        }
+    }
+
     fn format(&self, basis: Basis, amount: U256) -> String {
         match basis {
             Basis::Usd => format!("{} USD", format_units(amount, USD_DECIMALS)),
@@ -154,6 +169,19 @@ impl<'a> Evaluation<'a> {
         let Some(amount) = self.measure(basis).map_err(|d| Denial { rule_id: id.into(), ..d })? else {
             return Ok(());
         };
+        let budget = self.window_budget(id, basis, window_secs, limit)?;
+        let used = budget.used;
+        self.budgets.push(budget);
+        let total = used.saturating_add(amount);
+        if total > limit {
+            return Err(denial(id, format!("would use {} within {window_secs} s", self.format(basis, total)))
+                .values(self.format(basis, total), Some(self.format(basis, limit))));
+        }
+        Ok(())
+    }
+
+    /// What a rolling cap has used within its window before this action.
+    fn window_budget(&mut self, id: &str, basis: Basis, window_secs: u64, limit: U256) -> Result<Budget, Denial> {
         // The window is a suffix of the timeline: its sum is a difference of running
         // totals, and its oldest counted entry is the first that matches the basis.
         let now = self.ctx.now;
@@ -193,25 +221,31 @@ impl<'a> Evaluation<'a> {
             Basis::Usd => ("usd".into(), USD_DECIMALS),
             Basis::Asset(asset) => (self.policy.asset_name(asset), self.policy.decimals(asset).unwrap_or(0)),
         };
-        self.budgets.push(Budget { rule_id: id.into(), unit, decimals, window_secs, limit, used, frees_at });
-        let total = used.saturating_add(amount);
-        if total > limit {
-            return Err(denial(id, format!("would use {} within {window_secs} s", self.format(basis, total)))
-                .values(self.format(basis, total), Some(self.format(basis, limit))));
-        }
-        Ok(())
+        Ok(Budget { rule_id: id.into(), unit, decimals, window_secs, limit, used, frees_at })
     }
 
     fn velocity(&mut self, id: &str, window_secs: u64, max_count: u64) -> Result<(), Denial> {
         if !self.action.is_transaction() {
             return Ok(());
         }
+        let budget = self.velocity_budget(id, window_secs, max_count);
+        let used = budget.used;
+        self.budgets.push(budget);
+        if used >= U256::from(max_count) {
+            return Err(denial(id, format!("more than {max_count} transactions within {window_secs} s"))
+                .values((used + U256::from(1)).to_string(), Some(max_count.to_string())));
+        }
+        Ok(())
+    }
+
+    /// How many transactions a velocity rule has counted within its window.
+    fn velocity_budget(&mut self, id: &str, window_secs: u64, max_count: u64) -> Budget {
         let now = self.ctx.now;
         let timeline = self.timeline();
         let start = timeline.partition_point(|spend| spend.at.saturating_add(window_secs) <= now);
         let used = (timeline.len() - start.min(timeline.len())) as u64;
         let frees_at = timeline.get(start).map(|spend| spend.at.saturating_add(window_secs));
-        self.budgets.push(Budget {
+        Budget {
             rule_id: id.into(),
             unit: "count".into(),
             decimals: 0,
@@ -219,12 +253,7 @@ impl<'a> Evaluation<'a> {
             limit: U256::from(max_count),
             used: U256::from(used),
             frees_at,
-        });
-        if used + 1 > max_count {
-            return Err(denial(id, format!("more than {max_count} transactions within {window_secs} s"))
-                .values((used + 1).to_string(), Some(max_count.to_string())));
         }
-        Ok(())
     }
 
     /// Whether some rule of the action's kind permits it (default deny otherwise).
@@ -623,18 +652,7 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             policy_hash: "none".into(),
         };
     };
-    let mut evaluation = Evaluation {
-        policy,
-        action,
-        ctx,
-        timeline: None,
-        prefixes: Vec::new(),
-        local_times: Vec::new(),
-        counterparties: None,
-        outflow: action.outflow(),
-        outflow_usd: None,
-        budgets: Vec::new(),
-    };
+    let mut evaluation = Evaluation::new(policy, action, ctx);
     if let Some((asset, amount)) = evaluation.outflow.filter(|(asset, _)| policy.prices.contains_key(asset)) {
         evaluation.outflow_usd = Some(evaluation.usd(asset, amount));
     }
@@ -679,4 +697,28 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             policy_hash: policy.hash.clone(),
         },
     }
+}
+
+/// Every rolling cap's and velocity rule's budget at `ctx.now`, whatever the next action
+/// is (what an agent has left). A USD window whose earlier spends cannot be valued now
+/// is left out.
+pub fn budgets(policy: &Policy, ctx: &Context<'_>) -> Vec<Budget> {
+    // Budgets depend on the history only; this action measures nothing.
+    let idle = Action::RawHash { hash: alloy_primitives::B256::ZERO };
+    let mut evaluation = Evaluation::new(policy, &idle, ctx);
+    let mut budgets = Vec::new();
+    for rule in &policy.rules {
+        match &rule.kind {
+            RuleKind::RollingCap { basis, window_secs, limit } => {
+                if let Ok(budget) = evaluation.window_budget(&rule.id, *basis, *window_secs, *limit) {
+                    budgets.push(budget);
+                }
+            }
+            RuleKind::Velocity { window_secs, max_count } => {
+                budgets.push(evaluation.velocity_budget(&rule.id, *window_secs, *max_count));
+            }
+            _ => {}
+        }
+    }
+    budgets
 }

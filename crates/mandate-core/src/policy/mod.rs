@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use crate::action::{Action, Asset};
 use crate::ErrorCode;
-pub use evaluate::evaluate;
+pub use evaluate::{budgets, evaluate};
 
 /// The policy document format version this build reads.
 pub const POLICY_VERSION: u64 = 1;

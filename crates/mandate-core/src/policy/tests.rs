@@ -169,6 +169,20 @@ fn token_caps_are_per_token() {
     ];
     allowed(&ctx.eval(&p, &token_send(ALICE, "90")));
     assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "90.5"))), "tst-day");
+    // The summary of what is left: the same window whatever the next action is.
+    let ctx_view = Context {
+        now: ctx.now,
+        chain_id: 31337,
+        history: &ctx.history,
+        prices: &ctx.prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    let left = budgets(&p, &ctx_view);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!((left[0].rule_id.as_str(), left[0].remaining()), ("tst-day", parse_units("90", 6).unwrap()));
+    assert_eq!(left[0].frees_at, Some(900 + 86_400));
     let other = Action::TokenTransfer { token: addr(ROUTER), from: None, to: addr(ALICE), amount: U256::from(1) };
     let with_usd_cap = policy(
         r#"[{"id":"tokens","type":"allow_tokens","tokens":["TST"]},{"id":"usd","type":"max_per_tx_usd","usd":"10"}]"#,
