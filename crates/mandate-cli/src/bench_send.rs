@@ -42,7 +42,7 @@ impl Run {
     }
 }
 
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> CliResult<T> {
+pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> CliResult<T> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if let Some(value) = probe() {
@@ -97,7 +97,24 @@ fn mandate(args: &[&str], env: &[(&str, String)]) -> CliResult<Value> {
     Ok(value)
 }
 
-async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> CliResult {
+/// A daemon with its local cosigner on a fresh anvil, one funded wallet with a policy,
+/// and an agent session: what the daemon benchmarks run against.
+pub(crate) struct BenchDaemon {
+    /// Stops anvil when dropped (after the daemon: fields drop in order).
+    _daemon: KillOnDrop,
+    _anvil: KillOnDrop,
+    pub(crate) rpc_url: String,
+    pub(crate) rpc: RpcClient,
+    pub(crate) http: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) wallet_id: String,
+    pub(crate) address: Address,
+    pub(crate) token: String,
+}
+
+/// Starts anvil and the daemon in `dir`; a wallet with 1000 ETH and the benchmarks'
+/// policy, and a session with `scope`.
+pub(crate) async fn bench_daemon(dir: &std::path::Path, scope: &str) -> CliResult<BenchDaemon> {
     let anvil_port = free_port()?;
     let anvil = KillOnDrop(
         Command::new(anvil_path())
@@ -136,7 +153,7 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     let master_file = data.join("master-password").display().to_string();
     let listen = format!("127.0.0.1:{api}");
     let exe = std::env::current_exe().map_err(internal)?;
-    let _daemon = KillOnDrop(
+    let daemon = KillOnDrop(
         Command::new(exe)
             .args(["serve", "--data-dir", &data_text, "--listen", &listen, "--rpc-url", &rpc_url, "--dev"])
             .env("MANDATE_MASTER_PASSWORD_FILE", &master_file)
@@ -167,9 +184,15 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     let policy_file = dir.join("policy.json");
     std::fs::write(&policy_file, policy.to_string()).map_err(internal)?;
     mandate(&["policy", "set", "--wallet", &wallet_id, "--file", &policy_file.display().to_string()], &env)?;
-    let session =
-        mandate(&["session", "create", "--wallet", &wallet_id, "--ttl", "3600", "--scope", "broadcast"], &env)?;
+    let session = mandate(&["session", "create", "--wallet", &wallet_id, "--ttl", "3600", "--scope", scope], &env)?;
     let token = session.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
+    Ok(BenchDaemon { _daemon: daemon, _anvil: anvil, rpc_url, rpc, http, url, wallet_id, address, token })
+}
+
+async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> CliResult {
+    let bench = bench_daemon(dir, "broadcast").await?;
+    let (http, rpc, rpc_url, url) = (bench.http.clone(), bench.rpc.clone(), bench.rpc_url.clone(), bench.url.clone());
+    let (wallet_id, token, address) = (bench.wallet_id.clone(), bench.token.clone(), bench.address);
     let to = Address::repeat_byte(0x42);
 
     // Warm-up (share load, connections), not measured.
@@ -212,7 +235,7 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     })
     .await?;
     wait_mined(&rpc, from, sends as u64).await?;
-    drop(anvil);
+    drop(bench);
 
     let (m, b) = (mandate_run.report(), baseline_run.report());
     let ratio = |field: &str| {

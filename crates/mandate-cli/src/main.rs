@@ -6,6 +6,7 @@
 
 mod api;
 mod bench;
+mod bench_mcp;
 mod bench_policy;
 mod bench_send;
 mod mcp;
@@ -307,6 +308,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// MCP tools/call round trips (get_balance, evaluate_action) over the daemon's
+    /// streamable HTTP /mcp; the same calls over REST as the baseline.
+    Mcp {
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+    },
     /// Policy decisions for a 100-rule policy (pure engine); one-rule baseline.
     Policy {
         #[arg(long, default_value_t = 20_000)]
@@ -380,6 +387,7 @@ fn run(cli: Cli) -> CliResult<Report> {
             BenchCommand::Mpc { signatures } => bench::mpc(signatures),
             BenchCommand::Send { sends, concurrency } => bench_send::send(sends, concurrency),
             BenchCommand::Policy { iterations, history } => bench_policy::policy(iterations, history),
+            BenchCommand::Mcp { calls } => bench_mcp::mcp_bench(calls),
         },
     };
     result.map(Report::from)
