@@ -274,6 +274,17 @@ fn python_client_over_stdio_and_http_gets_its_band_and_the_policy() {
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("WALLET_FROZEN")), "REST too");
 }
 
+/// `mandate mcp` with no client (stdin closed): what it says when it cannot start.
+fn mandate_mcp_alone(daemon: &Daemon, token_file: &str, band: &str) -> std::process::Output {
+    Command::new(bin())
+        .args(["mcp", "--band", band])
+        .env("MANDATE_URL", &daemon.url)
+        .env("MANDATE_SESSION_TOKEN_FILE", token_file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() {
     let daemon = Daemon::start(CosignerMode::Dev);
@@ -339,18 +350,12 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
     revoker.join().unwrap();
     let r = results(&report);
     ok(&r[0]);
-    assert!(protocol_error(&r[3])["message"].as_str().unwrap().starts_with("SESSION_REVOKED"), "{}", r[2]);
+    assert!(protocol_error(&r[3])["message"].as_str().unwrap().starts_with("SESSION_REVOKED"), "{}", r[3]);
 
     // A revoked token cannot start a stdio server; a token with too few scopes cannot
     // ask for a higher band; an operator token is refused at /mcp.
     let file = token_file(&daemon, "revoked.token", &token);
-    let output = Command::new(bin())
-        .args(["mcp", "--band", "read"])
-        .env("MANDATE_URL", &daemon.url)
-        .env("MANDATE_SESSION_TOKEN_FILE", &file)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = mandate_mcp_alone(&daemon, &file, "read");
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "stdout is only for MCP");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -359,13 +364,7 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
 
     let reader = daemon.session(&wallet, &["read"]);
     let file = token_file(&daemon, "reader.token", &reader);
-    let output = Command::new(bin())
-        .args(["mcp", "--band", "broadcast"])
-        .env("MANDATE_URL", &daemon.url)
-        .env("MANDATE_SESSION_TOKEN_FILE", &file)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = mandate_mcp_alone(&daemon, &file, "broadcast");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("SCOPE_MISSING"), "{stderr}");
 
@@ -373,14 +372,9 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
     let loose = daemon.dir.path().join("loose.token");
     std::fs::write(&loose, &reader).unwrap();
     std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let output = Command::new(bin())
-        .args(["mcp"])
-        .env("MANDATE_URL", &daemon.url)
-        .env("MANDATE_SESSION_TOKEN_FILE", &loose)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = mandate_mcp_alone(&daemon, loose.to_str().unwrap(), "read");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("INSECURE_FILE_PERMISSIONS"), "{stderr}");
 
     let (status, body) = daemon.call("POST", "/mcp", Some(&daemon.admin), Some(&json!({})));
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("UNAUTHENTICATED")));
