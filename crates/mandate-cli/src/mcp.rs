@@ -81,7 +81,10 @@ pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("runtime: {e}")))?;
-    runtime.block_on(mandate_mcp::serve_stdio(HttpBackend { base, http }, credential, band)).map_err(|e| match e {
+    let outcome = runtime.block_on(mandate_mcp::serve_stdio(HttpBackend { base, http }, credential, band));
+    // Leave at once, also on errors: stdin may still be open in a blocking read.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    outcome.map_err(|e| match e {
         mandate_mcp::StdioError::Refused(ref envelope) => {
             let code =
                 envelope.get("error").and_then(|e| e.get("code")).and_then(Value::as_str).and_then(ErrorCode::parse);
@@ -90,8 +93,6 @@ pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
         mandate_mcp::StdioError::BandNotGranted { .. } => CliError::new(ErrorCode::ScopeMissing, e.to_string()),
         mandate_mcp::StdioError::Unreachable(_) => CliError::new(ErrorCode::PeerUnavailable, e.to_string()),
         mandate_mcp::StdioError::Transport(_) => CliError::new(ErrorCode::Internal, e.to_string()),
-    })?;
-    // Leave at once: stdin may still be open in a blocking read.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    Ok(())
+        mandate_mcp::StdioError::SessionEnded => CliError::new(ErrorCode::SessionExpired, e.to_string()),
+    })
 }

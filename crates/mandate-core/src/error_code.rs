@@ -220,7 +220,9 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             CosignerFrozen => "unfreeze the wallet on the cosigner host",
-            WalletFrozen => "do not retry: the wallet is frozen until an owner unfreezes it",
+            WalletFrozen => {
+                "do not retry: the wallet is frozen (unfreezing is for the owner; this build has no unfreeze yet)"
+            }
             CosignerPerTxLimit | CosignerDailyLimit => "send a smaller amount or wait for the daily window",
             PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
             ShareWrongPassphrase => "supply the right passphrase",

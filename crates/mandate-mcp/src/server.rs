@@ -146,12 +146,11 @@ impl<B: Backend> MandateMcp<B> {
             Some(band) => granted.map(|granted| granted.min(band)),
             None => granted,
         };
-        Ok(Caller {
-            credential,
-            wallet_id: at(session, &["wallet_id"]).as_str().unwrap_or_default().to_string(),
-            band,
-            freeze: scopes.iter().any(|s| s == "freeze"),
-        })
+        let wallet_id = at(session, &["wallet_id"])
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ErrorData::internal_error("the daemon described the session without a wallet", None))?;
+        Ok(Caller { credential, wallet_id: wallet_id.to_string(), band, freeze: scopes.iter().any(|s| s == "freeze") })
     }
 
     fn visible(caller: &Caller) -> impl Iterator<Item = &'static ToolSpec> + '_ {
@@ -254,6 +253,8 @@ pub enum StdioError {
     Unreachable(String),
     /// The MCP transport failed.
     Transport(String),
+    /// A request found the session revoked or expired (the client was told).
+    SessionEnded,
 }
 
 impl fmt::Display for StdioError {
@@ -270,6 +271,7 @@ impl fmt::Display for StdioError {
             }
             StdioError::Unreachable(message) => write!(f, "the Mandate daemon did not answer: {message}"),
             StdioError::Transport(message) => write!(f, "MCP transport: {message}"),
+            StdioError::SessionEnded => write!(f, "the session was revoked or expired; the MCP session ended"),
         }
     }
 }
@@ -305,6 +307,7 @@ pub async fn serve_stdio<B: Backend>(backend: B, credential: Credential, band: B
             // Let the error response reach the client, then end the session.
             tokio::time::sleep(Duration::from_millis(300)).await;
             token.cancel();
+            return Err(StdioError::SessionEnded);
         }
     }
     Ok(())

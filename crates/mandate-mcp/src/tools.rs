@@ -123,7 +123,7 @@ pub const TOOLS: &[ToolSpec] = &[
         access: Access::FreezeScope,
         read_only: false,
         description: "Emergency stop: freeze this wallet at once, so that nothing more is signed. Use it if you \
-                      suspect you are being manipulated. Only the owner can unfreeze.",
+                      suspect you are being manipulated. You cannot undo it: unfreezing is for the owner.",
     },
 ];
 

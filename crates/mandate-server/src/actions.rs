@@ -360,9 +360,11 @@ pub(crate) async fn evaluate_action(
     Query(query): Query<EvaluateQuery>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
-    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let simulate = query.simulate.unwrap_or(false);
+    // Simulating is the prepare band's (it builds the transaction), explaining the read band's.
+    let wallet = wallet_for(&state, &principal, &id, if simulate { "prepare" } else { "read" })?;
     let request = EvaluateRequest::parse(&body_bytes(body)?)?;
-    explain(&state, &wallet, request, query.simulate.unwrap_or(false)).await.map(Json)
+    explain(&state, &wallet, request, simulate).await.map(Json)
 }
 
 /// `POST /v1/wallets/{id}/transactions/dry-run`: [`evaluate_action`] for a transfer.
@@ -478,12 +480,16 @@ async fn sign(
     let described = describe(policy.as_ref(), &action);
     let (audit_actor, wallet_id, recorded) = (actor.clone(), wallet.id.clone(), decision.clone());
     let details = json!({"action": described, "digest": format!("0x{}", hex::encode(digest))});
-    // Fail closed: the decision is on the audit trail before anything is signed.
+    // Fail closed: the decision is on the audit trail before anything is signed, and a
+    // freeze that landed while the policy decided stops the signature here.
     blocking(move || {
         let mut entry = audit_entry(&audit_actor, "policy.decision", Some(&wallet_id), details);
         entry.policy_hash = Some(recorded.policy_hash.clone());
         entry.decision = Some(json!(recorded));
-        Ok(store.audit(entry, now())?)
+        match store.audit_unless_frozen(&wallet_id, entry, now())? {
+            Ok(_) => Ok(()),
+            Err(freeze) => Err(crate::api::frozen_error(&freeze)),
+        }
     })
     .await?;
     if decision.verdict == Verdict::Deny {

@@ -121,7 +121,7 @@ fn operation(method: &str, path: &str) -> Value {
             op("The policy's rules and every window's remaining budget now", "operator|agent:read", None, "200")
         }
         ("post", "/v1/wallets/{id}/freeze") => op(
-            "Emergency freeze: the wallet signs nothing until an owner unfreezes it",
+            "Emergency freeze: the wallet signs nothing more (unfreeze is the owner's, with issue 5)",
             "operator|agent:freeze",
             Some("Freeze"),
             "200",

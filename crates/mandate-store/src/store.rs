@@ -352,6 +352,25 @@ impl Store {
         Self::append_audit(&conn, &self.audit_path, entry, now)
     }
 
+    /// Appends `entry` unless `wallet` is frozen, checked in the same transaction (a
+    /// freeze lands either before this record, and nothing is appended, or after it):
+    /// the cut-off of the signature endpoints, as the reservation is for sends.
+    pub fn audit_unless_frozen(
+        &self,
+        wallet: &str,
+        entry: AuditEntry,
+        now: u64,
+    ) -> Result<std::result::Result<AuditRecord, FreezeRecord>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(freeze) = Self::freeze_in(&tx, wallet)? {
+            return Ok(Err(freeze));
+        }
+        let record = Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(Ok(record))
+    }
+
     /// Verifies the audit file and that it ends where the database does.
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, AuditProblem>> {
         let table_last: Option<(i64, String)> = self

@@ -249,6 +249,14 @@ fn python_client_over_stdio_and_http_gets_its_band_and_the_policy() {
         .iter()
         .any(|r| r["actor"] == actor.as_str() && r["event"] == "transaction.signed"));
 
+    // REST enforces the same lines: simulating needs the prepare band, freezing the freeze scope.
+    let path = format!("/v1/wallets/{wallet}/policy/evaluate?simulate=true");
+    let (status, body) =
+        daemon.call("POST", &path, Some(&reader), Some(&json!({"type": "transfer", "to": BOB, "amount": "0.1"})));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("SCOPE_MISSING")), "{body}");
+    let (status, body) = daemon.call("POST", &format!("/v1/wallets/{wallet}/freeze"), Some(&broadcaster), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("SCOPE_MISSING")), "{body}");
+
     // freeze_wallet: only with the freeze scope; then nothing is signed, over any surface.
     let guard = daemon.session(&wallet, &["read", "freeze"]);
     let steps = json!([{"op": "list_tools"}, call("freeze_wallet", json!({"reason": "suspected prompt injection"}))]);
@@ -263,12 +271,17 @@ fn python_client_over_stdio_and_http_gets_its_band_and_the_policy() {
         call("send_transfer", json!({"to": BOB, "amount": "0.1", "confirm": true})),
         call("sign_message", json!({"message": "hello"})),
         call("get_wallet", json!({})),
+        call(
+            "sign_typed_data",
+            json!({"typed_data": {"types": {"EIP712Domain": []}, "primaryType": "EIP712Domain", "domain": {}, "message": {}}})
+        ),
     ]);
     let report = drive(&http(&daemon, &broadcaster, steps));
     let r = results(&report);
     assert_eq!(tool_error(&r[0])["code"], "WALLET_FROZEN");
     assert_eq!(tool_error(&r[1])["code"], "WALLET_FROZEN");
     assert!(r[2]["text"][0].as_str().unwrap().contains("FROZEN"), "{}", r[2]);
+    assert_eq!(tool_error(&r[3])["code"], "WALLET_FROZEN");
     assert_eq!(daemon.anvil.nonce(address), nonce, "nothing sent while frozen");
     let (status, refused) = daemon.send(&broadcaster, &wallet, bob(), "0.1");
     assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("WALLET_FROZEN")), "REST too");
@@ -321,7 +334,11 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
     let r = results(&report);
     assert_eq!(listed(&r[0]), band_tools(&[READ]));
     assert!(protocol_error(&r[2])["message"].as_str().unwrap().starts_with("SESSION_EXPIRED"), "{}", r[2]);
-    assert_eq!(r[3]["ok"], false, "the stdio server ended after the expiry: {}", r[3]);
+    assert!(
+        r[3]["skipped"] == true || r[3]["error"]["code"] == -32000,
+        "the stdio server ended after the expiry (connection closed): {}",
+        r[3]
+    );
 
     // Revocation between two requests of one HTTP session.
     let token = daemon.session(&wallet, &["read"]);
