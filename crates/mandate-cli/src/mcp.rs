@@ -93,6 +93,6 @@ pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
         mandate_mcp::StdioError::BandNotGranted { .. } => CliError::new(ErrorCode::ScopeMissing, e.to_string()),
         mandate_mcp::StdioError::Unreachable(_) => CliError::new(ErrorCode::PeerUnavailable, e.to_string()),
         mandate_mcp::StdioError::Transport(_) => CliError::new(ErrorCode::Internal, e.to_string()),
-        mandate_mcp::StdioError::SessionEnded => CliError::new(ErrorCode::SessionExpired, e.to_string()),
+        mandate_mcp::StdioError::SessionEnded(code) => CliError::new(code, e.to_string()),
     })
 }

@@ -48,7 +48,7 @@ struct Caller {
 
 enum Mode {
     /// stdio: one token, a fixed band; `ended` fires when the session is over.
-    Stdio { credential: Credential, band: Band, ended: Arc<Notify> },
+    Stdio { credential: Credential, band: Band, ended: Arc<(Notify, std::sync::OnceLock<ErrorCode>)> },
     /// HTTP: the token of each request's `Authorization` header.
     Http,
 }
@@ -94,8 +94,15 @@ fn error_result(envelope: Value) -> CallToolResult {
     result(summary, envelope, true)
 }
 
+/// Whether the daemon refused the session itself (not, say, a peer's identity).
 fn is_session_end(envelope: &Value) -> bool {
-    at(envelope, &["error", "category"]) == "authentication"
+    const ENDED: [ErrorCode; 4] = [
+        ErrorCode::Unauthenticated,
+        ErrorCode::SessionExpired,
+        ErrorCode::SessionRevoked,
+        ErrorCode::SessionRenewalExhausted,
+    ];
+    at(envelope, &["error", "code"]).as_str().is_some_and(|code| ENDED.iter().any(|c| c.as_str() == code))
 }
 
 impl<B: Backend> MandateMcp<B> {
@@ -107,7 +114,9 @@ impl<B: Backend> MandateMcp<B> {
     /// The JSON-RPC error of a session that is over (and the end of a stdio server).
     fn session_over(&self, envelope: Value) -> ErrorData {
         if let Mode::Stdio { ended, .. } = &self.mode {
-            ended.notify_one();
+            let code = at(&envelope, &["error", "code"]).as_str().and_then(ErrorCode::parse);
+            let _ = ended.1.set(code.unwrap_or(ErrorCode::Unauthenticated));
+            ended.0.notify_one();
         }
         let error = at(&envelope, &["error"]);
         let message = format!(
@@ -253,8 +262,8 @@ pub enum StdioError {
     Unreachable(String),
     /// The MCP transport failed.
     Transport(String),
-    /// A request found the session revoked or expired (the client was told).
-    SessionEnded,
+    /// A request found the session revoked or expired (the client was told); the code.
+    SessionEnded(ErrorCode),
 }
 
 impl fmt::Display for StdioError {
@@ -271,7 +280,7 @@ impl fmt::Display for StdioError {
             }
             StdioError::Unreachable(message) => write!(f, "the Mandate daemon did not answer: {message}"),
             StdioError::Transport(message) => write!(f, "MCP transport: {message}"),
-            StdioError::SessionEnded => write!(f, "the session was revoked or expired; the MCP session ended"),
+            StdioError::SessionEnded(code) => write!(f, "{code}: the session is over; the MCP session ended"),
         }
     }
 }
@@ -292,7 +301,7 @@ pub async fn serve_stdio<B: Backend>(backend: B, credential: Credential, band: B
     if Band::of_scopes(&scopes).is_none_or(|granted| granted < band) {
         return Err(StdioError::BandNotGranted { band, scopes });
     }
-    let ended = Arc::new(Notify::new());
+    let ended = Arc::new((Notify::new(), std::sync::OnceLock::new()));
     let handler = MandateMcp { backend, mode: Mode::Stdio { credential, band, ended: ended.clone() } };
     let running = handler
         .serve((tokio::io::stdin(), tokio::io::stdout()))
@@ -303,11 +312,11 @@ pub async fn serve_stdio<B: Backend>(backend: B, credential: Credential, band: B
         outcome = running.waiting() => {
             outcome.map_err(|e| StdioError::Transport(e.to_string()))?;
         }
-        _ = ended.notified() => {
+        _ = ended.0.notified() => {
             // Let the error response reach the client, then end the session.
             tokio::time::sleep(Duration::from_millis(300)).await;
             token.cancel();
-            return Err(StdioError::SessionEnded);
+            return Err(StdioError::SessionEnded(ended.1.get().copied().unwrap_or(ErrorCode::Unauthenticated)));
         }
     }
     Ok(())

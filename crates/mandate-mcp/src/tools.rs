@@ -59,8 +59,8 @@ pub const TOOLS: &[ToolSpec] = &[
         name: "get_transaction",
         access: Access::Band(Band::Read),
         read_only: true,
-        description: "One transaction by id (status: reserved, submitted, confirmed, failed, released). Poll this \
-                      after a send.",
+        description: "One transaction by id (status: reserved, submitted, confirmed or failed). Poll this after \
+                      a send.",
     },
     ToolSpec {
         name: "get_policy_summary",
@@ -179,10 +179,14 @@ impl ToolSpec {
                 json!({"typed_data": {"type": "object", "description": "EIP-712: types, primaryType, domain, message"}}),
                 &["typed_data"],
             ),
-            "sign_message" => (json!({"message": {"type": "string", "maxLength": 4096}}), &["message"]),
+            "sign_message" => {
+                (json!({"message": {"type": "string", "description": "text, at most 16 KiB"}}), &["message"])
+            }
             "send_transfer" => (Value::Object(merge(&transfer, &send_extra)), &["to", "amount", "confirm"]),
             "send_contract_call" => (Value::Object(merge(&call, &send_extra)), &["to", "confirm"]),
-            "freeze_wallet" => (json!({"reason": {"type": "string", "maxLength": 500}}), &[]),
+            "freeze_wallet" => {
+                (json!({"reason": {"type": "string", "description": "why (kept to 400 printable characters)"}}), &[])
+            }
             _ => (json!({}), &[]),
         };
         json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
@@ -394,7 +398,13 @@ pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> 
             call
         }
         "freeze_wallet" => {
-            let reason = text(fields(args, &["reason"])?, "reason")?.unwrap_or("frozen by the agent");
+            // Never let the wording of the reason stand between the agent and the freeze:
+            // control characters become spaces and the text is cut to fit the daemon's limit.
+            let reason = text(fields(args, &["reason"])?, "reason").ok().flatten().unwrap_or("frozen by the agent");
+            let mut reason: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).take(400).collect();
+            while reason.len() > 500 {
+                reason.pop();
+            }
             RestCall::post(format!("{base}/freeze"), json!({"reason": reason}))
         }
         other => return Err(invalid("name", format!("unknown tool {other:?}"))),
@@ -528,6 +538,16 @@ mod tests {
         }
         let call = rest_call("get_balance", &args(json!({"token": "0xAbC0000000000000000000000000000000000001"})), "w");
         assert_eq!(call.unwrap().path, "/v1/wallets/w/balance?token=0xAbC0000000000000000000000000000000000001");
+    }
+
+    #[test]
+    fn a_freeze_is_never_refused_for_its_reason() {
+        let long = "é\n".repeat(700);
+        for reason in [json!(long), json!(7), json!("ok")] {
+            let call = rest_call("freeze_wallet", &args(json!({"reason": reason})), "w").unwrap();
+            let sent = call.body.unwrap()["reason"].as_str().unwrap().to_string();
+            assert!(sent.len() <= 500 && !sent.chars().any(char::is_control), "{sent:?}");
+        }
     }
 
     #[test]
