@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use mandate_core::ErrorCode;
-use mandate_mcp::{Backend, Band, Credential, RestCall, RestFailure};
+use mandate_mcp::{decode_reply, Backend, Band, Credential, RestCall, RestFailure};
 use mandate_mpc::net::read_secret_env;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Client, Method, Url};
@@ -48,13 +48,7 @@ impl Backend for HttpBackend {
             let response = request.send().await.map_err(|e| RestFailure::Unreachable(e.without_url().to_string()))?;
             let status = response.status();
             let body = response.bytes().await.map_err(|e| RestFailure::Unreachable(e.without_url().to_string()))?;
-            let value: Value =
-                serde_json::from_slice(&body).map_err(|e| RestFailure::Unreachable(format!("reply {status}: {e}")))?;
-            if status.is_success() {
-                Ok(value)
-            } else {
-                Err(RestFailure::Refused { status: status.as_u16(), envelope: value })
-            }
+            decode_reply(status.as_u16(), &body)
         }
     }
 }

@@ -71,6 +71,17 @@ pub enum RestFailure {
     Unreachable(String),
 }
 
+/// A daemon reply: the JSON body of a 2xx answer, the error envelope otherwise.
+pub fn decode_reply(status: u16, body: &[u8]) -> Result<Value, RestFailure> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| RestFailure::Unreachable(format!("reply {status}: {e}")))?;
+    if (200..300).contains(&status) {
+        Ok(value)
+    } else {
+        Err(RestFailure::Refused { status, envelope: value })
+    }
+}
+
 /// The daemon, as tools see it.
 pub trait Backend: Send + Sync + 'static {
     /// Makes `call` as the holder of `credential`; the JSON body of a 2xx answer.

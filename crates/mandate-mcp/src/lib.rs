@@ -22,7 +22,7 @@ mod band;
 mod server;
 mod tools;
 
-pub use backend::{Backend, Credential, RestCall, RestFailure};
+pub use backend::{decode_reply, Backend, Credential, RestCall, RestFailure};
 pub use band::{Band, BandError};
 pub use server::{http_service, serve_stdio, MandateMcp, StdioError, SESSION_ENDED};
 pub use tools::{tool_names, Access, ToolSpec, TOOLS};

@@ -1,8 +1,9 @@
 //! The MCP handler and its two transports.
 //!
-//! Every request first asks the daemon who the caller is (`GET /v1/session` with the
-//! caller's token), so a revoked or expired session ends at its next request with a
-//! JSON-RPC error naming the code (and the stdio server then exits). The band is the
+//! Over HTTP every request first asks the daemon who the caller is (`GET /v1/session`
+//! with the request's token); over stdio the session is checked once at start. Either
+//! way a revoked or expired session ends at its next request with a JSON-RPC error
+//! naming the code (and the stdio server then exits). The band is the
 //! session's own over HTTP, and the one `--band` names over stdio (never above the
 //! session's). Tool failures are tool results (`isError`) carrying the REST envelope.
 
@@ -46,9 +47,29 @@ struct Caller {
     freeze: bool,
 }
 
+impl Caller {
+    /// The caller `GET /v1/session` describes (band: the session's highest), and its scopes.
+    fn of_session(credential: Credential, reply: &Value) -> Result<(Caller, Vec<String>), &'static str> {
+        let session = at(reply, &["session"]);
+        let scopes: Vec<String> = serde_json::from_value(at(session, &["scopes"]).clone()).unwrap_or_default();
+        let wallet_id = at(session, &["wallet_id"])
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or("the daemon described the session without a wallet")?;
+        let caller = Caller {
+            credential,
+            wallet_id: wallet_id.to_string(),
+            band: Band::of_scopes(&scopes),
+            freeze: scopes.iter().any(|s| s == "freeze"),
+        };
+        Ok((caller, scopes))
+    }
+}
+
 enum Mode {
-    /// stdio: one token, a fixed band; `ended` fires when the session is over.
-    Stdio { credential: Credential, band: Band, ended: Arc<(Notify, std::sync::OnceLock<ErrorCode>)> },
+    /// stdio: the session checked at start, with the band asked for; `ended` fires when
+    /// the session is over.
+    Stdio { caller: Caller, ended: Arc<(Notify, std::sync::OnceLock<ErrorCode>)> },
     /// HTTP: the token of each request's `Authorization` header.
     Http,
 }
@@ -132,10 +153,13 @@ impl<B: Backend> MandateMcp<B> {
         ErrorData::internal_error(format!("the Mandate daemon did not answer: {message}"), None)
     }
 
+    /// The caller of this request: the session fixed at start over stdio (its scopes
+    /// cannot change, and a revoked or expired token is caught by the tool's own REST
+    /// call), the daemon's description of the request's token over HTTP.
     async fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, ErrorData> {
-        let (credential, fixed) = match &self.mode {
-            Mode::Stdio { credential, band, .. } => (credential.clone(), Some(*band)),
-            Mode::Http => (bearer(context).map_err(|e| self.session_over(e))?, None),
+        let credential = match &self.mode {
+            Mode::Stdio { caller, .. } => return Ok(caller.clone()),
+            Mode::Http => bearer(context).map_err(|e| self.session_over(e))?,
         };
         let reply = match self.backend.call(&credential, RestCall::get("/v1/session".into())).await {
             Ok(reply) => reply,
@@ -147,19 +171,7 @@ impl<B: Backend> MandateMcp<B> {
             }
             Err(RestFailure::Unreachable(message)) => return Err(Self::unreachable(&message)),
         };
-        let session = at(&reply, &["session"]);
-        let scopes: Vec<String> = serde_json::from_value(at(session, &["scopes"]).clone()).unwrap_or_default();
-        let granted = Band::of_scopes(&scopes);
-        let band = match fixed {
-            // Never above what the session grants (checked at start; scopes do not change).
-            Some(band) => granted.map(|granted| granted.min(band)),
-            None => granted,
-        };
-        let wallet_id = at(session, &["wallet_id"])
-            .as_str()
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| ErrorData::internal_error("the daemon described the session without a wallet", None))?;
-        Ok(Caller { credential, wallet_id: wallet_id.to_string(), band, freeze: scopes.iter().any(|s| s == "freeze") })
+        Caller::of_session(credential, &reply).map(|(caller, _)| caller).map_err(|e| ErrorData::internal_error(e, None))
     }
 
     fn visible(caller: &Caller) -> impl Iterator<Item = &'static ToolSpec> + '_ {
@@ -297,12 +309,13 @@ pub async fn serve_stdio<B: Backend>(backend: B, credential: Credential, band: B
         Err(RestFailure::Refused { envelope, .. }) => return Err(StdioError::Refused(envelope)),
         Err(RestFailure::Unreachable(message)) => return Err(StdioError::Unreachable(message)),
     };
-    let scopes: Vec<String> = serde_json::from_value(at(&session, &["session", "scopes"]).clone()).unwrap_or_default();
-    if Band::of_scopes(&scopes).is_none_or(|granted| granted < band) {
+    let (mut caller, scopes) = Caller::of_session(credential, &session).map_err(|e| StdioError::Transport(e.into()))?;
+    if caller.band.is_none_or(|granted| granted < band) {
         return Err(StdioError::BandNotGranted { band, scopes });
     }
+    caller.band = Some(band);
     let ended = Arc::new((Notify::new(), std::sync::OnceLock::new()));
-    let handler = MandateMcp { backend, mode: Mode::Stdio { credential, band, ended: ended.clone() } };
+    let handler = MandateMcp { backend, mode: Mode::Stdio { caller, ended: ended.clone() } };
     let running = handler
         .serve((tokio::io::stdin(), tokio::io::stdout()))
         .await

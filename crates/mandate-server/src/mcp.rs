@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use mandate_core::ErrorCode;
-use mandate_mcp::{Backend, Credential, RestCall, RestFailure};
+use mandate_mcp::{decode_reply, Backend, Credential, RestCall, RestFailure};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -54,13 +54,7 @@ impl Backend for InProcess {
             let bytes = axum::body::to_bytes(response.into_body(), 16 * MAX_BODY_BYTES)
                 .await
                 .map_err(|e| RestFailure::Unreachable(e.to_string()))?;
-            let value: Value =
-                serde_json::from_slice(&bytes).map_err(|e| RestFailure::Unreachable(format!("reply: {e}")))?;
-            if status.is_success() {
-                Ok(value)
-            } else {
-                Err(RestFailure::Refused { status: status.as_u16(), envelope: value })
-            }
+            decode_reply(status.as_u16(), &bytes)
         }
     }
 }

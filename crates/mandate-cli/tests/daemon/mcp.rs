@@ -4,7 +4,6 @@
 //! Inspector CLI as a second, independent client.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -56,8 +55,7 @@ fn drive(scenario: &Value) -> Value {
 /// Writes `token` to a 0600 file (the agent's MANDATE_SESSION_TOKEN_FILE).
 fn token_file(daemon: &Daemon, name: &str, token: &str) -> String {
     let path = daemon.dir.path().join(name);
-    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path).unwrap();
-    file.write_all(token.as_bytes()).unwrap();
+    mandate_mpc::net::write_secret_file(&path, token.as_bytes(), false).unwrap();
     path.display().to_string()
 }
 
@@ -397,6 +395,23 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("UNAUTHENTICATED")));
     let (status, _) = daemon.call("POST", "/mcp", None, Some(&json!({})));
     assert_eq!(status, 401);
+
+    // DNS rebinding: a valid token on a request naming another host is still refused.
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+    let post = |host: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/mcp", daemon.url))
+            .header("host", host)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .bearer_auth(&reader)
+            .json(&list)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(post("evil.example").status(), 403);
+    let port = daemon.url.rsplit(':').next().unwrap().to_string();
+    assert_eq!(post(&format!("127.0.0.1:{port}")).status(), 200, "the loopback name passes");
 }
 
 #[test]
