@@ -10,6 +10,7 @@ use alloy_consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
 
+pub mod approval;
 #[cfg(feature = "rpc")]
 pub mod contracts;
 mod payload;
@@ -177,6 +178,16 @@ impl UnsignedTx {
     /// Nonce.
     pub fn nonce(&self) -> u64 {
         self.tx.nonce
+    }
+
+    /// Gas limit.
+    pub fn gas_limit(&self) -> u64 {
+        self.tx.gas_limit
+    }
+
+    /// Max fee per gas, in wei.
+    pub fn max_fee_per_gas(&self) -> u128 {
+        self.tx.max_fee_per_gas
     }
 
     /// Attaches a signature (r, s, recovery id) and returns the raw signed

@@ -62,6 +62,12 @@ enum Command {
         /// Also run a local cosigner process (development only).
         #[arg(long)]
         dev: bool,
+        /// Seconds an owner has to approve a held transaction before it expires.
+        #[arg(long, env = "MANDATE_APPROVAL_TTL_SECS", default_value_t = mandate_server::DEFAULT_APPROVAL_TTL_SECS)]
+        approval_ttl_secs: u64,
+        /// Seconds a freeze lasts at least before an owner may lift it.
+        #[arg(long, env = "MANDATE_FREEZE_COOLDOWN_SECS", default_value_t = mandate_server::DEFAULT_FREEZE_COOLDOWN_SECS)]
+        freeze_cooldown_secs: u64,
     },
     /// Wallets on the daemon.
     Wallet {
@@ -329,7 +335,9 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Init { data, auto_provision, cosigner_addr, service_addr } => {
             operator::init(data, auto_provision, cosigner_addr, service_addr)
         }
-        Command::Serve { data, listen, rpc_url, dev } => operator::serve(data, listen, rpc_url, dev),
+        Command::Serve { data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs } => {
+            operator::serve(data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs)
+        }
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),

@@ -141,8 +141,23 @@ pub(crate) fn init(data: DataDirArg, auto_provision: bool, cosigner_addr: String
 }
 
 /// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
-pub(crate) fn serve(data: DataDirArg, listen: String, rpc_url: String, dev: bool) -> CliResult {
-    mandate_server::run(mandate_server::ServeConfig { data_dir: data.data_dir, listen, rpc_url, dev })?;
+pub(crate) fn serve(
+    data: DataDirArg,
+    listen: String,
+    rpc_url: String,
+    dev: bool,
+    approval_ttl_secs: u64,
+    freeze_cooldown_secs: u64,
+) -> CliResult {
+    let config = mandate_server::ServeConfig {
+        data_dir: data.data_dir,
+        listen,
+        rpc_url,
+        dev,
+        approval_ttl_secs,
+        freeze_cooldown_secs,
+    };
+    mandate_server::run(config)?;
     Ok(json!({"stopped": true}))
 }
 

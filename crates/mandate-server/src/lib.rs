@@ -20,6 +20,7 @@ mod request;
 mod send;
 mod state;
 mod tracker;
+mod webhooks;
 
 pub use error::{ApiError, ApiResult};
 pub use provision::{init, InitOptions};
@@ -56,7 +57,16 @@ pub struct ServeConfig {
     pub rpc_url: String,
     /// Also run a local cosigner process (development only).
     pub dev: bool,
+    /// How long an owner may take to approve a held transaction (default 1 h).
+    pub approval_ttl_secs: u64,
+    /// How long a freeze must last before an owner may lift it (default 10 min).
+    pub freeze_cooldown_secs: u64,
 }
+
+/// Default of [`ServeConfig::approval_ttl_secs`].
+pub const DEFAULT_APPROVAL_TTL_SECS: u64 = 3600;
+/// Default of [`ServeConfig::freeze_cooldown_secs`].
+pub const DEFAULT_FREEZE_COOLDOWN_SECS: u64 = 600;
 
 /// The local cosigner of `--dev`, stopped with the daemon. It also exits by itself
 /// when the daemon dies (it watches the stdin pipe held here).
@@ -197,6 +207,10 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         admin_tokens: auth::AdminTokens::default(),
         master_hash,
         login_gate: tokio::sync::Semaphore::new(1),
+        approval_ttl_secs: config.approval_ttl_secs,
+        freeze_cooldown_secs: config.freeze_cooldown_secs,
+        executor_wake: tokio::sync::Notify::new(),
+        webhook_wake: tokio::sync::Notify::new(),
     });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

@@ -19,6 +19,14 @@ pub(crate) struct AppState {
     pub(crate) master_hash: String,
     /// One password check at a time (Argon2id uses 64 MiB; also slows guessing).
     pub(crate) login_gate: tokio::sync::Semaphore,
+    /// How long an owner may take to approve a held transaction.
+    pub(crate) approval_ttl_secs: u64,
+    /// How long a freeze lasts at least before an owner may lift it.
+    pub(crate) freeze_cooldown_secs: u64,
+    /// Wakes the executor of held transactions (an approval arrived).
+    pub(crate) executor_wake: tokio::sync::Notify,
+    /// Wakes the webhook dispatcher (an event was recorded).
+    pub(crate) webhook_wake: tokio::sync::Notify,
 }
 
 /// Runs blocking work (SQLite, audit fsync, threshold signing) off the async workers.

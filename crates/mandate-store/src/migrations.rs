@@ -56,6 +56,30 @@ const MIGRATIONS: &[&str] = &[
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), frozen_at INTEGER NOT NULL,
         frozen_by TEXT NOT NULL, reason TEXT NOT NULL);
     "#,
+    // 4: humans in the loop. Held transactions (approval and delay tiers) wait in
+    // `transactions` with their deadline and the gas and fee bounds an owner signs;
+    // owners per wallet; webhooks and their delivery log.
+    r#"
+    ALTER TABLE transactions ADD COLUMN chain_id INTEGER;
+    ALTER TABLE transactions ADD COLUMN expires_at INTEGER;
+    ALTER TABLE transactions ADD COLUMN execute_after INTEGER;
+    ALTER TABLE transactions ADD COLUMN gas_limit INTEGER;
+    ALTER TABLE transactions ADD COLUMN max_fee_per_gas TEXT;
+    ALTER TABLE transactions ADD COLUMN approval TEXT;
+    CREATE INDEX transactions_by_status ON transactions (status);
+    CREATE TABLE owners (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), owner_key TEXT NOT NULL, label TEXT NOT NULL,
+        created_at INTEGER NOT NULL, PRIMARY KEY (wallet_id, owner_key));
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
+        created_at INTEGER NOT NULL, removed_at INTEGER);
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+        event_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL, status TEXT NOT NULL,
+        last_status INTEGER, last_error TEXT, delivered_at INTEGER);
+    CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -236,11 +236,11 @@ pub struct Store {
     audit_path: PathBuf,
 }
 
-fn u(v: i64) -> u64 {
+pub(crate) fn u(v: i64) -> u64 {
     u64::try_from(v).unwrap_or_default()
 }
 
-fn i(v: u64) -> i64 {
+pub(crate) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -296,7 +296,7 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn), audit_path: audit_dir.join("audit.jsonl") })
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
+    pub(crate) fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
         // A panic while holding the lock rolled its SQLite transaction back (the
         // transaction guard drops), so the connection is still consistent.
         Ok(self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
@@ -323,7 +323,7 @@ impl Store {
 
     /// Appends an audit record (file first, then table) in the caller's lock. Fails
     /// closed: an error means the event must not proceed.
-    fn append_audit(conn: &Connection, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
+    pub(crate) fn append_audit(conn: &Connection, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
         let last: Option<(i64, String)> = conn
             .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
