@@ -58,10 +58,16 @@ pub(crate) struct Daemon {
     cosigner: Option<Server>,
     pub(crate) admin: String,
     http: Client,
+    serve_args: Vec<String>,
 }
 
 impl Daemon {
     pub(crate) fn start(mode: CosignerMode) -> Daemon {
+        Daemon::start_with(mode, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra `mandate serve` arguments (kept across restarts).
+    pub(crate) fn start_with(mode: CosignerMode, serve_args: &[&str]) -> Daemon {
         let anvil = Anvil::start();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -95,6 +101,7 @@ impl Daemon {
             cosigner: None,
             admin: String::new(),
             http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
+            serve_args: serve_args.iter().map(|arg| arg.to_string()).collect(),
         };
         if mode == CosignerMode::External {
             daemon.start_cosigner();
@@ -133,6 +140,7 @@ impl Daemon {
         if self.mode == CosignerMode::Dev {
             args.push("--dev");
         }
+        args.extend(self.serve_args.iter().map(String::as_str));
         let master = self.master_file();
         let server = spawn_server(bin(), &args, &[("MANDATE_MASTER_PASSWORD_FILE", &master)]);
         assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
