@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};
-use crate::{actions, now, openapi, send};
+use crate::{actions, freeze, now, openapi, send};
 
 type Shared = State<Arc<AppState>>;
 
@@ -45,7 +45,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/sign-hash", post(actions::sign_hash))
         .route("/v1/wallets/{id}/policy/evaluate", post(actions::evaluate_action))
         .route("/v1/wallets/{id}/policy/summary", get(policy_summary))
-        .route("/v1/wallets/{id}/freeze", post(freeze_wallet))
+        .route("/v1/wallets/{id}/freeze", post(freeze::freeze_handler))
         .route("/v1/transactions/{id}", get(show_transaction))
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/renew", post(renew_session))
@@ -284,38 +284,6 @@ async fn policy_summary(State(state): Shared, principal: Principal, Path(id): Pa
         "budgets": budgets,
         "note": "default deny: an action needs a rule of its kind that permits it, then every rule must pass",
     })))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FreezeRequest {
-    reason: Option<String>,
-}
-
-/// `POST …/freeze`: the operator, or an agent with the `freeze` scope, stops the
-/// wallet at once. Freezing is never refused for a frozen wallet (it stays frozen).
-async fn freeze_wallet(
-    State(state): Shared,
-    principal: Principal,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Json<Value>> {
-    let wallet = wallet_for(&state, &principal, &id, "freeze")?;
-    let body = body_bytes(body)?;
-    let request: FreezeRequest = if body.is_empty() { FreezeRequest::default() } else { parse_json(&body)? };
-    let reason = request.reason.unwrap_or_default();
-    if reason.len() > 500 || reason.chars().any(char::is_control) {
-        return Err(ApiError::new(ErrorCode::InvalidInput, "reason: at most 500 printable characters"));
-    }
-    let actor = principal.actor();
-    let freeze = FreezeRecord { wallet_id: wallet.id.clone(), frozen_at: now(), frozen_by: actor.clone(), reason };
-    let store = state.store.clone();
-    let (freeze, newly) = blocking(move || {
-        let entry = audit_entry(&actor, "wallet.frozen", Some(&freeze.wallet_id), json!({"reason": freeze.reason}));
-        Ok(store.freeze(&freeze, entry)?)
-    })
-    .await?;
-    Ok(Json(json!({"wallet_id": wallet.id, "frozen": freeze, "newly_frozen": newly})))
 }
 
 /// `GET /v1/session`: the calling agent session (id, wallet, scopes, band, expiry).

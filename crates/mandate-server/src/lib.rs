@@ -12,6 +12,7 @@ mod actions;
 mod api;
 mod auth;
 mod error;
+mod freeze;
 mod mcp;
 mod openapi;
 mod party;
