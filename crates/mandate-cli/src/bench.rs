@@ -148,7 +148,7 @@ fn mpc_in(dir: &std::path::Path, signatures: usize) -> CliResult {
         let plan = RunPlan::new(
             wallet.clone(),
             vec![Role::Service, Role::Cosigner],
-            Operation::Sign { payload: tx.encode() },
+            Operation::Sign { payload: tx.encode(), approval: None },
         )?;
         let output = coordinate(&identity, &peers, &plan, Some(&share), Some(digest))?;
         threshold_ms.push(start.elapsed().as_secs_f64() * 1e3);

@@ -12,6 +12,7 @@ mod bench_send;
 mod mcp;
 mod operator;
 mod output;
+mod owner;
 mod parties;
 
 use std::path::PathBuf;
@@ -99,6 +100,79 @@ enum Command {
         /// read,prepare,sign: its highest). At most what the session's scopes grant.
         #[arg(long, default_value = "read")]
         band: String,
+    },
+    /// Wallet owners: key files, registration (owners approve and unfreeze).
+    Owner {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: owner::OwnerCommand,
+    },
+    /// Approve a held transaction with an owner key (signed locally; the key stays here).
+    Approve {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The transaction id (`tx_…`).
+        id: String,
+        /// The owner key file (from `mandate owner keygen`).
+        #[arg(long)]
+        owner_key: PathBuf,
+        /// Print the signature (to paste in the dashboard) instead of sending it.
+        #[arg(long)]
+        print_signature: bool,
+    },
+    /// Deny a held transaction with an owner key: it is never sent.
+    Deny {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The transaction id (`tx_…`).
+        id: String,
+        /// The owner key file.
+        #[arg(long)]
+        owner_key: PathBuf,
+        /// Print the signature instead of sending it.
+        #[arg(long)]
+        print_signature: bool,
+    },
+    /// Held transactions (waiting for approval, delayed, approved) with the texts owners sign.
+    Pending {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// Only this wallet's.
+        #[arg(long)]
+        wallet: Option<String>,
+    },
+    /// Cancel a held transaction before it is sent (operator).
+    Cancel {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The transaction id (`tx_…`).
+        id: String,
+    },
+    /// Emergency freeze of one wallet or all: the daemon and the cosigner sign nothing.
+    Freeze {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The wallet id (`wal_…`).
+        #[arg(long, conflicts_with = "all")]
+        wallet: Option<String>,
+        /// Every wallet.
+        #[arg(long)]
+        all: bool,
+        /// Why (kept in the audit trail).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a wallet's freeze with an owner key, after the cool-down.
+    Unfreeze {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// The owner key file.
+        #[arg(long)]
+        owner_key: PathBuf,
     },
     /// The daemon's audit trail.
     Audit {
@@ -212,6 +286,10 @@ enum ServiceCommand {
         /// Unsigned transaction, hex (`0x02…`), as printed by `mandate tx build`.
         #[arg(long)]
         tx: String,
+        /// An owner's signed approval to pass to the cosigner (JSON file), for
+        /// transactions above the cosigner's `approval_above`.
+        #[arg(long)]
+        approval: Option<PathBuf>,
     },
 }
 
@@ -342,6 +420,19 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
+        Command::Owner { daemon, command } => return owner::owner(&daemon, command),
+        Command::Approve { daemon, id, owner_key, print_signature } => {
+            return owner::decide(&daemon, &id, &owner_key, true, print_signature)
+        }
+        Command::Deny { daemon, id, owner_key, print_signature } => {
+            return owner::decide(&daemon, &id, &owner_key, false, print_signature)
+        }
+        Command::Pending { daemon, wallet } => return owner::pending(&daemon, wallet.as_deref()),
+        Command::Cancel { daemon, id } => return owner::cancel(&daemon, &id),
+        Command::Freeze { daemon, wallet, all, reason } => {
+            return owner::freeze(&daemon, wallet.as_deref(), all, reason)
+        }
+        Command::Unfreeze { daemon, wallet, owner_key } => return owner::unfreeze(&daemon, &wallet, &owner_key),
         Command::Mcp { .. } => Err(CliError::invalid("mcp runs before the other commands")),
         Command::Cosigner { command } => match command {
             CosignerCommand::Init(home) => parties::init(home.data_dir, Role::Cosigner),
@@ -367,7 +458,9 @@ fn run(cli: Cli) -> CliResult<Report> {
                 &[(Role::Cosigner, &cosigner_pubkey, Some(&cosigner_addr)), (Role::Recovery, &recovery_pubkey, None)],
             ),
             ServiceCommand::Serve { home, listen } => parties::serve(home.data_dir, Role::Service, &listen),
-            ServiceCommand::Sign { home, wallet, tx } => parties::service_sign(home.data_dir, &wallet, &tx),
+            ServiceCommand::Sign { home, wallet, tx, approval } => {
+                parties::service_sign(home.data_dir, &wallet, &tx, approval.as_deref())
+            }
         },
         Command::Recovery { command } => match command {
             RecoveryCommand::Init { dir } => parties::init(dir, Role::Recovery),

@@ -119,14 +119,17 @@ fn coordinate_run(
     }
 }
 
-pub(crate) fn service_sign(dir: PathBuf, wallet: &str, hex_tx: &str) -> CliResult {
+pub(crate) fn service_sign(dir: PathBuf, wallet: &str, hex_tx: &str, approval: Option<&Path>) -> CliResult {
+    let approval = approval
+        .map(|path| std::fs::read(path).map_err(|e| CliError::invalid(format!("{}: {e}", path.display()))))
+        .transpose()?;
     let wallet: WalletId = wallet.parse().map_err(|e: mandate_core::IdError| CliError::invalid(e.to_string()))?;
     let tx = decode_tx(hex_tx)?;
     let home = PartyHome::new(&dir, Role::Service);
     let shares = home.shares(read_secret_env(secret_var(Role::Service))?)?;
     let share = shares.load(&wallet)?;
     let signers = [Role::Service, Role::Cosigner];
-    let plan = RunPlan::new(wallet, signers.to_vec(), Operation::Sign { payload: tx.encode() })?;
+    let plan = RunPlan::new(wallet, signers.to_vec(), Operation::Sign { payload: tx.encode(), approval })?;
     let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| {
         shares.store(share.with_ban(culprit)).map(|_| ())
     })?;
@@ -156,7 +159,9 @@ fn save_recovery_share(path: &Path, share: &KeyShare, replace: bool) -> CliResul
 fn share_of(output: RunOutput) -> CliResult<KeyShare> {
     match output {
         RunOutput::Share(share) => Ok(*share),
-        RunOutput::Signature { .. } => Err(CliError::new(ErrorCode::Internal, "run returned no share")),
+        RunOutput::Signature { .. } | RunOutput::Noted => {
+            Err(CliError::new(ErrorCode::Internal, "run returned no share"))
+        }
     }
 }
 
@@ -198,7 +203,11 @@ pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_t
     let share = load_recovery_share(&share_path)?;
     let home = PartyHome::new(&dir, Role::Recovery);
     let signers = vec![with, Role::Recovery];
-    let plan = RunPlan::new(share.wallet_id().clone(), signers.clone(), Operation::Sign { payload: tx.encode() })?;
+    let plan = RunPlan::new(
+        share.wallet_id().clone(),
+        signers.clone(),
+        Operation::Sign { payload: tx.encode(), approval: None },
+    )?;
     let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| {
         save_recovery_share(&share_path, &share.with_ban(culprit), true).map_err(|e| MpcError::Io(e.message))
     })?;
@@ -262,7 +271,14 @@ pub(crate) fn set_frozen(dir: PathBuf, wallet: Option<String>, frozen: bool) -> 
     std::fs::write(&tmp, text)
         .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok(json!({"frozen": frozen, "wallet": wallet}))
+    // The host's operator also lifts freezes the daemon sent (an owner's signed
+    // unfreeze is the other way).
+    let lifted_notices = if frozen {
+        0
+    } else {
+        mandate_cosigner::Notices::new(&dir).lift(wallet.as_deref()).map_err(|r| CliError::new(r.code, r.message))?
+    };
+    Ok(json!({"frozen": frozen, "wallet": wallet, "daemon_freezes_lifted": lifted_notices}))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -212,6 +212,22 @@ error_codes! {
     UnknownToken => ("UNKNOWN_TOKEN", Validation, false),
     /// The cosigner refuses this kind of payload (typed data, message, raw hash) for the wallet.
     CosignerPayloadRefused => ("COSIGNER_PAYLOAD_REFUSED", Policy, false),
+    /// The cosigner needs an owner's signed approval for this transaction (above its `approval_above`).
+    CosignerApprovalRequired => ("COSIGNER_APPROVAL_REQUIRED", Policy, false),
+    /// The cosigner refused the attached owner approval (not an owner, bad signature, expired, used, other payload).
+    CosignerApprovalInvalid => ("COSIGNER_APPROVAL_INVALID", Policy, false),
+    /// An owner signature does not verify, is not by an owner of the wallet, or binds something else.
+    OwnerSignatureInvalid => ("OWNER_SIGNATURE_INVALID", Authentication, false),
+    /// The wallet has no owner registered, so nothing can be approved or unfrozen yet.
+    NoOwner => ("NO_OWNER", Policy, false),
+    /// The transaction is not waiting for this decision (already approved, denied, expired, sent or cancelled).
+    NotPending => ("NOT_PENDING", Conflict, false),
+    /// The approval window closed before the owner decided: the transaction expired, nothing was sent.
+    ApprovalExpired => ("APPROVAL_EXPIRED", Conflict, false),
+    /// The wallet is not frozen.
+    NotFrozen => ("NOT_FROZEN", Conflict, false),
+    /// The freeze cool-down has not passed yet.
+    FreezeCooldown => ("FREEZE_COOLDOWN", Policy, true),
 }
 
 impl ErrorCode {
@@ -220,9 +236,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             CosignerFrozen => "unfreeze the wallet on the cosigner host",
-            WalletFrozen => {
-                "do not retry: the wallet is frozen (unfreezing is for the owner; this build has no unfreeze yet)"
-            }
+            WalletFrozen => "do not retry: the wallet is frozen until an owner unfreezes it",
             CosignerPerTxLimit | CosignerDailyLimit => "send a smaller amount or wait for the daily window",
             PeerIdentityMismatch => "check the pinned keys (pair again with the right key)",
             ShareWrongPassphrase => "supply the right passphrase",
@@ -248,10 +262,16 @@ impl ErrorCode {
             RateLimited => "wait and retry",
             PriceUnavailable => "retry when the price source is fresh, or ask the operator to fix the price source",
             SimulationReverted => "do not retry unchanged: the call would revert (see the reason)",
-            ApprovalRequired => {
-                "an owner must approve this action; this build cannot queue it yet, so nothing was signed"
+            ApprovalRequired => "an owner must approve this action; nothing was signed",
+            DelayRequired => "this action needs a delay; nothing was signed",
+            CosignerApprovalRequired => "send it through the daemon so an owner approves it",
+            CosignerApprovalInvalid | OwnerSignatureInvalid => {
+                "sign the exact approval message with a registered owner key (mandate approve)"
             }
-            DelayRequired => "this action needs a delay; this build cannot queue it yet, so nothing was signed",
+            NoOwner => "register an owner first (mandate owner add)",
+            NotPending | ApprovalExpired => "look the transaction up; send it again if it is still wanted",
+            NotFrozen => "none: the wallet is not frozen",
+            FreezeCooldown => "wait until the cool-down has passed, then sign the unfreeze again",
             InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
             ConfirmationRequired => "check the action, then call again with confirm: true",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",

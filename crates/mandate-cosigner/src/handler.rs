@@ -4,20 +4,23 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mandate_chain::SignPayload;
+use mandate_chain::approval::{DecisionAction, SignedDecision};
+use mandate_chain::{SignPayload, UnsignedTx};
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_mpc::net::{Operation, PartyHandler, Refusal, RunOutput, RunPlan, ShareDir};
 use mandate_mpc::{KeyShare, MpcError, Result};
 
 use crate::home::PartyHome;
 use crate::ledger::SpendLedger;
-use crate::limits::LimitsFile;
+use crate::limits::{LimitsFile, WalletLimits};
+use crate::notices::Notices;
 
 /// A share holder that listens for runs.
 pub struct CosignerHandler {
     home: PartyHome,
     shares: Arc<ShareDir>,
     ledger: Option<SpendLedger>,
+    notices: Notices,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
@@ -33,14 +36,16 @@ impl CosignerHandler {
         }
         LimitsFile::load(&home.limits_path()).map_err(|r| MpcError::InvalidInput(r.message))?;
         let ledger = SpendLedger::open(Some(home.ledger_path())).map_err(|r| MpcError::InvalidInput(r.message))?;
-        Ok(CosignerHandler { home, shares: shares.into(), ledger: Some(ledger), clock: Box::new(system_now) })
+        let notices = Notices::new(home.dir());
+        Ok(CosignerHandler { home, shares: shares.into(), ledger: Some(ledger), notices, clock: Box::new(system_now) })
     }
 
     /// The service party: decodes and signs what the recovery party coordinates,
     /// and stores its shares. The daemon shares `shares` with its own coordinator
     /// (which puts the policy engine in front of every run it starts).
     pub fn service(home: PartyHome, shares: impl Into<Arc<ShareDir>>) -> Self {
-        CosignerHandler { home, shares: shares.into(), ledger: None, clock: Box::new(system_now) }
+        let notices = Notices::new(home.dir());
+        CosignerHandler { home, shares: shares.into(), ledger: None, notices, clock: Box::new(system_now) }
     }
 
     /// Replaces the clock (unix seconds), for tests.
@@ -54,11 +59,22 @@ impl CosignerHandler {
     /// (typed data, message, raw hash) is refused unless the wallet's limits allow its
     /// kind, and then costs nothing (no reservation). The service (no ledger) only
     /// decodes: the daemon's policy engine stands in front of it.
-    fn authorize_sign(&self, plan: &RunPlan, payload: &[u8]) -> std::result::Result<[u8; 32], Refusal> {
+    fn authorize_sign(
+        &self,
+        plan: &RunPlan,
+        payload: &[u8],
+        approval: Option<&[u8]>,
+    ) -> std::result::Result<[u8; 32], Refusal> {
         let payload = SignPayload::decode(payload).map_err(refusal)?;
         let Some(ledger) = &self.ledger else { return payload.digest().map_err(refusal) };
         let limits_file = LimitsFile::load(&self.home.limits_path())?;
         let limits = limits_file.for_wallet(&plan.wallet_id)?;
+        if let Some(freeze) = self.notices.freeze_of(plan.wallet_id.as_str())? {
+            return Err(Refusal::new(
+                ErrorCode::CosignerFrozen,
+                format!("{} is frozen at the cosigner (the daemon froze it at {})", plan.wallet_id, freeze.frozen_at),
+            ));
+        }
         // Exhaustive on purpose: a new payload kind must decide its cosigner check here.
         let tx = match &payload {
             SignPayload::Transaction(tx) => tx,
@@ -74,6 +90,9 @@ impl CosignerHandler {
             ));
         }
         let cost = tx.max_cost();
+        if limits.approval_above.is_some_and(|threshold| cost > threshold) {
+            self.check_approval(plan, limits, tx, approval)?;
+        }
         if cost > limits.per_tx_max {
             return Err(Refusal::new(
                 ErrorCode::CosignerPerTxLimit,
@@ -85,6 +104,88 @@ impl CosignerHandler {
         }
         ledger.reserve(&plan.wallet_id, &plan.session_id.to_hex(), cost, limits.daily_max, (self.clock)() / 86_400)?;
         Ok(digest)
+    }
+
+    /// Above `approval_above` a transaction needs an owner's approval, verified
+    /// here against this host's own list of owners: the daemon cannot forge one.
+    fn check_approval(
+        &self,
+        plan: &RunPlan,
+        limits: &WalletLimits,
+        tx: &UnsignedTx,
+        approval: Option<&[u8]>,
+    ) -> std::result::Result<(), Refusal> {
+        let invalid = |why: String| Refusal::new(ErrorCode::CosignerApprovalInvalid, why);
+        let approval = approval.ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::CosignerApprovalRequired,
+                format!(
+                    "worst-case cost {} wei is above the cosigner's approval_above; an owner's signed approval is required",
+                    tx.max_cost()
+                ),
+            )
+        })?;
+        let signed = SignedDecision::decode(approval).map_err(|e| invalid(e.to_string()))?;
+        let decision = &signed.decision;
+        if decision.action != DecisionAction::Approve {
+            return Err(invalid("the owner decision is not an approval".into()));
+        }
+        if decision.wallet != plan.wallet_id.as_str() {
+            return Err(invalid("the approval is for another wallet".into()));
+        }
+        let approved = decision.tx.as_ref().ok_or_else(|| invalid("the approval names no transaction".into()))?;
+        approved.admits(tx).map_err(|e| invalid(e.to_string()))?;
+        if limits.owners.is_empty() {
+            return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
+        }
+        let now = (self.clock)();
+        signed.signature.verify_owner(decision, &limits.owners, now).map_err(|e| invalid(e.to_string()))?;
+        self.notices.use_approval(plan.wallet_id.as_str(), &decision.item, decision.expires_at, now)
+    }
+
+    /// A freeze notice from the daemon: recorded, refused by every later signing run.
+    fn authorize_freeze(&self, plan: &RunPlan, frozen_at: u64, reason: &str) -> std::result::Result<(), Refusal> {
+        if self.ledger.is_none() {
+            return Err(Refusal::new(ErrorCode::InvalidInput, "only the cosigner takes freeze notices"));
+        }
+        let freeze = self.notices.freeze(plan.wallet_id.as_str(), frozen_at, reason, (self.clock)())?;
+        eprintln!("cosigner: {} frozen by the daemon (frozen at {})", plan.wallet_id, freeze.frozen_at);
+        Ok(())
+    }
+
+    /// An owner's signed unfreeze: verified against this host's owners, for the
+    /// freeze the daemon sent, and only after this host's cool-down.
+    fn authorize_unfreeze(&self, plan: &RunPlan, decision: &[u8]) -> std::result::Result<(), Refusal> {
+        if self.ledger.is_none() {
+            return Err(Refusal::new(ErrorCode::InvalidInput, "only the cosigner takes unfreeze notices"));
+        }
+        let invalid = |why: String| Refusal::new(ErrorCode::CosignerApprovalInvalid, why);
+        let signed = SignedDecision::decode(decision).map_err(|e| invalid(e.to_string()))?;
+        let Some(freeze) = self.notices.freeze_of(plan.wallet_id.as_str())? else { return Ok(()) };
+        let decision = &signed.decision;
+        if decision.action != DecisionAction::Unfreeze
+            || decision.wallet != plan.wallet_id.as_str()
+            || decision.item != format!("freeze:{}", freeze.frozen_at)
+        {
+            return Err(invalid("the decision does not unfreeze this freeze of this wallet".into()));
+        }
+        let limits_file = LimitsFile::load(&self.home.limits_path())?;
+        let owners = limits_file.entry(&plan.wallet_id).map(|limits| limits.owners.clone()).unwrap_or_default();
+        if owners.is_empty() {
+            return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
+        }
+        let now = (self.clock)();
+        signed.signature.verify_owner(decision, &owners, now).map_err(|e| invalid(e.to_string()))?;
+        let ready_at = freeze.received_at.saturating_add(limits_file.freeze_cooldown_secs);
+        if now < ready_at {
+            return Err(Refusal::new(
+                ErrorCode::FreezeCooldown,
+                format!("the cosigner's freeze cool-down ends at {ready_at} (unix seconds)"),
+            ));
+        }
+        self.notices.lift(Some(plan.wallet_id.as_str()))?;
+        eprintln!("cosigner: {} unfrozen by an owner", plan.wallet_id);
+        Ok(())
     }
 
     fn store(&self, share: KeyShare) -> Result<()> {
@@ -117,7 +218,9 @@ impl PartyHandler for CosignerHandler {
 
     fn authorize(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
         match &plan.operation {
-            Operation::Sign { payload } => self.authorize_sign(plan, payload).map(Some),
+            Operation::Sign { payload, approval } => self.authorize_sign(plan, payload, approval.as_deref()).map(Some),
+            Operation::Freeze { frozen_at, reason } => self.authorize_freeze(plan, *frozen_at, reason).map(|()| None),
+            Operation::Unfreeze { decision } => self.authorize_unfreeze(plan, decision).map(|()| None),
             Operation::Dkg => {
                 if self.shares.contains(&plan.wallet_id) {
                     return Err(Refusal::new(
@@ -151,6 +254,7 @@ impl PartyHandler for CosignerHandler {
     fn completed(&self, plan: &RunPlan, output: RunOutput) -> Result<()> {
         match output {
             RunOutput::Share(share) => self.store(*share),
+            RunOutput::Noted => Ok(()),
             RunOutput::Signature { .. } => match &self.ledger {
                 Some(ledger) => {
                     ledger.commit(&plan.wallet_id, &plan.session_id.to_hex()).map_err(|r| MpcError::Io(r.message))
@@ -206,9 +310,12 @@ mod tests {
     }
 
     fn sign(handler: &CosignerHandler, payload: &SignPayload) -> std::result::Result<[u8; 32], Refusal> {
-        let plan =
-            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: payload.encode() })
-                .unwrap();
+        let plan = RunPlan::new(
+            wallet(),
+            vec![Role::Service, Role::Cosigner],
+            Operation::Sign { payload: payload.encode(), approval: None },
+        )
+        .unwrap();
         handler.authorize(&plan).map(|digest| digest.unwrap())
     }
 
@@ -324,9 +431,12 @@ mod tests {
         let over = transfer(2_000_000_000_000_000_000, vec![]);
         assert_eq!(sign(&handler, &over).unwrap_err().code, ErrorCode::CosignerPerTxLimit);
         // Garbage is refused as before.
-        let plan =
-            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: vec![0x01, 0xc0] })
-                .unwrap();
+        let plan = RunPlan::new(
+            wallet(),
+            vec![Role::Service, Role::Cosigner],
+            Operation::Sign { payload: vec![0x01, 0xc0], approval: None },
+        )
+        .unwrap();
         assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidTransaction);
     }
 
@@ -340,9 +450,12 @@ mod tests {
         let SignPayload::Transaction(unsigned) = &tx else { unreachable!() };
         assert_eq!(sign(&handler, &tx).unwrap(), unsigned.signing_hash());
         assert_eq!(sign(&handler, &SignPayload::TypedData("[]".into())).unwrap_err().code, ErrorCode::InvalidTypedData);
-        let plan =
-            RunPlan::new(wallet(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload: vec![0xa3, 1] })
-                .unwrap();
+        let plan = RunPlan::new(
+            wallet(),
+            vec![Role::Service, Role::Cosigner],
+            Operation::Sign { payload: vec![0xa3, 1], approval: None },
+        )
+        .unwrap();
         assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidInput);
     }
 }

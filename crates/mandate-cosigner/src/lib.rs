@@ -14,8 +14,10 @@ mod handler;
 mod home;
 mod ledger;
 mod limits;
+mod notices;
 
 pub use handler::CosignerHandler;
 pub use home::{CosignerHome, PartyHome};
 pub use ledger::SpendLedger;
 pub use limits::{LimitsFile, WalletLimits, DEFAULT_LIMITS};
+pub use notices::{NoticedFreeze, Notices};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use alloy_primitives::U256;
+use mandate_chain::approval::OwnerKey;
 use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Refusal;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -39,11 +40,30 @@ pub struct WalletLimits {
     /// here. Off by default; leave it off unless the wallet signs nothing of value.
     #[serde(default)]
     pub allow_raw_hash: bool,
+    /// A transaction whose worst-case cost is above this (wei) is signed only with
+    /// an approval signed by one of `owners`, verified here. Unset: no such check.
+    #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
+    pub approval_above: Option<U256>,
+    /// The wallet's owners as this host knows them (`ed25519:<hex>`, `evm:0x…`):
+    /// who may approve above `approval_above` and lift a freeze the daemon sent.
+    #[serde(default)]
+    pub owners: Vec<OwnerKey>,
 }
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
     let text = String::deserialize(deserializer)?;
     mandate_core::amount::parse_base_units(&text).map_err(serde::de::Error::custom)
+}
+
+fn wei_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<U256>, D::Error> {
+    wei(deserializer).map(Some)
+}
+
+fn wei_opt_out<S: serde::Serializer>(value: &Option<U256>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.serialize_str(&value.to_string()),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn wei_out<S: serde::Serializer>(value: &U256, serializer: S) -> Result<S::Ok, S::Error> {
@@ -63,12 +83,23 @@ pub struct LimitsFile {
     /// Per-wallet limits.
     #[serde(default)]
     pub wallets: BTreeMap<String, WalletLimits>,
+    /// How long a freeze the daemon sent lasts at least before an owner's signed
+    /// unfreeze may lift it, in seconds (default 600).
+    #[serde(default = "default_cooldown")]
+    pub freeze_cooldown_secs: u64,
+}
+
+fn default_cooldown() -> u64 {
+    600
 }
 
 /// The file `cosigner init` writes: 1 ETH per transaction, 5 ETH per day.
 pub const DEFAULT_LIMITS: &str = r#"# Mandate cosigner hard limits. Only this file sets them; no API call can.
 # Amounts are decimal wei strings and count value + gas_limit * max_fee_per_gas.
 frozen = false
+# A freeze the daemon sends lasts at least this long before an owner's signed
+# unfreeze may lift it here.
+freeze_cooldown_secs = 600
 
 [default]
 per_tx_max = "1000000000000000000"
@@ -80,6 +111,11 @@ allow_calldata = false
 # allow_typed_data = false   # EIP-712 (a token Permit is an approval!)
 # allow_messages = false     # EIP-191 personal_sign
 # allow_raw_hash = false     # a bare hash: it could be a transaction's, bypassing these limits
+
+# Owner approval, verified here: above approval_above (wei, worst-case cost) a
+# transaction is signed only with an approval signed by one of the owners.
+# approval_above = "500000000000000000"
+# owners = ["ed25519:<hex public key from mandate owner keygen>", "evm:0x..."]
 
 # [wallets.wal_example]
 # per_tx_max = "500000000000000000"
@@ -94,6 +130,11 @@ impl LimitsFile {
         })?;
         toml::from_str(&text)
             .map_err(|e| Refusal::new(ErrorCode::Internal, format!("limits file {} is invalid: {e}", path.display())))
+    }
+
+    /// The limits entry of `wallet` (its own or the default), frozen or not.
+    pub fn entry(&self, wallet: &WalletId) -> Option<&WalletLimits> {
+        self.wallets.get(wallet.as_str()).or(self.default.as_ref())
     }
 
     /// The limits that apply to `wallet`, refusing when frozen or unconfigured.

@@ -226,8 +226,9 @@ pub(crate) fn context<'a>(
     }
 }
 
-/// This build has no approval queue or delay queue yet: an allowed action in those
-/// tiers is refused (nothing signed) with a code that says which tier it needs.
+/// Off-chain signatures are not queued: an allowed signature in the delay or
+/// approval tier is refused (nothing signed) with a code that says which tier it
+/// needs. (Transactions in those tiers are held; see `approvals` and `executor`.)
 fn hold_tiers(mut decision: Decision) -> Decision {
     if decision.verdict == Verdict::Allow && decision.tier >= Tier::Delay {
         let (code, what) = match decision.tier {
@@ -237,21 +238,23 @@ fn hold_tiers(mut decision: Decision) -> Decision {
         decision.verdict = Verdict::Deny;
         decision.code = Some(code);
         decision.rule_id = decision.tier_rules.first().cloned().unwrap_or_else(|| "tiers".into());
-        decision.reason =
-            format!("the policy requires {what}; this daemon has no queue for it yet, so nothing was signed");
+        decision.reason = format!(
+            "the policy requires {what}; signatures other than transactions are not queued, so nothing was signed"
+        );
     }
     decision
 }
 
 /// The daemon's decision on a transaction: the policy's, then an allowed one that
-/// cannot be estimated or needs a queue is refused (what a send and its explanation share).
+/// cannot be estimated is refused (what a send and its explanation share). Delay
+/// and approval tiers stay allowed: the send holds them.
 pub(crate) fn decide_transaction(
     policy: Option<&Policy>,
     action: &Action,
     ctx: &Context<'_>,
     view: &ChainView,
 ) -> Decision {
-    hold_tiers(require_fees(evaluate(policy, action, ctx), view))
+    require_fees(evaluate(policy, action, ctx), view)
 }
 
 /// The wallet's spends within the policy's look-back window (for decisions outside a
@@ -497,7 +500,7 @@ async fn sign(
     }
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
     let service = state.service.clone();
-    let sig = blocking(move || service.sign(&wallet_id, payload.encode(), digest)).await?;
+    let sig = blocking(move || service.sign(&wallet_id, payload.encode(), digest, None)).await?;
     let mut signature = Vec::with_capacity(65);
     signature.extend_from_slice(&sig.r);
     signature.extend_from_slice(&sig.s);

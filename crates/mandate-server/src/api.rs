@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};
-use crate::{actions, freeze, now, openapi, send};
+use crate::{actions, approvals, freeze, now, openapi, send};
 
 type Shared = State<Arc<AppState>>;
 
@@ -46,6 +46,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/policy/evaluate", post(actions::evaluate_action))
         .route("/v1/wallets/{id}/policy/summary", get(policy_summary))
         .route("/v1/wallets/{id}/freeze", post(freeze::freeze_handler))
+        .route("/v1/wallets/{id}/unfreeze", get(freeze::unfreeze_message).post(freeze::unfreeze))
+        .route("/v1/freeze", post(freeze::freeze_all))
+        .route("/v1/wallets/{id}/owners", get(approvals::list_owners).post(approvals::add_owner))
+        .route("/v1/approvals", get(approvals::list))
+        .route("/v1/approvals/{id}", get(approvals::show))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/transactions/{id}/cancel", post(approvals::cancel))
         .route("/v1/transactions/{id}", get(show_transaction))
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/renew", post(renew_session))

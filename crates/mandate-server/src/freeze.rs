@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::Json;
-use mandate_core::ErrorCode;
+use mandate_chain::approval::{DecisionAction, OwnerDecision, OwnerSignature, SignedDecision};
+use mandate_core::{ErrorCode, WalletId};
+use mandate_mpc::net::Operation;
 use mandate_store::FreezeRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -36,13 +38,13 @@ pub(crate) fn check_reason(reason: &str) -> ApiResult<()> {
 }
 
 /// Freezes `wallet_id` for `actor` (audited; a frozen wallet stays frozen as it was).
-/// Returns the freeze and whether it is new.
+/// Returns the freeze, whether it is new, and whether the cosigner was told.
 pub(crate) async fn freeze_wallet(
     state: &Arc<AppState>,
     wallet_id: &str,
     actor: &str,
     reason: String,
-) -> ApiResult<(FreezeRecord, bool)> {
+) -> ApiResult<(FreezeRecord, bool, Value)> {
     check_reason(&reason)?;
     let freeze =
         FreezeRecord { wallet_id: wallet_id.to_string(), frozen_at: now(), frozen_by: actor.to_string(), reason };
@@ -56,7 +58,10 @@ pub(crate) async fn freeze_wallet(
     if newly {
         webhooks::emit(state, Event::WalletFrozen, json!({"wallet_id": freeze.wallet_id, "frozen": freeze}));
     }
-    Ok((freeze, newly))
+    // Told every time (also for a wallet frozen already): a cosigner that was down
+    // at the first freeze learns of it now.
+    let cosigner = notify_cosigner(state, &freeze).await;
+    Ok((freeze, newly, cosigner))
 }
 
 /// `POST …/freeze`: the operator, or an agent with the `freeze` scope, stops the
@@ -70,7 +75,135 @@ pub(crate) async fn freeze_handler(
     let wallet = wallet_for(&state, &principal, &id, "freeze")?;
     let body = body_bytes(body)?;
     let request: FreezeRequest = if body.is_empty() { FreezeRequest::default() } else { parse_json(&body)? };
-    let (freeze, newly) =
+    let (freeze, newly, cosigner) =
         freeze_wallet(&state, &wallet.id, &principal.actor(), request.reason.unwrap_or_default()).await?;
-    Ok(Json(json!({"wallet_id": wallet.id, "frozen": freeze, "newly_frozen": newly})))
+    Ok(Json(json!({"wallet_id": wallet.id, "frozen": freeze, "newly_frozen": newly, "cosigner": cosigner})))
+}
+
+/// Tells the cosigner of a freeze (best effort: the daemon refuses by itself
+/// already). Returns what to report: `"notified"` or why not.
+async fn notify_cosigner(state: &Arc<AppState>, freeze: &FreezeRecord) -> Value {
+    let Ok(wallet) = freeze.wallet_id.parse::<WalletId>() else { return json!("not notified: bad wallet id") };
+    let service = state.service.clone();
+    let operation = Operation::Freeze { frozen_at: freeze.frozen_at, reason: freeze.reason.clone() };
+    match blocking(move || service.notify(&wallet, operation)).await {
+        Ok(()) => json!("notified"),
+        Err(error) => {
+            eprintln!("could not tell the cosigner of the freeze of {}: {error}", freeze.wallet_id);
+            json!(format!("not notified: {}", error.code))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnfreezeRequest {
+    signature: String,
+    expires_at: u64,
+}
+
+/// The decision an owner signs to lift `freeze`, valid until `expires_at`.
+pub(crate) fn unfreeze_decision(freeze: &FreezeRecord, expires_at: u64) -> OwnerDecision {
+    OwnerDecision {
+        action: DecisionAction::Unfreeze,
+        item: format!("freeze:{}", freeze.frozen_at),
+        wallet: freeze.wallet_id.clone(),
+        tx: None,
+        expires_at,
+    }
+}
+
+fn current_freeze(state: &AppState, wallet: &str) -> ApiResult<FreezeRecord> {
+    state.store.freeze_of(wallet)?.ok_or_else(|| ApiError::new(ErrorCode::NotFrozen, format!("{wallet} is not frozen")))
+}
+
+/// How long an unfreeze text offered by `GET …/unfreeze` stays valid.
+const UNFREEZE_TEXT_SECS: u64 = 3600;
+
+/// `GET /v1/wallets/{id}/unfreeze`: the text an owner signs to lift the freeze,
+/// and when the cool-down ends.
+pub(crate) async fn unfreeze_message(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let freeze = current_freeze(&state, &wallet.id)?;
+    let decision = unfreeze_decision(&freeze, now() + UNFREEZE_TEXT_SECS);
+    Ok(Json(json!({
+        "wallet_id": wallet.id,
+        "frozen": freeze,
+        "cooldown_ends_at": freeze.frozen_at + state.freeze_cooldown_secs,
+        "decision": decision,
+        "message": decision.message(),
+    })))
+}
+
+/// `POST /v1/wallets/{id}/unfreeze` `{"signature", "expires_at"}`: an owner lifts
+/// the freeze, only after the cool-down. The cosigner verifies the same signature
+/// and its own cool-down first; the daemon unfreezes only when it agreed (or never
+/// learnt of the freeze). Held items stay held and run afterwards.
+pub(crate) async fn unfreeze(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let request: UnfreezeRequest = parse_json(&body_bytes(body)?)?;
+    let freeze = current_freeze(&state, &id)?;
+    let signature: OwnerSignature = request
+        .signature
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    let owners = crate::approvals::owners_of(&state, &freeze.wallet_id)?;
+    let decision = unfreeze_decision(&freeze, request.expires_at);
+    let at = now();
+    signature
+        .verify_owner(&decision, &owners, at)
+        .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    let ready_at = freeze.frozen_at + state.freeze_cooldown_secs;
+    if at < ready_at {
+        return Err(ApiError::new(
+            ErrorCode::FreezeCooldown,
+            format!("the freeze cool-down ends at {ready_at} (unix seconds); nothing was changed"),
+        )
+        .with_details(json!({"cooldown_ends_at": ready_at})));
+    }
+    let wallet: WalletId = freeze.wallet_id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+    let service = state.service.clone();
+    let signed = SignedDecision { decision, signature: signature.clone() }.encode();
+    blocking(move || service.notify(&wallet, Operation::Unfreeze { decision: signed })).await?;
+    let owner = signature.key.to_string();
+    let entry = audit_entry(
+        &format!("owner:{owner}"),
+        "wallet.unfrozen",
+        Some(&freeze.wallet_id),
+        json!({"frozen_at": freeze.frozen_at}),
+    );
+    let store = state.store.clone();
+    let (wallet_id, frozen_at) = (freeze.wallet_id.clone(), freeze.frozen_at);
+    let lifted = blocking(move || Ok(store.unfreeze(&wallet_id, frozen_at, at, entry)?)).await?;
+    if lifted {
+        webhooks::emit(&state, Event::WalletUnfrozen, json!({"wallet_id": freeze.wallet_id, "owner": owner}));
+        state.executor_wake.notify_one();
+    }
+    Ok(Json(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted})))
+}
+
+/// `POST /v1/freeze` `{"reason"}` (operator): freezes every wallet.
+pub(crate) async fn freeze_all(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let body = body_bytes(body)?;
+    let request: FreezeRequest = if body.is_empty() { FreezeRequest::default() } else { parse_json(&body)? };
+    let reason = request.reason.unwrap_or_default();
+    check_reason(&reason)?;
+    let mut frozen = Vec::new();
+    for wallet in state.store.wallets()? {
+        let (freeze, newly, cosigner) = freeze_wallet(&state, &wallet.id, &principal.actor(), reason.clone()).await?;
+        frozen.push(json!({"wallet_id": wallet.id, "frozen": freeze, "newly_frozen": newly, "cosigner": cosigner}));
+    }
+    Ok(Json(json!({"wallets": frozen})))
 }

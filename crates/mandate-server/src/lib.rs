@@ -10,8 +10,10 @@
 
 mod actions;
 mod api;
+mod approvals;
 mod auth;
 mod error;
+mod executor;
 mod freeze;
 mod mcp;
 mod openapi;
@@ -218,6 +220,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener.local_addr().map_err(|e| ApiError::internal(e.to_string()))?;
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
+    let executor = tokio::spawn(executor::run_executor(state.clone()));
     println!(
         "{}",
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
@@ -227,6 +230,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     let router = mcp::with_mcp(api::router(state.clone()), (!local.ip().is_loopback()).then_some(host));
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();
+    executor.abort();
     // Let in-flight blocking work (a signing run, an audit write) finish.
     tokio::time::sleep(Duration::from_millis(100)).await;
     eprintln!("mandate: stopped");

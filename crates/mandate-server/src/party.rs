@@ -48,10 +48,18 @@ impl ServiceParty {
         Ok(self.shares.load(wallet)?)
     }
 
-    /// Signs `payload` (whose digest is `digest`) with the cosigner. Blocking.
-    pub(crate) fn sign(&self, wallet: &WalletId, payload: Vec<u8>, digest: [u8; 32]) -> ApiResult<EcdsaSig> {
+    /// Signs `payload` (whose digest is `digest`) with the cosigner, passing along
+    /// the owner's signed approval when there is one. Blocking.
+    pub(crate) fn sign(
+        &self,
+        wallet: &WalletId,
+        payload: Vec<u8>,
+        digest: [u8; 32],
+        approval: Option<Vec<u8>>,
+    ) -> ApiResult<EcdsaSig> {
         let share = self.share(wallet)?;
-        let plan = RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload })?;
+        let plan =
+            RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload, approval })?;
         match coordinate(&self.identity, &self.peers, &plan, Some(&share), Some(digest)) {
             Ok(RunOutput::Signature { sig, digest: signed }) if signed == digest => Ok(sig),
             Ok(_) => Err(ApiError::new(ErrorCode::SignatureInvalid, "the signing run returned no matching signature")),
@@ -63,6 +71,15 @@ impl ServiceParty {
                 }
                 Err(error.into())
             }
+        }
+    }
+
+    /// Sends the cosigner a notice run (a freeze, or an owner's unfreeze). Blocking.
+    pub(crate) fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
+        let plan = RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], operation)?;
+        match coordinate(&self.identity, &self.peers, &plan, None, None)? {
+            RunOutput::Noted => Ok(()),
+            _ => Err(ApiError::internal("the cosigner answered a notice with something else")),
         }
     }
 }

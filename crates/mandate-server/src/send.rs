@@ -18,11 +18,11 @@ use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, WalletRecord};
+use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, TxStatus, WalletRecord};
 use serde_json::json;
 
 use crate::actions::{
-    chain_view, context, decide_transaction, decode_plan, denial_error, transfer_plan, ChainView, TxPlan, FEE_CAP_WEI,
+    chain_view, context, decide_transaction, decode_plan, denial_error, transfer_plan, TxPlan, FEE_CAP_WEI,
 };
 use crate::api::{audit_entry, body_bytes, frozen_error, policy_of, refuse_if_frozen, wallet_for};
 use crate::auth::Principal;
@@ -30,6 +30,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::now;
 use crate::request::{idempotency_key, CallRequest, TransferRequest};
 use crate::state::{blocking, AppState};
+use crate::webhooks::{self, Event};
 
 fn replayed(tx: TxRecord, plan: &TxPlan) -> ApiResult<Response> {
     if tx.to != plan.to.to_checksum(None)
@@ -139,6 +140,10 @@ async fn reserve_sign_broadcast(
             usd_micro,
             recipient: action.recipient(),
             chain_nonce,
+            chain_id: state.chain_id,
+            gas_limit: view.fees.map(|(gas, _)| gas).unwrap_or_default(),
+            max_fee_per_gas: view.fees.map(|(_, fees)| held_fee_bound(fees.max_fee_per_gas)).unwrap_or_default(),
+            approval_ttl_secs: state.approval_ttl_secs,
         };
         let store = state.store.clone();
         let reserve_actor = actor.clone();
@@ -152,7 +157,14 @@ async fn reserve_sign_broadcast(
         .await?;
         match outcome {
             ReserveOutcome::Existing(tx) => return replayed(tx, &plan),
-            ReserveOutcome::Denied(decision) => return Err(denial_error(&decision)),
+            ReserveOutcome::Denied(decision) => {
+                webhooks::emit(
+                    &state,
+                    Event::PolicyDenied,
+                    json!({"wallet_id": wallet.id, "tx_id": tx_id, "decision": decision}),
+                );
+                return Err(denial_error(&decision));
+            }
             ReserveOutcome::Frozen(freeze) => return Err(frozen_error(&freeze)),
             ReserveOutcome::Reserved { tx } => break (tx, view),
             ReserveOutcome::PolicyChanged if attempts < 5 => continue,
@@ -161,18 +173,58 @@ async fn reserve_sign_broadcast(
             }
         }
     };
+    if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) {
+        return Ok(held_response(&state, &tx));
+    }
     if tx.decision.get("tier").and_then(serde_json::Value::as_str) == Some("notify") {
         let entry = audit_entry(&actor, "policy.notify", Some(&wallet.id), json!({"tx_id": tx.id}));
         let store = state.store.clone();
         blocking(move || Ok(store.audit(entry, now())?)).await?;
+        webhooks::emit(&state, Event::PolicyNotify, json!({"wallet_id": wallet.id, "transaction": tx}));
     }
-    match sign_and_broadcast(&state, &wallet, &tx, from, &plan, &view, &actor).await {
-        Ok(tx) => Ok((StatusCode::OK, Json(json!(tx))).into_response()),
+    let (gas, fees) = view.fees.ok_or_else(|| ApiError::internal("no fees were estimated"))?;
+    let pricing =
+        Pricing { gas, max_fee_per_gas: fees.max_fee_per_gas, max_priority_fee_per_gas: fees.max_priority_fee_per_gas };
+    let outcome = sign_and_broadcast(&state, &wallet, &tx, from, &plan, pricing, &actor, None).await;
+    settle(&state, &wallet, &tx, &actor, outcome).await.map(|tx| (StatusCode::OK, Json(json!(tx))).into_response())
+}
+
+/// The fee bound a held transaction may be re-priced within when it runs: twice
+/// today's max fee per gas, at most the daemon's cap. The owner signs it.
+pub(crate) fn held_fee_bound(max_fee_per_gas: u128) -> u128 {
+    max_fee_per_gas.saturating_mul(2).min(FEE_CAP_WEI)
+}
+
+/// `202 Accepted` for a held transaction: the agent polls `GET /v1/transactions/{id}`.
+fn held_response(state: &AppState, tx: &TxRecord) -> Response {
+    let reason = tx.decision.get("reason").cloned().unwrap_or_default();
+    let mut body = json!({"id": tx.id, "status": tx.status, "reason": reason,
+                          "tier_rules": tx.decision.get("tier_rules"), "transaction": tx});
+    if tx.status == TxStatus::PendingApproval {
+        body["expires_at"] = json!(tx.expires_at);
+        webhooks::emit(state, Event::ApprovalRequested, json!({"wallet_id": tx.wallet_id, "transaction": tx}));
+    } else {
+        body["execute_after"] = json!(tx.execute_after);
+    }
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// After a signing attempt: on a failure before broadcast, releases the reservation
+/// and nonce (status `failed`); either way the error says whether anything was broadcast.
+pub(crate) async fn settle(
+    state: &Arc<AppState>,
+    wallet: &WalletRecord,
+    tx: &TxRecord,
+    actor: &str,
+    outcome: Result<TxRecord, Failure>,
+) -> ApiResult<TxRecord> {
+    match outcome {
+        Ok(tx) => Ok(tx),
         Err(Failure::BeforeBroadcast(error)) => {
             let store = state.store.clone();
             let (id, message, wallet_id) = (tx.id.clone(), error.to_string(), wallet.id.clone());
             let entry = audit_entry(
-                &actor,
+                actor,
                 "transaction.released",
                 Some(&wallet_id),
                 json!({"tx_id": id, "error": message, "code": error.code}),
@@ -183,6 +235,12 @@ async fn reserve_sign_broadcast(
                     release.with_details(json!({"transaction_id": tx.id, "broadcast": false, "cause": error.code}))
                 );
             }
+            webhooks::emit(
+                state,
+                Event::TransactionFailed,
+                json!({"tx_id": tx.id, "wallet_id": wallet.id, "status": "failed", "error": error.to_string(),
+                       "code": error.code, "broadcast": false}),
+            );
             Err(error.with_details(json!({"transaction_id": tx.id, "broadcast": false})))
         }
         Err(Failure::Unknown(error)) => {
@@ -191,22 +249,34 @@ async fn reserve_sign_broadcast(
     }
 }
 
+/// Gas and fees a transaction is signed with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pricing {
+    pub(crate) gas: u64,
+    pub(crate) max_fee_per_gas: u128,
+    pub(crate) max_priority_fee_per_gas: u128,
+}
+
 /// Why a send failed, and whether anything may have reached the network.
-enum Failure {
+pub(crate) enum Failure {
     /// Nothing was broadcast: release the reservation.
     BeforeBroadcast(ApiError),
     /// Outcome unknown (the node may have the transaction): keep it submitted.
     Unknown(ApiError),
 }
 
-async fn sign_and_broadcast(
+/// Signs `tx` (reserved, with its nonce) with the cosigner — passing the owner's
+/// signed approval when there is one — records it, then broadcasts it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn sign_and_broadcast(
     state: &Arc<AppState>,
     wallet: &WalletRecord,
     tx: &TxRecord,
     from: Address,
     plan: &TxPlan,
-    view: &ChainView,
+    pricing: Pricing,
     actor: &str,
+    approval: Option<Vec<u8>>,
 ) -> Result<TxRecord, Failure> {
     use Failure::*;
     let nonce = tx.nonce.ok_or_else(|| BeforeBroadcast(ApiError::internal("no nonce was allocated")))?;
@@ -216,11 +286,11 @@ async fn sign_and_broadcast(
             format!("the wallet is on chain {} but the node serves {}", wallet.chain_id, state.chain_id),
         )));
     }
-    let (gas, fees) = view.fees.ok_or_else(|| BeforeBroadcast(ApiError::internal("no fees were estimated")))?;
-    if fees.max_fee_per_gas > FEE_CAP_WEI {
+    let Pricing { gas, max_fee_per_gas, max_priority_fee_per_gas } = pricing;
+    if max_fee_per_gas > FEE_CAP_WEI {
         return Err(BeforeBroadcast(ApiError::new(
             ErrorCode::FeeCapExceeded,
-            format!("max fee {} wei/gas is above the cap {} wei/gas", fees.max_fee_per_gas, FEE_CAP_WEI),
+            format!("max fee {max_fee_per_gas} wei/gas is above the cap {FEE_CAP_WEI} wei/gas"),
         )));
     }
     let unsigned = UnsignedTx::new(
@@ -229,14 +299,14 @@ async fn sign_and_broadcast(
         plan.to,
         plan.value,
         gas,
-        fees.max_fee_per_gas,
-        fees.max_priority_fee_per_gas.min(fees.max_fee_per_gas),
+        max_fee_per_gas,
+        max_priority_fee_per_gas.min(max_fee_per_gas),
         plan.data.clone(),
     );
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
     let service = state.service.clone();
     let (payload, digest) = (unsigned.encode(), unsigned.signing_hash());
-    let sig = blocking(move || service.sign(&wallet_id, payload, digest)).await.map_err(BeforeBroadcast)?;
+    let sig = blocking(move || service.sign(&wallet_id, payload, digest, approval)).await.map_err(BeforeBroadcast)?;
     let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, from).map_err(|e| BeforeBroadcast(e.into()))?;
     let hash = format!("{:#x}", keccak256(&raw));
     // Record before broadcasting: the audit must hold the signature event (fail closed).
@@ -247,7 +317,7 @@ async fn sign_and_broadcast(
         "transaction.signed",
         Some(&wallet_id),
         json!({"tx_id": id, "tx_hash": recorded_hash, "nonce": nonce, "gas": gas,
-               "max_fee_per_gas": fees.max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
+               "max_fee_per_gas": max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
     );
     blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, now(), entry)?)).await.map_err(BeforeBroadcast)?;
     match state.rpc.send_raw_transaction(&raw).await {

@@ -5,10 +5,12 @@
 //! Must never depend on the server, the HTTP stack or key shares.
 
 mod audit;
+mod held;
 mod migrations;
 mod store;
 
 pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
+pub use held::{Claim, OwnerRecord, Resolution};
 pub use store::{
     FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus,
     WalletRecord,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use alloy_primitives::{Address, U256};
-use mandate_core::policy::{Asset, Decision, Spend, Verdict};
+use mandate_core::policy::{Asset, Decision, Spend, Tier, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
@@ -31,7 +31,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,6 +88,18 @@ pub enum TxStatus {
     Confirmed,
     /// Mined and reverted, or could not be signed/broadcast.
     Failed,
+    /// Held for an owner's approval (approval tier).
+    PendingApproval,
+    /// Held until `execute_after` (delay tier); cancellable until then.
+    Delayed,
+    /// Approved by an owner; the executor signs and sends it next.
+    Approved,
+    /// Denied by an owner; never sent.
+    Denied,
+    /// Not approved before `expires_at`; never sent.
+    Expired,
+    /// Cancelled while held; never sent.
+    Cancelled,
 }
 
 impl TxStatus {
@@ -97,7 +109,18 @@ impl TxStatus {
             TxStatus::Submitted => "submitted",
             TxStatus::Confirmed => "confirmed",
             TxStatus::Failed => "failed",
+            TxStatus::PendingApproval => "pending_approval",
+            TxStatus::Delayed => "delayed",
+            TxStatus::Approved => "approved",
+            TxStatus::Denied => "denied",
+            TxStatus::Expired => "expired",
+            TxStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// The status as stored and serialized.
+    pub fn name(self) -> &'static str {
+        self.as_str()
     }
     fn parse(text: &str) -> Result<Self> {
         Ok(match text {
@@ -105,6 +128,12 @@ impl TxStatus {
             "submitted" => TxStatus::Submitted,
             "confirmed" => TxStatus::Confirmed,
             "failed" => TxStatus::Failed,
+            "pending_approval" => TxStatus::PendingApproval,
+            "delayed" => TxStatus::Delayed,
+            "approved" => TxStatus::Approved,
+            "denied" => TxStatus::Denied,
+            "expired" => TxStatus::Expired,
+            "cancelled" => TxStatus::Cancelled,
             other => return Err(StoreError::Corrupt(format!("status {other:?}"))),
         })
     }
@@ -143,6 +172,24 @@ pub struct TxRecord {
     pub amount: String,
     /// Who receives the amount (for a token transfer, not the token contract).
     pub recipient: Option<String>,
+    /// The chain it was requested on (held transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_id: Option<u64>,
+    /// Approval tier: when the owner's chance to approve ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Delay tier: when it is sent unless cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execute_after: Option<u64>,
+    /// The highest gas limit it may be signed with (held transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gas_limit: Option<u64>,
+    /// The highest max fee per gas, in wei, it may be signed with (held transactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_fee_per_gas: Option<String>,
+    /// The owner's signed approval (JSON), once approved.
+    #[serde(skip)]
+    pub approval: Option<String>,
 }
 
 /// A request to reserve.
@@ -172,6 +219,14 @@ pub struct NewTransaction {
     pub recipient: Option<Address>,
     /// The chain's pending nonce for the wallet (the allocator never goes below it).
     pub chain_nonce: u64,
+    /// The chain.
+    pub chain_id: u64,
+    /// Gas limit (for a held transaction: the highest it may be signed with).
+    pub gas_limit: u64,
+    /// Max fee per gas in wei (for a held transaction: the highest it may be signed with).
+    pub max_fee_per_gas: u128,
+    /// How long an approval-tier transaction waits for its owner.
+    pub approval_ttl_secs: u64,
 }
 
 /// What [`Store::reserve`] shows the decision: the wallet's spends within the look-back
@@ -263,6 +318,12 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
             asset: row.get(12)?,
             amount: row.get(13)?,
             recipient: row.get(14)?,
+            chain_id: row.get::<_, Option<i64>>(15)?.map(u),
+            expires_at: row.get::<_, Option<i64>>(16)?.map(u),
+            execute_after: row.get::<_, Option<i64>>(17)?.map(u),
+            gas_limit: row.get::<_, Option<i64>>(18)?.map(u),
+            max_fee_per_gas: row.get(19)?,
+            approval: row.get(20)?,
         },
         row.get::<_, String>(5)?,
     ))
@@ -281,7 +342,8 @@ fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
 }
 
 const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at, \
-                          kind, data, asset, amount, recipient";
+                          kind, data, asset, amount, recipient, chain_id, expires_at, execute_after, gas_limit, \
+                          max_fee_per_gas, approval";
 
 impl Store {
     /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
@@ -551,7 +613,7 @@ impl Store {
         Ok(changed > 0)
     }
 
-    fn tx_by(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<TxRecord>> {
+    pub(crate) fn tx_by(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<TxRecord>> {
         let row = conn
             .query_row(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE {clause}"), args, tx_from_row)
             .optional()?;
@@ -638,26 +700,44 @@ impl Store {
             tx.commit()?;
             return Ok(ReserveOutcome::Denied(decision));
         }
-        let nonce = Self::allocate_nonce(&tx, &request.wallet_id, request.chain_nonce)?;
+        // Held tiers keep their spend reserved (caps count them) but take a nonce
+        // only when they run, so a held transaction never blocks the ones after it.
+        let (status, nonce, expires_at, execute_after) = match decision.tier {
+            Tier::Approval => (TxStatus::PendingApproval, None, Some(now + request.approval_ttl_secs), None),
+            Tier::Delay => (TxStatus::Delayed, None, None, Some(now + decision.delay_secs.unwrap_or(0))),
+            Tier::Instant | Tier::Notify => (
+                TxStatus::Reserved,
+                Some(Self::allocate_nonce(&tx, &request.wallet_id, request.chain_nonce)?),
+                None,
+                None,
+            ),
+        };
         let asset = asset_text(request.asset);
         tx.execute(
             "INSERT INTO transactions (id, wallet_id, idempotency_key, to_address, value_wei, nonce, status, decision,
-                                       created_at, updated_at, kind, data, asset, amount, recipient)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'reserved', ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                       created_at, updated_at, kind, data, asset, amount, recipient,
+                                       chain_id, expires_at, execute_after, gas_limit, max_fee_per_gas)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             params![
                 request.id,
                 request.wallet_id,
                 request.idempotency_key,
                 request.to,
                 request.value.to_string(),
-                i(nonce),
+                nonce.map(i),
+                status.as_str(),
                 decision_json.to_string(),
                 i(now),
                 request.kind,
                 hex::encode(&request.data),
                 asset,
                 request.amount.to_string(),
-                request.recipient.map(|r| r.to_checksum(None))
+                request.recipient.map(|r| r.to_checksum(None)),
+                i(request.chain_id),
+                expires_at.map(i),
+                execute_after.map(i),
+                i(request.gas_limit),
+                request.max_fee_per_gas.to_string()
             ],
         )?;
         tx.execute(
@@ -680,7 +760,7 @@ impl Store {
         Ok(ReserveOutcome::Reserved { tx: record })
     }
 
-    fn freeze_in(conn: &Connection, wallet: &str) -> Result<Option<FreezeRecord>> {
+    pub(crate) fn freeze_in(conn: &Connection, wallet: &str) -> Result<Option<FreezeRecord>> {
         Ok(conn
             .query_row(
                 "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
@@ -800,7 +880,7 @@ impl Store {
         .collect()
     }
 
-    fn allocate_nonce(tx: &rusqlite::Transaction<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
+    pub(crate) fn allocate_nonce(tx: &rusqlite::Transaction<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
         let free: Option<i64> = tx
             .query_row(
                 "SELECT MIN(nonce) FROM free_nonces WHERE wallet_id = ?1 AND nonce >= ?2",
@@ -884,7 +964,7 @@ impl Store {
         self.with_status(TxStatus::Reserved)
     }
 
-    fn with_status(&self, status: TxStatus) -> Result<Vec<TxRecord>> {
+    pub(crate) fn with_status(&self, status: TxStatus) -> Result<Vec<TxRecord>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE status = ?1"))?;
         let rows = stmt.query_map([status.as_str()], tx_from_row)?;

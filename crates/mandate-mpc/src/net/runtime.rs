@@ -39,9 +39,27 @@ pub enum Operation {
     Sign {
         /// The unsigned payload (for EVM: the RLP of an EIP-1559 transaction).
         payload: Vec<u8>,
+        /// An owner's signed approval of the payload, opaque here: the cosigner
+        /// verifies it itself when its limits require one.
+        approval: Option<Vec<u8>>,
     },
     /// Complete refresh of all three shares.
     Refresh,
+    /// Tells the cosigner the daemon froze the wallet: it refuses to sign for it
+    /// from now on. No protocol runs; the notice is authenticated by the channel
+    /// (the service party's pinned key) and bound to the run's session id.
+    Freeze {
+        /// When the daemon froze it (unix seconds); an owner's unfreeze names it.
+        frozen_at: u64,
+        /// Why, as given.
+        reason: String,
+    },
+    /// Lifts a freeze the cosigner learnt of, with an owner's signed unfreeze
+    /// decision (opaque here; the cosigner verifies it and its own cool-down).
+    Unfreeze {
+        /// The owner's signed decision.
+        decision: Vec<u8>,
+    },
     /// Rebuild `target`'s lost share, then complete refresh.
     Repair {
         /// The party whose share is rebuilt.
@@ -94,7 +112,7 @@ impl RunPlan {
         }
         let sorted = self.participants.windows(2).all(|pair| matches!(pair, [a, b] if a < b));
         let expected = match self.operation {
-            Operation::Sign { .. } => 2,
+            Operation::Sign { .. } | Operation::Freeze { .. } | Operation::Unfreeze { .. } => 2,
             _ => 3,
         };
         if !sorted || self.participants.len() != expected {
@@ -118,6 +136,8 @@ impl RunPlan {
             Operation::Sign { .. } => "sign",
             Operation::Refresh => "refresh",
             Operation::Repair { .. } => "repair",
+            Operation::Freeze { .. } => "freeze",
+            Operation::Unfreeze { .. } => "unfreeze",
         }
     }
 
@@ -129,7 +149,7 @@ impl RunPlan {
 
     fn needs_share(&self, me: Role) -> bool {
         match &self.operation {
-            Operation::Dkg => false,
+            Operation::Dkg | Operation::Freeze { .. } | Operation::Unfreeze { .. } => false,
             Operation::Repair { target, .. } => *target != me,
             Operation::Sign { .. } | Operation::Refresh => true,
         }
@@ -182,6 +202,8 @@ impl From<MpcError> for Refusal {
 pub enum RunOutput {
     /// A new or refreshed share to store (replacing the old one).
     Share(Box<KeyShare>),
+    /// A notice (freeze, unfreeze) was taken into account; nothing to store.
+    Noted,
     /// A verified signature over `digest`.
     Signature {
         /// The signature.
@@ -243,6 +265,7 @@ pub fn execute<T: Transport>(
             protocol::repair_and_refresh(transport, side, me, *target, plan.session_id)
                 .map(|share| RunOutput::Share(Box::new(share)))
         }
+        Operation::Freeze { .. } | Operation::Unfreeze { .. } => Ok(RunOutput::Noted),
     }
 }
 

@@ -36,6 +36,10 @@ fn native(id: &str, key: Option<&str>, value: U256) -> NewTransaction {
         usd_micro: None,
         recipient: Some(ALICE.parse().unwrap()),
         chain_nonce: 0,
+        chain_id: 31337,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2_000_000_000,
+        approval_ttl_secs: 3600,
     }
 }
 

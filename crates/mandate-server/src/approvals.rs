@@ -1,0 +1,328 @@
+//! Held transactions. An approval-tier send waits for an owner: the owner signs
+//! the canonical decision text (`mandate_chain::approval`) with a registered key,
+//! and the daemon verifies it, records it (single use: the item leaves
+//! `pending_approval`) and passes it to the cosigner with the signing run, where it
+//! is verified again. A delay-tier send waits until `execute_after`. Agents, the
+//! operator and owners (with a signed deny) cancel held items. The master password
+//! alone never approves.
+
+use std::sync::Arc;
+
+use alloy_primitives::{Address, U256};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use mandate_chain::approval::{
+    ApprovalError, ApprovedTx, DecisionAction, OwnerDecision, OwnerKey, OwnerSignature, SignedDecision,
+};
+use mandate_core::ErrorCode;
+use mandate_store::{OwnerRecord, Resolution, TxRecord, TxStatus};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{audit_entry, body_bytes, wallet_for};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::now;
+use crate::request::parse_json;
+use crate::state::{blocking, AppState};
+use crate::webhooks::{self, Event};
+
+fn corrupt(what: &str) -> ApiError {
+    ApiError::internal(format!("stored transaction has an unreadable {what}"))
+}
+
+/// The decision an owner signs to approve or deny the held transaction `tx`: it
+/// binds the item, the wallet, the exact transaction with its gas and fee bounds,
+/// and the item's deadline.
+pub(crate) fn owner_decision(state: &AppState, tx: &TxRecord, action: DecisionAction) -> ApiResult<OwnerDecision> {
+    let to: Address = tx.to.parse().map_err(|_| corrupt("recipient"))?;
+    let value = U256::from_str_radix(&tx.value_wei, 10).map_err(|_| corrupt("value"))?;
+    let data = hex::decode(tx.data.trim_start_matches("0x")).map_err(|_| corrupt("calldata"))?;
+    let gas = tx.gas_limit.ok_or_else(|| corrupt("gas bound"))?;
+    let max_fee: u128 =
+        tx.max_fee_per_gas.as_deref().and_then(|fee| fee.parse().ok()).ok_or_else(|| corrupt("fee bound"))?;
+    let expires_at = match tx.status {
+        TxStatus::Delayed => tx.execute_after,
+        _ => tx.expires_at,
+    }
+    .ok_or_else(|| ApiError::new(ErrorCode::NotPending, format!("{} is not held for a decision", tx.id)))?;
+    Ok(OwnerDecision {
+        action,
+        item: tx.id.clone(),
+        wallet: tx.wallet_id.clone(),
+        tx: Some(ApprovedTx::new(tx.chain_id.unwrap_or(state.chain_id), to, value, &data, gas, max_fee)),
+        expires_at,
+    })
+}
+
+fn owner_keys(owners: &[OwnerRecord]) -> Vec<OwnerKey> {
+    owners.iter().filter_map(|owner| owner.owner_key.parse().ok()).collect()
+}
+
+/// A wallet's owners' keys; refuses a wallet without any.
+pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKey>> {
+    let keys = owner_keys(&state.store.owners(wallet)?);
+    if keys.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::NoOwner,
+            format!("{wallet} has no owner; register one with `mandate owner add`"),
+        ));
+    }
+    Ok(keys)
+}
+
+fn signature_error(error: ApprovalError) -> ApiError {
+    ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {error}"))
+}
+
+fn not_pending(tx: &TxRecord) -> ApiError {
+    ApiError::new(ErrorCode::NotPending, format!("{} is {}, not waiting for this decision", tx.id, tx.status.name()))
+        .with_details(json!({"transaction_id": tx.id, "status": tx.status}))
+}
+
+/// Verifies an owner's `signature` (text) over the `action` decision on held
+/// transaction `id`, then records it: an approval makes it `approved` (the executor
+/// signs and sends it next), a denial `denied` (a delayed one `cancelled`).
+pub(crate) async fn resolve(
+    state: &Arc<AppState>,
+    id: &str,
+    action: DecisionAction,
+    signature: &str,
+    actor: &str,
+) -> ApiResult<TxRecord> {
+    let tx = state
+        .store
+        .transaction(id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}")))?;
+    let acceptable = match action {
+        DecisionAction::Approve => tx.status == TxStatus::PendingApproval,
+        DecisionAction::Deny => matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed),
+        DecisionAction::Unfreeze => false,
+    };
+    if !acceptable {
+        return Err(not_pending(&tx));
+    }
+    let owners = owners_of(state, &tx.wallet_id)?;
+    let signature: OwnerSignature = signature.parse().map_err(signature_error)?;
+    let decision = owner_decision(state, &tx, action)?;
+    let at = now();
+    match signature.verify_owner(&decision, &owners, at) {
+        Ok(()) => {}
+        // Past the deadline the item expires whatever the signature says.
+        Err(ApprovalError::Expired(_)) if tx.status == TxStatus::PendingApproval => {}
+        Err(error) => return Err(signature_error(error)),
+    }
+    let owner = signature.key.to_string();
+    let event = match action {
+        DecisionAction::Approve => "approval.approved",
+        _ => "approval.denied",
+    };
+    let entry = audit_entry(actor, event, Some(&tx.wallet_id), json!({"tx_id": tx.id, "owner": owner}));
+    let store = state.store.clone();
+    let item = tx.id.clone();
+    let resolution = if tx.status == TxStatus::Delayed {
+        blocking(move || Ok(store.cancel_held(&item, at, entry)?.map(|(tx, _)| Resolution::Resolved(tx)))).await?
+    } else {
+        let approval = (action == DecisionAction::Approve)
+            .then(|| String::from_utf8_lossy(&SignedDecision { decision, signature }.encode()).into_owned());
+        blocking(move || Ok(store.resolve_held(&item, approval.as_deref(), at, entry)?)).await?
+    };
+    match resolution {
+        Some(Resolution::Resolved(tx)) => {
+            webhooks::emit(
+                state,
+                Event::ApprovalResolved,
+                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "owner": owner}),
+            );
+            if tx.status == TxStatus::Approved {
+                state.executor_wake.notify_one();
+            }
+            Ok(tx)
+        }
+        Some(Resolution::Expired(tx)) => {
+            webhooks::emit(
+                state,
+                Event::ApprovalResolved,
+                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status}),
+            );
+            Err(ApiError::new(
+                ErrorCode::ApprovalExpired,
+                format!("{} expired before it was approved; nothing was sent", tx.id),
+            )
+            .with_details(json!({"transaction_id": tx.id, "status": tx.status})))
+        }
+        Some(Resolution::NotPending(tx)) => Err(not_pending(&tx)),
+        None => Err(ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}"))),
+    }
+}
+
+/// What an owner is shown for a held transaction: the item and the exact texts
+/// to sign to approve or deny it.
+fn describe(state: &AppState, tx: &TxRecord) -> ApiResult<Value> {
+    let mut body = json!({"transaction": tx});
+    if tx.status == TxStatus::PendingApproval {
+        let approve = owner_decision(state, tx, DecisionAction::Approve)?;
+        body["approve_message"] = json!(approve.message());
+        body["approve_decision"] = json!(approve);
+    }
+    if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) {
+        let deny = owner_decision(state, tx, DecisionAction::Deny)?;
+        body["deny_message"] = json!(deny.message());
+        body["deny_decision"] = json!(deny);
+    }
+    Ok(body)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    wallet: Option<String>,
+}
+
+/// `GET /v1/approvals`: held transactions (operator: all, or `?wallet=`; an agent:
+/// its wallet's), each with the texts an owner signs.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let wallet = match (&principal, query.wallet) {
+        (Principal::Agent(session), _) => Some(session.wallet_id.clone()),
+        (Principal::Operator, wallet) => wallet,
+    };
+    if let Some(wallet) = &wallet {
+        wallet_for(&state, &principal, wallet, "read")?;
+    }
+    let held = state.store.held(wallet.as_deref())?;
+    let items = held.iter().map(|tx| describe(&state, tx)).collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(json!({"held": items})))
+}
+
+fn held_tx(state: &AppState, principal: &Principal, id: &str, scope: &str) -> ApiResult<TxRecord> {
+    let tx = state
+        .store
+        .transaction(id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}")))?;
+    wallet_for(state, principal, &tx.wallet_id, scope)?;
+    Ok(tx)
+}
+
+/// `GET /v1/approvals/{id}`: one held transaction and the texts an owner signs.
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tx = held_tx(&state, &principal, &id, "read")?;
+    Ok(Json(describe(&state, &tx)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionRequest {
+    signature: String,
+}
+
+async fn decide(
+    state: Arc<AppState>,
+    id: String,
+    body: Result<Bytes, BytesRejection>,
+    action: DecisionAction,
+) -> ApiResult<Json<Value>> {
+    let request: DecisionRequest = parse_json(&body_bytes(body)?)?;
+    let key = request.signature.parse::<OwnerSignature>().map_err(signature_error)?.key;
+    let tx = resolve(&state, &id, action, &request.signature, &format!("owner:{key}")).await?;
+    Ok(Json(json!(tx)))
+}
+
+/// `POST /v1/approvals/{id}/approve` `{"signature"}`: the owner's signature is the
+/// credential (no bearer token needed; none gives more).
+pub(crate) async fn approve(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    decide(state, id, body, DecisionAction::Approve).await
+}
+
+/// `POST /v1/approvals/{id}/deny` `{"signature"}`.
+pub(crate) async fn deny(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    decide(state, id, body, DecisionAction::Deny).await
+}
+
+/// `POST /v1/transactions/{id}/cancel`: the operator, or an agent session of the
+/// wallet with the `broadcast` scope, cancels a held transaction before it runs.
+pub(crate) async fn cancel(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tx = held_tx(&state, &principal, &id, "broadcast")?;
+    let actor = principal.actor();
+    let entry = audit_entry(&actor, "transaction.cancelled", Some(&tx.wallet_id), json!({"tx_id": tx.id}));
+    let store = state.store.clone();
+    let item = tx.id.clone();
+    let outcome = blocking(move || Ok(store.cancel_held(&item, now(), entry)?)).await?;
+    match outcome {
+        Some((tx, true)) => {
+            webhooks::emit(
+                &state,
+                Event::ApprovalResolved,
+                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "by": actor}),
+            );
+            Ok(Json(json!(tx)))
+        }
+        Some((tx, false)) => Err(not_pending(&tx)),
+        None => Err(ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerRequest {
+    owner_key: String,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /v1/wallets/{id}/owners` `{"owner_key": "ed25519:<hex>" | "evm:0x…", "label"}` (operator).
+pub(crate) async fn add_owner(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let request: OwnerRequest = parse_json(&body_bytes(body)?)?;
+    let key: OwnerKey = request
+        .owner_key
+        .parse()
+        .map_err(|e: ApprovalError| ApiError::new(ErrorCode::InvalidInput, format!("owner_key: {e}")))?;
+    let label = request.label.unwrap_or_default();
+    if label.len() > 100 || label.chars().any(char::is_control) {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "label: at most 100 printable characters"));
+    }
+    let owner = OwnerRecord { wallet_id: wallet.id.clone(), owner_key: key.to_string(), label, created_at: now() };
+    let entry = audit_entry(&principal.actor(), "owner.added", Some(&wallet.id), json!({"owner": owner.owner_key}));
+    let store = state.store.clone();
+    let record = owner.clone();
+    let added = blocking(move || Ok(store.add_owner(&record, entry)?)).await?;
+    Ok(Json(json!({"owner": owner, "added": added})))
+}
+
+/// `GET /v1/wallets/{id}/owners`.
+pub(crate) async fn list_owners(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    Ok(Json(json!({"wallet_id": wallet.id, "owners": state.store.owners(&wallet.id)?})))
+}

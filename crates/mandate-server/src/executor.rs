@@ -1,0 +1,110 @@
+//! Runs held transactions when they are due: approved ones at once, delayed ones
+//! after `execute_after`; expires approvals whose window closed. The queue is the
+//! database, so a restarted daemon picks up where it stopped. A frozen wallet's
+//! items stay held until it is unfrozen.
+//!
+//! A held transaction is signed exactly as it was requested — recipient, value and
+//! calldata from the stored record, never rebuilt — with a fresh nonce and fees
+//! re-priced within the bounds the owner signed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use mandate_store::{Claim, TxRecord};
+use serde_json::json;
+
+use crate::actions::TxPlan;
+use crate::api::audit_entry;
+use crate::error::{ApiError, ApiResult};
+use crate::now;
+use crate::send::{settle, sign_and_broadcast, Pricing};
+use crate::state::{blocking, AppState};
+use crate::webhooks::{self, Event};
+
+/// How often the executor looks for due items when nothing wakes it.
+const TICK: Duration = Duration::from_millis(500);
+
+/// The executor loop (runs until the daemon stops).
+pub(crate) async fn run_executor(state: Arc<AppState>) {
+    loop {
+        if let Err(error) = tick(&state).await {
+            eprintln!("executor: {error}");
+        }
+        tokio::select! {
+            _ = state.executor_wake.notified() => {}
+            _ = tokio::time::sleep(TICK) => {}
+        }
+    }
+}
+
+async fn tick(state: &Arc<AppState>) -> ApiResult<()> {
+    let store = state.store.clone();
+    let expired = blocking(move || {
+        Ok(store.expire_held(now(), |tx| {
+            audit_entry("daemon", "approval.expired", Some(&tx.wallet_id), json!({"tx_id": tx.id}))
+        })?)
+    })
+    .await?;
+    for tx in expired {
+        webhooks::emit(
+            state,
+            Event::ApprovalResolved,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status}),
+        );
+    }
+    let store = state.store.clone();
+    let due = blocking(move || Ok(store.due_held(now())?)).await?;
+    for tx in due {
+        if let Err(error) = execute(state, tx.clone()).await {
+            eprintln!("executor: {} failed: {error}", tx.id);
+        }
+    }
+    Ok(())
+}
+
+fn plan_of(tx: &TxRecord) -> ApiResult<TxPlan> {
+    let corrupt = |what: &str| ApiError::internal(format!("{}: stored {what} is unreadable", tx.id));
+    Ok(TxPlan {
+        to: tx.to.parse().map_err(|_| corrupt("recipient"))?,
+        value: U256::from_str_radix(&tx.value_wei, 10).map_err(|_| corrupt("value"))?,
+        data: hex::decode(tx.data.trim_start_matches("0x")).map_err(|_| corrupt("calldata"))?,
+    })
+}
+
+/// Claims one due item (nonce allocated, unless its wallet is frozen) and signs
+/// and sends it.
+async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
+    let wallet = state
+        .store
+        .wallet(&held.wallet_id)?
+        .ok_or_else(|| ApiError::internal(format!("{}: its wallet vanished", held.id)))?;
+    let from = crate::request::address_field("address", &wallet.address)?;
+    let plan = plan_of(&held)?;
+    let gas = held.gas_limit.ok_or_else(|| ApiError::internal(format!("{}: no gas bound", held.id)))?;
+    let fee_bound: u128 = held
+        .max_fee_per_gas
+        .as_deref()
+        .and_then(|fee| fee.parse().ok())
+        .ok_or_else(|| ApiError::internal(format!("{}: no fee bound", held.id)))?;
+    let chain_nonce = state.rpc.pending_nonce(from).await?;
+    let fees = state.rpc.fees().await?;
+    let store = state.store.clone();
+    let (id, wallet_id) = (held.id.clone(), wallet.id.clone());
+    let claim = blocking(move || {
+        let entry = audit_entry("daemon", "transaction.released_from_hold", Some(&wallet_id), json!({"tx_id": id}));
+        Ok(store.claim_held(&id, chain_nonce, now(), entry)?)
+    })
+    .await?;
+    let tx = match claim {
+        Claim::Claimed(tx) => tx,
+        Claim::Frozen(_) | Claim::NotDue => return Ok(()),
+    };
+    // Re-priced within the bounds the owner signed: never above the signed max fee.
+    let max_fee_per_gas = fees.max_fee_per_gas.min(fee_bound);
+    let pricing =
+        Pricing { gas, max_fee_per_gas, max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(max_fee_per_gas) };
+    let approval = tx.approval.clone().map(String::into_bytes);
+    let outcome = sign_and_broadcast(state, &wallet, &tx, from, &plan, pricing, "daemon", approval).await;
+    settle(state, &wallet, &tx, "daemon", outcome).await.map(|_| ())
+}

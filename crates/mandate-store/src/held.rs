@@ -1,0 +1,253 @@
+//! Held transactions (approval and delay tiers), wallet owners and unfreezing.
+//!
+//! A held transaction keeps its spend reserved from the moment the policy decided,
+//! so caps count it, but takes a nonce only when it is claimed to run. Every state
+//! change happens in one database transaction with its audit record.
+
+use rusqlite::{params, TransactionBehavior};
+use serde::Serialize;
+
+use crate::audit::AuditEntry;
+use crate::store::{i, u, FreezeRecord, Result, Store, StoreError, TxRecord, TxStatus};
+
+/// An owner of a wallet: who may approve its held transactions and lift its freeze.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnerRecord {
+    /// The wallet.
+    pub wallet_id: String,
+    /// `ed25519:<hex>` or `evm:0x…`.
+    pub owner_key: String,
+    /// A name for people.
+    pub label: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// What became of an owner's decision on a held transaction.
+#[derive(Debug)]
+pub enum Resolution {
+    /// Recorded: the transaction as it now is (`approved` or `denied`).
+    Resolved(TxRecord),
+    /// The transaction is not waiting for an approval (its current state).
+    NotPending(TxRecord),
+    /// Its approval window had closed: it is now `expired`.
+    Expired(TxRecord),
+}
+
+/// What [`Store::claim_held`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// Claimed to run now: `reserved`, with a nonce.
+    Claimed(TxRecord),
+    /// The wallet is frozen: the transaction stays held.
+    Frozen(FreezeRecord),
+    /// Not due (any more): another executor claimed it, it was cancelled, or its
+    /// delay has not passed.
+    NotDue,
+}
+
+const HELD: &str = "('pending_approval', 'delayed', 'approved')";
+
+impl Store {
+    /// Adds an owner to a wallet (audited). Returns false if it was one already.
+    pub fn add_owner(&self, owner: &OwnerRecord, entry: AuditEntry) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO owners (wallet_id, owner_key, label, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![owner.wallet_id, owner.owner_key, owner.label, i(owner.created_at)],
+        )?;
+        if added > 0 {
+            Self::append_audit(&tx, self.audit_path(), entry, owner.created_at)?;
+        }
+        tx.commit()?;
+        Ok(added > 0)
+    }
+
+    /// A wallet's owners.
+    pub fn owners(&self, wallet: &str) -> Result<Vec<OwnerRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT wallet_id, owner_key, label, created_at FROM owners WHERE wallet_id = ?1 ORDER BY created_at, owner_key",
+        )?;
+        let rows = stmt.query_map([wallet], |r| {
+            Ok(OwnerRecord { wallet_id: r.get(0)?, owner_key: r.get(1)?, label: r.get(2)?, created_at: u(r.get(3)?) })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Held transactions (waiting for approval, delayed, or approved and about to
+    /// run), oldest first; of one wallet or all.
+    pub fn held(&self, wallet: Option<&str>) -> Result<Vec<TxRecord>> {
+        let conn = self.conn()?;
+        let mut ids: Vec<String> = Vec::new();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id FROM transactions WHERE status IN {HELD} AND (?1 IS NULL OR wallet_id = ?1)
+             ORDER BY created_at, rowid"
+        ))?;
+        for id in stmt.query_map([wallet], |r| r.get::<_, String>(0))? {
+            ids.push(id?);
+        }
+        ids.iter()
+            .map(|id| Self::tx_by(&conn, "id = ?1", &[id])?.ok_or_else(|| StoreError::Corrupt("lost row".into())))
+            .collect()
+    }
+
+    fn drop_spend_and_set(
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        status: TxStatus,
+        error: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
+        tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
+        tx.execute(
+            "UPDATE transactions SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, status.name(), error, i(now)],
+        )?;
+        Ok(())
+    }
+
+    fn load(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<TxRecord> {
+        Self::tx_by(tx, "id = ?1", &[&id])?.ok_or_else(|| StoreError::Corrupt(format!("transaction {id} vanished")))
+    }
+
+    /// Records an owner's approval (with the signed decision, JSON) or denial of a
+    /// transaction waiting for one. An approval arriving after `expires_at` expires
+    /// the transaction instead. Audited with `entry` when recorded.
+    pub fn resolve_held(
+        &self,
+        id: &str,
+        approval: Option<&str>,
+        now: u64,
+        entry: AuditEntry,
+    ) -> Result<Option<Resolution>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(current) = Self::tx_by(&tx, "id = ?1", &[&id])? else { return Ok(None) };
+        if current.status != TxStatus::PendingApproval {
+            return Ok(Some(Resolution::NotPending(current)));
+        }
+        if current.expires_at.is_some_and(|deadline| now > deadline) {
+            Self::drop_spend_and_set(&tx, id, TxStatus::Expired, Some("not approved in time"), now)?;
+            let record = Self::load(&tx, id)?;
+            tx.commit()?;
+            return Ok(Some(Resolution::Expired(record)));
+        }
+        match approval {
+            Some(approval) => {
+                tx.execute(
+                    "UPDATE transactions SET status = 'approved', approval = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, approval, i(now)],
+                )?;
+            }
+            None => Self::drop_spend_and_set(&tx, id, TxStatus::Denied, Some("denied by an owner"), now)?,
+        }
+        Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        let record = Self::load(&tx, id)?;
+        tx.commit()?;
+        Ok(Some(Resolution::Resolved(record)))
+    }
+
+    /// Cancels a held transaction that has not started to run (audited). Returns
+    /// the transaction as it now is, `None` when unknown; a transaction that is no
+    /// longer held comes back unchanged.
+    pub fn cancel_held(&self, id: &str, now: u64, entry: AuditEntry) -> Result<Option<(TxRecord, bool)>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(current) = Self::tx_by(&tx, "id = ?1", &[&id])? else { return Ok(None) };
+        if !matches!(current.status, TxStatus::PendingApproval | TxStatus::Delayed | TxStatus::Approved) {
+            return Ok(Some((current, false)));
+        }
+        Self::drop_spend_and_set(&tx, id, TxStatus::Cancelled, Some("cancelled while held"), now)?;
+        Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        let record = Self::load(&tx, id)?;
+        tx.commit()?;
+        Ok(Some((record, true)))
+    }
+
+    /// Expires every transaction whose approval window closed before `now`
+    /// (releasing its spend), auditing each with `entry(tx)`. Returns them.
+    pub fn expire_held(&self, now: u64, entry: impl Fn(&TxRecord) -> AuditEntry) -> Result<Vec<TxRecord>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT id FROM transactions WHERE status = 'pending_approval' AND expires_at IS NOT NULL
+                 AND expires_at < ?1",
+            )?;
+            let rows = stmt.query_map([i(now)], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut expired = Vec::new();
+        for id in ids {
+            Self::drop_spend_and_set(&tx, &id, TxStatus::Expired, Some("not approved in time"), now)?;
+            let record = Self::load(&tx, &id)?;
+            Self::append_audit(&tx, self.audit_path(), entry(&record), now)?;
+            expired.push(record);
+        }
+        tx.commit()?;
+        Ok(expired)
+    }
+
+    /// Held transactions due to run: approved ones, and delayed ones whose delay
+    /// has passed at `now`.
+    pub fn due_held(&self, now: u64) -> Result<Vec<TxRecord>> {
+        let conn = self.conn()?;
+        let ids: Vec<String> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM transactions WHERE status = 'approved'
+                 OR (status = 'delayed' AND execute_after <= ?1) ORDER BY created_at, rowid",
+            )?;
+            let rows = stmt.query_map([i(now)], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        ids.iter()
+            .map(|id| Self::tx_by(&conn, "id = ?1", &[id])?.ok_or_else(|| StoreError::Corrupt("lost row".into())))
+            .collect()
+    }
+
+    /// Claims a due held transaction to run: unless its wallet is frozen, moves it
+    /// to `reserved` with a fresh nonce (audited with `entry`). Only one claim wins.
+    pub fn claim_held(&self, id: &str, chain_nonce: u64, now: u64, entry: AuditEntry) -> Result<Claim> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let Some(current) = Self::tx_by(&tx, "id = ?1", &[&id])? else { return Ok(Claim::NotDue) };
+        let due = match current.status {
+            TxStatus::Approved => true,
+            TxStatus::Delayed => current.execute_after.is_some_and(|at| at <= now),
+            _ => false,
+        };
+        if !due {
+            return Ok(Claim::NotDue);
+        }
+        if let Some(freeze) = Self::freeze_in(&tx, &current.wallet_id)? {
+            return Ok(Claim::Frozen(freeze));
+        }
+        let nonce = Self::allocate_nonce(&tx, &current.wallet_id, chain_nonce)?;
+        tx.execute(
+            "UPDATE transactions SET status = 'reserved', nonce = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, i(nonce), i(now)],
+        )?;
+        Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        let record = Self::load(&tx, id)?;
+        tx.commit()?;
+        Ok(Claim::Claimed(record))
+    }
+
+    /// Lifts the freeze of `wallet` made at `frozen_at` (audited). Returns false when
+    /// the wallet is not frozen or was frozen again at another time.
+    pub fn unfreeze(&self, wallet: &str, frozen_at: u64, now: u64, entry: AuditEntry) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let lifted = tx.execute(
+            "DELETE FROM wallet_freezes WHERE wallet_id = ?1 AND frozen_at = ?2",
+            params![wallet, i(frozen_at)],
+        )?;
+        if lifted > 0 {
+            Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        }
+        tx.commit()?;
+        Ok(lifted > 0)
+    }
+}
