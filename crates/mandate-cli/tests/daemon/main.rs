@@ -10,6 +10,7 @@
     unreachable_pub
 )]
 
+mod approvals;
 mod audit;
 mod flows;
 mod mcp;

@@ -251,11 +251,17 @@ fn usd_limits_simulation_tiers_and_the_explain_command() {
     assert_eq!(status, 200, "{body}");
     let agent = daemon.session(&wallet, &["broadcast"]);
 
-    // Above the approval tier: refused with APPROVAL_REQUIRED (no queue yet), nothing sent.
+    // Above the approval tier: held for an owner (202), nothing sent. Cancelled, it
+    // gives its USD back to the day's window.
     let nonce_before = anvil.nonce(address);
     let (status, held) = daemon.send(&agent, &wallet, recipient(), "0.46");
-    assert_eq!((status, code(&held), rule_of(&held)), (403, "APPROVAL_REQUIRED", "tiers"), "{held}");
+    assert_eq!((status, held["status"].as_str()), (202, Some("pending_approval")), "{held}");
+    assert_eq!(held["tier_rules"], json!(["tiers"]), "{held}");
     assert_eq!(anvil.nonce(address), nonce_before);
+    let held_id = held["id"].as_str().unwrap();
+    let (status, cancelled) =
+        daemon.call("POST", &format!("/v1/transactions/{held_id}/cancel"), Some(&agent), None);
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
 
     // $800 (0.4 ETH) passes; $1000.000… (0.5 ETH + 1 wei) is above the USD cap.
     let payee = recipient();
