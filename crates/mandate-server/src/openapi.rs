@@ -55,6 +55,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/policy/evaluate"),
     ("get", "/v1/wallets/{id}/policy/summary"),
     ("post", "/v1/wallets/{id}/freeze"),
+    ("get", "/v1/wallets/{id}/unfreeze"),
+    ("post", "/v1/wallets/{id}/unfreeze"),
+    ("post", "/v1/freeze"),
+    ("get", "/v1/wallets/{id}/owners"),
+    ("post", "/v1/wallets/{id}/owners"),
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/deny"),
+    ("post", "/v1/transactions/{id}/cancel"),
     ("get", "/v1/transactions/{id}"),
     ("get", "/v1/sessions"),
     ("post", "/v1/sessions"),
@@ -121,11 +131,46 @@ fn operation(method: &str, path: &str) -> Value {
             op("The policy's rules and every window's remaining budget now", "operator|agent:read", None, "200")
         }
         ("post", "/v1/wallets/{id}/freeze") => op(
-            "Emergency freeze: the wallet signs nothing more (unfreeze is the owner's, with issue 5)",
+            "Emergency freeze: the daemon and the cosigner sign nothing more for the wallet",
             "operator|agent:freeze",
             Some("Freeze"),
             "200",
         ),
+        ("get", "/v1/wallets/{id}/unfreeze") => op(
+            "The text an owner signs to lift the freeze, and when the cool-down ends",
+            "operator|agent:read",
+            None,
+            "200",
+        ),
+        ("post", "/v1/wallets/{id}/unfreeze") => op(
+            "Lift the freeze with an owner's signature, after the cool-down",
+            "owner signature",
+            Some("Unfreeze"),
+            "200",
+        ),
+        ("post", "/v1/freeze") => op("Emergency freeze of every wallet", "operator", Some("Freeze"), "200"),
+        ("get", "/v1/wallets/{id}/owners") => op("The wallet's owners", "operator|agent:read", None, "200"),
+        ("post", "/v1/wallets/{id}/owners") => {
+            op("Register an owner (ed25519:<hex> or evm:0x…)", "operator", Some("AddOwner"), "200")
+        }
+        ("get", "/v1/approvals") => op(
+            "Held transactions (pending approval, delayed, approved) with the texts owners sign",
+            "operator|agent:read",
+            None,
+            "200",
+        ),
+        ("get", "/v1/approvals/{id}") => {
+            op("One held transaction and the texts owners sign", "operator|agent:read", None, "200")
+        }
+        ("post", "/v1/approvals/{id}/approve") => {
+            op("Approve with an owner's signature (single use)", "owner signature", Some("OwnerDecision"), "200")
+        }
+        ("post", "/v1/approvals/{id}/deny") => {
+            op("Deny with an owner's signature: never sent", "owner signature", Some("OwnerDecision"), "200")
+        }
+        ("post", "/v1/transactions/{id}/cancel") => {
+            op("Cancel a held transaction before it is sent", "operator|agent:broadcast", None, "200")
+        }
         ("get", "/v1/session") => op("The calling session: wallet, scopes, band, expiry", "agent", None, "200"),
         ("get", "/v1/transactions/{id}") => op("One transaction", "operator|agent:read", None, "200"),
         ("get", "/v1/sessions") => op("List sessions", "operator", None, "200"),
@@ -200,7 +245,14 @@ pub(crate) fn document() -> Value {
                         "scopes": {"type": "array", "items": {"enum": ["read", "prepare", "sign", "broadcast", "freeze"]}}}},
                 "Policy": {"type": "object", "required": ["rules"], "description": "see docs/POLICY.md"},
                 "Freeze": {"type": "object", "additionalProperties": false,
-                    "properties": {"reason": {"type": "string", "maxLength": 500}}}
+                    "properties": {"reason": {"type": "string", "maxLength": 500}}},
+                "Unfreeze": {"type": "object", "required": ["signature", "expires_at"], "additionalProperties": false,
+                    "properties": {"signature": {"type": "string"}, "expires_at": {"type": "integer"}}},
+                "OwnerDecision": {"type": "object", "required": ["signature"], "additionalProperties": false,
+                    "properties": {"signature": {"type": "string",
+                        "description": "ed25519:<public key hex>:<signature hex> or eip191:<address>:0x<signature>"}}},
+                "AddOwner": {"type": "object", "required": ["owner_key"], "additionalProperties": false,
+                    "properties": {"owner_key": {"type": "string"}, "label": {"type": "string", "maxLength": 100}}}
             }
         }
     })

@@ -39,7 +39,8 @@ fn add_owner(daemon: &Daemon, wallet: &str, public: &str) {
 /// `approval_above` ETH (worst-case cost) by `owners`, a 3 s freeze cool-down.
 fn cosigner_limits(daemon: &Daemon, approval_above: Option<&str>, owners: &[&str]) {
     let owners: Vec<String> = owners.iter().map(|key| format!("\"ed25519:{key}\"")).collect();
-    let approval = approval_above.map(|eth_text| format!("approval_above = \"{}\"\n", eth(eth_text))).unwrap_or_default();
+    let approval =
+        approval_above.map(|eth_text| format!("approval_above = \"{}\"\n", eth(eth_text))).unwrap_or_default();
     let limits = format!(
         "frozen = false\nfreeze_cooldown_secs = 3\n[default]\nper_tx_max = \"5000000000000000000\"\n\
          daily_max = \"50000000000000000000\"\n{approval}owners = [{}]\n",
@@ -123,8 +124,7 @@ fn approvals_end_to_end_on_anvil() {
     assert_eq!(get_tx(&daemon, &agent, &id)["status"], "pending_approval");
 
     // The owner approves (signature printed, then posted): confirmed, exact amount.
-    let (ok, printed) =
-        daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature"]);
+    let (ok, printed) = daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature"]);
     assert!(ok, "{printed}");
     assert_eq!(printed["message"].as_str().unwrap(), decision.message());
     let signature = printed["signature"].as_str().unwrap().to_string();
@@ -334,7 +334,8 @@ fn freeze_holds_at_daemon_and_cosigner_until_an_owner_unfreezes_after_the_cooldo
 
     // `mandate cosigner freeze` on the cosigner host: the daemon's sends fail there.
     let home = daemon.data().join("cosigner");
-    let (ok, out) = run_json(bin(), &["cosigner", "freeze", "--data-dir", home.to_str().unwrap(), "--wallet", &wallet], &[]);
+    let (ok, out) =
+        run_json(bin(), &["cosigner", "freeze", "--data-dir", home.to_str().unwrap(), "--wallet", &wallet], &[]);
     assert!(ok, "{out}");
     let (_, refused) = daemon.send(&agent, &wallet, recipient(), "0.1");
     assert_eq!(code(&refused), "COSIGNER_FROZEN", "{refused}");
