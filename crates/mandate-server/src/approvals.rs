@@ -161,18 +161,19 @@ pub(crate) async fn resolve(
 /// What an owner is shown for a held transaction: the item and the exact texts
 /// to sign to approve or deny it.
 fn describe(state: &AppState, tx: &TxRecord) -> ApiResult<Value> {
-    let mut body = json!({"transaction": tx});
+    let mut body = serde_json::Map::new();
+    body.insert("transaction".into(), json!(tx));
     if tx.status == TxStatus::PendingApproval {
         let approve = owner_decision(state, tx, DecisionAction::Approve)?;
-        body["approve_message"] = json!(approve.message());
-        body["approve_decision"] = json!(approve);
+        body.insert("approve_message".into(), json!(approve.message()));
+        body.insert("approve_decision".into(), json!(approve));
     }
     if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) {
         let deny = owner_decision(state, tx, DecisionAction::Deny)?;
-        body["deny_message"] = json!(deny.message());
-        body["deny_decision"] = json!(deny);
+        body.insert("deny_message".into(), json!(deny.message()));
+        body.insert("deny_decision".into(), json!(deny));
     }
-    Ok(body)
+    Ok(Value::Object(body))
 }
 
 #[derive(Deserialize, Default)]

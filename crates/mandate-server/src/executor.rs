@@ -97,7 +97,7 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
     })
     .await?;
     let tx = match claim {
-        Claim::Claimed(tx) => tx,
+        Claim::Claimed(tx) => *tx,
         Claim::Frozen(_) | Claim::NotDue => return Ok(()),
     };
     // Re-priced within the bounds the owner signed: never above the signed max fee.

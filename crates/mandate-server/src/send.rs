@@ -198,13 +198,14 @@ pub(crate) fn held_fee_bound(max_fee_per_gas: u128) -> u128 {
 /// `202 Accepted` for a held transaction: the agent polls `GET /v1/transactions/{id}`.
 fn held_response(state: &AppState, tx: &TxRecord) -> Response {
     let reason = tx.decision.get("reason").cloned().unwrap_or_default();
-    let mut body = json!({"id": tx.id, "status": tx.status, "reason": reason,
-                          "tier_rules": tx.decision.get("tier_rules"), "transaction": tx});
+    let (deadline, at) = match tx.status {
+        TxStatus::PendingApproval => ("expires_at", tx.expires_at),
+        _ => ("execute_after", tx.execute_after),
+    };
+    let body = json!({"id": tx.id, "status": tx.status, "reason": reason, deadline: at,
+                      "tier_rules": tx.decision.get("tier_rules"), "transaction": tx});
     if tx.status == TxStatus::PendingApproval {
-        body["expires_at"] = json!(tx.expires_at);
         webhooks::emit(state, Event::ApprovalRequested, json!({"wallet_id": tx.wallet_id, "transaction": tx}));
-    } else {
-        body["execute_after"] = json!(tx.execute_after);
     }
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }

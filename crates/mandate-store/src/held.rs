@@ -38,7 +38,7 @@ pub enum Resolution {
 #[derive(Debug)]
 pub enum Claim {
     /// Claimed to run now: `reserved`, with a nonce.
-    Claimed(TxRecord),
+    Claimed(Box<TxRecord>),
     /// The wallet is frozen: the transaction stays held.
     Frozen(FreezeRecord),
     /// Not due (any more): another executor claimed it, it was cancelled, or its
@@ -232,7 +232,7 @@ impl Store {
         Self::append_audit(&tx, self.audit_path(), entry, now)?;
         let record = Self::load(&tx, id)?;
         tx.commit()?;
-        Ok(Claim::Claimed(record))
+        Ok(Claim::Claimed(Box::new(record)))
     }
 
     /// Lifts the freeze of `wallet` made at `frozen_at` (audited). Returns false when
