@@ -6,7 +6,10 @@ use std::sync::Arc;
 use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
 use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
-use mandate_store::{AuditEntry, AuditProblem, NewTransaction, ReserveOutcome, ReserveView, Store, WalletRecord};
+use mandate_store::{
+    AuditEntry, AuditProblem, Claim, NewTransaction, ReserveOutcome, ReserveView, Resolution, Store, TxStatus,
+    WalletRecord,
+};
 
 const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 
@@ -235,4 +238,59 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
     store.cache_token(31337, &token, 6, "TST").unwrap();
     assert_eq!(store.token(31337, &token).unwrap(), Some((6, "TST".to_string())));
     assert_eq!(store.token(1, &token).unwrap(), None);
+}
+
+#[test]
+fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
+    let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
+        {"id":"day","type":"rolling_cap","window_secs":86400,"amount":"4"},
+        {"id":"big","type":"tiers","approval_above":"1"}]}"#;
+    let policy = Arc::new(Policy::parse(document).unwrap());
+    store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
+    let reserve = |id: &str, eth: &str, now: u64| {
+        let value = parse_units(eth, 18).unwrap();
+        store
+            .reserve(native(id, None, value), policy.lookback_secs(), now, "agent", |view| {
+                decide(&policy, value, view, now)
+            })
+            .unwrap()
+    };
+    let ReserveOutcome::Reserved { tx: held } = reserve("tx_big", "2", 100) else { panic!("not held") };
+    assert_eq!((held.status, held.nonce, held.expires_at), (TxStatus::PendingApproval, None, Some(3700)));
+    // Its 2 ETH count against the 4 ETH day: 2.5 more is denied, 1 fits (nonce 0: none was taken).
+    assert!(matches!(reserve("tx_over", "2.5", 101), ReserveOutcome::Denied(_)));
+    let ReserveOutcome::Reserved { tx: small } = reserve("tx_small", "1", 102) else { panic!() };
+    assert_eq!(small.nonce, Some(0));
+
+    // Approved once; the second decision finds it no longer pending.
+    let Some(Resolution::Resolved(approved)) = store.resolve_held("tx_big", Some("{}"), 200, entry("ok")).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(approved.status, TxStatus::Approved);
+    assert!(matches!(store.resolve_held("tx_big", None, 201, entry("deny")).unwrap(), Some(Resolution::NotPending(_))));
+    // Claimed by one of many concurrent executors, with the next nonce.
+    let claims: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || store.claim_held("tx_big", 0, 300, entry("claim")).unwrap())
+        })
+        .map(|handle| handle.join().unwrap())
+        .collect();
+    let won: Vec<_> = claims.iter().filter_map(|c| if let Claim::Claimed(tx) = c { Some(tx) } else { None }).collect();
+    assert_eq!(won.len(), 1, "{claims:?}");
+    assert_eq!((won[0].status, won[0].nonce), (TxStatus::Reserved, Some(1)));
+
+    // An item left alone expires and gives its spend back.
+    store.release("tx_small", "test", 400, entry("released")).unwrap();
+    let ReserveOutcome::Reserved { tx: waiting } = reserve("tx_wait", "1.01", 501) else { panic!() };
+    assert_eq!(waiting.status, TxStatus::PendingApproval);
+    assert!(store.expire_held(501 + 3600, |_| entry("expired")).unwrap().is_empty(), "not before its deadline");
+    let expired = store.expire_held(501 + 3601, |_| entry("expired")).unwrap();
+    assert_eq!(
+        expired.iter().map(|tx| (tx.id.as_str(), tx.status)).collect::<Vec<_>>(),
+        [("tx_wait", TxStatus::Expired)]
+    );
+    assert!(store.spends("wal_a", 0).unwrap().len() == 1, "the expired spend is gone: big remains");
 }
