@@ -99,18 +99,8 @@ impl RpcClient {
     /// [`ChainError::InsecureUrl`]. Redirects are not followed (a redirect could
     /// downgrade to plain HTTP); each request times out after 10 s.
     pub fn new(url: &str) -> Result<Self> {
-        let url = Url::parse(url).map_err(|e| ChainError::InsecureUrl(format!("not a valid URL: {e}")))?;
+        let url = check_outbound_url(url)?;
         let shown = shown_form(&url);
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&url) => {}
-            "http" => {
-                return Err(ChainError::InsecureUrl(format!(
-                    "{shown}: plain http:// is only allowed for localhost; use https://"
-                )))
-            }
-            other => return Err(ChainError::InsecureUrl(format!("scheme {other}: use https://"))),
-        }
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -305,6 +295,22 @@ impl RpcClient {
             }
         }
         out
+    }
+}
+
+/// Checks an outbound URL (RPC, webhooks): `https://`, or `http://` only when the host
+/// is `localhost`, in 127.0.0.0/8 or `[::1]`. Errors never echo a path, query or
+/// credentials.
+pub fn check_outbound_url(text: &str) -> Result<Url> {
+    let url = Url::parse(text).map_err(|e| ChainError::InsecureUrl(format!("not a valid URL: {e}")))?;
+    let shown = shown_form(&url);
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => {
+            Err(ChainError::InsecureUrl(format!("{shown}: plain http:// is only allowed for localhost; use https://")))
+        }
+        other => Err(ChainError::InsecureUrl(format!("scheme {other}: use https://"))),
     }
 }
 

@@ -14,6 +14,7 @@ mod operator;
 mod output;
 mod owner;
 mod parties;
+mod webhook;
 
 use std::path::PathBuf;
 
@@ -173,6 +174,15 @@ enum Command {
         /// The owner key file.
         #[arg(long)]
         owner_key: PathBuf,
+    },
+    /// Signed webhooks (docs/WEBHOOKS.md). The daemon is at MANDATE_URL (or
+    /// --daemon-url): `--url` here is the webhook's.
+    Webhook {
+        /// The daemon's URL.
+        #[arg(long, global = true, env = "MANDATE_URL", default_value = api::DEFAULT_URL)]
+        daemon_url: String,
+        #[command(subcommand)]
+        command: webhook::WebhookCommand,
     },
     /// The daemon's audit trail.
     Audit {
@@ -421,6 +431,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Session { daemon, command } => return operator::session(&daemon, command),
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
         Command::Owner { daemon, command } => return owner::owner(&daemon, command),
+        Command::Webhook { daemon_url, command } => return webhook::webhook(&daemon_url, command),
         Command::Approve { daemon, id, owner_key, print_signature } => {
             return owner::decide(&daemon, &id, &owner_key, true, print_signature)
         }

@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};
-use crate::{actions, approvals, freeze, now, openapi, send};
+use crate::{actions, approvals, freeze, now, openapi, send, webhooks};
 
 type Shared = State<Arc<AppState>>;
 
@@ -54,6 +54,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
         .route("/v1/transactions/{id}/cancel", post(approvals::cancel))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/transactions/{id}", get(show_transaction))
         .route("/v1/sessions", get(list_sessions).post(create_session))
         .route("/v1/sessions/renew", post(renew_session))

@@ -221,6 +221,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     let local = listener.local_addr().map_err(|e| ApiError::internal(e.to_string()))?;
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
     let executor = tokio::spawn(executor::run_executor(state.clone()));
+    let dispatcher = tokio::spawn(webhooks::run_dispatcher(state.clone()));
     println!(
         "{}",
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
@@ -231,6 +232,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();
     executor.abort();
+    dispatcher.abort();
     // Let in-flight blocking work (a signing run, an audit write) finish.
     tokio::time::sleep(Duration::from_millis(100)).await;
     eprintln!("mandate: stopped");

@@ -65,6 +65,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/approvals/{id}/approve"),
     ("post", "/v1/approvals/{id}/deny"),
     ("post", "/v1/transactions/{id}/cancel"),
+    ("get", "/v1/webhooks"),
+    ("post", "/v1/webhooks"),
+    ("delete", "/v1/webhooks/{id}"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
     ("get", "/v1/transactions/{id}"),
     ("get", "/v1/sessions"),
     ("post", "/v1/sessions"),
@@ -168,6 +172,14 @@ fn operation(method: &str, path: &str) -> Value {
         ("post", "/v1/approvals/{id}/deny") => {
             op("Deny with an owner's signature: never sent", "owner signature", Some("OwnerDecision"), "200")
         }
+        ("get", "/v1/webhooks") => op("Webhooks (no secrets)", "operator", None, "200"),
+        ("post", "/v1/webhooks") => {
+            op("Add a webhook (the HMAC secret is shown once)", "operator", Some("CreateWebhook"), "201")
+        }
+        ("delete", "/v1/webhooks/{id}") => op("Remove a webhook", "operator", None, "200"),
+        ("get", "/v1/webhooks/{id}/deliveries") => {
+            op("The webhook's delivery log, newest first", "operator", None, "200")
+        }
         ("post", "/v1/transactions/{id}/cancel") => {
             op("Cancel a held transaction before it is sent", "operator|agent:broadcast", None, "200")
         }
@@ -251,6 +263,11 @@ pub(crate) fn document() -> Value {
                 "OwnerDecision": {"type": "object", "required": ["signature"], "additionalProperties": false,
                     "properties": {"signature": {"type": "string",
                         "description": "ed25519:<public key hex>:<signature hex> or eip191:<address>:0x<signature>"}}},
+                "CreateWebhook": {"type": "object", "required": ["url", "events"], "additionalProperties": false,
+                    "properties": {"url": {"type": "string", "description": "https:// (http:// only to localhost)"},
+                        "events": {"type": "array", "minItems": 1, "items": {"enum": ["approval.requested",
+                            "approval.resolved", "transaction.confirmed", "transaction.failed", "policy.denied",
+                            "policy.notify", "wallet.frozen", "wallet.unfrozen"]}}}},
                 "AddOwner": {"type": "object", "required": ["owner_key"], "additionalProperties": false,
                     "properties": {"owner_key": {"type": "string"}, "label": {"type": "string", "maxLength": 100}}}
             }

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::api::audit_entry;
 use crate::now;
 use crate::state::{blocking, AppState};
+use crate::webhooks::{self, Event};
 
 /// How often the tracker polls.
 const POLL: Duration = Duration::from_millis(250);
@@ -34,7 +35,18 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
             let id = tx.id.clone();
             if let Err(error) = blocking(move || Ok(store.mark_final(&id, receipt.success, now(), entry)?)).await {
                 eprintln!("tracker: could not record the receipt of {}: {error}", tx.id);
+                continue;
             }
+            let (webhook, status) = match receipt.success {
+                true => (Event::TransactionConfirmed, "confirmed"),
+                false => (Event::TransactionFailed, "failed"),
+            };
+            webhooks::emit(
+                &state,
+                webhook,
+                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "tx_hash": tx.tx_hash, "status": status,
+                       "block": receipt.block_number}),
+            );
         }
     }
 }

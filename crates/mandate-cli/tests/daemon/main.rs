@@ -16,6 +16,7 @@ mod flows;
 mod mcp;
 mod policy;
 mod sessions;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
