@@ -14,7 +14,7 @@ echo "== dependency layering"
 scripts/check-deps.sh
 
 echo "== test dependencies"
-# A real anvil for the chain tests and the MCP Inspector CLI, pinned in package.json / package-lock.json.
+# A real anvil for the chain tests, the MCP Inspector CLI and playwright-core, pinned in package.json / package-lock.json.
 anvil=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
 if [ ! -x "$anvil" ]; then
@@ -23,6 +23,14 @@ fi
 "$anvil" --version | sed -n 1p
 # A real MCP client for the MCP tests: the official Python SDK, pinned, in target/mcp-venv.
 scripts/setup-python.sh
+# A real browser for the dashboard test: Debian's Chromium (driven by playwright-core, pinned above).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+/usr/bin/chromium --version
 
 echo "== tests"
 cargo test --workspace --locked

@@ -12,6 +12,7 @@ mod actions;
 mod api;
 mod approvals;
 mod auth;
+mod dashboard;
 mod error;
 mod executor;
 mod freeze;
@@ -228,7 +229,8 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
                "cosigner": cosigner_addr, "dev": config.dev})
     );
     let host = local.ip().to_string();
-    let router = mcp::with_mcp(api::router(state.clone()), (!local.ip().is_loopback()).then_some(host));
+    let router = mcp::with_mcp(api::router(state.clone()), (!local.ip().is_loopback()).then_some(host))
+        .merge(dashboard::router(state.clone()));
     let result = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();
     executor.abort();

@@ -19,7 +19,7 @@ fn unix_now() -> u64 {
 }
 
 /// A new owner key file made by `mandate owner keygen`; returns (path, public hex, secret).
-fn owner_key(daemon: &Daemon, name: &str) -> (PathBuf, String, OwnerSecret) {
+pub(crate) fn owner_key(daemon: &Daemon, name: &str) -> (PathBuf, String, OwnerSecret) {
     let path = daemon.dir.path().join(format!("{name}.owner"));
     let (ok, made) = daemon.cli(&["owner", "keygen", "--out", path.to_str().unwrap()]);
     assert!(ok, "{made}");
@@ -30,14 +30,14 @@ fn owner_key(daemon: &Daemon, name: &str) -> (PathBuf, String, OwnerSecret) {
     (path, public, secret)
 }
 
-fn add_owner(daemon: &Daemon, wallet: &str, public: &str) {
+pub(crate) fn add_owner(daemon: &Daemon, wallet: &str, public: &str) {
     let (ok, added) = daemon.cli(&["owner", "add", "--wallet", wallet, "--ed25519-pubkey", public]);
     assert!(ok && added["added"] == true, "{added}");
 }
 
 /// The cosigner's own limits: 5 ETH per transaction, owner approval above
 /// `approval_above` ETH (worst-case cost) by `owners`, a 3 s freeze cool-down.
-fn cosigner_limits(daemon: &Daemon, approval_above: Option<&str>, owners: &[&str]) {
+pub(crate) fn cosigner_limits(daemon: &Daemon, approval_above: Option<&str>, owners: &[&str]) {
     let owners: Vec<String> = owners.iter().map(|key| format!("\"ed25519:{key}\"")).collect();
     let approval =
         approval_above.map(|eth_text| format!("approval_above = \"{}\"\n", eth(eth_text))).unwrap_or_default();

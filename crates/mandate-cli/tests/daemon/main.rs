@@ -12,6 +12,7 @@
 
 mod approvals;
 mod audit;
+mod dashboard;
 mod flows;
 mod mcp;
 mod policy;

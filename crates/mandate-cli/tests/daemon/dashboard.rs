@@ -1,0 +1,151 @@
+//! The owner dashboard: sign-in, cookies, CSRF and escaping checked over plain
+//! HTTP; then Debian's Chromium (headless, driven by playwright-core) signs in, sees
+//! a pending item decoded, pastes the owner's signature and watches it confirm.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use reqwest::blocking::Client;
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+use crate::approvals::{add_owner, cosigner_limits, owner_key};
+use crate::{eth, recipient, CosignerMode, Daemon};
+
+fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_string()
+}
+
+/// The first CSRF token in a page's forms.
+fn csrf_of(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("dashboard", "5");
+    let (other, _) = daemon.wallet("other", "0");
+    let (owner_file, owner_public, _) = owner_key(&daemon, "owner");
+    add_owner(&daemon, &wallet, &owner_public);
+    cosigner_limits(&daemon, Some("1"), &[&owner_public]);
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "cap", "type": "max_per_tx", "amount": "5"},
+               {"id": "big", "type": "tiers", "approval_above": "1"}]),
+    );
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    let payee = recipient();
+    let (status, held) = daemon.send(&agent, &wallet, payee, "1.5");
+    assert_eq!((status, held["status"].as_str()), (202, Some("pending_approval")), "{held}");
+    let id = held["id"].as_str().unwrap().to_string();
+    let (ok, printed) = daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature"]);
+    assert!(ok, "{printed}");
+
+    // Plain HTTP: the sign-in form, its cookie and the page headers.
+    let http = Client::builder().redirect(Policy::none()).build().unwrap();
+    let url = |path: &str| format!("{}{path}", daemon.url);
+    let response = http.get(url("/dashboard")).send().unwrap();
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let login_cookie = set_cookie(&response, "mandate_login_csrf");
+    let login_page = response.text().unwrap();
+    let login_csrf = csrf_of(&login_page);
+    assert_eq!(cookie_value(&login_cookie), login_csrf);
+    let password = std::fs::read_to_string(daemon.master_file()).unwrap().trim().to_string();
+    let login = |csrf: &str, cookie: Option<&str>, password: &str| {
+        let mut request = http.post(url("/dashboard/login")).form(&[("csrf", csrf), ("password", password)]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", format!("mandate_login_csrf={cookie}"));
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(login(&login_csrf, Some(&login_csrf), "not the password").status(), 401);
+    assert_eq!(login(&login_csrf, None, &password).status(), 403, "no CSRF cookie");
+    assert_eq!(login("forged", Some(&login_csrf), &password).status(), 403, "CSRF mismatch");
+    let signed_in = login(&login_csrf, Some(&login_csrf), &password);
+    assert_eq!(signed_in.status(), 303);
+    let session = set_cookie(&signed_in, "mandate_dashboard");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/dashboard"] {
+        assert!(session.contains(flag), "{flag} missing: {session}");
+    }
+    let session = format!("mandate_dashboard={}", cookie_value(&session));
+    let get = |path: &str| {
+        let response = http.get(url(path)).header("cookie", &session).send().unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().unwrap()
+    };
+    let overview = get("/dashboard");
+    assert!(overview.contains("Pending approvals") && overview.contains(&id), "{overview}");
+    let csrf = csrf_of(&overview);
+
+    // Freeze from the page: refused without the token or from another origin; the
+    // reason comes back escaped.
+    let freeze = |csrf: &str, origin: Option<&str>| {
+        let mut request = http
+            .post(url(&format!("/dashboard/wallets/{other}/freeze")))
+            .header("cookie", &session)
+            .form(&[("csrf", csrf), ("reason", "<script>alert(1)</script>")]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(freeze("", None), 403);
+    assert_eq!(freeze(&csrf, Some("http://evil.example")), 403);
+    assert_eq!(daemon.call("GET", &format!("/v1/wallets/{other}"), Some(&daemon.admin), None).0, 200);
+    assert_eq!(freeze(&csrf, None), 303);
+    let wallet_page = get(&format!("/dashboard/wallets/{other}"));
+    assert!(wallet_page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{wallet_page}");
+    assert!(!wallet_page.contains("<script>"), "unescaped reason");
+    // Nothing refers to another origin.
+    for page in [&overview, &wallet_page, &get("/dashboard/audit"), &get(&format!("/dashboard/approvals/{id}"))] {
+        assert!(!page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<script"), "{page}");
+    }
+
+    // Headless Chromium approves with the pasted signature.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shots = artifacts();
+    let output = Command::new("node")
+        .arg(root.join("crates/mandate-cli/tests/dashboard/drive.mjs"))
+        .current_dir(&root)
+        .env("DASH_URL", &daemon.url)
+        .env("DASH_PASSWORD", &password)
+        .env("ITEM", &id)
+        .env("RECIPIENT", payee.to_checksum(None))
+        .env("AMOUNT", "1.5 ETH")
+        .env("MESSAGE", printed["message"].as_str().unwrap())
+        .env("SIGNATURE", printed["signature"].as_str().unwrap())
+        .env("SHOTS", &shots)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|_| panic!("driver: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+    assert!(output.status.success() && result["ok"] == true, "{result}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(result["status"], "confirmed", "{result}");
+    assert_eq!(result["external"], json!([]), "the page loaded something from another origin");
+    assert_eq!(daemon.anvil.balance(payee), eth("1.5"));
+    for shot in ["dashboard-pending.png", "dashboard-approved.png"] {
+        let meta = std::fs::metadata(shots.join(shot)).unwrap();
+        assert!(meta.len() > 1000, "{shot} is empty");
+    }
+}

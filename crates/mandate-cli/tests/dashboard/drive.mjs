@@ -1,0 +1,55 @@
+// Drives Debian's Chromium (headless, through playwright-core) through the owner
+// dashboard: sign in, open the pending item, check its decoded recipient and amount
+// and the approval message, paste the owner's signature, approve, wait for
+// `confirmed`. Screenshots go to SHOTS. Prints one JSON line; exits 1 on failure.
+import { chromium } from 'playwright-core';
+
+const { DASH_URL, DASH_PASSWORD, ITEM, RECIPIENT, AMOUNT, MESSAGE, SIGNATURE, SHOTS } = process.env;
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const page = await browser.newPage();
+  const external = [];
+  page.on('request', (request) => {
+    if (!request.url().startsWith(DASH_URL)) external.push(request.url());
+  });
+  await page.goto(`${DASH_URL}/dashboard`);
+  await page.fill('input[name=password]', DASH_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForLoadState();
+  const signedIn = (await page.textContent('body')) || '';
+  if (!signedIn.includes('Pending approvals')) {
+    const cookies = await page.context().cookies();
+    throw new Error(`sign-in failed: ${signedIn.slice(0, 300)} cookies=${JSON.stringify(cookies.map((c) => c.name))}`);
+  }
+  await page.click(`a[href="/dashboard/approvals/${ITEM}"]`);
+  await page.waitForSelector('#approval-message');
+  const action = (await page.textContent('#action')) || '';
+  const recipient = (await page.textContent('#recipient')) || '';
+  const message = (await page.textContent('#approval-message')) || '';
+  await page.screenshot({ path: `${SHOTS}/dashboard-pending.png`, fullPage: true });
+  if (!action.includes(AMOUNT) || !action.includes(RECIPIENT) || recipient.trim() !== RECIPIENT) {
+    throw new Error(`decoded action not shown: ${action} / ${recipient}`);
+  }
+  if (message !== MESSAGE) throw new Error(`approval message differs:\n${message}\n---\n${MESSAGE}`);
+  await page.fill('textarea[name=signature]', SIGNATURE);
+  await page.click('button[value=approve]');
+  let status = '';
+  for (let i = 0; i < 120; i++) {
+    status = ((await page.textContent('#status')) || '').trim();
+    if (status === 'confirmed' || status === 'failed') break;
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  await page.screenshot({ path: `${SHOTS}/dashboard-approved.png`, fullPage: true });
+  await browser.close();
+  console.log(JSON.stringify({ ok: true, action, recipient: recipient.trim(), status, external }));
+}
+
+main().catch((error) => {
+  console.log(JSON.stringify({ ok: false, error: String(error && error.stack ? error.stack : error) }));
+  process.exit(1);
+});
