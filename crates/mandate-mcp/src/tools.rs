@@ -59,7 +59,8 @@ pub const TOOLS: &[ToolSpec] = &[
         name: "get_transaction",
         access: Access::Band(Band::Read),
         read_only: true,
-        description: "One transaction by id (status: pending_approval, delayed, approved, reserved, submitted, confirmed, \
+        description:
+            "One transaction by id (status: pending_approval, delayed, approved, reserved, submitted, confirmed, \
                       failed, denied, expired or cancelled). Poll this after \
                       a send.",
     },

@@ -12,8 +12,8 @@ mod webhooks;
 
 pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
 pub use held::{Claim, OwnerRecord, Resolution};
-pub use webhooks::{Attempt, Delivery, WebhookRecord};
 pub use store::{
     FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus,
     WalletRecord,
 };
+pub use webhooks::{Attempt, Delivery, WebhookRecord};

@@ -259,8 +259,7 @@ fn usd_limits_simulation_tiers_and_the_explain_command() {
     assert_eq!(held["tier_rules"], json!(["tiers"]), "{held}");
     assert_eq!(anvil.nonce(address), nonce_before);
     let held_id = held["id"].as_str().unwrap();
-    let (status, cancelled) =
-        daemon.call("POST", &format!("/v1/transactions/{held_id}/cancel"), Some(&agent), None);
+    let (status, cancelled) = daemon.call("POST", &format!("/v1/transactions/{held_id}/cancel"), Some(&agent), None);
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
 
     // $800 (0.4 ETH) passes; $1000.000… (0.5 ETH + 1 wei) is above the USD cap.
