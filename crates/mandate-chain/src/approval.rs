@@ -310,7 +310,11 @@ impl OwnerSignature {
     /// Verifies the signature over `decision`'s text, for the key it names.
     pub fn verify(&self, decision: &OwnerDecision) -> Result<(), ApprovalError> {
         decision.validate()?;
-        let message = decision.message();
+        self.verify_text(&decision.message())
+    }
+
+    /// Verifies the signature over `message` (UTF-8 text), for the key it names.
+    fn verify_text(&self, message: &str) -> Result<(), ApprovalError> {
         match self.key {
             OwnerKey::Ed25519(key) => {
                 let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
@@ -398,7 +402,16 @@ impl OwnerSecret {
     /// Signs `decision`'s text.
     pub fn sign(&self, decision: &OwnerDecision) -> Result<OwnerSignature, ApprovalError> {
         decision.validate()?;
-        let message = decision.message();
+        self.sign_text(&decision.message())
+    }
+
+    /// Signs a ceremony's text.
+    pub fn sign_ceremony(&self, ceremony: &OwnerCeremony) -> Result<OwnerSignature, ApprovalError> {
+        ceremony.validate()?;
+        self.sign_text(&ceremony.message())
+    }
+
+    fn sign_text(&self, message: &str) -> Result<OwnerSignature, ApprovalError> {
         let signature = match &self.inner {
             SecretInner::Ed25519(key) => key.sign(message.as_bytes()).to_bytes().to_vec(),
             SecretInner::Evm(key) => {
@@ -471,6 +484,159 @@ impl SignedDecision {
             .map_err(|e| ApprovalError::Malformed(format!("owner decision does not parse: {e}")))?;
         signed.decision.validate()?;
         Ok(signed)
+    }
+}
+
+/// The longest an owner's ceremony authorization may stay valid, in seconds: a
+/// ceremony is run right after it is signed.
+pub const MAX_CEREMONY_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// Which share ceremony an owner authorises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CeremonyKind {
+    /// Complete refresh of all three shares (same address).
+    Refresh,
+    /// Rebuild one party's lost share from the other two, then refresh.
+    Repair,
+    /// Sign a payload with the offline recovery share and one online party.
+    RecoverySign,
+}
+
+impl CeremonyKind {
+    /// The name in the signed text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Refresh => "refresh",
+            CeremonyKind::Repair => "repair",
+            CeremonyKind::RecoverySign => "recovery_sign",
+        }
+    }
+}
+
+/// An owner's authorization of one share ceremony over an exact plan: every party
+/// taking part rebuilds this text from the plan it is asked to run and verifies the
+/// owner's signature over it before any protocol message. Its text starts with its
+/// own header, so it can never be mistaken for an owner decision, and single use is
+/// enforced by each party on `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerCeremony {
+    /// What is authorised.
+    pub kind: CeremonyKind,
+    /// A random id; each party accepts it once.
+    pub id: String,
+    /// The wallet id.
+    pub wallet: String,
+    /// The wallet's address (a repair must rebuild a share of exactly this key).
+    pub address: Address,
+    /// Who takes part, sorted.
+    pub participants: Vec<mandate_core::Role>,
+    /// The party whose share is rebuilt (repair only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<mandate_core::Role>,
+    /// keccak256 of the full payload to sign (recovery signing only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<B256>,
+    /// Unix seconds after which the authorization is void.
+    pub expires_at: u64,
+}
+
+impl OwnerCeremony {
+    /// The exact text the owner signs (UTF-8, `\n` line ends, no trailing newline).
+    pub fn message(&self) -> String {
+        let participants: Vec<&str> = self.participants.iter().map(|role| role.as_str()).collect();
+        let mut lines = vec![
+            "Mandate owner ceremony v1".to_string(),
+            format!("ceremony: {}", self.kind.as_str()),
+            format!("id: {}", self.id),
+            format!("wallet: {}", self.wallet),
+            format!("address: {}", self.address.to_checksum(None)),
+            format!("participants: {}", participants.join(",")),
+        ];
+        if let Some(target) = self.target {
+            lines.push(format!("target: {target}"));
+        }
+        if let Some(payload) = self.payload {
+            lines.push(format!("payload_keccak256: {payload:#x}"));
+        }
+        lines.push(format!("expires_at: {}", self.expires_at));
+        lines.join("\n")
+    }
+
+    /// Checks the shape: printable ids, sorted distinct participants that fit the
+    /// kind, a target for a repair only, a payload for a recovery signing only.
+    pub fn validate(&self) -> Result<(), ApprovalError> {
+        use mandate_core::Role;
+        if !printable(&self.id) || !printable(&self.wallet) {
+            return Err(ApprovalError::Malformed("id and wallet must be short printable ASCII".into()));
+        }
+        let sorted = self.participants.windows(2).all(|pair| matches!(pair, [a, b] if a < b));
+        let shape = match self.kind {
+            CeremonyKind::Refresh => self.participants.len() == 3 && self.target.is_none() && self.payload.is_none(),
+            CeremonyKind::Repair => self.participants.len() == 3 && self.target.is_some() && self.payload.is_none(),
+            CeremonyKind::RecoverySign => {
+                self.participants.len() == 2
+                    && self.participants.contains(&Role::Recovery)
+                    && self.target.is_none()
+                    && self.payload.is_some()
+            }
+        };
+        if !sorted || !shape {
+            return Err(ApprovalError::Malformed(format!(
+                "a {} ceremony names other participants, target or payload",
+                self.kind.as_str()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A ceremony authorization as it travels with a run: the ceremony and the owner's
+/// signature over its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedCeremony {
+    /// What the owner authorised.
+    pub ceremony: OwnerCeremony,
+    /// The owner's signature over its text.
+    pub signature: OwnerSignature,
+}
+
+impl SignedCeremony {
+    /// JSON bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses untrusted bytes (bounded to 4 KiB).
+    pub fn decode(bytes: &[u8]) -> Result<Self, ApprovalError> {
+        if bytes.len() > 4096 {
+            return Err(ApprovalError::Malformed("ceremony authorization larger than 4 KiB".into()));
+        }
+        let signed: SignedCeremony = serde_json::from_slice(bytes)
+            .map_err(|e| ApprovalError::Malformed(format!("ceremony authorization does not parse: {e}")))?;
+        signed.ceremony.validate()?;
+        Ok(signed)
+    }
+
+    /// Verifies the signature, that its key is one of `owners`, that it has not
+    /// expired at `now` and does not reach further than [`MAX_CEREMONY_LIFETIME_SECS`].
+    pub fn verify_owner(&self, owners: &[OwnerKey], now: u64) -> Result<(), ApprovalError> {
+        if !owners.contains(&self.signature.key) {
+            return Err(ApprovalError::NotAnOwner(self.signature.key.to_string()));
+        }
+        if now > self.ceremony.expires_at {
+            return Err(ApprovalError::Expired(self.ceremony.expires_at));
+        }
+        if self.ceremony.expires_at > now.saturating_add(MAX_CEREMONY_LIFETIME_SECS) {
+            return Err(ApprovalError::Malformed(format!(
+                "the authorization is valid until {}, more than {MAX_CEREMONY_LIFETIME_SECS} s ahead",
+                self.ceremony.expires_at
+            )));
+        }
+        self.ceremony.validate()?;
+        self.signature.verify_text(&self.ceremony.message())
     }
 }
 
@@ -625,5 +791,59 @@ mod tests {
             prop_assert_eq!(&decoded, &signed);
             prop_assert!(decoded.signature.verify(&decoded.decision).is_ok());
         }
+    }
+
+    fn ceremony() -> OwnerCeremony {
+        use mandate_core::Role;
+        OwnerCeremony {
+            kind: CeremonyKind::Repair,
+            id: "cer_1".into(),
+            wallet: "wal_x".into(),
+            address: Address::repeat_byte(0x42),
+            participants: vec![Role::Service, Role::Cosigner, Role::Recovery],
+            target: Some(Role::Recovery),
+            payload: None,
+            expires_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_ceremony_verifies_only_for_its_exact_text_owner_and_time() {
+        use mandate_core::Role;
+        let owner = OwnerSecret::generate_ed25519();
+        let stranger = OwnerSecret::generate_ed25519();
+        let signed = SignedCeremony { signature: owner.sign_ceremony(&ceremony()).unwrap(), ceremony: ceremony() };
+        let decoded = SignedCeremony::decode(&signed.encode()).unwrap();
+        decoded.verify_owner(&[owner.public()], 900).unwrap();
+        assert_eq!(
+            decoded.verify_owner(&[stranger.public()], 900),
+            Err(ApprovalError::NotAnOwner(owner.public().to_string()))
+        );
+        assert_eq!(decoded.verify_owner(&[owner.public()], 1_001), Err(ApprovalError::Expired(1_000)));
+        // Too far ahead: a lifetime above the bound is refused even when fresh.
+        let far = OwnerCeremony { expires_at: 900 + MAX_CEREMONY_LIFETIME_SECS + 1, ..ceremony() };
+        let far = SignedCeremony { signature: owner.sign_ceremony(&far).unwrap(), ceremony: far };
+        assert!(matches!(far.verify_owner(&[owner.public()], 900), Err(ApprovalError::Malformed(_))));
+        for changed in [
+            OwnerCeremony { target: Some(Role::Service), ..ceremony() },
+            OwnerCeremony { kind: CeremonyKind::Refresh, target: None, ..ceremony() },
+            OwnerCeremony { address: Address::repeat_byte(0x43), ..ceremony() },
+            OwnerCeremony { id: "cer_2".into(), ..ceremony() },
+            OwnerCeremony { expires_at: 1_001, ..ceremony() },
+        ] {
+            let forged = SignedCeremony { ceremony: changed, signature: signed.signature.clone() };
+            assert_eq!(forged.verify_owner(&[owner.public()], 900), Err(ApprovalError::BadSignature));
+        }
+        // An EVM owner, too; and the ceremony text is never an owner decision's text.
+        let evm = OwnerSecret::evm_from_bytes(&[7; 32]).unwrap();
+        let signed = SignedCeremony { signature: evm.sign_ceremony(&ceremony()).unwrap(), ceremony: ceremony() };
+        signed.verify_owner(&[evm.public()], 900).unwrap();
+        assert!(ceremony().message().starts_with("Mandate owner ceremony v1\n"));
+        // Shapes that do not fit the kind are refused before any signature check.
+        let bad = OwnerCeremony { participants: vec![Role::Service, Role::Recovery], ..ceremony() };
+        assert!(bad.validate().is_err());
+        let unsorted =
+            OwnerCeremony { participants: vec![Role::Recovery, Role::Service, Role::Cosigner], ..ceremony() };
+        assert!(unsorted.validate().is_err());
     }
 }

@@ -150,7 +150,8 @@ fn mpc_in(dir: &std::path::Path, signatures: usize) -> CliResult {
             vec![Role::Service, Role::Cosigner],
             Operation::Sign { payload: tx.encode(), approval: None },
         )?;
-        let output = coordinate(&identity, &peers, &plan, Some(&share), Some(digest))?;
+        let output =
+            coordinate(&identity, &peers, &plan, Some(&share), Some(digest), &mut mandate_mpc::net::no_commit)?;
         threshold_ms.push(start.elapsed().as_secs_f64() * 1e3);
         if !matches!(output, RunOutput::Signature { .. }) {
             return Err(internal("signing returned no signature"));

@@ -313,6 +313,18 @@ struct ShareArgs {
     share: PathBuf,
 }
 
+/// The owner's authorization of a share ceremony (every party verifies it).
+#[derive(clap::Args)]
+struct CeremonyArgs {
+    /// The owner key file (from `mandate owner keygen`) that signs the exact plan;
+    /// the key must be an owner of the wallet at every party taking part.
+    #[arg(long)]
+    owner_key: PathBuf,
+    /// How long the authorization stays valid, in seconds (at most 86400).
+    #[arg(long, default_value_t = 600)]
+    valid_for: u64,
+}
+
 #[derive(Subcommand)]
 enum RecoveryCommand {
     /// Create the directory and identity key; prints the public key.
@@ -345,6 +357,8 @@ enum RecoveryCommand {
     Sign {
         #[command(flatten)]
         share: ShareArgs,
+        #[command(flatten)]
+        ceremony: CeremonyArgs,
         #[arg(long)]
         with: Role,
         #[arg(long)]
@@ -354,11 +368,15 @@ enum RecoveryCommand {
     Refresh {
         #[command(flatten)]
         share: ShareArgs,
+        #[command(flatten)]
+        ceremony: CeremonyArgs,
     },
     /// Rebuild a lost service or cosigner share, then refresh all three.
     Repair {
         #[command(flatten)]
         share: ShareArgs,
+        #[command(flatten)]
+        ceremony: CeremonyArgs,
         #[arg(long)]
         target: Role,
     },
@@ -486,9 +504,18 @@ fn run(cli: Cli) -> CliResult<Report> {
                 )
             }
             RecoveryCommand::Dkg { dir, out } => parties::recovery_dkg(dir, out),
-            RecoveryCommand::Sign { share, with, tx } => parties::recovery_sign(share.dir, share.share, with, &tx),
-            RecoveryCommand::Refresh { share } => parties::recovery_refresh(share.dir, share.share),
-            RecoveryCommand::Repair { share, target } => parties::recovery_repair(share.dir, share.share, target),
+            RecoveryCommand::Sign { share, ceremony, with, tx } => {
+                let owner = parties::CeremonyOwner::new(ceremony.owner_key, ceremony.valid_for);
+                parties::recovery_sign(share.dir, share.share, &owner, with, &tx)
+            }
+            RecoveryCommand::Refresh { share, ceremony } => {
+                let owner = parties::CeremonyOwner::new(ceremony.owner_key, ceremony.valid_for);
+                parties::recovery_refresh(share.dir, share.share, &owner)
+            }
+            RecoveryCommand::Repair { share, ceremony, target } => {
+                let owner = parties::CeremonyOwner::new(ceremony.owner_key, ceremony.valid_for);
+                parties::recovery_repair(share.dir, share.share, &owner, target)
+            }
         },
         Command::Tx { command } => match command {
             TxCommand::Build { chain_id, nonce, to, value_wei, gas_limit, max_fee, priority_fee, data } => {

@@ -4,14 +4,15 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use alloy_primitives::Address;
+use alloy_primitives::{keccak256, Address};
+use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerSecret, SignedCeremony, MAX_CEREMONY_LIFETIME_SECS};
 use mandate_chain::UnsignedTx;
 use mandate_core::address::parse_address;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, LimitsFile, PartyHome};
 use mandate_mpc::net::{
-    coordinate, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation, PeerBook,
-    PeerEntry, RunOutput, RunPlan,
+    coordinate, no_commit, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation,
+    PeerBook, PeerEntry, RunOutput, RunPlan,
 };
 use mandate_mpc::{blob, KeyShare, MpcError};
 use serde_json::{json, Value};
@@ -106,7 +107,7 @@ fn coordinate_run(
     let identity = home.identity()?;
     let peers = home.peers()?;
     let start = Instant::now();
-    match coordinate(&identity, &peers, plan, share, digest) {
+    match coordinate(&identity, &peers, plan, share, digest, &mut no_commit) {
         Ok(output) => Ok((output, start.elapsed().as_secs_f64() * 1e3)),
         Err(error) => {
             if let MpcError::Aborted { ban: true, culprit: mandate_mpc::Culprit::Party(culprit), .. } = &error {
@@ -195,7 +196,63 @@ pub(crate) fn recovery_dkg(dir: PathBuf, out: PathBuf) -> CliResult {
     }))
 }
 
-pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_tx: &str) -> CliResult {
+/// The owner who authorises a ceremony, and for how long.
+pub(crate) struct CeremonyOwner {
+    key_file: PathBuf,
+    valid_for: u64,
+}
+
+impl CeremonyOwner {
+    pub(crate) fn new(key_file: PathBuf, valid_for: u64) -> Self {
+        CeremonyOwner { key_file, valid_for }
+    }
+
+    /// Signs the owner's authorization of exactly `plan` (printing the text it
+    /// signs on stderr) and returns the plan carrying it.
+    fn authorize(&self, plan: RunPlan, share: &KeyShare) -> CliResult<RunPlan> {
+        if self.valid_for == 0 || self.valid_for > MAX_CEREMONY_LIFETIME_SECS {
+            return Err(CliError::invalid(format!("--valid-for must be 1..={MAX_CEREMONY_LIFETIME_SECS} seconds")));
+        }
+        let bytes = read_secret_file(&self.key_file)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| CliError::invalid("the owner key file is not text"))?;
+        let secret = OwnerSecret::from_file_text(text)
+            .map_err(|e| CliError::invalid(format!("{}: {e}", self.key_file.display())))?;
+        let (kind, target, payload) = match &plan.operation {
+            Operation::Refresh => (CeremonyKind::Refresh, None, None),
+            Operation::Repair { target, .. } => (CeremonyKind::Repair, Some(*target), None),
+            Operation::Sign { payload, .. } => (CeremonyKind::RecoverySign, None, Some(keccak256(payload))),
+            _ => return Err(CliError::invalid(format!("a {} run is not a ceremony", plan.operation_name()))),
+        };
+        let address: Address = share
+            .public()
+            .address
+            .parse()
+            .map_err(|_| CliError::new(ErrorCode::ShareTampered, "the share's address is unreadable"))?;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let ceremony = OwnerCeremony {
+            kind,
+            id: format!("cer_{}", hex::encode(rand::random::<[u8; 12]>())),
+            wallet: plan.wallet_id.to_string(),
+            address,
+            participants: plan.participants.clone(),
+            target,
+            payload,
+            expires_at: now.saturating_add(self.valid_for),
+        };
+        let signature = secret.sign_ceremony(&ceremony).map_err(|e| CliError::invalid(e.to_string()))?;
+        eprintln!("The owner {} authorises:\n{}\n", signature.key, ceremony.message());
+        Ok(plan.authorized(SignedCeremony { ceremony, signature }.encode()))
+    }
+}
+
+pub(crate) fn recovery_sign(
+    dir: PathBuf,
+    share_path: PathBuf,
+    owner: &CeremonyOwner,
+    with: Role,
+    hex_tx: &str,
+) -> CliResult {
     if with == Role::Recovery {
         return Err(CliError::invalid("--with must be service or cosigner"));
     }
@@ -208,6 +265,8 @@ pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_t
         signers.clone(),
         Operation::Sign { payload: tx.encode(), approval: None },
     )?;
+    let plan = owner.authorize(plan, &share)?;
+    let signers = plan.participants.clone();
     let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), Some(tx.signing_hash()), |culprit| {
         save_recovery_share(&share_path, &share.with_ban(culprit), true).map_err(|e| MpcError::Io(e.message))
     })?;
@@ -216,11 +275,17 @@ pub(crate) fn recovery_sign(dir: PathBuf, share_path: PathBuf, with: Role, hex_t
 
 /// Runs a three-party operation built from the opened recovery share (opened once:
 /// Argon2id is deliberately slow).
-fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: impl FnOnce(&KeyShare) -> Operation) -> CliResult {
+fn recovery_rerun(
+    dir: PathBuf,
+    share_path: PathBuf,
+    owner: &CeremonyOwner,
+    operation: impl FnOnce(&KeyShare) -> Operation,
+) -> CliResult {
     let share = load_recovery_share(&share_path)?;
     let operation = operation(&share);
     let home = PartyHome::new(&dir, Role::Recovery);
     let plan = RunPlan::new(share.wallet_id().clone(), Role::ALL.to_vec(), operation)?;
+    let plan = owner.authorize(plan, &share)?;
     let (output, elapsed) = coordinate_run(&home, &plan, Some(&share), None, |culprit| {
         save_recovery_share(&share_path, &share.with_ban(culprit), true).map_err(|e| MpcError::Io(e.message))
     })?;
@@ -237,15 +302,15 @@ fn recovery_rerun(dir: PathBuf, share_path: PathBuf, operation: impl FnOnce(&Key
     }))
 }
 
-pub(crate) fn recovery_refresh(dir: PathBuf, share_path: PathBuf) -> CliResult {
-    recovery_rerun(dir, share_path, |_| Operation::Refresh)
+pub(crate) fn recovery_refresh(dir: PathBuf, share_path: PathBuf, owner: &CeremonyOwner) -> CliResult {
+    recovery_rerun(dir, share_path, owner, |_| Operation::Refresh)
 }
 
-pub(crate) fn recovery_repair(dir: PathBuf, share_path: PathBuf, target: Role) -> CliResult {
+pub(crate) fn recovery_repair(dir: PathBuf, share_path: PathBuf, owner: &CeremonyOwner, target: Role) -> CliResult {
     if target == Role::Recovery {
         return Err(CliError::invalid("the recovery share is repaired by the service and cosigner, not by itself"));
     }
-    recovery_rerun(dir, share_path, |share| Operation::Repair {
+    recovery_rerun(dir, share_path, owner, |share| Operation::Repair {
         target,
         expected_address: share.public().address.clone(),
     })

@@ -228,6 +228,12 @@ error_codes! {
     NotFrozen => ("NOT_FROZEN", Conflict, false),
     /// The freeze cool-down has not passed yet.
     FreezeCooldown => ("FREEZE_COOLDOWN", Policy, true),
+    /// A repair, refresh or recovery signing was proposed without an owner's signed authorization of the exact plan.
+    CeremonyUnauthorized => ("CEREMONY_UNAUTHORIZED", Authentication, false),
+    /// The owner's ceremony authorization does not verify, is not by an owner, expired, was used, or names another plan.
+    CeremonyAuthorizationInvalid => ("CEREMONY_AUTHORIZATION_INVALID", Authentication, false),
+    /// The cosigner's limits do not allow the transaction's chain.
+    CosignerChainRefused => ("COSIGNER_CHAIN_REFUSED", Policy, false),
 }
 
 impl ErrorCode {
@@ -271,6 +277,12 @@ impl ErrorCode {
             NoOwner => "register an owner first (mandate owner add)",
             NotPending | ApprovalExpired => "look the transaction up; send it again if it is still wanted",
             NotFrozen => "none: the wallet is not frozen",
+            CeremonyUnauthorized | CeremonyAuthorizationInvalid => {
+                "have a registered owner sign the exact ceremony (mandate recovery … --owner-key FILE)"
+            }
+            CosignerChainRefused => {
+                "ask the cosigner operator to allow this chain for the wallet (chains in limits.toml)"
+            }
             FreezeCooldown => "wait until the cool-down has passed, then sign the unfreeze again",
             InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
             ConfirmationRequired => "check the action, then call again with confirm: true",

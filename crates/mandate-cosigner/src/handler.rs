@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mandate_chain::approval::{DecisionAction, SignedDecision};
+use mandate_chain::approval::{DecisionAction, OwnerKey, SignedDecision};
 use mandate_chain::{SignPayload, UnsignedTx};
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_mpc::net::{Operation, PartyHandler, Refusal, RunOutput, RunPlan, ShareDir};
@@ -15,6 +15,9 @@ use crate::ledger::SpendLedger;
 use crate::limits::{LimitsFile, WalletLimits};
 use crate::notices::Notices;
 
+/// Where a party looks up the owners of a wallet (who may authorise ceremonies).
+pub type OwnerSource = Box<dyn Fn(&WalletId) -> std::result::Result<Vec<OwnerKey>, Refusal> + Send + Sync>;
+
 /// A share holder that listens for runs.
 pub struct CosignerHandler {
     home: PartyHome,
@@ -22,6 +25,8 @@ pub struct CosignerHandler {
     ledger: Option<SpendLedger>,
     notices: Notices,
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// The service's owners (the cosigner reads its own `limits.toml` instead).
+    owners: Option<OwnerSource>,
 }
 
 fn system_now() -> u64 {
@@ -37,15 +42,71 @@ impl CosignerHandler {
         LimitsFile::load(&home.limits_path()).map_err(|r| MpcError::InvalidInput(r.message))?;
         let ledger = SpendLedger::open(Some(home.ledger_path())).map_err(|r| MpcError::InvalidInput(r.message))?;
         let notices = Notices::new(home.dir());
-        Ok(CosignerHandler { home, shares: shares.into(), ledger: Some(ledger), notices, clock: Box::new(system_now) })
+        Ok(CosignerHandler {
+            home,
+            shares: shares.into(),
+            ledger: Some(ledger),
+            notices,
+            clock: Box::new(system_now),
+            owners: None,
+        })
     }
 
-    /// The service party: decodes and signs what the recovery party coordinates,
-    /// and stores its shares. The daemon shares `shares` with its own coordinator
-    /// (which puts the policy engine in front of every run it starts).
+    /// The service party as `mandate service serve` runs it: it takes part in the
+    /// runs the recovery party coordinates only with an owner's authorization of
+    /// the exact ceremony, checked against the owners in its own `owners.toml`.
     pub fn service(home: PartyHome, shares: impl Into<Arc<ShareDir>>) -> Self {
+        let owner_home = PartyHome::new(home.dir(), Role::Service);
+        let source: OwnerSource = Box::new(move |wallet| owner_home.owners_of(wallet).map_err(Refusal::from));
+        Self::service_with_owners(home, shares, source)
+    }
+
+    /// The service party with another source of owners (the daemon's database).
+    /// The daemon shares `shares` with its own coordinator, which puts the policy
+    /// engine in front of every run it starts.
+    pub fn service_with_owners(home: PartyHome, shares: impl Into<Arc<ShareDir>>, owners: OwnerSource) -> Self {
         let notices = Notices::new(home.dir());
-        CosignerHandler { home, shares: shares.into(), ledger: None, notices, clock: Box::new(system_now) }
+        CosignerHandler {
+            home,
+            shares: shares.into(),
+            ledger: None,
+            notices,
+            clock: Box::new(system_now),
+            owners: Some(owners),
+        }
+    }
+
+    /// Checks a ceremony's owner authorization against this party's own owners
+    /// and records its id as used (each authorization runs once).
+    fn authorize_ceremony(&self, plan: &RunPlan) -> std::result::Result<(), Refusal> {
+        let owners = match &self.owners {
+            Some(source) => source(&plan.wallet_id)?,
+            None => {
+                let limits = LimitsFile::load(&self.home.limits_path())?;
+                limits.entry(&plan.wallet_id).map(|limits| limits.owners.clone()).unwrap_or_default()
+            }
+        };
+        let known = self.home.wallets()?.get(&plan.wallet_id).cloned();
+        let now = (self.clock)();
+        let ceremony = crate::ceremony::check(plan, &owners, known.as_deref(), now)?;
+        self.notices
+            .use_approval(plan.wallet_id.as_str(), &format!("ceremony:{}", ceremony.id), ceremony.expires_at, now)
+            .map_err(|refusal| match refusal.code {
+                ErrorCode::CosignerApprovalInvalid => Refusal::new(
+                    ErrorCode::CeremonyAuthorizationInvalid,
+                    "this ceremony authorization was used already; each runs once",
+                ),
+                _ => refusal,
+            })?;
+        eprintln!(
+            "{}: owner {} authorised the {} ceremony {} for {}",
+            self.role(),
+            crate::ceremony::signer_of(plan).unwrap_or_default(),
+            plan.operation_name(),
+            ceremony.id,
+            plan.wallet_id
+        );
+        Ok(())
     }
 
     /// Replaces the clock (unix seconds), for tests.
@@ -83,6 +144,12 @@ impl CosignerHandler {
             SignPayload::RawHash(_) => return off_chain(&payload, limits.allow_raw_hash, "allow_raw_hash"),
         };
         let digest = tx.signing_hash();
+        if limits.chains.as_ref().is_some_and(|chains| !chains.contains(&tx.chain_id())) {
+            return Err(Refusal::new(
+                ErrorCode::CosignerChainRefused,
+                format!("chain {} is not among the chains limits.toml allows for {}", tx.chain_id(), plan.wallet_id),
+            ));
+        }
         if !tx.input().is_empty() && !limits.allow_calldata {
             return Err(Refusal::new(
                 ErrorCode::CosignerCalldataRefused,
@@ -102,7 +169,8 @@ impl CosignerHandler {
                 ),
             ));
         }
-        ledger.reserve(&plan.wallet_id, &plan.session_id.to_hex(), cost, limits.daily_max, (self.clock)() / 86_400)?;
+        let session = plan.session_id.to_hex();
+        ledger.reserve(&plan.wallet_id, tx.chain_id(), &session, cost, limits.daily_max, (self.clock)())?;
         Ok(digest)
     }
 
@@ -217,6 +285,9 @@ impl PartyHandler for CosignerHandler {
     }
 
     fn authorize(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
+        if plan.is_ceremony() {
+            self.authorize_ceremony(plan)?;
+        }
         match &plan.operation {
             Operation::Sign { payload, approval } => self.authorize_sign(plan, payload, approval.as_deref()).map(Some),
             Operation::Freeze { frozen_at, reason } => self.authorize_freeze(plan, *frozen_at, reason).map(|()| None),
@@ -251,22 +322,27 @@ impl PartyHandler for CosignerHandler {
         self.shares.load(wallet)
     }
 
-    fn completed(&self, plan: &RunPlan, output: RunOutput) -> Result<()> {
+    fn completed(&self, _plan: &RunPlan, output: RunOutput) -> Result<()> {
         match output {
             RunOutput::Share(share) => self.store(*share),
             RunOutput::Noted => Ok(()),
-            RunOutput::Signature { .. } => match &self.ledger {
-                Some(ledger) => {
-                    ledger.commit(&plan.wallet_id, &plan.session_id.to_hex()).map_err(|r| MpcError::Io(r.message))
-                }
-                None => Ok(()),
-            },
+            // The amount was committed at the run's point of no return.
+            RunOutput::Signature { .. } => Ok(()),
+        }
+    }
+
+    fn commit(&self, plan: &RunPlan) -> std::result::Result<(), Refusal> {
+        match &self.ledger {
+            Some(ledger) => ledger.commit(&plan.session_id.to_hex(), (self.clock)()),
+            None => Ok(()),
         }
     }
 
     fn failed(&self, plan: &RunPlan, error: &MpcError) {
+        // Only a reservation that never reached its commit is released: after the
+        // commit the other signer may hold the signature.
         if let (Some(ledger), Operation::Sign { .. }) = (&self.ledger, &plan.operation) {
-            let _ = ledger.release(&plan.wallet_id, &plan.session_id.to_hex());
+            let _ = ledger.release(&plan.session_id.to_hex());
         }
         if let MpcError::Aborted { ban: true, culprit: mandate_mpc::Culprit::Party(culprit), .. } = error {
             if let Ok(share) = self.shares.load(&plan.wallet_id) {
@@ -348,7 +424,7 @@ mod tests {
     }
 
     fn ledger_total(handler: &CosignerHandler) -> U256 {
-        handler.ledger.as_ref().unwrap().total(&wallet(), DAY)
+        handler.ledger.as_ref().unwrap().total(&wallet(), 1, DAY * 86_400 + 5)
     }
 
     #[test]

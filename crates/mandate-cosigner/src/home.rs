@@ -72,6 +72,36 @@ impl PartyHome {
         self.dir.join("limits.toml")
     }
 
+    /// The owners file of a standalone service party (`mandate service serve`):
+    /// `owners = [...]` for every wallet and `[wallets] wal_… = [...]` per wallet,
+    /// each an `ed25519:<hex>` or `evm:0x…` key. Who may authorise a ceremony there.
+    /// (The daemon's service party uses the owners in its database instead; the
+    /// cosigner those in its `limits.toml`.)
+    pub fn owners_path(&self) -> PathBuf {
+        self.dir.join("owners.toml")
+    }
+
+    /// The owners `owners.toml` names for `wallet` (none when the file is absent).
+    pub fn owners_of(&self, wallet: &WalletId) -> Result<Vec<mandate_chain::approval::OwnerKey>> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct OwnersFile {
+            #[serde(default)]
+            owners: Vec<mandate_chain::approval::OwnerKey>,
+            #[serde(default)]
+            wallets: BTreeMap<String, Vec<mandate_chain::approval::OwnerKey>>,
+        }
+        let path = self.owners_path();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let file: OwnersFile =
+            toml::from_str(&text).map_err(|e| MpcError::InvalidInput(format!("{}: {e}", path.display())))?;
+        Ok(file.wallets.get(wallet.as_str()).cloned().unwrap_or(file.owners))
+    }
+
     /// The ledger file (cosigner).
     pub fn ledger_path(&self) -> PathBuf {
         self.dir.join("ledger.json")

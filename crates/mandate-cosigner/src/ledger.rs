@@ -1,6 +1,16 @@
-//! What the cosigner has signed today, per wallet: reserve before signing, commit
-//! after, release on failure. Persisted after every change, so a restart does not
-//! reset the day's total.
+//! What the cosigner has signed in the last 24 hours, per wallet and chain.
+//!
+//! A signing run reserves its worst-case cost when the cosigner accepts it (the
+//! daily maximum is checked there, against committed and reserved amounts), then
+//! *commits* it durably just before the cosigner sends the round-3 message that
+//! lets the other signer finish the signature on its own. From that point the
+//! signature must be assumed to exist: a committed amount is never released, even
+//! if the run then fails (a daemon that withholds its own last message and hangs up
+//! has the signature). A reservation that never reached its commit is released.
+//!
+//! The window is rolling: an amount counts for exactly 24 hours from its commit.
+//! Reservations live in memory only (a restarted cosigner has no run in flight);
+//! commits are written to `ledger.json` with an fsync before the message leaves.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,105 +21,195 @@ use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Refusal;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct WalletDay {
-    day: u64,
-    committed: U256,
-    reserved: BTreeMap<String, U256>,
+use crate::durable::write_durably;
+
+/// Length of the rolling window, in seconds.
+pub const WINDOW_SECS: u64 = 86_400;
+
+/// Version of the ledger file.
+const LEDGER_VERSION: u8 = 2;
+
+/// Chain id 0 holds amounts imported from the version-1 (per-UTC-day) ledger,
+/// which did not record the chain: they count against every chain.
+const ANY_CHAIN: u64 = 0;
+
+/// One committed amount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Committed {
+    /// Unix seconds of the commit.
+    at: u64,
+    /// Worst-case cost in wei.
+    amount: U256,
+    /// The run's session id (hex), for the record.
+    session: String,
 }
 
-impl WalletDay {
-    fn total(&self) -> U256 {
-        self.reserved.values().fold(self.committed, |sum, value| sum.saturating_add(*value))
-    }
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerFile {
+    version: u8,
+    /// wallet id → chain id → committed amounts, oldest first.
+    wallets: BTreeMap<String, BTreeMap<u64, Vec<Committed>>>,
+}
+
+/// The version-1 file: one UTC day per wallet.
+#[derive(Deserialize)]
+struct LegacyDay {
+    day: u64,
+    committed: U256,
+}
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    wallet: WalletId,
+    chain_id: u64,
+    amount: U256,
+}
+
+struct State {
+    file: LedgerFile,
+    reserved: BTreeMap<String, Reservation>,
 }
 
 /// The spend ledger.
 pub struct SpendLedger {
     path: Option<PathBuf>,
-    state: Mutex<BTreeMap<WalletId, WalletDay>>,
+    state: Mutex<State>,
 }
 
 fn internal(message: impl Into<String>) -> Refusal {
     Refusal::new(ErrorCode::Internal, message)
 }
 
+fn parse_file(text: &str) -> Result<LedgerFile, Refusal> {
+    if let Ok(file) = serde_json::from_str::<LedgerFile>(text) {
+        if file.version != LEDGER_VERSION {
+            return Err(internal(format!("ledger version {} is not supported", file.version)));
+        }
+        return Ok(file);
+    }
+    // Version 1: {wallet: {day, committed, reserved}}. Its committed total counts
+    // until the end of its UTC day plus a full window (never less than before).
+    let legacy: BTreeMap<String, LegacyDay> =
+        serde_json::from_str(text).map_err(|e| internal(format!("ledger is corrupt: {e}")))?;
+    let mut file = LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() };
+    for (wallet, day) in legacy {
+        let at = day.day.saturating_add(1).saturating_mul(WINDOW_SECS).saturating_sub(1);
+        let entry = Committed { at, amount: day.committed, session: "ledger-v1".into() };
+        file.wallets.entry(wallet).or_default().insert(ANY_CHAIN, vec![entry]);
+    }
+    Ok(file)
+}
+
+impl State {
+    /// Committed in the window ending at `now` plus reserved, for `wallet` on `chain_id`.
+    fn total(&self, wallet: &WalletId, chain_id: u64, now: u64) -> U256 {
+        let since = now.saturating_sub(WINDOW_SECS);
+        let chains = self.file.wallets.get(wallet.as_str());
+        let buckets: &[u64] = if chain_id == ANY_CHAIN { &[ANY_CHAIN] } else { &[chain_id, ANY_CHAIN] };
+        let committed = buckets
+            .iter()
+            .filter_map(|chain| chains.and_then(|chains| chains.get(chain)))
+            .flatten()
+            .filter(|entry| entry.at > since)
+            .fold(U256::ZERO, |sum, entry| sum.saturating_add(entry.amount));
+        self.reserved
+            .values()
+            .filter(|r| &r.wallet == wallet && r.chain_id == chain_id)
+            .fold(committed, |sum, r| sum.saturating_add(r.amount))
+    }
+}
+
 impl SpendLedger {
     /// Loads the ledger file (or starts empty); `None` keeps it in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<Self, Refusal> {
-        let state = match &path {
+        let file = match &path {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path).map_err(|e| internal(format!("ledger: {e}")))?;
-                serde_json::from_str(&text).map_err(|e| internal(format!("ledger is corrupt: {e}")))?
+                parse_file(&text)?
             }
-            _ => BTreeMap::new(),
+            _ => LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() },
         };
-        Ok(SpendLedger { path, state: Mutex::new(state) })
+        Ok(SpendLedger { path, state: Mutex::new(State { file, reserved: BTreeMap::new() }) })
     }
 
-    fn persist(&self, state: &BTreeMap<WalletId, WalletDay>) -> Result<(), Refusal> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let text = serde_json::to_string(state).map_err(|e| internal(e.to_string()))?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| internal(format!("ledger: {e}")))?;
-        std::fs::rename(&tmp, path).map_err(|e| internal(format!("ledger: {e}")))
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, Refusal> {
+        self.state.lock().map_err(|_| internal("ledger lock"))
     }
 
-    /// Reserves `amount` for run `session` if the day's total stays within `daily_max`.
-    /// `day` is the UTC day number (unix seconds / 86400).
+    /// Reserves `amount` for run `session` if the wallet's total on `chain_id` over
+    /// the 24 hours ending at `now` stays within `daily_max`.
     pub fn reserve(
         &self,
         wallet: &WalletId,
+        chain_id: u64,
         session: &str,
         amount: U256,
         daily_max: U256,
-        day: u64,
+        now: u64,
     ) -> Result<(), Refusal> {
-        let mut state = self.state.lock().map_err(|_| internal("ledger lock"))?;
-        let entry = state.entry(wallet.clone()).or_default();
-        if entry.day != day {
-            *entry = WalletDay { day, ..WalletDay::default() };
+        let mut state = self.lock()?;
+        if state.reserved.contains_key(session) {
+            return Err(Refusal::new(ErrorCode::SessionReused, "this run already holds a reservation"));
         }
-        let after = entry.total().saturating_add(amount);
+        let after = state.total(wallet, chain_id, now).saturating_add(amount);
         if after > daily_max {
             return Err(Refusal::new(
                 ErrorCode::CosignerDailyLimit,
                 format!(
-                    "{wallet}: today's total would be {after} wei, above the cosigner daily maximum {daily_max} wei"
+                    "{wallet}: the total over the last 24 hours on chain {chain_id} would be {after} wei, \
+                     above the cosigner daily maximum {daily_max} wei"
                 ),
             ));
         }
-        entry.reserved.insert(session.to_string(), amount);
-        self.persist(&state)
+        state.reserved.insert(session.to_string(), Reservation { wallet: wallet.clone(), chain_id, amount });
+        Ok(())
     }
 
-    /// Makes a reservation permanent (the signature was produced).
-    pub fn commit(&self, wallet: &WalletId, session: &str) -> Result<(), Refusal> {
-        let mut state = self.state.lock().map_err(|_| internal("ledger lock"))?;
-        if let Some(entry) = state.get_mut(wallet) {
-            if let Some(amount) = entry.reserved.remove(session) {
-                entry.committed = entry.committed.saturating_add(amount);
+    /// Makes run `session`'s reservation permanent and durable (fsynced) before the
+    /// message that completes the signature leaves. A run without a reservation
+    /// (an off-chain payload) commits nothing.
+    pub fn commit(&self, session: &str, now: u64) -> Result<(), Refusal> {
+        let mut state = self.lock()?;
+        let Some(reservation) = state.reserved.get(session).cloned() else { return Ok(()) };
+        let mut file = state.file.clone();
+        let since = now.saturating_sub(WINDOW_SECS);
+        for chains in file.wallets.values_mut() {
+            for entries in chains.values_mut() {
+                entries.retain(|entry| entry.at > since);
             }
+            chains.retain(|_, entries| !entries.is_empty());
         }
-        self.persist(&state)
+        file.wallets.retain(|_, chains| !chains.is_empty());
+        file.wallets
+            .entry(reservation.wallet.to_string())
+            .or_default()
+            .entry(reservation.chain_id)
+            .or_default()
+            .push(Committed { at: now, amount: reservation.amount, session: session.to_string() });
+        self.persist(&file)?;
+        state.file = file;
+        state.reserved.remove(session);
+        Ok(())
     }
 
-    /// Drops a reservation (nothing was signed).
-    pub fn release(&self, wallet: &WalletId, session: &str) -> Result<(), Refusal> {
-        let mut state = self.state.lock().map_err(|_| internal("ledger lock"))?;
-        if let Some(entry) = state.get_mut(wallet) {
-            entry.reserved.remove(session);
-        }
-        self.persist(&state)
+    fn persist(&self, file: &LedgerFile) -> Result<(), Refusal> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let text = serde_json::to_vec(file).map_err(|e| internal(e.to_string()))?;
+        write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))
     }
 
-    /// Committed plus reserved today for `wallet`.
-    pub fn total(&self, wallet: &WalletId, day: u64) -> U256 {
-        self.state
-            .lock()
-            .ok()
-            .and_then(|state| state.get(wallet).filter(|entry| entry.day == day).map(WalletDay::total))
-            .unwrap_or_default()
+    /// Drops a reservation that was never committed (the run ended before this
+    /// party's last message). A committed amount stays.
+    pub fn release(&self, session: &str) -> Result<(), Refusal> {
+        self.lock()?.reserved.remove(session);
+        Ok(())
+    }
+
+    /// Committed in the 24 hours ending at `now`, plus reserved, for `wallet` on `chain_id`.
+    pub fn total(&self, wallet: &WalletId, chain_id: u64, now: u64) -> U256 {
+        self.lock().map(|state| state.total(wallet, chain_id, now)).unwrap_or(U256::MAX)
     }
 }
 
@@ -118,38 +218,89 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const MAX: u64 = 100;
+
     proptest! {
+        /// Whatever the order of reserve / commit / release and however time moves,
+        /// the total over any 24-hour window never exceeds the maximum, and a
+        /// committed amount is never taken back by a release.
         #[test]
-        fn never_exceeds_the_daily_maximum(ops in proptest::collection::vec((0u8..3, 1u64..50, 0u64..3), 1..80)) {
+        fn never_exceeds_the_maximum_in_any_window(
+            ops in proptest::collection::vec((0u8..3, 1u64..50, 0u64..30_000, 0u8..4), 1..80)
+        ) {
             let ledger = SpendLedger::open(None).unwrap();
             let wallet = WalletId::from_random([4; 12]);
-            let max = U256::from(100u64);
-            let mut day = 0;
-            for (i, (op, amount, advance)) in ops.into_iter().enumerate() {
-                day += u64::from(advance == 2);
-                let session = format!("s{}", i / 2);
-                let _ = match op {
-                    0 => ledger.reserve(&wallet, &session, U256::from(amount), max, day),
-                    1 => ledger.commit(&wallet, &session),
-                    _ => ledger.release(&wallet, &session),
-                };
-                prop_assert!(ledger.total(&wallet, day) <= max);
+            let mut now = 1_000_000;
+            let mut committed: Vec<(u64, u64)> = Vec::new();
+            for (op, amount, advance, run) in ops {
+                now += advance;
+                let session = format!("s{run}");
+                match op {
+                    0 => { let _ = ledger.reserve(&wallet, 1, &session, U256::from(amount), U256::from(MAX), now); }
+                    1 => {
+                        let before = ledger.lock().unwrap().reserved.get(&session).map(|r| r.amount);
+                        ledger.commit(&session, now).unwrap();
+                        if let Some(amount) = before { committed.push((now, amount.to::<u64>())); }
+                    }
+                    _ => { ledger.release(&session).unwrap(); }
+                }
+                prop_assert!(ledger.total(&wallet, 1, now) <= U256::from(MAX));
+                let in_window: u64 = committed.iter().filter(|(at, _)| *at > now - WINDOW_SECS).map(|(_, a)| a).sum();
+                prop_assert!(in_window <= MAX);
+                prop_assert!(ledger.total(&wallet, 1, now) >= U256::from(in_window));
             }
         }
     }
 
     #[test]
-    fn survives_a_restart_and_resets_on_a_new_day() {
+    fn the_window_rolls_instead_of_resetting_at_midnight() {
+        let ledger = SpendLedger::open(None).unwrap();
+        let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(MAX);
+        // 23:59 UTC: 80 committed. At 00:01 the next day a UTC-day ledger would allow
+        // another 100; the rolling window allows 20 until 23:59 the next day.
+        let before_midnight = 20_000 * WINDOW_SECS - 60;
+        ledger.reserve(&wallet, 1, "a", U256::from(80u64), max, before_midnight).unwrap();
+        ledger.commit("a", before_midnight).unwrap();
+        let after_midnight = before_midnight + 120;
+        let err = ledger.reserve(&wallet, 1, "b", U256::from(30u64), max, after_midnight).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CosignerDailyLimit);
+        ledger.reserve(&wallet, 1, "c", U256::from(20u64), max, after_midnight).unwrap();
+        ledger.release("c").unwrap();
+        ledger.reserve(&wallet, 1, "d", U256::from(100u64), max, before_midnight + WINDOW_SECS).unwrap();
+    }
+
+    #[test]
+    fn chains_are_counted_apart_and_a_commit_survives_a_restart_and_a_release() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.json");
         let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(MAX);
         let ledger = SpendLedger::open(Some(path.clone())).unwrap();
-        ledger.reserve(&wallet, "a", U256::from(60u64), U256::from(100u64), 5).unwrap();
-        ledger.commit(&wallet, "a").unwrap();
+        ledger.reserve(&wallet, 1, "a", U256::from(60u64), max, 500_000).unwrap();
+        ledger.commit("a", 500_000).unwrap();
+        ledger.release("a").unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 500_001), U256::from(60u64), "a release never undoes a commit");
+        ledger.reserve(&wallet, 8453, "b", U256::from(90u64), max, 500_000).unwrap();
         drop(ledger);
         let ledger = SpendLedger::open(Some(path)).unwrap();
-        let err = ledger.reserve(&wallet, "b", U256::from(50u64), U256::from(100u64), 5).unwrap_err();
+        assert_eq!(ledger.total(&wallet, 8453, 500_001), U256::ZERO, "reservations do not survive a restart");
+        let err = ledger.reserve(&wallet, 1, "c", U256::from(50u64), max, 500_010).unwrap_err();
         assert_eq!(err.code, ErrorCode::CosignerDailyLimit);
-        ledger.reserve(&wallet, "b", U256::from(50u64), U256::from(100u64), 6).unwrap();
+        ledger.reserve(&wallet, 8453, "c", U256::from(50u64), max, 500_010).unwrap();
+    }
+
+    #[test]
+    fn a_version_one_ledger_keeps_counting_against_every_chain() {
+        let wallet = WalletId::from_random([4; 12]);
+        let text = format!(r#"{{"{wallet}":{{"day":5,"committed":"0x50","reserved":{{}}}}}}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        std::fs::write(&path, text).unwrap();
+        let ledger = SpendLedger::open(Some(path)).unwrap();
+        let noon = 5 * WINDOW_SECS + WINDOW_SECS / 2;
+        assert_eq!(ledger.total(&wallet, 1, noon), U256::from(0x50u64));
+        assert_eq!(ledger.total(&wallet, 10, noon), U256::from(0x50u64));
+        assert_eq!(ledger.total(&wallet, 1, 7 * WINDOW_SECS), U256::ZERO);
     }
 }

@@ -10,14 +10,16 @@
 //!
 //! Must never depend on the daemon (`mandate-server`) or its database.
 
+mod ceremony;
+mod durable;
 mod handler;
 mod home;
 mod ledger;
 mod limits;
 mod notices;
 
-pub use handler::CosignerHandler;
+pub use handler::{CosignerHandler, OwnerSource};
 pub use home::{CosignerHome, PartyHome};
-pub use ledger::SpendLedger;
+pub use ledger::{SpendLedger, WINDOW_SECS};
 pub use limits::{LimitsFile, WalletLimits, DEFAULT_LIMITS};
 pub use notices::{NoticedFreeze, Notices};

@@ -45,9 +45,14 @@ pub struct WalletLimits {
     #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
     pub approval_above: Option<U256>,
     /// The wallet's owners as this host knows them (`ed25519:<hex>`, `evm:0x…`):
-    /// who may approve above `approval_above` and lift a freeze the daemon sent.
+    /// who may approve above `approval_above`, lift a freeze the daemon sent, and
+    /// authorise a repair, refresh or recovery signing.
     #[serde(default)]
     pub owners: Vec<OwnerKey>,
+    /// The chain ids this wallet may sign transactions for. Unset: any chain. The
+    /// daily maximum is counted per chain.
+    #[serde(default)]
+    pub chains: Option<Vec<u64>>,
 }
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
@@ -117,6 +122,10 @@ allow_calldata = false
 # approval_above = "500000000000000000"
 # owners = ["ed25519:<hex public key from mandate owner keygen>", "evm:0x..."]
 
+# Chains transactions may be signed for (the daily maximum counts per chain).
+# Unset: any chain. Example: mainnet and Base only.
+# chains = [1, 8453]
+
 # [wallets.wal_example]
 # per_tx_max = "500000000000000000"
 # daily_max = "2000000000000000000"
@@ -184,6 +193,16 @@ mod tests {
         let limits: LimitsFile = toml::from_str(&switched).unwrap();
         let on = limits.for_wallet(&wallet).unwrap();
         assert!(on.allow_typed_data && on.allow_messages && on.allow_raw_hash);
+    }
+
+    #[test]
+    fn the_documented_chains_line_parses() {
+        let wallet = WalletId::from_random([1; 12]);
+        let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        assert_eq!(limits.for_wallet(&wallet).unwrap().chains, None);
+        let text = DEFAULT_LIMITS.replace("# chains = [1, 8453]", "chains = [1, 8453]");
+        let limits: LimitsFile = toml::from_str(&text).unwrap();
+        assert_eq!(limits.for_wallet(&wallet).unwrap().chains, Some(vec![1, 8453]));
     }
 
     #[test]

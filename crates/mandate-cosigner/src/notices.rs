@@ -47,9 +47,7 @@ fn load<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, Refusa
 
 fn save<T: Serialize>(path: &Path, value: &T) -> Result<(), Refusal> {
     let text = serde_json::to_string_pretty(value).map_err(|e| internal(e.to_string()))?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| internal(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| internal(format!("{}: {e}", path.display())))
+    crate::durable::write_durably(path, text.as_bytes()).map_err(|e| internal(format!("{}: {e}", path.display())))
 }
 
 impl Notices {

@@ -500,7 +500,11 @@ async fn sign(
     }
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
     let service = state.service.clone();
-    let sig = blocking(move || service.sign(&wallet_id, payload.encode(), digest, None)).await?;
+    // A signature reserves nothing, so there is nothing to commit at its point of no return.
+    let sig = blocking(move || {
+        service.sign(&wallet_id, payload.encode(), digest, None, &mut || Ok(())).map_err(|failure| failure.error)
+    })
+    .await?;
     let mut signature = Vec::with_capacity(65);
     signature.extend_from_slice(&sig.r);
     signature.extend_from_slice(&sig.s);

@@ -26,9 +26,12 @@ impl ApiError {
         ApiError { code, message: message.into(), details: json!({}) }
     }
 
-    /// Adds details.
+    /// Adds details (merged into details already there when both are objects).
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        match (&mut self.details, details) {
+            (Value::Object(existing), Value::Object(more)) => existing.extend(more),
+            (_, details) => self.details = details,
+        }
         self
     }
 

@@ -201,7 +201,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     let party_listener = TcpListener::bind(&service_addr).map_err(|e| {
         ApiError::new(ErrorCode::PeerUnavailable, format!("service party cannot bind {service_addr}: {e}"))
     })?;
-    service.listen(service_home, party_listener)?;
+    service.listen(service_home, party_listener, store.clone())?;
 
     let state = Arc::new(AppState {
         store,

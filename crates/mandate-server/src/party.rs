@@ -1,23 +1,51 @@
 //! The embedded service party: it listens for runs the recovery party coordinates
-//! (wallet creation, refresh, repair) and coordinates signing runs with the cosigner
-//! for sends the policy engine allowed.
+//! (wallet creation, and owner-authorised refresh, repair and recovery signing) and
+//! coordinates signing runs with the cosigner for sends the policy engine allowed.
+//!
+//! Every run the service party joins is in the daemon's audit trail: accepted or
+//! refused (before any protocol message, fail closed: a run whose acceptance cannot
+//! be recorded is refused), then completed or failed. Ceremonies are checked against
+//! the wallet's owners in the daemon's database.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use alloy_primitives::keccak256;
+use mandate_chain::approval::OwnerKey;
 use mandate_core::{ErrorCode, Role, WalletId};
-use mandate_cosigner::{CosignerHandler, PartyHome};
-use mandate_mpc::net::{coordinate, serve, IdentityKey, Operation, PeerBook, RunOutput, RunPlan, ShareDir};
+use mandate_cosigner::{CosignerHandler, OwnerSource, PartyHome};
+use mandate_mpc::net::{
+    coordinate, serve, IdentityKey, Operation, PartyHandler, PeerBook, Refusal, RunOutput, RunPlan, ShareDir,
+};
 use mandate_mpc::{Culprit, EcdsaSig, KeyShare, MpcError};
+use mandate_store::Store;
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use crate::api::audit_entry;
 use crate::error::{ApiError, ApiResult};
+use crate::now;
 
 /// The service party of the daemon.
 pub(crate) struct ServiceParty {
     identity: IdentityKey,
     peers: PeerBook,
     shares: Arc<ShareDir>,
+}
+
+/// A signing run that failed, and whether it failed after this party's point of no
+/// return (its accounting was committed: the cosigner may hold the signature).
+pub(crate) struct SignFailure {
+    /// What went wrong.
+    pub(crate) error: ApiError,
+    /// The commit hook ran: the spend must stay counted.
+    pub(crate) committed: bool,
+}
+
+impl From<ApiError> for SignFailure {
+    fn from(error: ApiError) -> Self {
+        SignFailure { error, committed: false }
+    }
 }
 
 impl ServiceParty {
@@ -28,10 +56,13 @@ impl ServiceParty {
 
     /// Serves runs on `listener` in a thread of its own (the serving loop owns its own
     /// copy of the identity key, which is deliberately not `Clone`).
-    pub(crate) fn listen(&self, home: PartyHome, listener: TcpListener) -> ApiResult<()> {
+    pub(crate) fn listen(&self, home: PartyHome, listener: TcpListener, store: Arc<Store>) -> ApiResult<()> {
         let identity = home.identity()?;
         let peers = self.peers.clone();
-        let handler = CosignerHandler::service(home, self.shares.clone());
+        let owner_store = store.clone();
+        let owners: OwnerSource = Box::new(move |wallet| owners_of(&owner_store, wallet));
+        let inner = CosignerHandler::service_with_owners(home, self.shares.clone(), owners);
+        let handler = AuditedServiceParty { inner, store };
         std::thread::Builder::new()
             .name("service-party".into())
             .spawn(move || {
@@ -49,27 +80,41 @@ impl ServiceParty {
     }
 
     /// Signs `payload` (whose digest is `digest`) with the cosigner, passing along
-    /// the owner's signed approval when there is one. Blocking.
+    /// the owner's signed approval when there is one. `commit` runs just before the
+    /// daemon's round-3 message leaves, after which the cosigner can finish the
+    /// signature on its own: commit the spend there. Blocking.
     pub(crate) fn sign(
         &self,
         wallet: &WalletId,
         payload: Vec<u8>,
         digest: [u8; 32],
         approval: Option<Vec<u8>>,
-    ) -> ApiResult<EcdsaSig> {
+        commit: &mut dyn FnMut() -> ApiResult<()>,
+    ) -> Result<EcdsaSig, SignFailure> {
         let share = self.share(wallet)?;
         let plan =
-            RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload, approval })?;
-        match coordinate(&self.identity, &self.peers, &plan, Some(&share), Some(digest)) {
+            RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload, approval })
+                .map_err(ApiError::from)?;
+        let mut committed = false;
+        let mut hook = || {
+            commit().map_err(|e| MpcError::Io(format!("committing the spend before the last message: {e}")))?;
+            committed = true;
+            Ok(())
+        };
+        let outcome = coordinate(&self.identity, &self.peers, &plan, Some(&share), Some(digest), &mut hook);
+        match outcome {
             Ok(RunOutput::Signature { sig, digest: signed }) if signed == digest => Ok(sig),
-            Ok(_) => Err(ApiError::new(ErrorCode::SignatureInvalid, "the signing run returned no matching signature")),
+            Ok(_) => Err(SignFailure {
+                error: ApiError::new(ErrorCode::SignatureInvalid, "the signing run returned no matching signature"),
+                committed,
+            }),
             Err(error) => {
                 if let MpcError::Aborted { ban: true, culprit: Culprit::Party(culprit), .. } = &error {
                     if let Err(e) = self.shares.store(share.with_ban(*culprit)) {
                         eprintln!("could not record the ban of {culprit}: {e}");
                     }
                 }
-                Err(error.into())
+                Err(SignFailure { error: error.into(), committed })
             }
         }
     }
@@ -77,9 +122,117 @@ impl ServiceParty {
     /// Sends the cosigner a notice run (a freeze, or an owner's unfreeze). Blocking.
     pub(crate) fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
         let plan = RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], operation)?;
-        match coordinate(&self.identity, &self.peers, &plan, None, None)? {
+        match coordinate(&self.identity, &self.peers, &plan, None, None, &mut mandate_mpc::net::no_commit)? {
             RunOutput::Noted => Ok(()),
             _ => Err(ApiError::internal("the cosigner answered a notice with something else")),
+        }
+    }
+}
+
+/// The wallet's owners as the daemon's database has them.
+fn owners_of(store: &Store, wallet: &WalletId) -> Result<Vec<OwnerKey>, Refusal> {
+    let records = store
+        .owners(wallet.as_str())
+        .map_err(|e| Refusal::new(ErrorCode::Internal, format!("reading the owners of {wallet}: {e}")))?;
+    Ok(records.iter().filter_map(|record| record.owner_key.parse().ok()).collect())
+}
+
+/// What the audit trail records of a run (no secret: the payload only by hash).
+fn plan_details(plan: &RunPlan) -> Value {
+    let (payload, target, expected_address) = match &plan.operation {
+        Operation::Sign { payload, .. } => (Some(format!("{:#x}", keccak256(payload))), None, None),
+        Operation::Repair { target, expected_address } => (None, Some(*target), Some(expected_address.clone())),
+        _ => (None, None, None),
+    };
+    json!({
+        "session_id": plan.session_id.to_hex(),
+        "operation": plan.operation_name(),
+        "coordinator": plan.coordinator,
+        "participants": plan.participants,
+        "owner_authorized": plan.authorization.is_some(),
+        "payload_keccak256": payload,
+        "target": target,
+        "expected_address": expected_address,
+    })
+}
+
+/// The service party's handler inside the daemon: the shared handler, with every
+/// run it is asked to join written to the daemon's audit trail.
+struct AuditedServiceParty {
+    inner: CosignerHandler,
+    store: Arc<Store>,
+}
+
+impl AuditedServiceParty {
+    fn record(&self, plan: &RunPlan, event: &str, extra: Value) -> Result<(), mandate_store::StoreError> {
+        let mut details = plan_details(plan);
+        if let (Some(details), Value::Object(extra)) = (details.as_object_mut(), extra) {
+            details.extend(extra);
+        }
+        let actor = format!("party:{}", plan.coordinator);
+        self.store.audit(audit_entry(&actor, event, Some(plan.wallet_id.as_str()), details), now()).map(|_| ())
+    }
+}
+
+impl PartyHandler for AuditedServiceParty {
+    fn role(&self) -> Role {
+        self.inner.role()
+    }
+
+    fn authorize(&self, plan: &RunPlan) -> Result<Option<[u8; 32]>, Refusal> {
+        let digest = self.inner.authorize(plan)?;
+        // Fail closed: a run that is not on record does not happen.
+        if let Err(error) = self.record(plan, "party.run_accepted", json!({})) {
+            eprintln!(
+                "service party: refusing a {} run: the audit trail is unavailable: {error}",
+                plan.operation_name()
+            );
+            return Err(Refusal::new(ErrorCode::AuditUnavailable, "the service party cannot record the run"));
+        }
+        Ok(digest)
+    }
+
+    fn refused(&self, plan: &RunPlan, refusal: &Refusal) {
+        let details = json!({"code": refusal.code.as_str(), "reason": refusal.message});
+        if let Err(error) = self.record(plan, "party.run_refused", details) {
+            eprintln!("service party: could not record the refused run {}: {error}", plan.session_id.to_hex());
+        }
+    }
+
+    fn share(&self, wallet: &WalletId) -> mandate_mpc::Result<Arc<KeyShare>> {
+        self.inner.share(wallet)
+    }
+
+    fn commit(&self, plan: &RunPlan) -> Result<(), Refusal> {
+        self.inner.commit(plan)
+    }
+
+    fn completed(&self, plan: &RunPlan, output: RunOutput) -> mandate_mpc::Result<()> {
+        let extra = match &output {
+            RunOutput::Signature { digest, .. } => json!({"digest": format!("0x{}", hex::encode(digest))}),
+            RunOutput::Share(share) => json!({"address": share.public().address}),
+            RunOutput::Noted => json!({}),
+        };
+        let stored = self.inner.completed(plan, output);
+        let outcome = match &stored {
+            Ok(()) => json!({"stored": true}),
+            Err(error) => json!({"stored": false, "error": error.to_string()}),
+        };
+        let mut extra = extra;
+        if let (Some(extra), Value::Object(outcome)) = (extra.as_object_mut(), outcome) {
+            extra.extend(outcome);
+        }
+        if let Err(error) = self.record(plan, "party.run_completed", extra) {
+            eprintln!("service party: could not record the completed run {}: {error}", plan.session_id.to_hex());
+        }
+        stored
+    }
+
+    fn failed(&self, plan: &RunPlan, error: &MpcError) {
+        self.inner.failed(plan, error);
+        let details = json!({"error": error.to_string(), "code": error.code().as_str()});
+        if let Err(audit) = self.record(plan, "party.run_failed", details) {
+            eprintln!("service party: could not record the failed run {}: {audit}", plan.session_id.to_hex());
         }
     }
 }

@@ -28,6 +28,7 @@ use crate::api::{audit_entry, body_bytes, frozen_error, policy_of, refuse_if_fro
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
+use crate::party::SignFailure;
 use crate::request::{idempotency_key, CallRequest, TransferRequest};
 use crate::state::{blocking, AppState};
 use crate::webhooks::{self, Event};
@@ -307,7 +308,23 @@ pub(crate) async fn sign_and_broadcast(
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
     let service = state.service.clone();
     let (payload, digest) = (unsigned.encode(), unsigned.signing_hash());
-    let sig = blocking(move || service.sign(&wallet_id, payload, digest, approval)).await.map_err(BeforeBroadcast)?;
+    // The spend is committed before the daemon's round-3 message leaves: from then on
+    // the cosigner can finish the signature without us, so a failure after that point
+    // releases the nonce but never the spend (see `Store::release`).
+    let (commit_store, commit_id) = (state.store.clone(), tx.id.clone());
+    let sig = blocking(move || {
+        let mut commit = || Ok(commit_store.commit_spend(&commit_id)?);
+        service.sign(&wallet_id, payload, digest, approval, &mut commit).map_err(|failure| {
+            let SignFailure { error, committed } = failure;
+            if committed {
+                error.with_details(json!({"spend_kept": true}))
+            } else {
+                error
+            }
+        })
+    })
+    .await
+    .map_err(BeforeBroadcast)?;
     let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, from).map_err(|e| BeforeBroadcast(e.into()))?;
     let hash = format!("{:#x}", keccak256(&raw));
     // Record before broadcasting: the audit must hold the signature event (fail closed).

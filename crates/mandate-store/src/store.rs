@@ -918,14 +918,25 @@ impl Store {
         Ok(())
     }
 
-    /// Nothing was broadcast: releases the reservation and returns the nonce for reuse.
+    /// The signing run of transaction `id` reached its point of no return (the
+    /// daemon is about to send the message that lets the cosigner finish the
+    /// signature): its spend becomes committed and no release takes it back.
+    pub fn commit_spend(&self, id: &str) -> Result<()> {
+        self.conn()?.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Nothing was broadcast: releases the reservation (a spend committed at the
+    /// signing run's point of no return stays: a signature may exist) and returns
+    /// the nonce for reuse (a transaction signed later with it voids any earlier
+    /// signature for the same nonce).
     pub fn release(&self, id: &str, error: &str, now: u64, entry: AuditEntry) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         let row: Option<(String, Option<i64>)> = tx
             .query_row("SELECT wallet_id, nonce FROM transactions WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
+        tx.execute("DELETE FROM spends WHERE tx_id = ?1 AND state = 'reserved'", [id])?;
         tx.execute(
             "UPDATE transactions SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, error, i(now)],

@@ -12,6 +12,7 @@
 
 mod approvals;
 mod audit;
+mod compromise;
 mod dashboard;
 mod flows;
 mod mcp;

@@ -102,6 +102,16 @@ impl Cluster {
             ],
             &[],
         );
+        // The wallet owner, known to the service and the cosigner on their own hosts:
+        // every ceremony the recovery party coordinates needs its signature.
+        let owner = ok(&["owner", "keygen", "--out", &cluster.owner_key()], &[]);
+        let owner = owner["owner_key"].as_str().unwrap().to_string();
+        std::fs::write(cluster.path("service/owners.toml"), format!("owners = [\"{owner}\"]\n")).unwrap();
+        let limits_path = cluster.path("cosigner/limits.toml");
+        let limits = std::fs::read_to_string(&limits_path).unwrap();
+        let limits =
+            limits.replace("allow_calldata = false\n", &format!("allow_calldata = false\nowners = [\"{owner}\"]\n"));
+        std::fs::write(&limits_path, limits).unwrap();
         cluster.start_cosigner();
         cluster.service = Some(spawn_server(
             bin(),
@@ -143,6 +153,11 @@ impl Cluster {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// The wallet owner's key file (authorises ceremonies).
+    pub(crate) fn owner_key(&self) -> String {
+        self.path("owner.key")
+    }
+
     pub(crate) fn recovery_share(&self) -> String {
         self.path("recovery.share")
     }
@@ -163,7 +178,20 @@ impl Cluster {
 
     pub(crate) fn recovery_sign(&self, share: &str, with: &str, tx: &str) -> (bool, Value) {
         mandate(
-            &["recovery", "sign", "--dir", &self.path("recovery"), "--share", share, "--with", with, "--tx", tx],
+            &[
+                "recovery",
+                "sign",
+                "--dir",
+                &self.path("recovery"),
+                "--share",
+                share,
+                "--owner-key",
+                &self.owner_key(),
+                "--with",
+                with,
+                "--tx",
+                tx,
+            ],
             &[RECOVERY_ENV],
         )
     }

@@ -36,7 +36,16 @@ fn refresh_keeps_the_address_and_old_shares_stop_working() {
     std::fs::copy(cluster.recovery_share(), &old).unwrap();
 
     let out = ok(
-        &["recovery", "refresh", "--dir", &cluster.path("recovery"), "--share", &cluster.recovery_share()],
+        &[
+            "recovery",
+            "refresh",
+            "--dir",
+            &cluster.path("recovery"),
+            "--share",
+            &cluster.recovery_share(),
+            "--owner-key",
+            &cluster.owner_key(),
+        ],
         &[RECOVERY_ENV],
     );
     assert_eq!(out["address"], address);
@@ -77,6 +86,8 @@ fn deleted_cosigner_share_is_repaired_from_service_and_recovery() {
             &cluster.path("recovery"),
             "--share",
             &cluster.recovery_share(),
+            "--owner-key",
+            &cluster.owner_key(),
             "--target",
             "cosigner",
         ],

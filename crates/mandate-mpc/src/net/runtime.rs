@@ -28,7 +28,7 @@ use crate::protocol::{self, RepairSide};
 use crate::share::{EcdsaSig, KeyShare};
 
 /// Version of the [`RunPlan`] format.
-pub const PLAN_VERSION: u8 = 1;
+pub const PLAN_VERSION: u8 = 2;
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +84,11 @@ pub struct RunPlan {
     pub participants: Vec<Role>,
     /// What the run does.
     pub operation: Operation,
+    /// The owner's signed authorization of this exact ceremony, opaque here: every
+    /// participant decodes and verifies it against its own list of owners. Required
+    /// for every run the recovery party coordinates except a DKG (see
+    /// [`RunPlan::is_ceremony`]).
+    pub authorization: Option<Vec<u8>>,
 }
 
 impl RunPlan {
@@ -100,9 +105,28 @@ impl RunPlan {
             coordinator,
             participants,
             operation,
+            authorization: None,
         };
         plan.validate()?;
         Ok(plan)
+    }
+
+    /// The same plan carrying the owner's ceremony authorization.
+    pub fn authorized(mut self, authorization: Vec<u8>) -> Self {
+        self.authorization = Some(authorization);
+        self
+    }
+
+    /// Whether this run is a share ceremony that needs the owner's authorization:
+    /// a refresh, a repair, or a signature with the recovery share. Each of these
+    /// either moves shares or signs outside the daemon's policy, so no party takes
+    /// part on the coordinator's word alone.
+    pub fn is_ceremony(&self) -> bool {
+        match self.operation {
+            Operation::Refresh | Operation::Repair { .. } => true,
+            Operation::Sign { .. } => self.coordinator == Role::Recovery,
+            Operation::Dkg | Operation::Freeze { .. } | Operation::Unfreeze { .. } => false,
+        }
     }
 
     /// Checks the plan's shape (participants fit the operation, coordinator rule).
@@ -156,7 +180,7 @@ impl RunPlan {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Control {
     Propose(RunPlan),
     Join {
@@ -225,17 +249,39 @@ pub trait PartyHandler: Send + Sync + 'static {
     fn share(&self, wallet: &WalletId) -> Result<Arc<KeyShare>>;
     /// The run succeeded: store a new share, commit a reservation.
     fn completed(&self, plan: &RunPlan, output: RunOutput) -> Result<()>;
-    /// The run failed: release a reservation; record a ban the protocol demands.
+    /// Called just before this party sends the message that lets another party
+    /// finish a signature (see [`crate::protocol::sign`]): commit the accounting
+    /// here. From this point the signature must be assumed to exist, so nothing
+    /// committed here is rolled back by [`PartyHandler::failed`]. An error stops
+    /// the run before that message leaves.
+    fn commit(&self, plan: &RunPlan) -> std::result::Result<(), Refusal> {
+        let _ = plan;
+        Ok(())
+    }
+    /// The run failed: release a reservation that was not committed; record a ban
+    /// the protocol demands.
     fn failed(&self, plan: &RunPlan, error: &MpcError);
+    /// A proposal was refused before any protocol message (by the run checks or by
+    /// [`PartyHandler::authorize`]): a party that keeps a record records it here.
+    fn refused(&self, plan: &RunPlan, refusal: &Refusal) {
+        let _ = (plan, refusal);
+    }
 }
 
-/// Runs `me`'s side of `plan` over an established transport.
+/// A commit hook that commits nothing (runs whose party keeps no accounting).
+pub fn no_commit() -> Result<()> {
+    Ok(())
+}
+
+/// Runs `me`'s side of `plan` over an established transport. `commit` runs at a
+/// signing run's point of no return (see [`crate::protocol::sign`]).
 pub fn execute<T: Transport>(
     plan: &RunPlan,
     me: Role,
     transport: &mut T,
     share: Option<&KeyShare>,
     digest: Option<[u8; 32]>,
+    commit: &mut dyn FnMut() -> Result<()>,
 ) -> Result<RunOutput> {
     let need_share =
         || share.ok_or_else(|| MpcError::InvalidInput(format!("{me} has no share for {}", plan.wallet_id)));
@@ -250,7 +296,7 @@ pub fn execute<T: Transport>(
             .map(|share| RunOutput::Share(Box::new(share))),
         Operation::Sign { .. } => {
             let digest = digest.ok_or_else(|| MpcError::InvalidInput("no digest computed for signing".into()))?;
-            let sig = protocol::sign(transport, need_share()?, plan.session_id, &plan.participants, &digest)?;
+            let sig = protocol::sign(transport, need_share()?, plan.session_id, &plan.participants, &digest, commit)?;
             Ok(RunOutput::Signature { sig, digest })
         }
         Operation::Refresh => {
@@ -275,13 +321,37 @@ fn others_of(plan: &RunPlan, me: Role) -> Vec<Role> {
 
 /// Coordinates `plan` as its coordinator: proposes it to every other participant
 /// (the higher index first, so the lower one can join it), then runs the protocol.
+/// `commit` runs at a signing run's point of no return, before this party's last
+/// protocol message leaves (see [`crate::protocol::sign`]).
 pub fn coordinate(
     identity: &IdentityKey,
     peers: &PeerBook,
     plan: &RunPlan,
     share: Option<&KeyShare>,
     digest: Option<[u8; 32]>,
+    commit: &mut dyn FnMut() -> Result<()>,
 ) -> Result<RunOutput> {
+    let mut transport = propose(identity, peers, plan)?;
+    let output = execute(plan, plan.coordinator, &mut transport, share, digest, commit)?;
+    for peer in others_of(plan, plan.coordinator) {
+        let bytes = transport.recv(peer)?;
+        match postcard::from_bytes::<Control>(&bytes) {
+            Ok(Control::Done { stored: true, .. }) => {}
+            Ok(Control::Done { stored: false, message }) => {
+                return Err(MpcError::Refused { party: peer, code: ErrorCode::Internal, message })
+            }
+            _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected the completion notice".into() }),
+        }
+    }
+    Ok(output)
+}
+
+/// Proposes `plan` as its coordinator to every other participant (the higher index
+/// first, so the lower one can join it) and returns the transport over the links
+/// of those that accepted; the first refusal ends the run. [`coordinate`] runs the
+/// protocol over it; on its own it is what any holder of the coordinator's identity
+/// key can do, which is why every participant checks the plan itself.
+pub fn propose(identity: &IdentityKey, peers: &PeerBook, plan: &RunPlan) -> Result<MeshTransport> {
     plan.validate()?;
     let me = plan.coordinator;
     let mut others = others_of(plan, me);
@@ -305,19 +375,7 @@ pub fn coordinate(
             _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected accept or refuse".into() }),
         }
     }
-    let mut transport = MeshTransport::new(links);
-    let output = execute(plan, me, &mut transport, share, digest)?;
-    for peer in others_of(plan, me) {
-        let bytes = transport.recv(peer)?;
-        match postcard::from_bytes::<Control>(&bytes) {
-            Ok(Control::Done { stored: true, .. }) => {}
-            Ok(Control::Done { stored: false, message }) => {
-                return Err(MpcError::Refused { party: peer, code: ErrorCode::Internal, message })
-            }
-            _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected the completion notice".into() }),
-        }
-    }
-    Ok(output)
+    Ok(MeshTransport::new(links))
 }
 
 struct Pending {
@@ -378,6 +436,16 @@ impl<H: PartyHandler> Server<H> {
         if !plan.participants.contains(&me) {
             return Err(Refusal::new(ErrorCode::InvalidInput, format!("{me} is not a participant")));
         }
+        if plan.is_ceremony() && plan.authorization.is_none() {
+            return Err(Refusal::new(
+                ErrorCode::CeremonyUnauthorized,
+                format!(
+                    "a {} run coordinated by {} needs an owner's signed authorization of the exact plan",
+                    plan.operation_name(),
+                    plan.coordinator
+                ),
+            ));
+        }
         let fresh = self.seen.lock().map_err(|_| Refusal::new(ErrorCode::Internal, "lock"))?.insert(plan.session_id);
         if !fresh {
             return Err(Refusal::new(
@@ -398,13 +466,13 @@ impl<H: PartyHandler> Server<H> {
     fn run_proposal(&self, mut link: SecureChannel, plan: RunPlan) -> Result<()> {
         let me = self.handler.role();
         let from = link.peer();
-        let share = match self.check_proposal(from, &plan) {
-            Ok(share) => share,
-            Err(refusal) => return refuse(&mut link, &refusal),
-        };
-        let digest = match self.handler.authorize(&plan) {
-            Ok(digest) => digest,
-            Err(refusal) => return refuse(&mut link, &refusal),
+        let checked = self.check_proposal(from, &plan).and_then(|share| Ok((share, self.handler.authorize(&plan)?)));
+        let (share, digest) = match checked {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                self.handler.refused(&plan, &refusal);
+                return refuse(&mut link, &refusal);
+            }
         };
         let result = self.connect_and_execute(link, &plan, share.as_deref(), digest);
         match result {
@@ -484,7 +552,14 @@ impl<H: PartyHandler> Server<H> {
             links.push(joined);
         }
         let mut transport = MeshTransport::new(links);
-        let output = execute(plan, me, &mut transport, share, digest)?;
+        let mut commit = || {
+            self.handler.commit(plan).map_err(|refusal| MpcError::Refused {
+                party: me,
+                code: refusal.code,
+                message: refusal.message,
+            })
+        };
+        let output = execute(plan, me, &mut transport, share, digest, &mut commit)?;
         Ok((transport, output))
     }
 
@@ -502,5 +577,114 @@ impl<H: PartyHandler> Server<H> {
         }
         link.send_postcard(&Control::Accept)?;
         pending.deliver.send(link).map_err(|_| MpcError::Io("run thread gone".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn plan(operation: Operation, participants: Vec<Role>) -> RunPlan {
+        RunPlan::new(WalletId::from_random([3; 12]), participants, operation).unwrap()
+    }
+
+    fn any_role() -> impl Strategy<Value = Role> {
+        prop_oneof![Just(Role::Service), Just(Role::Cosigner), Just(Role::Recovery)]
+    }
+
+    fn any_operation() -> impl Strategy<Value = Operation> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..64);
+        prop_oneof![
+            Just(Operation::Dkg),
+            (bytes(), proptest::option::of(bytes()))
+                .prop_map(|(payload, approval)| Operation::Sign { payload, approval }),
+            Just(Operation::Refresh),
+            (any::<u64>(), "[a-z ]{0,20}").prop_map(|(frozen_at, reason)| Operation::Freeze { frozen_at, reason }),
+            bytes().prop_map(|decision| Operation::Unfreeze { decision }),
+            (any_role(), "0x[0-9a-f]{40}")
+                .prop_map(|(target, expected_address)| Operation::Repair { target, expected_address }),
+        ]
+    }
+
+    fn any_control() -> impl Strategy<Value = Control> {
+        let plan = (
+            any::<[u8; 32]>(),
+            proptest::collection::vec(any_role(), 0..4),
+            any_operation(),
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64)),
+            any_role(),
+        )
+            .prop_map(|(sid, participants, operation, authorization, coordinator)| RunPlan {
+                version: PLAN_VERSION,
+                session_id: SessionId(sid),
+                wallet_id: WalletId::from_random([9; 12]),
+                coordinator,
+                participants,
+                operation,
+                authorization,
+            });
+        prop_oneof![
+            plan.prop_map(Control::Propose),
+            (any::<[u8; 32]>(), any::<[u8; 32]>())
+                .prop_map(|(sid, plan_hash)| Control::Join { session_id: SessionId(sid), plan_hash }),
+            Just(Control::Accept),
+            ("[A-Z_]{0,20}", ".{0,40}").prop_map(|(code, message)| Control::Refuse { code, message }),
+            (any::<bool>(), ".{0,40}").prop_map(|(stored, message)| Control::Done { stored, message }),
+        ]
+    }
+
+    proptest! {
+        /// Run-control messages come from authenticated but untrusted peers: any
+        /// bytes decode to an error or a value, never a panic, and a plan that
+        /// decodes is only trusted after `validate`.
+        #[test]
+        fn control_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Ok(Control::Propose(plan)) = postcard::from_bytes::<Control>(&bytes) {
+                let _ = plan.validate();
+                let _ = plan.hash();
+            }
+        }
+
+        #[test]
+        fn control_messages_round_trip_and_truncation_is_an_error(control in any_control()) {
+            let bytes = postcard::to_allocvec(&control).unwrap();
+            let back: Control = postcard::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(postcard::to_allocvec(&back).unwrap(), bytes.clone());
+            for cut in 0..bytes.len() {
+                prop_assert!(postcard::from_bytes::<Control>(&bytes[..cut]).is_err());
+            }
+        }
+
+        /// Any change to a plan changes its hash (a joiner presents the hash).
+        #[test]
+        fn a_flipped_byte_changes_the_plan_hash(control in any_control(), flip in any::<usize>()) {
+            if let Control::Propose(plan) = control {
+                let mut bytes = postcard::to_allocvec(&plan).unwrap();
+                let index = flip % bytes.len();
+                bytes[index] ^= 0x01;
+                if let Ok(other) = postcard::from_bytes::<RunPlan>(&bytes) {
+                    prop_assert_ne!(other.hash().unwrap(), plan.hash().unwrap());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ceremonies_are_the_recovery_coordinated_runs_that_move_shares_or_sign() {
+        use Role::*;
+        let repair = Operation::Repair { target: Recovery, expected_address: "0x00".into() };
+        assert!(plan(repair, vec![Service, Cosigner, Recovery]).is_ceremony());
+        assert!(plan(Operation::Refresh, vec![Service, Cosigner, Recovery]).is_ceremony());
+        let sign = || Operation::Sign { payload: vec![1], approval: None };
+        assert!(plan(sign(), vec![Service, Recovery]).is_ceremony());
+        assert!(plan(sign(), vec![Cosigner, Recovery]).is_ceremony());
+        assert!(!plan(sign(), vec![Service, Cosigner]).is_ceremony());
+        assert!(!plan(Operation::Dkg, vec![Service, Cosigner, Recovery]).is_ceremony());
+        // The coordinator is fixed by the participants: a recovery-coordinated plan
+        // cannot pass as a service-coordinated one.
+        let mut forged = plan(sign(), vec![Service, Recovery]);
+        forged.coordinator = Service;
+        assert!(forged.validate().is_err());
     }
 }

@@ -19,12 +19,19 @@ use crate::share::{EcdsaSig, KeyShare, PublicKeyInfo};
 /// The caller computes `digest` itself from the full payload; a party never signs a
 /// digest it was handed. The result is verified (low-S, verifies under the wallet
 /// key, recovers to it) before it is returned.
+///
+/// `commit` runs just before this party sends its round-3 broadcast: that message
+/// lets the other signer finish the signature on its own (phase 4 needs only the
+/// round-3 broadcasts), so from then on the signature must be assumed to exist
+/// whatever happens to the run. A party commits its accounting there; if `commit`
+/// fails, nothing is sent and the run aborts.
 pub fn sign<T: Transport>(
     transport: &mut T,
     share: &KeyShare,
     session_id: SessionId,
     signers: &[Role],
     digest: &[u8; 32],
+    commit: &mut dyn FnMut() -> Result<()>,
 ) -> Result<EcdsaSig> {
     let me = share.role();
     check_participants(signers, me, 2)?;
@@ -56,6 +63,8 @@ pub fn sign<T: Transport>(
     }
 
     let own_broadcast = session.phase3(&in2).map_err(from_abort)?;
+    // The point of no return: after this send the peer can compute the signature.
+    commit()?;
     let received: Vec<(Role, Broadcast3to4<Secp256k1>)> = router.exchange(3, |_| Ok(own_broadcast.clone()))?;
     let mut broadcasts: BTreeMap<u8, Broadcast3to4<Secp256k1>> =
         received.into_iter().map(|(r, m)| (r.index(), m)).collect();

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use mandate_core::Role;
 use mandate_mpc::memory::{mesh, MemoryTransport};
+use mandate_mpc::net::no_commit;
 use mandate_mpc::{protocol, Envelope, KeyShare, MpcError, Result, SessionId, Transport};
 
 use crate::{dkg_all, sid};
@@ -57,14 +58,14 @@ fn service_result(
     let cheater = std::thread::spawn(move || match mode {
         Some(mode) => {
             let mut t = Cheat { inner: cosigner_t, sent: Vec::new(), mode };
-            protocol::sign(&mut t, &cosigner_share, cosigner_session, &signers, &digest).map(|_| ())
+            protocol::sign(&mut t, &cosigner_share, cosigner_session, &signers, &digest, &mut no_commit).map(|_| ())
         }
         None => {
             let mut t = cosigner_t;
-            protocol::sign(&mut t, &cosigner_share, cosigner_session, &signers, &digest).map(|_| ())
+            protocol::sign(&mut t, &cosigner_share, cosigner_session, &signers, &digest, &mut no_commit).map(|_| ())
         }
     });
-    let result = protocol::sign(&mut service_t, &shares[0], service_session, &signers, &digest);
+    let result = protocol::sign(&mut service_t, &shares[0], service_session, &signers, &digest, &mut no_commit);
     drop(service_t);
     let _ = cheater.join();
     result

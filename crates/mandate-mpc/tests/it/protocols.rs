@@ -14,7 +14,7 @@ fn sign_with(shares: &[Arc<KeyShare>], digest: [u8; 32]) -> Vec<Result<mandate_m
     let signers = roles.clone();
     run_all(&roles, move |role, mut t| {
         let share = shares.iter().find(|s| s.role() == role).unwrap();
-        protocol::sign(&mut t, share, session, &signers, &digest)
+        protocol::sign(&mut t, share, session, &signers, &digest, &mut mandate_mpc::net::no_commit)
     })
 }
 

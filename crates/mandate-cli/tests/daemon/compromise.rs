@@ -1,0 +1,250 @@
+//! Attacks by someone who holds one party's files, run against a real daemon and a
+//! real cosigner (separate processes). The test process is the attacker: it loads
+//! the stolen files and speaks the party protocol itself, exactly as a real one
+//! would, through the same library the parties use.
+//!
+//! 1. With the recovery identity key and `peers.json` alone (both in the `--dev`
+//!    data directory), an attacker coordinates a repair of the recovery share and
+//!    a recovery-coordinated signature: both are refused for want of an owner's
+//!    authorization (also a forged one), and every refusal is in the daemon's audit
+//!    trail. The owner's own authorization still works.
+//! 2. A compromised daemon (service identity, service share, master password)
+//!    withholds its own round-3 message, computes the signature from the
+//!    cosigner's, and hangs up: the cosigner has committed the amount before
+//!    sending its message, so its daily maximum holds.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{keccak256, Address, U256};
+use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerSecret, SignedCeremony};
+use mandate_chain::UnsignedTx;
+use mandate_core::{ErrorCode, Role, WalletId};
+use mandate_cosigner::PartyHome;
+use mandate_mpc::net::{coordinate, no_commit, propose, read_secret_file, Operation, RunPlan};
+use mandate_mpc::{protocol, MpcError, Result as MpcResult, Transport};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::approvals::{add_owner, owner_key};
+use crate::{eth, recipient, CosignerMode, Daemon};
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The refusal code of a run the attacker coordinated.
+fn refusal_code(outcome: MpcResult<mandate_mpc::net::RunOutput>) -> (Role, ErrorCode) {
+    match outcome {
+        Err(MpcError::Refused { party, code, .. }) => (party, code),
+        Err(other) => panic!("expected a refusal, got {other} ({})", other.code()),
+        Ok(_) => panic!("the run succeeded: the attack got through"),
+    }
+}
+
+fn transfer(chain_id: u64, nonce: u64, to: Address, value: U256) -> UnsignedTx {
+    UnsignedTx::new(chain_id, nonce, to, value, 21_000, 2_000_000_000, 1_000_000_000, vec![])
+}
+
+fn audit_events(daemon: &Daemon) -> Vec<Value> {
+    let (status, tail) = daemon.call("GET", "/v1/audit/tail?n=200", Some(&daemon.admin), None);
+    assert_eq!(status, 200, "{tail}");
+    tail["records"].as_array().unwrap().clone()
+}
+
+fn signed_ceremony(owner: &OwnerSecret, ceremony: OwnerCeremony) -> Vec<u8> {
+    SignedCeremony { signature: owner.sign_ceremony(&ceremony).unwrap(), ceremony }.encode()
+}
+
+#[test]
+fn the_recovery_identity_alone_neither_repairs_nor_signs() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, address) = daemon.wallet("victim", "10");
+    daemon.set_policy(&wallet, json!([{"id": "small", "type": "max_per_tx", "amount": "0.1"}]));
+    let (_, owner_public, owner) = owner_key(&daemon, "owner");
+    add_owner(&daemon, &wallet, &owner_public);
+    let wallet_id: WalletId = wallet.parse().unwrap();
+    let address_text = address.to_checksum(None);
+
+    // What the attacker stole: the recovery party's identity key and pinned peers.
+    let stolen = PartyHome::new(daemon.data().join("recovery"), Role::Recovery);
+    let (identity, peers) = (stolen.identity().unwrap(), stolen.peers().unwrap());
+
+    // Step 1 of the attack: mint a fresh recovery share through a repair.
+    let repair = || Operation::Repair { target: Role::Recovery, expected_address: address_text.clone() };
+    let plan = RunPlan::new(wallet_id.clone(), Role::ALL.to_vec(), repair()).unwrap();
+    let (party, code) = refusal_code(coordinate(&identity, &peers, &plan, None, None, &mut no_commit));
+    assert_eq!((party, code), (Role::Cosigner, ErrorCode::CeremonyUnauthorized));
+
+    // Step 2: a recovery-coordinated signature of 9 ETH with the service alone
+    // (proposed to the service directly, as an attacker would).
+    let chain_id = daemon.anvil.chain_id();
+    let thief = recipient();
+    let payload = transfer(chain_id, 0, thief, eth("9")).encode();
+    let sign = || Operation::Sign { payload: payload.clone(), approval: None };
+    let plan = RunPlan::new(wallet_id.clone(), vec![Role::Service, Role::Recovery], sign()).unwrap();
+    let (party, code) = refusal_code(propose(&identity, &peers, &plan).map(|_| unreachable!()));
+    assert_eq!((party, code), (Role::Service, ErrorCode::CeremonyUnauthorized));
+
+    // With an authorization signed by a key of the attacker's own: refused.
+    let forger = OwnerSecret::generate_ed25519();
+    let ceremony = |kind, participants: Vec<Role>, target, payload| OwnerCeremony {
+        kind,
+        id: format!("cer_{}", hex::encode(rand::random::<[u8; 8]>())),
+        wallet: wallet.clone(),
+        address,
+        participants,
+        target,
+        payload,
+        expires_at: now() + 300,
+    };
+    let forged = ceremony(CeremonyKind::RecoverySign, plan.participants.clone(), None, Some(keccak256(&payload)));
+    let forged_plan = RunPlan::new(wallet_id.clone(), vec![Role::Service, Role::Recovery], sign())
+        .unwrap()
+        .authorized(signed_ceremony(&forger, forged));
+    let (party, code) = refusal_code(propose(&identity, &peers, &forged_plan).map(|_| unreachable!()));
+    assert_eq!((party, code), (Role::Service, ErrorCode::CeremonyAuthorizationInvalid));
+
+    // The owner's genuine authorization of a *small* payment does not cover the 9 ETH one.
+    let small = transfer(chain_id, 0, thief, eth("0.01")).encode();
+    let genuine = ceremony(CeremonyKind::RecoverySign, plan.participants.clone(), None, Some(keccak256(&small)));
+    let swapped = RunPlan::new(wallet_id.clone(), vec![Role::Service, Role::Recovery], sign())
+        .unwrap()
+        .authorized(signed_ceremony(&owner, genuine));
+    let (party, code) = refusal_code(propose(&identity, &peers, &swapped).map(|_| unreachable!()));
+    assert_eq!((party, code), (Role::Service, ErrorCode::CeremonyAuthorizationInvalid));
+
+    // An owner-authorised repair of *another* target does not cover the recovery share.
+    let other = ceremony(CeremonyKind::Repair, Role::ALL.to_vec(), Some(Role::Service), None);
+    let plan = RunPlan::new(wallet_id.clone(), Role::ALL.to_vec(), repair())
+        .unwrap()
+        .authorized(signed_ceremony(&owner, other));
+    let (party, code) = refusal_code(coordinate(&identity, &peers, &plan, None, None, &mut no_commit));
+    assert_eq!(code, ErrorCode::CeremonyAuthorizationInvalid, "refused by {party}");
+
+    // Nothing moved, and every run the service party was asked to join is on record.
+    assert_eq!(daemon.anvil.balance(thief), U256::ZERO);
+    let refused: Vec<Value> =
+        audit_events(&daemon).into_iter().filter(|record| record["event"] == "party.run_refused").collect();
+    let codes: Vec<&str> = refused.iter().map(|r| r["details"]["code"].as_str().unwrap()).collect();
+    assert!(
+        codes.contains(&"CEREMONY_UNAUTHORIZED")
+            && codes.iter().filter(|c| **c == "CEREMONY_AUTHORIZATION_INVALID").count() >= 2,
+        "{refused:?}"
+    );
+    assert!(refused.iter().all(|r| r["actor"] == "party:recovery" && r["wallet"] == wallet.as_str()), "{refused:?}");
+    let (ok, verified) = daemon.cli(&["audit", "verify"]);
+    assert!(ok, "{verified}");
+
+    // The owner's real recovery share still signs, with the owner's authorization
+    // (the service checks the owners in the daemon's database).
+    let owner_file = daemon.dir.path().join("owner.owner");
+    let share = daemon.dir.path().join("victim.recovery");
+    let tx = format!("0x{}", hex::encode(transfer(chain_id, 0, recipient(), eth("0.05")).encode()));
+    let dir = daemon.data().join("recovery");
+    let (ok, signed) = daemon.cli(&[
+        "recovery",
+        "sign",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--share",
+        share.to_str().unwrap(),
+        "--owner-key",
+        owner_file.to_str().unwrap(),
+        "--with",
+        "service",
+        "--tx",
+        &tx,
+    ]);
+    assert!(ok, "{signed}");
+    assert_eq!(signed["address"], address_text.as_str());
+    let accepted = audit_events(&daemon)
+        .into_iter()
+        .filter(|record| record["event"] == "party.run_completed" && record["details"]["operation"] == "sign")
+        .count();
+    assert_eq!(accepted, 1, "the recovery signing is on record");
+}
+
+/// A transport that never delivers this party's round-3 message to the cosigner.
+struct Withholding<T> {
+    inner: T,
+    sent_to_cosigner: u32,
+}
+
+impl<T: Transport> Transport for Withholding<T> {
+    fn send(&mut self, to: Role, bytes: Vec<u8>) -> MpcResult<()> {
+        if to == Role::Cosigner {
+            self.sent_to_cosigner += 1;
+            if self.sent_to_cosigner == 3 {
+                return Ok(());
+            }
+        }
+        self.inner.send(to, bytes)
+    }
+
+    fn recv(&mut self, from: Role) -> MpcResult<Vec<u8>> {
+        self.inner.recv(from)
+    }
+}
+
+#[test]
+fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily_maximum() {
+    // The cosigner runs on its own (default limits: 1 ETH per transaction, 5 ETH per
+    // 24 hours); the attacker owns the daemon host: its data directory and password.
+    let daemon = Daemon::start(CosignerMode::External);
+    let (wallet, address) = daemon.wallet("drained", "20");
+    let wallet_id: WalletId = wallet.parse().unwrap();
+    let home = PartyHome::new(daemon.data().join("service"), Role::Service);
+    let password = Zeroizing::new(read_secret_file(std::path::Path::new(&daemon.master_file())).unwrap());
+    let password = Zeroizing::new(String::from_utf8(password.to_vec()).unwrap().trim().as_bytes().to_vec());
+    let shares = home.shares(password).unwrap();
+    let share = shares.load(&wallet_id).unwrap();
+    let (identity, peers) = (home.identity().unwrap(), home.peers().unwrap());
+    let chain_id = daemon.anvil.chain_id();
+    let thief = recipient();
+
+    let mut signatures = Vec::new();
+    let mut refusal = None;
+    for nonce in 0..12u64 {
+        let tx = transfer(chain_id, nonce, thief, eth("0.9"));
+        let plan = RunPlan::new(
+            wallet_id.clone(),
+            vec![Role::Service, Role::Cosigner],
+            Operation::Sign { payload: tx.encode(), approval: None },
+        )
+        .unwrap();
+        let transport = match propose(&identity, &peers, &plan) {
+            Ok(transport) => transport,
+            Err(error) => {
+                refusal = Some(error);
+                break;
+            }
+        };
+        let mut withholding = Withholding { inner: transport, sent_to_cosigner: 0 };
+        let digest = tx.signing_hash();
+        let sig =
+            protocol::sign(&mut withholding, &share, plan.session_id, &plan.participants, &digest, &mut no_commit)
+                .expect("the signature is computed from the cosigner's round-3 message alone");
+        assert_eq!(withholding.sent_to_cosigner, 3, "round 3 was withheld");
+        drop(withholding); // hang up: the cosigner sees a failed run
+        signatures.push(tx.into_raw_signed(sig.r, sig.s, sig.recovery_id, address).unwrap());
+    }
+    // 5 × (0.9 ETH + 21000 gas × 2 gwei) fits in 5 ETH; the sixth does not.
+    assert_eq!(signatures.len(), 5, "the cosigner's daily maximum held against withheld messages");
+    match refusal {
+        Some(MpcError::Refused { party: Role::Cosigner, code: ErrorCode::CosignerDailyLimit, .. }) => {}
+        other => panic!("expected COSIGNER_DAILY_LIMIT, got {other:?}"),
+    }
+
+    // The five signatures are real: they pay on chain; the cosigner's ledger holds
+    // all five although every run "failed" from its side.
+    for raw in &signatures {
+        let hash = daemon.anvil.rpc("eth_sendRawTransaction", json!([format!("0x{}", hex::encode(raw))]));
+        daemon.anvil.wait_for_receipt(hash.as_str().unwrap().parse().unwrap());
+    }
+    assert_eq!(daemon.anvil.balance(thief), eth("4.5"));
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(daemon.data().join("cosigner").join("ledger.json")).unwrap())
+            .unwrap();
+    let committed = ledger["wallets"][&wallet][chain_id.to_string()].as_array().unwrap().len();
+    assert_eq!(committed, 5, "{ledger}");
+}
