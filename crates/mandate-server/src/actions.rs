@@ -307,6 +307,28 @@ pub(crate) fn describe(policy: Option<&Policy>, action: &Action) -> Value {
     }
 }
 
+/// The header of every owner decision text (`mandate_chain::approval`).
+const OWNER_DECISION_HEADER: &[u8] = b"Mandate owner decision";
+
+/// Refuses a personal message that is, or begins with, the owner-decision header
+/// (ignoring leading whitespace and ASCII case): owner approvals are a domain no
+/// wallet signs in. (EIP-712 digests cannot collide with EIP-191 ones: their prefixes
+/// differ; a raw hash is covered because no wallet may be an owner.)
+fn refuse_owner_text(action: &Action) -> ApiResult<()> {
+    let Action::PersonalMessage { message } = action else { return Ok(()) };
+    let start = message.iter().position(|byte| !byte.is_ascii_whitespace()).unwrap_or(message.len());
+    let rest = message.get(start..).unwrap_or_default();
+    let reserved =
+        rest.get(..OWNER_DECISION_HEADER.len()).is_some_and(|head| head.eq_ignore_ascii_case(OWNER_DECISION_HEADER));
+    if reserved {
+        return Err(ApiError::new(
+            ErrorCode::ReservedMessage,
+            "this message begins with the owner-decision header; a wallet never signs owner decisions",
+        ));
+    }
+    Ok(())
+}
+
 /// An off-chain signature request, decoded.
 struct SignPlan {
     action: Action,
@@ -397,6 +419,7 @@ async fn explain(
         EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
+            refuse_owner_text(&action)?;
             let decision = decide_signature(state, wallet, policy, &action).await?;
             return Ok(json!({"action": describe(policy, &action), "decision": decision}));
         }
@@ -475,6 +498,17 @@ async fn sign(
     }
     let request = SignRequest::from_value(&body)?;
     let SignPlan { action, payload } = sign_plan(request)?;
+    if let Err(refusal) = refuse_owner_text(&action) {
+        let store = state.store.clone();
+        let entry = audit_entry(
+            &principal.actor(),
+            "signature.refused",
+            Some(&wallet.id),
+            json!({"code": refusal.code, "action": {"kind": action.kind()}}),
+        );
+        blocking(move || Ok(store.audit(entry, now())?)).await?;
+        return Err(refusal);
+    }
     let policy = policy_of(&state, &wallet.id)?;
     let decision = decide_signature(&state, &wallet, policy.as_ref(), &action).await?;
     let digest = payload.digest()?;
