@@ -15,6 +15,7 @@ mod audit;
 mod dashboard;
 mod flows;
 mod mcp;
+mod owner_view;
 mod policy;
 mod sessions;
 mod webhooks;
