@@ -561,3 +561,28 @@ async fn sign(
         "decision": decision,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(bytes: &[u8]) -> Action {
+        Action::PersonalMessage { message: bytes.to_vec() }
+    }
+
+    #[test]
+    fn owner_decision_texts_are_refused_and_other_messages_are_not() {
+        for reserved in [
+            &b"Mandate owner decision v1\naction: approve"[..],
+            b"Mandate owner decision",
+            b" \n\tMANDATE OWNER DECISION v2",
+        ] {
+            let error = refuse_owner_text(&message(reserved)).unwrap_err();
+            assert_eq!(error.code, ErrorCode::ReservedMessage, "{reserved:?}");
+        }
+        for fine in [&b""[..], b"Mandate owner", b"hello", b"Sign in: Mandate owner decision v1", b"\xff\xfe"] {
+            assert!(refuse_owner_text(&message(fine)).is_ok(), "{fine:?}");
+        }
+        assert!(refuse_owner_text(&Action::RawHash { hash: B256::ZERO }).is_ok());
+    }
+}
