@@ -13,6 +13,7 @@ mod mcp;
 mod operator;
 mod output;
 mod owner;
+mod owner_review;
 mod parties;
 mod webhook;
 
@@ -121,6 +122,10 @@ enum Command {
         /// Print the signature (to paste in the dashboard) instead of sending it.
         #[arg(long)]
         print_signature: bool,
+        #[command(flatten)]
+        review: owner::Review,
+        #[command(flatten)]
+        tokens: owner::Tokens,
     },
     /// Deny a held transaction with an owner key: it is never sent.
     Deny {
@@ -134,6 +139,10 @@ enum Command {
         /// Print the signature instead of sending it.
         #[arg(long)]
         print_signature: bool,
+        #[command(flatten)]
+        review: owner::Review,
+        #[command(flatten)]
+        tokens: owner::Tokens,
     },
     /// Held transactions (waiting for approval, delayed, approved) with the texts owners sign.
     Pending {
@@ -174,6 +183,8 @@ enum Command {
         /// The owner key file.
         #[arg(long)]
         owner_key: PathBuf,
+        #[command(flatten)]
+        review: owner::Review,
     },
     /// Signed webhooks (docs/WEBHOOKS.md). The daemon is at MANDATE_URL (or
     /// --daemon-url): `--url` here is the webhook's.
@@ -450,18 +461,36 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
         Command::Owner { daemon, command } => return owner::owner(&daemon, command),
         Command::Webhook { daemon_url, command } => return webhook::webhook(&daemon_url, command),
-        Command::Approve { daemon, id, owner_key, print_signature } => {
-            return owner::decide(&daemon, &id, &owner_key, true, print_signature)
+        Command::Approve { daemon, id, owner_key, print_signature, review, tokens } => {
+            return owner::decide(
+                &daemon,
+                &id,
+                &owner_key,
+                mandate_chain::approval::DecisionAction::Approve,
+                print_signature,
+                &review,
+                &tokens,
+            )
         }
-        Command::Deny { daemon, id, owner_key, print_signature } => {
-            return owner::decide(&daemon, &id, &owner_key, false, print_signature)
+        Command::Deny { daemon, id, owner_key, print_signature, review, tokens } => {
+            return owner::decide(
+                &daemon,
+                &id,
+                &owner_key,
+                mandate_chain::approval::DecisionAction::Deny,
+                print_signature,
+                &review,
+                &tokens,
+            )
         }
         Command::Pending { daemon, wallet } => return owner::pending(&daemon, wallet.as_deref()),
         Command::Cancel { daemon, id } => return owner::cancel(&daemon, &id),
         Command::Freeze { daemon, wallet, all, reason } => {
             return owner::freeze(&daemon, wallet.as_deref(), all, reason)
         }
-        Command::Unfreeze { daemon, wallet, owner_key } => return owner::unfreeze(&daemon, &wallet, &owner_key),
+        Command::Unfreeze { daemon, wallet, owner_key, review } => {
+            return owner::unfreeze(&daemon, &wallet, &owner_key, &review)
+        }
         Command::Mcp { .. } => Err(CliError::invalid("mcp runs before the other commands")),
         Command::Cosigner { command } => match command {
             CosignerCommand::Init(home) => parties::init(home.data_dir, Role::Cosigner),

@@ -1,21 +1,31 @@
-//! The owner's commands: `owner keygen|add|list`, `approve`, `deny` (signed with the
-//! owner key file, verified by the daemon and again by the cosigner), and the
-//! operator's `pending`, `cancel`, `freeze`, `unfreeze`.
+//! The owner's commands: `owner keygen`, `approve`, `deny`, `unfreeze` (signed with
+//! the owner key file, verified by the daemon and again by the cosigner; they need no
+//! operator credential), and the operator's `owner add|list`, `pending`, `cancel`,
+//! `freeze`.
 //!
-//! The owner key never leaves this process: the CLI fetches the exact decision text
-//! from the daemon, signs it locally and sends only the signature.
+//! The owner key never leaves this process. The CLI reads the decision from the
+//! daemon's owner view, trusts none of it until it has rebuilt the text and checked
+//! it against the fields and the calldata (`owner_review`), shows the owner what
+//! signing does and asks, then signs locally and sends only the signature.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Subcommand;
-use mandate_chain::approval::{OwnerDecision, OwnerKey, OwnerSecret};
+use mandate_chain::approval::{DecisionAction, OwnerKey, OwnerSecret};
 use mandate_core::ErrorCode;
 use mandate_mpc::net::{read_secret_file, write_secret_file};
+use reqwest::blocking::Client;
+use reqwest::Url;
 use serde_json::{json, Value};
 
-use crate::api::{path_id, Daemon};
+use crate::api::{endpoint, error_from_body, parse_base_url, path_id, Daemon};
 use crate::operator::DaemonArg;
 use crate::output::{CliError, CliResult, Report};
+use crate::owner_review::{
+    check_held, check_unfreeze, parse_token, render_held, render_unfreeze, KnownToken, DEFAULT_MAX_EXPIRY_SECS,
+};
 
 #[derive(Subcommand)]
 pub(crate) enum OwnerCommand {
@@ -101,56 +111,147 @@ pub(crate) fn owner(daemon: &DaemonArg, command: OwnerCommand) -> CliResult<Repo
     }
 }
 
-fn decision_of(value: &Value, field: &str) -> CliResult<OwnerDecision> {
-    let decision = value.get(field).cloned().ok_or_else(|| {
-        let status = value.pointer("/transaction/status").and_then(Value::as_str).unwrap_or("unknown");
-        CliError::new(ErrorCode::NotPending, format!("the transaction is {status}; there is nothing to decide"))
-    })?;
-    serde_json::from_value(decision)
-        .map_err(|e| CliError::new(ErrorCode::Internal, format!("the daemon's decision does not parse: {e}")))
+/// How an owner's tool reviews a decision before signing it.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Review {
+    /// Sign without asking (for scripts). The decision is still checked and shown on
+    /// stderr. Without it, the tool asks y/N on the terminal and refuses with no terminal.
+    #[arg(long)]
+    pub(crate) yes: bool,
+    /// Refuse a decision that stays valid longer than this many seconds from now.
+    #[arg(long, env = "MANDATE_OWNER_MAX_EXPIRY_SECS", default_value_t = DEFAULT_MAX_EXPIRY_SECS)]
+    pub(crate) max_expiry_secs: u64,
 }
 
-/// `mandate approve|deny ID --owner-key FILE [--print-signature]`: fetches the
-/// decision text, checks the daemon's text is the one rebuilt from its fields,
-/// signs it locally, and (unless printing) sends the signature.
-pub(crate) fn decide(daemon: &DaemonArg, id: &str, owner_key: &Path, approve: bool, print: bool) -> CliResult<Report> {
-    let secret = load_owner_key(owner_key)?;
-    let daemon = Daemon::login(&daemon.url)?;
-    let id = path_id("transaction", id)?;
-    let held = daemon.get(&["v1", "approvals", id], &[])?;
-    let (field, text_field, verb) = if approve {
-        ("approve_decision", "approve_message", "approve")
-    } else {
-        ("deny_decision", "deny_message", "deny")
-    };
-    let decision = decision_of(&held, field)?;
-    if held.get(text_field).and_then(Value::as_str) != Some(decision.message().as_str()) {
-        return Err(CliError::new(ErrorCode::Internal, "the daemon's message differs from its decision; not signing"));
+/// Tokens the owner vouches for, to show ERC-20 amounts in units.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Tokens {
+    /// A token you trust, SYMBOL=0xADDRESS:DECIMALS (repeatable, or comma-separated in
+    /// MANDATE_OWNER_TOKENS). Amounts of other tokens are shown in base units.
+    #[arg(long = "token", env = "MANDATE_OWNER_TOKENS", value_delimiter = ',', value_parser = parse_token)]
+    pub(crate) tokens: Vec<KnownToken>,
+}
+
+/// The owner's connection to the daemon: no operator credential at all. It reads the
+/// owner views (`/v1/owner/…`, readable with the item's id) and posts signatures,
+/// which are the credential of the approve, deny and unfreeze endpoints.
+struct OwnerClient {
+    base: Url,
+    http: Client,
+}
+
+impl OwnerClient {
+    fn new(url: &str) -> CliResult<Self> {
+        let base = parse_base_url(url)?;
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| CliError::new(ErrorCode::Internal, format!("building the HTTP client: {e}")))?;
+        Ok(OwnerClient { base, http })
     }
+
+    fn get(&self, segments: &[&str]) -> CliResult<Value> {
+        self.answer(self.http.get(endpoint(&self.base, segments)?).send())
+    }
+
+    fn post(&self, segments: &[&str], body: &Value) -> CliResult<Value> {
+        self.answer(self.http.post(endpoint(&self.base, segments)?).json(body).send())
+    }
+
+    fn answer(&self, response: reqwest::Result<reqwest::blocking::Response>) -> CliResult<Value> {
+        let unreachable = |e: reqwest::Error| {
+            CliError::new(
+                ErrorCode::PeerUnavailable,
+                format!("the request to the daemon at {} failed: {}", self.base, e.without_url()),
+            )
+        };
+        let response = response.map_err(unreachable)?;
+        let status = response.status();
+        let body = response.bytes().map_err(unreachable)?;
+        if !status.is_success() {
+            return Err(error_from_body(status.as_u16(), &body));
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| CliError::new(ErrorCode::DecisionMismatch, "the daemon's answer is not JSON"))
+    }
+}
+
+fn unix_now() -> CliResult<u64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| CliError::new(ErrorCode::Internal, "the system clock is before 1970"))
+}
+
+/// Shows `review` on stderr and asks y/N on the terminal, unless `--yes`.
+fn confirm(review: &str, yes: bool) -> CliResult<()> {
+    eprintln!("{}", review.trim_end());
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::new(
+            ErrorCode::ConfirmationRequired,
+            "no terminal to confirm on: review the decision above and pass --yes to sign it; nothing was signed",
+        ));
+    }
+    eprint!("Sign this decision? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    stdin.read_line(&mut answer).map_err(|e| CliError::new(ErrorCode::Internal, format!("reading the answer: {e}")))?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::new(ErrorCode::ConfirmationRequired, "not confirmed; nothing was signed"))
+    }
+}
+
+/// `mandate approve|deny ID --owner-key FILE [--print-signature] [--yes]
+/// [--max-expiry-secs N] [--token SYMBOL=0x…:DECIMALS]`: reads the owner view of the
+/// held item (no operator credential), checks it against the canonical decision,
+/// shows the owner what signing does, asks, signs locally, and (unless printing)
+/// posts only the signature.
+pub(crate) fn decide(
+    daemon: &DaemonArg,
+    id: &str,
+    owner_key: &Path,
+    action: DecisionAction,
+    print: bool,
+    review: &Review,
+    tokens: &Tokens,
+) -> CliResult<Report> {
+    let secret = load_owner_key(owner_key)?;
+    let client = OwnerClient::new(&daemon.url)?;
+    let id = path_id("transaction", id)?;
+    let view = client.get(&["v1", "owner", "approvals", id])?;
+    let now = unix_now()?;
+    let (decision, data) = check_held(&view, id, action, now, review.max_expiry_secs)?;
+    confirm(&render_held(&decision, &data, &tokens.tokens, now), review.yes)?;
     let signature = secret.sign(&decision).map_err(|e| CliError::invalid(e.to_string()))?.to_string();
+    let verb = if action == DecisionAction::Approve { "approve" } else { "deny" };
     if print {
         return Ok(Report::with_text(
             json!({"id": id, "decision": verb, "message": decision.message(), "signature": signature}),
             signature,
         ));
     }
-    let tx = daemon.post(&["v1", "approvals", id, verb], Some(&json!({"signature": signature})))?;
-    Ok(tx.into())
+    Ok(client.post(&["v1", "approvals", id, verb], &json!({"signature": signature}))?.into())
 }
 
-/// `mandate unfreeze --wallet ID --owner-key FILE`.
-pub(crate) fn unfreeze(daemon: &DaemonArg, wallet: &str, owner_key: &Path) -> CliResult<Report> {
+/// `mandate unfreeze --wallet ID --owner-key FILE [--yes] [--max-expiry-secs N]`.
+pub(crate) fn unfreeze(daemon: &DaemonArg, wallet: &str, owner_key: &Path, review: &Review) -> CliResult<Report> {
     let secret = load_owner_key(owner_key)?;
-    let daemon = Daemon::login(&daemon.url)?;
+    let client = OwnerClient::new(&daemon.url)?;
     let wallet = path_id("wallet", wallet)?;
-    let offer = daemon.get(&["v1", "wallets", wallet, "unfreeze"], &[])?;
-    let decision = decision_of(&offer, "decision")?;
-    if offer.get("message").and_then(Value::as_str) != Some(decision.message().as_str()) {
-        return Err(CliError::new(ErrorCode::Internal, "the daemon's message differs from its decision; not signing"));
-    }
+    let view = client.get(&["v1", "owner", "wallets", wallet, "unfreeze"])?;
+    let now = unix_now()?;
+    let decision = check_unfreeze(&view, wallet, now, review.max_expiry_secs)?;
+    confirm(&render_unfreeze(&decision, &view, now), review.yes)?;
     let signature = secret.sign(&decision).map_err(|e| CliError::invalid(e.to_string()))?.to_string();
     let body = json!({"signature": signature, "expires_at": decision.expires_at});
-    Ok(daemon.post(&["v1", "wallets", wallet, "unfreeze"], Some(&body))?.into())
+    Ok(client.post(&["v1", "wallets", wallet, "unfreeze"], &body)?.into())
 }
 
 /// `mandate freeze --wallet ID | --all [--reason TEXT]` (operator).

@@ -234,6 +234,14 @@ error_codes! {
     CeremonyAuthorizationInvalid => ("CEREMONY_AUTHORIZATION_INVALID", Authentication, false),
     /// The cosigner's limits do not allow the transaction's chain.
     CosignerChainRefused => ("COSIGNER_CHAIN_REFUSED", Policy, false),
+    /// The owner's tool refused to sign: the daemon's decision text, fields and data disagree.
+    DecisionMismatch => ("DECISION_MISMATCH", Authentication, false),
+    /// The owner's tool refused to sign: the decision's expiry is beyond the owner's bound.
+    DecisionExpiryTooFar => ("DECISION_EXPIRY_TOO_FAR", Policy, false),
+    /// A wallet never signs a message that is or begins with the owner-decision header.
+    ReservedMessage => ("RESERVED_MESSAGE", Policy, false),
+    /// An owner key that is the address of one of the daemon's own wallets.
+    OwnerKeyIsWallet => ("OWNER_KEY_IS_WALLET", Validation, false),
 }
 
 impl ErrorCode {
@@ -285,7 +293,11 @@ impl ErrorCode {
             }
             FreezeCooldown => "wait until the cool-down has passed, then sign the unfreeze again",
             InvalidCalldata | InvalidTypedData | UnknownToken => "fix the request",
-            ConfirmationRequired => "check the action, then call again with confirm: true",
+            ConfirmationRequired => "check the action, then confirm it (confirm: true in MCP, --yes or y in the CLI)",
+            DecisionMismatch => "do not sign: the daemon's answer is inconsistent; investigate the daemon host",
+            DecisionExpiryTooFar => "ask for a shorter approval window, or raise --max-expiry-secs if intended",
+            ReservedMessage => "sign another message: owner-decision texts are never signed by a wallet",
+            OwnerKeyIsWallet => "register a key the owner holds, not one of the daemon's wallets",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
             Internal | SignatureInvalid => "look the request up by id before retrying",

@@ -307,6 +307,30 @@ pub(crate) fn describe(policy: Option<&Policy>, action: &Action) -> Value {
     }
 }
 
+/// The headers of the texts owners sign (`mandate_chain::approval`): decisions and
+/// share-ceremony authorizations.
+const OWNER_HEADERS: [&[u8]; 2] = [b"Mandate owner decision", b"Mandate owner ceremony"];
+
+/// Refuses a personal message that is, or begins with, the owner-decision header
+/// (ignoring leading whitespace and ASCII case): owner approvals are a domain no
+/// wallet signs in. (EIP-712 digests cannot collide with EIP-191 ones: their prefixes
+/// differ; a raw hash is covered because no wallet may be an owner.)
+fn refuse_owner_text(action: &Action) -> ApiResult<()> {
+    let Action::PersonalMessage { message } = action else { return Ok(()) };
+    let start = message.iter().position(|byte| !byte.is_ascii_whitespace()).unwrap_or(message.len());
+    let rest = message.get(start..).unwrap_or_default();
+    let reserved = OWNER_HEADERS
+        .iter()
+        .any(|header| rest.get(..header.len()).is_some_and(|head| head.eq_ignore_ascii_case(header)));
+    if reserved {
+        return Err(ApiError::new(
+            ErrorCode::ReservedMessage,
+            "this message begins with an owner header; a wallet never signs owner decisions or ceremonies",
+        ));
+    }
+    Ok(())
+}
+
 /// An off-chain signature request, decoded.
 struct SignPlan {
     action: Action,
@@ -397,6 +421,7 @@ async fn explain(
         EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
+            refuse_owner_text(&action)?;
             let decision = decide_signature(state, wallet, policy, &action).await?;
             return Ok(json!({"action": describe(policy, &action), "decision": decision}));
         }
@@ -475,6 +500,17 @@ async fn sign(
     }
     let request = SignRequest::from_value(&body)?;
     let SignPlan { action, payload } = sign_plan(request)?;
+    if let Err(refusal) = refuse_owner_text(&action) {
+        let store = state.store.clone();
+        let entry = audit_entry(
+            &principal.actor(),
+            "signature.refused",
+            Some(&wallet.id),
+            json!({"code": refusal.code, "action": {"kind": action.kind()}}),
+        );
+        blocking(move || Ok(store.audit(entry, now())?)).await?;
+        return Err(refusal);
+    }
     let policy = policy_of(&state, &wallet.id)?;
     let decision = decide_signature(&state, &wallet, policy.as_ref(), &action).await?;
     let digest = payload.digest()?;
@@ -530,4 +566,30 @@ async fn sign(
         "action": describe(policy.as_ref(), &action),
         "decision": decision,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(bytes: &[u8]) -> Action {
+        Action::PersonalMessage { message: bytes.to_vec() }
+    }
+
+    #[test]
+    fn owner_decision_texts_are_refused_and_other_messages_are_not() {
+        for reserved in [
+            &b"Mandate owner decision v1\naction: approve"[..],
+            b"Mandate owner decision",
+            b" \n\tMANDATE OWNER DECISION v2",
+            b"Mandate owner ceremony v1\nceremony: repair",
+        ] {
+            let error = refuse_owner_text(&message(reserved)).unwrap_err();
+            assert_eq!(error.code, ErrorCode::ReservedMessage, "{reserved:?}");
+        }
+        for fine in [&b""[..], b"Mandate owner", b"hello", b"Sign in: Mandate owner decision v1", b"\xff\xfe"] {
+            assert!(refuse_owner_text(&message(fine)).is_ok(), "{fine:?}");
+        }
+        assert!(refuse_owner_text(&Action::RawHash { hash: B256::ZERO }).is_ok());
+    }
 }

@@ -53,6 +53,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
         .route("/v1/approvals/{id}/deny", post(approvals::deny))
+        .route("/v1/owner/approvals/{id}", get(approvals::owner_view))
+        .route("/v1/owner/wallets/{id}/unfreeze", get(freeze::owner_unfreeze_view))
         .route("/v1/transactions/{id}/cancel", post(approvals::cancel))
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove))

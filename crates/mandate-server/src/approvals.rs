@@ -61,9 +61,26 @@ fn owner_keys(owners: &[OwnerRecord]) -> Vec<OwnerKey> {
     owners.iter().filter_map(|owner| owner.owner_key.parse().ok()).collect()
 }
 
-/// A wallet's owners' keys; refuses a wallet without any.
+/// Whether `key` is the EVM address of one of the daemon's own wallets. Such a key is
+/// never an owner: a wallet signs what its policy allows (messages, raw hashes), so
+/// an owner that is a wallet would let the daemon's signing approve its own holds.
+fn is_own_wallet(state: &AppState, key: &OwnerKey) -> ApiResult<bool> {
+    let OwnerKey::Evm(address) = key else { return Ok(false) };
+    Ok(state.store.wallets()?.iter().any(|wallet| wallet.address.parse::<Address>().ok() == Some(*address)))
+}
+
+/// A wallet's owners' keys; refuses a wallet without any. A key that is one of the
+/// daemon's own wallets (registration refuses it; a wallet created later at the same
+/// address is not a practical event, but costs nothing to exclude) never counts.
 pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKey>> {
-    let keys = owner_keys(&state.store.owners(wallet)?);
+    let mut keys = owner_keys(&state.store.owners(wallet)?);
+    let mut own = Vec::new();
+    for key in &keys {
+        if is_own_wallet(state, key)? {
+            own.push(*key);
+        }
+    }
+    keys.retain(|key| !own.contains(key));
     if keys.is_empty() {
         return Err(ApiError::new(
             ErrorCode::NoOwner,
@@ -220,6 +237,44 @@ pub(crate) async fn show(
     Ok(Json(describe(&state, &tx)?))
 }
 
+/// `GET /v1/owner/approvals/{id}`: what an owner's tool needs to show and sign a
+/// decision on one held transaction, readable with its id alone (no bearer token).
+///
+/// Why that is sound (docs/APPROVALS.md): a held item's id carries 80 random bits, so
+/// it cannot be guessed or enumerated; the view grants nothing (deciding needs an
+/// owner's signature, checked here and again by the cosigner); it holds no secret,
+/// only the transaction the owner is asked about, which is public on chain once sent;
+/// and the owner's tool trusts none of it: it checks the text against the fields and
+/// the calldata against its hash, and shows the owner what the fields say.
+pub(crate) async fn owner_view(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let tx = state
+        .store
+        .transaction(&id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::TransactionNotFound, format!("no transaction {id}")))?;
+    let mut body = serde_json::Map::new();
+    if !matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) {
+        // Nothing to decide: only the status, nothing about the transaction.
+        body.insert("transaction".into(), json!({"id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status}));
+        return Ok(Json(Value::Object(body)));
+    }
+    body.insert(
+        "transaction".into(),
+        json!({
+            "id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "chain_id": tx.chain_id,
+            "to": tx.to, "value_wei": tx.value_wei, "data": tx.data, "gas_limit": tx.gas_limit,
+            "max_fee_per_gas": tx.max_fee_per_gas, "expires_at": tx.expires_at, "execute_after": tx.execute_after,
+        }),
+    );
+    if let Value::Object(texts) = describe(&state, &tx)? {
+        for (key, value) in texts {
+            if key != "transaction" {
+                body.insert(key, value);
+            }
+        }
+    }
+    Ok(Json(Value::Object(body)))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DecisionRequest {
@@ -306,6 +361,12 @@ pub(crate) async fn add_owner(
         .owner_key
         .parse()
         .map_err(|e: ApprovalError| ApiError::new(ErrorCode::InvalidInput, format!("owner_key: {e}")))?;
+    if is_own_wallet(&state, &key)? {
+        return Err(ApiError::new(
+            ErrorCode::OwnerKeyIsWallet,
+            format!("{key} is one of this daemon's wallets; an owner key must be one the owner holds"),
+        ));
+    }
     let label = request.label.unwrap_or_default();
     if label.len() > 100 || label.chars().any(char::is_control) {
         return Err(ApiError::new(ErrorCode::InvalidInput, "label: at most 100 printable characters"));

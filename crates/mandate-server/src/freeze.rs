@@ -139,6 +139,25 @@ pub(crate) async fn unfreeze_message(
     })))
 }
 
+/// `GET /v1/owner/wallets/{id}/unfreeze`: the unfreeze text for an owner's tool,
+/// with no bearer token. It says only that the wallet is frozen, since when and when
+/// the cool-down ends (a frozen wallet's agent learns as much from `WALLET_FROZEN`);
+/// not who froze it or why. Signing it is what needs the owner.
+pub(crate) async fn owner_unfreeze_view(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let freeze = current_freeze(&state, &id)?;
+    let decision = unfreeze_decision(&freeze, now() + UNFREEZE_TEXT_SECS);
+    Ok(Json(json!({
+        "wallet_id": freeze.wallet_id,
+        "frozen_at": freeze.frozen_at,
+        "cooldown_ends_at": freeze.frozen_at + state.freeze_cooldown_secs,
+        "decision": decision,
+        "message": decision.message(),
+    })))
+}
+
 /// `POST /v1/wallets/{id}/unfreeze` `{"signature", "expires_at"}`: an owner lifts
 /// the freeze, only after the cool-down. The cosigner verifies the same signature
 /// and its own cool-down first; the daemon unfreezes only when it agreed (or never

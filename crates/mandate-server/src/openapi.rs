@@ -64,6 +64,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/approvals/{id}"),
     ("post", "/v1/approvals/{id}/approve"),
     ("post", "/v1/approvals/{id}/deny"),
+    ("get", "/v1/owner/approvals/{id}"),
+    ("get", "/v1/owner/wallets/{id}/unfreeze"),
     ("post", "/v1/transactions/{id}/cancel"),
     ("get", "/v1/webhooks"),
     ("post", "/v1/webhooks"),
@@ -171,6 +173,15 @@ fn operation(method: &str, path: &str) -> Value {
         }
         ("post", "/v1/approvals/{id}/deny") => {
             op("Deny with an owner's signature: never sent", "owner signature", Some("OwnerDecision"), "200")
+        }
+        ("get", "/v1/owner/approvals/{id}") => op(
+            "An owner's tool's view of one held transaction (the id alone; nothing else about others)",
+            "none",
+            None,
+            "200",
+        ),
+        ("get", "/v1/owner/wallets/{id}/unfreeze") => {
+            op("An owner's tool's view of a freeze: the unfreeze text and cool-down", "none", None, "200")
         }
         ("get", "/v1/webhooks") => op("Webhooks (no secrets)", "operator", None, "200"),
         ("post", "/v1/webhooks") => {

@@ -12,6 +12,7 @@ use mandate_chain::UnsignedTx;
 use mandate_test_support::{run_json, wait_until};
 use serde_json::{json, Value};
 
+use crate::owner_view::owner_run;
 use crate::{bin, code, eth, recipient, CosignerMode, Daemon};
 
 fn unix_now() -> u64 {
@@ -104,7 +105,7 @@ fn approvals_end_to_end_on_anvil() {
     assert_eq!(daemon.anvil.nonce(address), nonce);
 
     // A key that is not the wallet's owner is refused, through the CLI and raw.
-    let (ok, refused) = daemon.cli(&["approve", &id, "--owner-key", stranger_file.to_str().unwrap()]);
+    let (ok, refused) = daemon.cli(&["approve", &id, "--owner-key", stranger_file.to_str().unwrap(), "--yes"]);
     assert!(!ok && code(&refused) == "OWNER_SIGNATURE_INVALID", "{refused}");
     let decision = approve_decision(&daemon, &id);
     let (status, refused) = post_decision(&daemon, &id, "approve", &stranger.sign(&decision).unwrap().to_string());
@@ -124,7 +125,8 @@ fn approvals_end_to_end_on_anvil() {
     assert_eq!(get_tx(&daemon, &agent, &id)["status"], "pending_approval");
 
     // The owner approves (signature printed, then posted): confirmed, exact amount.
-    let (ok, printed) = daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature"]);
+    let (ok, printed) =
+        daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature", "--yes"]);
     assert!(ok, "{printed}");
     assert_eq!(printed["message"].as_str().unwrap(), decision.message());
     let signature = printed["signature"].as_str().unwrap().to_string();
@@ -145,7 +147,7 @@ fn approvals_end_to_end_on_anvil() {
 
     // Denied: never broadcast.
     let nonce = daemon.anvil.nonce(address);
-    let (ok, denied) = daemon.cli(&["deny", &second, "--owner-key", owner_file.to_str().unwrap()]);
+    let (ok, denied) = daemon.cli(&["deny", &second, "--owner-key", owner_file.to_str().unwrap(), "--yes"]);
     assert!(ok && denied["status"] == "denied", "{denied}");
     let (status, late_approval) = post_decision(
         &daemon,
@@ -158,7 +160,7 @@ fn approvals_end_to_end_on_anvil() {
     // The first item expires (40 s after it was made); approving it then fails.
     let expired = wait_until(Duration::from_secs(60), || get_tx(&daemon, &agent, &expiring)["status"] == "expired");
     assert!(expired, "{}", get_tx(&daemon, &agent, &expiring));
-    let (ok, too_late) = daemon.cli(&["approve", &expiring, "--owner-key", owner_file.to_str().unwrap()]);
+    let (ok, too_late) = daemon.cli(&["approve", &expiring, "--owner-key", owner_file.to_str().unwrap(), "--yes"]);
     assert!(!ok && code(&too_late) == "NOT_PENDING", "{too_late}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(daemon.anvil.balance(second_payee), U256::ZERO);
@@ -313,16 +315,20 @@ fn freeze_holds_at_daemon_and_cosigner_until_an_owner_unfreezes_after_the_cooldo
 
     // Before the cool-down: refused, still frozen. A stranger is refused after it too.
     let owner = owner_file.to_str().unwrap();
-    let (ok, early) = daemon.cli(&["unfreeze", "--wallet", &wallet, "--owner-key", owner]);
+    let (ok, early, _) = owner_run(&daemon.url, &["unfreeze", "--wallet", &wallet, "--owner-key", owner, "--yes"]);
     assert!(!ok && code(&early) == "FREEZE_COOLDOWN", "{early}");
     std::thread::sleep(Duration::from_secs(4));
-    let (ok, stranger) = daemon.cli(&["unfreeze", "--wallet", &wallet, "--owner-key", stranger_file.to_str().unwrap()]);
+    let stranger_key = stranger_file.to_str().unwrap();
+    let (ok, stranger, _) =
+        owner_run(&daemon.url, &["unfreeze", "--wallet", &wallet, "--owner-key", stranger_key, "--yes"]);
     assert!(!ok && code(&stranger) == "OWNER_SIGNATURE_INVALID", "{stranger}");
     let (status, still) = daemon.send(&agent, &wallet, recipient(), "0.1");
     assert_eq!((status, code(&still)), (403, "WALLET_FROZEN"), "{still}");
 
     // After it, the owner unfreezes both.
-    let (ok, lifted) = daemon.cli(&["unfreeze", "--wallet", &wallet, "--owner-key", owner]);
+    let (ok, lifted, review) =
+        owner_run(&daemon.url, &["unfreeze", "--wallet", &wallet, "--owner-key", owner, "--yes"]);
+    assert!(review.contains("UNFREEZE") && review.contains(&wallet), "{review}");
     assert!(ok && lifted["unfrozen"] == true, "{lifted}");
     let payee = recipient();
     let (status, sent) = daemon.send(&agent, &wallet, payee, "0.2");

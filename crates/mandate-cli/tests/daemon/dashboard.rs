@@ -56,7 +56,8 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     let (status, held) = daemon.send(&agent, &wallet, payee, "1.5");
     assert_eq!((status, held["status"].as_str()), (202, Some("pending_approval")), "{held}");
     let id = held["id"].as_str().unwrap().to_string();
-    let (ok, printed) = daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature"]);
+    let (ok, printed) =
+        daemon.cli(&["approve", &id, "--owner-key", owner_file.to_str().unwrap(), "--print-signature", "--yes"]);
     assert!(ok, "{printed}");
 
     // Plain HTTP: the sign-in form, its cookie and the page headers.

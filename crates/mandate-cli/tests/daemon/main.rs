@@ -16,6 +16,7 @@ mod compromise;
 mod dashboard;
 mod flows;
 mod mcp;
+mod owner_view;
 mod policy;
 mod sessions;
 mod webhooks;
