@@ -228,6 +228,8 @@ error_codes! {
     NotFrozen => ("NOT_FROZEN", Conflict, false),
     /// The freeze cool-down has not passed yet.
     FreezeCooldown => ("FREEZE_COOLDOWN", Policy, true),
+    /// The request's `Host` is not a name the daemon answers to (DNS-rebinding protection).
+    HostNotAllowed => ("HOST_NOT_ALLOWED", Forbidden, false),
 }
 
 impl ErrorCode {
@@ -276,6 +278,7 @@ impl ErrorCode {
             ConfirmationRequired => "check the action, then call again with confirm: true",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
+            HostNotAllowed => "address the daemon by its listen address or localhost, or start it with --allowed-host NAME",
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }
