@@ -136,7 +136,9 @@ fn operator_key() -> CliResult<Option<Zeroizing<String>>> {
         .map(str::trim)
         .filter(|key| key.starts_with(OPERATOR_KEY_PREFIX) && key.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
-            CliError::invalid(format!("{OPERATOR_KEY_VAR}[_FILE] does not hold an operator key ({OPERATOR_KEY_PREFIX}…)"))
+            CliError::invalid(format!(
+                "{OPERATOR_KEY_VAR}[_FILE] does not hold an operator key ({OPERATOR_KEY_PREFIX}…)"
+            ))
         })?;
     Ok(Some(Zeroizing::new(key.to_string())))
 }

@@ -278,7 +278,9 @@ impl ErrorCode {
             ConfirmationRequired => "check the action, then call again with confirm: true",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
-            HostNotAllowed => "address the daemon by its listen address or localhost, or start it with --allowed-host NAME",
+            HostNotAllowed => {
+                "address the daemon by its listen address or localhost, or start it with --allowed-host NAME"
+            }
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }

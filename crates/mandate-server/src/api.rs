@@ -20,8 +20,8 @@ use crate::auth::{
     basic_password, check_session, has_scope, new_token, Principal, BANDS, EXTRA_SCOPES, OPERATOR_KEY_PREFIX,
     OPERATOR_SCOPES, SESSION_TOKEN_PREFIX,
 };
-use crate::guard::ClientIp;
 use crate::error::{ApiError, ApiResult};
+use crate::guard::ClientIp;
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};

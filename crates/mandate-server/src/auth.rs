@@ -189,7 +189,8 @@ fn key_failure(state: &AppState, request: &RequestInfo<'_>, key: Option<&str>, r
     state.login_limiter.record_failure(request.client, now);
     let details = json!({"key_id": key, "reason": reason, "client": request.client.0.to_string(),
                          "method": request.method.as_str(), "path": request.path});
-    if let Err(error) = state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)
+    if let Err(error) =
+        state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)
     {
         return error.into();
     }

@@ -93,23 +93,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limited_carries_retry_after_in_the_envelope_and_header() {
-        let error = ApiError::rate_limited("slow down", 7);
-        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
-        let envelope = error.envelope();
-        assert_eq!(envelope["error"]["code"], "RATE_LIMITED");
-        assert_eq!(envelope["error"]["retry_after"], 7);
-        let response = error.into_response();
-        assert_eq!(response.headers().get(axum::http::header::RETRY_AFTER).unwrap(), "7");
-        assert!(ApiError::new(ErrorCode::NotFound, "x").envelope()["error"]["retry_after"].is_null());
-    }
-}
-
 impl From<mandate_store::StoreError> for ApiError {
     fn from(error: mandate_store::StoreError) -> Self {
         match error {
@@ -132,5 +115,22 @@ impl From<mandate_mpc::MpcError> for ApiError {
 impl From<mandate_chain::ChainError> for ApiError {
     fn from(error: mandate_chain::ChainError) -> Self {
         ApiError::new(error.code(), error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_carries_retry_after_in_the_envelope_and_header() {
+        let error = ApiError::rate_limited("slow down", 7);
+        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+        let envelope = error.envelope();
+        assert_eq!(envelope["error"]["code"], "RATE_LIMITED");
+        assert_eq!(envelope["error"]["retry_after"], 7);
+        let response = error.into_response();
+        assert_eq!(response.headers().get(axum::http::header::RETRY_AFTER).unwrap(), "7");
+        assert!(ApiError::new(ErrorCode::NotFound, "x").envelope()["error"]["retry_after"].is_null());
     }
 }

@@ -15,6 +15,7 @@ mod audit;
 mod dashboard;
 mod flows;
 mod mcp;
+mod operator_auth;
 mod policy;
 mod sessions;
 mod webhooks;

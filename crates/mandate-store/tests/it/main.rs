@@ -264,12 +264,16 @@ fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     assert_eq!(small.nonce, Some(0));
 
     // Approved once; the second decision finds it no longer pending.
-    let Some(Resolution::Resolved(approved)) = store.resolve_held("tx_big", Some("{}"), 200, entry("ok"), entry("expired")).unwrap()
+    let Some(Resolution::Resolved(approved)) =
+        store.resolve_held("tx_big", Some("{}"), 200, entry("ok"), entry("expired")).unwrap()
     else {
         panic!()
     };
     assert_eq!(approved.status, TxStatus::Approved);
-    assert!(matches!(store.resolve_held("tx_big", None, 201, entry("deny"), entry("expired")).unwrap(), Some(Resolution::NotPending(_))));
+    assert!(matches!(
+        store.resolve_held("tx_big", None, 201, entry("deny"), entry("expired")).unwrap(),
+        Some(Resolution::NotPending(_))
+    ));
     // Claimed by one of many concurrent executors, with the next nonce.
     let claims: Vec<_> = (0..8)
         .map(|_| {
@@ -349,7 +353,9 @@ fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
     let reserve = |id: &str, eth: &str, actor: &str| {
         let value = parse_units(eth, 18).unwrap();
         match store
-            .reserve(native(id, None, value), policy.lookback_secs(), 10, actor, |view| decide(&policy, value, view, 10))
+            .reserve(native(id, None, value), policy.lookback_secs(), 10, actor, |view| {
+                decide(&policy, value, view, 10)
+            })
             .unwrap()
         {
             ReserveOutcome::Reserved { tx } => tx,
