@@ -1,9 +1,12 @@
 //! A small blocking client of the daemon's REST API (docs/API.md) for the operator
-//! commands: one login per invocation with the master password, then bearer calls.
+//! commands: an operator key (`MANDATE_OPERATOR_KEY` or `_FILE`) used as the bearer
+//! credential, or else one login per invocation with the master password, then
+//! bearer calls. With a key set, the master password — which also seals the service
+//! party's shares — is never read and never sent.
 //!
 //! The master password goes only into the `Authorization: Basic` header of the login
-//! (marked sensitive, built in zeroized buffers); the operator token only into
-//! `Authorization: Bearer` headers. Neither appears in an error or in `Debug`.
+//! (marked sensitive, built in zeroized buffers); the operator key or token only into
+//! `Authorization: Bearer` headers. None appears in an error or in `Debug`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -26,6 +29,10 @@ pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:3100";
 
 /// The variable holding the master password (or `<it>_FILE` naming a file).
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
+/// The variable holding an operator key (or `<it>_FILE` naming a file only the user can read).
+pub(crate) const OPERATOR_KEY_VAR: &str = "MANDATE_OPERATOR_KEY";
+/// What every operator key starts with.
+const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Generous: a balance asks the chain, a login runs Argon2id behind a gate.
@@ -51,18 +58,23 @@ struct LoginAnswer<'a> {
 }
 
 impl Daemon {
-    /// Logs in as the operator at `url` with the master password from
-    /// `MANDATE_MASTER_PASSWORD` (or `_FILE`). Local checks come before any request.
+    /// Connects as the operator at `url`: with the operator key of
+    /// `MANDATE_OPERATOR_KEY` (or `_FILE`) when one is set, otherwise by logging in
+    /// with the master password from `MANDATE_MASTER_PASSWORD` (or `_FILE`). Local
+    /// checks come before any request.
     pub(crate) fn login(url: &str) -> CliResult<Daemon> {
         let base = parse_base_url(url)?;
-        let password = read_secret_env(MASTER_PASSWORD_VAR)?;
-        let basic = basic_authorization(&password)?;
-        drop(password);
         let http = Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| CliError::new(ErrorCode::Internal, format!("building the HTTP client: {e}")))?;
+        if let Some(key) = operator_key()? {
+            return Ok(Daemon { base, http, token: key });
+        }
+        let password = read_secret_env(MASTER_PASSWORD_VAR)?;
+        let basic = basic_authorization(&password)?;
+        drop(password);
         let request = http.post(endpoint(&base, &["v1", "admin", "login"])?).header(AUTHORIZATION, basic);
         let response = request.send().map_err(|e| transport_error(&base, e))?;
         let status = response.status();
@@ -109,6 +121,26 @@ impl Daemon {
         let response = request.header(AUTHORIZATION, value).send().map_err(|e| transport_error(&self.base, e))?;
         answer(&self.base, response)
     }
+}
+
+/// The operator key of `MANDATE_OPERATOR_KEY` or `MANDATE_OPERATOR_KEY_FILE` (a file
+/// group and others cannot read), if either is set.
+fn operator_key() -> CliResult<Option<Zeroizing<String>>> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if !set(OPERATOR_KEY_VAR) && !set(&format!("{OPERATOR_KEY_VAR}_FILE")) {
+        return Ok(None);
+    }
+    let bytes = read_secret_env(OPERATOR_KEY_VAR)?;
+    let key = std::str::from_utf8(&bytes)
+        .ok()
+        .map(str::trim)
+        .filter(|key| key.starts_with(OPERATOR_KEY_PREFIX) && key.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            CliError::invalid(format!(
+                "{OPERATOR_KEY_VAR}[_FILE] does not hold an operator key ({OPERATOR_KEY_PREFIX}…)"
+            ))
+        })?;
+    Ok(Some(Zeroizing::new(key.to_string())))
 }
 
 /// Reads a response: its JSON on 2xx, its error envelope otherwise.
@@ -238,7 +270,11 @@ pub(crate) fn error_from_body(status: u16, body: &[u8]) -> CliError {
             ErrorCode::Internal
         }
     };
-    let details = error.get("details").cloned().unwrap_or_else(|| json!({}));
+    let mut details = error.get("details").cloned().unwrap_or_else(|| json!({}));
+    // The CLI's envelope has no place of its own for it: keep the daemon's advice.
+    if let (Some(secs), Some(object)) = (error.get("retry_after").and_then(Value::as_u64), details.as_object_mut()) {
+        object.insert("retry_after".into(), json!(secs));
+    }
     CliError::new(code, message).with_details(details)
 }
 
@@ -309,6 +345,13 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD.decode(text.strip_prefix("Basic ").unwrap()).unwrap();
         assert_eq!(decoded, b"operator:correct horse");
         assert!(!format!("{value:?}").contains(text), "a sensitive header's Debug hides it");
+    }
+
+    #[test]
+    fn retry_after_is_kept_in_the_details() {
+        let body = json!({"error": {"code": "RATE_LIMITED", "message": "wait", "retry_after": 12, "details": {}}});
+        let error = error_from_body(429, body.to_string().as_bytes());
+        assert_eq!((error.code, &error.details), (ErrorCode::RateLimited, &json!({"retry_after": 12})));
     }
 
     #[test]

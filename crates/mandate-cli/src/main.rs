@@ -71,6 +71,10 @@ enum Command {
         /// Seconds a freeze lasts at least before an owner may lift it.
         #[arg(long, env = "MANDATE_FREEZE_COOLDOWN_SECS", default_value_t = mandate_server::DEFAULT_FREEZE_COOLDOWN_SECS)]
         freeze_cooldown_secs: u64,
+        /// A `Host` name to answer to besides localhost and the listen address (e.g. a
+        /// reverse proxy's public name); repeat or separate with commas.
+        #[arg(long = "allowed-host", env = "MANDATE_ALLOWED_HOSTS", value_delimiter = ',')]
+        allowed_hosts: Vec<String>,
     },
     /// Wallets on the daemon.
     Wallet {
@@ -92,6 +96,14 @@ enum Command {
         daemon: DaemonArg,
         #[command(subcommand)]
         command: SessionCommand,
+    },
+    /// Operator credentials on the daemon: API keys for day-to-day commands
+    /// (MANDATE_OPERATOR_KEY or _FILE), instead of the master password.
+    Operator {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: operator::OperatorCommand,
     },
     /// The MCP server on stdio for an agent (docs/MCP.md): session token from
     /// MANDATE_SESSION_TOKEN or MANDATE_SESSION_TOKEN_FILE, daemon at --url / MANDATE_URL.
@@ -452,9 +464,10 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Init { data, auto_provision, cosigner_addr, service_addr } => {
             operator::init(data, auto_provision, cosigner_addr, service_addr)
         }
-        Command::Serve { data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs } => {
-            operator::serve(data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs)
+        Command::Serve { data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts } => {
+            operator::serve(data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts)
         }
+        Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),

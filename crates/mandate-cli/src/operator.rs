@@ -1,6 +1,7 @@
 //! The operator's commands: `init` and `serve` (the daemon, in this process), and
 //! `wallet`, `policy`, `session` and `audit`, which call a running daemon over its
-//! REST API (docs/API.md) after logging in with the master password.
+//! REST API (docs/API.md) with an operator key, or after logging in with the master
+//! password when no key is set.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,8 @@ pub(crate) struct DataDirArg {
 /// Where the daemon is.
 #[derive(Args)]
 pub(crate) struct DaemonArg {
-    /// The daemon's URL (the operator logs in with MANDATE_MASTER_PASSWORD or _FILE).
+    /// The daemon's URL (the operator authenticates with MANDATE_OPERATOR_KEY or _FILE,
+    /// else logs in with MANDATE_MASTER_PASSWORD or _FILE).
     #[arg(long, global = true, env = "MANDATE_URL", default_value = api::DEFAULT_URL)]
     pub(crate) url: String,
 }
@@ -123,6 +125,38 @@ pub(crate) enum SessionCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum OperatorCommand {
+    /// Operator API keys: scoped, expiring, revocable; the daemon keeps only their hash.
+    #[command(subcommand)]
+    Key(OperatorKeyCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum OperatorKeyCommand {
+    /// Create a key (authenticated with the master password or an admin key); prints
+    /// it once. Use it as MANDATE_OPERATOR_KEY or MANDATE_OPERATOR_KEY_FILE (0600).
+    Create {
+        /// A name for it (which machine or person holds it).
+        #[arg(long)]
+        name: String,
+        /// Scopes: admin (everything, the default), read (every GET), freeze (the
+        /// emergency freeze). Repeat the flag or separate with commas.
+        #[arg(long = "scopes", alias = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// Days until it expires (default 90, at most 3650).
+        #[arg(long)]
+        ttl_days: Option<u64>,
+    },
+    /// List the keys (never the keys themselves): name, scopes, expiry, last use, revoked.
+    List,
+    /// Revoke a key; it is refused from its next request on.
+    Revoke {
+        /// The key id (`opk_…`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum AuditCommand {
     /// Check the audit trail's hash chain; exits non-zero and names the first bad record.
     Verify,
@@ -148,6 +182,7 @@ pub(crate) fn serve(
     dev: bool,
     approval_ttl_secs: u64,
     freeze_cooldown_secs: u64,
+    allowed_hosts: Vec<String>,
 ) -> CliResult {
     let config = mandate_server::ServeConfig {
         data_dir: data.data_dir,
@@ -156,6 +191,7 @@ pub(crate) fn serve(
         dev,
         approval_ttl_secs,
         freeze_cooldown_secs,
+        allowed_hosts,
     };
     mandate_server::run(config)?;
     Ok(json!({"stopped": true}))
@@ -355,6 +391,57 @@ pub(crate) fn session(daemon: &DaemonArg, command: SessionCommand) -> CliResult<
             Ok(Daemon::login(&daemon.url)?.post(&["v1", "sessions", id, "revoke"], None)?.into())
         }
     }
+}
+
+pub(crate) fn operator(daemon: &DaemonArg, command: OperatorCommand) -> CliResult<Report> {
+    let OperatorCommand::Key(command) = command;
+    match command {
+        OperatorKeyCommand::Create { name, scopes, ttl_days } => {
+            let mut body = Map::new();
+            body.insert("name".into(), json!(name));
+            let scopes: Vec<&str> = scopes.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+            if !scopes.is_empty() {
+                body.insert("scopes".into(), json!(scopes));
+            }
+            if let Some(days) = ttl_days {
+                body.insert("ttl_days".into(), json!(days));
+            }
+            let created = Daemon::login(&daemon.url)?.post(&["v1", "operator-keys"], Some(&Value::Object(body)))?;
+            let key = created.get("operator_key").cloned().unwrap_or(Value::Null);
+            let text = format!(
+                "{}\nOperator key (shown once: store it now in a file only you can read, and point \
+                 MANDATE_OPERATOR_KEY_FILE at it):\n{}",
+                operator_key_line(&key),
+                field(&created, "key"),
+            );
+            Ok(Report::with_text(created, text))
+        }
+        OperatorKeyCommand::List => {
+            let listed = Daemon::login(&daemon.url)?.get(&["v1", "operator-keys"], &[])?;
+            let text = list_text(&listed, "operator_keys", "no operator keys", operator_key_line);
+            Ok(Report::with_text(listed, text))
+        }
+        OperatorKeyCommand::Revoke { id } => {
+            let id = api::path_id("operator key", &id)?;
+            Ok(Daemon::login(&daemon.url)?.post(&["v1", "operator-keys", id, "revoke"], None)?.into())
+        }
+    }
+}
+
+fn operator_key_line(key: &Value) -> String {
+    let scopes: Vec<&str> = items(key, "scopes").iter().filter_map(Value::as_str).collect();
+    let revoked = match key.get("revoked_at") {
+        Some(Value::Number(at)) => format!("  revoked at {at}"),
+        _ => String::new(),
+    };
+    format!(
+        "operator key {}  {:?}  scopes {}  expires_at {}  last_used_at {}{revoked}",
+        field(key, "id"),
+        field(key, "name"),
+        scopes.join(","),
+        field(key, "expires_at"),
+        field(key, "last_used_at"),
+    )
 }
 
 pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Report> {

@@ -242,6 +242,8 @@ error_codes! {
     ReservedMessage => ("RESERVED_MESSAGE", Policy, false),
     /// An owner key that is the address of one of the daemon's own wallets.
     OwnerKeyIsWallet => ("OWNER_KEY_IS_WALLET", Validation, false),
+    /// The request's `Host` is not a name the daemon answers to (DNS-rebinding protection).
+    HostNotAllowed => ("HOST_NOT_ALLOWED", Forbidden, false),
 }
 
 impl ErrorCode {
@@ -300,6 +302,9 @@ impl ErrorCode {
             OwnerKeyIsWallet => "register a key the owner holds, not one of the daemon's wallets",
             CosignerPayloadRefused => "ask the cosigner operator to allow this payload kind for the wallet",
             AuditChainBroken => "investigate: compare the named record with backups; the trail was altered",
+            HostNotAllowed => {
+                "address the daemon by its listen address or localhost, or start it with --allowed-host NAME"
+            }
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }

@@ -12,14 +12,16 @@ use axum::{Json, Router};
 use mandate_core::amount::format_units;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{AuditEntry, AuditProblem, FreezeRecord, SessionRecord, WalletRecord};
+use mandate_store::{AuditEntry, AuditProblem, FreezeRecord, OperatorKeyRecord, SessionRecord, WalletRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{
-    basic_password, check_session, has_scope, new_token, Principal, BANDS, EXTRA_SCOPES, SESSION_TOKEN_PREFIX,
+    basic_password, check_session, has_scope, new_token, Principal, BANDS, EXTRA_SCOPES, OPERATOR_KEY_PREFIX,
+    OPERATOR_SCOPES, SESSION_TOKEN_PREFIX,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::guard::ClientIp;
 use crate::provision::verify_password;
 use crate::request::{parse_json, MAX_BODY_BYTES};
 use crate::state::{blocking, AppState};
@@ -33,6 +35,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/v1/admin/login", post(login))
+        .route("/v1/operator-keys", get(list_operator_keys).post(create_operator_key))
+        .route("/v1/operator-keys/{id}/revoke", post(revoke_operator_key))
         .route("/v1/wallets", get(list_wallets).post(register_wallet))
         .route("/v1/wallets/{id}", get(show_wallet))
         .route("/v1/wallets/{id}/balance", get(balance))
@@ -131,15 +135,15 @@ async fn health(State(state): Shared) -> Json<Value> {
     Json(json!({"status": "ok", "chain_id": state.chain_id}))
 }
 
-async fn login(State(state): Shared, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn login(State(state): Shared, client: ClientIp, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let password = basic_password(&headers)?;
-    let _permit = state.login_gate.acquire().await.map_err(|_| ApiError::internal("login gate closed"))?;
     let hash = state.master_hash.clone();
-    let ok = blocking(move || verify_password(&hash, &password)).await?;
+    let ok = state.login_limiter.check_password(client, now, move || verify_password(&hash, &password)).await?;
     if !ok {
         let store = state.store.clone();
-        blocking(move || Ok(store.audit(audit_entry("unknown", "admin.login_failed", None, json!({})), now())?))
-            .await?;
+        let details = json!({"client": client.0.to_string()});
+        blocking(move || Ok(store.audit(audit_entry("unknown", "admin.login_failed", None, details), now())?)).await?;
+        // Outside the queue: a failure slows its own client only.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         return Err(ApiError::new(ErrorCode::InvalidCredentials, "wrong master password"));
     }
@@ -148,10 +152,105 @@ async fn login(State(state): Shared, headers: HeaderMap) -> ApiResult<Json<Value
     Ok(Json(json!({"token": token, "expires_at": expires_at})))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOperatorKey {
+    name: String,
+    scopes: Option<Vec<String>>,
+    ttl_days: Option<u64>,
+}
+
+/// Default lifetime of an operator key.
+const DEFAULT_KEY_TTL_DAYS: u64 = 90;
+/// Longest lifetime of an operator key.
+const MAX_KEY_TTL_DAYS: u64 = 3650;
+
+/// `POST /v1/operator-keys` `{"name", "scopes"?, "ttl_days"?}` (operator, `admin`):
+/// a new operator key, shown once; the daemon keeps its SHA-256 only.
+async fn create_operator_key(
+    State(state): Shared,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<impl IntoResponse> {
+    principal.require_operator()?;
+    let request: CreateOperatorKey = parse_json(&body_bytes(body)?)?;
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidInput, m);
+    let name = request.name.trim().to_string();
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(invalid("name must be 1 to 64 printable characters".into()));
+    }
+    let mut scopes = request.scopes.unwrap_or_else(|| vec!["admin".into()]);
+    scopes.sort();
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(invalid("give at least one scope".into()));
+    }
+    if let Some(bad) = scopes.iter().find(|s| !OPERATOR_SCOPES.contains(&s.as_str())) {
+        return Err(invalid(format!("unknown scope {bad:?}; operator key scopes are {OPERATOR_SCOPES:?}")));
+    }
+    let ttl_days = request.ttl_days.unwrap_or(DEFAULT_KEY_TTL_DAYS);
+    if ttl_days == 0 || ttl_days > MAX_KEY_TTL_DAYS {
+        return Err(invalid(format!("ttl_days must be 1 to {MAX_KEY_TTL_DAYS}")));
+    }
+    let (key, key_hash) = new_token(OPERATOR_KEY_PREFIX);
+    let now = now();
+    let record = OperatorKeyRecord {
+        id: format!("opk_{}", hex::encode(rand::random::<[u8; 10]>())),
+        name,
+        key_hash,
+        scopes,
+        created_at: now,
+        created_by: principal.actor(),
+        expires_at: Some(now + ttl_days * 86_400),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    let store = state.store.clone();
+    let stored = record.clone();
+    blocking(move || {
+        let entry = audit_entry(
+            &stored.created_by,
+            "operator_key.created",
+            None,
+            json!({"key_id": stored.id, "name": stored.name, "scopes": stored.scopes, "expires_at": stored.expires_at}),
+        );
+        Ok(store.insert_operator_key(&stored, entry)?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"key": key, "operator_key": record}))))
+}
+
+/// `GET /v1/operator-keys` (operator): every key with its state, never the key.
+async fn list_operator_keys(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    Ok(Json(json!({"operator_keys": state.store.operator_keys()?})))
+}
+
+/// `POST /v1/operator-keys/{id}/revoke` (operator, `admin`): refused from its next request on.
+async fn revoke_operator_key(
+    State(state): Shared,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    if state.store.operator_key(&id)?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no operator key {id}")));
+    }
+    let store = state.store.clone();
+    let actor = principal.actor();
+    let key = id.clone();
+    let revoked = blocking(move || {
+        let entry = audit_entry(&actor, "operator_key.revoked", None, json!({"key_id": key}));
+        Ok(store.revoke_operator_key(&key, now(), entry)?)
+    })
+    .await?;
+    Ok(Json(json!({"revoked": revoked, "key_id": id})))
+}
+
 async fn list_wallets(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
     let wallets = state.store.wallets()?;
     let visible: Vec<_> = match &principal {
-        Principal::Operator => wallets,
+        Principal::Operator(_) => wallets,
         Principal::Agent(session) => {
             principal.require_wallet(&session.wallet_id, "read")?;
             wallets.into_iter().filter(|w| w.id == session.wallet_id).collect()
@@ -198,9 +297,10 @@ async fn register_wallet(
     };
     let store = state.store.clone();
     let stored = record.clone();
+    let actor = principal.actor();
     blocking(move || {
         let entry = audit_entry(
-            "operator",
+            &actor,
             "wallet.created",
             Some(&stored.id),
             json!({"name": stored.name, "address": stored.address, "chain_id": stored.chain_id}),
@@ -456,9 +556,10 @@ async fn create_session(
     };
     let store = state.store.clone();
     let stored = session.clone();
+    let actor = principal.actor();
     blocking(move || {
         let entry = audit_entry(
-            "operator",
+            &actor,
             "session.created",
             Some(&stored.wallet_id),
             json!({"session_id": stored.id, "scopes": stored.scopes, "ttl_secs": stored.ttl_secs,
@@ -521,13 +622,30 @@ async fn revoke_session(State(state): Shared, principal: Principal, Path(id): Pa
         return Err(ApiError::new(ErrorCode::SessionNotFound, format!("no session {id}")));
     };
     let store = state.store.clone();
-    let revoked = blocking(move || {
-        let entry =
-            audit_entry("operator", "session.revoked", Some(&session.wallet_id), json!({"session_id": session.id}));
-        Ok(store.revoke_session(&session.id, now(), entry)?)
+    let actor = principal.actor();
+    let (revoked, cancelled) = blocking(move || {
+        let entry = audit_entry(&actor, "session.revoked", Some(&session.wallet_id), json!({"session_id": session.id}));
+        // What the session left held (approval, delay) is cancelled with it.
+        let cancelled = |tx: &mandate_store::TxRecord| {
+            audit_entry(
+                &actor,
+                "transaction.cancelled",
+                Some(&tx.wallet_id),
+                json!({"tx_id": tx.id, "reason": "its session was revoked", "session_id": session.id}),
+            )
+        };
+        Ok(store.revoke_session(&session.id, now(), entry, cancelled)?)
     })
     .await?;
-    Ok(Json(json!({"revoked": revoked, "session_id": id})))
+    for tx in &cancelled {
+        webhooks::emit(
+            &state,
+            webhooks::Event::ApprovalResolved,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "by": principal.actor()}),
+        );
+    }
+    let cancelled: Vec<&str> = cancelled.iter().map(|tx| tx.id.as_str()).collect();
+    Ok(Json(json!({"revoked": revoked, "session_id": id, "cancelled": cancelled})))
 }
 
 fn problem_json(problem: &AuditProblem) -> Value {

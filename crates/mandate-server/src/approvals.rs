@@ -144,7 +144,15 @@ pub(crate) async fn resolve(
     } else {
         let approval = (action == DecisionAction::Approve)
             .then(|| String::from_utf8_lossy(&SignedDecision { decision, signature }.encode()).into_owned());
-        blocking(move || Ok(store.resolve_held(&item, approval.as_deref(), at, entry)?)).await?
+        // An approval that finds the item past its deadline expires it, audited as the
+        // executor would have.
+        let expired = audit_entry(
+            actor,
+            "approval.expired",
+            Some(&tx.wallet_id),
+            json!({"tx_id": tx.id, "owner": owner, "via": "decision after the deadline"}),
+        );
+        blocking(move || Ok(store.resolve_held(&item, approval.as_deref(), at, entry, expired)?)).await?
     };
     match resolution {
         Some(Resolution::Resolved(tx)) => {
@@ -208,7 +216,7 @@ pub(crate) async fn list(
 ) -> ApiResult<Json<Value>> {
     let wallet = match (&principal, query.wallet) {
         (Principal::Agent(session), _) => Some(session.wallet_id.clone()),
-        (Principal::Operator, wallet) => wallet,
+        (Principal::Operator(_), wallet) => wallet,
     };
     if let Some(wallet) = &wallet {
         wallet_for(&state, &principal, wallet, "read")?;

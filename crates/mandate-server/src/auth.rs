@@ -1,19 +1,23 @@
-//! Who is calling: the operator (master password → short-lived admin token) or an
-//! agent (a session token bound to one wallet, with scopes, TTL, renewals and an
-//! absolute lifetime). Tokens are random; only their SHA-256 is kept.
+//! Who is calling: the operator (master password → short-lived admin token, or an
+//! operator API key: named, scoped, expiring, revocable, and separate from the
+//! master password that seals the shares) or an agent (a session token bound to one
+//! wallet, with scopes, TTL, renewals and an absolute lifetime). Tokens and keys are
+//! random; only their SHA-256 is kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use base64::Engine;
 use mandate_core::ErrorCode;
 use mandate_store::SessionRecord;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::ClientIp;
 use crate::now;
 use crate::state::AppState;
 
@@ -21,6 +25,11 @@ use crate::state::AppState;
 pub(crate) const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
 /// Prefix of agent session tokens.
 pub(crate) const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
+/// Prefix of operator API keys.
+pub(crate) const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
+/// Scopes of operator keys: `admin` (everything the operator may do, keys included),
+/// `read` (every `GET`), `freeze` (the two emergency-freeze endpoints).
+pub(crate) const OPERATOR_SCOPES: [&str; 3] = ["admin", "read", "freeze"];
 /// Lifetime of an operator token.
 pub(crate) const ADMIN_TOKEN_TTL_SECS: u64 = 15 * 60;
 
@@ -62,20 +71,30 @@ impl AdminTokens {
     }
 }
 
+/// How the operator proved itself.
+#[derive(Debug, Clone)]
+pub(crate) enum OperatorVia {
+    /// A token from a master-password login.
+    Login,
+    /// An operator API key (its id); its scopes were checked against the request.
+    Key(String),
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub(crate) enum Principal {
     /// The operator.
-    Operator,
+    Operator(OperatorVia),
     /// An agent session.
     Agent(Box<SessionRecord>),
 }
 
 impl Principal {
-    /// The audit actor name: `operator` or `agent:<session id>`.
+    /// The audit actor name: `operator`, `operator:key:<key id>` or `agent:<session id>`.
     pub(crate) fn actor(&self) -> String {
         match self {
-            Principal::Operator => "operator".into(),
+            Principal::Operator(OperatorVia::Login) => "operator".into(),
+            Principal::Operator(OperatorVia::Key(id)) => format!("operator:key:{id}"),
             Principal::Agent(session) => format!("agent:{}", session.id),
         }
     }
@@ -83,7 +102,7 @@ impl Principal {
     /// Refuses anyone but the operator.
     pub(crate) fn require_operator(&self) -> ApiResult<()> {
         match self {
-            Principal::Operator => Ok(()),
+            Principal::Operator(_) => Ok(()),
             Principal::Agent(_) => Err(ApiError::new(
                 ErrorCode::AdminRequired,
                 "this endpoint is for the operator; session tokens cannot use it",
@@ -140,15 +159,81 @@ pub(crate) fn check_session(session: &SessionRecord, now: u64) -> ApiResult<()> 
     Ok(())
 }
 
+/// Whether an operator key with `scopes` may make a `method` request to `path`.
+pub(crate) fn operator_key_allows(scopes: &[String], method: &Method, path: &str) -> bool {
+    let has = |scope: &str| scopes.iter().any(|s| s == scope);
+    if has("admin") {
+        return true;
+    }
+    if has("read") && (method == Method::GET || method == Method::HEAD) {
+        return true;
+    }
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let is_freeze = matches!(segments.as_slice(), ["", "v1", "freeze"] | ["", "v1", "wallets", _, "freeze"]);
+    has("freeze") && method == Method::POST && is_freeze
+}
+
+/// Who asks, and what: the peer, the method and the path (operator keys are scoped by them).
+pub(crate) struct RequestInfo<'a> {
+    pub(crate) client: ClientIp,
+    pub(crate) method: &'a Method,
+    pub(crate) path: &'a str,
+}
+
+/// A failed use of an operator key: counted against the client's login budget and
+/// audited; once the client is over its budget, refused with `RATE_LIMITED` unaudited.
+fn key_failure(state: &AppState, request: &RequestInfo<'_>, key: Option<&str>, reason: &str, now: u64) -> ApiError {
+    if let Err(limited) = state.login_limiter.refuse_if_over_budget(request.client, now) {
+        return limited;
+    }
+    state.login_limiter.record_failure(request.client, now);
+    let details = json!({"key_id": key, "reason": reason, "client": request.client.0.to_string(),
+                         "method": request.method.as_str(), "path": request.path});
+    if let Err(error) =
+        state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)
+    {
+        return error.into();
+    }
+    ApiError::new(ErrorCode::Unauthenticated, reason.to_string())
+}
+
+/// Authenticates an operator key: known, not revoked, not expired, and its scopes
+/// cover the request.
+fn authenticate_key(state: &AppState, key: &str, request: &RequestInfo<'_>, now: u64) -> ApiResult<Principal> {
+    let Some(record) = state.store.operator_key_by_hash(&token_hash(key))? else {
+        return Err(key_failure(state, request, None, "unknown operator key", now));
+    };
+    if record.revoked_at.is_some() {
+        return Err(key_failure(state, request, Some(&record.id), "this operator key was revoked", now));
+    }
+    if record.expires_at.is_some_and(|expiry| now >= expiry) {
+        return Err(key_failure(state, request, Some(&record.id), "this operator key expired", now));
+    }
+    if !operator_key_allows(&record.scopes, request.method, request.path) {
+        let details = json!({"key_id": record.id, "reason": "scope", "scopes": record.scopes,
+                             "method": request.method.as_str(), "path": request.path});
+        state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)?;
+        return Err(ApiError::new(
+            ErrorCode::ScopeMissing,
+            format!("this operator key's scopes {:?} do not allow {} {}", record.scopes, request.method, request.path),
+        ));
+    }
+    state.store.touch_operator_key(&record.id, now)?;
+    Ok(Principal::Operator(OperatorVia::Key(record.id)))
+}
+
 /// Authenticates a request.
-pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
+pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap, request: &RequestInfo<'_>) -> ApiResult<Principal> {
     let token = bearer(headers)?;
     let now = now();
     if token.starts_with(ADMIN_TOKEN_PREFIX) {
         if state.admin_tokens.valid(token, now)? {
-            return Ok(Principal::Operator);
+            return Ok(Principal::Operator(OperatorVia::Login));
         }
         return Err(ApiError::new(ErrorCode::Unauthenticated, "unknown or expired operator token; log in again"));
+    }
+    if token.starts_with(OPERATOR_KEY_PREFIX) {
+        return authenticate_key(state, token, request, now);
     }
     if token.starts_with(SESSION_TOKEN_PREFIX) {
         let session = state
@@ -165,7 +250,8 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        authenticate(state, &parts.headers)
+        let request = RequestInfo { client: ClientIp::of(parts), method: &parts.method, path: parts.uri.path() };
+        authenticate(state, &parts.headers, &request)
     }
 }
 
@@ -194,6 +280,25 @@ mod tests {
         assert!(!has_scope(&scopes, "freeze"));
         assert!(has_scope(&["freeze".to_string()], "freeze"));
         assert!(!has_scope(&["freeze".to_string()], "read"));
+    }
+
+    #[test]
+    fn operator_key_scopes_cover_their_requests_only() {
+        let scopes = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let admin = scopes(&["admin"]);
+        let read = scopes(&["read"]);
+        let freeze = scopes(&["freeze"]);
+        assert!(operator_key_allows(&admin, &Method::POST, "/v1/operator-keys"));
+        assert!(operator_key_allows(&read, &Method::GET, "/v1/wallets"));
+        assert!(!operator_key_allows(&read, &Method::POST, "/v1/wallets/wal_a/freeze"));
+        assert!(!operator_key_allows(&read, &Method::PUT, "/v1/wallets/wal_a/policy"));
+        assert!(operator_key_allows(&freeze, &Method::POST, "/v1/wallets/wal_a/freeze"));
+        assert!(operator_key_allows(&freeze, &Method::POST, "/v1/freeze"));
+        assert!(!operator_key_allows(&freeze, &Method::POST, "/v1/wallets/wal_a/unfreeze"));
+        assert!(!operator_key_allows(&freeze, &Method::POST, "/v1/wallets/a/b/freeze"));
+        assert!(!operator_key_allows(&freeze, &Method::GET, "/v1/wallets"));
+        assert!(!operator_key_allows(&freeze, &Method::POST, "/v1/operator-keys"));
+        assert!(!operator_key_allows(&[], &Method::GET, "/v1/wallets"));
     }
 
     #[test]

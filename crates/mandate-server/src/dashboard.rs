@@ -25,8 +25,10 @@ use sha2::{Digest, Sha256};
 
 use crate::approvals::{owner_decision, resolve};
 use crate::freeze::freeze_wallet;
+use crate::guard::ClientIp;
 use crate::now;
 use crate::provision::verify_password;
+use crate::request::MAX_BODY_BYTES;
 use crate::state::{blocking, AppState};
 
 const SESSION_COOKIE: &str = "mandate_dashboard";
@@ -192,15 +194,29 @@ struct LoginForm {
     password: String,
 }
 
-async fn login(State(state): State<Arc<AppState>>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<Arc<AppState>>,
+    client: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if cross_origin(&headers) || expected.is_empty() || !same(&expected, &form.csrf) {
         return forbidden();
     }
-    let Ok(_permit) = state.login_gate.acquire().await else { return forbidden() };
     let hash = state.master_hash.clone();
     let password = zeroize::Zeroizing::new(form.password.into_bytes());
-    let ok = blocking(move || verify_password(&hash, &password)).await.unwrap_or(false);
+    let ok = match state.login_limiter.check_password(client, now, move || verify_password(&hash, &password)).await {
+        Ok(ok) => ok,
+        Err(error) if error.code == mandate_core::ErrorCode::RateLimited => {
+            let wait = error.retry_after.unwrap_or(1);
+            let mut response =
+                login_page(StatusCode::TOO_MANY_REQUESTS, Some(&format!("Too many attempts; retry in {wait} s.")));
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+        Err(_) => false,
+    };
     let actor = if ok { "operator:dashboard" } else { "unknown" };
     let event = if ok { "admin.login" } else { "admin.login_failed" };
     let entry = crate::api::audit_entry(actor, event, None, serde_json::json!({"via": "dashboard"}));
@@ -565,6 +581,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/wallets/{id}/freeze", post(freeze))
         .route("/dashboard/approvals/{id}", get(approval_page))
         .route("/dashboard/approvals/{id}/decide", post(decide))
+        // The same limit as REST's (axum's default would be 2 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -15,6 +15,9 @@ pub struct ApiError {
     pub message: String,
     /// Structured details (a policy decision, a JSON path, …).
     pub details: Value,
+    /// Seconds after which a retry may succeed (`RATE_LIMITED`), shown as the
+    /// envelope's `retry_after` and the `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 /// Result with [`ApiError`].
@@ -23,7 +26,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error without details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), details: json!({}) }
+        ApiError { code, message: message.into(), details: json!({}), retry_after: None }
+    }
+
+    /// `RATE_LIMITED`, retry after `secs` (at least 1).
+    pub fn rate_limited(message: impl Into<String>, secs: u64) -> Self {
+        ApiError { retry_after: Some(secs.max(1)), ..ApiError::new(ErrorCode::RateLimited, message) }
     }
 
     /// Adds details (merged into details already there when both are objects).
@@ -62,7 +70,11 @@ impl ApiError {
 
     /// The envelope `{"error": {…}}`.
     pub fn envelope(&self) -> Value {
-        mandate_core::error_envelope(self.code, &self.message, self.details.clone())
+        let mut envelope = mandate_core::error_envelope(self.code, &self.message, self.details.clone());
+        if let (Some(secs), Some(error)) = (self.retry_after, envelope.get_mut("error")) {
+            error["retry_after"] = json!(secs);
+        }
+        envelope
     }
 }
 
@@ -76,7 +88,11 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.envelope())).into_response()
+        let mut response = (self.status(), Json(self.envelope())).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -102,5 +118,22 @@ impl From<mandate_mpc::MpcError> for ApiError {
 impl From<mandate_chain::ChainError> for ApiError {
     fn from(error: mandate_chain::ChainError) -> Self {
         ApiError::new(error.code(), error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limited_carries_retry_after_in_the_envelope_and_header() {
+        let error = ApiError::rate_limited("slow down", 7);
+        assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+        let envelope = error.envelope();
+        assert_eq!(envelope["error"]["code"], "RATE_LIMITED");
+        assert_eq!(envelope["error"]["retry_after"], 7);
+        let response = error.into_response();
+        assert_eq!(response.headers().get(axum::http::header::RETRY_AFTER).unwrap(), "7");
+        assert!(ApiError::new(ErrorCode::NotFound, "x").envelope()["error"]["retry_after"].is_null());
     }
 }

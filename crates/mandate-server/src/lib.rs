@@ -16,6 +16,7 @@ mod dashboard;
 mod error;
 mod executor;
 mod freeze;
+mod guard;
 mod mcp;
 mod openapi;
 mod party;
@@ -65,6 +66,9 @@ pub struct ServeConfig {
     pub approval_ttl_secs: u64,
     /// How long a freeze must last before an owner may lift it (default 10 min).
     pub freeze_cooldown_secs: u64,
+    /// `Host` names accepted besides the loopback names and the listen address (a
+    /// reverse proxy's public name); anything else is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Default of [`ServeConfig::approval_ttl_secs`].
@@ -210,7 +214,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         service,
         admin_tokens: auth::AdminTokens::default(),
         master_hash,
-        login_gate: tokio::sync::Semaphore::new(1),
+        login_limiter: guard::LoginLimiter::default(),
         approval_ttl_secs: config.approval_ttl_secs,
         freeze_cooldown_secs: config.freeze_cooldown_secs,
         executor_wake: tokio::sync::Notify::new(),
@@ -228,10 +232,14 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
                "cosigner": cosigner_addr, "dev": config.dev})
     );
-    let host = local.ip().to_string();
-    let router = mcp::with_mcp(api::router(state.clone()), (!local.ip().is_loopback()).then_some(host))
-        .merge(dashboard::router(state.clone()));
-    let result = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
+    let hosts = guard::AllowedHosts::new(local.ip(), &config.allowed_hosts);
+    // The Host check wraps everything the listener serves; `/mcp`'s in-process calls
+    // to the REST router do not pass through it (they carry no Host).
+    let router = mcp::with_mcp(api::router(state.clone()), hosts.names())
+        .merge(dashboard::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(hosts, guard::check_host));
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();
     executor.abort();
     dispatcher.abort();

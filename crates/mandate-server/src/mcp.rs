@@ -82,11 +82,10 @@ async fn require_session_token(request: Request, next: Next) -> Response {
     response
 }
 
-/// `rest` with `/mcp` added. `host` is the listen host, accepted in `Host` headers
-/// besides the loopback names.
-pub(crate) fn with_mcp(rest: Router, host: Option<String>) -> Router {
-    let service =
-        mandate_mcp::http_service(Arc::new(InProcess(rest.clone())), host.into_iter().collect(), MAX_BODY_BYTES);
+/// `rest` with `/mcp` added. `hosts` are the names accepted in `Host` headers besides
+/// the loopback names (the listen address, `--allowed-host`).
+pub(crate) fn with_mcp(rest: Router, hosts: Vec<String>) -> Router {
+    let service = mandate_mcp::http_service(Arc::new(InProcess(rest.clone())), hosts, MAX_BODY_BYTES);
     let mcp = Router::new().route_service("/mcp", service).layer(axum::middleware::from_fn(require_session_token));
     rest.merge(mcp)
 }

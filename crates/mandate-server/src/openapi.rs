@@ -39,6 +39,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/health"),
     ("get", "/v1/openapi.json"),
     ("post", "/v1/admin/login"),
+    ("get", "/v1/operator-keys"),
+    ("post", "/v1/operator-keys"),
+    ("post", "/v1/operator-keys/{id}/revoke"),
     ("get", "/v1/wallets"),
     ("post", "/v1/wallets"),
     ("get", "/v1/wallets/{id}"),
@@ -87,6 +90,16 @@ fn operation(method: &str, path: &str) -> Value {
         ("get", "/v1/openapi.json") => op("This document", "none", None, "200"),
         ("post", "/v1/admin/login") => {
             op("Operator login with the master password (HTTP Basic, user operator)", "basic", None, "200")
+        }
+        ("get", "/v1/operator-keys") => op("Operator keys with their state (never the keys)", "operator", None, "200"),
+        ("post", "/v1/operator-keys") => op(
+            "Create an operator key (shown once; only its SHA-256 is kept)",
+            "operator:admin",
+            Some("CreateOperatorKey"),
+            "201",
+        ),
+        ("post", "/v1/operator-keys/{id}/revoke") => {
+            op("Revoke an operator key (refused from its next request on)", "operator:admin", None, "200")
         }
         ("get", "/v1/wallets") => op("List wallets (an agent sees its own)", "operator|agent:read", None, "200"),
         ("post", "/v1/wallets") => {
@@ -230,7 +243,9 @@ pub(crate) fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "mnd_admin_… or mnd_sess_…"},
+                "bearer": {"type": "http", "scheme": "bearer", "description":
+                    "mnd_admin_… (login), mnd_op_… (operator key; scopes admin: all, read: every GET, freeze: \
+                     the freeze endpoints) or mnd_sess_… (agent session)"},
                 "basic": {"type": "http", "scheme": "basic"}
             },
             "schemas": {
@@ -238,7 +253,14 @@ pub(crate) fn document() -> Value {
                     "required": ["category", "code", "message", "required_action", "retryable", "details"],
                     "properties": {"category": {"type": "string"}, "code": {"type": "string"},
                         "message": {"type": "string"}, "required_action": {"type": "string"},
-                        "retryable": {"type": "boolean"}, "details": {"type": "object"}}}}},
+                        "retryable": {"type": "boolean"},
+                        "retry_after": {"type": ["integer", "null"], "description": "seconds (RATE_LIMITED)"},
+                        "details": {"type": "object"}}}}},
+                "CreateOperatorKey": {"type": "object", "required": ["name"], "additionalProperties": false,
+                    "properties": {"name": {"type": "string", "maxLength": 64},
+                        "scopes": {"type": "array", "items": {"enum": ["admin", "read", "freeze"]},
+                            "description": "default [\"admin\"]"},
+                        "ttl_days": {"type": "integer", "minimum": 1, "maximum": 3650, "description": "default 90"}}},
                 "Transfer": {"type": "object", "required": ["to"], "additionalProperties": false,
                     "properties": {"to": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
                         "token": {"type": "string", "description": "ERC-20: a symbol the policy declares, or the contract address"},

@@ -17,8 +17,8 @@ pub(crate) struct AppState {
     pub(crate) service: Arc<ServiceParty>,
     pub(crate) admin_tokens: AdminTokens,
     pub(crate) master_hash: String,
-    /// One password check at a time (Argon2id uses 64 MiB; also slows guessing).
-    pub(crate) login_gate: tokio::sync::Semaphore,
+    /// Password checks one at a time behind a bounded queue; failed logins limited per client.
+    pub(crate) login_limiter: crate::guard::LoginLimiter,
     /// How long an owner may take to approve a held transaction.
     pub(crate) approval_ttl_secs: u64,
     /// How long a freeze lasts at least before an owner may lift it.

@@ -4,7 +4,7 @@
 //! so caps count it, but takes a nonce only when it is claimed to run. Every state
 //! change happens in one database transaction with its audit record.
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
@@ -41,9 +41,21 @@ pub enum Claim {
     Claimed(Box<TxRecord>),
     /// The wallet is frozen: the transaction stays held.
     Frozen(FreezeRecord),
-    /// Not due (any more): another executor claimed it, it was cancelled, or its
-    /// delay has not passed.
+    /// Not due (any more): another executor claimed it, it was cancelled (also now,
+    /// because the session that requested it was revoked), or its delay has not passed.
     NotDue,
+}
+
+/// The audit entry of a held transaction cancelled because its session was revoked.
+fn revoked_entry(tx: &TxRecord) -> AuditEntry {
+    AuditEntry {
+        actor: "daemon".into(),
+        event: "transaction.cancelled".into(),
+        wallet: Some(tx.wallet_id.clone()),
+        decision: None,
+        policy_hash: None,
+        details: serde_json::json!({"tx_id": tx.id, "reason": "its session was revoked"}),
+    }
 }
 
 const HELD: &str = "('pending_approval', 'delayed', 'approved')";
@@ -114,13 +126,15 @@ impl Store {
 
     /// Records an owner's approval (with the signed decision, JSON) or denial of a
     /// transaction waiting for one. An approval arriving after `expires_at` expires
-    /// the transaction instead. Audited with `entry` when recorded.
+    /// the transaction instead, audited with `expired`. Audited with `entry` when
+    /// recorded.
     pub fn resolve_held(
         &self,
         id: &str,
         approval: Option<&str>,
         now: u64,
         entry: AuditEntry,
+        expired: AuditEntry,
     ) -> Result<Option<Resolution>> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -130,6 +144,7 @@ impl Store {
         }
         if current.expires_at.is_some_and(|deadline| now > deadline) {
             Self::drop_spend_and_set(&tx, id, TxStatus::Expired, Some("not approved in time"), now)?;
+            Self::append_audit(&tx, self.audit_path(), expired, now)?;
             let record = Self::load(&tx, id)?;
             tx.commit()?;
             return Ok(Some(Resolution::Expired(record)));
@@ -164,6 +179,32 @@ impl Store {
         let record = Self::load(&tx, id)?;
         tx.commit()?;
         Ok(Some((record, true)))
+    }
+
+    /// Cancels, inside `tx`, every held transaction `requester` asked for (audited
+    /// with `entry(tx)` each). Returns them.
+    pub(crate) fn cancel_held_of(
+        tx: &rusqlite::Transaction<'_>,
+        audit_path: &std::path::Path,
+        requester: &str,
+        now: u64,
+        entry: impl Fn(&TxRecord) -> AuditEntry,
+    ) -> Result<Vec<TxRecord>> {
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT id FROM transactions WHERE requested_by = ?1 AND status IN {HELD} ORDER BY created_at, rowid"
+            ))?;
+            let rows = stmt.query_map([requester], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut cancelled = Vec::with_capacity(ids.len());
+        for id in ids {
+            Self::drop_spend_and_set(tx, &id, TxStatus::Cancelled, Some("its session was revoked"), now)?;
+            let record = Self::load(tx, &id)?;
+            Self::append_audit(tx, audit_path, entry(&record), now)?;
+            cancelled.push(record);
+        }
+        Ok(cancelled)
     }
 
     /// Expires every transaction whose approval window closed before `now`
@@ -220,6 +261,22 @@ impl Store {
         };
         if !due {
             return Ok(Claim::NotDue);
+        }
+        // A session revoked while its send was being held (the revocation cancels
+        // what was held then; this catches a send that was in flight at that moment).
+        let requester: Option<String> =
+            tx.query_row("SELECT requested_by FROM transactions WHERE id = ?1", [id], |r| r.get(0))?;
+        if let Some(session) = requester.as_deref().and_then(|r| r.strip_prefix("agent:")) {
+            let revoked: Option<i64> = tx
+                .query_row("SELECT revoked_at FROM sessions WHERE id = ?1", [session], |r| r.get(0))
+                .optional()?
+                .flatten();
+            if revoked.is_some() {
+                Self::drop_spend_and_set(&tx, id, TxStatus::Cancelled, Some("its session was revoked"), now)?;
+                Self::append_audit(&tx, self.audit_path(), revoked_entry(&current), now)?;
+                tx.commit()?;
+                return Ok(Claim::NotDue);
+            }
         }
         if let Some(freeze) = Self::freeze_in(&tx, &current.wallet_id)? {
             return Ok(Claim::Frozen(freeze));

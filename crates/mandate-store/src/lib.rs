@@ -7,11 +7,13 @@
 mod audit;
 mod held;
 mod migrations;
+mod operator_keys;
 mod store;
 mod webhooks;
 
 pub use audit::{verify_audit_file, AuditEntry, AuditProblem, AuditRecord};
 pub use held::{Claim, OwnerRecord, Resolution};
+pub use operator_keys::OperatorKeyRecord;
 pub use store::{
     FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, TxRecord, TxStatus,
     WalletRecord,

@@ -80,6 +80,17 @@ const MIGRATIONS: &[&str] = &[
         last_status INTEGER, last_error TEXT, delivered_at INTEGER);
     CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
     "#,
+    // 5: operator API keys (only their SHA-256 is kept), and who requested each
+    // transaction (`agent:<session>`, `operator`, …) so that revoking a session
+    // cancels what it left held.
+    r#"
+    CREATE TABLE operator_keys (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
+        created_at INTEGER NOT NULL, created_by TEXT NOT NULL, expires_at INTEGER,
+        last_used_at INTEGER, revoked_at INTEGER);
+    ALTER TABLE transactions ADD COLUMN requested_by TEXT;
+    CREATE INDEX transactions_by_requester ON transactions (requested_by, status);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

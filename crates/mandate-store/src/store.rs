@@ -600,17 +600,30 @@ impl Store {
         self.session(id)
     }
 
-    /// Revokes a session and audits it.
-    pub fn revoke_session(&self, id: &str, now: u64, entry: AuditEntry) -> Result<bool> {
+    /// Revokes a session and audits it (`entry`). In the same database transaction,
+    /// every transaction the session left held (waiting for approval, delayed, or
+    /// approved but not yet claimed to run) is cancelled, its spend released, and
+    /// audited with `cancelled(tx)`. Returns whether the session was live, and the
+    /// cancelled transactions.
+    pub fn revoke_session(
+        &self,
+        id: &str,
+        now: u64,
+        entry: AuditEntry,
+        cancelled: impl Fn(&TxRecord) -> AuditEntry,
+    ) -> Result<(bool, Vec<TxRecord>)> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let changed = tx
             .execute("UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, i(now)])?;
         if changed > 0 {
             Self::append_audit(&tx, &self.audit_path, entry, now)?;
         }
+        // Also when it was revoked before: a send that was in flight at the revocation
+        // may have been held after it.
+        let held = Self::cancel_held_of(&tx, &self.audit_path, &format!("agent:{id}"), now, cancelled)?;
         tx.commit()?;
-        Ok(changed > 0)
+        Ok((changed > 0, held))
     }
 
     pub(crate) fn tx_by(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<TxRecord>> {
@@ -716,8 +729,8 @@ impl Store {
         tx.execute(
             "INSERT INTO transactions (id, wallet_id, idempotency_key, to_address, value_wei, nonce, status, decision,
                                        created_at, updated_at, kind, data, asset, amount, recipient,
-                                       chain_id, expires_at, execute_after, gas_limit, max_fee_per_gas)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                                       chain_id, expires_at, execute_after, gas_limit, max_fee_per_gas, requested_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
             params![
                 request.id,
                 request.wallet_id,
@@ -737,7 +750,8 @@ impl Store {
                 expires_at.map(i),
                 execute_after.map(i),
                 i(request.gas_limit),
-                request.max_fee_per_gas.to_string()
+                request.max_fee_per_gas.to_string(),
+                actor
             ],
         )?;
         tx.execute(

@@ -17,6 +17,7 @@ mod dashboard;
 mod flows;
 mod mcp;
 mod owner_view;
+mod operator_auth;
 mod policy;
 mod sessions;
 mod webhooks;

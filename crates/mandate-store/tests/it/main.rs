@@ -264,12 +264,16 @@ fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     assert_eq!(small.nonce, Some(0));
 
     // Approved once; the second decision finds it no longer pending.
-    let Some(Resolution::Resolved(approved)) = store.resolve_held("tx_big", Some("{}"), 200, entry("ok")).unwrap()
+    let Some(Resolution::Resolved(approved)) =
+        store.resolve_held("tx_big", Some("{}"), 200, entry("ok"), entry("expired")).unwrap()
     else {
         panic!()
     };
     assert_eq!(approved.status, TxStatus::Approved);
-    assert!(matches!(store.resolve_held("tx_big", None, 201, entry("deny")).unwrap(), Some(Resolution::NotPending(_))));
+    assert!(matches!(
+        store.resolve_held("tx_big", None, 201, entry("deny"), entry("expired")).unwrap(),
+        Some(Resolution::NotPending(_))
+    ));
     // Claimed by one of many concurrent executors, with the next nonce.
     let claims: Vec<_> = (0..8)
         .map(|_| {
@@ -293,4 +297,130 @@ fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
         [("tx_wait", TxStatus::Expired)]
     );
     assert!(store.spends("wal_a", 0).unwrap().len() == 1, "the expired spend is gone: big remains");
+}
+
+/// The audit records' events, in order.
+fn events(store: &Store) -> Vec<String> {
+    store.audit_tail(1000).unwrap().iter().map(|r| r["event"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn an_approval_that_finds_the_item_expired_is_audited() {
+    let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
+        {"id":"big","type":"tiers","approval_above":"1"}]}"#;
+    let policy = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
+    let value = parse_units("2", 18).unwrap();
+    let outcome = store
+        .reserve(native("tx_late", None, value), policy.lookback_secs(), 100, "agent:ses_a", |view| {
+            decide(&policy, value, view, 100)
+        })
+        .unwrap();
+    assert!(matches!(outcome, ReserveOutcome::Reserved { .. }));
+    let resolved =
+        store.resolve_held("tx_late", Some("{}"), 100 + 3601, entry("approved"), entry("approval.expired")).unwrap();
+    let Some(Resolution::Expired(tx)) = resolved else { panic!("{resolved:?}") };
+    assert_eq!(tx.status, TxStatus::Expired);
+    let events = events(&store);
+    assert_eq!(events.last().map(String::as_str), Some("approval.expired"), "{events:?}");
+    assert!(!events.iter().any(|e| e == "approved"));
+    assert_eq!(store.verify_audit().unwrap(), Ok(events.len() as u64));
+}
+
+#[test]
+fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
+    let (_dir, store) = store_with_wallet();
+    let session = |id: &str| mandate_store::SessionRecord {
+        id: id.into(),
+        token_hash: format!("hash-{id}"),
+        wallet_id: "wal_a".into(),
+        scopes: vec!["broadcast".into()],
+        created_at: 1,
+        ttl_secs: 3600,
+        expires_at: 3601,
+        absolute_expires_at: 3601,
+        renewals: 0,
+        max_renewals: 0,
+        revoked_at: None,
+    };
+    store.insert_session(&session("ses_bad"), entry("session.created")).unwrap();
+    store.insert_session(&session("ses_good"), entry("session.created")).unwrap();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
+        {"id":"slow","type":"tiers","delay_above":"0.5","delay_secs":60,"approval_above":"2"}]}"#;
+    let policy = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
+    let reserve = |id: &str, eth: &str, actor: &str| {
+        let value = parse_units(eth, 18).unwrap();
+        match store
+            .reserve(native(id, None, value), policy.lookback_secs(), 10, actor, |view| {
+                decide(&policy, value, view, 10)
+            })
+            .unwrap()
+        {
+            ReserveOutcome::Reserved { tx } => tx,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(reserve("tx_delayed", "1", "agent:ses_bad").status, TxStatus::Delayed);
+    assert_eq!(reserve("tx_pending", "3", "agent:ses_bad").status, TxStatus::PendingApproval);
+    assert_eq!(reserve("tx_now", "0.1", "agent:ses_bad").status, TxStatus::Reserved);
+    assert_eq!(reserve("tx_other", "1", "agent:ses_good").status, TxStatus::Delayed);
+
+    let (revoked, cancelled) =
+        store.revoke_session("ses_bad", 20, entry("session.revoked"), |_| entry("transaction.cancelled")).unwrap();
+    assert!(revoked);
+    let mut ids: Vec<_> = cancelled.iter().map(|tx| (tx.id.as_str(), tx.status)).collect();
+    ids.sort_by_key(|(id, _)| *id);
+    assert_eq!(ids, [("tx_delayed", TxStatus::Cancelled), ("tx_pending", TxStatus::Cancelled)]);
+    // The already-running send and another session's held send are untouched.
+    assert_eq!(store.transaction("tx_now").unwrap().unwrap().status, TxStatus::Reserved);
+    assert_eq!(store.transaction("tx_other").unwrap().unwrap().status, TxStatus::Delayed);
+    // The spends of the cancelled ones are released.
+    let spent = store.spends("wal_a", 0).unwrap();
+    assert_eq!(spent.len(), 2, "tx_now and tx_other keep theirs");
+    // The delayed one never runs, even when its delay has passed.
+    assert!(matches!(store.claim_held("tx_delayed", 0, 1000, entry("claim")).unwrap(), Claim::NotDue));
+    let tail = events(&store);
+    assert_eq!(tail.iter().filter(|e| *e == "transaction.cancelled").count(), 2, "{tail:?}");
+
+    // A send in flight at the revocation, held after it, is cancelled when it falls due.
+    assert_eq!(reserve("tx_late", "1", "agent:ses_bad").status, TxStatus::Delayed);
+    assert!(matches!(store.claim_held("tx_late", 0, 1000, entry("claim")).unwrap(), Claim::NotDue));
+    assert_eq!(store.transaction("tx_late").unwrap().unwrap().status, TxStatus::Cancelled);
+    // The other session's send still runs.
+    assert!(matches!(store.claim_held("tx_other", 0, 1000, entry("claim")).unwrap(), Claim::Claimed(_)));
+    assert_eq!(store.verify_audit().unwrap(), Ok(events(&store).len() as u64));
+}
+
+#[test]
+fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
+    let (dir, store) = store_with_wallet();
+    let key = mandate_store::OperatorKeyRecord {
+        id: "opk_1".into(),
+        name: "laptop".into(),
+        key_hash: "ab".repeat(32),
+        scopes: vec!["read".into(), "freeze".into()],
+        created_at: 10,
+        created_by: "operator".into(),
+        expires_at: Some(1000),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.insert_operator_key(&key, entry("operator_key.created")).unwrap();
+    assert_eq!(store.operator_key_by_hash(&"ab".repeat(32)).unwrap().unwrap(), key);
+    assert!(store.operator_key_by_hash(&"cd".repeat(32)).unwrap().is_none());
+    store.touch_operator_key("opk_1", 100).unwrap();
+    store.touch_operator_key("opk_1", 130).unwrap();
+    assert_eq!(store.operator_key("opk_1").unwrap().unwrap().last_used_at, Some(100), "once a minute at most");
+    store.touch_operator_key("opk_1", 161).unwrap();
+    assert_eq!(store.operator_key("opk_1").unwrap().unwrap().last_used_at, Some(161));
+    assert!(store.revoke_operator_key("opk_1", 200, entry("operator_key.revoked")).unwrap());
+    assert!(!store.revoke_operator_key("opk_1", 201, entry("operator_key.revoked")).unwrap());
+    assert!(!store.revoke_operator_key("opk_nope", 201, entry("operator_key.revoked")).unwrap());
+    let listed = store.operator_keys().unwrap();
+    assert_eq!((listed.len(), listed[0].revoked_at), (1, Some(200)));
+    assert!(!serde_json::to_string(&listed).unwrap().contains(&"ab".repeat(32)), "the hash is not serialized");
+    assert_eq!(events(&store).iter().filter(|e| e.starts_with("operator_key.")).count(), 2);
+    drop(dir);
 }

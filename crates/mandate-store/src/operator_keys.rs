@@ -1,0 +1,123 @@
+//! Operator API keys: named, scoped, expiring and revocable credentials for the
+//! operator's day-to-day commands, separate from the master password that seals the
+//! service party's shares. Only the SHA-256 of a key is stored.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::audit::AuditEntry;
+use crate::store::{i, u, Result, Store};
+
+/// An operator key (the key itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorKeyRecord {
+    /// Id (public), `opk_…`.
+    pub id: String,
+    /// The operator's name for it.
+    pub name: String,
+    /// SHA-256 of the key, hex.
+    #[serde(skip)]
+    pub key_hash: String,
+    /// Scopes (`admin`, `read`, `freeze`).
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Who created it (`operator`, `operator:key:<id>`).
+    pub created_by: String,
+    /// Not valid from then on, if it expires.
+    pub expires_at: Option<u64>,
+    /// When it last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<u64>,
+    /// When revoked, if revoked.
+    pub revoked_at: Option<u64>,
+}
+
+const COLUMNS: &str = "id, name, key_hash, scopes, created_at, created_by, expires_at, last_used_at, revoked_at";
+
+/// How often `last_used_at` is written at most (it costs a database write).
+const LAST_USE_GRANULARITY_SECS: u64 = 60;
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperatorKeyRecord> {
+    let scopes: String = r.get(3)?;
+    Ok(OperatorKeyRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        key_hash: r.get(2)?,
+        scopes: scopes.split_whitespace().map(str::to_string).collect(),
+        created_at: u(r.get(4)?),
+        created_by: r.get(5)?,
+        expires_at: r.get::<_, Option<i64>>(6)?.map(u),
+        last_used_at: r.get::<_, Option<i64>>(7)?.map(u),
+        revoked_at: r.get::<_, Option<i64>>(8)?.map(u),
+    })
+}
+
+impl Store {
+    /// Inserts an operator key and audits it in the same transaction.
+    pub fn insert_operator_key(&self, key: &OperatorKeyRecord, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            &format!("INSERT INTO operator_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"),
+            params![
+                key.id,
+                key.name,
+                key.key_hash,
+                key.scopes.join(" "),
+                i(key.created_at),
+                key.created_by,
+                key.expires_at.map(i)
+            ],
+        )?;
+        Self::append_audit(&tx, self.audit_path(), entry, key.created_at)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The key whose hash is `key_hash`, whatever its state.
+    pub fn operator_key_by_hash(&self, key_hash: &str) -> Result<Option<OperatorKeyRecord>> {
+        let conn = self.conn()?;
+        Ok(conn
+            .query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE key_hash = ?1"), [key_hash], from_row)
+            .optional()?)
+    }
+
+    /// A key by id.
+    pub fn operator_key(&self, id: &str) -> Result<Option<OperatorKeyRecord>> {
+        let conn = self.conn()?;
+        Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE id = ?1"), [id], from_row).optional()?)
+    }
+
+    /// Every key, oldest first (revoked and expired ones too).
+    pub fn operator_keys(&self) -> Result<Vec<OperatorKeyRecord>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM operator_keys ORDER BY created_at, id"))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records that key `id` authenticated a request at `now` (at most one write a minute).
+    pub fn touch_operator_key(&self, id: &str, now: u64) -> Result<()> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE operator_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?3)",
+            params![id, i(now), i(now.saturating_sub(LAST_USE_GRANULARITY_SECS))],
+        )?;
+        Ok(())
+    }
+
+    /// Revokes key `id` (audited). Returns false if it was revoked already or is unknown.
+    pub fn revoke_operator_key(&self, id: &str, now: u64, entry: AuditEntry) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE operator_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, i(now)],
+        )?;
+        if changed > 0 {
+            Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        }
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+}
