@@ -134,12 +134,6 @@ pub(crate) enum AuditCommand {
     },
 }
 
-/// `mandate init`.
-pub(crate) fn init(data: DataDirArg, auto_provision: bool, cosigner_addr: String, service_addr: String) -> CliResult {
-    let options = mandate_server::InitOptions { data_dir: data.data_dir, auto_provision, cosigner_addr, service_addr };
-    Ok(mandate_server::init(&options)?)
-}
-
 /// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
 pub(crate) fn serve(
     data: DataDirArg,
@@ -165,6 +159,13 @@ pub(crate) fn wallet(daemon: &DaemonArg, command: WalletCommand) -> CliResult<Re
     match command {
         WalletCommand::Create { name, recovery_out, recovery_dir, data } => {
             let recovery_dir = recovery_dir.unwrap_or_else(|| data.data_dir.join("recovery"));
+            if !recovery_dir.join("identity.key").exists() {
+                return Err(CliError::invalid(format!(
+                    "no recovery party in {}: pass --recovery-dir (or MANDATE_RECOVERY_DIR) naming the directory \
+                     of `mandate recovery init` (inside the data directory only in the --dev layout)",
+                    recovery_dir.display()
+                )));
+            }
             wallet_create(&daemon.url, &name, recovery_dir, recovery_out)
         }
         WalletCommand::List => {
