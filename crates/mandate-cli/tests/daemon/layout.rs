@@ -128,6 +128,27 @@ fn production_layout_keeps_the_parties_apart_and_a_copy_of_the_daemon_directory_
     assert_eq!(daemon.anvil.balance(to), eth("0.25"));
     assert!(daemon.cosigner_home().join("shares").join(format!("{wallet}.share")).exists());
 
+    // Without --recovery-dir, `wallet create` looks in the data directory, finds no
+    // recovery party there, and says where to point it (before any DKG or login).
+    let out = daemon.dir.path().join("nowhere.recovery");
+    let (created, reply) = run_json(
+        bin(),
+        &[
+            "wallet",
+            "create",
+            "--name",
+            "x",
+            "--recovery-out",
+            out.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[("MANDATE_URL", &daemon.url), ("MANDATE_RECOVERY_PASSPHRASE", RECOVERY_PASSPHRASE)],
+    );
+    assert!(!created, "{reply}");
+    assert_eq!(code(&reply), "INVALID_INPUT");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("--recovery-dir"), "{reply}");
+
     // The daemon's directory: no cosigner or recovery material, one share per wallet,
     // and that share is the service's.
     let inventory = files(&data);
@@ -229,6 +250,11 @@ fn production_layout_keeps_the_parties_apart_and_a_copy_of_the_daemon_directory_
     let (refused, message) = serve(&stolen, true);
     assert_eq!(refused, "INVALID_INPUT");
     assert!(message.contains("init --dev"), "{message}");
+    let unpaired = attacker.path().join("unpaired");
+    ok(&["init", "--auto-provision", "--data-dir", unpaired.to_str().unwrap()], &[]);
+    let (refused, message) = serve(&unpaired, false);
+    assert_eq!(refused, "INVALID_INPUT");
+    assert!(message.contains("not paired") && message.contains("mandate pair"), "{message}");
     let dev_dir = attacker.path().join("dev");
     ok(&["init", "--dev", "--auto-provision", "--data-dir", dev_dir.to_str().unwrap()], &[]);
     let (refused, message) = serve(&dev_dir, false);
