@@ -159,13 +159,6 @@ pub(crate) fn wallet(daemon: &DaemonArg, command: WalletCommand) -> CliResult<Re
     match command {
         WalletCommand::Create { name, recovery_out, recovery_dir, data } => {
             let recovery_dir = recovery_dir.unwrap_or_else(|| data.data_dir.join("recovery"));
-            if !recovery_dir.join("identity.key").exists() {
-                return Err(CliError::invalid(format!(
-                    "no recovery party in {}: pass --recovery-dir (or MANDATE_RECOVERY_DIR) naming the directory \
-                     of `mandate recovery init` (inside the data directory only in the --dev layout)",
-                    recovery_dir.display()
-                )));
-            }
             wallet_create(&daemon.url, &name, recovery_dir, recovery_out)
         }
         WalletCommand::List => {
@@ -198,6 +191,13 @@ fn wallet_name(name: &str) -> CliResult<&str> {
 fn wallet_create(url: &str, name: &str, recovery_dir: PathBuf, out: PathBuf) -> CliResult<Report> {
     let name = wallet_name(name)?;
     parties::dkg_preflight(&out)?;
+    if !recovery_dir.join("identity.key").exists() {
+        return Err(CliError::invalid(format!(
+            "no recovery party in {}: pass --recovery-dir (or MANDATE_RECOVERY_DIR) naming the directory of \
+             `mandate recovery init` (inside the data directory only in the --dev layout)",
+            recovery_dir.display()
+        )));
+    }
     let daemon = Daemon::login(url)?;
     let listed = daemon.get(&["v1", "wallets"], &[])?;
     if items(&listed, "wallets").iter().any(|w| w.get("name").and_then(Value::as_str) == Some(name)) {
