@@ -22,8 +22,8 @@ step "anvil on 127.0.0.1:$rpc_port"
 pids+=($!)
 rpc=http://127.0.0.1:$rpc_port
 
-step "mandate init --auto-provision"
-$bin init --auto-provision --data-dir "$work/data" --cosigner-addr "127.0.0.1:$(free_port)" \
+step "mandate init --dev --auto-provision (one host: the three parties in one directory)"
+$bin init --dev --auto-provision --data-dir "$work/data" --cosigner-addr "127.0.0.1:$(free_port)" \
   --service-addr "127.0.0.1:$(free_port)"
 export MANDATE_MASTER_PASSWORD_FILE=$work/data/master-password
 export MANDATE_URL=http://127.0.0.1:$api_port

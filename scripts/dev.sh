@@ -2,7 +2,9 @@
 # Runs the daemon on embedded defaults: SQLite in ./mandate-data, a local cosigner
 # process (--dev), and — unless MANDATE_RPC_URL names a node — a local anvil chain on
 # 127.0.0.1:8545 (installed from npm on first use). First run provisions the data
-# directory with a generated master password (./mandate-data/master-password, 0600).
+# directory in the single-host development layout (`init --dev`: the three parties in
+# one directory) with a generated master password (./mandate-data/master-password,
+# 0600). Not for real funds: README, "Production layout", runs the parties apart.
 # Ctrl-C stops everything. See scripts/demo.sh for a guided payment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ if [ -z "$rpc" ]; then
   sleep 1
 fi
 if [ ! -f "$data/data.db" ]; then
-  $bin init --auto-provision --data-dir "$data"
+  $bin init --dev --auto-provision --data-dir "$data"
 fi
 export MANDATE_MASTER_PASSWORD_FILE=${MANDATE_MASTER_PASSWORD_FILE:-$data/master-password}
 $bin serve --data-dir "$data" --rpc-url "$rpc" --dev &

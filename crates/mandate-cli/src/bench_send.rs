@@ -140,6 +140,7 @@ pub(crate) async fn bench_daemon(dir: &std::path::Path, scope: &str) -> CliResul
     mandate(
         &[
             "init",
+            "--dev",
             "--auto-provision",
             "--data-dir",
             &data_text,

@@ -9,6 +9,7 @@ mod bench;
 mod bench_mcp;
 mod bench_policy;
 mod bench_send;
+mod layout;
 mod mcp;
 mod operator;
 mod output;
@@ -37,20 +38,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the daemon's data directory: master password hash, the three parties'
-    /// identity keys pinned to each other (password from MANDATE_MASTER_PASSWORD or _FILE).
+    /// Create the daemon's data directory: master password hash and the service party's
+    /// identity (password from MANDATE_MASTER_PASSWORD or _FILE). The cosigner and the
+    /// recovery party are provisioned in their own places and pinned with `mandate pair`;
+    /// `--dev` puts all three here instead (one host, development only).
     Init {
         #[command(flatten)]
         data: DataDirArg,
         /// Generate the master password into <data-dir>/master-password (0600).
         #[arg(long)]
         auto_provision: bool,
-        /// Where the cosigner listens.
-        #[arg(long, default_value = "127.0.0.1:3200")]
-        cosigner_addr: String,
+        /// The single-host development layout for `mandate serve --dev`: the cosigner
+        /// and the recovery party in this directory too, paired (two shares in one place).
+        #[arg(long)]
+        dev: bool,
+        /// Where the local cosigner of --dev listens (default 127.0.0.1:3200).
+        #[arg(long, requires = "dev")]
+        cosigner_addr: Option<String>,
         /// Where the daemon's embedded service party listens.
         #[arg(long, default_value = "127.0.0.1:3201")]
         service_addr: String,
+    },
+    /// Pin the cosigner (key and address) and the recovery party (key) in the daemon's
+    /// service party; prints the fingerprints to compare with the ones their `init` printed.
+    Pair {
+        #[command(flatten)]
+        data: DataDirArg,
+        /// The cosigner's public key (from `mandate cosigner init`).
+        #[arg(long)]
+        cosigner_pubkey: String,
+        /// Where the cosigner listens (`host:port`).
+        #[arg(long)]
+        cosigner_addr: String,
+        /// The recovery party's public key (from `mandate recovery init`).
+        #[arg(long)]
+        recovery_pubkey: String,
     },
     /// Run the daemon: the REST API and the service party (MANDATE_MASTER_PASSWORD or _FILE).
     Serve {
@@ -461,8 +483,11 @@ enum BenchCommand {
 
 fn run(cli: Cli) -> CliResult<Report> {
     let result: CliResult = match cli.command {
-        Command::Init { data, auto_provision, cosigner_addr, service_addr } => {
-            operator::init(data, auto_provision, cosigner_addr, service_addr)
+        Command::Init { data, auto_provision, dev, cosigner_addr, service_addr } => {
+            return layout::init_daemon(data.data_dir, auto_provision, dev, cosigner_addr, service_addr)
+        }
+        Command::Pair { data, cosigner_pubkey, cosigner_addr, recovery_pubkey } => {
+            return layout::pair_daemon(data.data_dir, cosigner_pubkey, cosigner_addr, recovery_pubkey)
         }
         Command::Serve { data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts } => {
             operator::serve(data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts)
@@ -506,12 +531,14 @@ fn run(cli: Cli) -> CliResult<Report> {
         }
         Command::Mcp { .. } => Err(CliError::invalid("mcp runs before the other commands")),
         Command::Cosigner { command } => match command {
-            CosignerCommand::Init(home) => parties::init(home.data_dir, Role::Cosigner),
-            CosignerCommand::Pair { home, service_pubkey, recovery_pubkey } => parties::pair(
-                home.data_dir,
-                Role::Cosigner,
-                &[(Role::Service, &service_pubkey, None), (Role::Recovery, &recovery_pubkey, None)],
-            ),
+            CosignerCommand::Init(home) => return layout::init_party(home.data_dir, Role::Cosigner),
+            CosignerCommand::Pair { home, service_pubkey, recovery_pubkey } => {
+                return layout::pair_party(
+                    home.data_dir,
+                    Role::Cosigner,
+                    &[(Role::Service, &service_pubkey, None), (Role::Recovery, &recovery_pubkey, None)],
+                )
+            }
             CosignerCommand::Serve { home, listen, exit_with_stdin } => {
                 if exit_with_stdin {
                     parties::exit_when_stdin_closes();
@@ -522,21 +549,26 @@ fn run(cli: Cli) -> CliResult<Report> {
             CosignerCommand::Unfreeze { home, wallet } => parties::set_frozen(home.data_dir, wallet, false),
         },
         Command::Service { command } => match command {
-            ServiceCommand::Init(home) => parties::init(home.data_dir, Role::Service),
-            ServiceCommand::Pair { home, cosigner_pubkey, cosigner_addr, recovery_pubkey } => parties::pair(
-                home.data_dir,
-                Role::Service,
-                &[(Role::Cosigner, &cosigner_pubkey, Some(&cosigner_addr)), (Role::Recovery, &recovery_pubkey, None)],
-            ),
+            ServiceCommand::Init(home) => return layout::init_party(home.data_dir, Role::Service),
+            ServiceCommand::Pair { home, cosigner_pubkey, cosigner_addr, recovery_pubkey } => {
+                return layout::pair_party(
+                    home.data_dir,
+                    Role::Service,
+                    &[
+                        (Role::Cosigner, &cosigner_pubkey, Some(&cosigner_addr)),
+                        (Role::Recovery, &recovery_pubkey, None),
+                    ],
+                )
+            }
             ServiceCommand::Serve { home, listen } => parties::serve(home.data_dir, Role::Service, &listen),
             ServiceCommand::Sign { home, wallet, tx, approval } => {
                 parties::service_sign(home.data_dir, &wallet, &tx, approval.as_deref())
             }
         },
         Command::Recovery { command } => match command {
-            RecoveryCommand::Init { dir } => parties::init(dir, Role::Recovery),
+            RecoveryCommand::Init { dir } => return layout::init_party(dir, Role::Recovery),
             RecoveryCommand::Pair { dir, service_pubkey, service_addr, cosigner_pubkey, cosigner_addr } => {
-                parties::pair(
+                return layout::pair_party(
                     dir,
                     Role::Recovery,
                     &[

@@ -168,12 +168,6 @@ pub(crate) enum AuditCommand {
     },
 }
 
-/// `mandate init`.
-pub(crate) fn init(data: DataDirArg, auto_provision: bool, cosigner_addr: String, service_addr: String) -> CliResult {
-    let options = mandate_server::InitOptions { data_dir: data.data_dir, auto_provision, cosigner_addr, service_addr };
-    Ok(mandate_server::init(&options)?)
-}
-
 /// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
 pub(crate) fn serve(
     data: DataDirArg,
@@ -233,6 +227,13 @@ fn wallet_name(name: &str) -> CliResult<&str> {
 fn wallet_create(url: &str, name: &str, recovery_dir: PathBuf, out: PathBuf) -> CliResult<Report> {
     let name = wallet_name(name)?;
     parties::dkg_preflight(&out)?;
+    if !recovery_dir.join("identity.key").exists() {
+        return Err(CliError::invalid(format!(
+            "no recovery party in {}: pass --recovery-dir (or MANDATE_RECOVERY_DIR) naming the directory of \
+             `mandate recovery init` (inside the data directory only in the --dev layout)",
+            recovery_dir.display()
+        )));
+    }
     let daemon = Daemon::login(url)?;
     let listed = daemon.get(&["v1", "wallets"], &[])?;
     if items(&listed, "wallets").iter().any(|w| w.get("name").and_then(Value::as_str) == Some(name)) {

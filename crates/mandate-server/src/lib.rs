@@ -4,9 +4,12 @@
 //!
 //! Layout of a data directory (`--data-dir`, default `./mandate-data`):
 //! `data.db` (SQLite, WAL), `audit/audit.jsonl`, `master-password` (only with
-//! `--auto-provision`), `service/` (the embedded service party's identity, pins and
-//! shares), `cosigner/` and `cosigner-password` (the local cosigner of `--dev`), and
-//! `recovery/` (the recovery party's identity and pins, used by `mandate wallet create`).
+//! `--auto-provision`) and `service/` (the embedded service party's identity, pins and
+//! shares). That is all in production: the cosigner and the recovery party have their
+//! own directories elsewhere and are pinned by public key (`mandate pair`). Only the
+//! development layout (`mandate init --dev`, for `mandate serve --dev`) adds `cosigner/`
+//! and `cosigner-password` (the local cosigner) and `recovery/` (the recovery party's
+//! identity and pins): one directory then holds two shares per wallet.
 
 mod actions;
 mod api;
@@ -28,11 +31,11 @@ mod tracker;
 mod webhooks;
 
 pub use error::{ApiError, ApiResult};
-pub use provision::{init, InitOptions};
+pub use provision::{fingerprint, init, pair, party_json, InitOptions, PairOptions};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,7 +46,7 @@ use mandate_mpc::net::read_secret_env;
 use mandate_store::Store;
 use serde_json::json;
 
-use crate::provision::{verify_password, Layout, COSIGNER_ADDR, MASTER_HASH, MASTER_PASSWORD_VAR, SERVICE_ADDR};
+use crate::provision::{verify_password, Layout, MASTER_HASH, MASTER_PASSWORD_VAR, SERVICE_ADDR};
 use crate::state::AppState;
 
 /// Unix seconds now.
@@ -90,18 +93,40 @@ impl Drop for DevCosigner {
     }
 }
 
+/// The only variables of the daemon's environment the `--dev` cosigner inherits:
+/// none of them is a secret. Everything else (the master password and its file, a
+/// recovery passphrase, tokens) stays with the daemon.
+const DEV_CHILD_ENV: [&str; 8] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "RUST_LOG", "RUST_BACKTRACE"];
+
+/// The `--dev` cosigner's environment: the allowlisted variables of `parent`, and the
+/// cosigner's own password file.
+fn dev_child_env(
+    parent: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    password_file: &Path,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<_> = parent.filter(|(name, _)| DEV_CHILD_ENV.iter().any(|allowed| name == allowed)).collect();
+    env.push(("MANDATE_COSIGNER_PASSWORD_FILE".into(), password_file.as_os_str().to_owned()));
+    env
+}
+
+const DEV_WARNING: &str = "\
+================================================================================
+WARNING: mandate serve --dev -- SINGLE-HOST DEVELOPMENT LAYOUT
+This data directory holds two shares of every wallet (the service's and the
+cosigner's) and the recovery party's identity: whoever reads it can sign without
+this daemon. Do not let it guard real funds. In production the three parties
+share no file and no secret: see README, \"Production layout\".
+================================================================================";
+
 fn start_dev_cosigner(layout: &Layout, addr: &str) -> ApiResult<DevCosigner> {
-    eprintln!(
-        "WARNING: --dev runs the cosigner on this host. In production run `mandate cosigner serve` on another \
-         host with its own limits, so that one compromised machine cannot sign alone."
-    );
+    eprintln!("{DEV_WARNING}");
     let exe = std::env::current_exe().map_err(|e| ApiError::internal(format!("locating the mandate binary: {e}")))?;
     let mut child = Command::new(exe)
         .args(["cosigner", "serve", "--data-dir"])
         .arg(layout.home(Role::Cosigner).dir())
         .args(["--listen", addr, "--exit-with-stdin"])
-        .env_remove("MANDATE_COSIGNER_PASSWORD")
-        .env("MANDATE_COSIGNER_PASSWORD_FILE", layout.cosigner_password())
+        .env_clear()
+        .envs(dev_child_env(std::env::vars_os(), &layout.cosigner_password()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -123,6 +148,59 @@ fn start_dev_cosigner(layout: &Layout, addr: &str) -> ApiResult<DevCosigner> {
         ));
     }
     Ok(guard)
+}
+
+fn not_paired(detail: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "the service party is not paired ({detail}): run `mandate pair --cosigner-pubkey … --cosigner-addr … \
+             --recovery-pubkey …` with the keys the cosigner's and the recovery party's `init` printed"
+        ),
+    )
+}
+
+/// Checks that the data directory fits the mode, before any secret is read: `--dev`
+/// needs the single-host layout; without it the directory must hold the service party
+/// only, paired with a cosigner (key and address) and a recovery party (key). Returns
+/// the cosigner's address.
+fn check_layout(layout: &Layout, dev: bool) -> ApiResult<String> {
+    let foreign = layout.foreign_material();
+    if dev {
+        if !layout.cosigner_password().exists() || !layout.home(Role::Cosigner).dir().exists() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "--dev needs the single-host layout of `mandate init --dev`; {} is a production data directory: \
+                     run its cosigner with `mandate cosigner serve` and start the daemon without --dev",
+                    layout.root.display()
+                ),
+            ));
+        }
+    } else if !foreign.is_empty() {
+        let found: Vec<String> = foreign.iter().map(|path| path.display().to_string()).collect();
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "{} holds another party's material ({}): that is the single-host layout of `mandate init --dev`, \
+                 for `mandate serve --dev` only; in production the cosigner and the recovery party live elsewhere \
+                 (README, \"Production layout\")",
+                layout.root.display(),
+                found.join(", ")
+            ),
+        ));
+    }
+    let home = layout.home(Role::Service);
+    if !home.dir().join("peers.json").exists() {
+        return Err(not_paired("no pinned peers"));
+    }
+    let peers = home.peers()?;
+    peers.get(Role::Recovery).map_err(|_| not_paired("no recovery key"))?;
+    peers
+        .get(Role::Cosigner)
+        .ok()
+        .and_then(|cosigner| cosigner.addr.clone())
+        .ok_or_else(|| not_paired("no cosigner key and address"))
 }
 
 async fn shutdown_signal() {
@@ -176,6 +254,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
             format!("{} is not initialised; run `mandate init` first", config.data_dir.display()),
         ));
     }
+    let cosigner_addr = check_layout(&layout, config.dev)?;
     let rpc = RpcClient::new(&config.rpc_url)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let master_hash = store
@@ -191,7 +270,6 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     }
     release_interrupted(&store)?;
     let service_addr = store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into());
-    let cosigner_addr = store.meta(COSIGNER_ADDR)?.unwrap_or_else(|| "127.0.0.1:3200".into());
     let _cosigner = if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr)?) } else { None };
     let chain_id = rpc.chain_id().await?;
     for wallet in store.wallets()? {
@@ -247,4 +325,27 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     tokio::time::sleep(Duration::from_millis(100)).await;
     eprintln!("mandate: stopped");
     result.map_err(|e| ApiError::internal(format!("server: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_cosigner_inherits_no_secret_of_the_daemon() {
+        let parent = [
+            ("PATH", "/usr/bin"),
+            ("MANDATE_MASTER_PASSWORD", "master"),
+            ("MANDATE_MASTER_PASSWORD_FILE", "/data/master-password"),
+            ("MANDATE_RECOVERY_PASSPHRASE", "recovery"),
+            ("MANDATE_COSIGNER_PASSWORD", "chosen by the shell"),
+            ("MANDATE_SESSION_TOKEN", "mnd_sess_x"),
+            ("RUST_LOG", "info"),
+        ]
+        .map(|(name, value)| (name.into(), value.into()));
+        let env = dev_child_env(parent.into_iter(), Path::new("/data/cosigner-password"));
+        let names: Vec<&str> = env.iter().filter_map(|(name, _)| name.to_str()).collect();
+        assert_eq!(names, ["PATH", "RUST_LOG", "MANDATE_COSIGNER_PASSWORD_FILE"]);
+        assert_eq!(env[2].1, "/data/cosigner-password");
+    }
 }

@@ -1,5 +1,13 @@
-//! `mandate init`: the data directory, the master password's Argon2id hash, and the
-//! three parties' identity keys pinned to each other.
+//! `mandate init` and `mandate pair`: the daemon's data directory, the master
+//! password's Argon2id hash, and the service party's identity pinned to its peers.
+//!
+//! Two layouts. The production layout (`mandate init`) holds the service party only:
+//! the cosigner and the recovery party are provisioned in their own directories
+//! (`mandate cosigner init`, `mandate recovery init`, on other hosts or users), and
+//! the parties learn each other's *public* keys only (`mandate pair`), compared by
+//! fingerprint. The development layout (`mandate init --dev`) puts all three parties
+//! in one directory, already paired, for `mandate serve --dev` on one host: that
+//! directory holds two shares per wallet and must never guard real funds.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,6 +20,7 @@ use mandate_cosigner::PartyHome;
 use mandate_mpc::net::{read_secret_env, write_secret_file, PeerBook, PeerEntry, PublicIdentity};
 use mandate_store::{AuditEntry, Store};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ApiResult};
@@ -25,10 +34,28 @@ pub struct InitOptions {
     /// Generate the master password into `<data_dir>/master-password` (0600) instead
     /// of reading `MANDATE_MASTER_PASSWORD` / `_FILE`.
     pub auto_provision: bool,
-    /// Where the local cosigner listens (pinned in the other parties' books).
-    pub cosigner_addr: String,
+    /// The single-host development layout: the cosigner and the recovery party live
+    /// in this directory too, already paired (for `mandate serve --dev`).
+    pub dev: bool,
+    /// Where the local cosigner of `--dev` listens (development layout only; in
+    /// production the cosigner's address is pinned with `mandate pair`).
+    pub cosigner_addr: Option<String>,
     /// Where the daemon's embedded service party listens.
     pub service_addr: String,
+}
+
+/// Options of `mandate pair`: the other two parties' public keys, as their own
+/// `init` printed them, and where the cosigner listens.
+#[derive(Debug, Clone)]
+pub struct PairOptions {
+    /// The daemon's data directory.
+    pub data_dir: PathBuf,
+    /// The cosigner's identity key (hex).
+    pub cosigner_pubkey: String,
+    /// Where the cosigner listens (`host:port`).
+    pub cosigner_addr: String,
+    /// The recovery party's identity key (hex).
+    pub recovery_pubkey: String,
 }
 
 /// The meta key holding the master password's PHC string.
@@ -39,6 +66,8 @@ pub(crate) const SERVICE_ADDR: &str = "service_party_addr";
 pub(crate) const COSIGNER_ADDR: &str = "cosigner_addr";
 /// The environment variable of the master password.
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
+/// The development layout's cosigner listens here unless `--cosigner-addr` says otherwise.
+const DEFAULT_DEV_COSIGNER_ADDR: &str = "127.0.0.1:3200";
 
 /// Minimum length of an operator-chosen master password.
 const MIN_PASSWORD_LEN: usize = 12;
@@ -66,6 +95,36 @@ impl Layout {
         };
         PartyHome::new(self.root.join(name), role)
     }
+    /// What of the cosigner's or the recovery party's material lies in this
+    /// directory (the development layout has all of it; production none).
+    pub(crate) fn foreign_material(&self) -> Vec<PathBuf> {
+        [
+            self.cosigner_password(),
+            self.home(Role::Cosigner).dir().to_path_buf(),
+            self.home(Role::Recovery).dir().to_path_buf(),
+        ]
+        .into_iter()
+        .filter(|path| path.exists())
+        .collect()
+    }
+}
+
+/// A public identity key's fingerprint, for operators to compare across hosts: the
+/// first 16 bytes of SHA-256 of the 32-byte key, in eight groups of four hex digits.
+pub fn fingerprint(key: &PublicIdentity) -> String {
+    let digest = Sha256::digest(key.0);
+    let hex = hex::encode(digest.get(..16).unwrap_or_default());
+    let groups: Vec<&str> = (0..hex.len()).step_by(4).filter_map(|at| hex.get(at..at + 4)).collect();
+    groups.join(" ")
+}
+
+/// A party as reports show it: role, key, fingerprint and, if it listens, address.
+pub fn party_json(role: Role, key: &PublicIdentity, addr: Option<&str>) -> Value {
+    let mut party = json!({"role": role, "public_key": key.to_hex(), "fingerprint": fingerprint(key)});
+    if let (Some(addr), Some(map)) = (addr, party.as_object_mut()) {
+        map.insert("addr".into(), json!(addr));
+    }
+    party
 }
 
 fn random_secret() -> Zeroizing<Vec<u8>> {
@@ -99,6 +158,25 @@ fn book(entries: [(Role, PeerEntry); 2]) -> PeerBook {
     book
 }
 
+fn socket_addr(addr: &str) -> ApiResult<()> {
+    addr.parse::<std::net::SocketAddr>()
+        .map(|_| ())
+        .map_err(|_| ApiError::new(ErrorCode::InvalidInput, format!("{addr:?} is not an ip:port address")))
+}
+
+fn audit(store: &Store, event: &str, details: Value) -> ApiResult<()> {
+    let entry = AuditEntry {
+        actor: "operator".into(),
+        event: event.into(),
+        wallet: None,
+        decision: None,
+        policy_hash: None,
+        details,
+    };
+    store.audit(entry, now())?;
+    Ok(())
+}
+
 /// Creates the data directory. Refuses an initialised one.
 pub fn init(options: &InitOptions) -> ApiResult<Value> {
     let layout = Layout::new(&options.data_dir);
@@ -109,9 +187,20 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
             format!("{} is initialised already; refusing to overwrite it", root.display()),
         ));
     }
-    for addr in [&options.cosigner_addr, &options.service_addr] {
-        addr.parse::<std::net::SocketAddr>()
-            .map_err(|_| ApiError::new(ErrorCode::InvalidInput, format!("{addr:?} is not an ip:port address")))?;
+    let cosigner_addr = match (&options.cosigner_addr, options.dev) {
+        (Some(addr), true) => Some(addr.as_str()),
+        (None, true) => Some(DEFAULT_DEV_COSIGNER_ADDR),
+        (None, false) => None,
+        (Some(_), false) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                "--cosigner-addr belongs to the --dev layout; in production pin the cosigner with `mandate pair`",
+            ))
+        }
+    };
+    socket_addr(&options.service_addr)?;
+    if let Some(addr) = cosigner_addr {
+        socket_addr(addr)?;
     }
     let password = if options.auto_provision {
         None
@@ -136,49 +225,101 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
             password
         }
     };
-    write_secret_file(&layout.cosigner_password(), &random_secret(), false)?;
 
+    let service_addr = options.service_addr.as_str();
     let service = layout.home(Role::Service).init()?;
-    let cosigner = layout.home(Role::Cosigner).init()?;
-    let recovery = layout.home(Role::Recovery).init()?;
-    let (cosigner_addr, service_addr) = (options.cosigner_addr.as_str(), options.service_addr.as_str());
-    layout.home(Role::Service).pair(&book([
-        (Role::Cosigner, entry(cosigner, Some(cosigner_addr))),
-        (Role::Recovery, entry(recovery, None)),
-    ]))?;
-    layout
-        .home(Role::Cosigner)
-        .pair(&book([(Role::Service, entry(service, None)), (Role::Recovery, entry(recovery, None))]))?;
-    layout.home(Role::Recovery).pair(&book([
-        (Role::Service, entry(service, Some(service_addr))),
-        (Role::Cosigner, entry(cosigner, Some(cosigner_addr))),
-    ]))?;
+    let mut parties = vec![party_json(Role::Service, &service, Some(service_addr))];
+    if let Some(cosigner_addr) = cosigner_addr {
+        // The development layout: the other two parties here, paired with each other.
+        write_secret_file(&layout.cosigner_password(), &random_secret(), false)?;
+        let cosigner = layout.home(Role::Cosigner).init()?;
+        let recovery = layout.home(Role::Recovery).init()?;
+        layout.home(Role::Service).pair(&book([
+            (Role::Cosigner, entry(cosigner, Some(cosigner_addr))),
+            (Role::Recovery, entry(recovery, None)),
+        ]))?;
+        layout
+            .home(Role::Cosigner)
+            .pair(&book([(Role::Service, entry(service, None)), (Role::Recovery, entry(recovery, None))]))?;
+        layout.home(Role::Recovery).pair(&book([
+            (Role::Service, entry(service, Some(service_addr))),
+            (Role::Cosigner, entry(cosigner, Some(cosigner_addr))),
+        ]))?;
+        parties.push(party_json(Role::Cosigner, &cosigner, Some(cosigner_addr)));
+        parties.push(party_json(Role::Recovery, &recovery, None));
+    }
 
     let store = Store::open(root)?;
     store.set_meta(MASTER_HASH, &hash_password(&password)?)?;
     store.set_meta(SERVICE_ADDR, service_addr)?;
-    store.set_meta(COSIGNER_ADDR, cosigner_addr)?;
-    let details = json!({
-        "service_public_key": service.to_hex(),
-        "cosigner_public_key": cosigner.to_hex(),
-        "recovery_public_key": recovery.to_hex(),
-        "service_addr": service_addr,
-        "cosigner_addr": cosigner_addr,
-    });
-    store.audit(
-        AuditEntry {
-            actor: "operator".into(),
-            event: "daemon.initialised".into(),
-            wallet: None,
-            decision: None,
-            policy_hash: None,
-            details: details.clone(),
-        },
-        now(),
-    )?;
-    let mut report = json!({"data_dir": root.display().to_string(), "parties": details});
+    if let Some(cosigner_addr) = cosigner_addr {
+        store.set_meta(COSIGNER_ADDR, cosigner_addr)?;
+    }
+    let layout_name = if options.dev { "dev" } else { "production" };
+    audit(&store, "daemon.initialised", json!({"layout": layout_name, "parties": parties}))?;
+    let mut report = json!({"data_dir": root.display().to_string(), "layout": layout_name, "parties": parties});
     if let (true, Some(map)) = (options.auto_provision, report.as_object_mut()) {
         map.insert("master_password_file".into(), json!(layout.master_password().display().to_string()));
     }
     Ok(report)
+}
+
+/// Pins the cosigner (key and address) and the recovery party (key) in the daemon's
+/// service party, replacing earlier pins; audited. Only public keys travel: each
+/// party's `init` printed its key and fingerprint on its own host, and the report
+/// here shows the fingerprints to compare. A running daemon reads its pins at start.
+pub fn pair(options: &PairOptions) -> ApiResult<Value> {
+    let layout = Layout::new(&options.data_dir);
+    if !layout.root.join("data.db").exists() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("{} is not initialised; run `mandate init` first", layout.root.display()),
+        ));
+    }
+    if layout.home(Role::Cosigner).dir().exists() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "this is a --dev data directory (its local cosigner was paired by `mandate init --dev`); \
+             provision a production data directory to pair with an external cosigner",
+        ));
+    }
+    socket_addr(&options.cosigner_addr)?;
+    let parse = |name: &str, text: &str| {
+        text.parse::<PublicIdentity>()
+            .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("--{name}-pubkey: {e}")))
+    };
+    let cosigner = parse("cosigner", &options.cosigner_pubkey)?;
+    let recovery = parse("recovery", &options.recovery_pubkey)?;
+    let home = layout.home(Role::Service);
+    let service = home.identity()?.public();
+    if cosigner == recovery || cosigner == service || recovery == service {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "the service, cosigner and recovery keys must be three different keys",
+        ));
+    }
+    home.pair(&book([
+        (Role::Cosigner, entry(cosigner, Some(&options.cosigner_addr))),
+        (Role::Recovery, entry(recovery, None)),
+    ]))?;
+    let store = Store::open(&layout.root)?;
+    let service_addr = store.meta(SERVICE_ADDR)?;
+    let service = party_json(Role::Service, &service, service_addr.as_deref());
+    let pinned = vec![
+        party_json(Role::Cosigner, &cosigner, Some(&options.cosigner_addr)),
+        party_json(Role::Recovery, &recovery, None),
+    ];
+    audit(&store, "daemon.paired", json!({"pinned": pinned}))?;
+    Ok(json!({"data_dir": layout.root.display().to_string(), "party": service, "pinned": pinned}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_is_the_first_half_of_the_keys_sha256() {
+        // SHA-256 of 32 zero bytes is 66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925.
+        assert_eq!(fingerprint(&PublicIdentity([0; 32])), "6668 7aad f862 bd77 6c8f c18b 8e9f 8e20");
+    }
 }

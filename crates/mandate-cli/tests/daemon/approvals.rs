@@ -47,7 +47,7 @@ pub(crate) fn cosigner_limits(daemon: &Daemon, approval_above: Option<&str>, own
          daily_max = \"50000000000000000000\"\n{approval}owners = [{}]\n",
         owners.join(", ")
     );
-    std::fs::write(daemon.data().join("cosigner").join("limits.toml"), limits).unwrap();
+    std::fs::write(daemon.cosigner_home().join("limits.toml"), limits).unwrap();
 }
 
 fn get_tx(daemon: &Daemon, token: &str, id: &str) -> Value {
@@ -339,7 +339,7 @@ fn freeze_holds_at_daemon_and_cosigner_until_an_owner_unfreezes_after_the_cooldo
     assert!(ok, "the cosigner signs again after the unfreeze: {out}");
 
     // `mandate cosigner freeze` on the cosigner host: the daemon's sends fail there.
-    let home = daemon.data().join("cosigner");
+    let home = daemon.cosigner_home();
     let (ok, out) =
         run_json(bin(), &["cosigner", "freeze", "--data-dir", home.to_str().unwrap(), "--wallet", &wallet], &[]);
     assert!(ok, "{out}");

@@ -66,7 +66,7 @@ fn the_recovery_identity_alone_neither_repairs_nor_signs() {
     let address_text = address.to_checksum(None);
 
     // What the attacker stole: the recovery party's identity key and pinned peers.
-    let stolen = PartyHome::new(daemon.data().join("recovery"), Role::Recovery);
+    let stolen = PartyHome::new(daemon.recovery_dir(), Role::Recovery);
     let (identity, peers) = (stolen.identity().unwrap(), stolen.peers().unwrap());
 
     // Step 1 of the attack: mint a fresh recovery share through a repair.
@@ -140,7 +140,7 @@ fn the_recovery_identity_alone_neither_repairs_nor_signs() {
     let owner_file = daemon.dir.path().join("owner.owner");
     let share = daemon.dir.path().join("victim.recovery");
     let tx = format!("0x{}", hex::encode(transfer(chain_id, 0, recipient(), eth("0.05")).encode()));
-    let dir = daemon.data().join("recovery");
+    let dir = daemon.recovery_dir();
     let (ok, signed) = daemon.cli(&[
         "recovery",
         "sign",
@@ -243,8 +243,7 @@ fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily
     }
     assert_eq!(daemon.anvil.balance(thief), eth("4.5"));
     let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(daemon.data().join("cosigner").join("ledger.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(daemon.cosigner_home().join("ledger.json")).unwrap()).unwrap();
     let committed = ledger["wallets"][&wallet][chain_id.to_string()].as_array().unwrap().len();
     assert_eq!(committed, 5, "{ledger}");
 }

@@ -15,9 +15,10 @@ mod audit;
 mod compromise;
 mod dashboard;
 mod flows;
+mod layout;
 mod mcp;
-mod owner_view;
 mod operator_auth;
+mod owner_view;
 mod policy;
 mod sessions;
 mod webhooks;
@@ -42,13 +43,79 @@ pub(crate) fn eth(text: &str) -> U256 {
     mandate_core::amount::parse_units(text, 18).unwrap()
 }
 
-/// How the cosigner runs.
+/// How the cosigner runs, and where the parties live.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CosignerMode {
-    /// `mandate serve --dev` starts it.
+    /// `mandate init --dev` puts the three parties in the data directory and
+    /// `mandate serve --dev` starts the cosigner.
     Dev,
-    /// The test runs `mandate cosigner serve` itself (as on its own host).
+    /// The production layout: three parties in three directories (`<tmp>/data`,
+    /// `<tmp>/cosigner`, `<tmp>/recovery`), paired by public key; the test runs
+    /// `mandate cosigner serve` itself (as on its own host).
     External,
+}
+
+/// What provisioning the production layout printed: each party's `init`, and each
+/// party's `pair` (service, cosigner, recovery).
+pub(crate) struct Provisioned {
+    pub(crate) inits: [Value; 3],
+    pub(crate) pairs: [Value; 3],
+}
+
+/// Provisions the production layout under `root` as an operator would on three hosts:
+/// `mandate init` (daemon), `mandate cosigner init`, `mandate recovery init`, then each
+/// pins the other two's public keys. The cosigner's password file is its own,
+/// `<root>/cosigner-password`, outside the daemon's directory.
+pub(crate) fn provision_production(root: &Path, cosigner_addr: &str, service_addr: &str) -> Provisioned {
+    let path = |name: &str| root.join(name).display().to_string();
+    let run = |args: &[&str]| {
+        let (ok, out) = run_json(bin(), args, &[]);
+        assert!(ok, "mandate {args:?}: {out}");
+        out
+    };
+    let service = run(&["init", "--auto-provision", "--data-dir", &path("data"), "--service-addr", service_addr]);
+    let cosigner = run(&["cosigner", "init", "--data-dir", &path("cosigner")]);
+    let recovery = run(&["recovery", "init", "--dir", &path("recovery")]);
+    let key = |init: &Value, role: &str| -> String {
+        let party = match init.get("parties") {
+            Some(parties) => parties.as_array().unwrap().iter().find(|p| p["role"] == role).unwrap().clone(),
+            None => init.clone(),
+        };
+        party["public_key"].as_str().unwrap().to_string()
+    };
+    let (s, c, r) = (key(&service, "service"), key(&cosigner, "cosigner"), key(&recovery, "recovery"));
+    let pairs = [
+        run(&[
+            "pair",
+            "--data-dir",
+            &path("data"),
+            "--cosigner-pubkey",
+            &c,
+            "--cosigner-addr",
+            cosigner_addr,
+            "--recovery-pubkey",
+            &r,
+        ]),
+        run(&["cosigner", "pair", "--data-dir", &path("cosigner"), "--service-pubkey", &s, "--recovery-pubkey", &r]),
+        run(&[
+            "recovery",
+            "pair",
+            "--dir",
+            &path("recovery"),
+            "--service-pubkey",
+            &s,
+            "--service-addr",
+            service_addr,
+            "--cosigner-pubkey",
+            &c,
+            "--cosigner-addr",
+            cosigner_addr,
+        ]),
+    ];
+    let password = root.join("cosigner-password");
+    std::fs::write(&password, hex::encode(rand::random::<[u8; 32]>())).unwrap();
+    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    Provisioned { inits: [service, cosigner, recovery], pairs }
 }
 
 /// One daemon with its cosigner and a fresh anvil.
@@ -65,6 +132,8 @@ pub(crate) struct Daemon {
     pub(crate) admin: String,
     http: Client,
     serve_args: Vec<String>,
+    /// The production layout's provisioning output (external cosigner only).
+    pub(crate) provisioned: Option<Provisioned>,
 }
 
 impl Daemon {
@@ -79,21 +148,28 @@ impl Daemon {
         let data = dir.path().join("data");
         let cosigner_addr = format!("127.0.0.1:{}", free_port());
         let service_addr = format!("127.0.0.1:{}", free_port());
-        let (ok, out) = run_json(
-            bin(),
-            &[
-                "init",
-                "--auto-provision",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--cosigner-addr",
-                &cosigner_addr,
-                "--service-addr",
-                &service_addr,
-            ],
-            &[],
-        );
-        assert!(ok, "init failed: {out}");
+        let provisioned = match mode {
+            CosignerMode::Dev => {
+                let (ok, out) = run_json(
+                    bin(),
+                    &[
+                        "init",
+                        "--dev",
+                        "--auto-provision",
+                        "--data-dir",
+                        data.to_str().unwrap(),
+                        "--cosigner-addr",
+                        &cosigner_addr,
+                        "--service-addr",
+                        &service_addr,
+                    ],
+                    &[],
+                );
+                assert!(ok, "init failed: {out}");
+                None
+            }
+            CosignerMode::External => Some(provision_production(dir.path(), &cosigner_addr, &service_addr)),
+        };
         let listen = format!("127.0.0.1:{}", free_port());
         let mut daemon = Daemon {
             url: format!("http://{listen}"),
@@ -108,6 +184,7 @@ impl Daemon {
             admin: String::new(),
             http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
             serve_args: serve_args.iter().map(|arg| arg.to_string()).collect(),
+            provisioned,
         };
         if mode == CosignerMode::External {
             daemon.start_cosigner();
@@ -125,9 +202,28 @@ impl Daemon {
         self.data().join("master-password").display().to_string()
     }
 
+    /// The place of the party that is not the daemon: in the data directory in the
+    /// `--dev` layout, beside it (another host, in production) otherwise.
+    fn party_place(&self, name: &str) -> PathBuf {
+        match self.mode {
+            CosignerMode::Dev => self.data().join(name),
+            CosignerMode::External => self.dir.path().join(name),
+        }
+    }
+
+    /// The cosigner's home.
+    pub(crate) fn cosigner_home(&self) -> PathBuf {
+        self.party_place("cosigner")
+    }
+
+    /// The recovery party's home.
+    pub(crate) fn recovery_dir(&self) -> PathBuf {
+        self.party_place("recovery")
+    }
+
     pub(crate) fn start_cosigner(&mut self) {
-        let home = self.data().join("cosigner");
-        let password = self.data().join("cosigner-password");
+        let home = self.cosigner_home();
+        let password = self.party_place("cosigner-password");
         self.cosigner = Some(spawn_server(
             bin(),
             &["cosigner", "serve", "--data-dir", home.to_str().unwrap(), "--listen", &self.cosigner_addr],
@@ -190,7 +286,7 @@ impl Daemon {
             ("MANDATE_URL", self.url.clone()),
             ("MANDATE_MASTER_PASSWORD_FILE", self.master_file()),
             ("MANDATE_RECOVERY_PASSPHRASE", RECOVERY_PASSPHRASE.to_string()),
-            ("MANDATE_RECOVERY_DIR", self.data().join("recovery").display().to_string()),
+            ("MANDATE_RECOVERY_DIR", self.recovery_dir().display().to_string()),
         ]
     }
 

@@ -19,7 +19,7 @@ allow_calldata = true
 allow_typed_data = true
 allow_messages = true
 "#;
-    std::fs::write(daemon.data().join("cosigner").join("limits.toml"), limits).unwrap();
+    std::fs::write(daemon.cosigner_home().join("limits.toml"), limits).unwrap();
 }
 
 fn put_policy(daemon: &Daemon, wallet: &str, document: &Value) -> (u16, Value) {

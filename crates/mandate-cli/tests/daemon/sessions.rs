@@ -123,7 +123,7 @@ fn the_master_password_guards_login_and_start_up() {
     // plain HTTP to a remote node; `init` refuses to overwrite a data directory.
     let serve = |envs: &[(&str, &str)], rpc: &str| {
         let (ok, reply) =
-            run_json(bin(), &["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--rpc-url", rpc], envs);
+            run_json(bin(), &["serve", "--data-dir", data, "--listen", "127.0.0.1:0", "--rpc-url", rpc, "--dev"], envs);
         assert!(!ok, "serve started: {reply}");
         code(&reply).to_string()
     };
