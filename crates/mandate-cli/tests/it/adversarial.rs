@@ -141,3 +141,30 @@ fn secret_files_with_loose_permissions_are_refused() {
     assert!(!success);
     assert_eq!(error_code(&out), "INSECURE_FILE_PERMISSIONS", "{out}");
 }
+
+#[test]
+fn a_flood_of_idle_connections_is_bounded_and_does_not_stop_signing() {
+    use std::io::Read;
+    let cluster = Cluster::start();
+    let (wallet, _) = cluster.create_wallet();
+    // An attacker who can reach the cosigner's port opens connections and says nothing.
+    let idle: Vec<std::net::TcpStream> = (0..mandate_mpc::net::MAX_OPEN_CONNECTIONS)
+        .map(|_| std::net::TcpStream::connect(&cluster.cosigner_addr).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // One more is closed at once, unanswered.
+    let mut extra = std::net::TcpStream::connect(&cluster.cosigner_addr).unwrap();
+    extra.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    let read = extra.read(&mut byte);
+    assert!(matches!(read, Ok(0)) || read.is_err(), "the connection over the bound stayed open: {read:?}");
+    assert!(
+        !matches!(read, Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the connection over the bound was left hanging"
+    );
+    // The attacker's connections end; the legitimate service signs again.
+    drop(idle);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (success, signed) = cluster.service_sign(&wallet, &transfer("1", 0));
+    assert!(success, "{signed}");
+}

@@ -401,17 +401,34 @@ pub fn serve<H: PartyHandler>(listener: TcpListener, identity: IdentityKey, peer
         pending: Mutex::new(HashMap::new()),
         seen: Mutex::new(HashSet::new()),
     });
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let server = server.clone();
-        std::thread::spawn(move || {
-            if let Err(error) = server.handle(stream) {
-                eprintln!("{}: connection ended: {} ({})", server.handler.role(), error, error.code());
+        // Bounded: a peer (or anyone who can reach the port: the handshake comes
+        // first) cannot make this party hold an unbounded number of threads.
+        if open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_OPEN_CONNECTIONS {
+            open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("{}: refusing a connection: {MAX_OPEN_CONNECTIONS} are open", server.handler.role());
+            drop(stream);
+            continue;
+        }
+        let (worker, still_open) = (server.clone(), open.clone());
+        let spawned = std::thread::Builder::new().spawn(move || {
+            if let Err(error) = worker.handle(stream) {
+                eprintln!("{}: connection ended: {} ({})", worker.handler.role(), error, error.code());
             }
+            still_open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
+        if spawned.is_err() {
+            open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("{}: could not start a connection thread", server.handler.role());
+        }
     }
     Ok(())
 }
+
+/// Most connections a listening party serves at once; more are closed unanswered.
+pub const MAX_OPEN_CONNECTIONS: usize = 64;
 
 fn refuse(link: &mut SecureChannel, refusal: &Refusal) -> Result<()> {
     link.send_postcard(&Control::Refuse { code: refusal.code.as_str().into(), message: refusal.message.clone() })
