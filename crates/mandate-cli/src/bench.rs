@@ -106,6 +106,17 @@ fn mpc_in(dir: &std::path::Path, signatures: usize) -> CliResult {
         peers: [entry(Role::Service, Some(&service_addr)), entry(Role::Cosigner, Some(&cosigner_addr))].into(),
     })?;
 
+    // The wallet owner, known to the service and the cosigner: the refresh at the end
+    // is a ceremony it authorises.
+    let owner = mandate_chain::approval::OwnerSecret::generate_ed25519();
+    let owner_file = dir.join("owner.key");
+    mandate_mpc::net::write_secret_file(&owner_file, owner.to_file_text().as_bytes(), false)?;
+    let owners_line = format!("owners = [\"{}\"]\n", owner.public());
+    std::fs::write(service_home.owners_path(), &owners_line).map_err(internal)?;
+    let limits = std::fs::read_to_string(cosigner_home.limits_path()).map_err(internal)?;
+    let limits = limits.replacen("allow_calldata = false\n", &format!("allow_calldata = false\n{owners_line}"), 1);
+    std::fs::write(cosigner_home.limits_path(), limits).map_err(internal)?;
+
     let cosigner_secret = random_secret();
     let exe = std::env::current_exe().map_err(internal)?;
     let cosigner_dir = cosigner_home.dir().display().to_string();
@@ -168,7 +179,11 @@ fn mpc_in(dir: &std::path::Path, signatures: usize) -> CliResult {
         std::hint::black_box(signed);
     }
 
-    let refresh = run_child(&["recovery", "refresh", "--dir", &recovery_dir, "--share", &share_file], env)?;
+    let owner_file = owner_file.display().to_string();
+    let refresh = run_child(
+        &["recovery", "refresh", "--dir", &recovery_dir, "--share", &share_file, "--owner-key", &owner_file],
+        env,
+    )?;
     let refresh_ms = refresh.get("elapsed_ms").and_then(Value::as_f64).unwrap_or(f64::NAN);
 
     let (p50, p99, mean) = stats(threshold_ms);
