@@ -344,14 +344,29 @@ impl OwnerSignature {
     /// Verifies the signature, that its key is one of `owners`, and that the
     /// decision has not expired at `now` (unix seconds).
     pub fn verify_owner(&self, decision: &OwnerDecision, owners: &[OwnerKey], now: u64) -> Result<(), ApprovalError> {
+        self.check_owner_and_expiry(owners, decision.expires_at, now)?;
+        self.verify(decision)
+    }
+
+    /// The signer is one of `owners`, and `expires_at` has not passed at `now`.
+    fn check_owner_and_expiry(&self, owners: &[OwnerKey], expires_at: u64, now: u64) -> Result<(), ApprovalError> {
         if !owners.contains(&self.key) {
             return Err(ApprovalError::NotAnOwner(self.key.to_string()));
         }
-        if now > decision.expires_at {
-            return Err(ApprovalError::Expired(decision.expires_at));
+        if now > expires_at {
+            return Err(ApprovalError::Expired(expires_at));
         }
-        self.verify(decision)
+        Ok(())
     }
+}
+
+/// Parses an owner-signed value from untrusted bytes: JSON, at most 4 KiB, unknown
+/// fields refused; `what` names it in errors.
+fn decode_signed<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApprovalError> {
+    if bytes.len() > 4096 {
+        return Err(ApprovalError::Malformed(format!("{what} larger than 4 KiB")));
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApprovalError::Malformed(format!("{what} does not parse: {e}")))
 }
 
 /// An owner's secret key (Ed25519 or secp256k1), as kept in an owner key file.
@@ -477,11 +492,7 @@ impl SignedDecision {
 
     /// Parses untrusted bytes (bounded to 4 KiB).
     pub fn decode(bytes: &[u8]) -> Result<Self, ApprovalError> {
-        if bytes.len() > 4096 {
-            return Err(ApprovalError::Malformed("owner decision larger than 4 KiB".into()));
-        }
-        let signed: SignedDecision = serde_json::from_slice(bytes)
-            .map_err(|e| ApprovalError::Malformed(format!("owner decision does not parse: {e}")))?;
+        let signed: SignedDecision = decode_signed(bytes, "owner decision")?;
         signed.decision.validate()?;
         Ok(signed)
     }
@@ -611,11 +622,7 @@ impl SignedCeremony {
 
     /// Parses untrusted bytes (bounded to 4 KiB).
     pub fn decode(bytes: &[u8]) -> Result<Self, ApprovalError> {
-        if bytes.len() > 4096 {
-            return Err(ApprovalError::Malformed("ceremony authorization larger than 4 KiB".into()));
-        }
-        let signed: SignedCeremony = serde_json::from_slice(bytes)
-            .map_err(|e| ApprovalError::Malformed(format!("ceremony authorization does not parse: {e}")))?;
+        let signed: SignedCeremony = decode_signed(bytes, "ceremony authorization")?;
         signed.ceremony.validate()?;
         Ok(signed)
     }
@@ -623,12 +630,7 @@ impl SignedCeremony {
     /// Verifies the signature, that its key is one of `owners`, that it has not
     /// expired at `now` and does not reach further than [`MAX_CEREMONY_LIFETIME_SECS`].
     pub fn verify_owner(&self, owners: &[OwnerKey], now: u64) -> Result<(), ApprovalError> {
-        if !owners.contains(&self.signature.key) {
-            return Err(ApprovalError::NotAnOwner(self.signature.key.to_string()));
-        }
-        if now > self.ceremony.expires_at {
-            return Err(ApprovalError::Expired(self.ceremony.expires_at));
-        }
+        self.signature.check_owner_and_expiry(owners, self.ceremony.expires_at, now)?;
         if self.ceremony.expires_at > now.saturating_add(MAX_CEREMONY_LIFETIME_SECS) {
             return Err(ApprovalError::Malformed(format!(
                 "the authorization is valid until {}, more than {MAX_CEREMONY_LIFETIME_SECS} s ahead",

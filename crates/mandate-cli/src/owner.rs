@@ -63,7 +63,7 @@ pub(crate) enum OwnerCommand {
 }
 
 /// Reads an owner key file, refusing one group/world-readable.
-fn load_owner_key(path: &Path) -> CliResult<OwnerSecret> {
+pub(crate) fn load_owner_key(path: &Path) -> CliResult<OwnerSecret> {
     let bytes = read_secret_file(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| CliError::invalid("the owner key file is not text"))?;
     OwnerSecret::from_file_text(text).map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))
@@ -177,7 +177,7 @@ impl OwnerClient {
     }
 }
 
-fn unix_now() -> CliResult<u64> {
+pub(crate) fn unix_now() -> CliResult<u64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use alloy_primitives::{keccak256, Address};
-use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerSecret, SignedCeremony, MAX_CEREMONY_LIFETIME_SECS};
+use mandate_chain::approval::{CeremonyKind, OwnerCeremony, SignedCeremony, MAX_CEREMONY_LIFETIME_SECS};
 use mandate_chain::UnsignedTx;
 use mandate_core::address::parse_address;
 use mandate_core::{ErrorCode, Role, WalletId};
@@ -213,10 +213,7 @@ impl CeremonyOwner {
         if self.valid_for == 0 || self.valid_for > MAX_CEREMONY_LIFETIME_SECS {
             return Err(CliError::invalid(format!("--valid-for must be 1..={MAX_CEREMONY_LIFETIME_SECS} seconds")));
         }
-        let bytes = read_secret_file(&self.key_file)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| CliError::invalid("the owner key file is not text"))?;
-        let secret = OwnerSecret::from_file_text(text)
-            .map_err(|e| CliError::invalid(format!("{}: {e}", self.key_file.display())))?;
+        let secret = crate::owner::load_owner_key(&self.key_file)?;
         let (kind, target, payload) = match &plan.operation {
             Operation::Refresh => (CeremonyKind::Refresh, None, None),
             Operation::Repair { target, .. } => (CeremonyKind::Repair, Some(*target), None),
@@ -228,8 +225,7 @@ impl CeremonyOwner {
             .address
             .parse()
             .map_err(|_| CliError::new(ErrorCode::ShareTampered, "the share's address is unreadable"))?;
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let now = crate::owner::unix_now()?;
         let ceremony = OwnerCeremony {
             kind,
             id: format!("cer_{}", hex::encode(rand::random::<[u8; 12]>())),

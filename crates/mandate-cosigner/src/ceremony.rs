@@ -6,7 +6,7 @@
 //! have an online party sign outside the daemon's policy.
 
 use alloy_primitives::{keccak256, Address};
-use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerKey, SignedCeremony};
+use mandate_chain::approval::{CeremonyKind, OwnerKey, SignedCeremony};
 use mandate_core::ErrorCode;
 use mandate_mpc::net::{Operation, Refusal, RunPlan};
 
@@ -17,14 +17,14 @@ fn invalid(why: impl Into<String>) -> Refusal {
 /// Checks `plan`'s owner authorization: it decodes, is signed by one of `owners`,
 /// is unexpired and describes exactly this plan (kind, wallet, participants,
 /// target, address, payload). `known_address` is the wallet's address in this
-/// party's own records, when it has one. Returns the verified ceremony; the caller
-/// marks its id used.
+/// party's own records, when it has one. Returns the verified authorization; the
+/// caller marks its id used.
 pub(crate) fn check(
     plan: &RunPlan,
     owners: &[OwnerKey],
     known_address: Option<&str>,
     now: u64,
-) -> Result<OwnerCeremony, Refusal> {
+) -> Result<SignedCeremony, Refusal> {
     let bytes = plan.authorization.as_deref().ok_or_else(|| {
         Refusal::new(
             ErrorCode::CeremonyUnauthorized,
@@ -36,7 +36,7 @@ pub(crate) fn check(
         return Err(invalid(format!("no owners are configured for {} on this party", plan.wallet_id)));
     }
     signed.verify_owner(owners, now).map_err(|e| invalid(e.to_string()))?;
-    let ceremony = signed.ceremony;
+    let ceremony = &signed.ceremony;
     if ceremony.wallet != plan.wallet_id.as_str() {
         return Err(invalid("the authorization is for another wallet"));
     }
@@ -65,11 +65,5 @@ pub(crate) fn check(
             plan.operation_name()
         )));
     }
-    Ok(ceremony)
-}
-
-/// The key that signed `plan`'s authorization, for logs (no secret).
-pub(crate) fn signer_of(plan: &RunPlan) -> Option<String> {
-    let signed = SignedCeremony::decode(plan.authorization.as_deref()?).ok()?;
-    Some(signed.signature.key.to_string())
+    Ok(signed)
 }

@@ -88,20 +88,22 @@ impl CosignerHandler {
         };
         let known = self.home.wallets()?.get(&plan.wallet_id).cloned();
         let now = (self.clock)();
-        let ceremony = crate::ceremony::check(plan, &owners, known.as_deref(), now)?;
-        self.notices
-            .use_approval(plan.wallet_id.as_str(), &format!("ceremony:{}", ceremony.id), ceremony.expires_at, now)
-            .map_err(|refusal| match refusal.code {
+        let signed = crate::ceremony::check(plan, &owners, known.as_deref(), now)?;
+        let ceremony = &signed.ceremony;
+        let item = format!("ceremony:{}", ceremony.id);
+        self.notices.use_approval(plan.wallet_id.as_str(), &item, ceremony.expires_at, now).map_err(|refusal| {
+            match refusal.code {
                 ErrorCode::CosignerApprovalInvalid => Refusal::new(
                     ErrorCode::CeremonyAuthorizationInvalid,
                     "this ceremony authorization was used already; each runs once",
                 ),
                 _ => refusal,
-            })?;
+            }
+        })?;
         eprintln!(
             "{}: owner {} authorised the {} ceremony {} for {}",
             self.role(),
-            crate::ceremony::signer_of(plan).unwrap_or_default(),
+            signed.signature.key,
             plan.operation_name(),
             ceremony.id,
             plan.wallet_id
@@ -533,5 +535,55 @@ mod tests {
         )
         .unwrap();
         assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn a_chain_outside_the_allowlist_is_refused_and_reserves_nothing() {
+        let limits = DEFAULT_LIMITS.replace("# chains = [1, 8453]", "chains = [5]");
+        assert_ne!(limits, DEFAULT_LIMITS);
+        let (_dir, refusing) = handler(Role::Cosigner, &limits);
+        // `transfer` builds chain-1 transactions.
+        let refusal = sign(&refusing, &transfer(1_000, vec![])).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::CosignerChainRefused, "{}", refusal.message);
+        assert_eq!(ledger_total(&refusing), U256::ZERO);
+        // The same transaction where the list names its chain: signed and reserved.
+        let (_dir, allowed) = handler(Role::Cosigner, &limits.replace("chains = [5]", "chains = [5, 1]"));
+        sign(&allowed, &transfer(1_000, vec![])).unwrap();
+        assert_ne!(ledger_total(&allowed), U256::ZERO);
+    }
+
+    #[test]
+    fn a_ceremony_authorization_is_checked_against_this_partys_owners_and_runs_once() {
+        use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerSecret, SignedCeremony};
+        let owner = OwnerSecret::generate_ed25519();
+        let limits = DEFAULT_LIMITS.replace(
+            "allow_calldata = false\n",
+            &format!("allow_calldata = false\nowners = [\"{}\"]\n", owner.public()),
+        );
+        let (_dir, cosigner) = handler(Role::Cosigner, &limits);
+        let ceremony = OwnerCeremony {
+            kind: CeremonyKind::Refresh,
+            id: "cer_once".into(),
+            wallet: wallet().to_string(),
+            address: Address::repeat_byte(0x42),
+            participants: Role::ALL.to_vec(),
+            target: None,
+            payload: None,
+            expires_at: DAY * 86_400 + 600,
+        };
+        let authorization =
+            SignedCeremony { signature: owner.sign_ceremony(&ceremony).unwrap(), ceremony: ceremony.clone() }.encode();
+        let refresh = || RunPlan::new(wallet(), Role::ALL.to_vec(), Operation::Refresh).unwrap();
+        assert_eq!(cosigner.authorize(&refresh()).unwrap_err().code, ErrorCode::CeremonyUnauthorized);
+        cosigner.authorize(&refresh().authorized(authorization.clone())).unwrap();
+        // A fresh run (new session id) with the same authorization: refused.
+        let again = cosigner.authorize(&refresh().authorized(authorization)).unwrap_err();
+        assert_eq!(again.code, ErrorCode::CeremonyAuthorizationInvalid, "{}", again.message);
+        // Another key, even a valid signature: refused.
+        let stranger = OwnerSecret::generate_ed25519();
+        let other = OwnerCeremony { id: "cer_other".into(), ..ceremony };
+        let forged = SignedCeremony { signature: stranger.sign_ceremony(&other).unwrap(), ceremony: other }.encode();
+        let refused = cosigner.authorize(&refresh().authorized(forged)).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::CeremonyAuthorizationInvalid, "{}", refused.message);
     }
 }

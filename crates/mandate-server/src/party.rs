@@ -208,20 +208,14 @@ impl PartyHandler for AuditedServiceParty {
     }
 
     fn completed(&self, plan: &RunPlan, output: RunOutput) -> mandate_mpc::Result<()> {
-        let extra = match &output {
-            RunOutput::Signature { digest, .. } => json!({"digest": format!("0x{}", hex::encode(digest))}),
-            RunOutput::Share(share) => json!({"address": share.public().address}),
-            RunOutput::Noted => json!({}),
+        let (digest, address) = match &output {
+            RunOutput::Signature { digest, .. } => (Some(format!("0x{}", hex::encode(digest))), None),
+            RunOutput::Share(share) => (None, Some(share.public().address.clone())),
+            RunOutput::Noted => (None, None),
         };
         let stored = self.inner.completed(plan, output);
-        let outcome = match &stored {
-            Ok(()) => json!({"stored": true}),
-            Err(error) => json!({"stored": false, "error": error.to_string()}),
-        };
-        let mut extra = extra;
-        if let (Some(extra), Value::Object(outcome)) = (extra.as_object_mut(), outcome) {
-            extra.extend(outcome);
-        }
+        let error = stored.as_ref().err().map(ToString::to_string);
+        let extra = json!({"digest": digest, "address": address, "stored": stored.is_ok(), "error": error});
         if let Err(error) = self.record(plan, "party.run_completed", extra) {
             eprintln!("service party: could not record the completed run {}: {error}", plan.session_id.to_hex());
         }

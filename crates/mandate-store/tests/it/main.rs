@@ -137,6 +137,27 @@ fn released_nonce_is_reused_and_idempotency_returns_the_first() {
 }
 
 #[test]
+fn a_spend_committed_at_the_signing_point_of_no_return_survives_a_release() {
+    let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let p = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
+    let allow = |view: &ReserveView| decide(&p, U256::from(7), view, 5);
+    for id in ["uncommitted", "committed"] {
+        let outcome = store.reserve(native(id, None, U256::from(7)), 0, 5, "a", allow).unwrap();
+        assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
+    }
+    // One run failed before its last message; the other after it (the cosigner may
+    // hold the signature): only the first spend goes.
+    store.commit_spend("committed").unwrap();
+    for id in ["uncommitted", "committed"] {
+        store.release(id, "the cosigner hung up", 6, entry("transaction.released")).unwrap();
+    }
+    let spends = store.spends("wal_a", 0).unwrap();
+    assert_eq!(spends.iter().map(|spend| spend.amount).collect::<Vec<_>>(), vec![U256::from(7)]);
+}
+
+#[test]
 fn audit_verify_names_edited_deleted_and_reordered_records() {
     let (dir, store) = store_with_wallet();
     for n in 0..4 {
