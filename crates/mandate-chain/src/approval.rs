@@ -498,6 +498,20 @@ impl SignedDecision {
     }
 }
 
+/// The headers that begin every text an owner signs (decisions, ceremonies).
+const OWNER_TEXT_HEADERS: [&[u8]; 2] = [b"Mandate owner decision", b"Mandate owner ceremony"];
+
+/// Whether `message` is, or begins with, an owner text's header (ignoring leading
+/// whitespace and ASCII case). No wallet may sign such a message: owner texts are a
+/// domain of their own, and every signer (the daemon and the cosigner) refuses them.
+pub fn is_owner_text(message: &[u8]) -> bool {
+    let start = message.iter().position(|byte| !byte.is_ascii_whitespace()).unwrap_or(message.len());
+    let rest = message.get(start..).unwrap_or_default();
+    OWNER_TEXT_HEADERS
+        .iter()
+        .any(|header| rest.get(..header.len()).is_some_and(|head| head.eq_ignore_ascii_case(header)))
+}
+
 /// The longest an owner's ceremony authorization may stay valid, in seconds: a
 /// ceremony is run right after it is signed.
 pub const MAX_CEREMONY_LIFETIME_SECS: u64 = 24 * 3600;

@@ -83,7 +83,7 @@ impl CosignerHandler {
             Some(source) => source(&plan.wallet_id)?,
             None => {
                 let limits = LimitsFile::load(&self.home.limits_path())?;
-                limits.entry(&plan.wallet_id).map(|limits| limits.owners.clone()).unwrap_or_default()
+                self.owners_in(limits.entry(&plan.wallet_id))?
             }
         };
         let known = self.home.wallets()?.get(&plan.wallet_id).cloned();
@@ -142,6 +142,12 @@ impl CosignerHandler {
         let tx = match &payload {
             SignPayload::Transaction(tx) => tx,
             SignPayload::TypedData(_) => return off_chain(&payload, limits.allow_typed_data, "allow_typed_data"),
+            SignPayload::PersonalMessage(message) if mandate_chain::approval::is_owner_text(message) => {
+                return Err(Refusal::new(
+                    ErrorCode::ReservedMessage,
+                    "this message begins with an owner header; a wallet never signs owner texts",
+                ))
+            }
             SignPayload::PersonalMessage(_) => return off_chain(&payload, limits.allow_messages, "allow_messages"),
             SignPayload::RawHash(_) => return off_chain(&payload, limits.allow_raw_hash, "allow_raw_hash"),
         };
@@ -205,11 +211,12 @@ impl CosignerHandler {
         }
         let approved = decision.tx.as_ref().ok_or_else(|| invalid("the approval names no transaction".into()))?;
         approved.admits(tx).map_err(|e| invalid(e.to_string()))?;
-        if limits.owners.is_empty() {
+        let owners = self.owners_in(Some(limits))?;
+        if owners.is_empty() {
             return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
         }
         let now = (self.clock)();
-        signed.signature.verify_owner(decision, &limits.owners, now).map_err(|e| invalid(e.to_string()))?;
+        signed.signature.verify_owner(decision, &owners, now).map_err(|e| invalid(e.to_string()))?;
         self.notices.use_approval(plan.wallet_id.as_str(), &decision.item, decision.expires_at, now)
     }
 
@@ -240,7 +247,7 @@ impl CosignerHandler {
             return Err(invalid("the decision does not unfreeze this freeze of this wallet".into()));
         }
         let limits_file = LimitsFile::load(&self.home.limits_path())?;
-        let owners = limits_file.entry(&plan.wallet_id).map(|limits| limits.owners.clone()).unwrap_or_default();
+        let owners = self.owners_in(limits_file.entry(&plan.wallet_id))?;
         if owners.is_empty() {
             return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
         }
@@ -256,6 +263,16 @@ impl CosignerHandler {
         self.notices.lift(Some(plan.wallet_id.as_str()))?;
         eprintln!("cosigner: {} unfrozen by an owner", plan.wallet_id);
         Ok(())
+    }
+
+    /// The owners `limits` names, less any EVM owner that is one of this party's own
+    /// wallets: a wallet can be made to sign a message or a hash, so it never counts
+    /// as an owner (whatever `limits.toml` says).
+    fn owners_in(&self, limits: Option<&WalletLimits>) -> std::result::Result<Vec<OwnerKey>, Refusal> {
+        let Some(limits) = limits else { return Ok(Vec::new()) };
+        let wallets = self.home.wallets()?;
+        let own: Vec<alloy_primitives::Address> = wallets.values().filter_map(|address| address.parse().ok()).collect();
+        Ok(limits.owners.iter().copied().filter(|key| !matches!(key, OwnerKey::Evm(a) if own.contains(a))).collect())
     }
 
     fn store(&self, share: KeyShare) -> Result<()> {
@@ -585,5 +602,41 @@ mod tests {
         let forged = SignedCeremony { signature: stranger.sign_ceremony(&other).unwrap(), ceremony: other }.encode();
         let refused = cosigner.authorize(&refresh().authorized(forged)).unwrap_err();
         assert_eq!(refused.code, ErrorCode::CeremonyAuthorizationInvalid, "{}", refused.message);
+    }
+
+    #[test]
+    fn owner_texts_are_never_signed_and_a_wallet_of_this_cosigner_is_never_an_owner() {
+        use mandate_chain::approval::{CeremonyKind, OwnerCeremony, OwnerSecret, SignedCeremony};
+        // Messages allowed, yet an owner text is refused (as the daemon refuses it).
+        let (_dir, cosigner) = handler(Role::Cosigner, &allowing(&["allow_messages"]));
+        for text in ["Mandate owner decision v1\naction: approve", " mandate OWNER ceremony v1"] {
+            let refusal = sign(&cosigner, &SignPayload::PersonalMessage(text.as_bytes().to_vec())).unwrap_err();
+            assert_eq!(refusal.code, ErrorCode::ReservedMessage, "{text}");
+        }
+        sign(&cosigner, &SignPayload::PersonalMessage(b"hello world".to_vec())).unwrap();
+
+        // An EVM key listed as owner whose address is a wallet this cosigner holds a
+        // share of: its signature (which the wallet could be made to give) counts for nothing.
+        let evm = OwnerSecret::evm_from_bytes(&[9; 32]).unwrap();
+        let limits = DEFAULT_LIMITS
+            .replace("allow_calldata = false\n", &format!("allow_calldata = false\nowners = [\"{}\"]\n", evm.public()));
+        let (dir, cosigner) = handler(Role::Cosigner, &limits);
+        let mandate_chain::approval::OwnerKey::Evm(address) = evm.public() else { unreachable!() };
+        let other_wallet = WalletId::from_random([8; 12]);
+        PartyHome::new(dir.path(), Role::Cosigner).record_wallet(&other_wallet, &address.to_checksum(None)).unwrap();
+        let ceremony = OwnerCeremony {
+            kind: CeremonyKind::Refresh,
+            id: "cer_wallet".into(),
+            wallet: wallet().to_string(),
+            address: Address::repeat_byte(0x42),
+            participants: Role::ALL.to_vec(),
+            target: None,
+            payload: None,
+            expires_at: DAY * 86_400 + 600,
+        };
+        let signed = SignedCeremony { signature: evm.sign_ceremony(&ceremony).unwrap(), ceremony }.encode();
+        let plan = RunPlan::new(wallet(), Role::ALL.to_vec(), Operation::Refresh).unwrap().authorized(signed);
+        let refusal = cosigner.authorize(&plan).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::CeremonyAuthorizationInvalid, "{}", refusal.message);
     }
 }

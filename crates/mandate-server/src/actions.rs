@@ -307,22 +307,13 @@ pub(crate) fn describe(policy: Option<&Policy>, action: &Action) -> Value {
     }
 }
 
-/// The headers of the texts owners sign (`mandate_chain::approval`): decisions and
-/// share-ceremony authorizations.
-const OWNER_HEADERS: [&[u8]; 2] = [b"Mandate owner decision", b"Mandate owner ceremony"];
-
-/// Refuses a personal message that is, or begins with, the owner-decision header
-/// (ignoring leading whitespace and ASCII case): owner approvals are a domain no
+/// Refuses a personal message that is, or begins with, an owner text's header
+/// (`mandate_chain::approval::is_owner_text`): owner approvals are a domain no
 /// wallet signs in. (EIP-712 digests cannot collide with EIP-191 ones: their prefixes
 /// differ; a raw hash is covered because no wallet may be an owner.)
 fn refuse_owner_text(action: &Action) -> ApiResult<()> {
     let Action::PersonalMessage { message } = action else { return Ok(()) };
-    let start = message.iter().position(|byte| !byte.is_ascii_whitespace()).unwrap_or(message.len());
-    let rest = message.get(start..).unwrap_or_default();
-    let reserved = OWNER_HEADERS
-        .iter()
-        .any(|header| rest.get(..header.len()).is_some_and(|head| head.eq_ignore_ascii_case(header)));
-    if reserved {
+    if mandate_chain::approval::is_owner_text(message) {
         return Err(ApiError::new(
             ErrorCode::ReservedMessage,
             "this message begins with an owner header; a wallet never signs owner decisions or ceremonies",

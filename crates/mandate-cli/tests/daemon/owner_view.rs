@@ -287,7 +287,7 @@ fn a_lying_daemon_gets_no_owner_signature() {
 
     // No terminal, no --yes: even an honest answer is not signed.
     let quiet = fake_daemon(view);
-    let (ok, refused, _) = owner_run(&quiet.url, &["approve", item, "--owner-key", key, "--print-signature"]);
+    let (ok, refused, _) = owner_run(&quiet.url, &["approve", item, "--owner-key", key]);
     assert!(!ok && code(&refused) == "CONFIRMATION_REQUIRED", "{refused}");
     assert!(quiet.posts.lock().unwrap().is_empty());
 }
