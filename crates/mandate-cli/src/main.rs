@@ -308,6 +308,10 @@ enum CosignerCommand {
         #[arg(long)]
         wallet: Option<String>,
     },
+    /// Print the audit anchor: the highest audit record (sequence number and hash) the
+    /// daemon showed this cosigner. Save it and check the daemon's trail against it
+    /// with `mandate audit verify --anchor FILE`.
+    Anchor(HomeArg),
 }
 
 #[derive(Subcommand)]
@@ -547,6 +551,16 @@ fn run(cli: Cli) -> CliResult<Report> {
             }
             CosignerCommand::Freeze { home, wallet } => parties::set_frozen(home.data_dir, wallet, true),
             CosignerCommand::Unfreeze { home, wallet } => parties::set_frozen(home.data_dir, wallet, false),
+            CosignerCommand::Anchor(home) => {
+                let anchor = mandate_cosigner::AuditAnchorFile::new(&home.data_dir).read().map_err(CliError::from)?;
+                match anchor {
+                    Some(anchor) => Ok(serde_json::json!(anchor)),
+                    None => Err(CliError::new(
+                        mandate_core::ErrorCode::NotFound,
+                        "this cosigner has not seen the daemon's audit head yet (no signing or notice run)",
+                    )),
+                }
+            }
         },
         Command::Service { command } => match command {
             ServiceCommand::Init(home) => return layout::init_party(home.data_dir, Role::Service),

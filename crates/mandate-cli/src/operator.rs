@@ -159,7 +159,13 @@ pub(crate) enum OperatorKeyCommand {
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
     /// Check the audit trail's hash chain; exits non-zero and names the first bad record.
-    Verify,
+    Verify {
+        /// The cosigner's audit anchor (the JSON `mandate cosigner anchor` prints, from
+        /// the cosigner's host): the trail must still hold that record, so a cut tail
+        /// is found and the missing range named.
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
     /// Show the latest audit records.
     Tail {
         /// How many records.
@@ -447,8 +453,14 @@ fn operator_key_line(key: &Value) -> String {
 
 pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Report> {
     match command {
-        AuditCommand::Verify => {
-            let verified = Daemon::login(&daemon.url)?.get(&["v1", "audit", "verify"], &[])?;
+        AuditCommand::Verify { anchor } => {
+            let anchor = anchor.map(|path| read_anchor(&path)).transpose()?;
+            let seq = anchor.as_ref().map(|(seq, _)| seq.to_string());
+            let query: Vec<(&str, &str)> = match (&seq, &anchor) {
+                (Some(seq), Some((_, hash))) => vec![("anchor_seq", seq.as_str()), ("anchor_hash", hash.as_str())],
+                _ => Vec::new(),
+            };
+            let verified = Daemon::login(&daemon.url)?.get(&["v1", "audit", "verify"], &query)?;
             if verified.get("ok").and_then(Value::as_bool) == Some(true) {
                 let text = format!("audit trail intact: {} records", field(&verified, "records"));
                 return Ok(Report::with_text(verified, text));
@@ -467,6 +479,17 @@ pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Repo
             let text = list_text(&tail, "records", "no audit records", Value::to_string);
             Ok(Report::with_text(tail, text))
         }
+    }
+}
+
+/// Reads `{"seq", "hash"}` from the anchor file `mandate cosigner anchor` printed.
+fn read_anchor(path: &std::path::Path) -> CliResult<(u64, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::invalid(format!("{} is not the anchor JSON: {e}", path.display())))?;
+    match (value.get("seq").and_then(Value::as_u64), value.get("hash").and_then(Value::as_str)) {
+        (Some(seq), Some(hash)) => Ok((seq, hash.to_string())),
+        _ => Err(CliError::invalid(format!("{} has no seq and hash", path.display()))),
     }
 }
 

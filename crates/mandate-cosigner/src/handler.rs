@@ -10,6 +10,7 @@ use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_mpc::net::{Operation, PartyHandler, Refusal, RunOutput, RunPlan, ShareDir};
 use mandate_mpc::{KeyShare, MpcError, Result};
 
+use crate::anchor::AuditAnchorFile;
 use crate::home::PartyHome;
 use crate::ledger::SpendLedger;
 use crate::limits::{LimitsFile, WalletLimits};
@@ -27,6 +28,8 @@ pub struct CosignerHandler {
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
     /// The service's owners (the cosigner reads its own `limits.toml` instead).
     owners: Option<OwnerSource>,
+    /// The cosigner's record of the daemon's audit head.
+    anchor: Option<AuditAnchorFile>,
 }
 
 fn system_now() -> u64 {
@@ -42,6 +45,7 @@ impl CosignerHandler {
         LimitsFile::load(&home.limits_path()).map_err(|r| MpcError::InvalidInput(r.message))?;
         let ledger = SpendLedger::open(Some(home.ledger_path())).map_err(|r| MpcError::InvalidInput(r.message))?;
         let notices = Notices::new(home.dir());
+        let anchor = AuditAnchorFile::new(home.dir());
         Ok(CosignerHandler {
             home,
             shares: shares.into(),
@@ -49,6 +53,7 @@ impl CosignerHandler {
             notices,
             clock: Box::new(system_now),
             owners: None,
+            anchor: Some(anchor),
         })
     }
 
@@ -73,6 +78,7 @@ impl CosignerHandler {
             notices,
             clock: Box::new(system_now),
             owners: Some(owners),
+            anchor: None,
         }
     }
 
@@ -304,6 +310,9 @@ impl PartyHandler for CosignerHandler {
     }
 
     fn authorize(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
+        if let (Some(anchor), Some(head)) = (&self.anchor, &plan.audit_head) {
+            anchor.observe(head, (self.clock)())?;
+        }
         if plan.is_ceremony() {
             self.authorize_ceremony(plan)?;
         }

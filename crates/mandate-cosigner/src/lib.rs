@@ -10,6 +10,7 @@
 //!
 //! Must never depend on the daemon (`mandate-server`) or its database.
 
+mod anchor;
 mod ceremony;
 mod durable;
 mod handler;
@@ -18,6 +19,7 @@ mod ledger;
 mod limits;
 mod notices;
 
+pub use anchor::{AnchorRecord, AuditAnchorFile};
 pub use handler::{CosignerHandler, OwnerSource};
 pub use home::{CosignerHome, PartyHome};
 pub use ledger::{SpendLedger, WINDOW_SECS};

@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use mandate_core::amount::format_units;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{AuditEntry, AuditProblem, FreezeRecord, OperatorKeyRecord, SessionRecord, WalletRecord};
+use mandate_store::{
+    AuditAnchor, AuditEntry, AuditProblem, FreezeRecord, OperatorKeyRecord, SessionRecord, WalletRecord,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -656,14 +658,38 @@ fn problem_json(problem: &AuditProblem) -> Value {
         AuditProblem::Truncated { file_last, .. } => ("truncated", file_last + 1),
         AuditProblem::Reordered { seq, .. } => ("reordered", *seq),
         AuditProblem::BrokenLink { seq, .. } => ("broken_link", *seq),
+        AuditProblem::Cut { last, .. } => ("cut", last + 1),
+        AuditProblem::AnchorMismatch { seq } => ("anchor_mismatch", *seq),
     };
     json!({"kind": kind, "seq": seq, "message": problem.to_string()})
 }
 
-async fn verify_audit(State(state): Shared, principal: Principal) -> ApiResult<Json<Value>> {
+/// `?anchor_seq=N&anchor_hash=H`: the cosigner's record of the audit head.
+#[derive(Deserialize)]
+struct AnchorQuery {
+    anchor_seq: Option<u64>,
+    anchor_hash: Option<String>,
+}
+
+async fn verify_audit(
+    State(state): Shared,
+    principal: Principal,
+    Query(query): Query<AnchorQuery>,
+) -> ApiResult<Json<Value>> {
     principal.require_operator()?;
+    let anchor = match (query.anchor_seq, query.anchor_hash) {
+        (Some(seq), Some(hash)) => {
+            let digits = hash.trim_start_matches("0x");
+            if digits.len() != 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ApiError::new(ErrorCode::InvalidInput, "anchor_hash must be 32 bytes of hex"));
+            }
+            Some(AuditAnchor { seq, hash: digits.to_ascii_lowercase() })
+        }
+        (None, None) => None,
+        _ => return Err(ApiError::new(ErrorCode::InvalidInput, "give anchor_seq and anchor_hash together")),
+    };
     let store = state.store.clone();
-    let result = blocking(move || Ok(store.verify_audit()?)).await?;
+    let result = blocking(move || Ok(store.verify_audit_anchored(anchor.as_ref())?)).await?;
     Ok(Json(match result {
         Ok(records) => json!({"ok": true, "records": records}),
         Err(problem) => json!({"ok": false, "problem": problem_json(&problem)}),

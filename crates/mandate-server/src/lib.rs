@@ -279,11 +279,11 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     }
 
     let service_home = layout.home(Role::Service);
-    let service = Arc::new(party::ServiceParty::open(&service_home, password)?);
+    let service = Arc::new(party::ServiceParty::open(&service_home, password, store.clone())?);
     let party_listener = TcpListener::bind(&service_addr).map_err(|e| {
         ApiError::new(ErrorCode::PeerUnavailable, format!("service party cannot bind {service_addr}: {e}"))
     })?;
-    service.listen(service_home, party_listener, store.clone())?;
+    service.listen(service_home, party_listener)?;
 
     let state = Arc::new(AppState {
         store,

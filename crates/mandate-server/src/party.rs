@@ -15,7 +15,7 @@ use mandate_chain::approval::OwnerKey;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, OwnerSource, PartyHome};
 use mandate_mpc::net::{
-    coordinate, serve, IdentityKey, Operation, PartyHandler, PeerBook, Refusal, RunOutput, RunPlan, ShareDir,
+    coordinate, serve, AuditHead, IdentityKey, Operation, PartyHandler, PeerBook, Refusal, RunOutput, RunPlan, ShareDir,
 };
 use mandate_mpc::{Culprit, EcdsaSig, KeyShare, MpcError};
 use mandate_store::Store;
@@ -31,6 +31,8 @@ pub(crate) struct ServiceParty {
     identity: IdentityKey,
     peers: PeerBook,
     shares: Arc<ShareDir>,
+    /// The daemon's store: its audit head goes with every run this party proposes.
+    store: Arc<Store>,
 }
 
 /// A signing run that failed, and whether it failed after this party's point of no
@@ -50,15 +52,31 @@ impl From<ApiError> for SignFailure {
 
 impl ServiceParty {
     /// Opens the service home with the master password (which seals its shares).
-    pub(crate) fn open(home: &PartyHome, password: Zeroizing<Vec<u8>>) -> ApiResult<Self> {
-        Ok(ServiceParty { identity: home.identity()?, peers: home.peers()?, shares: Arc::new(home.shares(password)?) })
+    pub(crate) fn open(home: &PartyHome, password: Zeroizing<Vec<u8>>, store: Arc<Store>) -> ApiResult<Self> {
+        Ok(ServiceParty {
+            identity: home.identity()?,
+            peers: home.peers()?,
+            shares: Arc::new(home.shares(password)?),
+            store,
+        })
+    }
+
+    /// A plan of this party's for `wallet`, carrying the daemon's audit head (the
+    /// cosigner keeps the highest it has seen as an anchor outside the daemon's reach).
+    fn plan(&self, wallet: &WalletId, operation: Operation) -> ApiResult<RunPlan> {
+        let head = self.store.audit_head()?.and_then(|head| {
+            let hash = <[u8; 32]>::try_from(hex::decode(&head.hash).ok()?).ok()?;
+            Some(AuditHead { seq: head.seq, hash })
+        });
+        Ok(RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], operation)?.with_audit_head(head))
     }
 
     /// Serves runs on `listener` in a thread of its own (the serving loop owns its own
     /// copy of the identity key, which is deliberately not `Clone`).
-    pub(crate) fn listen(&self, home: PartyHome, listener: TcpListener, store: Arc<Store>) -> ApiResult<()> {
+    pub(crate) fn listen(&self, home: PartyHome, listener: TcpListener) -> ApiResult<()> {
         let identity = home.identity()?;
         let peers = self.peers.clone();
+        let store = self.store.clone();
         let owner_store = store.clone();
         let owners: OwnerSource = Box::new(move |wallet| owners_of(&owner_store, wallet));
         let inner = CosignerHandler::service_with_owners(home, self.shares.clone(), owners);
@@ -92,9 +110,7 @@ impl ServiceParty {
         commit: &mut dyn FnMut() -> ApiResult<()>,
     ) -> Result<EcdsaSig, SignFailure> {
         let share = self.share(wallet)?;
-        let plan =
-            RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], Operation::Sign { payload, approval })
-                .map_err(ApiError::from)?;
+        let plan = self.plan(wallet, Operation::Sign { payload, approval })?;
         let mut committed = false;
         let mut hook = || {
             commit().map_err(|e| MpcError::Io(format!("committing the spend before the last message: {e}")))?;
@@ -121,7 +137,7 @@ impl ServiceParty {
 
     /// Sends the cosigner a notice run (a freeze, or an owner's unfreeze). Blocking.
     pub(crate) fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
-        let plan = RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], operation)?;
+        let plan = self.plan(wallet, operation)?;
         match coordinate(&self.identity, &self.peers, &plan, None, None, &mut mandate_mpc::net::no_commit)? {
             RunOutput::Noted => Ok(()),
             _ => Err(ApiError::internal("the cosigner answered a notice with something else")),

@@ -107,6 +107,46 @@ pub enum AuditProblem {
         /// Previous sequence number.
         prev: u64,
     },
+    /// The trail ends before a record an outside anchor (the cosigner) has seen: its
+    /// tail was cut.
+    #[error("records {} to {anchored} are missing: the trail ends at record {last} but the anchor saw record {anchored}", last + 1)]
+    Cut {
+        /// Last sequence number present.
+        last: u64,
+        /// The anchored sequence number.
+        anchored: u64,
+    },
+    /// The anchored record is present with another hash: the trail was rewritten.
+    #[error("record {seq} differs from the anchored record {seq}: the trail was rewritten")]
+    AnchorMismatch {
+        /// Sequence number.
+        seq: u64,
+    },
+}
+
+/// A record an outside party saw as the trail's head (its sequence number and hash):
+/// the trail must still hold exactly that record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// Sequence number.
+    pub seq: u64,
+    /// The record's hash (hex).
+    pub hash: String,
+}
+
+/// Checks verified `records` against `anchor`.
+pub fn check_anchor(records: &[AuditRecord], anchor: &AuditAnchor) -> Result<(), AuditProblem> {
+    let last = records.last().map(|r| r.seq).unwrap_or(0);
+    if anchor.seq == 0 {
+        return Ok(());
+    }
+    if anchor.seq > last {
+        return Err(AuditProblem::Cut { last, anchored: anchor.seq });
+    }
+    match records.iter().find(|record| record.seq == anchor.seq) {
+        Some(record) if record.hash.eq_ignore_ascii_case(anchor.hash.trim_start_matches("0x")) => Ok(()),
+        _ => Err(AuditProblem::AnchorMismatch { seq: anchor.seq }),
+    }
 }
 
 /// Verifies an audit file; returns the records, or the first problem found.

@@ -10,7 +10,9 @@ use mandate_core::policy::{Asset, Decision, Spend, Tier, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use crate::audit::{record_hash, verify_audit_file, AuditEntry, AuditProblem, AuditRecord, GENESIS};
+use crate::audit::{
+    check_anchor, record_hash, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, GENESIS,
+};
 use crate::migrations::migrate;
 
 /// Store errors.
@@ -435,20 +437,43 @@ impl Store {
 
     /// Verifies the audit file and that it ends where the database does.
     pub fn verify_audit(&self) -> Result<std::result::Result<u64, AuditProblem>> {
-        let table_last: Option<(i64, String)> = self
-            .conn()?
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        self.verify_audit_anchored(None)
+    }
+
+    /// Like [`Store::verify_audit`], and the trail still holds the record `anchor`
+    /// names (the head the cosigner saw with a run): a cut tail or a rewritten trail
+    /// is found even when the file and the table were cut alike.
+    pub fn verify_audit_anchored(
+        &self,
+        anchor: Option<&AuditAnchor>,
+    ) -> Result<std::result::Result<u64, AuditProblem>> {
+        let table_last = self.audit_head()?;
         Ok(verify_audit_file(&self.audit_path).and_then(|records| {
             let file_last = records.last().map(|r| r.seq).unwrap_or(0);
             match table_last {
-                Some((seq, _)) if u(seq) > file_last => Err(AuditProblem::Truncated { file_last, table_last: u(seq) }),
-                Some((seq, hash_db)) if u(seq) == file_last && records.last().map(|r| &r.hash) != Some(&hash_db) => {
-                    Err(AuditProblem::Edited { seq: file_last })
+                Some(head) if head.seq > file_last => {
+                    return Err(AuditProblem::Truncated { file_last, table_last: head.seq })
                 }
-                _ => Ok(file_last),
+                Some(head) if head.seq == file_last && records.last().map(|r| &r.hash) != Some(&head.hash) => {
+                    return Err(AuditProblem::Edited { seq: file_last })
+                }
+                _ => {}
+            }
+            match anchor {
+                Some(anchor) => check_anchor(&records, anchor).map(|()| file_last),
+                None => Ok(file_last),
             }
         }))
+    }
+
+    /// The last audit record's sequence number and hash (what the service party shows
+    /// the cosigner with every run), if there is one.
+    pub fn audit_head(&self) -> Result<Option<AuditAnchor>> {
+        let head: Option<(i64, String)> = self
+            .conn()?
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        Ok(head.map(|(seq, hash)| AuditAnchor { seq: u(seq), hash }))
     }
 
     /// The last `n` audit records.

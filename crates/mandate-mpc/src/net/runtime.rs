@@ -89,6 +89,19 @@ pub struct RunPlan {
     /// for every run the recovery party coordinates except a DKG (see
     /// [`RunPlan::is_ceremony`]).
     pub authorization: Option<Vec<u8>>,
+    /// The daemon's audit head when the service coordinates: the cosigner keeps the
+    /// highest it has seen, an anchor outside the daemon's reach that
+    /// `mandate audit verify --anchor` checks the trail against.
+    pub audit_head: Option<AuditHead>,
+}
+
+/// The last audit record's sequence number and hash, as the service shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    /// Sequence number.
+    pub seq: u64,
+    /// The record's SHA-256 hash.
+    pub hash: [u8; 32],
 }
 
 impl RunPlan {
@@ -106,9 +119,16 @@ impl RunPlan {
             participants,
             operation,
             authorization: None,
+            audit_head: None,
         };
         plan.validate()?;
         Ok(plan)
+    }
+
+    /// The same plan carrying the daemon's audit head.
+    pub fn with_audit_head(mut self, head: Option<AuditHead>) -> Self {
+        self.audit_head = head;
+        self
     }
 
     /// The same plan carrying the owner's ceremony authorization.
@@ -640,6 +660,7 @@ mod tests {
                 participants,
                 operation,
                 authorization,
+                audit_head: Some(AuditHead { seq: sid[0].into(), hash: sid }),
             });
         prop_oneof![
             plan.prop_map(Control::Propose),

@@ -185,6 +185,36 @@ fn audit_verify_names_edited_deleted_and_reordered_records() {
 }
 
 #[test]
+fn a_tail_cut_alike_from_file_and_table_is_named_against_an_anchor() {
+    let (dir, store) = store_with_wallet();
+    for n in 0..6 {
+        store.audit(entry(&format!("e{n}")), 10 + n).unwrap();
+    }
+    let anchor = store.audit_head().unwrap().unwrap();
+    assert_eq!(anchor.seq, 7);
+    assert_eq!(store.verify_audit_anchored(Some(&anchor)).unwrap(), Ok(7));
+
+    // Records 5..=7 removed from the file and the table alike.
+    let path = dir.path().join("audit/audit.jsonl");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.lines().collect();
+    std::fs::write(&path, lines[..4].join("\n") + "\n").unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("data.db")).unwrap();
+    db.execute("DELETE FROM audit WHERE seq >= 5", []).unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Ok(4), "the chain alone cannot tell");
+    let cut = store.verify_audit_anchored(Some(&anchor)).unwrap().unwrap_err();
+    assert_eq!(cut, AuditProblem::Cut { last: 4, anchored: 7 });
+    assert!(cut.to_string().starts_with("records 5 to 7 are missing"), "{cut}");
+
+    // New records take the numbers again: the anchored one now differs.
+    for n in 0..3 {
+        store.audit(entry(&format!("again{n}")), 30 + n).unwrap();
+    }
+    assert_eq!(store.verify_audit().unwrap(), Ok(7));
+    assert_eq!(store.verify_audit_anchored(Some(&anchor)).unwrap(), Err(AuditProblem::AnchorMismatch { seq: 7 }));
+}
+
+#[test]
 fn unwritable_audit_refuses_the_reservation() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, store) = store_with_wallet();
