@@ -171,7 +171,11 @@ impl CosignerHandler {
             ));
         }
         let cost = tx.max_cost();
-        if limits.approval_above.is_some_and(|threshold| cost > threshold) {
+        let now = (self.clock)();
+        let windowed = limits.approval_above_24h.is_some_and(|threshold| {
+            ledger.total(&plan.wallet_id, tx.chain_id(), now).saturating_add(cost) > threshold
+        });
+        if windowed || limits.approval_above.is_some_and(|threshold| cost > threshold) {
             self.check_approval(plan, limits, tx, approval)?;
         }
         if cost > limits.per_tx_max {
@@ -184,7 +188,7 @@ impl CosignerHandler {
             ));
         }
         let session = plan.session_id.to_hex();
-        ledger.reserve(&plan.wallet_id, tx.chain_id(), &session, cost, limits.daily_max, (self.clock)())?;
+        ledger.reserve(&plan.wallet_id, tx.chain_id(), &session, cost, limits.daily_max, now)?;
         Ok(digest)
     }
 
@@ -202,7 +206,8 @@ impl CosignerHandler {
             Refusal::new(
                 ErrorCode::CosignerApprovalRequired,
                 format!(
-                    "worst-case cost {} wei is above the cosigner's approval_above; an owner's signed approval is required",
+                    "worst-case cost {} wei (alone, or with the last 24 hours) is above the cosigner's approval_above \
+                     (or approval_above_24h); an owner's signed approval is required",
                     tx.max_cost()
                 ),
             )
@@ -647,5 +652,23 @@ mod tests {
         let plan = RunPlan::new(wallet(), Role::ALL.to_vec(), Operation::Refresh).unwrap().authorized(signed);
         let refusal = cosigner.authorize(&plan).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::CeremonyAuthorizationInvalid, "{}", refusal.message);
+    }
+
+    #[test]
+    fn a_split_payment_meets_the_windowed_approval_threshold() {
+        // Each transfer costs 1 000 + 21 000 × 10 = 211 000 wei.
+        let limits = DEFAULT_LIMITS.replace(
+            "# approval_above_24h = \"2000000000000000000\"",
+            "approval_above_24h = \"300000\"\nowners = [\"evm:0x1111111111111111111111111111111111111111\"]",
+        );
+        assert_ne!(limits, DEFAULT_LIMITS);
+        let (_dir, cosigner) = handler(Role::Cosigner, &limits);
+        sign(&cosigner, &transfer(1_000, vec![])).unwrap();
+        let second = sign(&cosigner, &transfer(1_000, vec![])).unwrap_err();
+        assert_eq!(second.code, ErrorCode::CosignerApprovalRequired, "{}", second.message);
+        // Without the windowed threshold the same second transfer is signed.
+        let (_dir, plain) = handler(Role::Cosigner, DEFAULT_LIMITS);
+        sign(&plain, &transfer(1_000, vec![])).unwrap();
+        sign(&plain, &transfer(1_000, vec![])).unwrap();
     }
 }

@@ -44,6 +44,11 @@ pub struct WalletLimits {
     /// an approval signed by one of `owners`, verified here. Unset: no such check.
     #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
     pub approval_above: Option<U256>,
+    /// Like `approval_above`, for the transaction's cost plus what this cosigner
+    /// signed for the wallet on the same chain in the last 24 hours: splitting a
+    /// payment does not dodge the owner. Unset: no such check.
+    #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
+    pub approval_above_24h: Option<U256>,
     /// The wallet's owners as this host knows them (`ed25519:<hex>`, `evm:0x…`):
     /// who may approve above `approval_above`, lift a freeze the daemon sent, and
     /// authorise a repair, refresh or recovery signing.
@@ -120,6 +125,8 @@ allow_calldata = false
 # Owner approval, verified here: above approval_above (wei, worst-case cost) a
 # transaction is signed only with an approval signed by one of the owners.
 # approval_above = "500000000000000000"
+# The same for the cost plus the wallet's last 24 hours on the chain (splitting does not dodge it):
+# approval_above_24h = "2000000000000000000"
 # owners = ["ed25519:<hex public key from mandate owner keygen>", "evm:0x..."]
 
 # Chains transactions may be signed for (the daily maximum counts per chain).

@@ -159,7 +159,11 @@ impl Parser {
             Some(_) => window_field_named(map, path, "delay_secs")?,
             None => 3600,
         };
-        Ok(RuleKind::Tiers { basis, thresholds, delay_secs })
+        let window_secs = match map.get("window_secs") {
+            Some(_) => Some(window_field_named(map, path, "window_secs")?),
+            None => None,
+        };
+        Ok(RuleKind::Tiers { basis, thresholds, delay_secs, window_secs })
     }
 
     fn allow_contracts(&self, map: &Object, path: &str) -> Result<RuleKind, PolicyError> {
@@ -585,7 +589,7 @@ fn rule_kind(parser: &Parser, map: &Object, path: &str) -> Result<RuleKind, Poli
             RuleKind::RollingCap { basis, window_secs: window_field(map, path)?, limit }
         }
         Some("tiers") => {
-            fields(&["basis", "notify_above", "delay_above", "approval_above", "delay_secs"])?;
+            fields(&["basis", "notify_above", "delay_above", "approval_above", "delay_secs", "window_secs"])?;
             parser.tiers(map, path)?
         }
         Some("allow_recipients") => {

@@ -436,17 +436,22 @@ impl<'a> Evaluation<'a> {
     }
 
     /// The tier from `tiers` and `new_recipient` rules, with the rules that raised it.
-    fn tier(&self) -> Result<(Tier, Option<u64>, Vec<String>), Denial> {
+    fn tier(&mut self) -> Result<(Tier, Option<u64>, Vec<String>), Denial> {
         let mut tier = Tier::Instant;
         let mut delay: Option<u64> = None;
         let mut raised = Vec::new();
         for rule in &self.policy.rules {
             match &rule.kind {
-                RuleKind::Tiers { basis, thresholds, delay_secs } => {
-                    let Some(amount) = self.measure(*basis).map_err(|d| Denial { rule_id: rule.id.clone(), ..d })?
+                RuleKind::Tiers { basis, thresholds, delay_secs, window_secs } => {
+                    let Some(mut amount) =
+                        self.measure(*basis).map_err(|d| Denial { rule_id: rule.id.clone(), ..d })?
                     else {
                         continue;
                     };
+                    if let Some(window_secs) = window_secs {
+                        let spent = self.window_budget(&rule.id, *basis, *window_secs, U256::MAX)?.used;
+                        amount = amount.saturating_add(spent);
+                    }
                     if let Some((_, reached)) = thresholds.iter().rev().find(|(threshold, _)| amount > *threshold) {
                         if *reached == Tier::Delay {
                             delay = Some(delay.map_or(*delay_secs, |d| d.max(*delay_secs)));

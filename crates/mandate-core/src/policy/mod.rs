@@ -221,6 +221,9 @@ pub enum RuleKind {
         thresholds: Vec<(U256, Tier)>,
         /// Delay of the `delay` tier.
         delay_secs: u64,
+        /// When set, the measure is this action plus what the wallet spent in the last
+        /// `window_secs` (same basis), so splitting a payment does not dodge a tier.
+        window_secs: Option<u64>,
     },
     /// Only these recipients.
     AllowRecipients {
@@ -485,6 +488,7 @@ impl Policy {
             .iter()
             .map(|rule| match rule.kind {
                 RuleKind::RollingCap { window_secs, .. } | RuleKind::Velocity { window_secs, .. } => window_secs,
+                RuleKind::Tiers { window_secs, .. } => window_secs.unwrap_or(0),
                 _ => 0,
             })
             .max()

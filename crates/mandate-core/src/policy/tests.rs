@@ -271,6 +271,41 @@ fn tiers_and_new_recipients_raise_the_tier() {
 }
 
 #[test]
+fn a_windowed_tier_counts_what_was_spent_so_splitting_does_not_dodge_it() {
+    let rules = |window: &str| {
+        policy(&format!(
+            r#"[{{"id":"cap","type":"max_per_tx","amount":"10"}},
+               {{"id":"big","type":"tiers","approval_above":"1"{window}}}]"#
+        ))
+    };
+    let (plain, windowed) = (rules(""), rules(r#","window_secs":3600"#));
+    assert_eq!(plain.lookback_secs(), 0);
+    assert_eq!(windowed.lookback_secs(), 3600);
+    let mut ctx = Ctx::new(10_000);
+    // 0.8 ETH an hour ago minus a minute, 0.5 ETH two hours ago (outside the window).
+    ctx.history = vec![
+        Spend { at: 10_000 - 3540, asset: Asset::Native, amount: parse_units("0.8", 18).unwrap(), usd_micro: None },
+        Spend { at: 10_000 - 7200, asset: Asset::Native, amount: parse_units("0.5", 18).unwrap(), usd_micro: None },
+    ];
+    let tier = |p: &Policy, ctx: &Ctx, eth: &str| {
+        let d = ctx.eval(p, &send(ALICE, eth));
+        allowed(&d);
+        (d.tier, d.tier_rules)
+    };
+    // 0.5 ETH alone is below the threshold; with the 0.8 in the window it is above.
+    assert_eq!(tier(&plain, &ctx, "0.5").0, Tier::Instant);
+    assert_eq!(tier(&windowed, &ctx, "0.5"), (Tier::Approval, vec!["big".to_string()]));
+    assert_eq!(tier(&windowed, &ctx, "0.2").0, Tier::Instant, "0.8 + 0.2 is not above 1");
+    // Once the 0.8 leaves the window, 0.5 is instant again.
+    ctx.now = 10_000 + 61;
+    assert_eq!(tier(&windowed, &ctx, "0.5").0, Tier::Instant);
+    // The window is validated like any other.
+    let bad =
+        Policy::parse(r#"{"version":1,"rules":[{"id":"t","type":"tiers","approval_above":"1","window_secs":"soon"}]}"#);
+    assert!(bad.is_err());
+}
+
+#[test]
 fn approvals_need_a_listed_spender_and_a_cap() {
     let p = policy(&format!(
         r#"[{{"id":"approve","type":"erc20_approve","token":"TST","spenders":["{ROUTER}"],"amount":"1000"}}]"#
