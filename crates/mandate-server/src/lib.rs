@@ -25,6 +25,7 @@ mod openapi;
 mod party;
 mod provision;
 mod request;
+mod seal;
 mod send;
 mod state;
 mod tracker;
@@ -219,6 +220,33 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
+/// The meta key holding the salt of the secret-sealing key.
+const SEAL_SALT: &str = "secret_seal_salt";
+
+/// Derives the key that seals secrets at rest (once, Argon2id) and seals any webhook
+/// secret an older daemon stored in the clear.
+async fn open_sealer(store: &Arc<Store>, password: &zeroize::Zeroizing<Vec<u8>>) -> ApiResult<seal::SecretSealer> {
+    let salt = match store.meta(SEAL_SALT)? {
+        Some(salt) => hex::decode(salt).map_err(|_| ApiError::internal("the stored sealing salt is not hex"))?,
+        None => {
+            let salt: [u8; 16] = rand::random();
+            store.set_meta(SEAL_SALT, &hex::encode(salt))?;
+            salt.to_vec()
+        }
+    };
+    let (store, password) = (store.clone(), password.clone());
+    state::blocking(move || {
+        let sealer = seal::SecretSealer::derive(&password, &salt)?;
+        for (id, stored) in store.webhook_secrets()? {
+            if !seal::SecretSealer::is_sealed(&stored) {
+                store.set_webhook_secret(&id, &sealer.seal(&id, &stored)?)?;
+            }
+        }
+        Ok(sealer)
+    })
+    .await
+}
+
 /// Releases reservations a previous run left behind (it stopped between reserving and
 /// recording the signature: nothing was broadcast, so the spend and nonce are freed).
 fn release_interrupted(store: &Store) -> ApiResult<()> {
@@ -279,6 +307,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     }
 
     let service_home = layout.home(Role::Service);
+    let sealer = open_sealer(&store, &password).await?;
     let service = Arc::new(party::ServiceParty::open(&service_home, password, store.clone())?);
     let party_listener = TcpListener::bind(&service_addr).map_err(|e| {
         ApiError::new(ErrorCode::PeerUnavailable, format!("service party cannot bind {service_addr}: {e}"))
@@ -292,6 +321,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         service,
         admin_tokens: auth::AdminTokens::default(),
         master_hash,
+        sealer,
         login_limiter: guard::LoginLimiter::default(),
         approval_ttl_secs: config.approval_ttl_secs,
         freeze_cooldown_secs: config.freeze_cooldown_secs,

@@ -17,6 +17,8 @@ pub(crate) struct AppState {
     pub(crate) service: Arc<ServiceParty>,
     pub(crate) admin_tokens: AdminTokens,
     pub(crate) master_hash: String,
+    /// Seals secrets the daemon keeps (webhook secrets) at rest.
+    pub(crate) sealer: crate::seal::SecretSealer,
     /// Password checks one at a time behind a bounded queue; failed logins limited per client.
     pub(crate) login_limiter: crate::guard::LoginLimiter,
     /// How long an owner may take to approve a held transaction.

@@ -139,8 +139,11 @@ pub(crate) async fn run_dispatcher(state: Arc<AppState>) {
         let store = state.store.clone();
         match blocking(move || Ok(store.due_deliveries(now())?)).await {
             Ok(due) => {
-                for (delivery, url, secret) in due {
-                    deliver(&state, &client, delivery, &url, &secret).await;
+                for (delivery, url, sealed) in due {
+                    match state.sealer.open(&delivery.webhook_id, &sealed) {
+                        Ok(secret) => deliver(&state, &client, delivery, &url, &secret).await,
+                        Err(error) => eprintln!("webhooks: {error}"),
+                    }
                 }
             }
             Err(error) => eprintln!("webhooks: {error}"),
@@ -224,8 +227,8 @@ pub(crate) async fn create(
         json!({"webhook_id": webhook.id, "origin": url.origin().ascii_serialization(), "events": webhook.events}),
     );
     let store = state.store.clone();
-    let (record, stored_secret) = (webhook.clone(), secret.clone());
-    blocking(move || Ok(store.add_webhook(&record, &stored_secret, entry)?)).await?;
+    let (record, sealed) = (webhook.clone(), state.sealer.seal(&webhook.id, &secret)?);
+    blocking(move || Ok(store.add_webhook(&record, &sealed, entry)?)).await?;
     let mut body = json!(webhook);
     if let Some(map) = body.as_object_mut() {
         map.insert("secret".into(), json!(secret.as_str()));

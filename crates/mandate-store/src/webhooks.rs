@@ -102,7 +102,23 @@ fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRecord> {
 }
 
 impl Store {
-    /// Adds a webhook (audited without its secret).
+    /// Every webhook's stored secret (sealed by the daemon, or clear from an older
+    /// one), removed webhooks included: `(id, secret)`.
+    pub fn webhook_secrets(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT id, secret FROM webhooks")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Replaces a webhook's stored secret (to seal one an older daemon kept in the clear).
+    pub fn set_webhook_secret(&self, id: &str, secret: &str) -> Result<()> {
+        self.conn()?.execute("UPDATE webhooks SET secret = ?2 WHERE id = ?1", params![id, secret])?;
+        Ok(())
+    }
+
+    /// Adds a webhook (audited without its secret). `secret` is stored as given: the
+    /// daemon gives it sealed.
     pub fn add_webhook(&self, webhook: &WebhookRecord, secret: &str, entry: AuditEntry) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
@@ -180,7 +196,7 @@ impl Store {
         Ok(ids.len())
     }
 
-    /// Deliveries due at `now` with their webhook's URL and secret: for each
+    /// Deliveries due at `now` with their webhook's URL and stored (sealed) secret: for each
     /// webhook only its oldest pending delivery (so each receives its events in order).
     pub fn due_deliveries(&self, now: u64) -> Result<Vec<(Delivery, String, String)>> {
         let conn = self.conn()?;

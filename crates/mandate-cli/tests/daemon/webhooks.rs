@@ -194,3 +194,41 @@ fn events_are_signed_ordered_and_retried_until_delivered() {
     );
     assert_eq!(code(&agent_try.1), "ADMIN_REQUIRED", "{}", agent_try.1);
 }
+
+#[test]
+fn webhook_secrets_are_sealed_at_rest_and_still_sign_after_a_restart() {
+    let mut daemon = Daemon::start(CosignerMode::Dev);
+    let port = free_port();
+    let (id, secret) = add_webhook(&daemon, &format!("http://127.0.0.1:{port}/hook"), "wallet.frozen");
+    let (wallet, _) = daemon.wallet("sealed", "0");
+
+    // What a reader of the data directory finds: ciphertext bound to the webhook.
+    assert!(daemon.terminate());
+    let data = daemon.data();
+    for file in ["data.db", "data.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data.join(file)) {
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&secret) && !text.contains(&secret["whsec_".len()..]), "{file} holds the secret");
+        }
+    }
+    let script = "import sqlite3, sys\nprint(sqlite3.connect(sys.argv[1]).execute('SELECT secret FROM webhooks WHERE id = ?', (sys.argv[2],)).fetchone()[0])\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, data.join("data.db").to_str().unwrap(), &id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = String::from_utf8(out.stdout).unwrap();
+    assert!(stored.starts_with("sealed:v1:"), "{stored}");
+
+    // The restarted daemon opens it again: the event is signed with the same secret.
+    let got = receiver(port);
+    daemon.start_server();
+    daemon.admin = daemon.login();
+    let (ok, frozen) = daemon.cli(&["freeze", "--wallet", &wallet]);
+    assert!(ok, "{frozen}");
+    assert!(wait_until(Duration::from_secs(20), || !got.lock().unwrap().is_empty()));
+    let request = got.lock().unwrap()[0].clone();
+    let (timestamp, signature) =
+        (request.header("mandate-webhook-timestamp"), request.header("mandate-webhook-signature"));
+    assert!(verifies(&secret, timestamp, &request.body, signature), "{request:?}");
+}
