@@ -218,7 +218,9 @@ fn authenticate_key(state: &AppState, key: &str, request: &RequestInfo<'_>, now:
             format!("this operator key's scopes {:?} do not allow {} {}", record.scopes, request.method, request.path),
         ));
     }
-    state.store.touch_operator_key(&record.id, now)?;
+    if record.last_use_due(now) {
+        state.store.touch_operator_key(&record.id, now)?;
+    }
     Ok(Principal::Operator(OperatorVia::Key(record.id)))
 }
 
