@@ -594,7 +594,7 @@ async fn renew_session(State(state): Shared, principal: Principal) -> ApiResult<
         Some(renewed) => {
             state.store.audit(
                 audit_entry(
-                    &format!("agent:{}", renewed.id),
+                    &mandate_store::agent_actor(&renewed.id),
                     "session.renewed",
                     Some(&renewed.wallet_id),
                     json!({"renewals": renewed.renewals, "expires_at": renewed.expires_at}),

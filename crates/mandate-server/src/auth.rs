@@ -95,7 +95,7 @@ impl Principal {
         match self {
             Principal::Operator(OperatorVia::Login) => "operator".into(),
             Principal::Operator(OperatorVia::Key(id)) => format!("operator:key:{id}"),
-            Principal::Agent(session) => format!("agent:{}", session.id),
+            Principal::Agent(session) => mandate_store::agent_actor(&session.id),
         }
     }
 
