@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine;
 use mandate_core::ErrorCode;
 use mandate_mpc::net::read_secret_env;
+use mandate_server::OPERATOR_KEY_PREFIX;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
@@ -31,8 +32,6 @@ pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:3100";
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
 /// The variable holding an operator key (or `<it>_FILE` naming a file only the user can read).
 pub(crate) const OPERATOR_KEY_VAR: &str = "MANDATE_OPERATOR_KEY";
-/// What every operator key starts with.
-const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Generous: a balance asks the chain, a login runs Argon2id behind a gate.

@@ -26,7 +26,7 @@ pub(crate) const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
 /// Prefix of agent session tokens.
 pub(crate) const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
 /// Prefix of operator API keys.
-pub(crate) const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
+pub const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 /// Scopes of operator keys: `admin` (everything the operator may do, keys included),
 /// `read` (every `GET`), `freeze` (the two emergency-freeze endpoints).
 pub(crate) const OPERATOR_SCOPES: [&str; 3] = ["admin", "read", "freeze"];
