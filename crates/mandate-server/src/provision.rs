@@ -287,12 +287,6 @@ pub fn pair(options: &PairOptions) -> ApiResult<Value> {
     let recovery = parse("recovery", &options.recovery_pubkey)?;
     let home = layout.home(Role::Service);
     let service = home.identity()?.public();
-    if cosigner == recovery || cosigner == service || recovery == service {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInput,
-            "the service, cosigner and recovery keys must be three different keys",
-        ));
-    }
     home.pair(&book([
         (Role::Cosigner, entry(cosigner, Some(&options.cosigner_addr))),
         (Role::Recovery, entry(recovery, None)),
