@@ -15,6 +15,7 @@ use std::time::Duration;
 use base64::Engine;
 use mandate_core::ErrorCode;
 use mandate_mpc::net::read_secret_env;
+use mandate_server::OPERATOR_KEY_PREFIX;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
@@ -31,24 +32,33 @@ pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:3100";
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
 /// The variable holding an operator key (or `<it>_FILE` naming a file only the user can read).
 pub(crate) const OPERATOR_KEY_VAR: &str = "MANDATE_OPERATOR_KEY";
-/// What every operator key starts with.
-const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Generous: a balance asks the chain, a login runs Argon2id behind a gate.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A logged-in operator connection to the daemon.
+/// A connection to the daemon: logged in as the operator, or anonymous (the owner's
+/// commands, whose credential is the signature they post).
 pub(crate) struct Daemon {
     base: Url,
     http: Client,
-    token: Zeroizing<String>,
+    /// The bearer credential, if any.
+    token: Option<Zeroizing<String>>,
 }
 
 impl fmt::Debug for Daemon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Daemon").field("base", &self.base.as_str()).field("token", &"<redacted>").finish()
+        let token = if self.token.is_some() { "<redacted>" } else { "<none>" };
+        f.debug_struct("Daemon").field("base", &self.base.as_str()).field("token", &token).finish()
     }
+}
+
+fn http_client() -> CliResult<Client> {
+    Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| CliError::new(ErrorCode::Internal, format!("building the HTTP client: {e}")))
 }
 
 /// The login answer; the token is borrowed from a buffer we zeroize.
@@ -64,13 +74,9 @@ impl Daemon {
     /// checks come before any request.
     pub(crate) fn login(url: &str) -> CliResult<Daemon> {
         let base = parse_base_url(url)?;
-        let http = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| CliError::new(ErrorCode::Internal, format!("building the HTTP client: {e}")))?;
+        let http = http_client()?;
         if let Some(key) = operator_key()? {
-            return Ok(Daemon { base, http, token: key });
+            return Ok(Daemon { base, http, token: Some(key) });
         }
         let password = read_secret_env(MASTER_PASSWORD_VAR)?;
         let basic = basic_authorization(&password)?;
@@ -85,7 +91,13 @@ impl Daemon {
         let answer: LoginAnswer<'_> = serde_json::from_slice(&body)
             .map_err(|_| CliError::new(ErrorCode::Internal, "the daemon's login answer carries no token"))?;
         let token = Zeroizing::new(answer.token.to_string());
-        Ok(Daemon { base, http, token })
+        Ok(Daemon { base, http, token: Some(token) })
+    }
+
+    /// Connects to the daemon at `url` without any credential: no `Authorization`
+    /// header is sent.
+    pub(crate) fn anonymous(url: &str) -> CliResult<Daemon> {
+        Ok(Daemon { base: parse_base_url(url)?, http: http_client()?, token: None })
     }
 
     /// `GET` a path given as segments (each percent-encoded), with a query.
@@ -113,12 +125,16 @@ impl Daemon {
         self.send(request)
     }
 
-    fn send(&self, request: RequestBuilder) -> CliResult<Value> {
-        let bearer = Zeroizing::new(format!("Bearer {}", self.token.as_str()));
-        let mut value = HeaderValue::from_str(&bearer)
-            .map_err(|_| CliError::new(ErrorCode::Internal, "the daemon issued a token that is not a header value"))?;
-        value.set_sensitive(true);
-        let response = request.header(AUTHORIZATION, value).send().map_err(|e| transport_error(&self.base, e))?;
+    fn send(&self, mut request: RequestBuilder) -> CliResult<Value> {
+        if let Some(token) = &self.token {
+            let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
+            let mut value = HeaderValue::from_str(&bearer).map_err(|_| {
+                CliError::new(ErrorCode::Internal, "the daemon issued a token that is not a header value")
+            })?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let response = request.send().map_err(|e| transport_error(&self.base, e))?;
         answer(&self.base, response)
     }
 }
@@ -190,7 +206,7 @@ fn is_local(url: &Url) -> bool {
 }
 
 /// `base` with `segments` appended to its path, each percent-encoded.
-pub(crate) fn endpoint(base: &Url, segments: &[&str]) -> CliResult<Url> {
+fn endpoint(base: &Url, segments: &[&str]) -> CliResult<Url> {
     let mut url = base.clone();
     url.path_segments_mut()
         .map_err(|_| CliError::invalid(format!("{base} cannot take a path")))?
@@ -251,7 +267,7 @@ fn transport_error(base: &Url, error: reqwest::Error) -> CliError {
 /// The daemon's error envelope as a CLI error: code, message and details as they
 /// came. An unknown code becomes `INTERNAL` and is named in the message; a body that
 /// is no envelope becomes `INTERNAL` with the HTTP status in the details.
-pub(crate) fn error_from_body(status: u16, body: &[u8]) -> CliError {
+fn error_from_body(status: u16, body: &[u8]) -> CliError {
     let envelope = serde_json::from_slice::<Value>(body).ok();
     let error = envelope.as_ref().and_then(|v| v.get("error")).and_then(Value::as_object);
     let Some(error) = error else {
@@ -359,10 +375,12 @@ mod tests {
         let daemon = Daemon {
             base: parse_base_url(DEFAULT_URL).unwrap(),
             http: Client::new(),
-            token: Zeroizing::new("mnd_admin_secret-token".to_string()),
+            token: Some(Zeroizing::new("mnd_admin_secret-token".to_string())),
         };
         let debug = format!("{daemon:?}");
         assert!(!debug.contains("secret-token"), "{debug}");
         assert!(debug.contains("<redacted>"));
+        let anonymous = format!("{:?}", Daemon::anonymous(DEFAULT_URL).unwrap());
+        assert!(anonymous.contains("<none>"), "{anonymous}");
     }
 }

@@ -4,11 +4,9 @@
 //! fingerprint a party's `init` printed on its own host with the one `pair` prints
 //! on the other: a key swapped in transit shows up there.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mandate_core::Role;
-use mandate_cosigner::PartyHome;
-use mandate_mpc::net::PublicIdentity;
 use serde_json::{json, Value};
 
 use crate::output::{CliResult, Report};
@@ -88,15 +86,10 @@ pub(crate) fn pair_daemon(
     Ok(Report::with_text(report, text.join("\n")))
 }
 
-fn own_key(dir: &Path, role: Role) -> CliResult<PublicIdentity> {
-    Ok(PartyHome::new(dir, role).identity()?.public())
-}
-
 /// `mandate cosigner|service init --data-dir`, `mandate recovery init --dir`: a
 /// party's own home, in its own place.
 pub(crate) fn init_party(dir: PathBuf, role: Role) -> CliResult<Report> {
-    parties::init(dir.clone(), role)?;
-    let key = own_key(&dir, role)?;
+    let key = parties::init(&dir, role)?;
     let mut report = mandate_server::party_json(role, &key, None);
     if let Some(map) = report.as_object_mut() {
         map.insert("data_dir".into(), json!(dir.display().to_string()));
@@ -112,9 +105,8 @@ pub(crate) fn init_party(dir: PathBuf, role: Role) -> CliResult<Report> {
 
 /// `mandate cosigner|service|recovery pair`: pins the other two parties' public keys.
 pub(crate) fn pair_party(dir: PathBuf, role: Role, entries: &[(Role, &String, Option<&String>)]) -> CliResult<Report> {
-    parties::pair(dir.clone(), role, entries)?;
-    let own = mandate_server::party_json(role, &own_key(&dir, role)?, None);
-    let peers = PartyHome::new(&dir, role).peers()?;
+    let (key, peers) = parties::pair(&dir, role, entries)?;
+    let own = mandate_server::party_json(role, &key, None);
     let pinned: Vec<Value> = peers
         .peers
         .iter()

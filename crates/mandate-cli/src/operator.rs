@@ -436,18 +436,14 @@ pub(crate) fn operator(daemon: &DaemonArg, command: OperatorCommand) -> CliResul
 }
 
 fn operator_key_line(key: &Value) -> String {
-    let scopes: Vec<&str> = items(key, "scopes").iter().filter_map(Value::as_str).collect();
-    let revoked = match key.get("revoked_at") {
-        Some(Value::Number(at)) => format!("  revoked at {at}"),
-        _ => String::new(),
-    };
     format!(
-        "operator key {}  {:?}  scopes {}  expires_at {}  last_used_at {}{revoked}",
+        "operator key {}  {:?}  scopes {}  expires_at {}  last_used_at {}{}",
         field(key, "id"),
         field(key, "name"),
-        scopes.join(","),
+        scopes_text(key),
         field(key, "expires_at"),
         field(key, "last_used_at"),
+        revoked_suffix(key),
     )
 }
 
@@ -522,21 +518,31 @@ fn wallet_line(wallet: &Value) -> String {
     )
 }
 
-fn session_line(session: &Value) -> String {
-    let scopes: Vec<&str> = items(session, "scopes").iter().filter_map(Value::as_str).collect();
-    let revoked = match session.get("revoked_at") {
+/// The `scopes` array of a key or session, comma-separated.
+fn scopes_text(value: &Value) -> String {
+    let scopes: Vec<&str> = items(value, "scopes").iter().filter_map(Value::as_str).collect();
+    scopes.join(",")
+}
+
+/// `  revoked at <time>` for a revoked key or session, else nothing.
+fn revoked_suffix(value: &Value) -> String {
+    match value.get("revoked_at") {
         Some(Value::Number(at)) => format!("  revoked at {at}"),
         _ => String::new(),
-    };
+    }
+}
+
+fn session_line(session: &Value) -> String {
     format!(
-        "session {}  wallet {}  scopes {}  expires_at {}  absolute_expires_at {}  renewals {}/{}{revoked}",
+        "session {}  wallet {}  scopes {}  expires_at {}  absolute_expires_at {}  renewals {}/{}{}",
         field(session, "id"),
         field(session, "wallet_id"),
-        scopes.join(","),
+        scopes_text(session),
         field(session, "expires_at"),
         field(session, "absolute_expires_at"),
         field(session, "renewals"),
         field(session, "max_renewals"),
+        revoked_suffix(session),
     )
 }
 

@@ -10,17 +10,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Subcommand;
 use mandate_chain::approval::{DecisionAction, OwnerKey, OwnerSecret};
 use mandate_core::ErrorCode;
 use mandate_mpc::net::{read_secret_file, write_secret_file};
-use reqwest::blocking::Client;
-use reqwest::Url;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::api::{endpoint, error_from_body, parse_base_url, path_id, Daemon};
+use crate::api::{path_id, Daemon};
 use crate::operator::DaemonArg;
 use crate::output::{CliError, CliResult, Report};
 use crate::owner_review::{
@@ -132,51 +129,6 @@ pub(crate) struct Tokens {
     pub(crate) tokens: Vec<KnownToken>,
 }
 
-/// The owner's connection to the daemon: no operator credential at all. It reads the
-/// owner views (`/v1/owner/…`, readable with the item's id) and posts signatures,
-/// which are the credential of the approve, deny and unfreeze endpoints.
-struct OwnerClient {
-    base: Url,
-    http: Client,
-}
-
-impl OwnerClient {
-    fn new(url: &str) -> CliResult<Self> {
-        let base = parse_base_url(url)?;
-        let http = Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| CliError::new(ErrorCode::Internal, format!("building the HTTP client: {e}")))?;
-        Ok(OwnerClient { base, http })
-    }
-
-    fn get(&self, segments: &[&str]) -> CliResult<Value> {
-        self.answer(self.http.get(endpoint(&self.base, segments)?).send())
-    }
-
-    fn post(&self, segments: &[&str], body: &Value) -> CliResult<Value> {
-        self.answer(self.http.post(endpoint(&self.base, segments)?).json(body).send())
-    }
-
-    fn answer(&self, response: reqwest::Result<reqwest::blocking::Response>) -> CliResult<Value> {
-        let unreachable = |e: reqwest::Error| {
-            CliError::new(
-                ErrorCode::PeerUnavailable,
-                format!("the request to the daemon at {} failed: {}", self.base, e.without_url()),
-            )
-        };
-        let response = response.map_err(unreachable)?;
-        let status = response.status();
-        let body = response.bytes().map_err(unreachable)?;
-        if !status.is_success() {
-            return Err(error_from_body(status.as_u16(), &body));
-        }
-        serde_json::from_slice(&body)
-            .map_err(|_| CliError::new(ErrorCode::DecisionMismatch, "the daemon's answer is not JSON"))
-    }
-}
-
 pub(crate) fn unix_now() -> CliResult<u64> {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -223,9 +175,11 @@ pub(crate) fn decide(
     tokens: &Tokens,
 ) -> CliResult<Report> {
     let secret = load_owner_key(owner_key)?;
-    let client = OwnerClient::new(&daemon.url)?;
+    // No operator credential: the owner views are readable with the item's id, and the
+    // signature posted is the credential of the approve and deny endpoints.
+    let client = Daemon::anonymous(&daemon.url)?;
     let id = path_id("transaction", id)?;
-    let view = client.get(&["v1", "owner", "approvals", id])?;
+    let view = client.get(&["v1", "owner", "approvals", id], &[])?;
     let now = unix_now()?;
     let (decision, data) = check_held(&view, id, action, now, review.max_expiry_secs)?;
     confirm(&render_held(&decision, &data, &tokens.tokens, now), review.yes)?;
@@ -237,21 +191,21 @@ pub(crate) fn decide(
             signature,
         ));
     }
-    Ok(client.post(&["v1", "approvals", id, verb], &json!({"signature": signature}))?.into())
+    Ok(client.post(&["v1", "approvals", id, verb], Some(&json!({"signature": signature})))?.into())
 }
 
 /// `mandate unfreeze --wallet ID --owner-key FILE [--yes] [--max-expiry-secs N]`.
 pub(crate) fn unfreeze(daemon: &DaemonArg, wallet: &str, owner_key: &Path, review: &Review) -> CliResult<Report> {
     let secret = load_owner_key(owner_key)?;
-    let client = OwnerClient::new(&daemon.url)?;
+    let client = Daemon::anonymous(&daemon.url)?;
     let wallet = path_id("wallet", wallet)?;
-    let view = client.get(&["v1", "owner", "wallets", wallet, "unfreeze"])?;
+    let view = client.get(&["v1", "owner", "wallets", wallet, "unfreeze"], &[])?;
     let now = unix_now()?;
     let decision = check_unfreeze(&view, wallet, now, review.max_expiry_secs)?;
     confirm(&render_unfreeze(&decision, &view, now), review.yes)?;
     let signature = secret.sign(&decision).map_err(|e| CliError::invalid(e.to_string()))?.to_string();
     let body = json!({"signature": signature, "expires_at": decision.expires_at});
-    Ok(client.post(&["v1", "wallets", wallet, "unfreeze"], &body)?.into())
+    Ok(client.post(&["v1", "wallets", wallet, "unfreeze"], Some(&body))?.into())
 }
 
 /// `mandate freeze --wallet ID | --all [--reason TEXT]` (operator).

@@ -12,7 +12,7 @@ use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, LimitsFile, PartyHome};
 use mandate_mpc::net::{
     coordinate, no_commit, read_secret_env, read_secret_file, serve as serve_runs, write_secret_file, Operation,
-    PeerBook, PeerEntry, RunOutput, RunPlan,
+    PeerBook, PeerEntry, PublicIdentity, RunOutput, RunPlan,
 };
 use mandate_mpc::{blob, KeyShare, MpcError};
 use serde_json::{json, Value};
@@ -28,21 +28,25 @@ pub(crate) fn secret_var(role: Role) -> &'static str {
     }
 }
 
-pub(crate) fn init(dir: PathBuf, role: Role) -> CliResult {
-    let home = PartyHome::new(&dir, role);
-    let public = home.init()?;
-    Ok(json!({"role": role, "public_key": public.to_hex(), "data_dir": dir.display().to_string()}))
+/// Creates a party's home; returns its public key.
+pub(crate) fn init(dir: &Path, role: Role) -> CliResult<PublicIdentity> {
+    Ok(PartyHome::new(dir, role).init()?)
 }
 
-pub(crate) fn pair(dir: PathBuf, role: Role, entries: &[(Role, &String, Option<&String>)]) -> CliResult {
+/// Pins a party's peers; returns its own public key and the book pinned.
+pub(crate) fn pair(
+    dir: &Path,
+    role: Role,
+    entries: &[(Role, &String, Option<&String>)],
+) -> CliResult<(PublicIdentity, PeerBook)> {
     let mut book = PeerBook::default();
     for (peer, key, addr) in entries {
         book.peers.insert(*peer, PeerEntry { public_key: key.parse()?, addr: addr.map(|a| a.to_string()) });
     }
-    let home = PartyHome::new(&dir, role);
-    home.identity()?;
+    let home = PartyHome::new(dir, role);
+    let own = home.identity()?.public();
     home.pair(&book)?;
-    Ok(json!({"role": role, "pinned": book.peers}))
+    Ok((own, book))
 }
 
 pub(crate) fn serve(dir: PathBuf, role: Role, listen: &str) -> CliResult {

@@ -117,10 +117,21 @@ impl PartyHome {
         PeerBook::load(&self.dir.join("peers.json"))
     }
 
-    /// Pins peers (replacing earlier pins).
+    /// Pins peers (replacing earlier pins). Refuses the party itself as a peer and any
+    /// key used twice: the service, cosigner and recovery keys must be three different keys.
     pub fn pair(&self, book: &PeerBook) -> Result<()> {
         if book.peers.contains_key(&self.role) {
             return Err(MpcError::InvalidInput(format!("a {} cannot pin itself as a peer", self.role)));
+        }
+        let own = self.identity()?.public();
+        let mut keys = vec![own];
+        for entry in book.peers.values() {
+            if keys.contains(&entry.public_key) {
+                return Err(MpcError::InvalidInput(
+                    "the service, cosigner and recovery keys must be three different keys".into(),
+                ));
+            }
+            keys.push(entry.public_key);
         }
         book.save(&self.dir.join("peers.json"))
     }
@@ -147,5 +158,38 @@ impl PartyHome {
         let path = self.dir.join("wallets.json");
         let text = serde_json::to_string_pretty(&wallets).map_err(|e| MpcError::InvalidInput(e.to_string()))?;
         std::fs::write(&path, text).map_err(|e| io(&path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mandate_mpc::net::PeerEntry;
+
+    use super::*;
+
+    fn book(entries: &[(Role, PublicIdentity)]) -> PeerBook {
+        PeerBook {
+            peers: entries.iter().map(|(role, key)| (*role, PeerEntry { public_key: *key, addr: None })).collect(),
+        }
+    }
+
+    #[test]
+    fn pairing_needs_three_different_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let homes = Role::ALL.map(|role| PartyHome::new(dir.path().join(role.as_str()), role));
+        let [service, cosigner, recovery] = homes.each_ref().map(|home| home.init().unwrap());
+        let [service_home, _, _] = &homes;
+        let peers = service_home.dir().join("peers.json");
+
+        let same = service_home.pair(&book(&[(Role::Cosigner, cosigner), (Role::Recovery, cosigner)])).unwrap_err();
+        assert!(matches!(&same, MpcError::InvalidInput(text) if text.contains("three different keys")), "{same}");
+        let own = service_home.pair(&book(&[(Role::Cosigner, cosigner), (Role::Recovery, service)])).unwrap_err();
+        assert!(matches!(&own, MpcError::InvalidInput(text) if text.contains("three different keys")), "{own}");
+        let itself = service_home.pair(&book(&[(Role::Service, service), (Role::Recovery, recovery)])).unwrap_err();
+        assert!(matches!(&itself, MpcError::InvalidInput(text) if text.contains("pin itself")), "{itself}");
+        assert!(!peers.exists(), "nothing pinned by a refused pairing");
+
+        service_home.pair(&book(&[(Role::Cosigner, cosigner), (Role::Recovery, recovery)])).unwrap();
+        assert_eq!(service_home.peers().unwrap().get(Role::Recovery).unwrap().public_key, recovery);
     }
 }

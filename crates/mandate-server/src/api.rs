@@ -167,6 +167,25 @@ const DEFAULT_KEY_TTL_DAYS: u64 = 90;
 /// Longest lifetime of an operator key.
 const MAX_KEY_TTL_DAYS: u64 = 3650;
 
+/// The scopes of a new operator key or session: `default` when none are given, at
+/// least one, each one of `known` (`known_text` names them in the refusal).
+fn parse_scopes(
+    requested: Option<Vec<String>>,
+    default: &str,
+    known: &[&str],
+    known_text: &str,
+) -> ApiResult<Vec<String>> {
+    let invalid = |m: String| ApiError::new(ErrorCode::InvalidInput, m);
+    let scopes = requested.unwrap_or_else(|| vec![default.to_string()]);
+    if scopes.is_empty() {
+        return Err(invalid("give at least one scope".into()));
+    }
+    if let Some(bad) = scopes.iter().find(|s| !known.contains(&s.as_str())) {
+        return Err(invalid(format!("unknown scope {bad:?}; {known_text}")));
+    }
+    Ok(scopes)
+}
+
 /// `POST /v1/operator-keys` `{"name", "scopes"?, "ttl_days"?}` (operator, `admin`):
 /// a new operator key, shown once; the daemon keeps its SHA-256 only.
 async fn create_operator_key(
@@ -181,15 +200,13 @@ async fn create_operator_key(
     if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         return Err(invalid("name must be 1 to 64 printable characters".into()));
     }
-    let mut scopes = request.scopes.unwrap_or_else(|| vec!["admin".into()]);
-    scopes.sort();
-    scopes.dedup();
-    if scopes.is_empty() {
-        return Err(invalid("give at least one scope".into()));
-    }
-    if let Some(bad) = scopes.iter().find(|s| !OPERATOR_SCOPES.contains(&s.as_str())) {
-        return Err(invalid(format!("unknown scope {bad:?}; operator key scopes are {OPERATOR_SCOPES:?}")));
-    }
+    let requested = request.scopes.map(|mut scopes| {
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    });
+    let scopes =
+        parse_scopes(requested, "admin", &OPERATOR_SCOPES, &format!("operator key scopes are {OPERATOR_SCOPES:?}"))?;
     let ttl_days = request.ttl_days.unwrap_or(DEFAULT_KEY_TTL_DAYS);
     if ttl_days == 0 || ttl_days > MAX_KEY_TTL_DAYS {
         return Err(invalid(format!("ttl_days must be 1 to {MAX_KEY_TTL_DAYS}")));
@@ -531,13 +548,8 @@ async fn create_session(
     if lifetime < request.ttl_secs || lifetime > MAX_LIFETIME_SECS {
         return Err(invalid(format!("absolute_lifetime_secs must be from ttl_secs to {MAX_LIFETIME_SECS}")));
     }
-    let scopes = request.scopes.unwrap_or_else(|| vec!["read".into()]);
-    if scopes.is_empty() {
-        return Err(invalid("give at least one scope".into()));
-    }
-    if let Some(bad) = scopes.iter().find(|s| !BANDS.contains(&s.as_str()) && !EXTRA_SCOPES.contains(&s.as_str())) {
-        return Err(invalid(format!("unknown scope {bad:?}; scopes are {BANDS:?} and {EXTRA_SCOPES:?}")));
-    }
+    let known: Vec<&str> = BANDS.iter().chain(&EXTRA_SCOPES).copied().collect();
+    let scopes = parse_scopes(request.scopes, "read", &known, &format!("scopes are {BANDS:?} and {EXTRA_SCOPES:?}"))?;
     if state.store.wallet(&request.wallet_id)?.is_none() {
         return Err(ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {}", request.wallet_id)));
     }
@@ -596,7 +608,7 @@ async fn renew_session(State(state): Shared, principal: Principal) -> ApiResult<
         Some(renewed) => {
             state.store.audit(
                 audit_entry(
-                    &format!("agent:{}", renewed.id),
+                    &mandate_store::agent_actor(&renewed.id),
                     "session.renewed",
                     Some(&renewed.wallet_id),
                     json!({"renewals": renewed.renewals, "expires_at": renewed.expires_at}),

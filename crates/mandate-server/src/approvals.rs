@@ -64,9 +64,13 @@ fn owner_keys(owners: &[OwnerRecord]) -> Vec<OwnerKey> {
 /// Whether `key` is the EVM address of one of the daemon's own wallets. Such a key is
 /// never an owner: a wallet signs what its policy allows (messages, raw hashes), so
 /// an owner that is a wallet would let the daemon's signing approve its own holds.
-fn is_own_wallet(state: &AppState, key: &OwnerKey) -> ApiResult<bool> {
-    let OwnerKey::Evm(address) = key else { return Ok(false) };
-    Ok(state.store.wallets()?.iter().any(|wallet| wallet.address.parse::<Address>().ok() == Some(*address)))
+fn is_own_wallet(key: &OwnerKey, wallets: &[Address]) -> bool {
+    matches!(key, OwnerKey::Evm(address) if wallets.contains(address))
+}
+
+/// The EVM addresses of the daemon's own wallets.
+fn wallet_addresses(state: &AppState) -> ApiResult<Vec<Address>> {
+    Ok(state.store.wallets()?.iter().filter_map(|wallet| wallet.address.parse::<Address>().ok()).collect())
 }
 
 /// A wallet's owners' keys; refuses a wallet without any. A key that is one of the
@@ -74,13 +78,10 @@ fn is_own_wallet(state: &AppState, key: &OwnerKey) -> ApiResult<bool> {
 /// address is not a practical event, but costs nothing to exclude) never counts.
 pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKey>> {
     let mut keys = owner_keys(&state.store.owners(wallet)?);
-    let mut own = Vec::new();
-    for key in &keys {
-        if is_own_wallet(state, key)? {
-            own.push(*key);
-        }
+    if keys.iter().any(|key| matches!(key, OwnerKey::Evm(_))) {
+        let wallets = wallet_addresses(state)?;
+        keys.retain(|key| !is_own_wallet(key, &wallets));
     }
-    keys.retain(|key| !own.contains(key));
     if keys.is_empty() {
         return Err(ApiError::new(
             ErrorCode::NoOwner,
@@ -369,7 +370,7 @@ pub(crate) async fn add_owner(
         .owner_key
         .parse()
         .map_err(|e: ApprovalError| ApiError::new(ErrorCode::InvalidInput, format!("owner_key: {e}")))?;
-    if is_own_wallet(&state, &key)? {
+    if is_own_wallet(&key, &wallet_addresses(&state)?) {
         return Err(ApiError::new(
             ErrorCode::OwnerKeyIsWallet,
             format!("{key} is one of this daemon's wallets; an owner key must be one the owner holds"),

@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use base64::Engine;
 use mandate_core::ErrorCode;
-use mandate_store::SessionRecord;
+use mandate_store::{OperatorKeyRecord, SessionRecord};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -26,7 +26,7 @@ pub(crate) const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
 /// Prefix of agent session tokens.
 pub(crate) const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
 /// Prefix of operator API keys.
-pub(crate) const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
+pub const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 /// Scopes of operator keys: `admin` (everything the operator may do, keys included),
 /// `read` (every `GET`), `freeze` (the two emergency-freeze endpoints).
 pub(crate) const OPERATOR_SCOPES: [&str; 3] = ["admin", "read", "freeze"];
@@ -95,7 +95,7 @@ impl Principal {
         match self {
             Principal::Operator(OperatorVia::Login) => "operator".into(),
             Principal::Operator(OperatorVia::Key(id)) => format!("operator:key:{id}"),
-            Principal::Agent(session) => format!("agent:{}", session.id),
+            Principal::Agent(session) => mandate_store::agent_actor(&session.id),
         }
     }
 
@@ -159,6 +159,17 @@ pub(crate) fn check_session(session: &SessionRecord, now: u64) -> ApiResult<()> 
     Ok(())
 }
 
+/// Checks an operator key record's state at `now` (`UNAUTHENTICATED` if revoked or expired).
+pub(crate) fn check_operator_key(key: &OperatorKeyRecord, now: u64) -> ApiResult<()> {
+    if key.revoked_at.is_some() {
+        return Err(ApiError::new(ErrorCode::Unauthenticated, "this operator key was revoked"));
+    }
+    if key.expires_at.is_some_and(|expiry| now >= expiry) {
+        return Err(ApiError::new(ErrorCode::Unauthenticated, "this operator key expired"));
+    }
+    Ok(())
+}
+
 /// Whether an operator key with `scopes` may make a `method` request to `path`.
 pub(crate) fn operator_key_allows(scopes: &[String], method: &Method, path: &str) -> bool {
     let has = |scope: &str| scopes.iter().any(|s| s == scope);
@@ -203,11 +214,8 @@ fn authenticate_key(state: &AppState, key: &str, request: &RequestInfo<'_>, now:
     let Some(record) = state.store.operator_key_by_hash(&token_hash(key))? else {
         return Err(key_failure(state, request, None, "unknown operator key", now));
     };
-    if record.revoked_at.is_some() {
-        return Err(key_failure(state, request, Some(&record.id), "this operator key was revoked", now));
-    }
-    if record.expires_at.is_some_and(|expiry| now >= expiry) {
-        return Err(key_failure(state, request, Some(&record.id), "this operator key expired", now));
+    if let Err(refused) = check_operator_key(&record, now) {
+        return Err(key_failure(state, request, Some(&record.id), &refused.message, now));
     }
     if !operator_key_allows(&record.scopes, request.method, request.path) {
         let details = json!({"key_id": record.id, "reason": "scope", "scopes": record.scopes,
@@ -218,7 +226,9 @@ fn authenticate_key(state: &AppState, key: &str, request: &RequestInfo<'_>, now:
             format!("this operator key's scopes {:?} do not allow {} {}", record.scopes, request.method, request.path),
         ));
     }
-    state.store.touch_operator_key(&record.id, now)?;
+    if record.last_use_due(now) {
+        state.store.touch_operator_key(&record.id, now)?;
+    }
     Ok(Principal::Operator(OperatorVia::Key(record.id)))
 }
 
@@ -280,6 +290,32 @@ mod tests {
         assert!(!has_scope(&scopes, "freeze"));
         assert!(has_scope(&["freeze".to_string()], "freeze"));
         assert!(!has_scope(&["freeze".to_string()], "read"));
+    }
+
+    #[test]
+    fn operator_key_state_is_checked_at_its_boundaries() {
+        let key = OperatorKeyRecord {
+            id: "opk_1".into(),
+            name: "laptop".into(),
+            key_hash: "ab".repeat(32),
+            scopes: vec!["read".into()],
+            created_at: 10,
+            created_by: "operator".into(),
+            expires_at: Some(1000),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        assert!(check_operator_key(&key, 999).is_ok(), "fine before its expiry");
+        let expired = check_operator_key(&key, 1000).unwrap_err();
+        assert_eq!((expired.code, expired.message.as_str()), (ErrorCode::Unauthenticated, "this operator key expired"));
+        let forever = OperatorKeyRecord { expires_at: None, ..key.clone() };
+        assert!(check_operator_key(&forever, u64::MAX).is_ok(), "a key without expiry does not expire");
+        let revoked = OperatorKeyRecord { revoked_at: Some(500), ..key };
+        let refused = check_operator_key(&revoked, 400).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.message.as_str()),
+            (ErrorCode::Unauthenticated, "this operator key was revoked")
+        );
     }
 
     #[test]

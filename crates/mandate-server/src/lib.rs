@@ -31,6 +31,7 @@ mod state;
 mod tracker;
 mod webhooks;
 
+pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};
 pub use provision::{fingerprint, init, pair, party_json, InitOptions, PairOptions};
 

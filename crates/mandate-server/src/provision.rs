@@ -62,8 +62,6 @@ pub struct PairOptions {
 pub(crate) const MASTER_HASH: &str = "master_password_hash";
 /// The meta key holding the embedded service party's listen address.
 pub(crate) const SERVICE_ADDR: &str = "service_party_addr";
-/// The meta key holding the local cosigner's address.
-pub(crate) const COSIGNER_ADDR: &str = "cosigner_addr";
 /// The environment variable of the master password.
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
 /// The development layout's cosigner listens here unless `--cosigner-addr` says otherwise.
@@ -252,9 +250,6 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
     let store = Store::open(root)?;
     store.set_meta(MASTER_HASH, &hash_password(&password)?)?;
     store.set_meta(SERVICE_ADDR, service_addr)?;
-    if let Some(cosigner_addr) = cosigner_addr {
-        store.set_meta(COSIGNER_ADDR, cosigner_addr)?;
-    }
     let layout_name = if options.dev { "dev" } else { "production" };
     audit(&store, "daemon.initialised", json!({"layout": layout_name, "parties": parties}))?;
     let mut report = json!({"data_dir": root.display().to_string(), "layout": layout_name, "parties": parties});
@@ -292,12 +287,6 @@ pub fn pair(options: &PairOptions) -> ApiResult<Value> {
     let recovery = parse("recovery", &options.recovery_pubkey)?;
     let home = layout.home(Role::Service);
     let service = home.identity()?.public();
-    if cosigner == recovery || cosigner == service || recovery == service {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInput,
-            "the service, cosigner and recovery keys must be three different keys",
-        ));
-    }
     home.pair(&book([
         (Role::Cosigner, entry(cosigner, Some(&options.cosigner_addr))),
         (Role::Recovery, entry(recovery, None)),

@@ -266,7 +266,7 @@ impl Store {
         // what was held then; this catches a send that was in flight at that moment).
         let requester: Option<String> =
             tx.query_row("SELECT requested_by FROM transactions WHERE id = ?1", [id], |r| r.get(0))?;
-        if let Some(session) = requester.as_deref().and_then(|r| r.strip_prefix("agent:")) {
+        if let Some(session) = requester.as_deref().and_then(crate::agent_session_of) {
             let revoked: Option<i64> = tx
                 .query_row("SELECT revoked_at FROM sessions WHERE id = ?1", [session], |r| r.get(0))
                 .optional()?

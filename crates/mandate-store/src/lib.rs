@@ -19,3 +19,17 @@ pub use store::{
     WalletRecord,
 };
 pub use webhooks::{Attempt, Delivery, WebhookRecord};
+
+/// Prefix of the actor name of an agent session: `agent:<session id>` (audit actors,
+/// `requested_by` of transactions).
+pub const AGENT_ACTOR_PREFIX: &str = "agent:";
+
+/// The actor name of session `session_id`: `agent:<session id>`.
+pub fn agent_actor(session_id: &str) -> String {
+    format!("{AGENT_ACTOR_PREFIX}{session_id}")
+}
+
+/// The session id of an actor name, if it names an agent session.
+pub fn agent_session_of(actor: &str) -> Option<&str> {
+    actor.strip_prefix(AGENT_ACTOR_PREFIX)
+}

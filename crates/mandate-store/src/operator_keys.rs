@@ -37,6 +37,14 @@ const COLUMNS: &str = "id, name, key_hash, scopes, created_at, created_by, expir
 /// How often `last_used_at` is written at most (it costs a database write).
 const LAST_USE_GRANULARITY_SECS: u64 = 60;
 
+impl OperatorKeyRecord {
+    /// Whether a use at `now` should be recorded: `last_used_at` is written at most
+    /// once a minute, so a key used within the last minute needs no write.
+    pub fn last_use_due(&self, now: u64) -> bool {
+        self.last_used_at.is_none_or(|t| now >= t.saturating_add(LAST_USE_GRANULARITY_SECS))
+    }
+}
+
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperatorKeyRecord> {
     let scopes: String = r.get(3)?;
     Ok(OperatorKeyRecord {

@@ -646,7 +646,7 @@ impl Store {
         }
         // Also when it was revoked before: a send that was in flight at the revocation
         // may have been held after it.
-        let held = Self::cancel_held_of(&tx, &self.audit_path, &format!("agent:{id}"), now, cancelled)?;
+        let held = Self::cancel_held_of(&tx, &self.audit_path, &crate::agent_actor(id), now, cancelled)?;
         tx.commit()?;
         Ok((changed > 0, held))
     }

@@ -464,6 +464,9 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
     store.touch_operator_key("opk_1", 100).unwrap();
     store.touch_operator_key("opk_1", 130).unwrap();
     assert_eq!(store.operator_key("opk_1").unwrap().unwrap().last_used_at, Some(100), "once a minute at most");
+    assert!(key.last_use_due(100), "never used: due");
+    let used = store.operator_key("opk_1").unwrap().unwrap();
+    assert!(!used.last_use_due(159) && used.last_use_due(160), "due again a minute after the last write");
     store.touch_operator_key("opk_1", 161).unwrap();
     assert_eq!(store.operator_key("opk_1").unwrap().unwrap().last_used_at, Some(161));
     assert!(store.revoke_operator_key("opk_1", 200, entry("operator_key.revoked")).unwrap());
