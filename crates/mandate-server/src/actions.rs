@@ -78,8 +78,8 @@ pub(crate) async fn token_at(state: &AppState, address: Address) -> ApiResult<To
     if let Some((decimals, symbol)) = state.store.token(state.chain_id, &address)? {
         return Ok(TokenInfo { address, decimals, symbol });
     }
-    let decimals = state.rpc.erc20_decimals(address).await?;
-    let symbol = state.rpc.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
+    let decimals = state.chain.erc20_decimals(address).await?;
+    let symbol = state.chain.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
     state.store.cache_token(state.chain_id, &address, decimals, &symbol)?;
     Ok(TokenInfo { address, decimals, symbol })
 }
@@ -116,7 +116,7 @@ pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>, action: &A
     let Some(policy) = policy.filter(|p| p.uses_usd()) else { return quotes };
     let Some((moved, _)) = action.outflow() else { return quotes };
     for (asset, aggregator) in policy.aggregators().filter(|(asset, _)| *asset == moved) {
-        match state.rpc.latest_round(aggregator).await {
+        match state.chain.latest_round(aggregator).await {
             Ok(round) => {
                 quotes.insert(
                     asset,
@@ -151,7 +151,7 @@ pub(crate) async fn chain_view(
 ) -> ApiResult<ChainView> {
     let prices = prices(state, policy, action).await;
     let simulation = match always_simulate || policy.is_some_and(Policy::requires_simulation) {
-        true => Some(match state.rpc.simulate(from, plan.to, plan.value, &plan.data).await? {
+        true => Some(match state.chain.simulate(from, plan.to, plan.value, &plan.data).await? {
             Simulation::Success(_) => SimulationOutcome::Success,
             Simulation::Reverted { reason } => SimulationOutcome::Reverted(reason),
         }),
@@ -160,8 +160,8 @@ pub(crate) async fn chain_view(
     if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
         return Ok(ChainView { prices, simulation, fees: None, estimate_error: None });
     }
-    let fees = state.rpc.fees().await?;
-    let estimate = match state.rpc.estimate_gas(from, plan.to, plan.value, &plan.data).await {
+    let fees = state.chain.fees().await?;
+    let estimate = match state.chain.estimate_gas(from, plan.to, plan.value, &plan.data).await {
         Ok(estimate) => estimate,
         // The policy still decides first: a denied call reports its rule, an allowed
         // one this error (see `require_fees`).
@@ -526,10 +526,10 @@ async fn sign(
         return Err(denial_error(&decision));
     }
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
-    let service = state.service.clone();
+    let signer = state.signer.clone();
     // A signature reserves nothing, so there is nothing to commit at its point of no return.
     let sig = blocking(move || {
-        service.sign(&wallet_id, payload.encode(), digest, None, &mut || Ok(())).map_err(|failure| failure.error)
+        signer.sign(&wallet_id, payload.encode(), digest, None, &mut || Ok(())).map_err(|failure| failure.error)
     })
     .await?;
     let mut signature = Vec::with_capacity(65);

@@ -303,17 +303,11 @@ async fn register_wallet(
     if state.store.wallet(wallet_id.as_str())?.is_some() {
         return Err(ApiError::new(ErrorCode::WalletExists, format!("{wallet_id} is registered already")));
     }
-    let service = state.service.clone();
+    let signer = state.signer.clone();
     let id = wallet_id.clone();
     // The address comes from the daemon's own share, never from the request.
-    let share = blocking(move || service.share(&id)).await?;
-    let record = WalletRecord {
-        id: wallet_id.to_string(),
-        name,
-        address: share.public().address.clone(),
-        chain_id: state.chain_id,
-        created_at: now(),
-    };
+    let address = blocking(move || signer.address(&id)).await?;
+    let record = WalletRecord { id: wallet_id.to_string(), name, address, chain_id: state.chain_id, created_at: now() };
     let store = state.store.clone();
     let stored = record.clone();
     let actor = principal.actor();
@@ -354,7 +348,7 @@ async fn balance(
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let address = crate::request::address_field("address", &wallet.address)?;
     let Some(token) = query.token.as_deref() else {
-        let wei = state.rpc.balance(address).await?;
+        let wei = state.chain.balance(address).await?;
         return Ok(Json(json!({
             "wallet_id": wallet.id,
             "address": wallet.address,
@@ -369,7 +363,7 @@ async fn balance(
     }
     let policy = policy_of(&state, &wallet.id)?;
     let info = actions::token_info(&state, policy.as_ref(), token).await?;
-    let base = state.rpc.erc20_balance(info.address, address).await?;
+    let base = state.chain.erc20_balance(info.address, address).await?;
     Ok(Json(json!({
         "wallet_id": wallet.id,
         "address": wallet.address,

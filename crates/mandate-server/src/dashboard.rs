@@ -307,7 +307,7 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let wallets = state.store.wallets().unwrap_or_default();
     for wallet in &wallets {
         let balance = match wallet.address.parse() {
-            Ok(address) => match state.rpc.balance(address).await {
+            Ok(address) => match state.chain.balance(address).await {
                 Ok(wei) => format!("{} ETH", format_units(wei, 18)),
                 Err(_) => "unavailable".into(),
             },

@@ -84,9 +84,9 @@ pub(crate) async fn freeze_handler(
 /// already). Returns what to report: `"notified"` or why not.
 async fn notify_cosigner(state: &Arc<AppState>, freeze: &FreezeRecord) -> Value {
     let Ok(wallet) = freeze.wallet_id.parse::<WalletId>() else { return json!("not notified: bad wallet id") };
-    let service = state.service.clone();
+    let signer = state.signer.clone();
     let operation = Operation::Freeze { frozen_at: freeze.frozen_at, reason: freeze.reason.clone() };
-    match blocking(move || service.notify(&wallet, operation)).await {
+    match blocking(move || signer.notify(&wallet, operation)).await {
         Ok(()) => json!("notified"),
         Err(error) => {
             eprintln!("could not tell the cosigner of the freeze of {}: {error}", freeze.wallet_id);
@@ -188,9 +188,9 @@ pub(crate) async fn unfreeze(
         .with_details(json!({"cooldown_ends_at": ready_at})));
     }
     let wallet: WalletId = freeze.wallet_id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
-    let service = state.service.clone();
+    let signer = state.signer.clone();
     let signed = SignedDecision { decision, signature: signature.clone() }.encode();
-    blocking(move || service.notify(&wallet, Operation::Unfreeze { decision: signed })).await?;
+    blocking(move || signer.notify(&wallet, Operation::Unfreeze { decision: signed })).await?;
     let owner = signature.key.to_string();
     let entry = audit_entry(
         &format!("owner:{owner}"),

@@ -23,6 +23,7 @@ mod guard;
 mod mcp;
 mod openapi;
 mod party;
+mod ports;
 mod provision;
 mod request;
 mod seal;
@@ -33,7 +34,10 @@ mod webhooks;
 
 pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};
+pub use party::SignFailure;
+pub use ports::{Chain, ChainFuture, Signer};
 pub use provision::{fingerprint, init, pair, party_json, InitOptions, PairOptions};
+pub use state::{AppConfig, AppState};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -49,7 +53,6 @@ use mandate_store::Store;
 use serde_json::json;
 
 use crate::provision::{verify_password, Layout, MASTER_HASH, MASTER_PASSWORD_VAR, SERVICE_ADDR};
-use crate::state::AppState;
 
 /// Unix seconds now.
 pub(crate) fn now() -> u64 {
@@ -225,8 +228,8 @@ async fn shutdown_signal() {
 const SEAL_SALT: &str = "secret_seal_salt";
 
 /// Derives the key that seals secrets at rest (once, Argon2id) and seals any webhook
-/// secret an older daemon stored in the clear.
-async fn open_sealer(store: &Arc<Store>, password: &zeroize::Zeroizing<Vec<u8>>) -> ApiResult<seal::SecretSealer> {
+/// secret an older daemon stored in the clear. Blocking.
+pub(crate) fn open_sealer(store: &Store, password: &[u8]) -> ApiResult<seal::SecretSealer> {
     let salt = match store.meta(SEAL_SALT)? {
         Some(salt) => hex::decode(salt).map_err(|_| ApiError::internal("the stored sealing salt is not hex"))?,
         None => {
@@ -235,17 +238,26 @@ async fn open_sealer(store: &Arc<Store>, password: &zeroize::Zeroizing<Vec<u8>>)
             salt.to_vec()
         }
     };
-    let (store, password) = (store.clone(), password.clone());
-    state::blocking(move || {
-        let sealer = seal::SecretSealer::derive(&password, &salt)?;
-        for (id, stored) in store.webhook_secrets()? {
-            if !seal::SecretSealer::is_sealed(&stored) {
-                store.set_webhook_secret(&id, &sealer.seal(&id, &stored)?)?;
-            }
+    let sealer = seal::SecretSealer::derive(password, &salt)?;
+    for (id, stored) in store.webhook_secrets()? {
+        if !seal::SecretSealer::is_sealed(&stored) {
+            store.set_webhook_secret(&id, &sealer.seal(&id, &stored)?)?;
         }
-        Ok(sealer)
-    })
-    .await
+    }
+    Ok(sealer)
+}
+
+/// The whole HTTP surface (REST, `/mcp`, the dashboard) over `state`, with the `Host`
+/// check in front: what `mandate serve` listens with, and what tests drive in process
+/// (`tower::ServiceExt::oneshot`). Background work (receipts, held transactions,
+/// webhook deliveries) is not part of it.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    let hosts = state.hosts.clone();
+    // The Host check wraps everything the listener serves; `/mcp`'s in-process calls
+    // to the REST router do not pass through it (they carry no Host).
+    mcp::with_mcp(api::router(state.clone()), hosts.names())
+        .merge(dashboard::router(state))
+        .layer(axum::middleware::from_fn_with_state(hosts, guard::check_host))
 }
 
 /// Releases reservations a previous run left behind (it stopped between reserving and
@@ -308,31 +320,26 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     }
 
     let service_home = layout.home(Role::Service);
-    let sealer = open_sealer(&store, &password).await?;
-    let service = Arc::new(party::ServiceParty::open(&service_home, password, store.clone())?);
+    let service = Arc::new(party::ServiceParty::open(&service_home, password.clone(), store.clone())?);
     let party_listener = TcpListener::bind(&service_addr).map_err(|e| {
         ApiError::new(ErrorCode::PeerUnavailable, format!("service party cannot bind {service_addr}: {e}"))
     })?;
     service.listen(service_home, party_listener)?;
 
-    let state = Arc::new(AppState {
-        store,
-        rpc,
-        chain_id,
-        service,
-        admin_tokens: auth::AdminTokens::default(),
-        master_hash,
-        sealer,
-        login_limiter: guard::LoginLimiter::default(),
-        approval_ttl_secs: config.approval_ttl_secs,
-        freeze_cooldown_secs: config.freeze_cooldown_secs,
-        executor_wake: tokio::sync::Notify::new(),
-        webhook_wake: tokio::sync::Notify::new(),
-    });
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("cannot listen on {}: {e}", config.listen)))?;
     let local = listener.local_addr().map_err(|e| ApiError::internal(e.to_string()))?;
+    let app_config = AppConfig {
+        approval_ttl_secs: config.approval_ttl_secs,
+        freeze_cooldown_secs: config.freeze_cooldown_secs,
+        listen_ip: local.ip(),
+        allowed_hosts: config.allowed_hosts.clone(),
+    };
+    let (state_store, chain): (Arc<Store>, Arc<dyn Chain>) = (store.clone(), Arc::new(rpc));
+    let state = Arc::new(
+        state::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config)).await?,
+    );
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
     let executor = tokio::spawn(executor::run_executor(state.clone()));
     let dispatcher = tokio::spawn(webhooks::run_dispatcher(state.clone()));
@@ -341,12 +348,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
                "cosigner": cosigner_addr, "dev": config.dev})
     );
-    let hosts = guard::AllowedHosts::new(local.ip(), &config.allowed_hosts);
-    // The Host check wraps everything the listener serves; `/mcp`'s in-process calls
-    // to the REST router do not pass through it (they carry no Host).
-    let router = mcp::with_mcp(api::router(state.clone()), hosts.names())
-        .merge(dashboard::router(state.clone()))
-        .layer(axum::middleware::from_fn_with_state(hosts, guard::check_host));
+    let router = app(state.clone());
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     tracker.abort();

@@ -37,11 +37,12 @@ pub(crate) struct ServiceParty {
 
 /// A signing run that failed, and whether it failed after this party's point of no
 /// return (its accounting was committed: the cosigner may hold the signature).
-pub(crate) struct SignFailure {
+#[derive(Debug)]
+pub struct SignFailure {
     /// What went wrong.
-    pub(crate) error: ApiError,
+    pub error: ApiError,
     /// The commit hook ran: the spend must stay counted.
-    pub(crate) committed: bool,
+    pub committed: bool,
 }
 
 impl From<ApiError> for SignFailure {
@@ -142,6 +143,27 @@ impl ServiceParty {
             RunOutput::Noted => Ok(()),
             _ => Err(ApiError::internal("the cosigner answered a notice with something else")),
         }
+    }
+}
+
+impl crate::ports::Signer for ServiceParty {
+    fn sign(
+        &self,
+        wallet: &WalletId,
+        payload: Vec<u8>,
+        digest: [u8; 32],
+        approval: Option<Vec<u8>>,
+        commit: &mut dyn FnMut() -> ApiResult<()>,
+    ) -> Result<EcdsaSig, SignFailure> {
+        ServiceParty::sign(self, wallet, payload, digest, approval, commit)
+    }
+
+    fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
+        ServiceParty::notify(self, wallet, operation)
+    }
+
+    fn address(&self, wallet: &WalletId) -> ApiResult<String> {
+        Ok(self.share(wallet)?.public().address.clone())
     }
 }
 

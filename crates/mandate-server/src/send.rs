@@ -117,7 +117,7 @@ async fn reserve_sign_broadcast(
     actor: String,
 ) -> ApiResult<Response> {
     let from = crate::request::address_field("address", &wallet.address)?;
-    let chain_nonce = state.rpc.pending_nonce(from).await?;
+    let chain_nonce = state.chain.pending_nonce(from).await?;
     let mut attempts = 0;
     let (tx, view) = loop {
         attempts += 1;
@@ -306,7 +306,7 @@ pub(crate) async fn sign_and_broadcast(
         plan.data.clone(),
     );
     let wallet_id: WalletId = wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
-    let service = state.service.clone();
+    let signer = state.signer.clone();
     let (payload, digest) = (unsigned.encode(), unsigned.signing_hash());
     // The spend is committed before the daemon's round-3 message leaves: from then on
     // the cosigner can finish the signature without us, so a failure after that point
@@ -314,7 +314,7 @@ pub(crate) async fn sign_and_broadcast(
     let (commit_store, commit_id) = (state.store.clone(), tx.id.clone());
     let sig = blocking(move || {
         let mut commit = || Ok(commit_store.commit_spend(&commit_id)?);
-        service.sign(&wallet_id, payload, digest, approval, &mut commit).map_err(|failure| {
+        signer.sign(&wallet_id, payload, digest, approval, &mut commit).map_err(|failure| {
             let SignFailure { error, committed } = failure;
             if committed {
                 error.with_details(json!({"spend_kept": true}))
@@ -338,19 +338,19 @@ pub(crate) async fn sign_and_broadcast(
                "max_fee_per_gas": max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
     );
     blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, now(), entry)?)).await.map_err(BeforeBroadcast)?;
-    match state.rpc.send_raw_transaction(&raw).await {
+    match state.chain.send_raw_transaction(&raw).await {
         Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
             // "already known" / "nonce too low" can mean this very transaction is in
             // the pool or mined: release only if the node does not know its hash.
-            match state.rpc.call_raw("eth_getTransactionByHash", json!([hash])).await {
-                Ok(serde_json::Value::Null) => {
+            match state.chain.knows_transaction(keccak256(&raw)).await {
+                Ok(false) => {
                     return Err(BeforeBroadcast(ApiError::new(
                         ErrorCode::ChainRejected,
                         format!("the node refused the transaction: {message}"),
                     )))
                 }
-                Ok(_) => {}
+                Ok(true) => {}
                 Err(error) => return Err(Unknown(error.into())),
             }
         }

@@ -1,34 +1,87 @@
-//! What every request handler shares.
+//! What every request handler shares, and how it is built: the store, the ports to
+//! the outside world ([`Chain`], [`Signer`]) and the daemon's settings.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use mandate_chain::rpc::RpcClient;
 use mandate_store::Store;
 
 use crate::auth::AdminTokens;
 use crate::error::{ApiError, ApiResult};
-use crate::party::ServiceParty;
+use crate::guard::{AllowedHosts, LoginLimiter};
+use crate::ports::{Chain, Signer};
+use crate::seal::SecretSealer;
+
+/// The daemon's settings that requests see.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// How long an owner may take to approve a held transaction, in seconds.
+    pub approval_ttl_secs: u64,
+    /// How long a freeze lasts at least before an owner may lift it, in seconds.
+    pub freeze_cooldown_secs: u64,
+    /// The address the daemon listens on (its IP is an allowed `Host`).
+    pub listen_ip: IpAddr,
+    /// Further `Host` names the daemon answers to (behind a reverse proxy).
+    pub allowed_hosts: Vec<String>,
+}
 
 /// The daemon's shared state.
-pub(crate) struct AppState {
+pub struct AppState {
     pub(crate) store: Arc<Store>,
-    pub(crate) rpc: RpcClient,
+    pub(crate) chain: Arc<dyn Chain>,
     pub(crate) chain_id: u64,
-    pub(crate) service: Arc<ServiceParty>,
+    pub(crate) signer: Arc<dyn Signer>,
     pub(crate) admin_tokens: AdminTokens,
     pub(crate) master_hash: String,
     /// Seals secrets the daemon keeps (webhook secrets) at rest.
-    pub(crate) sealer: crate::seal::SecretSealer,
+    pub(crate) sealer: SecretSealer,
     /// Password checks one at a time behind a bounded queue; failed logins limited per client.
-    pub(crate) login_limiter: crate::guard::LoginLimiter,
+    pub(crate) login_limiter: LoginLimiter,
     /// How long an owner may take to approve a held transaction.
     pub(crate) approval_ttl_secs: u64,
     /// How long a freeze lasts at least before an owner may lift it.
     pub(crate) freeze_cooldown_secs: u64,
+    /// The `Host` names the daemon answers to.
+    pub(crate) hosts: AllowedHosts,
     /// Wakes the executor of held transactions (an approval arrived).
     pub(crate) executor_wake: tokio::sync::Notify,
     /// Wakes the webhook dispatcher (an event was recorded).
     pub(crate) webhook_wake: tokio::sync::Notify,
+}
+
+impl AppState {
+    /// The state over `store` (opened, with the master password's hash in its meta
+    /// table), the node behind `chain` (serving `chain_id`) and `signer`. The key that
+    /// seals secrets at rest is derived from `master_password` (Argon2id: slow; run
+    /// this off the async workers), and secrets stored in the clear are sealed.
+    pub fn new(
+        store: Arc<Store>,
+        chain: Arc<dyn Chain>,
+        chain_id: u64,
+        signer: Arc<dyn Signer>,
+        master_password: &[u8],
+        config: AppConfig,
+    ) -> ApiResult<AppState> {
+        let master_hash = store
+            .meta(crate::provision::MASTER_HASH)?
+            .ok_or_else(|| ApiError::internal("no master password hash stored; run `mandate init`"))?;
+        let sealer = crate::open_sealer(&store, master_password)?;
+        Ok(AppState {
+            store,
+            chain,
+            chain_id,
+            signer,
+            admin_tokens: AdminTokens::default(),
+            master_hash,
+            sealer,
+            login_limiter: LoginLimiter::default(),
+            approval_ttl_secs: config.approval_ttl_secs,
+            freeze_cooldown_secs: config.freeze_cooldown_secs,
+            hosts: AllowedHosts::new(config.listen_ip, &config.allowed_hosts),
+            executor_wake: tokio::sync::Notify::new(),
+            webhook_wake: tokio::sync::Notify::new(),
+        })
+    }
 }
 
 /// Runs blocking work (SQLite, audit fsync, threshold signing) off the async workers.

@@ -23,7 +23,7 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
         let Ok(pending) = blocking(move || Ok(store.submitted()?)).await else { continue };
         for tx in pending {
             let Some(hash) = tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()) else { continue };
-            let Ok(Some(receipt)) = state.rpc.receipt(hash).await else { continue };
+            let Ok(Some(receipt)) = state.chain.receipt(hash).await else { continue };
             let event = if receipt.success { "transaction.confirmed" } else { "transaction.failed" };
             let entry = audit_entry(
                 "daemon",

@@ -1,0 +1,118 @@
+//! The daemon's outside world, as traits: the EVM node ([`Chain`]) and the threshold
+//! party that signs with the cosigner ([`Signer`]). `mandate serve` plugs in the real
+//! ones (`RpcClient`, the embedded service party); tests drive [`crate::app`] with
+//! fakes, in process, without a node or a cosigner.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use alloy_primitives::{Address, B256, U256};
+use mandate_chain::contracts::{RoundData, Simulation};
+use mandate_chain::rpc::{Fees, Receipt, RpcClient};
+use mandate_core::WalletId;
+use mandate_mpc::net::Operation;
+use mandate_mpc::EcdsaSig;
+
+use crate::error::ApiResult;
+use crate::party::SignFailure;
+
+/// What a [`Chain`] call returns.
+pub type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = mandate_chain::Result<T>> + Send + 'a>>;
+
+/// The EVM node, as the daemon uses it.
+pub trait Chain: Send + Sync + 'static {
+    /// `eth_chainId`.
+    fn chain_id(&self) -> ChainFuture<'_, u64>;
+    /// Native balance at the latest block.
+    fn balance(&self, address: Address) -> ChainFuture<'_, U256>;
+    /// The next nonce counting pending transactions.
+    fn pending_nonce(&self, address: Address) -> ChainFuture<'_, u64>;
+    /// `eth_estimateGas`.
+    fn estimate_gas<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, u64>;
+    /// EIP-1559 fee suggestion.
+    fn fees(&self) -> ChainFuture<'_, Fees>;
+    /// `eth_sendRawTransaction`.
+    fn send_raw_transaction<'a>(&'a self, raw: &'a [u8]) -> ChainFuture<'a, B256>;
+    /// The receipt, once mined.
+    fn receipt(&self, hash: B256) -> ChainFuture<'_, Option<Receipt>>;
+    /// Whether the node knows the transaction (pool or chain).
+    fn knows_transaction(&self, hash: B256) -> ChainFuture<'_, bool>;
+    /// ERC-20 `decimals()`.
+    fn erc20_decimals(&self, token: Address) -> ChainFuture<'_, u8>;
+    /// ERC-20 `symbol()`.
+    fn erc20_symbol(&self, token: Address) -> ChainFuture<'_, String>;
+    /// ERC-20 `balanceOf(holder)`.
+    fn erc20_balance(&self, token: Address, holder: Address) -> ChainFuture<'_, U256>;
+    /// A Chainlink-style aggregator's latest round.
+    fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData>;
+    /// `eth_call` of the transaction: success or the revert reason.
+    fn simulate<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, Simulation>;
+}
+
+impl Chain for RpcClient {
+    fn chain_id(&self) -> ChainFuture<'_, u64> {
+        Box::pin(RpcClient::chain_id(self))
+    }
+    fn balance(&self, address: Address) -> ChainFuture<'_, U256> {
+        Box::pin(RpcClient::balance(self, address))
+    }
+    fn pending_nonce(&self, address: Address) -> ChainFuture<'_, u64> {
+        Box::pin(RpcClient::pending_nonce(self, address))
+    }
+    fn estimate_gas<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, u64> {
+        Box::pin(RpcClient::estimate_gas(self, from, to, value, data))
+    }
+    fn fees(&self) -> ChainFuture<'_, Fees> {
+        Box::pin(RpcClient::fees(self))
+    }
+    fn send_raw_transaction<'a>(&'a self, raw: &'a [u8]) -> ChainFuture<'a, B256> {
+        Box::pin(RpcClient::send_raw_transaction(self, raw))
+    }
+    fn receipt(&self, hash: B256) -> ChainFuture<'_, Option<Receipt>> {
+        Box::pin(RpcClient::receipt(self, hash))
+    }
+    fn knows_transaction(&self, hash: B256) -> ChainFuture<'_, bool> {
+        Box::pin(async move {
+            let found = self.call_raw("eth_getTransactionByHash", serde_json::json!([hash])).await?;
+            Ok(!found.is_null())
+        })
+    }
+    fn erc20_decimals(&self, token: Address) -> ChainFuture<'_, u8> {
+        Box::pin(RpcClient::erc20_decimals(self, token))
+    }
+    fn erc20_symbol(&self, token: Address) -> ChainFuture<'_, String> {
+        Box::pin(RpcClient::erc20_symbol(self, token))
+    }
+    fn erc20_balance(&self, token: Address, holder: Address) -> ChainFuture<'_, U256> {
+        Box::pin(RpcClient::erc20_balance(self, token, holder))
+    }
+    fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData> {
+        Box::pin(RpcClient::latest_round(self, aggregator))
+    }
+    fn simulate<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, Simulation> {
+        Box::pin(RpcClient::simulate(self, from, to, value, data))
+    }
+}
+
+/// The threshold party that signs with the cosigner. Blocking: callers run it off the
+/// async workers.
+pub trait Signer: Send + Sync + 'static {
+    /// Signs `payload` (whose digest is `digest`), passing the owner's signed approval
+    /// when there is one. `commit` runs just before the message after which the
+    /// cosigner can finish the signature alone; a failure after it reports
+    /// `committed: true`.
+    fn sign(
+        &self,
+        wallet: &WalletId,
+        payload: Vec<u8>,
+        digest: [u8; 32],
+        approval: Option<Vec<u8>>,
+        commit: &mut dyn FnMut() -> ApiResult<()>,
+    ) -> Result<EcdsaSig, SignFailure>;
+
+    /// Sends the cosigner a notice (a freeze, or an owner's unfreeze).
+    fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()>;
+
+    /// The wallet's address, from this party's own share (never from a request).
+    fn address(&self, wallet: &WalletId) -> ApiResult<String>;
+}

@@ -1,0 +1,360 @@
+//! The daemon's HTTP surface in process: `mandate_server::app` over a temporary store,
+//! a fake node and a fake signer (one k256 key standing in for the two parties), driven
+//! with `tower::ServiceExt::oneshot`. No anvil, no cosigner, no sockets: each test
+//! states one behaviour of the send path and the session checks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use mandate_chain::contracts::{RoundData, Simulation};
+use mandate_chain::rpc::{Fees, Receipt};
+use mandate_chain::ChainError;
+use mandate_core::policy::Policy;
+use mandate_core::{ErrorCode, WalletId};
+use mandate_mpc::net::Operation;
+use mandate_mpc::EcdsaSig;
+use mandate_server::{app, ApiError, ApiResult, AppConfig, AppState, Chain, ChainFuture, SignFailure, Signer};
+use mandate_store::{AuditEntry, FreezeRecord, SessionRecord, Store, WalletRecord};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+const CHAIN_ID: u64 = 31337;
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// What the fake node does when a transaction is broadcast.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Broadcast {
+    Accept,
+    /// The node times out: the outcome is unknown.
+    TimeOut,
+}
+
+struct FakeChain {
+    broadcast: Mutex<Broadcast>,
+    sent: Mutex<Vec<Vec<u8>>>,
+}
+
+fn ready<'a, T: Send + 'a>(value: mandate_chain::Result<T>) -> ChainFuture<'a, T> {
+    Box::pin(async move { value })
+}
+
+impl Chain for FakeChain {
+    fn chain_id(&self) -> ChainFuture<'_, u64> {
+        ready(Ok(CHAIN_ID))
+    }
+    fn balance(&self, _: Address) -> ChainFuture<'_, U256> {
+        ready(Ok(U256::from(10u64).pow(U256::from(20u64))))
+    }
+    fn pending_nonce(&self, _: Address) -> ChainFuture<'_, u64> {
+        ready(Ok(0))
+    }
+    fn estimate_gas<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, u64> {
+        ready(Ok(21_000))
+    }
+    fn fees(&self) -> ChainFuture<'_, Fees> {
+        ready(Ok(Fees {
+            base_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            max_fee_per_gas: 3_000_000_000,
+        }))
+    }
+    fn send_raw_transaction<'a>(&'a self, raw: &'a [u8]) -> ChainFuture<'a, B256> {
+        self.sent.lock().unwrap().push(raw.to_vec());
+        match *self.broadcast.lock().unwrap() {
+            Broadcast::Accept => ready(Ok(keccak256(raw))),
+            Broadcast::TimeOut => ready(Err(ChainError::Unavailable("timed out".into()))),
+        }
+    }
+    fn receipt(&self, _: B256) -> ChainFuture<'_, Option<Receipt>> {
+        ready(Ok(None))
+    }
+    fn knows_transaction(&self, _: B256) -> ChainFuture<'_, bool> {
+        ready(Ok(false))
+    }
+    fn erc20_decimals(&self, token: Address) -> ChainFuture<'_, u8> {
+        ready(Err(ChainError::NotAToken(token.to_string())))
+    }
+    fn erc20_symbol(&self, token: Address) -> ChainFuture<'_, String> {
+        ready(Err(ChainError::NotAToken(token.to_string())))
+    }
+    fn erc20_balance(&self, token: Address, _: Address) -> ChainFuture<'_, U256> {
+        ready(Err(ChainError::NotAToken(token.to_string())))
+    }
+    fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData> {
+        ready(Err(ChainError::BadPriceFeed(aggregator.to_string())))
+    }
+    fn simulate<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, Simulation> {
+        ready(Ok(Simulation::Success(Vec::new())))
+    }
+}
+
+/// How the fake signer behaves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signing {
+    Sign,
+    /// The cosigner refuses before any message.
+    RefuseBeforeCommit,
+    /// The run breaks after the point of no return.
+    BreakAfterCommit,
+}
+
+struct FakeSigner {
+    key: k256::ecdsa::SigningKey,
+    mode: Mutex<Signing>,
+    runs: AtomicUsize,
+}
+
+impl Signer for FakeSigner {
+    fn sign(
+        &self,
+        _: &WalletId,
+        _: Vec<u8>,
+        digest: [u8; 32],
+        _: Option<Vec<u8>>,
+        commit: &mut dyn FnMut() -> ApiResult<()>,
+    ) -> Result<EcdsaSig, SignFailure> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        match *self.mode.lock().unwrap() {
+            Signing::RefuseBeforeCommit => {
+                return Err(SignFailure {
+                    error: ApiError::new(ErrorCode::CosignerPerTxLimit, "above the cosigner's per-transaction maximum"),
+                    committed: false,
+                })
+            }
+            Signing::BreakAfterCommit => {
+                commit().map_err(|error| SignFailure { error, committed: false })?;
+                return Err(SignFailure {
+                    error: ApiError::new(ErrorCode::PeerUnavailable, "the cosigner hung up after round 3"),
+                    committed: true,
+                });
+            }
+            Signing::Sign => {}
+        }
+        commit().map_err(|error| SignFailure { error, committed: false })?;
+        let (sig, recovery) = self.key.sign_prehash_recoverable(&digest).unwrap();
+        let sig = sig.normalize_s().unwrap_or(sig);
+        let recovery = k256::ecdsa::RecoveryId::trial_recovery_from_prehash(self.key.verifying_key(), &digest, &sig)
+            .unwrap_or(recovery);
+        Ok(EcdsaSig { r: sig.r().to_bytes().into(), s: sig.s().to_bytes().into(), recovery_id: recovery.to_byte() })
+    }
+
+    fn notify(&self, _: &WalletId, _: Operation) -> ApiResult<()> {
+        Ok(())
+    }
+
+    fn address(&self, _: &WalletId) -> ApiResult<String> {
+        Ok(Address::from_public_key(self.key.verifying_key()).to_checksum(None))
+    }
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    chain: Arc<FakeChain>,
+    signer: Arc<FakeSigner>,
+    state: Arc<AppState>,
+    wallet: String,
+}
+
+fn entry(event: &str) -> AuditEntry {
+    AuditEntry {
+        actor: "test".into(),
+        event: event.into(),
+        wallet: None,
+        decision: None,
+        policy_hash: None,
+        details: json!({}),
+    }
+}
+
+impl Harness {
+    /// A wallet with `rules` as its policy.
+    fn new(rules: Value) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store.set_meta("master_password_hash", "not used: these tests log in with sessions").unwrap();
+        let key = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let signer = Arc::new(FakeSigner { key, mode: Mutex::new(Signing::Sign), runs: AtomicUsize::new(0) });
+        let wallet = WalletId::from_random(rand::random()).to_string();
+        let address = signer.address(&wallet.parse().unwrap()).unwrap();
+        let record =
+            WalletRecord { id: wallet.clone(), name: "w".into(), address, chain_id: CHAIN_ID, created_at: now() };
+        store.insert_wallet(&record, entry("wallet.created")).unwrap();
+        let document = json!({"version": 1, "rules": rules}).to_string();
+        let policy = Policy::parse(&document).unwrap();
+        store.set_policy(&wallet, &document, &policy.hash, now(), entry("policy.set")).unwrap();
+        let chain = Arc::new(FakeChain { broadcast: Mutex::new(Broadcast::Accept), sent: Mutex::new(Vec::new()) });
+        let config = AppConfig {
+            approval_ttl_secs: 600,
+            freeze_cooldown_secs: 600,
+            listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            allowed_hosts: Vec::new(),
+        };
+        let state = AppState::new(
+            store.clone(),
+            chain.clone(),
+            CHAIN_ID,
+            signer.clone(),
+            b"a master password for in-process tests",
+            config,
+        )
+        .unwrap();
+        Harness { _dir: dir, store, chain, signer, state: Arc::new(state), wallet }
+    }
+
+    /// A session token for the wallet with `scopes`, valid until `expires_at`.
+    fn session(&self, scopes: &[&str], expires_at: u64) -> String {
+        let token = format!("mnd_sess_{}", hex::encode(rand::random::<[u8; 24]>()));
+        let record = SessionRecord {
+            id: format!("ses_{}", hex::encode(rand::random::<[u8; 8]>())),
+            token_hash: hex::encode(Sha256::digest(token.as_bytes())),
+            wallet_id: self.wallet.clone(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: now() - 10,
+            ttl_secs: 3600,
+            expires_at,
+            absolute_expires_at: expires_at,
+            renewals: 0,
+            max_renewals: 0,
+            revoked_at: None,
+        };
+        self.store.insert_session(&record, entry("session.created")).unwrap();
+        token
+    }
+
+    fn agent(&self) -> String {
+        self.session(&["broadcast"], now() + 3600)
+    }
+
+    async fn send(&self, token: &str, amount: &str) -> (StatusCode, Value) {
+        let to = Address::repeat_byte(0x42).to_checksum(None);
+        let request = Request::post(format!("/v1/wallets/{}/transactions", self.wallet))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"to": to, "amount": amount}).to_string()))
+            .unwrap();
+        let response = app(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    fn spent(&self) -> usize {
+        self.store.spends(&self.wallet, 0).unwrap().len()
+    }
+
+    fn broadcasts(&self) -> usize {
+        self.chain.sent.lock().unwrap().len()
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error envelope: {body}"))
+}
+
+fn cap(eth: &str) -> Value {
+    json!([{"id": "per-tx", "type": "max_per_tx", "amount": eth}])
+}
+
+#[tokio::test]
+async fn an_allowed_send_is_signed_broadcast_and_counted() {
+    let h = Harness::new(cap("1"));
+    let (status, body) = h.send(&h.agent(), "0.5").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "submitted", "{body}");
+    assert_eq!((h.broadcasts(), h.spent()), (1, 1));
+    // The broadcast transaction is the one the hash names.
+    let raw = h.chain.sent.lock().unwrap()[0].clone();
+    assert_eq!(body["tx_hash"].as_str().unwrap(), format!("{:#x}", keccak256(&raw)));
+}
+
+#[tokio::test]
+async fn a_send_over_the_policy_is_denied_before_any_signature() {
+    let h = Harness::new(cap("1"));
+    let (status, body) = h.send(&h.agent(), "1.5").await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "POLICY_DENIED"), "{body}");
+    assert_eq!(body["error"]["details"]["rule_id"], "per-tx", "{body}");
+    assert_eq!((h.signer.runs.load(Ordering::SeqCst), h.broadcasts(), h.spent()), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_send_in_the_approval_tier_is_held_with_202() {
+    let h = Harness::new(json!([
+        {"id": "per-tx", "type": "max_per_tx", "amount": "5"},
+        {"id": "big", "type": "tiers", "approval_above": "1"}
+    ]));
+    let (status, body) = h.send(&h.agent(), "2").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!((body["status"].as_str(), body["tier_rules"][0].as_str()), (Some("pending_approval"), Some("big")));
+    assert_eq!(h.signer.runs.load(Ordering::SeqCst), 0, "nothing is signed while held");
+    assert_eq!(h.spent(), 1, "the held amount is reserved");
+}
+
+#[tokio::test]
+async fn a_signer_refusal_releases_the_spend_and_a_break_after_the_commit_keeps_it() {
+    let h = Harness::new(cap("1"));
+    let agent = h.agent();
+    *h.signer.mode.lock().unwrap() = Signing::RefuseBeforeCommit;
+    let (status, body) = h.send(&agent, "0.5").await;
+    assert_eq!(code(&body), "COSIGNER_PER_TX_LIMIT", "{status} {body}");
+    assert_eq!(body["error"]["details"]["broadcast"], false, "{body}");
+    assert_eq!((h.broadcasts(), h.spent()), (0, 0), "released: nothing was signed");
+
+    *h.signer.mode.lock().unwrap() = Signing::BreakAfterCommit;
+    let (_, body) = h.send(&agent, "0.5").await;
+    assert_eq!(code(&body), "PEER_UNAVAILABLE", "{body}");
+    assert_eq!(body["error"]["details"]["spend_kept"], true, "{body}");
+    assert_eq!((h.broadcasts(), h.spent()), (0, 1), "the cosigner may hold a signature: the spend stays");
+}
+
+#[tokio::test]
+async fn an_unknown_broadcast_outcome_keeps_the_transaction_submitted() {
+    let h = Harness::new(cap("1"));
+    *h.chain.broadcast.lock().unwrap() = Broadcast::TimeOut;
+    let (status, body) = h.send(&h.agent(), "0.5").await;
+    assert!(status.is_server_error(), "{status} {body}");
+    assert_eq!(body["error"]["details"]["broadcast"], "unknown", "{body}");
+    let id = body["error"]["details"]["transaction_id"].as_str().unwrap();
+    let tx = h.store.transaction(id).unwrap().unwrap();
+    assert_eq!(serde_json::to_value(tx.status).unwrap(), "submitted", "never released: it may be on chain");
+    assert_eq!(h.spent(), 1);
+}
+
+#[tokio::test]
+async fn a_frozen_wallet_signs_nothing() {
+    let h = Harness::new(cap("1"));
+    let freeze = FreezeRecord {
+        wallet_id: h.wallet.clone(),
+        frozen_at: now(),
+        frozen_by: "operator".into(),
+        reason: "test".into(),
+    };
+    h.store.freeze(&freeze, entry("wallet.frozen")).unwrap();
+    let (status, body) = h.send(&h.agent(), "0.1").await;
+    assert_eq!(code(&body), "WALLET_FROZEN", "{status} {body}");
+    assert_eq!((h.signer.runs.load(Ordering::SeqCst), h.spent()), (0, 0));
+}
+
+#[tokio::test]
+async fn expired_sessions_and_missing_scopes_are_refused() {
+    let h = Harness::new(cap("1"));
+    let expired = h.session(&["broadcast"], now() - 1);
+    let (status, body) = h.send(&expired, "0.1").await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "SESSION_EXPIRED"), "{body}");
+    let reader = h.session(&["read"], now() + 3600);
+    let (status, body) = h.send(&reader, "0.1").await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "SCOPE_MISSING"), "{body}");
+    let (status, body) = h.send("mnd_sess_not-a-token", "0.1").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!((h.signer.runs.load(Ordering::SeqCst), h.spent()), (0, 0));
+}
