@@ -42,5 +42,9 @@ if cargo tree --locked -e normal --prefix none | grep -qE '^alloy v'; then
   echo "FAIL: the alloy umbrella crate is in the tree; depend on the alloy-* crates you need"; fail=1
 fi
 
+# Inside the daemon, modules form no import circle (handlers depend on shared
+# context, never on each other's helpers; see docs/ARCHITECTURE.md).
+python3 scripts/module-cycles.py crates/mandate-server/src || fail=1
+
 [ "$fail" = 0 ] && echo "dependency layering ok"
 exit "$fail"

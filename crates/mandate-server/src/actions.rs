@@ -20,12 +20,15 @@ use mandate_core::{ErrorCode, WalletId};
 use mandate_store::WalletRecord;
 use serde_json::{json, Value};
 
-use crate::api::{audit_entry, body_bytes, policy_of, refuse_if_frozen, wallet_for};
+use crate::audit::audit_entry;
 use crate::auth::Principal;
+use crate::context::{policy_of, refuse_if_frozen, wallet_for};
 use crate::error::{ApiError, ApiResult};
 use crate::now;
+use crate::request::body_bytes;
 use crate::request::{address_field, parse_json, EvaluateRequest, SignRequest, TransferRequest};
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 
 /// Cap on `max_fee_per_gas` (500 gwei).
 pub(crate) const FEE_CAP_WEI: u128 = 500_000_000_000;
@@ -518,7 +521,7 @@ async fn sign(
         entry.decision = Some(json!(recorded));
         match store.audit_unless_frozen(&wallet_id, entry, now())? {
             Ok(_) => Ok(()),
-            Err(freeze) => Err(crate::api::frozen_error(&freeze)),
+            Err(freeze) => Err(crate::context::frozen_error(&freeze)),
         }
     })
     .await?;

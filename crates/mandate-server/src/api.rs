@@ -12,21 +12,23 @@ use axum::{Json, Router};
 use mandate_core::amount::format_units;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{
-    AuditAnchor, AuditEntry, AuditProblem, FreezeRecord, OperatorKeyRecord, SessionRecord, WalletRecord,
-};
+use mandate_store::{AuditAnchor, AuditProblem, OperatorKeyRecord, SessionRecord, WalletRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::audit::audit_entry;
 use crate::auth::{
-    basic_password, check_session, has_scope, new_token, Principal, BANDS, EXTRA_SCOPES, OPERATOR_KEY_PREFIX,
-    OPERATOR_SCOPES, SESSION_TOKEN_PREFIX,
+    basic_password, check_session, has_scope, Principal, BANDS, EXTRA_SCOPES, OPERATOR_KEY_PREFIX, OPERATOR_SCOPES,
+    SESSION_TOKEN_PREFIX,
 };
+use crate::context::{policy_of, wallet_for};
 use crate::error::{ApiError, ApiResult};
 use crate::guard::ClientIp;
 use crate::provision::verify_password;
-use crate::request::{parse_json, MAX_BODY_BYTES};
-use crate::state::{blocking, AppState};
+use crate::request::{body_bytes, parse_json, MAX_BODY_BYTES};
+use crate::state::AppState;
+use crate::task::blocking;
+use crate::tokens::new_token;
 use crate::{actions, approvals, freeze, now, openapi, send, webhooks};
 
 type Shared = State<Arc<AppState>>;
@@ -78,59 +80,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// The body, or `BODY_TOO_LARGE` / `INVALID_JSON`.
-pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {MAX_BODY_BYTES} bytes"))
-        } else {
-            ApiError::new(ErrorCode::InvalidJson, format!("request body: {rejection}"))
-        }
-    })
-}
-
-/// An audit entry for `actor`.
-pub(crate) fn audit_entry(actor: &str, event: &str, wallet: Option<&str>, details: Value) -> AuditEntry {
-    AuditEntry {
-        actor: actor.to_string(),
-        event: event.to_string(),
-        wallet: wallet.map(str::to_string),
-        decision: None,
-        policy_hash: None,
-        details,
-    }
-}
-
-/// Loads a wallet the caller may see with `scope`.
-pub(crate) fn wallet_for(state: &AppState, principal: &Principal, id: &str, scope: &str) -> ApiResult<WalletRecord> {
-    principal.require_wallet(id, scope)?;
-    state.store.wallet(id)?.ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {id}")))
-}
-
-/// The wallet's policy, parsed, if any.
-pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Policy>> {
-    match state.store.policy(wallet)? {
-        Some((_, document, _)) => Policy::parse(&document)
-            .map(Some)
-            .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}"))),
-        None => Ok(None),
-    }
-}
-
-/// The error a frozen wallet's requests get.
-pub(crate) fn frozen_error(freeze: &FreezeRecord) -> ApiError {
-    ApiError::new(ErrorCode::WalletFrozen, format!("wallet {} is frozen; nothing is signed", freeze.wallet_id))
-        .with_details(json!({"frozen_at": freeze.frozen_at, "frozen_by": freeze.frozen_by}))
-}
-
-/// Refuses a frozen wallet (the send path checks again inside its reservation).
-pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> {
-    match state.store.freeze_of(wallet)? {
-        Some(freeze) => Err(frozen_error(&freeze)),
-        None => Ok(()),
-    }
 }
 
 async fn health(State(state): Shared) -> Json<Value> {

@@ -21,12 +21,15 @@ use mandate_store::{OwnerRecord, Resolution, TxRecord, TxStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{audit_entry, body_bytes, wallet_for};
+use crate::audit::audit_entry;
 use crate::auth::Principal;
+use crate::context::wallet_for;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
+use crate::request::body_bytes;
 use crate::request::parse_json;
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 use crate::webhooks::{self, Event};
 
 fn corrupt(what: &str) -> ApiError {

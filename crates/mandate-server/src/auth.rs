@@ -4,8 +4,7 @@
 //! wallet, with scopes, TTL, renewals and an absolute lifetime). Tokens and keys are
 //! random; only their SHA-256 is kept.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -14,15 +13,13 @@ use base64::Engine;
 use mandate_core::ErrorCode;
 use mandate_store::{OperatorKeyRecord, SessionRecord};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
 use crate::guard::ClientIp;
 use crate::now;
 use crate::state::AppState;
+use crate::tokens::{token_hash, ADMIN_TOKEN_PREFIX};
 
-/// Prefix of operator tokens.
-pub(crate) const ADMIN_TOKEN_PREFIX: &str = "mnd_admin_";
 /// Prefix of agent session tokens.
 pub(crate) const SESSION_TOKEN_PREFIX: &str = "mnd_sess_";
 /// Prefix of operator API keys.
@@ -30,46 +27,11 @@ pub const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 /// Scopes of operator keys: `admin` (everything the operator may do, keys included),
 /// `read` (every `GET`), `freeze` (the two emergency-freeze endpoints).
 pub(crate) const OPERATOR_SCOPES: [&str; 3] = ["admin", "read", "freeze"];
-/// Lifetime of an operator token.
-pub(crate) const ADMIN_TOKEN_TTL_SECS: u64 = 15 * 60;
 
 /// The scope bands, each including the ones before it.
 pub(crate) const BANDS: [&str; 4] = ["read", "prepare", "sign", "broadcast"];
 /// Scopes outside the bands.
 pub(crate) const EXTRA_SCOPES: [&str; 1] = ["freeze"];
-
-/// A new random token with `prefix`, and its hash.
-pub(crate) fn new_token(prefix: &str) -> (String, String) {
-    let bytes: [u8; 32] = rand::random();
-    let token = format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let hash = token_hash(&token);
-    (token, hash)
-}
-
-/// SHA-256 of a token, hex.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Operator tokens in memory: hash → expiry.
-#[derive(Default)]
-pub(crate) struct AdminTokens(Mutex<HashMap<String, u64>>);
-
-impl AdminTokens {
-    pub(crate) fn issue(&self, now: u64) -> ApiResult<(String, u64)> {
-        let (token, hash) = new_token(ADMIN_TOKEN_PREFIX);
-        let expires_at = now + ADMIN_TOKEN_TTL_SECS;
-        let mut tokens = self.0.lock().map_err(|_| ApiError::internal("token table poisoned"))?;
-        tokens.retain(|_, expiry| *expiry > now);
-        tokens.insert(hash, expires_at);
-        Ok((token, expires_at))
-    }
-
-    fn valid(&self, token: &str, now: u64) -> ApiResult<bool> {
-        let tokens = self.0.lock().map_err(|_| ApiError::internal("token table poisoned"))?;
-        Ok(tokens.get(&token_hash(token)).is_some_and(|expiry| *expiry > now))
-    }
-}
 
 /// How the operator proved itself.
 #[derive(Debug, Clone)]
@@ -201,7 +163,7 @@ fn key_failure(state: &AppState, request: &RequestInfo<'_>, key: Option<&str>, r
     let details = json!({"key_id": key, "reason": reason, "client": request.client.0.to_string(),
                          "method": request.method.as_str(), "path": request.path});
     if let Err(error) =
-        state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)
+        state.store.audit(crate::audit::audit_entry("unknown", "operator_key.use_failed", None, details), now)
     {
         return error.into();
     }
@@ -220,7 +182,7 @@ fn authenticate_key(state: &AppState, key: &str, request: &RequestInfo<'_>, now:
     if !operator_key_allows(&record.scopes, request.method, request.path) {
         let details = json!({"key_id": record.id, "reason": "scope", "scopes": record.scopes,
                              "method": request.method.as_str(), "path": request.path});
-        state.store.audit(crate::api::audit_entry("unknown", "operator_key.use_failed", None, details), now)?;
+        state.store.audit(crate::audit::audit_entry("unknown", "operator_key.use_failed", None, details), now)?;
         return Err(ApiError::new(
             ErrorCode::ScopeMissing,
             format!("this operator key's scopes {:?} do not allow {} {}", record.scopes, request.method, request.path),
@@ -281,6 +243,7 @@ pub(crate) fn basic_password(headers: &HeaderMap) -> ApiResult<zeroize::Zeroizin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokens::new_token;
 
     #[test]
     fn bands_include_lower_bands_only() {

@@ -29,7 +29,8 @@ use crate::guard::ClientIp;
 use crate::now;
 use crate::provision::verify_password;
 use crate::request::MAX_BODY_BYTES;
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 
 const SESSION_COOKIE: &str = "mandate_dashboard";
 const LOGIN_COOKIE: &str = "mandate_login_csrf";
@@ -219,7 +220,7 @@ async fn login(
     };
     let actor = if ok { "operator:dashboard" } else { "unknown" };
     let event = if ok { "admin.login" } else { "admin.login_failed" };
-    let entry = crate::api::audit_entry(actor, event, None, serde_json::json!({"via": "dashboard"}));
+    let entry = crate::audit::audit_entry(actor, event, None, serde_json::json!({"via": "dashboard"}));
     if state.store.audit(entry, now()).is_err() {
         return page(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "<p>The audit trail cannot be written.</p>");
     }

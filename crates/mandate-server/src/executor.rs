@@ -15,11 +15,12 @@ use mandate_store::{Claim, TxRecord};
 use serde_json::json;
 
 use crate::actions::TxPlan;
-use crate::api::audit_entry;
+use crate::audit::audit_entry;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
 use crate::send::{settle, sign_and_broadcast, Pricing};
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 use crate::webhooks::{self, Event};
 
 /// How often the executor looks for due items when nothing wakes it.

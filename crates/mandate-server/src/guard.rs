@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use mandate_core::ErrorCode;
 
 use crate::error::{ApiError, ApiResult};
-use crate::state::blocking;
+use crate::task::blocking;
 
 /// Failed logins a client may make within [`FAILURE_WINDOW_SECS`].
 pub(crate) const FAILURE_BUDGET: usize = 5;

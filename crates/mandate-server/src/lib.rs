@@ -14,7 +14,9 @@
 mod actions;
 mod api;
 mod approvals;
+mod audit;
 mod auth;
+mod context;
 mod dashboard;
 mod error;
 mod executor;
@@ -29,13 +31,14 @@ mod request;
 mod seal;
 mod send;
 mod state;
+mod task;
+mod tokens;
 mod tracker;
 mod webhooks;
 
 pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};
-pub use party::SignFailure;
-pub use ports::{Chain, ChainFuture, Signer};
+pub use ports::{Chain, ChainFuture, SignFailure, Signer};
 pub use provision::{fingerprint, init, pair, party_json, InitOptions, PairOptions};
 pub use state::{AppConfig, AppState};
 
@@ -224,29 +227,6 @@ async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
 }
 
-/// The meta key holding the salt of the secret-sealing key.
-const SEAL_SALT: &str = "secret_seal_salt";
-
-/// Derives the key that seals secrets at rest (once, Argon2id) and seals any webhook
-/// secret an older daemon stored in the clear. Blocking.
-pub(crate) fn open_sealer(store: &Store, password: &[u8]) -> ApiResult<seal::SecretSealer> {
-    let salt = match store.meta(SEAL_SALT)? {
-        Some(salt) => hex::decode(salt).map_err(|_| ApiError::internal("the stored sealing salt is not hex"))?,
-        None => {
-            let salt: [u8; 16] = rand::random();
-            store.set_meta(SEAL_SALT, &hex::encode(salt))?;
-            salt.to_vec()
-        }
-    };
-    let sealer = seal::SecretSealer::derive(password, &salt)?;
-    for (id, stored) in store.webhook_secrets()? {
-        if !seal::SecretSealer::is_sealed(&stored) {
-            store.set_webhook_secret(&id, &sealer.seal(&id, &stored)?)?;
-        }
-    }
-    Ok(sealer)
-}
-
 /// The whole HTTP surface (REST, `/mcp`, the dashboard) over `state`, with the `Host`
 /// check in front: what `mandate serve` listens with, and what tests drive in process
 /// (`tower::ServiceExt::oneshot`). Background work (receipts, held transactions,
@@ -265,7 +245,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 fn release_interrupted(store: &Store) -> ApiResult<()> {
     for tx in store.reserved()? {
         let reason = "the daemon stopped before this transaction was signed and recorded; nothing was broadcast";
-        let entry = api::audit_entry(
+        let entry = audit::audit_entry(
             "daemon",
             "transaction.released",
             Some(&tx.wallet_id),
@@ -303,7 +283,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         .ok_or_else(|| ApiError::internal("no master password hash stored; run `mandate init`"))?;
     let password = read_secret_env(MASTER_PASSWORD_VAR)?;
     let (hash, check) = (master_hash.clone(), password.clone());
-    if !state::blocking(move || verify_password(&hash, &check)).await? {
+    if !task::blocking(move || verify_password(&hash, &check)).await? {
         return Err(ApiError::new(
             ErrorCode::InvalidCredentials,
             "the master password does not match this data directory",
@@ -338,7 +318,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     };
     let (state_store, chain): (Arc<Store>, Arc<dyn Chain>) = (store.clone(), Arc::new(rpc));
     let state = Arc::new(
-        state::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config)).await?,
+        task::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config)).await?,
     );
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
     let executor = tokio::spawn(executor::run_executor(state.clone()));

@@ -22,9 +22,10 @@ use mandate_store::Store;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
-use crate::api::audit_entry;
+use crate::audit::audit_entry;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
+use crate::ports::SignFailure;
 
 /// The service party of the daemon.
 pub(crate) struct ServiceParty {
@@ -33,22 +34,6 @@ pub(crate) struct ServiceParty {
     shares: Arc<ShareDir>,
     /// The daemon's store: its audit head goes with every run this party proposes.
     store: Arc<Store>,
-}
-
-/// A signing run that failed, and whether it failed after this party's point of no
-/// return (its accounting was committed: the cosigner may hold the signature).
-#[derive(Debug)]
-pub struct SignFailure {
-    /// What went wrong.
-    pub error: ApiError,
-    /// The commit hook ran: the spend must stay counted.
-    pub committed: bool,
-}
-
-impl From<ApiError> for SignFailure {
-    fn from(error: ApiError) -> Self {
-        SignFailure { error, committed: false }
-    }
 }
 
 impl ServiceParty {

@@ -13,8 +13,7 @@ use mandate_core::WalletId;
 use mandate_mpc::net::Operation;
 use mandate_mpc::EcdsaSig;
 
-use crate::error::ApiResult;
-use crate::party::SignFailure;
+use crate::error::{ApiError, ApiResult};
 
 /// What a [`Chain`] call returns.
 pub type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = mandate_chain::Result<T>> + Send + 'a>>;
@@ -115,4 +114,20 @@ pub trait Signer: Send + Sync + 'static {
 
     /// The wallet's address, from this party's own share (never from a request).
     fn address(&self, wallet: &WalletId) -> ApiResult<String>;
+}
+
+/// A signing run that failed, and whether it failed after this party's point of no
+/// return (its accounting was committed: the cosigner may hold the signature).
+#[derive(Debug)]
+pub struct SignFailure {
+    /// What went wrong.
+    pub error: ApiError,
+    /// The commit hook ran: the spend must stay counted.
+    pub committed: bool,
+}
+
+impl From<ApiError> for SignFailure {
+    fn from(error: ApiError) -> Self {
+        SignFailure { error, committed: false }
+    }
 }

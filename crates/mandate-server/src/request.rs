@@ -2,6 +2,9 @@
 //! each way they can be wrong. Property-tested: arbitrary bytes never panic.
 
 use alloy_primitives::{Address, U256};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 use mandate_core::address::{parse_address, AddressError};
 use mandate_core::amount::{parse_base_units, parse_units};
 use mandate_core::ErrorCode;
@@ -329,6 +332,17 @@ pub(crate) fn idempotency_key(value: Option<&axum::http::HeaderValue>) -> ApiRes
         return Err(invalid());
     }
     Ok(Some(text.to_string()))
+}
+
+/// The body, or `BODY_TOO_LARGE` / `INVALID_JSON`.
+pub(crate) fn body_bytes(body: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::BodyTooLarge, format!("request bodies are limited to {MAX_BODY_BYTES} bytes"))
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, format!("request body: {rejection}"))
+        }
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ApiResult};
+use mandate_store::Store;
 
 /// Prefix of a sealed value (format version 1): `sealed:v1:<hex nonce>:<hex ciphertext>`.
 const SEALED_V1: &str = "sealed:v1:";
@@ -59,6 +60,29 @@ impl SecretSealer {
     pub(crate) fn is_sealed(stored: &str) -> bool {
         stored.starts_with(SEALED_V1)
     }
+}
+
+/// The meta key holding the salt of the secret-sealing key.
+const SEAL_SALT: &str = "secret_seal_salt";
+
+/// Derives the key that seals secrets at rest (once, Argon2id) and seals any webhook
+/// secret an older daemon stored in the clear. Blocking.
+pub(crate) fn open_sealer(store: &Store, password: &[u8]) -> ApiResult<SecretSealer> {
+    let salt = match store.meta(SEAL_SALT)? {
+        Some(salt) => hex::decode(salt).map_err(|_| ApiError::internal("the stored sealing salt is not hex"))?,
+        None => {
+            let salt: [u8; 16] = rand::random();
+            store.set_meta(SEAL_SALT, &hex::encode(salt))?;
+            salt.to_vec()
+        }
+    };
+    let sealer = SecretSealer::derive(password, &salt)?;
+    for (id, stored) in store.webhook_secrets()? {
+        if !SecretSealer::is_sealed(&stored) {
+            store.set_webhook_secret(&id, &sealer.seal(&id, &stored)?)?;
+        }
+    }
+    Ok(sealer)
 }
 
 #[cfg(test)]

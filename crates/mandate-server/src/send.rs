@@ -24,13 +24,16 @@ use serde_json::json;
 use crate::actions::{
     chain_view, context, decide_transaction, decode_plan, denial_error, transfer_plan, TxPlan, FEE_CAP_WEI,
 };
-use crate::api::{audit_entry, body_bytes, frozen_error, policy_of, refuse_if_frozen, wallet_for};
+use crate::audit::audit_entry;
 use crate::auth::Principal;
+use crate::context::{frozen_error, policy_of, refuse_if_frozen, wallet_for};
 use crate::error::{ApiError, ApiResult};
 use crate::now;
-use crate::party::SignFailure;
+use crate::ports::SignFailure;
+use crate::request::body_bytes;
 use crate::request::{idempotency_key, CallRequest, TransferRequest};
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 use crate::webhooks::{self, Event};
 
 fn replayed(tx: TxRecord, plan: &TxPlan) -> ApiResult<Response> {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use mandate_store::Store;
 
-use crate::auth::AdminTokens;
 use crate::error::{ApiError, ApiResult};
 use crate::guard::{AllowedHosts, LoginLimiter};
 use crate::ports::{Chain, Signer};
 use crate::seal::SecretSealer;
+use crate::tokens::AdminTokens;
 
 /// The daemon's settings that requests see.
 #[derive(Debug, Clone)]
@@ -65,7 +65,7 @@ impl AppState {
         let master_hash = store
             .meta(crate::provision::MASTER_HASH)?
             .ok_or_else(|| ApiError::internal("no master password hash stored; run `mandate init`"))?;
-        let sealer = crate::open_sealer(&store, master_password)?;
+        let sealer = crate::seal::open_sealer(&store, master_password)?;
         Ok(AppState {
             store,
             chain,
@@ -82,9 +82,4 @@ impl AppState {
             webhook_wake: tokio::sync::Notify::new(),
         })
     }
-}
-
-/// Runs blocking work (SQLite, audit fsync, threshold signing) off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
 }

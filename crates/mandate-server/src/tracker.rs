@@ -7,9 +7,10 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use serde_json::json;
 
-use crate::api::audit_entry;
+use crate::audit::audit_entry;
 use crate::now;
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 use crate::webhooks::{self, Event};
 
 /// How often the tracker polls.

@@ -21,12 +21,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::api::{audit_entry, body_bytes};
+use crate::audit::audit_entry;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
+use crate::request::body_bytes;
 use crate::request::parse_json;
-use crate::state::{blocking, AppState};
+use crate::state::AppState;
+use crate::task::blocking;
 
 /// The events a webhook can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

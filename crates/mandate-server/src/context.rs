@@ -1,0 +1,42 @@
+//! What handlers share about a request's wallet: loading it for a caller, its parsed
+//! policy, its freeze, and audit entries. No handler module is imported from here, so
+//! handlers depend on this module and never on each other's helpers.
+
+use mandate_core::policy::Policy;
+use mandate_core::ErrorCode;
+use mandate_store::{FreezeRecord, WalletRecord};
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Loads a wallet the caller may see with `scope`.
+pub(crate) fn wallet_for(state: &AppState, principal: &Principal, id: &str, scope: &str) -> ApiResult<WalletRecord> {
+    principal.require_wallet(id, scope)?;
+    state.store.wallet(id)?.ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {id}")))
+}
+
+/// The wallet's policy, parsed, if any.
+pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Policy>> {
+    match state.store.policy(wallet)? {
+        Some((_, document, _)) => Policy::parse(&document)
+            .map(Some)
+            .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// The error a frozen wallet's requests get.
+pub(crate) fn frozen_error(freeze: &FreezeRecord) -> ApiError {
+    ApiError::new(ErrorCode::WalletFrozen, format!("wallet {} is frozen; nothing is signed", freeze.wallet_id))
+        .with_details(json!({"frozen_at": freeze.frozen_at, "frozen_by": freeze.frozen_by}))
+}
+
+/// Refuses a frozen wallet (the send path checks again inside its reservation).
+pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> {
+    match state.store.freeze_of(wallet)? {
+        Some(freeze) => Err(frozen_error(&freeze)),
+        None => Ok(()),
+    }
+}
