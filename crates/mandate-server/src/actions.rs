@@ -409,7 +409,7 @@ async fn explain(
     // What the real request would get: a frozen wallet signs nothing.
     refuse_if_frozen(state, &wallet.id)?;
     let policy = policy_of(state, &wallet.id)?;
-    let policy = policy.as_ref();
+    let policy = policy.as_deref();
     let plan = match request {
         EvaluateRequest::Transfer(transfer) => transfer_plan(state, policy, &transfer).await?,
         EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
@@ -506,11 +506,11 @@ async fn sign(
         return Err(refusal);
     }
     let policy = policy_of(&state, &wallet.id)?;
-    let decision = decide_signature(&state, &wallet, policy.as_ref(), &action).await?;
+    let decision = decide_signature(&state, &wallet, policy.as_deref(), &action).await?;
     let digest = payload.digest()?;
     let actor = principal.actor();
     let store = state.store.clone();
-    let described = describe(policy.as_ref(), &action);
+    let described = describe(policy.as_deref(), &action);
     let (audit_actor, wallet_id, recorded) = (actor.clone(), wallet.id.clone(), decision.clone());
     let details = json!({"action": described, "digest": format!("0x{}", hex::encode(digest))});
     // Fail closed: the decision is on the audit trail before anything is signed, and a
@@ -557,7 +557,7 @@ async fn sign(
         "signature": signature,
         "digest": format!("0x{}", hex::encode(digest)),
         "address": wallet.address,
-        "action": describe(policy.as_ref(), &action),
+        "action": describe(policy.as_deref(), &action),
         "decision": decision,
     })))
 }

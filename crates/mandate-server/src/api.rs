@@ -311,7 +311,7 @@ async fn balance(
         return Err(ApiError::new(ErrorCode::UnknownToken, "token: expected a symbol or a contract address"));
     }
     let policy = policy_of(&state, &wallet.id)?;
-    let info = actions::token_info(&state, policy.as_ref(), token).await?;
+    let info = actions::token_info(&state, policy.as_deref(), token).await?;
     let base = state.chain.erc20_balance(info.address, address).await?;
     Ok(Json(json!({
         "wallet_id": wallet.id,

@@ -2,6 +2,8 @@
 //! policy, its freeze, and audit entries. No handler module is imported from here, so
 //! handlers depend on this module and never on each other's helpers.
 
+use std::sync::Arc;
+
 use mandate_core::policy::Policy;
 use mandate_core::ErrorCode;
 use mandate_store::{FreezeRecord, WalletRecord};
@@ -18,14 +20,27 @@ pub(crate) fn wallet_for(state: &AppState, principal: &Principal, id: &str, scop
 }
 
 /// The wallet's policy, parsed, if any.
-pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Policy>> {
-    match state.store.policy(wallet)? {
-        Some((_, document, _)) => Policy::parse(&document)
-            .map(Some)
-            .map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}"))),
-        None => Ok(None),
+///
+/// A policy is parsed once per version: the parsed value is kept by its hash, so the
+/// send path's retries and every later request reuse it.
+pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Arc<Policy>>> {
+    let Some((_, document, hash)) = state.store.policy(wallet)? else { return Ok(None) };
+    let mut cache = state.policies.lock().map_err(|_| ApiError::internal("policy cache poisoned"))?;
+    if let Some(policy) = cache.get(&hash) {
+        return Ok(Some(policy.clone()));
     }
+    let policy = Arc::new(
+        Policy::parse(&document).map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}")))?,
+    );
+    if cache.len() >= POLICY_CACHE_SIZE {
+        cache.clear();
+    }
+    cache.insert(hash, policy.clone());
+    Ok(Some(policy))
 }
+
+/// How many parsed policy versions the daemon keeps.
+const POLICY_CACHE_SIZE: usize = 1024;
 
 /// The error a frozen wallet's requests get.
 pub(crate) fn frozen_error(freeze: &FreezeRecord) -> ApiError {

@@ -63,7 +63,7 @@ pub(crate) async fn send(
     let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
     let request = TransferRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
-    let plan = transfer_plan(&state, policy_of(&state, &wallet.id)?.as_ref(), &request).await?;
+    let plan = transfer_plan(&state, policy_of(&state, &wallet.id)?.as_deref(), &request).await?;
     run_transaction(state, principal, wallet, plan, key).await
 }
 
@@ -125,9 +125,9 @@ async fn reserve_sign_broadcast(
     let (tx, view) = loop {
         attempts += 1;
         let policy = policy_of(&state, &wallet.id)?;
-        let action = decode_plan(policy.as_ref(), &plan)?;
-        let view = chain_view(&state, policy.as_ref(), &action, from, &plan, false).await?;
-        let lookback = policy.as_ref().map(Policy::lookback_secs).unwrap_or(0);
+        let action = decode_plan(policy.as_deref(), &plan)?;
+        let view = chain_view(&state, policy.as_deref(), &action, from, &plan, false).await?;
+        let lookback = policy.as_deref().map(Policy::lookback_secs).unwrap_or(0);
         let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
         let decided_at = now();
         let usd_micro = policy.as_ref().and_then(|p| p.usd_value(asset, amount, &view.prices, decided_at));
@@ -155,7 +155,7 @@ async fn reserve_sign_broadcast(
         let outcome = blocking(move || {
             Ok(store.reserve(new, lookback, decided_at, &reserve_actor, |seen| {
                 let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
-                decide_transaction(policy.as_ref(), &action, &ctx, &decide_view)
+                decide_transaction(policy.as_deref(), &action, &ctx, &decide_view)
             })?)
         })
         .await?;

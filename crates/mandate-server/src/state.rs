@@ -43,6 +43,8 @@ pub struct AppState {
     pub(crate) freeze_cooldown_secs: u64,
     /// The `Host` names the daemon answers to.
     pub(crate) hosts: AllowedHosts,
+    /// Parsed policies by their hash (see `context::policy_of`).
+    pub(crate) policies: std::sync::Mutex<std::collections::HashMap<String, Arc<mandate_core::policy::Policy>>>,
     /// Wakes the executor of held transactions (an approval arrived).
     pub(crate) executor_wake: tokio::sync::Notify,
     /// Wakes the webhook dispatcher (an event was recorded).
@@ -78,6 +80,7 @@ impl AppState {
             approval_ttl_secs: config.approval_ttl_secs,
             freeze_cooldown_secs: config.freeze_cooldown_secs,
             hosts: AllowedHosts::new(config.listen_ip, &config.allowed_hosts),
+            policies: std::sync::Mutex::default(),
             executor_wake: tokio::sync::Notify::new(),
             webhook_wake: tokio::sync::Notify::new(),
         })
