@@ -55,7 +55,7 @@ impl Backend for HttpBackend {
 
 /// Runs the stdio server until the client disconnects or the session ends.
 pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
-    let band = Band::parse_list(band).map_err(|e| CliError::invalid(format!("--band: {e}")))?;
+    let band = Band::parse_band_list(band).map_err(|e| CliError::invalid(format!("--band: {e}")))?;
     let base = parse_base_url(url)?;
     let token = read_secret_env(SESSION_TOKEN_VAR)?;
     let token = std::str::from_utf8(&token)

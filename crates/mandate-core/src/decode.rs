@@ -351,7 +351,8 @@ impl io::Write for Bounded {
 /// domain keys (they would not be hashed); a declared `EIP712Domain` type that is not
 /// the domain's fields in the standard order (the hash would not be what a wallet or
 /// the verifying contract computes); a `chainId` above `u64`; a message that does not
-/// match its types. Never panics.
+/// match its types, or that carries a key no declared type names at any depth (it
+/// would not be hashed, hence not signed). Never panics.
 pub fn parse_typed_data(json: &Value) -> Result<TypedDataAction, DecodeError> {
     let object = json.as_object().ok_or_else(|| {
         DecodeError::typed_data("typed data must be a JSON object {types, primaryType, domain, message}")
@@ -394,6 +395,9 @@ pub fn parse_typed_data(json: &Value) -> Result<TypedDataAction, DecodeError> {
         }
     }
     let signing_hash = typed.eip712_signing_hash().map_err(|e| DecodeError::typed_data(format!("typed data: {e}")))?;
+    if let Some(message) = object.get("message") {
+        refuse_undeclared_keys(types, &typed.primary_type, message, "message", 0)?;
+    }
     let chain_id = typed
         .domain
         .chain_id
@@ -407,6 +411,51 @@ pub fn parse_typed_data(json: &Value) -> Result<TypedDataAction, DecodeError> {
         primary_type: typed.primary_type,
         signing_hash,
     })
+}
+
+/// Deepest nesting of structs and arrays [`refuse_undeclared_keys`] follows (the JSON
+/// itself is bounded by [`MAX_TYPED_DATA_BYTES`]; this bounds the recursion).
+const MAX_TYPED_DATA_DEPTH: usize = 64;
+
+/// Refuses a `value` of type `type_name` that carries, at any depth (structs inside
+/// structs, arrays of structs), an object key that its struct type does not declare:
+/// such a key is not hashed, so it was never signed, yet it would show in the audit
+/// trail as if it were. Values of atomic types are left to the hashing (which checks
+/// them); `path` names the place for the error (`message.from.extra`).
+fn refuse_undeclared_keys(
+    types: &serde_json::Map<String, Value>,
+    type_name: &str,
+    value: &Value,
+    path: &str,
+    depth: usize,
+) -> Result<(), DecodeError> {
+    if depth > MAX_TYPED_DATA_DEPTH {
+        return Err(DecodeError::typed_data(format!("{path} is nested deeper than {MAX_TYPED_DATA_DEPTH} levels")));
+    }
+    if let Some(element_type) = type_name.strip_suffix(']').and_then(|t| t.rsplit_once('[')).map(|(t, _)| t) {
+        if let Value::Array(elements) = value {
+            for (index, element) in elements.iter().enumerate() {
+                refuse_undeclared_keys(types, element_type, element, &format!("{path}[{index}]"), depth + 1)?;
+            }
+        }
+        return Ok(());
+    }
+    let (Some(fields), Value::Object(object)) = (types.get(type_name).and_then(Value::as_array), value) else {
+        return Ok(());
+    };
+    let declared = |key: &str| {
+        fields.iter().find(|field| field.get("name").and_then(Value::as_str) == Some(key)).and_then(|f| f.get("type"))
+    };
+    for (key, inner) in object {
+        let Some(field_type) = declared(key) else {
+            return Err(DecodeError::typed_data(format!(
+                "{path}.{key} is not a field of {type_name}: it would not be signed"
+            )));
+        };
+        let field_type = field_type.as_str().unwrap_or_default();
+        refuse_undeclared_keys(types, field_type, inner, &format!("{path}.{key}"), depth + 1)?;
+    }
+    Ok(())
 }
 
 /// [`parse_typed_data`] of JSON text (what a signing payload carries), refusing text
@@ -840,6 +889,62 @@ mod tests {
         assert_eq!(refused(&cycle), ErrorCode::InvalidTypedData);
     }
 
+    /// A document whose message nests structs in structs and arrays of structs.
+    fn group() -> Value {
+        json!({
+            "types": {
+                "Person": [{"name": "name", "type": "string"}, {"name": "wallet", "type": "address"}],
+                "Team": [{"name": "lead", "type": "Person"}, {"name": "members", "type": "Person[]"}],
+                "Group": [
+                    {"name": "teams", "type": "Team[2]"},
+                    {"name": "grid", "type": "Person[][]"},
+                    {"name": "note", "type": "string"}
+                ]
+            },
+            "primaryType": "Group",
+            "domain": {"name": "Groups", "chainId": 1},
+            "message": {
+                "teams": [
+                    {"lead": {"name": "A", "wallet": BOB}, "members": [{"name": "B", "wallet": TOKEN}]},
+                    {"lead": {"name": "C", "wallet": TOKEN}, "members": []}
+                ],
+                "grid": [[{"name": "D", "wallet": BOB}], []],
+                "note": "n"
+            }
+        })
+    }
+
+    /// The JSON pointers of every object in `group()`'s message (where a key can be added).
+    const GROUP_OBJECTS: [&str; 7] = [
+        "/message",
+        "/message/teams/0",
+        "/message/teams/0/lead",
+        "/message/teams/0/members/0",
+        "/message/teams/1",
+        "/message/teams/1/lead",
+        "/message/grid/0/0",
+    ];
+
+    #[test]
+    fn undeclared_message_keys_are_refused_at_every_depth() {
+        parse_typed_data(&group()).unwrap();
+        let mut mail_extra = mail();
+        mail_extra["message"]["from"]["nickname"] = json!("Moo");
+        let err = parse_typed_data(&mail_extra).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidTypedData);
+        assert!(err.message.contains("message.from.nickname"), "{}", err.message);
+        let mut top = mail();
+        top["message"]["cc"] = json!("Alice");
+        assert_eq!(parse_typed_data(&top).unwrap_err().code, ErrorCode::InvalidTypedData);
+        for pointer in GROUP_OBJECTS {
+            let mut doc = group();
+            doc.pointer_mut(pointer).unwrap()["extra"] = json!("never signed");
+            let err = parse_typed_data(&doc).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidTypedData, "{pointer}");
+            assert!(err.message.contains(".extra is not a field of"), "{pointer}: {}", err.message);
+        }
+    }
+
     #[test]
     fn personal_sign_vector() {
         assert_eq!(
@@ -944,6 +1049,19 @@ mod tests {
                 let again = functions[which].abi_encode_input(&call.args).unwrap();
                 prop_assert_eq!(again, data);
             }
+        }
+
+        #[test]
+        fn a_key_added_anywhere_in_a_message_is_refused(
+            at in 0usize..GROUP_OBJECTS.len(),
+            key in "[a-zA-Z_][a-zA-Z0-9_]{0,12}",
+            value in json_value(),
+        ) {
+            let declared = ["name", "wallet", "lead", "members", "teams", "grid", "note"];
+            prop_assume!(!declared.contains(&key.as_str()));
+            let mut doc = group();
+            doc.pointer_mut(GROUP_OBJECTS[at]).unwrap()[key.as_str()] = value;
+            prop_assert_eq!(parse_typed_data(&doc).unwrap_err().code, ErrorCode::InvalidTypedData);
         }
 
         #[test]

@@ -13,7 +13,9 @@ mod error_code;
 mod ids;
 pub mod policy;
 mod role;
+mod scope;
 
 pub use error_code::{envelope as error_envelope, ErrorCategory, ErrorCode};
 pub use ids::{IdError, WalletId};
 pub use role::{Role, RoleError};
+pub use scope::{Scope, ScopeError};

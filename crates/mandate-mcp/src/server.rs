@@ -60,7 +60,7 @@ impl Caller {
         let caller = Caller {
             credential,
             wallet_id: wallet_id.to_string(),
-            band: Band::of_scopes(&scopes),
+            band: Band::top_band(&scopes),
             freeze: scopes.iter().any(|s| s == "freeze"),
         };
         Ok((caller, scopes))
@@ -311,7 +311,7 @@ pub async fn serve_stdio<B: Backend>(backend: B, credential: Credential, band: B
         Err(RestFailure::Unreachable(message)) => return Err(StdioError::Unreachable(message)),
     };
     let (mut caller, scopes) = Caller::of_session(credential, &session).map_err(|e| StdioError::Transport(e.into()))?;
-    if caller.band.is_none_or(|granted| granted < band) {
+    if caller.band.is_none_or(|granted| !granted.includes(band)) {
         return Err(StdioError::BandNotGranted { band, scopes });
     }
     caller.band = Some(band);

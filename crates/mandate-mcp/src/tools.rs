@@ -134,7 +134,7 @@ impl ToolSpec {
     /// and the `freeze` scope or not sees this tool.
     pub fn visible(&self, band: Option<Band>, freeze: bool) -> bool {
         match self.access {
-            Access::Band(needed) => band.is_some_and(|band| band >= needed),
+            Access::Band(needed) => band.is_some_and(|band| band.includes(needed)),
             Access::FreezeScope => freeze,
         }
     }

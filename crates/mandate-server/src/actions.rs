@@ -15,7 +15,9 @@ use mandate_chain::SignPayload;
 use mandate_core::action::{Action, Asset};
 use mandate_core::amount::format_units;
 use mandate_core::decode::decode_call;
-use mandate_core::policy::{evaluate, Context, Decision, Fees, Policy, PriceQuote, SimulationOutcome, Tier, Verdict};
+use mandate_core::policy::{
+    evaluate, Context, Decision, DenialKind, Fees, Policy, PriceQuote, SimulationOutcome, Tier, Verdict,
+};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::WalletRecord;
 use serde_json::{json, Value};
@@ -199,10 +201,10 @@ pub(crate) async fn chain_view(
 /// only because the fees are unknown.
 fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
     let Some(message) = &view.estimate_error else { return decision };
-    let fees_unknown =
-        decision.verdict == Verdict::Deny && decision.reason.starts_with("the transaction's fees are unknown");
+    let fees_unknown = decision.verdict == Verdict::Deny && decision.denial == Some(DenialKind::FeesUnknown);
     if decision.verdict == Verdict::Allow || fees_unknown {
         decision.verdict = Verdict::Deny;
+        decision.denial = Some(DenialKind::FeesUnknown);
         decision.code = Some(ErrorCode::GasEstimationFailed);
         decision.rule_id = "gas_estimate".into();
         decision.reason = format!("gas estimation failed: {message}");
@@ -239,6 +241,7 @@ fn hold_tiers(mut decision: Decision) -> Decision {
             _ => (ErrorCode::DelayRequired, "a delay"),
         };
         decision.verdict = Verdict::Deny;
+        decision.denial = Some(DenialKind::Rule);
         decision.code = Some(code);
         decision.rule_id = decision.tier_rules.first().cloned().unwrap_or_else(|| "tiers".into());
         decision.reason = format!(
@@ -585,5 +588,50 @@ mod tests {
             assert!(refuse_owner_text(&message(fine)).is_ok(), "{fine:?}");
         }
         assert!(refuse_owner_text(&Action::RawHash { hash: B256::ZERO }).is_ok());
+    }
+
+    fn decision(verdict: Verdict, denial: Option<DenialKind>, reason: &str) -> Decision {
+        Decision {
+            verdict,
+            tier: Tier::Instant,
+            delay_secs: None,
+            code: denial.map(|_| ErrorCode::PolicyDenied),
+            rule_id: "gas".into(),
+            reason: reason.into(),
+            observed: None,
+            limit: None,
+            usd_value: None,
+            tier_rules: Vec::new(),
+            budgets: Vec::new(),
+            policy_hash: "h".into(),
+            denial,
+        }
+    }
+
+    #[test]
+    fn a_failed_estimate_replaces_only_a_fees_unknown_denial_whatever_the_words() {
+        let view = ChainView {
+            prices: BTreeMap::new(),
+            simulation: None,
+            fees: None,
+            estimate_error: Some("insufficient funds".into()),
+        };
+        let estimate_failed = |d: &Decision| {
+            d.verdict == Verdict::Deny
+                && d.code == Some(ErrorCode::GasEstimationFailed)
+                && d.reason == "gas estimation failed: insufficient funds"
+        };
+        // The engine's kind decides, not the reason's text.
+        let unknown = require_fees(decision(Verdict::Deny, Some(DenialKind::FeesUnknown), "any words"), &view);
+        assert!(estimate_failed(&unknown), "{unknown:?}");
+        let worded = "the transaction's fees are unknown, so the gas cap cannot be checked";
+        let by_rule = require_fees(decision(Verdict::Deny, Some(DenialKind::Rule), worded), &view);
+        assert_eq!((by_rule.code, by_rule.reason.as_str()), (Some(ErrorCode::PolicyDenied), worded));
+        let allowed = require_fees(decision(Verdict::Allow, None, "no rule was violated"), &view);
+        assert!(estimate_failed(&allowed) && allowed.denial == Some(DenialKind::FeesUnknown), "{allowed:?}");
+        // With a gas estimate nothing changes.
+        let estimated = ChainView { estimate_error: None, ..view };
+        let kept = require_fees(decision(Verdict::Deny, Some(DenialKind::FeesUnknown), "w"), &estimated);
+        assert_eq!(kept.code, Some(ErrorCode::PolicyDenied));
     }
 }

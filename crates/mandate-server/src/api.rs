@@ -11,15 +11,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mandate_core::amount::format_units;
 use mandate_core::policy::Policy;
-use mandate_core::{ErrorCode, WalletId};
+use mandate_core::{ErrorCode, Scope, WalletId};
 use mandate_store::{AuditAnchor, AuditProblem, OperatorKeyRecord, SessionRecord, WalletRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::audit::audit_entry;
 use crate::auth::{
-    basic_password, check_session, has_scope, Principal, BANDS, EXTRA_SCOPES, OPERATOR_KEY_PREFIX, OPERATOR_SCOPES,
-    SESSION_TOKEN_PREFIX,
+    basic_password, check_session, Principal, OPERATOR_KEY_PREFIX, OPERATOR_SCOPES, SESSION_TOKEN_PREFIX,
 };
 use crate::context::{policy_of, wallet_for};
 use crate::error::{ApiError, ApiResult};
@@ -366,7 +365,7 @@ async fn current_session(principal: Principal) -> ApiResult<Json<Value>> {
     let Principal::Agent(session) = principal else {
         return Err(ApiError::new(ErrorCode::InvalidInput, "this endpoint describes a session token; use one"));
     };
-    let band = BANDS.iter().rev().find(|band| has_scope(&session.scopes, band)).copied();
+    let band = Scope::top_band(&session.scopes).map(Scope::as_str);
     Ok(Json(json!({"session": session, "band": band})))
 }
 
@@ -491,8 +490,9 @@ async fn create_session(
     if lifetime < request.ttl_secs || lifetime > MAX_LIFETIME_SECS {
         return Err(invalid(format!("absolute_lifetime_secs must be from ttl_secs to {MAX_LIFETIME_SECS}")));
     }
-    let known: Vec<&str> = BANDS.iter().chain(&EXTRA_SCOPES).copied().collect();
-    let scopes = parse_scopes(request.scopes, "read", &known, &format!("scopes are {BANDS:?} and {EXTRA_SCOPES:?}"))?;
+    let (known, bands, extra) =
+        (Scope::ALL.map(Scope::as_str), Scope::BANDS.map(Scope::as_str), Scope::EXTRA.map(Scope::as_str));
+    let scopes = parse_scopes(request.scopes, "read", &known, &format!("scopes are {bands:?} and {extra:?}"))?;
     if state.store.wallet(&request.wallet_id)?.is_none() {
         return Err(ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {}", request.wallet_id)));
     }

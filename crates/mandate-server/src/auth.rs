@@ -10,7 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use base64::Engine;
-use mandate_core::ErrorCode;
+use mandate_core::{ErrorCode, Scope};
 use mandate_store::{OperatorKeyRecord, SessionRecord};
 use serde_json::json;
 
@@ -27,11 +27,6 @@ pub const OPERATOR_KEY_PREFIX: &str = "mnd_op_";
 /// Scopes of operator keys: `admin` (everything the operator may do, keys included),
 /// `read` (every `GET`), `freeze` (the two emergency-freeze endpoints).
 pub(crate) const OPERATOR_SCOPES: [&str; 3] = ["admin", "read", "freeze"];
-
-/// The scope bands, each including the ones before it.
-pub(crate) const BANDS: [&str; 4] = ["read", "prepare", "sign", "broadcast"];
-/// Scopes outside the bands.
-pub(crate) const EXTRA_SCOPES: [&str; 1] = ["freeze"];
 
 /// How the operator proved itself.
 #[derive(Debug, Clone)]
@@ -85,13 +80,10 @@ impl Principal {
     }
 }
 
-/// Whether `scopes` grant `needed` (a band grants every band before it).
+/// Whether session `scopes` grant `needed` ([`Scope::includes`]: a band grants every
+/// band before it). A name that is no scope is granted by nothing.
 pub(crate) fn has_scope(scopes: &[String], needed: &str) -> bool {
-    let rank = |scope: &str| BANDS.iter().position(|band| *band == scope);
-    match rank(needed) {
-        Some(needed_rank) => scopes.iter().any(|s| rank(s).is_some_and(|r| r >= needed_rank)),
-        None => scopes.iter().any(|s| s == needed),
-    }
+    Scope::parse(needed).is_ok_and(|needed| Scope::granted(scopes, needed))
 }
 
 /// The bearer token of a request.

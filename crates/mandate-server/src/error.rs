@@ -18,6 +18,9 @@ pub struct ApiError {
     /// Seconds after which a retry may succeed (`RATE_LIMITED`), shown as the
     /// envelope's `retry_after` and the `Retry-After` header.
     pub retry_after: Option<u64>,
+    /// What went wrong in words for the operator's log only (a store's or the file
+    /// system's own text): never in a body. When set, the body carries a log id instead.
+    pub log_detail: Option<String>,
 }
 
 /// Result with [`ApiError`].
@@ -26,7 +29,13 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error without details.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), details: json!({}), retry_after: None }
+        ApiError { code, message: message.into(), details: json!({}), retry_after: None, log_detail: None }
+    }
+
+    /// An error whose `message` is general words safe for the caller and whose
+    /// `detail` (SQL, paths, an I/O error) goes to the log only.
+    pub fn logged(code: ErrorCode, message: impl Into<String>, detail: impl Into<String>) -> Self {
+        ApiError { log_detail: Some(detail.into()), ..ApiError::new(code, message) }
     }
 
     /// `RATE_LIMITED`, retry after `secs` (at least 1).
@@ -68,6 +77,40 @@ impl ApiError {
         }
     }
 
+    /// The error as a caller may see it. An error of the `Internal` category (its text
+    /// is whatever broke inside: SQL, a path, a library's message) and an error carrying a
+    /// [`log_detail`](Self::log_detail) are written in full to stderr under a fresh log id
+    /// (`err_<16 hex>`); the caller gets general words and that id, in the message and as
+    /// `details.log_id`. Any other error is returned as it is.
+    pub fn public(self) -> ApiError {
+        let internal = self.code.category() == ErrorCategory::Internal;
+        if !internal && self.log_detail.is_none() {
+            return self;
+        }
+        let log_id = format!("err_{}", hex::encode(rand::random::<[u8; 8]>()));
+        eprintln!(
+            "error {log_id}: {}: {}{}; details: {}",
+            self.code,
+            self.message,
+            self.log_detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
+            self.details
+        );
+        let general = match (internal, self.code) {
+            (true, ErrorCode::SignatureInvalid) => "the threshold signature failed verification".to_string(),
+            (true, _) => "the daemon failed inside while handling this request".to_string(),
+            (false, _) => self.message,
+        };
+        let details = if internal { json!({}) } else { self.details };
+        ApiError {
+            code: self.code,
+            message: format!("{general} (log id {log_id})"),
+            details,
+            retry_after: self.retry_after,
+            log_detail: None,
+        }
+        .with_details(json!({ "log_id": log_id }))
+    }
+
     /// The envelope `{"error": {…}}`.
     pub fn envelope(&self) -> Value {
         let mut envelope = mandate_core::error_envelope(self.code, &self.message, self.details.clone());
@@ -88,8 +131,9 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(self.envelope())).into_response();
-        if let Some(secs) = self.retry_after {
+        let error = self.public();
+        let mut response = (error.status(), Json(error.envelope())).into_response();
+        if let Some(secs) = error.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
         }
         response
@@ -99,9 +143,10 @@ impl IntoResponse for ApiError {
 impl From<mandate_store::StoreError> for ApiError {
     fn from(error: mandate_store::StoreError) -> Self {
         match error {
-            mandate_store::StoreError::AuditUnavailable(message) => ApiError::new(
+            mandate_store::StoreError::AuditUnavailable(message) => ApiError::logged(
                 ErrorCode::AuditUnavailable,
-                format!("the audit trail cannot be written, so nothing is signed: {message}"),
+                "the audit trail cannot be written, so nothing is signed",
+                message,
             ),
             mandate_store::StoreError::Conflict(message) => ApiError::new(ErrorCode::NameTaken, message),
             other => ApiError::internal(other.to_string()),
@@ -135,5 +180,68 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.headers().get(axum::http::header::RETRY_AFTER).unwrap(), "7");
         assert!(ApiError::new(ErrorCode::NotFound, "x").envelope()["error"]["retry_after"].is_null());
+    }
+
+    fn body_of(error: ApiError) -> (StatusCode, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = futures_body(response);
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    fn futures_body(response: Response) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 20)).unwrap().to_vec()
+    }
+
+    fn log_id_of(envelope: &Value) -> String {
+        let log_id = envelope["error"]["details"]["log_id"].as_str().unwrap().to_string();
+        assert!(log_id.starts_with("err_") && log_id.len() == 20, "{log_id}");
+        assert!(log_id[4..].chars().all(|c| c.is_ascii_hexdigit()), "{log_id}");
+        assert!(envelope["error"]["message"].as_str().unwrap().contains(&log_id), "{envelope}");
+        log_id
+    }
+
+    #[test]
+    fn an_internal_error_body_names_a_log_id_and_no_internals() {
+        let sql = "UPDATE transactions SET status = ?1 WHERE id = ?2";
+        let inner = format!("no such table: transactions_v9 in {sql}");
+        let error: ApiError = mandate_store::StoreError::Corrupt(inner.clone()).into();
+        let error = error.with_details(json!({"query": sql}));
+        assert!(error.to_string().contains("transactions_v9"), "the detail reaches the log side");
+        let (status, envelope) = body_of(error);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(envelope["error"]["code"], "INTERNAL");
+        assert_eq!(envelope["error"]["category"], "internal");
+        let text = envelope.to_string();
+        for leaked in [inner.as_str(), "transactions_v9", "UPDATE", "SET status", "no such table", "corrupt store"] {
+            assert!(!text.contains(leaked), "{leaked:?} in {text}");
+        }
+        let first = log_id_of(&envelope);
+        let (_, again) = body_of(ApiError::internal("x"));
+        assert_ne!(first, log_id_of(&again), "every failure gets its own log id");
+    }
+
+    #[test]
+    fn audit_unavailable_keeps_its_code_and_words_but_not_the_path() {
+        let error: ApiError = mandate_store::StoreError::AuditUnavailable(
+            "/var/lib/mandate/audit/audit.jsonl: Is a directory (os error 21)".into(),
+        )
+        .into();
+        let (status, envelope) = body_of(error);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(envelope["error"]["code"], "AUDIT_UNAVAILABLE");
+        let message = envelope["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("the audit trail cannot be written, so nothing is signed"), "{message}");
+        assert!(!envelope.to_string().contains("/var/lib") && !envelope.to_string().contains("os error"));
+        log_id_of(&envelope);
+    }
+
+    #[test]
+    fn a_caller_error_is_returned_as_it_is() {
+        let error = ApiError::new(ErrorCode::PolicyDenied, "over the limit").with_details(json!({"rule": "r1"}));
+        let (_, envelope) = body_of(error);
+        assert_eq!(envelope["error"]["message"], "over the limit");
+        assert_eq!(envelope["error"]["details"], json!({"rule": "r1"}));
     }
 }

@@ -180,7 +180,7 @@ async fn reserve_sign_broadcast(
     if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) {
         return Ok(held_response(&state, &tx));
     }
-    if tx.decision.get("tier").and_then(serde_json::Value::as_str) == Some("notify") {
+    if tx.tier() == Some(mandate_core::policy::Tier::Notify) {
         let entry = audit_entry(&actor, "policy.notify", Some(&wallet.id), json!({"tx_id": tx.id}));
         let store = state.store.clone();
         blocking(move || Ok(store.audit(entry, now())?)).await?;

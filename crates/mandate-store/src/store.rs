@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use alloy_primitives::{Address, U256};
 use mandate_core::policy::{Asset, Decision, Spend, Tier, Verdict};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{
     check_anchor, record_hash, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, GENESIS,
@@ -192,6 +192,19 @@ pub struct TxRecord {
     /// The owner's signed approval (JSON), once approved.
     #[serde(skip)]
     pub approval: Option<String>,
+}
+
+impl TxRecord {
+    /// The tier the stored decision put the transaction in; `None` when the stored
+    /// decision has no readable tier (code branches on this, not on the JSON).
+    pub fn tier(&self) -> Option<Tier> {
+        self.decision.get("tier").and_then(|tier| Tier::deserialize(tier).ok())
+    }
+
+    /// The stored decision's verdict; `None` when it has no readable one.
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.decision.get("verdict").and_then(|verdict| Verdict::deserialize(verdict).ok())
+    }
 }
 
 /// A request to reserve.
@@ -1024,5 +1037,52 @@ impl Store {
             Ok(tx)
         })
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(decision: serde_json::Value) -> TxRecord {
+        TxRecord {
+            id: "tx_1".into(),
+            wallet_id: "w".into(),
+            to: String::new(),
+            value_wei: "0".into(),
+            nonce: None,
+            status: TxStatus::Reserved,
+            tx_hash: None,
+            error: None,
+            decision,
+            created_at: 0,
+            kind: "native_transfer".into(),
+            data: "0x".into(),
+            asset: "native".into(),
+            amount: "0".into(),
+            recipient: None,
+            chain_id: None,
+            expires_at: None,
+            execute_after: None,
+            gas_limit: None,
+            max_fee_per_gas: None,
+            approval: None,
+        }
+    }
+
+    #[test]
+    fn the_stored_decision_reads_back_as_typed_tier_and_verdict() {
+        for tier in [Tier::Instant, Tier::Notify, Tier::Delay, Tier::Approval] {
+            let decision = serde_json::to_value(tier).unwrap();
+            let tx = record(json!({"verdict": "allow", "tier": decision, "reason": "no rule was violated"}));
+            assert_eq!((tx.tier(), tx.verdict()), (Some(tier), Some(Verdict::Allow)));
+        }
+        let denied = record(json!({"verdict": "deny", "tier": "instant"}));
+        assert_eq!(denied.verdict(), Some(Verdict::Deny));
+        for unreadable in [json!({}), json!({"tier": "loud", "verdict": 1}), json!(null), json!("notify")] {
+            let tx = record(unreadable);
+            assert_eq!((tx.tier(), tx.verdict()), (None, None));
+        }
     }
 }

@@ -44,6 +44,10 @@ fn an_edited_audit_record_is_named_and_an_unwritable_trail_refuses_to_sign() {
     let before = daemon.anvil.nonce(address);
     let (status, reply) = daemon.send(&agent, &wallet, recipient(), "0.1");
     assert_eq!((status, code(&reply)), (503, "AUDIT_UNAVAILABLE"), "{reply}");
+    // The body names a log id, not the file system's words or the data directory.
+    assert!(reply["error"]["details"]["log_id"].as_str().is_some_and(|id| id.starts_with("err_")), "{reply}");
+    let text = reply.to_string();
+    assert!(!text.contains("audit.jsonl") && !text.contains("os error"), "internals in the body: {reply}");
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(daemon.anvil.nonce(address), before, "nothing broadcast");
 }

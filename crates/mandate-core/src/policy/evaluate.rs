@@ -15,6 +15,7 @@ struct Denial {
     reason: String,
     observed: Option<String>,
     limit: Option<String>,
+    kind: DenialKind,
 }
 
 fn denial(rule_id: &str, reason: impl Into<String>) -> Denial {
@@ -24,6 +25,7 @@ fn denial(rule_id: &str, reason: impl Into<String>) -> Denial {
         reason: reason.into(),
         observed: None,
         limit: None,
+        kind: DenialKind::Rule,
     }
 }
 
@@ -396,7 +398,10 @@ impl<'a> Evaluation<'a> {
                     return Ok(());
                 }
                 let Some(fees) = self.ctx.fees else {
-                    return Err(denial(id, "the transaction's fees are unknown, so the gas cap cannot be checked"));
+                    let mut unknown =
+                        denial(id, "the transaction's fees are unknown, so the gas cap cannot be checked");
+                    unknown.kind = DenialKind::FeesUnknown;
+                    return Err(unknown);
                 };
                 if let Some(max) = max_gas.filter(|max| fees.gas > *max) {
                     return Err(
@@ -655,6 +660,7 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             tier_rules: Vec::new(),
             budgets: Vec::new(),
             policy_hash: "none".into(),
+            denial: Some(DenialKind::Rule),
         };
     };
     let mut evaluation = Evaluation::new(policy, action, ctx);
@@ -686,6 +692,7 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             tier_rules,
             budgets,
             policy_hash: policy.hash.clone(),
+            denial: None,
         },
         Err(d) => Decision {
             verdict: Verdict::Deny,
@@ -700,6 +707,7 @@ pub fn evaluate(policy: Option<&Policy>, action: &Action, ctx: &Context<'_>) -> 
             tier_rules: Vec::new(),
             budgets,
             policy_hash: policy.hash.clone(),
+            denial: Some(d.kind),
         },
     }
 }

@@ -16,7 +16,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{Address, U256};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::action::{Action, Asset};
 use crate::ErrorCode;
@@ -82,7 +82,7 @@ pub struct PriceQuote {
 }
 
 /// The tier an allowed action proceeds in; higher tiers need more from a human.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// At once.
@@ -384,13 +384,25 @@ pub struct Context<'a> {
 }
 
 /// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Go ahead.
     Allow,
     /// Refused.
     Deny,
+}
+
+/// What kind of denial a [`Decision`] is: code that acts on a denial branches on this,
+/// never on the reason's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DenialKind {
+    /// A rule (or the default deny) refused the action on what it and its context show.
+    Rule,
+    /// Only the transaction's fees were missing (its gas could not be estimated), so a
+    /// `gas_cap` rule could not be checked: the caller reports why the fees are unknown.
+    FeesUnknown,
 }
 
 /// What is left of one rolling window. Amounts are kept raw and formatted only when
@@ -479,6 +491,10 @@ pub struct Decision {
     pub budgets: Vec<Budget>,
     /// Hash of the policy version that decided (`none` without a policy).
     pub policy_hash: String,
+    /// The kind of a denial (`None` when allowed). Not serialized: the stored and shown
+    /// decision keeps its shape.
+    #[serde(skip)]
+    pub denial: Option<DenialKind>,
 }
 
 impl Policy {

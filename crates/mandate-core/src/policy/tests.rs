@@ -480,9 +480,15 @@ fn gas_caps_and_simulation() {
     ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 50_000_000_001 });
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
     assert_eq!((d.rule_id.as_str(), d.observed.as_deref()), ("gas", Some("50.000000001 gwei")));
+    // Over the cap is a rule's denial; unknown fees are a denial of their own kind
+    // (the daemon reports the failed gas estimate instead), whatever the reason's words.
+    assert_eq!(d.denial, Some(DenialKind::Rule));
     ctx.fees = None;
-    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "gas");
+    let unknown = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&unknown), unknown.denial), ("gas", Some(DenialKind::FeesUnknown)));
+    assert_eq!(ctx.eval(&policy(&format!("[{CAP}]")), &send(ALICE, "0.1")).denial, None, "no gas cap, no denial");
     ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 1 });
+    assert_eq!(ctx.eval(&p, &send(ALICE, "0.1")).denial, None);
     ctx.simulation = Some(SimulationOutcome::Reverted("Target: minOut above amountIn".into()));
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
     assert_eq!(
