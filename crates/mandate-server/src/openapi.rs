@@ -431,11 +431,11 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
     let wallet = json!({"id": text(), "name": text(), "address": address(), "chain_id": count(), "created_at": time()});
     schemas.insert("Wallet".into(), object(wallet.clone(), &[]));
     let mut detail = wallet;
-    detail["frozen"] = or_null(schema("Freeze"));
+    detail["frozen"] = or_null(schema("WalletFreeze"));
     schemas.insert("WalletDetail".into(), object(detail, &[]));
     schemas.insert("WalletList".into(), list_of("wallets", "Wallet"));
     schemas.insert(
-        "Freeze".into(),
+        "WalletFreeze".into(),
         object(
             json!({"wallet_id": text(), "frozen_at": time(),
                    "frozen_by": {"type": "string", "description": "operator, operator:key:<id> or agent:<session id>"},
@@ -443,14 +443,14 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
             &[],
         ),
     );
-    let frozen = json!({"wallet_id": text(), "frozen": schema("Freeze"), "newly_frozen": boolean(),
+    let frozen = json!({"wallet_id": text(), "frozen": schema("WalletFreeze"), "newly_frozen": boolean(),
         "cosigner": {"type": "string", "description": "notified, or why the cosigner could not be told"}});
     schemas.insert("FreezeResult".into(), object(frozen, &[]));
     schemas.insert("FreezeAllResult".into(), list_of("wallets", "FreezeResult"));
     schemas.insert(
         "UnfreezeText".into(),
         object(
-            json!({"wallet_id": text(), "frozen": schema("Freeze"), "cooldown_ends_at": time(),
+            json!({"wallet_id": text(), "frozen": schema("WalletFreeze"), "cooldown_ends_at": time(),
                    "decision": schema("OwnerDecisionText"), "message": text()}),
             &[],
         ),
@@ -491,7 +491,7 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
         object(
             json!({"wallet_id": text(),
                    "policy": or_null(object(json!({"version": count(), "hash": text()}), &[])),
-                   "frozen": or_null(schema("Freeze")),
+                   "frozen": or_null(schema("WalletFreeze")),
                    "rules": {"type": ["array", "null"], "items": {"type": "object"}},
                    "budgets": array(schema("Budget")),
                    "note": text()}),
@@ -908,6 +908,21 @@ mod tests {
         for name in schemas.keys() {
             let target = format!("#/components/schemas/{name}");
             assert!(found.contains(&target), "{name} is never used");
+        }
+    }
+
+    #[test]
+    fn no_schema_name_is_defined_twice() {
+        let mut seen: Vec<String> = Vec::new();
+        let parts: [fn(&mut Map<String, Value>); 5] =
+            [error_schemas, wallet_schemas, transaction_schemas, other_schemas, request_schemas];
+        for part in parts {
+            let mut schemas = Map::new();
+            part(&mut schemas);
+            for name in schemas.keys() {
+                assert!(!seen.contains(name), "{name} is defined twice");
+                seen.push(name.clone());
+            }
         }
     }
 

@@ -57,6 +57,11 @@ fn sample(
     Sample { method, path, status, body: reply }
 }
 
+/// A session of `wallet` with only the `freeze` scope (its band is `null`).
+fn agent_freeze(daemon: &Daemon, wallet: &str) -> Option<String> {
+    Some(daemon.session(wallet, &["freeze"]))
+}
+
 #[test]
 fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     let daemon = Daemon::start(CosignerMode::Dev);
@@ -100,7 +105,7 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     samples.push(webhook);
 
     // Session create; the agent's view of it.
-    let grant = json!({"wallet_id": wallet, "ttl_secs": 3600, "scopes": ["broadcast"]});
+    let grant = json!({"wallet_id": wallet, "ttl_secs": 3600, "max_renewals": 1, "scopes": ["broadcast"]});
     let session = sample(&daemon, ("post", "/v1/sessions"), "/v1/sessions", admin, Some(&grant), 201);
     let agent = session.body["token"].as_str().unwrap().to_string();
     samples.push(session);
@@ -157,6 +162,51 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     let deliveries = sample(&daemon, ("get", "/v1/webhooks/{id}/deliveries"), &log, admin, None, 200);
     assert!(!deliveries.body["deliveries"].as_array().unwrap().is_empty(), "{}", deliveries.body);
     samples.push(deliveries);
+
+    // Evaluations (a signature: denied without a rule, still a 200; a simulated transfer).
+    let evaluate = ("post", "/v1/wallets/{id}/policy/evaluate");
+    let sign = json!({"type": "sign", "message": "hello"});
+    samples.push(sample(&daemon, evaluate, &at("/policy/evaluate"), agent, Some(&sign), 200));
+    let mut simulated = transfer("0.1");
+    simulated["type"] = json!("transfer");
+    samples.push(sample(&daemon, evaluate, &at("/policy/evaluate?simulate=true"), admin, Some(&simulated), 200));
+
+    // Operator keys: create, list, revoke.
+    let key = json!({"name": "schema", "scopes": ["read"]});
+    let key = sample(&daemon, ("post", "/v1/operator-keys"), "/v1/operator-keys", admin, Some(&key), 201);
+    let key_id = key.body["operator_key"]["id"].as_str().unwrap().to_string();
+    samples.push(key);
+    samples.push(sample(&daemon, ("get", "/v1/operator-keys"), "/v1/operator-keys", admin, None, 200));
+    let revoke_key = ("post", "/v1/operator-keys/{id}/revoke");
+    samples.push(sample(&daemon, revoke_key, &format!("/v1/operator-keys/{key_id}/revoke"), admin, None, 200));
+
+    // Freeze, the unfreeze texts, freeze everything; the webhook removed; the session renewed and revoked.
+    let reason = json!({"reason": "drill"});
+    samples.push(sample(
+        &daemon,
+        ("post", "/v1/wallets/{id}/freeze"),
+        &at("/freeze"),
+        agent_freeze(&daemon, &wallet).as_deref(),
+        Some(&reason),
+        200,
+    ));
+    samples.push(sample(&daemon, ("get", "/v1/wallets/{id}/unfreeze"), &at("/unfreeze"), admin, None, 200));
+    let owner_unfreeze = ("get", "/v1/owner/wallets/{id}/unfreeze");
+    samples.push(sample(&daemon, owner_unfreeze, &format!("/v1/owner/wallets/{wallet}/unfreeze"), None, None, 200));
+    samples.push(sample(&daemon, ("post", "/v1/freeze"), "/v1/freeze", admin, Some(&reason), 200));
+    samples.push(sample(
+        &daemon,
+        ("delete", "/v1/webhooks/{id}"),
+        &format!("/v1/webhooks/{webhook_id}"),
+        admin,
+        None,
+        200,
+    ));
+    samples.push(sample(&daemon, ("post", "/v1/sessions/renew"), "/v1/sessions/renew", agent, None, 200));
+    let session_id =
+        samples.iter().find(|s| s.path == "/v1/session").unwrap().body["session"]["id"].as_str().unwrap().to_string();
+    let revoke = ("post", "/v1/sessions/{id}/revoke");
+    samples.push(sample(&daemon, revoke, &format!("/v1/sessions/{session_id}/revoke"), admin, None, 200));
 
     // Failed logins until the client is rate limited: an envelope with `retry_after`.
     let wrong = base64::engine::general_purpose::STANDARD.encode("operator:not the password");
