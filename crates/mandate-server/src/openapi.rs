@@ -80,6 +80,13 @@ fn exactly(value: &str) -> Value {
     json!({"type": "string", "const": value})
 }
 
+/// Sets `key` of the object `target`.
+fn set(target: &mut Value, key: &str, value: Value) {
+    if let Some(map) = target.as_object_mut() {
+        map.insert(key.to_string(), value);
+    }
+}
+
 /// A closed object: every property is required except those in `optional`, and no
 /// other key is allowed.
 fn object(properties: Value, optional: &[&str]) -> Value {
@@ -431,7 +438,7 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
     let wallet = json!({"id": text(), "name": text(), "address": address(), "chain_id": count(), "created_at": time()});
     schemas.insert("Wallet".into(), object(wallet.clone(), &[]));
     let mut detail = wallet;
-    detail["frozen"] = or_null(schema("WalletFreeze"));
+    set(&mut detail, "frozen", or_null(schema("WalletFreeze")));
     schemas.insert("WalletDetail".into(), object(detail, &[]));
     schemas.insert("WalletList".into(), list_of("wallets", "Wallet"));
     schemas.insert(
@@ -500,16 +507,16 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
     );
     let place = json!({"wallet_id": text(), "address": address(), "chain_id": count()});
     let mut native = place.clone();
-    native["asset"] = exactly("native");
-    native["balance_wei"] = digits();
-    native["balance"] = json!({"type": "string", "description": "ether"});
+    set(&mut native, "asset", exactly("native"));
+    set(&mut native, "balance_wei", digits());
+    set(&mut native, "balance", json!({"type": "string", "description": "ether"}));
     let mut token = place;
-    token["asset"] = exactly("token");
-    token["token"] = address();
-    token["token_symbol"] = json!({"type": "string", "description": "as the contract says: untrusted"});
-    token["decimals"] = count();
-    token["balance_base"] = digits();
-    token["balance"] = json!({"type": "string", "description": "whole tokens"});
+    set(&mut token, "asset", exactly("token"));
+    set(&mut token, "token", address());
+    set(&mut token, "token_symbol", json!({"type": "string", "description": "as the contract says: untrusted"}));
+    set(&mut token, "decimals", count());
+    set(&mut token, "balance_base", digits());
+    set(&mut token, "balance", json!({"type": "string", "description": "whole tokens"}));
     schemas.insert("NativeBalance".into(), object(native, &[]));
     schemas.insert("TokenBalance".into(), object(token, &[]));
     schemas.insert("Balance".into(), json!({"oneOf": [schema("NativeBalance"), schema("TokenBalance")]}));
@@ -573,8 +580,8 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
                "tier_rules": {"type": ["array", "null"], "items": text()}, "transaction": schema("Transaction")}),
         &["expires_at", "execute_after"],
     );
-    held["description"] = json!("approval tier: expires_at; delay tier: execute_after");
-    held["oneOf"] = json!([{"required": ["expires_at"]}, {"required": ["execute_after"]}]);
+    set(&mut held, "description", json!("approval tier: expires_at; delay tier: execute_after"));
+    set(&mut held, "oneOf", json!([{"required": ["expires_at"]}, {"required": ["execute_after"]}]));
     schemas.insert("HeldTransaction".into(), held);
     schemas.insert(
         "ApprovedTx".into(),
@@ -597,19 +604,23 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
     let texts = json!({"approve_message": text(), "approve_decision": schema("OwnerDecisionText"),
                        "deny_message": text(), "deny_decision": schema("OwnerDecisionText")});
     let mut item = texts.clone();
-    item["transaction"] = schema("Transaction");
+    set(&mut item, "transaction", schema("Transaction"));
     schemas.insert(
         "ApprovalItem".into(),
         object(item, &["approve_message", "approve_decision", "deny_message", "deny_decision"]),
     );
     schemas.insert("ApprovalList".into(), list_of("held", "ApprovalItem"));
     let mut view = texts;
-    view["transaction"] = object(
-        json!({"id": text(), "wallet_id": text(), "status": schema("TransactionStatus"),
+    set(
+        &mut view,
+        "transaction",
+        object(
+            json!({"id": text(), "wallet_id": text(), "status": schema("TransactionStatus"),
                "chain_id": {"type": ["integer", "null"]}, "to": address(), "value_wei": digits(), "data": hex(),
                "gas_limit": {"type": ["integer", "null"]}, "max_fee_per_gas": text_or_null(),
                "expires_at": time_or_null(), "execute_after": time_or_null()}),
-        &["chain_id", "to", "value_wei", "data", "gas_limit", "max_fee_per_gas", "expires_at", "execute_after"],
+            &["chain_id", "to", "value_wei", "data", "gas_limit", "max_fee_per_gas", "expires_at", "execute_after"],
+        ),
     );
     schemas.insert(
         "OwnerApprovalView".into(),
@@ -646,7 +657,7 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
     ];
     let mut variants = Vec::new();
     for (kind, mut properties) in actions {
-        properties["kind"] = exactly(kind);
+        set(&mut properties, "kind", exactly(kind));
         variants.push(object(properties, &[]));
     }
     schemas.insert(
@@ -742,7 +753,7 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
                          "events": array(one_of(events)), "created_at": time()});
     schemas.insert("Webhook".into(), object(webhook.clone(), &[]));
     let mut created = webhook;
-    created["secret"] = json!({"type": "string", "description": "the HMAC secret, shown once"});
+    set(&mut created, "secret", json!({"type": "string", "description": "the HMAC secret, shown once"}));
     schemas.insert("WebhookCreated".into(), object(created, &[]));
     schemas.insert("WebhookList".into(), list_of("webhooks", "Webhook"));
     schemas.insert("WebhookRemoved".into(), object(json!({"id": text(), "removed": boolean()}), &[]));
@@ -971,11 +982,5 @@ mod tests {
         sent.sort();
         declared.sort();
         assert_eq!(sent, declared);
-    }
-
-    #[test]
-    #[ignore]
-    fn print() {
-        println!("{}", serde_json::to_string_pretty(&document()).unwrap());
     }
 }

@@ -107,9 +107,9 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     // Session create; the agent's view of it.
     let grant = json!({"wallet_id": wallet, "ttl_secs": 3600, "max_renewals": 1, "scopes": ["broadcast"]});
     let session = sample(&daemon, ("post", "/v1/sessions"), "/v1/sessions", admin, Some(&grant), 201);
-    let agent = session.body["token"].as_str().unwrap().to_string();
+    let agent_token = session.body["token"].as_str().unwrap().to_string();
     samples.push(session);
-    let agent = Some(agent.as_str());
+    let agent = Some(agent_token.as_str());
     samples.push(sample(&daemon, ("get", "/v1/session"), "/v1/session", agent, None, 200));
     samples.push(sample(&daemon, ("get", "/v1/sessions"), "/v1/sessions", admin, None, 200));
 
@@ -128,7 +128,7 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     let tx = sent.body["id"].as_str().unwrap().to_string();
     assert_eq!(sent.body["status"], "submitted", "{}", sent.body);
     samples.push(sent);
-    let done = daemon.wait_final(agent.unwrap(), &tx);
+    let done = daemon.wait_final(&agent_token, &tx);
     assert_eq!(done["status"], "confirmed", "{done}");
     samples.push(Sample { method: "get", path: "/v1/transactions/{id}", status: 200, body: done });
     samples.push(sample(&daemon, ("get", "/v1/wallets/{id}/transactions"), &at("/transactions"), agent, None, 200));
