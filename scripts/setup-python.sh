@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the Python venv for the real-MCP-client tests at
-# target/mcp-venv and installs crates/mandate-cli/tests/mcp/requirements.txt
-# (the official `mcp` SDK, exact pins) into it. Idempotent: a stamp holding the
+# Creates (or reuses) the Python venv for the tests that drive Python tools at
+# target/mcp-venv and installs into it crates/mandate-cli/tests/mcp/requirements.txt
+# (the official `mcp` SDK) and crates/mandate-cli/tests/openapi/requirements.txt
+# (openapi-spec-validator), exact pins. Idempotent: a stamp holding the
 # requirements' sha256 skips the install when nothing changed.
 #
 # Needs python3 >= 3.11 with pip. Uses `python3 -m venv`; where that cannot
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 python=${PYTHON:-python3}
-req=$root/crates/mandate-cli/tests/mcp/requirements.txt
+reqs=("$root/crates/mandate-cli/tests/mcp/requirements.txt" "$root/crates/mandate-cli/tests/openapi/requirements.txt")
 venv=$root/target/mcp-venv
 stamp=$venv/.requirements.sha256
 virtualenv_pin=virtualenv==21.15.8
@@ -33,12 +34,12 @@ if command -v flock >/dev/null; then
   flock 9
 fi
 
-want=$(sha256sum "$req" | cut -d' ' -f1)
+want=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)
 
 healthy() {
   [ -x "$venv/bin/python" ] \
     && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] \
-    && "$venv/bin/python" -c 'import importlib.metadata as m; m.version("mcp")' 2>/dev/null
+    && "$venv/bin/python" -c 'import importlib.metadata as m; m.version("mcp"); m.version("openapi-spec-validator")' 2>/dev/null
 }
 
 make_venv() {
@@ -62,11 +63,12 @@ if healthy; then
 else
   say "creating $venv"
   make_venv
-  "$venv/bin/python" -m pip install "${pip_flags[@]}" -r "$req"
-  "$venv/bin/python" -c 'import mcp, mcp.client.stdio, mcp.client.streamable_http' \
+  "$venv/bin/python" -m pip install "${pip_flags[@]}" "${reqs[@]/#/--requirement=}"
+  "$venv/bin/python" -c 'import mcp, mcp.client.stdio, mcp.client.streamable_http, openapi_spec_validator, jsonschema' \
     || { say "venv at $venv is not usable after install"; exit 1; }
   echo "$want" >"$stamp"
 fi
 
 echo "python: $venv/bin/python"
 echo "mcp: $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
+echo "openapi-spec-validator: $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("openapi-spec-validator"))')"

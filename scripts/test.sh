@@ -21,7 +21,7 @@ if [ ! -x "$anvil" ]; then
   echo "FAIL: $anvil is missing after \`npm ci\` (needs npm and access to the npm registry)"; exit 1
 fi
 "$anvil" --version | sed -n 1p
-# A real MCP client for the MCP tests: the official Python SDK, pinned, in target/mcp-venv.
+# A real MCP client for the MCP tests (the official Python SDK) and the OpenAPI validators, pinned, in target/mcp-venv.
 scripts/setup-python.sh
 # A real browser for the dashboard test: Debian's Chromium (driven by playwright-core, pinned above).
 if [ ! -x /usr/bin/chromium ]; then

@@ -23,12 +23,12 @@ fn band_tools(bands: &[&[&str]]) -> Vec<String> {
     bands.iter().flat_map(|band| band.iter().map(|name| name.to_string())).collect()
 }
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The venv made by scripts/setup-python.sh (or MANDATE_TEST_PYTHON).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let path = std::env::var_os("MANDATE_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/mcp-venv/bin/python"));
