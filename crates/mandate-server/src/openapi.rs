@@ -7,7 +7,9 @@
 use mandate_core::ErrorCode;
 use serde_json::{json, Map, Value};
 
-use crate::auth::{BANDS, EXTRA_SCOPES, OPERATOR_SCOPES};
+use mandate_core::Scope;
+
+use crate::auth::OPERATOR_SCOPES;
 use crate::webhooks::Event;
 
 /// A reference to a component schema.
@@ -715,7 +717,7 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
     );
     schemas.insert("OperatorKeyList".into(), list_of("operator_keys", "OperatorKey"));
     schemas.insert("OperatorKeyRevoked".into(), object(json!({"revoked": boolean(), "key_id": text()}), &[]));
-    let scopes: Vec<&str> = BANDS.iter().chain(&EXTRA_SCOPES).copied().collect();
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
     schemas.insert(
         "Session".into(),
         object(
@@ -734,7 +736,7 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
         ),
     );
     schemas.insert("SessionList".into(), list_of("sessions", "Session"));
-    let mut bands: Vec<Value> = BANDS.iter().map(|band| json!(band)).collect();
+    let mut bands: Vec<Value> = Scope::BANDS.iter().map(|band| json!(band.as_str())).collect();
     bands.push(Value::Null);
     schemas.insert(
         "CurrentSession".into(),
@@ -829,7 +831,7 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
             "properties": {"wallet_id": {"type": "string"}, "ttl_secs": {"type": "integer", "minimum": 1},
                 "max_renewals": {"type": "integer", "minimum": 0},
                 "absolute_lifetime_secs": {"type": "integer", "minimum": 1},
-                "scopes": {"type": "array", "items": {"enum": BANDS.iter().chain(&EXTRA_SCOPES).collect::<Vec<_>>()}}}},
+                "scopes": {"type": "array", "items": {"enum": Scope::ALL.iter().map(|scope| scope.as_str()).collect::<Vec<_>>()}}}},
         "Policy": {"type": "object", "required": ["rules"], "description": "see docs/POLICY.md"},
         "Freeze": {"type": "object", "additionalProperties": false,
             "properties": {"reason": {"type": "string", "maxLength": 500}}},
