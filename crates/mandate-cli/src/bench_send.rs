@@ -201,14 +201,19 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     drop(warm);
 
     let endpoint = Arc::new((http.clone(), url.clone(), wallet_id.clone(), token.clone()));
+    let timings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collected = timings.clone();
     let mandate_run = drive(sends, concurrency, move || {
-        let endpoint = endpoint.clone();
+        let (endpoint, collected) = (endpoint.clone(), collected.clone());
         async move {
             let (http, url, wallet, token) = &*endpoint;
-            agent_send(http, url, wallet, token, to).await.map(|_| ())
+            let (_, timing) = agent_send(http, url, wallet, token, to).await?;
+            collected.lock().map_err(|_| internal("timings lock"))?.push(timing);
+            Ok(())
         }
     })
     .await?;
+    let stages = stage_medians(&timings.lock().map_err(|_| internal("timings lock"))?);
     wait_mined(&rpc, address, sends as u64 + 1).await?;
 
     // Baseline: one k256 key, no policy, no daemon.
@@ -252,11 +257,40 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
         "ratio_p50_latency": ratio("p50_ms"),
         "ratio_p99_latency": ratio("p99_ms"),
         "ratio_throughput": ratio("sends_per_sec"),
+        "mandate_stages_p50_ms": stages,
         "notes": "mandate = REST send through session auth, policy reservation (SQLite, audit fsync), fees, estimateGas, 2-of-3 signing with the cosigner process, broadcast; baseline = same RPC client, single k256 key, no policy; anvil automine; all on this machine",
     }))
 }
 
-async fn agent_send(http: &reqwest::Client, url: &str, wallet: &str, token: &str, to: Address) -> CliResult<Value> {
+/// The median of each stage the daemon reported in `Server-Timing` (`name;dur=ms, …`).
+fn stage_medians(timings: &[String]) -> Value {
+    let mut stages: Vec<(String, Vec<f64>)> = Vec::new();
+    for header in timings {
+        for part in header.split(',') {
+            let Some((name, ms)) = part.trim().split_once(";dur=") else { continue };
+            let Ok(ms) = ms.parse::<f64>() else { continue };
+            match stages.iter_mut().find(|(known, _)| known == name) {
+                Some((_, values)) => values.push(ms),
+                None => stages.push((name.to_string(), vec![ms])),
+            }
+        }
+    }
+    let mut medians = serde_json::Map::new();
+    for (name, mut values) in stages {
+        values.sort_by(f64::total_cmp);
+        medians.insert(name, json!(percentile(&values, 0.5)));
+    }
+    Value::Object(medians)
+}
+
+/// One agent send; returns the body and the daemon's `Server-Timing` header.
+async fn agent_send(
+    http: &reqwest::Client,
+    url: &str,
+    wallet: &str,
+    token: &str,
+    to: Address,
+) -> CliResult<(Value, String)> {
     let response = http
         .post(format!("{url}/v1/wallets/{wallet}/transactions"))
         .bearer_auth(token)
@@ -265,11 +299,13 @@ async fn agent_send(http: &reqwest::Client, url: &str, wallet: &str, token: &str
         .await
         .map_err(internal)?;
     let status = response.status();
+    let timing =
+        response.headers().get("server-timing").and_then(|value| value.to_str().ok()).unwrap_or_default().to_string();
     let body: Value = response.json().await.map_err(internal)?;
     if !status.is_success() {
         return Err(internal(format!("send failed ({status}): {body}")));
     }
-    Ok(body)
+    Ok((body, timing))
 }
 
 async fn drive<F, Fut>(sends: usize, concurrency: usize, one: F) -> CliResult<Run>

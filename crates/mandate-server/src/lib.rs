@@ -32,6 +32,7 @@ mod seal;
 mod send;
 mod state;
 mod task;
+mod timing;
 mod tokens;
 mod tracker;
 mod webhooks;

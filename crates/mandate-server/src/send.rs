@@ -97,16 +97,27 @@ async fn run_transaction(
     let details = json!({"tx_id": tx_id, "to": plan.to.to_checksum(None), "value_wei": plan.value.to_string(),
                          "data": format!("0x{}", hex::encode(&plan.data)), "idempotency_key": key});
     // Fail closed: no audit record of the request, no signature.
+    let audit_started = std::time::Instant::now();
     let (audit_actor, audit_wallet) = (actor.clone(), wallet.id.clone());
     blocking(move || {
         Ok(store.audit(audit_entry(&audit_actor, "transaction.requested", Some(&audit_wallet), details), now())?)
     })
     .await?;
 
+    let request_audit = format!("request_audit;dur={:.2}", audit_started.elapsed().as_secs_f64() * 1e3);
+
     // From here on the work runs in its own task: a client that hangs up mid-send
     // cannot abandon a reservation, a nonce or a signature half way.
-    let task = tokio::spawn(reserve_sign_broadcast(state.clone(), wallet, plan, key, tx_id, actor));
-    task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?
+    let task =
+        tokio::spawn(crate::timing::timed(reserve_sign_broadcast(state.clone(), wallet, plan, key, tx_id, actor)));
+    let (outcome, stages) = task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?;
+    outcome.map(|mut response| {
+        let stages = stages.and_then(|stages| stages.to_str().ok().map(|s| format!("{request_audit}, {s}")));
+        if let Some(value) = stages.and_then(|text| axum::http::HeaderValue::from_str(&text).ok()) {
+            response.headers_mut().insert("server-timing", value);
+        }
+        response
+    })
 }
 
 /// Decode, context, policy + reservation (retried if the policy changes meanwhile),
@@ -121,12 +132,14 @@ async fn reserve_sign_broadcast(
 ) -> ApiResult<Response> {
     let from = crate::request::address_field("address", &wallet.address)?;
     let chain_nonce = state.chain.pending_nonce(from).await?;
+    crate::timing::mark("chain");
     let mut attempts = 0;
     let (tx, view) = loop {
         attempts += 1;
         let policy = policy_of(&state, &wallet.id)?;
         let action = decode_plan(policy.as_deref(), &plan)?;
         let view = chain_view(&state, policy.as_deref(), &action, from, &plan, false).await?;
+        crate::timing::mark("chain");
         let lookback = policy.as_deref().map(Policy::lookback_secs).unwrap_or(0);
         let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
         let decided_at = now();
@@ -159,6 +172,7 @@ async fn reserve_sign_broadcast(
             })?)
         })
         .await?;
+        crate::timing::mark("reserve");
         match outcome {
             ReserveOutcome::Existing(tx) => return replayed(tx, &plan),
             ReserveOutcome::Denied(decision) => {
@@ -328,6 +342,7 @@ pub(crate) async fn sign_and_broadcast(
     })
     .await
     .map_err(BeforeBroadcast)?;
+    crate::timing::mark("sign");
     let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, from).map_err(|e| BeforeBroadcast(e.into()))?;
     let hash = format!("{:#x}", keccak256(&raw));
     // Record before broadcasting: the audit must hold the signature event (fail closed).
@@ -341,7 +356,10 @@ pub(crate) async fn sign_and_broadcast(
                "max_fee_per_gas": max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
     );
     blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, now(), entry)?)).await.map_err(BeforeBroadcast)?;
-    match state.chain.send_raw_transaction(&raw).await {
+    crate::timing::mark("record");
+    let sent = state.chain.send_raw_transaction(&raw).await;
+    crate::timing::mark("broadcast");
+    match sent {
         Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
             // "already known" / "nonce too low" can mean this very transaction is in
