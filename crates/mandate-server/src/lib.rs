@@ -12,7 +12,6 @@
 //! identity and pins): one directory then holds two shares per wallet.
 
 mod actions;
-mod api;
 mod approvals;
 mod audit;
 mod auth;
@@ -28,6 +27,7 @@ mod party;
 mod ports;
 mod provision;
 mod request;
+mod routes;
 mod seal;
 mod send;
 mod state;
@@ -236,7 +236,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     let hosts = state.hosts.clone();
     // The Host check wraps everything the listener serves; `/mcp`'s in-process calls
     // to the REST router do not pass through it (they carry no Host).
-    mcp::with_mcp(api::router(state.clone()), hosts.names())
+    mcp::with_mcp(routes::router(state.clone()), hosts.names())
         .merge(dashboard::router(state))
         .layer(axum::middleware::from_fn_with_state(hosts, guard::check_host))
 }
