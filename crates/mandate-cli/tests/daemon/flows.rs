@@ -250,13 +250,18 @@ fn the_same_idempotency_key_sends_once() {
             .json(&json!({"to": to.to_checksum(None), "amount_wei": "1"}))
             .send();
     }
+    // Settled: every listed send is final, and no send still on its way to its
+    // reservation has appeared for two seconds (a hung-up request may still be reading
+    // the chain when the first poll comes).
+    let mut last = (0, std::time::Instant::now());
     let settled = mandate_test_support::wait_until(std::time::Duration::from_secs(30), || {
         let (_, list) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None);
-        list["transactions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|tx| tx["status"] == "confirmed" || tx["status"] == "failed")
+        let txs = list["transactions"].as_array().unwrap();
+        let all_final = txs.iter().all(|tx| tx["status"] == "confirmed" || tx["status"] == "failed");
+        if txs.len() != last.0 || !all_final {
+            last = (txs.len(), std::time::Instant::now());
+        }
+        all_final && last.1.elapsed() >= std::time::Duration::from_secs(2)
     });
     assert!(settled, "a send was left half done after its client hung up");
     let (_, list) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None);
