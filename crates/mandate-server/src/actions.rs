@@ -424,7 +424,7 @@ async fn explain(
         }
     };
     let action = decode_plan(policy, &plan)?;
-    let from = address_field("address", &wallet.address)?;
+    let from = wallet.address()?;
     let view = chain_view(state, policy, &action, from, &plan, simulate).await?;
     let now = now();
     let history = recent_spends(state, &wallet.id, policy, now)?;

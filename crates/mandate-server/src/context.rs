@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mandate_core::policy::Policy;
 use mandate_core::ErrorCode;
-use mandate_store::{FreezeRecord, WalletRecord};
+use mandate_store::{FreezeRecord, StoredPolicy, WalletRecord};
 use serde_json::json;
 
 use crate::auth::Principal;
@@ -24,7 +24,7 @@ pub(crate) fn wallet_for(state: &AppState, principal: &Principal, id: &str, scop
 /// A policy is parsed once per version: the parsed value is kept by its hash, so the
 /// send path's retries and every later request reuse it.
 pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Arc<Policy>>> {
-    let Some((_, document, hash)) = state.store.policy(wallet)? else { return Ok(None) };
+    let Some(StoredPolicy { document, hash, .. }) = state.store.policy(wallet)? else { return Ok(None) };
     let mut cache = state.policies.lock().map_err(|_| ApiError::internal("policy cache poisoned"))?;
     if let Some(policy) = cache.get(&hash) {
         return Ok(Some(policy.clone()));

@@ -315,8 +315,9 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             Err(_) => "unavailable".into(),
         };
         let policy = match state.store.policy(&wallet.id) {
-            Ok(Some((version, _, hash))) => {
-                format!("version {version} <code>{}</code>", escape(hash.get(..16).unwrap_or(&hash)))
+            Ok(Some(stored)) => {
+                let hash = &stored.hash;
+                format!("version {} <code>{}</code>", stored.version, escape(hash.get(..16).unwrap_or(hash)))
             }
             _ => "none (everything denied)".into(),
         };
@@ -391,11 +392,11 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
         }
     }
     let policy = match state.store.policy(&wallet.id) {
-        Ok(Some((version, document, _))) => {
-            let pretty = serde_json::from_str::<serde_json::Value>(&document)
+        Ok(Some(stored)) => {
+            let pretty = serde_json::from_str::<serde_json::Value>(&stored.document)
                 .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or(document);
-            format!("<h2>Policy (version {version})</h2><pre>{}</pre>", escape(&pretty))
+                .unwrap_or(stored.document);
+            format!("<h2>Policy (version {})</h2><pre>{}</pre>", stored.version, escape(&pretty))
         }
         _ => "<h2>Policy</h2><p>None: everything is denied.</p>".into(),
     };

@@ -80,7 +80,7 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
         .store
         .wallet(&held.wallet_id)?
         .ok_or_else(|| ApiError::internal(format!("{}: its wallet vanished", held.id)))?;
-    let from = crate::request::address_field("address", &wallet.address)?;
+    let from = wallet.address()?;
     let plan = plan_of(&held)?;
     let gas = held.gas_limit.ok_or_else(|| ApiError::internal(format!("{}: no gas bound", held.id)))?;
     let fee_bound: u128 = held

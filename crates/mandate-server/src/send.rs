@@ -130,7 +130,7 @@ async fn reserve_sign_broadcast(
     tx_id: String,
     actor: String,
 ) -> ApiResult<Response> {
-    let from = crate::request::address_field("address", &wallet.address)?;
+    let from = wallet.address()?;
     let chain_nonce = state.chain.pending_nonce(from).await?;
     crate::timing::mark("chain");
     let mut attempts = 0;

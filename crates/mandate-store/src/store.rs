@@ -50,6 +50,25 @@ pub struct WalletRecord {
     pub created_at: u64,
 }
 
+impl WalletRecord {
+    /// The stored address, parsed (the store only keeps addresses the daemon derived
+    /// from its own share).
+    pub fn address(&self) -> Result<alloy_primitives::Address> {
+        self.address.parse().map_err(|_| StoreError::Corrupt(format!("wallet {} has no valid address", self.id)))
+    }
+}
+
+/// A wallet's current policy as stored: its version, the JSON document, its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPolicy {
+    /// Version number (1 for the first policy of a wallet).
+    pub version: u64,
+    /// The document as uploaded (JSON).
+    pub document: String,
+    /// Its hash (the policy version hash the audit trail records).
+    pub hash: String,
+}
+
 /// A session (the token itself is never stored, only its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionRecord {
@@ -553,13 +572,13 @@ impl Store {
     }
 
     /// The current policy: (version, document, hash).
-    pub fn policy(&self, wallet: &str) -> Result<Option<(u64, String, String)>> {
+    pub fn policy(&self, wallet: &str) -> Result<Option<StoredPolicy>> {
         Ok(self
             .conn()?
             .query_row(
                 "SELECT version, document, hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
                 [wallet],
-                |r| Ok((u(r.get(0)?), r.get(1)?, r.get(2)?)),
+                |r| Ok(StoredPolicy { version: u(r.get(0)?), document: r.get(1)?, hash: r.get(2)? }),
             )
             .optional()?)
     }

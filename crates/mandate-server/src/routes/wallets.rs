@@ -110,7 +110,7 @@ pub(super) async fn balance(
     Query(query): Query<BalanceQuery>,
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
-    let address = crate::request::address_field("address", &wallet.address)?;
+    let address = wallet.address()?;
     let Some(token) = query.token.as_deref() else {
         let wei = state.chain.balance(address).await?;
         return Ok(Json(json!({
@@ -150,7 +150,7 @@ pub(super) async fn policy_summary(
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let frozen = state.store.freeze_of(&wallet.id)?;
-    let Some((version, document, hash)) = state.store.policy(&wallet.id)? else {
+    let Some(mandate_store::StoredPolicy { version, document, hash }) = state.store.policy(&wallet.id)? else {
         return Ok(Json(json!({"wallet_id": wallet.id, "policy": null, "frozen": frozen, "rules": [], "budgets": [],
             "note": "no policy is set: every action is denied"})));
     };
@@ -186,7 +186,7 @@ pub(super) async fn show_policy(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     wallet_for(&state, &principal, &id, "read")?;
-    let (version, document, hash) = state
+    let mandate_store::StoredPolicy { version, document, hash } = state
         .store
         .policy(&id)?
         .ok_or_else(|| ApiError::new(ErrorCode::PolicyNotFound, format!("{id} has no policy: everything is denied")))?;
@@ -224,7 +224,7 @@ pub(super) async fn set_policy(
             .with_details(json!({"path": path, "reason": "decimals differ from the contract's"})));
         }
     }
-    let previous = state.store.policy(&id)?.map(|(version, _, hash)| json!({"version": version, "hash": hash}));
+    let previous = state.store.policy(&id)?.map(|stored| json!({"version": stored.version, "hash": stored.hash}));
     let store = state.store.clone();
     let actor = principal.actor();
     let (wallet, document, hash, rules) = (id.clone(), text.to_string(), policy.hash.clone(), policy.rules.len());
