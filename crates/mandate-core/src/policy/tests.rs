@@ -651,3 +651,404 @@ proptest! {
         let _ = Policy::parse(&serde_json::json!({"version": 1, "rules": [rule]}).to_string());
     }
 }
+
+// ---- Rules the engine must keep, one boundary or arm at a time ----
+
+/// A policy with the TST token declared and `rules`, without price sources.
+fn parse_rules(rules: &str) -> Result<Policy, PolicyError> {
+    Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"TST":{{"address":"{TOKEN}","decimals":6}}}},"rules":{rules}}}"#
+    ))
+}
+
+fn only_rule(rules: &str) -> Result<RuleKind, PolicyError> {
+    Ok(parse_rules(rules)?.rules.remove(0).kind)
+}
+
+fn window_of(fields: &str) -> Result<TimeWindow, PolicyError> {
+    match only_rule(&format!(r#"[{{"id":"w","type":"time_window","timezone":"UTC"{fields}}}]"#))? {
+        RuleKind::TimeWindow(window) => Ok(*window),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn time_window_fields_default_to_every_day_all_day() {
+    let window = window_of("").unwrap();
+    assert_eq!((window.days, window.start_minute, window.end_minute), ([true; 7], 0, 24 * 60));
+    let window = window_of(r#","days":["tue","sun"],"start":"01:30","end":"23:59""#).unwrap();
+    assert_eq!(window.days, [false, true, false, false, false, false, true]);
+    assert_eq!((window.start_minute, window.end_minute), (90, 23 * 60 + 59));
+}
+
+#[test]
+fn clock_times_are_hh_mm_from_00_00_to_24_00() {
+    let minute = |text: &str| window_of(&format!(r#","start":"{text}","end":"00:01""#)).map(|w| w.start_minute);
+    assert_eq!(minute("00:00"), Ok(0));
+    assert_eq!(minute("09:59"), Ok(599));
+    assert_eq!(minute("10:30"), Ok(630));
+    assert_eq!(minute("23:59"), Ok(1439));
+    assert_eq!(minute("24:00"), Ok(1440));
+    for bad in ["24:01", "25:00", "09:60", "9:00", "09:5", "009:00", "09:000", "0900", "ab:cd", "", "-1:00"] {
+        let error = minute(bad).unwrap_err();
+        assert_eq!(
+            (error.path.as_str(), error.message.as_str()),
+            ("$.rules[0].start", "expected HH:MM (00:00 to 24:00)")
+        );
+    }
+    let end = window_of(r#","start":"00:01","end":"24:01""#).unwrap_err();
+    assert_eq!(end.path, "$.rules[0].end");
+    let empty = window_of(r#","start":"10:00","end":"10:00""#).unwrap_err();
+    assert_eq!(empty.path, "$.rules[0].end");
+    assert!(empty.message.contains("empty"), "{empty:?}");
+}
+
+/// 2026-01-05 00:00 UTC, a Monday.
+const MONDAY_UTC: u64 = 1_767_571_200;
+
+fn at(day: u64, hour: u64, minute: u64) -> u64 {
+    MONDAY_UTC + day * 86_400 + hour * 3600 + minute * 60
+}
+
+#[test]
+fn a_day_window_includes_its_start_and_excludes_its_end() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"office","type":"time_window","timezone":"UTC","days":["mon"],"start":"09:00","end":"17:00"}}]"#
+    ));
+    let eval = |now: u64| Ctx::new(now).eval(&p, &send(ALICE, "0.1"));
+    allowed(&eval(at(0, 9, 0)));
+    allowed(&eval(at(0, 16, 59)));
+    for (now, observed) in [(at(0, 8, 59), "mon 08:59"), (at(0, 17, 0), "mon 17:00"), (at(1, 10, 0), "tue 10:00")] {
+        let d = eval(now);
+        assert_eq!((denied_by(&d), d.observed.as_deref()), ("office", Some(observed)));
+    }
+}
+
+#[test]
+fn an_overnight_window_belongs_to_the_day_it_starts_on() {
+    let night = |day: &str| {
+        policy(&format!(
+            r#"[{CAP},{{"id":"night","type":"time_window","timezone":"UTC","days":["{day}"],"start":"22:00","end":"06:00"}}]"#
+        ))
+    };
+    let friday = night("fri");
+    let eval = |p: &Policy, now: u64| Ctx::new(now).eval(p, &send(ALICE, "0.1"));
+    allowed(&eval(&friday, at(4, 22, 0)));
+    allowed(&eval(&friday, at(4, 23, 59)));
+    allowed(&eval(&friday, at(5, 0, 0)));
+    allowed(&eval(&friday, at(5, 5, 59)));
+    for now in [at(4, 21, 59), at(5, 6, 0), at(5, 22, 0), at(4, 5, 0), at(3, 23, 0)] {
+        assert_eq!(denied_by(&eval(&friday, now)), "night", "{now}");
+    }
+    // Monday early morning is Sunday night's.
+    let sunday = night("sun");
+    allowed(&eval(&sunday, at(0, 5, 0)));
+    allowed(&eval(&sunday, at(6, 23, 0)));
+    assert_eq!(denied_by(&eval(&sunday, at(6, 5, 0))), "night", "Sunday early morning is Saturday night's");
+}
+
+#[test]
+fn several_windows_in_one_zone_each_apply() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"morning","type":"time_window","timezone":"Europe/Berlin","start":"06:00","end":"23:00"}},
+           {{"id":"weekdays","type":"time_window","timezone":"Europe/Berlin","days":["mon","tue","wed","thu","fri"]}}]"#
+    ));
+    // Monday 04:30 UTC is 05:30 in Berlin: the first window denies.
+    let d = Ctx::new(at(0, 4, 30)).eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("morning", Some("mon 05:30")));
+    allowed(&Ctx::new(at(0, 5, 0)).eval(&p, &send(ALICE, "0.1")));
+    // Saturday noon: the second window (same zone, converted once) denies.
+    let d = Ctx::new(at(5, 12, 0)).eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("weekdays", Some("sat 13:00")));
+}
+
+#[test]
+fn new_recipient_takes_notify_delay_or_approval() {
+    let tier = |text: &str| {
+        only_rule(&format!(r#"[{{"id":"n","type":"new_recipient"{text}}}]"#)).map(|kind| match kind {
+            RuleKind::NewRecipient { tier } => tier,
+            other => panic!("{other:?}"),
+        })
+    };
+    assert_eq!(tier(""), Ok(Tier::Approval));
+    assert_eq!(tier(r#","tier":"notify""#), Ok(Tier::Notify));
+    assert_eq!(tier(r#","tier":"delay""#), Ok(Tier::Delay));
+    assert_eq!(tier(r#","tier":"approval""#), Ok(Tier::Approval));
+    for bad in ["instant", "Notify", "later", ""] {
+        assert_eq!(tier(&format!(r#","tier":"{bad}""#)).unwrap_err().path, "$.rules[0].tier", "{bad}");
+    }
+}
+
+#[test]
+fn message_patterns_are_compared_by_their_source() {
+    let rules = |pattern: &str| {
+        parse_rules(&format!(r#"[{{"id":"m","type":"personal_message","mode":"deny","pattern":"{pattern}"}}]"#))
+            .unwrap()
+            .rules
+    };
+    assert_eq!(rules("^a+$"), rules("^a+$"));
+    assert_ne!(rules("^a+$"), rules("^b+$"));
+}
+
+#[test]
+fn lookback_is_the_longest_window_of_any_rule() {
+    let lookback = |rules: &str| parse_rules(rules).unwrap().lookback_secs();
+    assert_eq!(lookback(r#"[{"id":"c","type":"max_per_tx","amount":"1"}]"#), 0);
+    assert_eq!(lookback(r#"[{"id":"r","type":"rolling_cap","window_secs":700,"amount":"1"}]"#), 700);
+    assert_eq!(lookback(r#"[{"id":"v","type":"velocity","window_secs":900,"max_count":3}]"#), 900);
+    assert_eq!(lookback(r#"[{"id":"t","type":"tiers","approval_above":"1","window_secs":800}]"#), 800);
+    assert_eq!(
+        lookback(
+            r#"[{"id":"r","type":"rolling_cap","window_secs":700,"amount":"1"},
+                {"id":"v","type":"velocity","window_secs":900,"max_count":3},
+                {"id":"t","type":"tiers","approval_above":"1","window_secs":800}]"#
+        ),
+        900
+    );
+}
+
+#[test]
+fn windows_may_be_at_most_ten_years() {
+    let ten_years = 10 * 366 * 24 * 3600;
+    assert_eq!(MAX_WINDOW_SECS, 316_224_000);
+    let velocity = |secs: u64| {
+        parse_rules(&format!(r#"[{{"id":"v","type":"velocity","window_secs":{secs},"max_count":1}}]"#)).map(|_| ())
+    };
+    assert_eq!(velocity(ten_years), Ok(()));
+    assert_eq!(velocity(ten_years + 1).unwrap_err().path, "$.rules[0].window_secs");
+    assert_eq!(velocity(0).unwrap_err().path, "$.rules[0].window_secs");
+}
+
+#[test]
+fn usd_values_need_a_power_of_ten_that_fits_256_bits() {
+    // 10^77 fits in 256 bits, 10^78 does not.
+    let quote = |decimals: u8| PriceQuote { answer: U256::from(1u8), decimals, updated_at: 0 };
+    let exact = U256::from(10u64).pow(U256::from(71u64));
+    assert_eq!(usd_micro(exact, 36, &quote(41)), Some(U256::from(1u8)));
+    assert_eq!(usd_micro(exact, 36, &quote(42)), None);
+    assert_eq!(usd_micro(U256::from(1u8), 18, &quote(6)), Some(U256::from(1u8)), "rounded up");
+    // One ETH at $0.000001 is exactly one micro-dollar; a wei more rounds up to two.
+    let one_eth = U256::from(10u64).pow(U256::from(18u64));
+    assert_eq!(usd_micro(one_eth, 18, &quote(6)), Some(U256::from(1u8)));
+    assert_eq!(usd_micro(one_eth + U256::from(1u8), 18, &quote(6)), Some(U256::from(2u8)));
+}
+
+#[test]
+fn gas_caps_need_a_positive_gas_limit_or_a_fee_that_fits() {
+    let cap = |fields: &str| match only_rule(&format!(r#"[{{"id":"g","type":"gas_cap"{fields}}}]"#)) {
+        Ok(RuleKind::GasCap { max_gas, max_fee_per_gas }) => Ok((max_gas, max_fee_per_gas)),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e.path),
+    };
+    assert_eq!(cap(r#","max_gas":60000"#), Ok((Some(60_000), None)));
+    assert_eq!(cap(r#","max_fee_per_gas_gwei":"1.5""#), Ok((None, Some(1_500_000_000))));
+    assert_eq!(cap(r#","max_gas":1,"max_fee_per_gas_gwei":"0.000000001""#), Ok((Some(1), Some(1))));
+    assert_eq!(cap(""), Err("$.rules[0]".to_string()));
+    assert_eq!(cap(r#","max_gas":0"#), Err("$.rules[0].max_gas".to_string()));
+    assert_eq!(cap(r#","max_gas":"60000""#), Err("$.rules[0].max_gas".to_string()));
+    assert_eq!(cap(r#","max_fee_per_gas_gwei":"1.0000000001""#), Err("$.rules[0].max_fee_per_gas_gwei".to_string()));
+    // u128::MAX wei is about 3.4e29 gwei; one wei more does not fit.
+    assert_eq!(
+        cap(r#","max_fee_per_gas_gwei":"340282366920938463463374607431.768211455""#),
+        Ok((None, Some(u128::MAX)))
+    );
+    let too_large =
+        only_rule(r#"[{"id":"g","type":"gas_cap","max_fee_per_gas_gwei":"340282366920938463463374607431.768211456"}]"#)
+            .unwrap_err();
+    assert_eq!((too_large.path.as_str(), too_large.message.as_str()), ("$.rules[0].max_fee_per_gas_gwei", "too large"));
+}
+
+#[test]
+fn token_symbols_decimals_and_addresses_are_checked() {
+    let declare = |symbol: &str, spec: &str| {
+        Policy::parse(&format!(r#"{{"version":1,"tokens":{{"{symbol}":{spec}}},"rules":[]}}"#)).map(|p| p.tokens)
+    };
+    let spec = |decimals: &str| format!(r#"{{"address":"{TOKEN}","decimals":{decimals}}}"#);
+    let tokens = declare("T.S_T-1", &spec("36")).unwrap();
+    assert_eq!(tokens, vec![TokenSpec { symbol: "T.S_T-1".into(), address: addr(TOKEN), decimals: 36 }]);
+    assert!(declare("ABCDEFGHIJKLMNOP", &spec("0")).is_ok(), "16 characters");
+    for bad in ["", "ABCDEFGHIJKLMNOPQ", "native", "usd", "0xT", "T T", "T/T", "T$"] {
+        assert_eq!(declare(bad, &spec("6")).unwrap_err().path, format!("$.tokens.{bad}"), "{bad:?}");
+    }
+    for bad in ["37", "-1", "256", "\"6\"", "6.5"] {
+        assert_eq!(declare("T", &spec(bad)).unwrap_err().path, "$.tokens.T.decimals", "{bad}");
+    }
+    assert_eq!(declare("T", &format!(r#"{{"address":"{TOKEN}"}}"#)).unwrap_err().path, "$.tokens.T.decimals");
+    assert_eq!(
+        declare("T", &format!(r#"{{"address":"{TOKEN}","decimals":6,"x":1}}"#)).unwrap_err().path,
+        "$.tokens.T.x"
+    );
+    let twice = Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"A":{{"address":"{TOKEN}","decimals":6}},"B":{{"address":"{TOKEN}","decimals":6}}}},"rules":[]}}"#
+    ));
+    assert_eq!(twice.unwrap_err().path, "$.tokens.B.address");
+    let many = |n: usize| {
+        let tokens: Vec<String> =
+            (0..n).map(|i| format!(r#""T{i}":{{"address":"0x{:040x}","decimals":6}}"#, i + 1)).collect();
+        Policy::parse(&format!(r#"{{"version":1,"tokens":{{{}}},"rules":[]}}"#, tokens.join(",")))
+    };
+    assert_eq!(many(100).unwrap().tokens.len(), 100);
+    assert_eq!(many(101).unwrap_err().path, "$.tokens");
+    assert_eq!(Policy::parse(r#"{"version":1,"tokens":[],"rules":[]}"#).unwrap_err().path, "$.tokens");
+}
+
+/// The conditions of the one function `signature` allowed on ROUTER with `conditions`.
+fn conditions_of(signature: &str, conditions: &str) -> Result<Vec<ArgCondition>, PolicyError> {
+    let kind = only_rule(&format!(
+        r#"[{{"id":"c","type":"allow_contracts","contracts":[{{"address":"{ROUTER}","functions":[
+              {{"signature":"{signature}","conditions":{conditions}}}]}}]}}]"#
+    ))?;
+    let RuleKind::AllowContracts { contracts } = kind else { panic!("{kind:?}") };
+    Ok(contracts[&addr(ROUTER)].values().next().unwrap().conditions.clone())
+}
+
+fn operand_of(ty: &str, value: &str) -> Result<ArgValue, String> {
+    conditions_of(&format!("f({ty} x)"), &format!(r#"[{{"arg":0,"op":"eq","value":{value}}}]"#))
+        .map(|mut conditions| match conditions.remove(0).op {
+            ConditionOp::Eq(value) => value,
+            other => panic!("{other:?}"),
+        })
+        .map_err(|e| format!("{}: {}", e.path, e.message))
+}
+
+#[test]
+fn condition_operands_are_typed_like_their_argument() {
+    assert_eq!(operand_of("address", &format!(r#""{TOKEN}""#)), Ok(ArgValue::Address(addr(TOKEN))));
+    assert_eq!(operand_of("uint8", r#""255""#), Ok(ArgValue::Uint(U256::from(255u64))));
+    assert_eq!(operand_of("int256", r#""-5""#), Ok(ArgValue::Int(alloy_primitives::I256::try_from(-5i64).unwrap())));
+    assert_eq!(operand_of("bool", "true"), Ok(ArgValue::Bool(true)));
+    assert_eq!(operand_of("bool", "false"), Ok(ArgValue::Bool(false)));
+    assert_eq!(operand_of("bool", r#""true""#), Ok(ArgValue::Bool(true)));
+    assert_eq!(operand_of("bool", r#""false""#), Ok(ArgValue::Bool(false)));
+    assert_eq!(operand_of("string", r#""hi""#), Ok(ArgValue::String("hi".into())));
+    assert_eq!(operand_of("bytes", r#""0x0102""#), Ok(ArgValue::Bytes(vec![1, 2])));
+    assert_eq!(operand_of("bytes2", r#""0x0102""#), Ok(ArgValue::Bytes(vec![1, 2])));
+    let path = "$.rules[0].contracts[0].functions[0].conditions[0].value";
+    for (ty, value) in [
+        ("address", r#""0x12""#),
+        ("uint256", r#""1.5""#),
+        ("uint256", "1"),
+        ("int256", r#""x""#),
+        ("bool", r#""yes""#),
+        ("bool", "1"),
+        ("string", "true"),
+        ("bytes", r#""0102""#),
+        ("bytes", r#""0xzz""#),
+        ("bytes2", r#""0x01""#),
+        ("bytes2", r#""0x010203""#),
+        ("uint256[]", r#""1""#),
+    ] {
+        let error = operand_of(ty, value).unwrap_err();
+        assert!(error.starts_with(&format!("{path}: ")), "{ty} {value}: {error}");
+    }
+    assert!(operand_of("uint256[]", r#""1""#).unwrap_err().contains("not supported"));
+}
+
+#[test]
+fn condition_operators_and_argument_references() {
+    let sig = "swap(address tokenIn, uint256 amountIn, int8 delta)";
+    let one = |condition: &str| conditions_of(sig, &format!("[{condition}]")).map(|mut c| c.remove(0));
+    assert_eq!(
+        one(r#"{"arg":"amountIn","op":"lte","value":"7"}"#),
+        Ok(ArgCondition { index: 1, op: ConditionOp::Lte(ArgValue::Uint(U256::from(7u8))) })
+    );
+    assert_eq!(
+        one(r#"{"arg":2,"op":"gte","value":"-1"}"#),
+        Ok(ArgCondition { index: 2, op: ConditionOp::Gte(ArgValue::Int(alloy_primitives::I256::MINUS_ONE)) })
+    );
+    assert_eq!(
+        one(&format!(r#"{{"arg":0,"op":"in","values":["{TOKEN}","{ROUTER}"]}}"#)),
+        Ok(ArgCondition {
+            index: 0,
+            op: ConditionOp::In(vec![ArgValue::Address(addr(TOKEN)), ArgValue::Address(addr(ROUTER))])
+        })
+    );
+    let at = "$.rules[0].contracts[0].functions[0].conditions[0]";
+    for (condition, path) in [
+        (r#"{"arg":0,"op":"gte","value":"1"}"#, format!("{at}.op")),
+        (r#"{"arg":3,"op":"eq","value":"1"}"#, format!("{at}.arg")),
+        (r#"{"arg":"nobody","op":"eq","value":"1"}"#, format!("{at}.arg")),
+        (r#"{"arg":-1,"op":"eq","value":"1"}"#, format!("{at}.arg")),
+        (r#"{"arg":true,"op":"eq","value":"1"}"#, format!("{at}.arg")),
+        (r#"{"arg":1,"op":"ne","value":"1"}"#, format!("{at}.op")),
+        (r#"{"arg":1,"value":"1"}"#, format!("{at}.op")),
+        (r#"{"arg":1,"op":"eq"}"#, format!("{at}.value")),
+        (r#"{"arg":1,"op":"in","value":"1"}"#, format!("{at}.value")),
+        (r#"{"arg":1,"op":"eq","values":["1"]}"#, format!("{at}.values")),
+        (r#"{"arg":1,"op":"in","values":["1","x"]}"#, format!("{at}.values[1]")),
+    ] {
+        assert_eq!(one(condition).unwrap_err().path, path, "{condition}");
+    }
+    // Unnamed arguments are referred to by position only.
+    assert_eq!(
+        conditions_of("f(uint256)", r#"[{"arg":"","op":"eq","value":"1"}]"#).unwrap_err().path,
+        format!("{at}.arg")
+    );
+}
+
+#[test]
+fn a_window_whose_running_total_overflows_is_summed_directly() {
+    // An old spend recorded at U256::MAX makes the running totals overflow; the window
+    // (the last hour) is then summed spend by spend, with the same result.
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"usd","type":"rolling_cap_usd","window_secs":3600,"usd":"1000"}},
+           {{"id":"eth","type":"rolling_cap","window_secs":3600,"amount":"1"}}]"#
+    ));
+    let mut ctx = Ctx::new(10_000);
+    let wei = |eth: &str| parse_units(eth, 18).unwrap();
+    ctx.history = vec![
+        Spend { at: 1_000, asset: Asset::Native, amount: U256::MAX, usd_micro: Some(U256::MAX) },
+        // $50 when it was spent (0.1 ETH is $200 now): the recorded value counts.
+        Spend { at: 9_000, asset: Asset::Native, amount: wei("0.1"), usd_micro: Some(parse_units("50", 6).unwrap()) },
+        // No recorded value: 0.05 ETH at today's $2000 is $100.
+        Spend { at: 9_500, asset: Asset::Native, amount: wei("0.05"), usd_micro: None },
+        // A token spend counts in USD ($3 at $1) but not against the native window.
+        Spend { at: 9_600, asset: Asset::Token(addr(TOKEN)), amount: U256::from(3_000_000u64), usd_micro: None },
+    ];
+    let view = Context {
+        now: ctx.now,
+        chain_id: 31337,
+        history: &ctx.history,
+        prices: &ctx.prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    let left = budgets(&p, &view);
+    let used: Vec<_> = left.iter().map(|b| (b.rule_id.as_str(), b.used, b.frees_at)).collect();
+    assert_eq!(used, vec![("usd", parse_units("153", 6).unwrap(), Some(12_600)), ("eth", wei("0.15"), Some(12_600))]);
+    // $153 + 0.4235 ETH ($847) is exactly $1000.
+    allowed(&ctx.eval(&p, &send(ALICE, "0.4235")));
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.4236"))), "usd");
+}
+
+#[test]
+fn a_window_frees_up_when_its_oldest_counted_spend_leaves() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"eth","type":"rolling_cap","window_secs":3600,"amount":"1"}},
+           {{"id":"tst","type":"rolling_cap","asset":"TST","window_secs":3600,"amount":"1"}}]"#
+    ));
+    let mut ctx = Ctx::new(10_000);
+    ctx.history = vec![
+        // Outside the window.
+        Spend { at: 6_400, asset: Asset::Native, amount: U256::from(5u8), usd_micro: None },
+        // Moves nothing: not counted, frees nothing.
+        Spend { at: 8_000, asset: Asset::Native, amount: U256::ZERO, usd_micro: None },
+        Spend { at: 8_500, asset: Asset::Token(addr(TOKEN)), amount: U256::from(2u8), usd_micro: None },
+        Spend { at: 9_000, asset: Asset::Native, amount: U256::from(1u8), usd_micro: None },
+    ];
+    let view = Context {
+        now: ctx.now,
+        chain_id: 31337,
+        history: &ctx.history,
+        prices: &ctx.prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    let left: Vec<_> = budgets(&p, &view).into_iter().map(|b| (b.rule_id, b.used, b.frees_at)).collect();
+    assert_eq!(
+        left,
+        vec![("eth".to_string(), U256::from(1u8), Some(12_600)), ("tst".to_string(), U256::from(2u8), Some(12_100))]
+    );
+}
