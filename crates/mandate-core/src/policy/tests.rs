@@ -1052,3 +1052,243 @@ fn a_window_frees_up_when_its_oldest_counted_spend_leaves() {
         vec![("eth".to_string(), U256::from(1u8), Some(12_600)), ("tst".to_string(), U256::from(2u8), Some(12_100))]
     );
 }
+
+#[test]
+fn tier_names_parse_to_their_tier() {
+    assert_eq!(Tier::parse("instant"), Some(Tier::Instant));
+    assert_eq!(Tier::parse("notify"), Some(Tier::Notify));
+    assert_eq!(Tier::parse("delay"), Some(Tier::Delay));
+    assert_eq!(Tier::parse("approval"), Some(Tier::Approval));
+    assert_eq!(Tier::parse("APPROVAL"), None);
+}
+
+const OTHER_TOKEN: &str = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9";
+
+#[test]
+fn assets_are_named_found_and_priced_from_the_policy() {
+    let p = policy("[]");
+    let tst = Asset::Token(addr(TOKEN));
+    let unknown = Asset::Token(addr(OTHER_TOKEN));
+    assert_eq!(p.token("TST").map(|t| t.address), Some(addr(TOKEN)));
+    assert_eq!(p.token(&TOKEN.to_lowercase()).map(|t| t.symbol.as_str()), Some("TST"));
+    assert_eq!(p.token("tst"), None, "symbols are case-sensitive");
+    assert_eq!(p.token(OTHER_TOKEN), None);
+    assert_eq!((p.decimals(Asset::Native), p.decimals(tst), p.decimals(unknown)), (Some(18), Some(6), None));
+    assert_eq!((p.asset_name(Asset::Native), p.asset_name(tst)), ("native".to_string(), "TST".to_string()));
+    assert_eq!(p.asset_name(unknown), OTHER_TOKEN);
+    assert_eq!(p.aggregators().collect::<Vec<_>>(), vec![(tst, addr(FEED))]);
+    let mut prices = BTreeMap::new();
+    let fresh = PriceQuote { answer: U256::from(250_000_000u64), decimals: 8, updated_at: 400 };
+    prices.insert(tst, fresh);
+    // The static native price is quoted in micro-dollars, as of now.
+    let native = p.quote(Asset::Native, &prices, 1_000).unwrap();
+    assert_eq!(native, PriceQuote { answer: parse_units("2000", 6).unwrap(), decimals: 6, updated_at: 1_000 });
+    // The aggregator answer may be exactly max_age_secs (600) old, not more.
+    assert_eq!(p.quote(tst, &prices, 1_000), Ok(fresh));
+    assert!(p.quote(tst, &prices, 1_001).unwrap_err().contains("601 s old"));
+    assert!(p.quote(tst, &BTreeMap::new(), 1_000).unwrap_err().contains("no price was read"));
+    assert!(p.quote(unknown, &prices, 1_000).unwrap_err().contains("no price source"));
+    prices.insert(tst, PriceQuote { answer: U256::ZERO, ..fresh });
+    assert!(p.quote(tst, &prices, 1_000).unwrap_err().contains("zero"));
+    prices.insert(tst, fresh);
+    // 4 TST at $2.50 is $10; an unpriced or stale asset has no value.
+    assert_eq!(p.usd_value(tst, U256::from(4_000_000u64), &prices, 1_000), Some(parse_units("10", 6).unwrap()));
+    assert_eq!(p.usd_value(tst, U256::from(4_000_000u64), &prices, 1_001), None);
+    assert_eq!(p.usd_value(unknown, U256::from(1u8), &prices, 1_000), None);
+}
+
+#[test]
+fn usd_and_simulation_needs_are_read_from_the_rules() {
+    let uses = |rule: &str| parse_rules(&format!("[{rule}]")).unwrap().uses_usd();
+    assert!(uses(r#"{"id":"a","type":"max_per_tx_usd","usd":"1"}"#));
+    assert!(uses(r#"{"id":"a","type":"rolling_cap_usd","usd":"1","window_secs":60}"#));
+    assert!(uses(r#"{"id":"a","type":"tiers","basis":"usd","approval_above":"1"}"#));
+    assert!(!uses(r#"{"id":"a","type":"tiers","approval_above":"1"}"#));
+    assert!(!uses(r#"{"id":"a","type":"max_per_tx","amount":"1"}"#));
+    assert!(!uses(r#"{"id":"a","type":"rolling_cap","amount":"1","window_secs":60}"#));
+    assert!(parse_rules(r#"[{"id":"s","type":"require_simulation"}]"#).unwrap().requires_simulation());
+    assert!(!parse_rules(r#"[{"id":"s","type":"raw_hash","allow":true}]"#).unwrap().requires_simulation());
+}
+
+fn view(ctx: &Ctx) -> Context<'_> {
+    Context {
+        now: ctx.now,
+        chain_id: 31337,
+        history: &ctx.history,
+        prices: &ctx.prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    }
+}
+
+#[test]
+fn budgets_are_shown_in_their_unit() {
+    let p = policy(
+        r#"[{"id":"eth","type":"rolling_cap","window_secs":60,"amount":"1"},
+            {"id":"tst","type":"rolling_cap","asset":"TST","window_secs":60,"amount":"2"},
+            {"id":"usd","type":"rolling_cap_usd","window_secs":60,"usd":"3"},
+            {"id":"count","type":"velocity","window_secs":60,"max_count":4}]"#,
+    );
+    let mut ctx = Ctx::new(1_000);
+    ctx.history =
+        vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(500_000u64), usd_micro: None }];
+    let shown: Vec<_> = budgets(&p, &view(&ctx))
+        .iter()
+        .map(|b| {
+            let v = serde_json::to_value(b).unwrap();
+            (
+                v["rule_id"].clone(),
+                v["limit"].clone(),
+                v["used"].clone(),
+                v["remaining"].clone(),
+                v["window_secs"].clone(),
+            )
+        })
+        .collect();
+    let row = |id: &str, limit: &str, used: &str, remaining: &str| {
+        (id.into(), limit.into(), used.into(), remaining.into(), serde_json::json!(60))
+    };
+    assert_eq!(
+        shown,
+        vec![
+            row("eth", "1 ETH", "0 ETH", "1 ETH"),
+            row("tst", "2 TST", "0.5 TST", "1.5 TST"),
+            row("usd", "3 USD", "0.5 USD", "2.5 USD"),
+            row("count", "4", "1", "3"),
+        ]
+    );
+    let velocity = budgets(&p, &view(&ctx)).pop().unwrap();
+    assert_eq!((velocity.unit.as_str(), velocity.decimals, velocity.frees_at), ("count", 0, Some(1_050)));
+    // A full budget has nothing left rather than a negative amount.
+    let spent = Budget { used: U256::from(9u8), ..velocity };
+    assert_eq!(spent.remaining(), U256::ZERO);
+}
+
+#[test]
+fn future_spends_do_not_count_yet() {
+    let p = policy(&format!(r#"[{CAP},{{"id":"day","type":"rolling_cap","window_secs":3600,"amount":"1"}}]"#));
+    let mut ctx = Ctx::new(1_000);
+    ctx.history =
+        vec![Spend { at: 1_001, asset: Asset::Native, amount: parse_units("1", 18).unwrap(), usd_micro: None }];
+    allowed(&ctx.eval(&p, &send(ALICE, "1")));
+    ctx.now = 1_001;
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.000001"))), "day");
+}
+
+#[test]
+fn velocity_counts_transactions_only_and_denies_at_the_count() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"v","type":"velocity","window_secs":60,"max_count":2}},
+           {{"id":"m","type":"personal_message","mode":"allow"}}]"#
+    ));
+    let mut ctx = Ctx::new(1_000);
+    let spend = |at: u64| Spend { at, asset: Asset::Native, amount: U256::ZERO, usd_micro: None };
+    ctx.history = vec![spend(940), spend(950)];
+    allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
+    ctx.history.push(spend(990));
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("v", Some("3"), Some("2")));
+    assert_eq!(d.budgets[0].frees_at, Some(1_010));
+    // A message is not a transaction.
+    allowed(&ctx.eval(&p, &Action::PersonalMessage { message: b"hi".to_vec() }));
+}
+
+#[test]
+fn amounts_are_shown_in_the_rules_unit() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"usd","type":"max_per_tx_usd","usd":"1"}},
+           {{"id":"tst","type":"max_per_tx","asset":"TST","amount":"1"}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    let d = ctx.eval(&p, &send(ALICE, "0.001"));
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("usd", Some("2 USD"), Some("1 USD")));
+    assert_eq!(d.usd_value.as_deref(), Some("2 USD"));
+    let d = ctx.eval(&p, &send(ALICE, "1.5"));
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("cap", Some("1.5 ETH"), Some("1 ETH")));
+    let only_tst = policy(r#"[{"id":"tst","type":"max_per_tx","asset":"TST","amount":"1"}]"#);
+    let d = ctx.eval(&only_tst, &token_send(ALICE, "1.5"));
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("tst", Some("1.5 TST"), Some("1 TST")));
+    let undeclared = Policy::parse(&format!(
+        r#"{{"version":1,"rules":[{{"id":"other","type":"max_per_tx","asset":"{OTHER_TOKEN}","amount_base":"5"}}]}}"#
+    ));
+    assert!(undeclared.is_err(), "an asset must be declared to be capped");
+    let transfer =
+        Action::TokenTransfer { token: addr(OTHER_TOKEN), from: None, to: addr(ALICE), amount: U256::from(6u8) };
+    let base = Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"O":{{"address":"{OTHER_TOKEN}","decimals":0}}}},"rules":[{{"id":"o","type":"max_per_tx","asset":"O","amount_base":"5"}}]}}"#
+    ))
+    .unwrap();
+    let d = ctx.eval(&base, &transfer);
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("o", Some("6 O"), Some("5 O")));
+}
+
+#[test]
+fn usd_rules_refuse_undeclared_tokens_and_overflowing_values() {
+    // A USD cap on a token the policy does not declare: its decimals are unknown.
+    let p = policy(r#"[{"id":"usd","type":"max_per_tx_usd","usd":"1"}]"#);
+    let ctx = Ctx::new(1_000);
+    let other =
+        Action::TokenTransfer { token: addr(OTHER_TOKEN), from: None, to: addr(ALICE), amount: U256::from(1u8) };
+    let d = ctx.eval(&p, &other);
+    assert_eq!((denied_by(&d), d.code), ("usd", Some(ErrorCode::PolicyDenied)));
+    assert!(d.reason.contains("not declared"), "{d:?}");
+    let huge = Action::NativeTransfer { to: addr(ALICE), value: U256::MAX };
+    let d = ctx.eval(&p, &huge);
+    assert_eq!(
+        (denied_by(&d), d.code, d.reason.as_str()),
+        ("usd", Some(ErrorCode::PolicyDenied), "USD value overflows")
+    );
+    assert_eq!(d.usd_value, None);
+    // A zero-value transfer is worth $0 even without a readable price.
+    let mut unpriced = Ctx::new(1_000);
+    unpriced.prices.clear();
+    allowed(
+        &unpriced
+            .eval(&p, &Action::TokenTransfer { token: addr(TOKEN), from: None, to: addr(ALICE), amount: U256::ZERO }),
+    );
+    // A rolling USD window with an earlier spend that cannot be valued is refused.
+    let window = policy(
+        r#"[{"id":"usd","type":"max_per_tx_usd","usd":"100"},{"id":"w","type":"rolling_cap_usd","window_secs":60,"usd":"100"}]"#,
+    );
+    unpriced.history =
+        vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1u8), usd_micro: None }];
+    let d = unpriced.eval(&window, &send(ALICE, "0.001"));
+    assert_eq!((denied_by(&d), d.code), ("w", Some(ErrorCode::PriceUnavailable)));
+    assert!(d.reason.starts_with("cannot value an earlier spend"), "{d:?}");
+    assert!(budgets(&window, &view(&unpriced)).is_empty(), "a window that cannot be valued is left out");
+}
+
+#[test]
+fn delays_take_the_longest_and_default_to_an_hour() {
+    let p = policy(
+        r#"[{"id":"cap","type":"max_per_tx","amount":"10"},
+            {"id":"a","type":"tiers","delay_above":"1","delay_secs":600},
+            {"id":"b","type":"tiers","delay_above":"2","delay_secs":900}]"#,
+    );
+    let ctx = Ctx::new(1_000);
+    let d = ctx.eval(&p, &send(ALICE, "1.5"));
+    assert_eq!((d.tier, d.delay_secs, d.tier_rules.clone()), (Tier::Delay, Some(600), vec!["a".to_string()]));
+    let d = ctx.eval(&p, &send(ALICE, "3"));
+    assert_eq!((d.tier, d.delay_secs, d.tier_rules.clone()), (Tier::Delay, Some(900), vec!["a".into(), "b".into()]));
+    let reversed = policy(
+        r#"[{"id":"cap","type":"max_per_tx","amount":"10"},
+            {"id":"b","type":"tiers","delay_above":"2","delay_secs":900},
+            {"id":"a","type":"tiers","delay_above":"1","delay_secs":600}]"#,
+    );
+    assert_eq!(ctx.eval(&reversed, &send(ALICE, "3")).delay_secs, Some(900));
+    let new =
+        policy(r#"[{"id":"cap","type":"max_per_tx","amount":"10"},{"id":"n","type":"new_recipient","tier":"delay"}]"#);
+    let mut unseen = Ctx::new(1_000);
+    unseen.seen = false;
+    let d = unseen.eval(&new, &send(ALICE, "0.1"));
+    assert_eq!((d.tier, d.delay_secs), (Tier::Delay, Some(3600)));
+    // A message has no recipient: new_recipient does not apply.
+    let messages = policy(r#"[{"id":"m","type":"personal_message","mode":"allow"},{"id":"n","type":"new_recipient"}]"#);
+    assert_eq!(unseen.eval(&messages, &Action::PersonalMessage { message: b"x".to_vec() }).tier, Tier::Instant);
+    // A token tier is not raised by a native transfer.
+    let token_tier = policy(
+        r#"[{"id":"cap","type":"max_per_tx","amount":"10"},{"id":"t","type":"tiers","basis":"TST","notify_above":"0"}]"#,
+    );
+    assert_eq!(ctx.eval(&token_tier, &send(ALICE, "5")).tier, Tier::Instant);
+}
