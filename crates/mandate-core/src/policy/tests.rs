@@ -1292,3 +1292,351 @@ fn delays_take_the_longest_and_default_to_an_hour() {
     );
     assert_eq!(ctx.eval(&token_tier, &send(ALICE, "5")).tier, Tier::Instant);
 }
+
+#[test]
+fn the_first_refusal_of_a_permitting_rule_is_reported() {
+    // Two approval rules: the token-specific one refuses, the other permits.
+    let p = policy(&format!(
+        r#"[{{"id":"tst","type":"erc20_approve","token":"TST","spenders":["{ROUTER}"],"amount_base":"10"}},
+           {{"id":"any","type":"erc20_approve","spenders":["{ALICE}"],"amount_base":"10"}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    let approve = |token: &str, spender: &str, amount: u64| Action::TokenApprove {
+        token: addr(token),
+        spender: addr(spender),
+        amount: U256::from(amount),
+        increase: false,
+    };
+    allowed(&ctx.eval(&p, &approve(TOKEN, ROUTER, 10)));
+    allowed(&ctx.eval(&p, &approve(TOKEN, ALICE, 10)));
+    let d = ctx.eval(&p, &approve(TOKEN, MALLORY, 1));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("tst", Some(MALLORY)));
+    let d = ctx.eval(&p, &approve(TOKEN, ROUTER, 11));
+    assert_eq!(
+        (denied_by(&d), d.observed.as_deref(), d.limit.as_deref()),
+        ("tst", Some("11 base units"), Some("10 base units"))
+    );
+    // The token-specific rule does not apply to another token.
+    let d = ctx.eval(&p, &approve(OTHER_TOKEN, ROUTER, 1));
+    assert_eq!((denied_by(&d), d.reason.as_str()), ("any", "spender is not on the approval allowlist"));
+    allowed(&ctx.eval(&p, &approve(OTHER_TOKEN, ALICE, 1)));
+    // Unlimited without allow_unlimited: the cap is shown.
+    let d = ctx.eval(&p, &approve(TOKEN, ROUTER, 0).clone());
+    allowed(&d);
+    let unlimited =
+        Action::TokenApprove { token: addr(TOKEN), spender: addr(ROUTER), amount: U256::MAX, increase: false };
+    let d = ctx.eval(&p, &unlimited);
+    assert_eq!((d.observed.as_deref(), d.limit.as_deref()), (Some("unlimited"), Some("10")));
+    // allow_unlimited without a cap lets any finite amount through too.
+    let open =
+        policy(&format!(r#"[{{"id":"o","type":"erc20_approve","spenders":["{ROUTER}"],"allow_unlimited":true}}]"#));
+    allowed(&ctx.eval(&open, &approve(TOKEN, ROUTER, u64::MAX)));
+}
+
+#[test]
+fn messages_need_utf8_when_a_pattern_applies() {
+    let p = policy(r#"[{"id":"login","type":"personal_message","mode":"allow","pattern":"^hi"}]"#);
+    let ctx = Ctx::new(1_000);
+    let d = ctx.eval(&p, &Action::PersonalMessage { message: vec![0x68, 0x69, 0xff] });
+    assert_eq!((denied_by(&d), d.reason.as_str()), ("login", "the message is not UTF-8 text"));
+    let d = ctx.eval(&p, &Action::PersonalMessage { message: b"ho".to_vec() });
+    assert_eq!((denied_by(&d), d.reason.as_str()), ("login", "the message does not match the allowed pattern \"^hi\""));
+    let any = policy(r#"[{"id":"any","type":"personal_message","mode":"allow"}]"#);
+    allowed(&ctx.eval(&any, &Action::PersonalMessage { message: vec![0xff] }));
+    // A deny rule alone permits nothing.
+    let deny = policy(r#"[{"id":"d","type":"personal_message","mode":"deny","pattern":"x"}]"#);
+    assert_eq!(denied_by(&ctx.eval(&deny, &Action::PersonalMessage { message: b"y".to_vec() })), "default_deny");
+    // A deny rule applies to non-UTF-8 messages too (read lossily).
+    let both = policy(
+        r#"[{"id":"any","type":"personal_message","mode":"allow"},{"id":"d","type":"personal_message","mode":"deny","pattern":"^x"}]"#,
+    );
+    assert_eq!(denied_by(&ctx.eval(&both, &Action::PersonalMessage { message: vec![b'x', 0xff] })), "d");
+    allowed(&ctx.eval(&both, &Action::PersonalMessage { message: vec![b'y', 0xff] }));
+}
+
+#[test]
+fn a_usd_cap_permits_any_asset_and_an_asset_cap_only_its_own() {
+    let ctx = Ctx::new(1_000);
+    let usd = policy(r#"[{"id":"usd","type":"max_per_tx_usd","usd":"1000"}]"#);
+    allowed(&ctx.eval(&usd, &send(ALICE, "0.1")));
+    allowed(&ctx.eval(&usd, &token_send(ALICE, "1")));
+    let tst = policy(r#"[{"id":"tst","type":"max_per_tx","asset":"TST","amount":"10"}]"#);
+    allowed(&ctx.eval(&tst, &token_send(ALICE, "1")));
+    let d = ctx.eval(&tst, &send(ALICE, "0.1"));
+    assert_eq!(
+        (denied_by(&d), d.reason.as_str()),
+        ("default_deny", "transfers of native need a max_per_tx rule for it")
+    );
+    // An approval moves nothing yet: no cap needed, but it must be permitted.
+    let d = ctx.eval(
+        &tst,
+        &Action::TokenApprove { token: addr(TOKEN), spender: addr(ROUTER), amount: U256::from(1u8), increase: false },
+    );
+    assert_eq!((denied_by(&d), d.reason.as_str()), ("default_deny", "no rule permits token_approve actions"));
+}
+
+#[test]
+fn deny_lists_cover_every_counterparty() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"tst","type":"max_per_tx","asset":"TST","amount":"10"}},
+           {{"id":"approve","type":"erc20_approve","spenders":["{MALLORY}","{ROUTER}"],"allow_unlimited":true}},
+           {{"id":"contracts","type":"allow_contracts","contracts":[{{"address":"{MALLORY}","functions":[{{"signature":"f()"}}]}}]}},
+           {{"id":"typed","type":"typed_data","domains":[{{}}]}},
+           {{"id":"deny","type":"deny_recipients","addresses":["{MALLORY}"]}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    let denied = |action: Action| {
+        let d = ctx.eval(&p, &action);
+        (denied_by(&d).to_string(), d.observed)
+    };
+    let hit = ("deny".to_string(), Some(MALLORY.to_string()));
+    assert_eq!(denied(send(MALLORY, "0.1")), hit);
+    assert_eq!(denied(token_send(MALLORY, "1")), hit);
+    assert_eq!(
+        denied(Action::TokenTransfer {
+            token: addr(TOKEN),
+            from: Some(addr(MALLORY)),
+            to: addr(ALICE),
+            amount: U256::from(1u8)
+        }),
+        hit
+    );
+    assert_eq!(
+        denied(Action::TokenApprove {
+            token: addr(TOKEN),
+            spender: addr(MALLORY),
+            amount: U256::from(1u8),
+            increase: true
+        }),
+        hit
+    );
+    let f = crate::decode::parse_function("f()").unwrap().selector().0;
+    assert_eq!(
+        denied(Action::ContractCall {
+            to: addr(MALLORY),
+            value: U256::ZERO,
+            selector: f,
+            call: Some(DecodedCall { signature: "f()".into(), names: vec![], args: vec![] })
+        }),
+        hit
+    );
+    assert_eq!(denied(Action::TypedData(permit(31337, MALLORY))), hit);
+    allowed(&ctx.eval(&p, &Action::TypedData(permit(31337, ROUTER))));
+    allowed(&ctx.eval(
+        &p,
+        &Action::TokenApprove { token: addr(TOKEN), spender: addr(ROUTER), amount: U256::MAX, increase: false },
+    ));
+    // A token that is itself denied.
+    let deny_token = policy(&format!(
+        r#"[{{"id":"tst","type":"max_per_tx","asset":"TST","amount":"10"}},{{"id":"deny","type":"deny_recipients","addresses":["{TOKEN}"]}}]"#
+    ));
+    assert_eq!(denied_by(&ctx.eval(&deny_token, &token_send(ALICE, "1"))), "deny");
+}
+
+#[test]
+fn allow_lists_of_recipients_and_tokens() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"tst","type":"max_per_tx","asset":"TST","amount":"10"}},
+           {{"id":"approve","type":"erc20_approve","spenders":["{ROUTER}"],"allow_unlimited":true}},
+           {{"id":"recipients","type":"allow_recipients","addresses":["{ALICE}"]}},
+           {{"id":"tokens","type":"allow_tokens","tokens":["{OTHER_TOKEN}"]}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
+    let d = ctx.eval(&p, &send(MALLORY, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("recipients", Some(MALLORY)));
+    let d = ctx.eval(&p, &token_send(ALICE, "1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("tokens", Some(TOKEN)));
+    let approve = |token: &str| Action::TokenApprove {
+        token: addr(token),
+        spender: addr(ROUTER),
+        amount: U256::MAX,
+        increase: false,
+    };
+    assert_eq!(denied_by(&ctx.eval(&p, &approve(TOKEN))), "tokens");
+    // An approval has no recipient; the token allowlist is what applies.
+    allowed(&ctx.eval(&p, &approve(OTHER_TOKEN)));
+}
+
+#[test]
+fn chain_and_gas_rules_apply_to_transactions_only() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"chains","type":"allow_chains","chain_ids":[1]}},
+           {{"id":"gas","type":"gas_cap","max_gas":21000,"max_fee_per_gas_gwei":"2"}},
+           {{"id":"sim","type":"require_simulation"}},
+           {{"id":"m","type":"personal_message","mode":"allow"}},
+           {{"id":"t","type":"typed_data","domains":[{{}}]}}]"#
+    ));
+    let mut ctx = Ctx::new(1_000);
+    ctx.fees = None;
+    ctx.simulation = None;
+    allowed(&ctx.eval(&p, &Action::PersonalMessage { message: b"x".to_vec() }));
+    let mut no_chain = permit(1, TOKEN);
+    no_chain.chain_id = None;
+    allowed(&ctx.eval(&p, &Action::TypedData(no_chain)));
+    let d = ctx.eval(&p, &Action::TypedData(permit(5, TOKEN)));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("chains", Some("5")));
+    allowed(&ctx.eval(&p, &Action::TypedData(permit(1, TOKEN))));
+    // Gas exactly at the caps passes.
+    let on_chain_one =
+        policy(&format!(r#"[{CAP},{{"id":"gas","type":"gas_cap","max_gas":21000,"max_fee_per_gas_gwei":"2"}}]"#));
+    ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 2_000_000_000 });
+    allowed(&ctx.eval(&on_chain_one, &send(ALICE, "0.1")));
+    ctx.fees = Some(Fees { gas: 21_001, max_fee_per_gas: 2_000_000_000 });
+    let d = ctx.eval(&on_chain_one, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref(), d.limit.as_deref()), ("gas", Some("21001"), Some("21000")));
+    ctx.fees = Some(Fees { gas: 21_000, max_fee_per_gas: 2_000_000_001 });
+    let d = ctx.eval(&on_chain_one, &send(ALICE, "0.1"));
+    assert_eq!(d.limit.as_deref(), Some("2 gwei"));
+    // Without fees and without a reverting simulation, the cap cannot be checked.
+    ctx.fees = None;
+    ctx.simulation = Some(SimulationOutcome::Success);
+    assert_eq!(
+        ctx.eval(&on_chain_one, &send(ALICE, "0.1")).reason,
+        "the transaction's fees are unknown, so the gas cap cannot be checked"
+    );
+}
+
+#[test]
+fn contract_conditions_compare_like_kinds_and_name_the_argument() {
+    let sig = "f(uint256 amount, int256 delta, bytes4 tag, bool flag, string note, address who)";
+    let p = policy(&format!(
+        r#"[{{"id":"c","type":"allow_contracts","contracts":[{{"address":"{ROUTER}","functions":[
+              {{"signature":"{sig}","conditions":[
+                  {{"arg":"amount","op":"lte","value":"10"}},
+                  {{"arg":1,"op":"gte","value":"-2"}},
+                  {{"arg":2,"op":"eq","value":"0x01020304"}},
+                  {{"arg":3,"op":"eq","value":true}},
+                  {{"arg":4,"op":"in","values":["a","b"]}},
+                  {{"arg":5,"op":"eq","value":"{ALICE}"}}]}},
+              {{"signature":"g(uint256)","conditions":[{{"arg":0,"op":"lte","value":"5"}}]}}]}}]}}]"#
+    ));
+    let function = crate::decode::parse_function(sig).unwrap();
+    let call = |args: Vec<DynSolValue>| Action::ContractCall {
+        to: addr(ROUTER),
+        value: U256::ZERO,
+        selector: function.selector().0,
+        call: Some(DecodedCall { signature: function.signature(), names: vec![], args }),
+    };
+    let int = |n: i64| DynSolValue::Int(alloy_primitives::I256::try_from(n).unwrap(), 256);
+    let mut word = B256::ZERO;
+    word.0[..4].copy_from_slice(&[1, 2, 3, 4]);
+    let args = |amount: u64, delta: DynSolValue, tag: B256, flag: bool, note: &str| {
+        vec![
+            DynSolValue::Uint(U256::from(amount), 256),
+            delta,
+            DynSolValue::FixedBytes(tag, 4),
+            DynSolValue::Bool(flag),
+            DynSolValue::String(note.into()),
+            DynSolValue::Address(addr(ALICE)),
+        ]
+    };
+    let ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &call(args(10, int(-2), word, true, "b"))));
+    let reason = |action: Action| {
+        let d = ctx.eval(&p, &action);
+        (d.reason, d.observed, d.limit)
+    };
+    let text = |reason: &str, observed: &str, limit: &str| {
+        (reason.to_string(), Some(observed.to_string()), Some(limit.to_string()))
+    };
+    let full = function.signature();
+    assert_eq!(
+        reason(call(args(11, int(-2), word, true, "b"))),
+        text(&format!("argument amount of {full} must be at most 10"), "11", "10")
+    );
+    assert_eq!(
+        reason(call(args(1, int(-3), word, true, "b"))),
+        text(&format!("argument delta of {full} must be at least -2"), "-3", "-2")
+    );
+    // A uint where an int bound is expected does not compare.
+    assert_eq!(
+        reason(call(args(1, DynSolValue::Uint(U256::from(5u8), 256), word, true, "b"))).0,
+        format!("argument delta of {full} must be at least -2")
+    );
+    let mut other = word;
+    other.0[3] = 5;
+    assert_eq!(
+        reason(call(args(1, int(0), other, true, "b"))),
+        text(&format!("argument tag of {full} must equal 0x01020304"), "0x01020305", "0x01020304")
+    );
+    assert_eq!(
+        reason(call(args(1, int(0), word, false, "b"))),
+        text(&format!("argument flag of {full} must equal true"), "false", "true")
+    );
+    assert_eq!(
+        reason(call(args(1, int(0), word, true, "c"))),
+        text(&format!("argument note of {full} must be one of \"a\", \"b\""), "\"c\"", "\"a\", \"b\"")
+    );
+    let mut wrong_who = args(1, int(0), word, true, "a");
+    wrong_who[5] = DynSolValue::Address(addr(MALLORY));
+    assert_eq!(reason(call(wrong_who)), text(&format!("argument who of {full} must equal {ALICE}"), MALLORY, ALICE));
+    // A missing or uncomparable argument is refused.
+    assert_eq!(reason(call(vec![])).0, "argument amount cannot be compared");
+    let g = crate::decode::parse_function("g(uint256)").unwrap();
+    let g_call = |args: Vec<DynSolValue>| Action::ContractCall {
+        to: addr(ROUTER),
+        value: U256::ZERO,
+        selector: g.selector().0,
+        call: Some(DecodedCall { signature: g.signature(), names: vec![], args }),
+    };
+    assert_eq!(
+        reason(g_call(vec![DynSolValue::Uint(U256::from(6u8), 256)])).0,
+        "argument 0 of g(uint256) must be at most 5"
+    );
+    assert_eq!(reason(g_call(vec![DynSolValue::Array(vec![])])).0, "argument 0 cannot be compared");
+    allowed(&ctx.eval(&p, &g_call(vec![DynSolValue::Uint(U256::from(5u8), 256)])));
+    let undecoded = Action::ContractCall { to: addr(ROUTER), value: U256::ZERO, selector: g.selector().0, call: None };
+    assert_eq!(reason(undecoded).0, "the call's arguments were not decoded");
+    // Dynamic bytes compare as bytes.
+    let h = policy(&format!(
+        r#"[{{"id":"c","type":"allow_contracts","contracts":[{{"address":"{ROUTER}","functions":[
+              {{"signature":"h(bytes data)","conditions":[{{"arg":0,"op":"eq","value":"0xabcd"}}]}}]}}]}}]"#
+    ));
+    let h_fn = crate::decode::parse_function("h(bytes data)").unwrap();
+    let h_call = |bytes: Vec<u8>| Action::ContractCall {
+        to: addr(ROUTER),
+        value: U256::ZERO,
+        selector: h_fn.selector().0,
+        call: Some(DecodedCall { signature: h_fn.signature(), names: vec![], args: vec![DynSolValue::Bytes(bytes)] }),
+    };
+    allowed(&ctx.eval(&h, &h_call(vec![0xab, 0xcd])));
+    assert_eq!(ctx.eval(&h, &h_call(vec![0xab])).observed.as_deref(), Some("0xab"));
+}
+
+#[test]
+fn typed_data_domains_match_every_given_field() {
+    let p = policy(&format!(
+        r#"[{{"id":"t","type":"typed_data","domains":[{{"chain_id":31337,"verifying_contract":"{TOKEN}","name":"Test Token","primary_types":["Permit"]}}]}}]"#
+    ));
+    let ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &Action::TypedData(permit(31337, TOKEN))));
+    let mut renamed = permit(31337, TOKEN);
+    renamed.name = Some("Other".into());
+    assert_eq!(denied_by(&ctx.eval(&p, &Action::TypedData(renamed))), "t");
+    let mut nameless = permit(31337, TOKEN);
+    nameless.name = None;
+    assert_eq!(denied_by(&ctx.eval(&p, &Action::TypedData(nameless))), "t");
+    let mut bare = permit(31337, TOKEN);
+    bare.verifying_contract = None;
+    bare.chain_id = None;
+    let d = ctx.eval(&p, &Action::TypedData(bare));
+    assert_eq!(d.observed.as_deref(), Some("Permit on no verifying contract (chain none)"));
+    let d = ctx.eval(&p, &Action::TypedData(permit(1, ROUTER)));
+    assert_eq!(d.observed.as_deref(), Some(format!("Permit on {ROUTER} (chain 1)").as_str()));
+}
+
+#[test]
+fn no_policy_denies_with_no_hash() {
+    let ctx = Ctx::new(1_000);
+    let view = view(&ctx);
+    let d = evaluate(None, &send(ALICE, "0.1"), &view);
+    assert_eq!(
+        (d.verdict, d.code, d.reason.as_str(), d.policy_hash.as_str()),
+        (Verdict::Deny, Some(ErrorCode::PolicyDenied), "no policy is set for this wallet", "none")
+    );
+    let p = policy(&format!("[{CAP}]"));
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((d.rule_id.as_str(), d.reason.as_str(), d.policy_hash.len()), ("allowed", "no rule was violated", 64));
+    assert_eq!(d.policy_hash, p.hash);
+}
