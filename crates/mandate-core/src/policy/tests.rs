@@ -1640,3 +1640,338 @@ fn no_policy_denies_with_no_hash() {
     assert_eq!((d.rule_id.as_str(), d.reason.as_str(), d.policy_hash.len()), ("allowed", "no rule was violated", 64));
     assert_eq!(d.policy_hash, p.hash);
 }
+
+#[test]
+fn amounts_are_given_in_whole_units_or_base_units() {
+    let measured = |fields: &str| match only_rule(&format!(r#"[{{"id":"a","type":"max_per_tx"{fields}}}]"#)) {
+        Ok(RuleKind::MaxPerTx { basis, limit }) => Ok((basis, limit)),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e.path),
+    };
+    let native = Basis::Asset(Asset::Native);
+    let tst = Basis::Asset(Asset::Token(addr(TOKEN)));
+    assert_eq!(measured(r#","amount":"1.5""#), Ok((native, parse_units("1.5", 18).unwrap())));
+    assert_eq!(measured(r#","amount_wei":"7""#), Ok((native, U256::from(7u8))));
+    assert_eq!(measured(r#","amount_base":"7""#), Ok((native, U256::from(7u8))));
+    assert_eq!(measured(r#","asset":"native","amount":"2""#), Ok((native, parse_units("2", 18).unwrap())));
+    assert_eq!(measured(r#","asset":"TST","amount":"1.5""#), Ok((tst, U256::from(1_500_000u64))));
+    assert_eq!(
+        measured(&format!(r#","asset":"{}","amount_base":"9""#, TOKEN.to_lowercase())),
+        Ok((tst, U256::from(9u8)))
+    );
+    let at = |key: &str| Err(format!("$.rules[0]{key}"));
+    assert_eq!(measured(r#","asset":"TST","amount_wei":"7""#), at(".amount_wei"));
+    assert_eq!(measured(r#","amount":"1","amount_base":"1""#), at(""));
+    assert_eq!(measured(r#","amount":"1","amount_wei":"1""#), at(""));
+    assert_eq!(measured(r#","amount":1"#), at(".amount"));
+    assert_eq!(measured(r#","amount_base":1"#), at(".amount_base"));
+    assert_eq!(measured(r#","amount_wei":"1.5""#), at(".amount_wei"));
+    assert_eq!(measured(""), at(".amount"));
+    assert_eq!(measured(r#","asset":7,"amount":"1""#), at(".asset"));
+    let usd = |fields: &str| only_rule(&format!(r#"[{{"id":"a","type":"max_per_tx_usd"{fields}}}]"#));
+    assert_eq!(usd(r#","usd":"2.5""#), Ok(RuleKind::MaxPerTx { basis: Basis::Usd, limit: U256::from(2_500_000u64) }));
+    assert_eq!(usd("").unwrap_err().path, "$.rules[0].usd");
+    assert_eq!(usd(r#","usd":"0.0000001""#).unwrap_err().path, "$.rules[0].usd");
+    assert_eq!(usd(r#","usd":1"#).unwrap_err().path, "$.rules[0].usd");
+    let rolling = only_rule(r#"[{"id":"a","type":"rolling_cap_usd","usd":"3","window_secs":60}]"#);
+    assert_eq!(
+        rolling,
+        Ok(RuleKind::RollingCap { basis: Basis::Usd, window_secs: 60, limit: U256::from(3_000_000u64) })
+    );
+    let rolling = only_rule(r#"[{"id":"a","type":"rolling_cap","asset":"TST","amount":"3","window_secs":60}]"#);
+    assert_eq!(rolling, Ok(RuleKind::RollingCap { basis: tst, window_secs: 60, limit: U256::from(3_000_000u64) }));
+}
+
+#[test]
+fn tier_thresholds_are_in_the_basis_units_and_ascending() {
+    let tiers = |fields: &str| only_rule(&format!(r#"[{{"id":"t","type":"tiers"{fields}}}]"#));
+    assert_eq!(
+        tiers(
+            r#","basis":"TST","notify_above":"1","delay_above":"1","approval_above":"2.5","delay_secs":60,"window_secs":120"#
+        ),
+        Ok(RuleKind::Tiers {
+            basis: Basis::Asset(Asset::Token(addr(TOKEN))),
+            thresholds: vec![
+                (U256::from(1_000_000u64), Tier::Notify),
+                (U256::from(1_000_000u64), Tier::Delay),
+                (U256::from(2_500_000u64), Tier::Approval)
+            ],
+            delay_secs: 60,
+            window_secs: Some(120),
+        })
+    );
+    assert_eq!(
+        tiers(r#","basis":"usd","delay_above":"1""#),
+        Ok(RuleKind::Tiers {
+            basis: Basis::Usd,
+            thresholds: vec![(U256::from(1_000_000u64), Tier::Delay)],
+            delay_secs: 3600,
+            window_secs: None,
+        })
+    );
+    assert_eq!(
+        tiers(r#","basis":"native","notify_above":"1""#),
+        Ok(RuleKind::Tiers {
+            basis: Basis::Asset(Asset::Native),
+            thresholds: vec![(parse_units("1", 18).unwrap(), Tier::Notify)],
+            delay_secs: 3600,
+            window_secs: None,
+        })
+    );
+    assert_eq!(tiers("").unwrap_err().path, "$.rules[0]");
+    assert_eq!(tiers(r#","delay_above":"2","approval_above":"1""#).unwrap_err().path, "$.rules[0]");
+    assert_eq!(tiers(r#","notify_above":"2","delay_above":"1""#).unwrap_err().path, "$.rules[0]");
+    assert_eq!(tiers(r#","notify_above":"x""#).unwrap_err().path, "$.rules[0].notify_above");
+    assert_eq!(tiers(r#","basis":"DOGE","notify_above":"1""#).unwrap_err().path, "$.rules[0].basis");
+    assert_eq!(tiers(r#","notify_above":"1","delay_secs":0"#).unwrap_err().path, "$.rules[0].delay_secs");
+    assert_eq!(tiers(r#","notify_above":"1","delay_secs":316224001"#).unwrap_err().path, "$.rules[0].delay_secs");
+    assert!(tiers(r#","notify_above":"1","delay_secs":316224000"#).is_ok());
+    assert_eq!(tiers(r#","notify_above":"1","window_secs":316224001"#).unwrap_err().path, "$.rules[0].window_secs");
+}
+
+#[test]
+fn approval_rules_parse_their_token_cap_and_spenders() {
+    let approve = |fields: &str| match only_rule(&format!(
+        r#"[{{"id":"a","type":"erc20_approve","spenders":["{ROUTER}"]{fields}}}]"#
+    )) {
+        Ok(RuleKind::Erc20Approve { token, spenders, max_amount, allow_unlimited }) => {
+            assert_eq!(spenders.into_iter().collect::<Vec<_>>(), vec![addr(ROUTER)]);
+            Ok((token, max_amount, allow_unlimited))
+        }
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e.path),
+    };
+    let tst = Some(addr(TOKEN));
+    assert_eq!(approve(r#","token":"TST","amount":"2""#), Ok((tst, Some(U256::from(2_000_000u64)), false)));
+    assert_eq!(approve(r#","amount_base":"2""#), Ok((None, Some(U256::from(2u8)), false)));
+    assert_eq!(
+        approve(r#","token":"TST","amount_base":"2","allow_unlimited":true"#),
+        Ok((tst, Some(U256::from(2u8)), true))
+    );
+    assert_eq!(approve(r#","allow_unlimited":true"#), Ok((None, None, true)));
+    let at = |key: &str| Err(format!("$.rules[0]{key}"));
+    assert_eq!(approve(r#","token":"native","amount":"1""#), at(".token"));
+    assert_eq!(approve(r#","token":"DOGE","amount":"1""#), at(".token"));
+    assert_eq!(approve(r#","amount":"1""#), at(".amount"));
+    assert_eq!(approve(r#","token":"TST","amount":"1","amount_base":"1""#), at(""));
+    assert_eq!(approve(r#","token":"TST","amount":1"#), at(".amount"));
+    assert_eq!(approve(r#","token":"TST","amount":"0.0000001""#), at(".amount"));
+    assert_eq!(approve(r#","amount_base":1"#), at(".amount_base"));
+    assert_eq!(approve(r#","amount_base":"1.5""#), at(".amount_base"));
+    assert_eq!(approve(""), at(".amount"));
+    assert_eq!(approve(r#","allow_unlimited":"yes""#), at(".allow_unlimited"));
+    assert_eq!(approve(r#","allow_unlimited":false"#), at(".amount"));
+    let no_spenders = only_rule(r#"[{"id":"a","type":"erc20_approve","allow_unlimited":true}]"#);
+    assert_eq!(no_spenders.unwrap_err().path, "$.rules[0].spenders");
+}
+
+#[test]
+fn contract_lists_parse_functions_once_each() {
+    let contracts = |functions: &str| {
+        only_rule(&format!(
+            r#"[{{"id":"c","type":"allow_contracts","contracts":[{{"address":"{ROUTER}","functions":{functions}}}]}}]"#
+        ))
+    };
+    let RuleKind::AllowContracts { contracts: parsed } =
+        contracts(r#"[{"signature":"f(uint256)"},{"signature":"g()","conditions":[]}]"#).unwrap()
+    else {
+        panic!()
+    };
+    let functions = &parsed[&addr(ROUTER)];
+    assert_eq!(functions.len(), 2);
+    assert!(functions.values().all(|f| f.conditions.is_empty()));
+    let at = "$.rules[0].contracts[0]";
+    for (functions, path) in [
+        (r#"[{"signature":"f(uint256)"},{"signature":"f(uint256 x)"}]"#, format!("{at}.functions[1].signature")),
+        (r#"[{}]"#, format!("{at}.functions[0].signature")),
+        (r#"[{"signature":"f()","extra":1}]"#, format!("{at}.functions[0].extra")),
+        (r#"["f()"]"#, format!("{at}.functions[0]")),
+        (r#"[{"signature":"f()","conditions":{}}]"#, format!("{at}.functions[0].conditions")),
+        (r#""f()""#, format!("{at}.functions")),
+    ] {
+        assert_eq!(contracts(functions).unwrap_err().path, path, "{functions}");
+    }
+    let bad_entry =
+        |entry: &str| only_rule(&format!(r#"[{{"id":"c","type":"allow_contracts","contracts":[{entry}]}}]"#));
+    assert_eq!(bad_entry(r#"{"functions":[]}"#).unwrap_err().path, format!("{at}.address"));
+    assert_eq!(
+        bad_entry(&format!(r#"{{"address":"{ROUTER}","functions":[],"x":1}}"#)).unwrap_err().path,
+        format!("{at}.x")
+    );
+    assert_eq!(bad_entry("7").unwrap_err().path, at);
+}
+
+#[test]
+fn typed_data_messages_and_small_rules_parse() {
+    let kind = |rule: &str| only_rule(&format!(r#"[{{"id":"r",{rule}}}]"#));
+    assert_eq!(
+        kind(&format!(
+            r#""type":"typed_data","domains":[{{"chain_id":5,"verifying_contract":"{TOKEN}","name":"N","primary_types":["Permit","Order"]}},{{}}]"#
+        )),
+        Ok(RuleKind::TypedData {
+            domains: vec![
+                TypedDataDomain {
+                    chain_id: Some(5),
+                    verifying_contract: Some(addr(TOKEN)),
+                    name: Some("N".into()),
+                    primary_types: ["Order".to_string(), "Permit".to_string()].into_iter().collect(),
+                },
+                TypedDataDomain::default(),
+            ]
+        })
+    );
+    let path = |rule: &str| kind(rule).unwrap_err().path;
+    assert_eq!(path(r#""type":"typed_data","domains":[{"chain_id":0}]"#), "$.rules[0].domains[0].chain_id");
+    assert_eq!(
+        path(r#""type":"typed_data","domains":[{"verifying_contract":"0x1"}]"#),
+        "$.rules[0].domains[0].verifying_contract"
+    );
+    assert_eq!(
+        path(r#""type":"typed_data","domains":[{"primary_types":[""]}]"#),
+        "$.rules[0].domains[0].primary_types[0]"
+    );
+    assert_eq!(
+        path(r#""type":"typed_data","domains":[{"primary_types":[7]}]"#),
+        "$.rules[0].domains[0].primary_types[0]"
+    );
+    assert_eq!(path(r#""type":"typed_data","domains":[{"name":7}]"#), "$.rules[0].domains[0].name");
+    assert_eq!(path(r#""type":"typed_data","domains":[{"other":1}]"#), "$.rules[0].domains[0].other");
+    assert_eq!(path(r#""type":"typed_data","domains":[1]"#), "$.rules[0].domains[0]");
+    assert_eq!(
+        kind(r#""type":"personal_message","mode":"allow""#),
+        Ok(RuleKind::PersonalMessage { allow: true, pattern: None })
+    );
+    let RuleKind::PersonalMessage { allow: false, pattern: Some(pattern) } =
+        kind(r#""type":"personal_message","mode":"deny","pattern":"^a""#).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(pattern.0.as_str(), "^a");
+    assert_eq!(path(r#""type":"personal_message","mode":"deny""#), "$.rules[0].pattern");
+    assert_eq!(path(r#""type":"personal_message""#), "$.rules[0].mode");
+    assert_eq!(path(r#""type":"personal_message","mode":"maybe""#), "$.rules[0].mode");
+    let long = "a".repeat(1024);
+    assert!(kind(&format!(r#""type":"personal_message","mode":"allow","pattern":"{long}""#)).is_ok());
+    assert_eq!(path(&format!(r#""type":"personal_message","mode":"allow","pattern":"{long}a""#)), "$.rules[0].pattern");
+    assert_eq!(kind(r#""type":"raw_hash","allow":true"#), Ok(RuleKind::RawHash));
+    assert_eq!(path(r#""type":"raw_hash""#), "$.rules[0].allow");
+    assert_eq!(kind(r#""type":"require_simulation""#), Ok(RuleKind::RequireSimulation));
+    assert_eq!(path(r#""type":"require_simulation","x":1"#), "$.rules[0].x");
+    assert_eq!(
+        kind(r#""type":"allow_chains","chain_ids":[1,10]"#),
+        Ok(RuleKind::AllowChains { chain_ids: [1, 10].into_iter().collect() })
+    );
+    assert_eq!(path(r#""type":"allow_chains","chain_ids":[0]"#), "$.rules[0].chain_ids[0]");
+    assert_eq!(path(r#""type":"allow_chains","chain_ids":["1"]"#), "$.rules[0].chain_ids[0]");
+    assert_eq!(
+        kind(&format!(r#""type":"allow_tokens","tokens":["TST","{OTHER_TOKEN}"]"#)),
+        Ok(RuleKind::AllowTokens { tokens: [addr(TOKEN), addr(OTHER_TOKEN)].into_iter().collect() })
+    );
+    assert_eq!(path(r#""type":"allow_tokens","tokens":["DOGE"]"#), "$.rules[0].tokens[0]");
+    assert_eq!(path(r#""type":"allow_tokens","tokens":["0x12"]"#), "$.rules[0].tokens[0]");
+    assert_eq!(path(r#""type":"allow_tokens","tokens":[1]"#), "$.rules[0].tokens[0]");
+    assert_eq!(
+        kind(&format!(r#""type":"deny_recipients","addresses":["{ALICE}"]"#)),
+        Ok(RuleKind::DenyRecipients { addresses: [addr(ALICE)].into_iter().collect() })
+    );
+    assert_eq!(path(r#""type":"deny_recipients","addresses":[1]"#), "$.rules[0].addresses[0]");
+    assert_eq!(
+        kind(r#""type":"velocity","window_secs":60,"max_count":3"#),
+        Ok(RuleKind::Velocity { window_secs: 60, max_count: 3 })
+    );
+    assert_eq!(path(r#""type":"velocity","window_secs":60,"max_count":0"#), "$.rules[0].max_count");
+    assert_eq!(path(r#""type":"velocity","max_count":1"#), "$.rules[0].window_secs");
+    assert_eq!(path(r#""type":"time_window""#), "$.rules[0].timezone");
+    assert_eq!(path(r#""type":"time_window","timezone":"UTC","days":"mon""#), "$.rules[0].days");
+}
+
+#[test]
+fn documents_are_versioned_objects_with_unique_short_rule_ids() {
+    let parse = |text: &str| Policy::parse(text).map(|p| p.rules.len()).map_err(|e| e.path);
+    assert_eq!(parse(r#"{"version":1,"rules":[]}"#), Ok(0));
+    assert_eq!(parse("[]"), Err("$".into()));
+    assert_eq!(parse("{"), Err("$".into()));
+    assert_eq!(parse(r#"{"rules":[]}"#), Err("$.version".into()));
+    assert_eq!(parse(r#"{"version":"1","rules":[]}"#), Err("$.version".into()));
+    assert_eq!(parse(r#"{"version":1}"#), Err("$.rules".into()));
+    assert_eq!(parse(r#"{"version":1,"rules":[1]}"#), Err("$.rules[0]".into()));
+    assert_eq!(parse(r#"{"version":1,"rules":[{"type":"raw_hash","allow":true}]}"#), Err("$.rules[0].id".into()));
+    assert_eq!(
+        parse(r#"{"version":1,"rules":[{"id":"","type":"raw_hash","allow":true}]}"#),
+        Err("$.rules[0].id".into())
+    );
+    assert_eq!(parse(r#"{"version":1,"rules":[{"id":"r"}]}"#), Err("$.rules[0].type".into()));
+    let id =
+        |n: usize| format!(r#"{{"version":1,"rules":[{{"id":"{}","type":"raw_hash","allow":true}}]}}"#, "x".repeat(n));
+    assert_eq!(parse(&id(64)), Ok(1));
+    assert_eq!(parse(&id(65)), Err("$.rules[0].id".into()));
+    let rules = |n: usize| {
+        let rules: Vec<String> = (0..n).map(|i| format!(r#"{{"id":"r{i}","type":"require_simulation"}}"#)).collect();
+        format!(r#"{{"version":1,"rules":[{}]}}"#, rules.join(","))
+    };
+    assert_eq!(parse(&rules(1000)), Ok(1000));
+    assert_eq!(parse(&rules(1001)), Err("$.rules".into()));
+    // The hash is of the canonical document: key order and spacing do not change it.
+    let a = Policy::parse(r#"{"version":1,"rules":[{"id":"r","type":"require_simulation"}]}"#).unwrap();
+    let b = Policy::parse(r#"{ "rules" : [ {"type":"require_simulation","id":"r"} ], "version" : 1 }"#).unwrap();
+    let c = Policy::parse(r#"{"version":1,"rules":[{"id":"s","type":"require_simulation"}]}"#).unwrap();
+    assert_eq!(a.hash, b.hash);
+    assert_ne!(a.hash, c.hash);
+}
+
+#[test]
+fn price_sources_are_static_or_aggregators() {
+    let prices = |spec: &str| {
+        Policy::parse(&format!(
+            r#"{{"version":1,"tokens":{{"TST":{{"address":"{TOKEN}","decimals":6}}}},"prices":{spec},"rules":[]}}"#
+        ))
+        .map(|p| p.prices)
+        .map_err(|e| e.path)
+    };
+    assert_eq!(
+        prices(&format!(r#"{{"native":{{"usd":"2000.5"}},"TST":{{"aggregator":"{FEED}","max_age_secs":60}}}}"#)),
+        Ok([
+            (Asset::Native, PriceSource::Static { usd_micro: U256::from(2_000_500_000u64) }),
+            (Asset::Token(addr(TOKEN)), PriceSource::Aggregator { address: addr(FEED), max_age_secs: 60 }),
+        ]
+        .into_iter()
+        .collect())
+    );
+    assert_eq!(prices(r#"{"native":{"usd":"0"}}"#), Err("$.prices.native.usd".into()));
+    assert_eq!(prices(r#"{"native":{"usd":2}}"#), Err("$.prices.native.usd".into()));
+    assert_eq!(prices(r#"{"native":{"usd":"1","x":1}}"#), Err("$.prices.native.x".into()));
+    assert_eq!(prices(&format!(r#"{{"native":{{"usd":"1","aggregator":"{FEED}"}}}}"#)), Err("$.prices.native".into()));
+    assert_eq!(prices(r#"{"native":{}}"#), Err("$.prices.native".into()));
+    assert_eq!(prices(r#"{"native":1}"#), Err("$.prices.native".into()));
+    assert_eq!(prices(r#"{"DOGE":{"usd":"1"}}"#), Err("$.prices.DOGE".into()));
+    assert_eq!(prices(r#"[]"#), Err("$.prices".into()));
+    assert_eq!(
+        prices(r#"{"native":{"aggregator":"0x1","max_age_secs":60}}"#),
+        Err("$.prices.native.aggregator".into())
+    );
+    assert_eq!(
+        prices(&format!(r#"{{"native":{{"aggregator":"{FEED}","max_age_secs":60,"x":1}}}}"#)),
+        Err("$.prices.native.x".into())
+    );
+    let many = |n: usize| {
+        let tokens: Vec<String> =
+            (0..n).map(|i| format!(r#""T{i}":{{"address":"0x{:040x}","decimals":6}}"#, i + 1)).collect();
+        let prices: Vec<String> = (0..n).map(|i| format!(r#""T{i}":{{"usd":"1"}}"#)).collect();
+        Policy::parse(&format!(
+            r#"{{"version":1,"tokens":{{{}}},"prices":{{{}}},"rules":[]}}"#,
+            tokens.join(","),
+            prices.join(",")
+        ))
+        .map(|p| p.prices.len())
+        .map_err(|e| e.path)
+    };
+    assert_eq!(many(100), Ok(100));
+    // 101 tokens are refused first; a 101st price needs "native".
+    let tokens: Vec<String> =
+        (0..100).map(|i| format!(r#""T{i}":{{"address":"0x{:040x}","decimals":6}}"#, i + 1)).collect();
+    let mut entries: Vec<String> = (0..100).map(|i| format!(r#""T{i}":{{"usd":"1"}}"#)).collect();
+    entries.push(r#""native":{"usd":"1"}"#.into());
+    let text =
+        format!(r#"{{"version":1,"tokens":{{{}}},"prices":{{{}}},"rules":[]}}"#, tokens.join(","), entries.join(","));
+    assert_eq!(Policy::parse(&text).unwrap_err().path, "$.prices");
+}
