@@ -1975,3 +1975,55 @@ fn price_sources_are_static_or_aggregators() {
         format!(r#"{{"version":1,"tokens":{{{}}},"prices":{{{}}},"rules":[]}}"#, tokens.join(","), entries.join(","));
     assert_eq!(Policy::parse(&text).unwrap_err().path, "$.prices");
 }
+
+#[test]
+fn each_basis_keeps_its_own_running_totals() {
+    // A native window first, then a USD window whose earlier token spend cannot be
+    // valued: the USD totals are built for USD, and their failure is reported.
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"eth","type":"rolling_cap","window_secs":60,"amount":"1"}},
+           {{"id":"usd","type":"rolling_cap_usd","window_secs":60,"usd":"100000"}}]"#
+    ));
+    let mut ctx = Ctx::new(1_000);
+    ctx.prices.clear();
+    ctx.history = vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1u8), usd_micro: None }];
+    let d = ctx.eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.code), ("usd", Some(ErrorCode::PriceUnavailable)));
+    assert!(d.reason.starts_with("cannot value an earlier spend"), "{d:?}");
+}
+
+#[test]
+fn windows_in_different_zones_use_their_own_clock() {
+    let p = policy(&format!(
+        r#"[{CAP},{{"id":"utc","type":"time_window","timezone":"UTC","start":"05:00"}},
+           {{"id":"berlin","type":"time_window","timezone":"Europe/Berlin","start":"06:00"}}]"#
+    ));
+    // Monday 05:30 UTC is 06:30 in Berlin: both windows are open.
+    allowed(&Ctx::new(at(0, 5, 30)).eval(&p, &send(ALICE, "0.1")));
+    let d = Ctx::new(at(0, 4, 30)).eval(&p, &send(ALICE, "0.1"));
+    assert_eq!((denied_by(&d), d.observed.as_deref()), ("utc", Some("mon 04:30")));
+}
+
+#[test]
+fn a_tier_rule_that_cannot_price_the_action_is_named() {
+    let p = Policy::parse(&format!(
+        r#"{{"version":1,"tokens":{{"TST":{{"address":"{TOKEN}","decimals":6}}}},
+            "prices":{{"TST":{{"aggregator":"{FEED}","max_age_secs":60}}}},
+            "rules":[{{"id":"tst","type":"max_per_tx","asset":"TST","amount":"10"}},
+                     {{"id":"usd-tier","type":"tiers","basis":"usd","approval_above":"5"}}]}}"#
+    ))
+    .unwrap();
+    let mut ctx = Ctx::new(1_000);
+    allowed(&ctx.eval(&p, &token_send(ALICE, "1")));
+    assert_eq!(ctx.eval(&p, &token_send(ALICE, "6")).tier, Tier::Approval);
+    ctx.prices.clear();
+    let d = ctx.eval(&p, &token_send(ALICE, "1"));
+    assert_eq!((denied_by(&d), d.code), ("usd-tier", Some(ErrorCode::PriceUnavailable)));
+}
+
+#[test]
+fn a_condition_names_an_existing_argument() {
+    let error = conditions_of("f(uint256 a, uint256 b)", r#"[{"arg":2,"op":"eq","value":"1"}]"#).unwrap_err();
+    assert_eq!(error.message, "the function has 2 arguments");
+    assert_eq!(conditions_of("f(uint256 a, uint256 b)", r#"[{"arg":"b","op":"eq","value":"1"}]"#).unwrap()[0].index, 1);
+}
