@@ -1554,6 +1554,11 @@ fn contract_conditions_compare_like_kinds_and_name_the_argument() {
         reason(call(args(1, DynSolValue::Uint(U256::from(5u8), 256), word, true, "b"))).0,
         format!("argument delta of {full} must be at least -2")
     );
+    // Nor does a bool, which sorts after every integer.
+    assert_eq!(
+        reason(call(args(1, DynSolValue::Bool(true), word, true, "b"))).0,
+        format!("argument delta of {full} must be at least -2")
+    );
     let mut other = word;
     other.0[3] = 5;
     assert_eq!(
