@@ -291,6 +291,37 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_counts_only_for_its_own_wallet_and_chain() {
+        let ledger = SpendLedger::open(None).unwrap();
+        let (wallet, other) = (WalletId::from_random([4; 12]), WalletId::from_random([5; 12]));
+        ledger.reserve(&wallet, 1, "a", U256::from(70u64), U256::from(MAX), 1_000).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 1_000), U256::from(70u64));
+        assert_eq!(ledger.total(&other, 1, 1_000), U256::ZERO, "another wallet on the same chain");
+        assert_eq!(ledger.total(&wallet, 10, 1_000), U256::ZERO, "the same wallet on another chain");
+        ledger.reserve(&other, 1, "b", U256::from(MAX), U256::from(MAX), 1_000).unwrap();
+        ledger.reserve(&wallet, 10, "c", U256::from(MAX), U256::from(MAX), 1_000).unwrap();
+    }
+
+    #[test]
+    fn a_commit_drops_amounts_that_left_the_window_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let wallet = WalletId::from_random([4; 12]);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        let start = 1_000_000;
+        ledger.reserve(&wallet, 1, "a", U256::from(10u64), U256::from(MAX), start).unwrap();
+        ledger.commit("a", start).unwrap();
+        // Exactly 24 hours later the first amount no longer counts, and is not kept.
+        let later = start + WINDOW_SECS;
+        assert_eq!(ledger.total(&wallet, 1, later), U256::ZERO);
+        ledger.reserve(&wallet, 1, "b", U256::from(20u64), U256::from(MAX), later).unwrap();
+        ledger.commit("b", later).unwrap();
+        let file = parse_file(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let entries = &file.wallets[wallet.as_str()][&1];
+        assert_eq!(entries.iter().map(|e| (e.at, e.amount)).collect::<Vec<_>>(), vec![(later, U256::from(20u64))]);
+    }
+
+    #[test]
     fn a_version_one_ledger_keeps_counting_against_every_chain() {
         let wallet = WalletId::from_random([4; 12]);
         let text = format!(r#"{{"{wallet}":{{"day":5,"committed":"0x50","reserved":{{}}}}}}"#);

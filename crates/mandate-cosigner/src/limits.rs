@@ -213,6 +213,16 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_freeze_lasts_ten_minutes_unless_the_file_says_otherwise() {
+        let empty: LimitsFile = toml::from_str("").unwrap();
+        assert_eq!(empty.freeze_cooldown_secs, 600);
+        let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        assert_eq!(limits.freeze_cooldown_secs, 600);
+        let custom: LimitsFile = toml::from_str("freeze_cooldown_secs = 30\n").unwrap();
+        assert_eq!(custom.freeze_cooldown_secs, 30);
+    }
+
+    #[test]
     fn frozen_and_missing_limits_refuse() {
         let wallet = WalletId::from_random([1; 12]);
         let mut limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
