@@ -470,7 +470,8 @@ impl Client {
     async fn execute(&self, mut request: RequestBuilder, authenticated: bool) -> Result<Reply> {
         if authenticated {
             if let Some(credential) = &self.credential {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", credential.token().expose()))
+                let text = zeroize::Zeroizing::new(format!("Bearer {}", credential.token().expose()));
+                let mut value = HeaderValue::from_str(&text)
                     .map_err(|_| Error::InvalidInput("the credential is not a valid header value".into()))?;
                 value.set_sensitive(true);
                 request = request.header(AUTHORIZATION, value);

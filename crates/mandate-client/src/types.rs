@@ -330,7 +330,8 @@ pub struct HeldTransaction {
 /// What a send did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendResult {
-    /// Signed and broadcast (or replayed).
+    /// The transaction record: signed and broadcast; or, for a replay
+    /// ([`SendResponse::replayed`]), the first request's record in its current state.
     Sent(Box<Transaction>),
     /// Held for an owner or a delay; poll [`crate::Client::transaction`].
     Held(Box<HeldTransaction>),
