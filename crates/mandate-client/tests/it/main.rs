@@ -431,3 +431,38 @@ fn only_https_urls_or_local_http_are_accepted() {
     assert!(Client::new("http://127.0.0.1:3100").is_ok());
     assert!(Client::new("http://localhost:3100").is_ok());
 }
+
+#[tokio::test]
+async fn a_policy_set_by_the_operator_governs_signatures_and_contract_calls() {
+    let d = Daemon::start(cap("1")).await;
+    let operator = Client::new(&d.url).unwrap().login_operator(&Secret::new(PASSWORD)).await.unwrap();
+    let document = json!({"version": 1, "rules": [
+        {"id": "per-tx", "type": "max_per_tx", "amount": "1"},
+        {"id": "hello", "type": "personal_message", "mode": "allow", "pattern": "^hello"},
+        {"id": "raw", "type": "raw_hash", "allow": true}
+    ]});
+    let set = operator.set_policy(&d.wallet, &document).await.unwrap();
+    assert_eq!(operator.policy(&d.wallet).await.unwrap().hash, set.hash);
+    assert_eq!(
+        api_code(operator.set_policy(&d.wallet, &json!({"version": 1, "rules": [{"type": "nonsense"}]})).await),
+        "INVALID_POLICY"
+    );
+
+    let agent = d.agent();
+    let address = agent.wallet(&d.wallet).await.unwrap().wallet.address;
+    let signed = agent.sign_message(&d.wallet, "hello mandate").await.unwrap();
+    assert_eq!((signed.signature.len(), signed.address.as_str()), (132, address.as_str()));
+    assert!(matches!(signed.action, mandate_client::Action::PersonalMessage { .. }), "{:?}", signed.action);
+    assert_eq!(api_code(agent.sign_message(&d.wallet, "goodbye").await), "POLICY_DENIED");
+    let hashed = agent.sign_hash(&d.wallet, &format!("0x{}", "11".repeat(32))).await.unwrap();
+    assert_eq!(hashed.digest, format!("0x{}", "11".repeat(32)));
+    let typed = json!({
+        "types": {"EIP712Domain": [{"name": "name", "type": "string"}], "Mail": [{"name": "body", "type": "string"}]},
+        "primaryType": "Mail", "domain": {"name": "test"}, "message": {"body": "hi"}
+    });
+    assert_eq!(api_code(agent.sign_typed_data(&d.wallet, &typed).await), "POLICY_DENIED");
+    let call = mandate_client::ContractCall::data(recipient(), "0x12345678");
+    assert_eq!(api_code(agent.contract_call(&d.wallet, &call).await), "POLICY_DENIED");
+    assert_eq!(d.signer.runs.load(Ordering::SeqCst), 2, "the two allowed signatures only");
+    assert_eq!(d.broadcasts(), 0);
+}
