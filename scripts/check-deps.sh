@@ -30,8 +30,10 @@ check_only mandate-store mandate-core
 check_only mandate-cosigner mandate-core mandate-mpc mandate-chain
 # The MCP crate holds no authority: it reaches the daemon only through its REST API.
 check_only mandate-mcp mandate-core
+# The SDK is a client of the REST API only: it holds no key, store or protocol code.
+check_only mandate-client mandate-core
 check_only mandate-server mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-mcp
-check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp
+check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp mandate-client
 
 # The cosigner is the last line of defence: no HTTP stack, no web framework, no database driver.
 bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite)$' || true)

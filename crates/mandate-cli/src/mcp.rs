@@ -1,18 +1,19 @@
 //! `mandate mcp`: the MCP server on stdio for one agent session. The session token
 //! comes from `MANDATE_SESSION_TOKEN` or `MANDATE_SESSION_TOKEN_FILE` (never an
 //! argument, so it is not in the process list); every tool is a REST call to the
-//! daemon at `--url` / `MANDATE_URL`. stdout carries only MCP messages; diagnostics go
-//! to stderr.
+//! daemon at `--url` / `MANDATE_URL`, made with `mandate-client`. stdout carries only
+//! MCP messages; diagnostics go to stderr.
 
 use std::future::Future;
 use std::time::Duration;
 
+use mandate_client::{Client, Secret};
 use mandate_core::ErrorCode;
 use mandate_mcp::{decode_reply, Backend, Band, Credential, RestCall, RestFailure};
 use mandate_mpc::net::read_secret_env;
-use reqwest::header::{HeaderValue, AUTHORIZATION};
-use reqwest::{Client, Method, Url};
+use reqwest::Method;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use crate::api::parse_base_url;
 use crate::output::{CliError, CliResult};
@@ -20,35 +21,31 @@ use crate::output::{CliError, CliResult};
 /// The variable holding the agent's session token (or `<it>_FILE` naming a 0600 file).
 const SESSION_TOKEN_VAR: &str = "MANDATE_SESSION_TOKEN";
 
-/// The daemon's REST API over HTTP.
+/// The daemon's REST API over HTTP, as the one session this server serves.
 struct HttpBackend {
-    base: Url,
-    http: Client,
+    /// Acts with the session's token.
+    client: Client,
+    /// That token's `Authorization` value: a call for any other credential is refused
+    /// rather than made with this one.
+    authorization: Zeroizing<String>,
 }
 
 impl Backend for HttpBackend {
     fn call(&self, credential: &Credential, call: RestCall) -> impl Future<Output = Result<Value, RestFailure>> + Send {
-        let url = format!("{}{}", self.base.as_str().trim_end_matches('/'), call.path);
-        let authorization = HeaderValue::from_str(credential.authorization().as_str()).map(|mut value| {
-            value.set_sensitive(true);
-            value
-        });
-        let http = self.http.clone();
+        let same = credential.authorization() == self.authorization;
+        let client = self.client.clone();
         async move {
-            let authorization =
-                authorization.map_err(|_| RestFailure::Unreachable("the token is not a valid header value".into()))?;
+            if !same {
+                return Err(RestFailure::Unreachable(
+                    "a call for another credential than this server's session".into(),
+                ));
+            }
             let method = if call.method == "POST" { Method::POST } else { Method::GET };
-            let mut request = http.request(method, &url).header(AUTHORIZATION, authorization);
-            if let Some(key) = &call.idempotency_key {
-                request = request.header("idempotency-key", key);
-            }
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
-            let response = request.send().await.map_err(|e| RestFailure::Unreachable(e.without_url().to_string()))?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|e| RestFailure::Unreachable(e.without_url().to_string()))?;
-            decode_reply(status.as_u16(), &body)
+            let reply = client
+                .raw(method, &call.path, call.body.as_ref(), call.idempotency_key.as_deref())
+                .await
+                .map_err(|e| RestFailure::Unreachable(e.to_string()))?;
+            decode_reply(reply.status, &reply.body)
         }
     }
 }
@@ -62,20 +59,17 @@ pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
         .map_err(|_| CliError::invalid(format!("{SESSION_TOKEN_VAR} is not UTF-8")))?
         .trim()
         .to_string();
-    let credential = Credential::new(token);
-    let http = Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(180))
-        // A redirect could carry the token elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| CliError::new(ErrorCode::Internal, format!("HTTP client: {e}")))?;
+    let credential = Credential::new(token.clone());
+    let client = Client::new(base.as_str())
+        .map_err(|e| CliError::new(e.code(), e.to_string()))?
+        .with_credential(mandate_client::Credential::Session(Secret::new(token)));
+    let backend = HttpBackend { client, authorization: credential.authorization() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::new(ErrorCode::Internal, format!("runtime: {e}")))?;
-    let outcome = runtime.block_on(mandate_mcp::serve_stdio(HttpBackend { base, http }, credential, band));
+    let outcome = runtime.block_on(mandate_mcp::serve_stdio(backend, credential, band));
     // Leave at once, also on errors: stdin may still be open in a blocking read.
     runtime.shutdown_timeout(Duration::from_millis(100));
     outcome.map_err(|e| match e {

@@ -1,0 +1,518 @@
+//! `mandate-client`: the Rust SDK for Mandate's REST API (docs/API.md). One async
+//! [`Client`] (reqwest, rustls) with a method per endpoint, typed request bodies
+//! ([`requests`]), typed answers ([`types`]) and the daemon's error envelope as a
+//! typed [`Error`].
+//!
+//! ```no_run
+//! # async fn demo() -> mandate_client::Result<()> {
+//! use mandate_client::{Client, Credential, Secret, Transfer};
+//! let token = Secret::from_file(std::path::Path::new("session.token"))?;
+//! let client = Client::new("http://127.0.0.1:3100")?.with_credential(Credential::Session(token));
+//! let sent = client
+//!     .send_transfer("wal_…", &Transfer::native("0x4242424242424242424242424242424242424242", "0.01"))
+//!     .await?;
+//! println!("{}", sent.id());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Secrets ([`Secret`], [`Credential`]) print `<redacted>` in `Debug` and travel only in
+//! headers. The base URL must be `https://`, or `http://` to localhost. Sends carry an
+//! `Idempotency-Key` (a fresh random one unless given), so a retry with the same key
+//! cannot pay twice.
+
+mod error;
+pub mod requests;
+mod secret;
+pub mod types;
+mod url;
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+pub use crate::error::{ApiError, Error, Result};
+pub use crate::requests::{
+    ContractCall, CreateOperatorKey, CreateSession, CreateWebhook, Evaluate, SignPayload, Transfer,
+};
+pub use crate::secret::{Credential, Secret};
+pub use crate::types::*;
+pub use crate::url::check_base_url;
+
+/// The header naming an idempotent send.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+/// The header the daemon sets on a replayed send.
+pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+/// Longest idempotency key the daemon takes.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+
+/// A fresh idempotency key: 128 random bits in hex.
+pub fn new_idempotency_key() -> String {
+    format!("idem_{}", hex::encode(rand::random::<[u8; 16]>()))
+}
+
+/// Checks a caller's idempotency key as the daemon will (1 to 128 printable ASCII).
+fn check_idempotency_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::InvalidInput(format!(
+            "an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// An answer as it came: status and body (for callers that pass envelopes on as they
+/// are, like the MCP stdio server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawReply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// A client of one daemon, acting as one credential.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: Url,
+    http: reqwest::Client,
+    credential: Option<Credential>,
+}
+
+/// One answer before decoding.
+struct Reply {
+    status: StatusCode,
+    replayed: bool,
+    retry_after: Option<u64>,
+    body: Vec<u8>,
+}
+
+impl Client {
+    /// A client of the daemon at `base_url` (`https://…`, or `http://` to localhost),
+    /// without a credential yet. Redirects are not followed (one could carry the
+    /// token elsewhere); connecting times out after 5 s, a call after 180 s.
+    pub fn new(base_url: &str) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(180))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::InvalidInput(format!("HTTP client: {e}")))?;
+        Client::with_http(base_url, http)
+    }
+
+    /// Like [`Client::new`] with the caller's reqwest client (timeouts, proxies). It
+    /// should not follow redirects.
+    pub fn with_http(base_url: &str, http: reqwest::Client) -> Result<Client> {
+        Ok(Client { base: check_base_url(base_url)?, http, credential: None })
+    }
+
+    /// The same daemon as `credential`.
+    pub fn with_credential(&self, credential: Credential) -> Client {
+        Client { base: self.base.clone(), http: self.http.clone(), credential: Some(credential) }
+    }
+
+    /// The daemon's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Logs the operator in with the master password (HTTP Basic, user `operator`;
+    /// never in a body or URL). Use the token with [`Credential::Admin`], or
+    /// [`Client::login_operator`] for both steps.
+    pub async fn login(&self, password: &Secret) -> Result<Login> {
+        let url = self.url(&["v1", "admin", "login"])?;
+        let request = self.http.post(url).basic_auth("operator", Some(password.expose()));
+        self.decode(self.execute(request, false).await?)
+    }
+
+    /// A client acting as the operator, logged in with the master password.
+    pub async fn login_operator(&self, password: &Secret) -> Result<Client> {
+        let login = self.login(password).await?;
+        Ok(self.with_credential(Credential::Admin(login.token)))
+    }
+
+    // --- health ---
+
+    /// `GET /v1/health`.
+    pub async fn health(&self) -> Result<Health> {
+        self.get(&["v1", "health"], &[]).await
+    }
+
+    /// `GET /v1/openapi.json`.
+    pub async fn openapi(&self) -> Result<Value> {
+        self.get(&["v1", "openapi.json"], &[]).await
+    }
+
+    // --- wallets ---
+
+    /// `GET /v1/wallets` (an agent sees its own).
+    pub async fn wallets(&self) -> Result<Vec<Wallet>> {
+        Ok(self.get::<types::Wallets>(&["v1", "wallets"], &[]).await?.wallets)
+    }
+
+    /// `GET /v1/wallets/{id}`.
+    pub async fn wallet(&self, wallet_id: &str) -> Result<WalletDetail> {
+        self.get(&["v1", "wallets", wallet_id], &[]).await
+    }
+
+    /// `GET /v1/wallets/{id}/balance[?token=…]`: native, or a token by symbol or address.
+    pub async fn balance(&self, wallet_id: &str, token: Option<&str>) -> Result<Balance> {
+        let query: Vec<(&str, String)> = token.map(|token| ("token", token.to_string())).into_iter().collect();
+        self.get(&["v1", "wallets", wallet_id, "balance"], &query).await
+    }
+
+    // --- policy ---
+
+    /// `GET /v1/wallets/{id}/policy`.
+    pub async fn policy(&self, wallet_id: &str) -> Result<PolicyShown> {
+        self.get(&["v1", "wallets", wallet_id, "policy"], &[]).await
+    }
+
+    /// `PUT /v1/wallets/{id}/policy` with `document` (docs/POLICY.md).
+    pub async fn set_policy(&self, wallet_id: &str, document: &Value) -> Result<PolicyVersion> {
+        let url = self.url(&["v1", "wallets", wallet_id, "policy"])?;
+        self.decode(self.execute(self.http.put(url).json(document), true).await?)
+    }
+
+    /// `GET /v1/wallets/{id}/policy/summary`.
+    pub async fn policy_summary(&self, wallet_id: &str) -> Result<PolicySummary> {
+        self.get(&["v1", "wallets", wallet_id, "policy", "summary"], &[]).await
+    }
+
+    /// `POST /v1/wallets/{id}/policy/evaluate[?simulate=true]`: the decision, nothing signed.
+    pub async fn evaluate(&self, wallet_id: &str, action: &Evaluate, simulate: bool) -> Result<Evaluation> {
+        let query: Vec<(&str, String)> = if simulate { vec![("simulate", "true".into())] } else { Vec::new() };
+        self.post(&["v1", "wallets", wallet_id, "policy", "evaluate"], &query, Some(&action.body())).await
+    }
+
+    // --- transactions ---
+
+    /// `POST /v1/wallets/{id}/transactions` with a fresh idempotency key.
+    pub async fn send_transfer(&self, wallet_id: &str, transfer: &Transfer) -> Result<SendResponse> {
+        self.send_transfer_with_key(wallet_id, transfer, &new_idempotency_key()).await
+    }
+
+    /// `POST /v1/wallets/{id}/transactions` with the caller's idempotency key: the same
+    /// key again returns the first transaction (`replayed`), never a second payment.
+    pub async fn send_transfer_with_key(
+        &self,
+        wallet_id: &str,
+        transfer: &Transfer,
+        key: &str,
+    ) -> Result<SendResponse> {
+        self.send(&["v1", "wallets", wallet_id, "transactions"], transfer, key).await
+    }
+
+    /// `POST /v1/wallets/{id}/contract-calls` with a fresh idempotency key.
+    pub async fn contract_call(&self, wallet_id: &str, call: &ContractCall) -> Result<SendResponse> {
+        self.contract_call_with_key(wallet_id, call, &new_idempotency_key()).await
+    }
+
+    /// `POST /v1/wallets/{id}/contract-calls` with the caller's idempotency key.
+    pub async fn contract_call_with_key(
+        &self,
+        wallet_id: &str,
+        call: &ContractCall,
+        key: &str,
+    ) -> Result<SendResponse> {
+        self.send(&["v1", "wallets", wallet_id, "contract-calls"], call, key).await
+    }
+
+    /// `POST /v1/wallets/{id}/transactions/dry-run`: the decision, nothing reserved or signed.
+    pub async fn dry_run(&self, wallet_id: &str, transfer: &Transfer) -> Result<Evaluation> {
+        self.post(&["v1", "wallets", wallet_id, "transactions", "dry-run"], &[], Some(transfer)).await
+    }
+
+    /// `GET /v1/wallets/{id}/transactions[?limit=N]`, newest first.
+    pub async fn transactions(&self, wallet_id: &str, limit: Option<u32>) -> Result<Vec<Transaction>> {
+        let query: Vec<(&str, String)> = limit.map(|n| ("limit", n.to_string())).into_iter().collect();
+        Ok(self.get::<types::Transactions>(&["v1", "wallets", wallet_id, "transactions"], &query).await?.transactions)
+    }
+
+    /// `GET /v1/transactions/{id}`.
+    pub async fn transaction(&self, transaction_id: &str) -> Result<Transaction> {
+        self.get(&["v1", "transactions", transaction_id], &[]).await
+    }
+
+    // --- signatures ---
+
+    /// `POST /v1/wallets/{id}/sign-typed-data` (`eth_signTypedData_v4` JSON).
+    pub async fn sign_typed_data(&self, wallet_id: &str, typed_data: &Value) -> Result<SignatureResult> {
+        let body = serde_json::json!({"typed_data": typed_data});
+        self.post(&["v1", "wallets", wallet_id, "sign-typed-data"], &[], Some(&body)).await
+    }
+
+    /// `POST /v1/wallets/{id}/sign-message`: an EIP-191 text message.
+    pub async fn sign_message(&self, wallet_id: &str, message: &str) -> Result<SignatureResult> {
+        let body = serde_json::json!({"message": message});
+        self.post(&["v1", "wallets", wallet_id, "sign-message"], &[], Some(&body)).await
+    }
+
+    /// `POST /v1/wallets/{id}/sign-message`: an EIP-191 message given as `0x` hex.
+    pub async fn sign_message_hex(&self, wallet_id: &str, message_hex: &str) -> Result<SignatureResult> {
+        let body = serde_json::json!({"message_hex": message_hex});
+        self.post(&["v1", "wallets", wallet_id, "sign-message"], &[], Some(&body)).await
+    }
+
+    /// `POST /v1/wallets/{id}/sign-hash`: a bare 32-byte hash (only with a `raw_hash` rule).
+    pub async fn sign_hash(&self, wallet_id: &str, hash: &str) -> Result<SignatureResult> {
+        let body = serde_json::json!({"hash": hash});
+        self.post(&["v1", "wallets", wallet_id, "sign-hash"], &[], Some(&body)).await
+    }
+
+    // --- sessions ---
+
+    /// `POST /v1/sessions` (operator): the token is in the answer, once.
+    pub async fn create_session(&self, request: &CreateSession) -> Result<SessionCreated> {
+        self.post(&["v1", "sessions"], &[], Some(request)).await
+    }
+
+    /// `GET /v1/sessions[?wallet_id=…]` (operator).
+    pub async fn sessions(&self, wallet_id: Option<&str>) -> Result<Vec<Session>> {
+        let query: Vec<(&str, String)> = wallet_id.map(|id| ("wallet_id", id.to_string())).into_iter().collect();
+        Ok(self.get::<types::Sessions>(&["v1", "sessions"], &query).await?.sessions)
+    }
+
+    /// `POST /v1/sessions/renew` (the calling session).
+    pub async fn renew_session(&self) -> Result<Session> {
+        self.post::<Session, Value>(&["v1", "sessions", "renew"], &[], None).await
+    }
+
+    /// `POST /v1/sessions/{id}/revoke` (operator).
+    pub async fn revoke_session(&self, session_id: &str) -> Result<SessionRevoked> {
+        self.post::<SessionRevoked, Value>(&["v1", "sessions", session_id, "revoke"], &[], None).await
+    }
+
+    /// `GET /v1/session`: the calling session and its band.
+    pub async fn current_session(&self) -> Result<CurrentSession> {
+        self.get(&["v1", "session"], &[]).await
+    }
+
+    // --- approvals ---
+
+    /// `GET /v1/approvals[?wallet=…]`: held transactions.
+    pub async fn approvals(&self, wallet_id: Option<&str>) -> Result<Vec<ApprovalItem>> {
+        let query: Vec<(&str, String)> = wallet_id.map(|id| ("wallet", id.to_string())).into_iter().collect();
+        Ok(self.get::<types::Held>(&["v1", "approvals"], &query).await?.held)
+    }
+
+    /// `GET /v1/approvals/{id}`.
+    pub async fn approval(&self, transaction_id: &str) -> Result<ApprovalItem> {
+        self.get(&["v1", "approvals", transaction_id], &[]).await
+    }
+
+    /// `POST /v1/approvals/{id}/approve` with an owner's signature
+    /// (`ed25519:<key>:<sig>` or `eip191:<address>:0x…`). The signature is the
+    /// credential: no bearer token is sent.
+    pub async fn approve(&self, transaction_id: &str, signature: &str) -> Result<Transaction> {
+        self.owner_decision(&["v1", "approvals", transaction_id, "approve"], signature).await
+    }
+
+    /// `POST /v1/approvals/{id}/deny` with an owner's signature (also cancels a delayed item).
+    pub async fn deny(&self, transaction_id: &str, signature: &str) -> Result<Transaction> {
+        self.owner_decision(&["v1", "approvals", transaction_id, "deny"], signature).await
+    }
+
+    /// `POST /v1/transactions/{id}/cancel`: cancels a held item before it runs.
+    pub async fn cancel(&self, transaction_id: &str) -> Result<Transaction> {
+        self.post::<Transaction, Value>(&["v1", "transactions", transaction_id, "cancel"], &[], None).await
+    }
+
+    // --- freeze ---
+
+    /// `POST /v1/wallets/{id}/freeze`.
+    pub async fn freeze(&self, wallet_id: &str, reason: Option<&str>) -> Result<FreezeResult> {
+        let body = freeze_body(reason);
+        self.post(&["v1", "wallets", wallet_id, "freeze"], &[], Some(&body)).await
+    }
+
+    /// `POST /v1/freeze`: every wallet (operator).
+    pub async fn freeze_all(&self, reason: Option<&str>) -> Result<Vec<FreezeResult>> {
+        let body = freeze_body(reason);
+        Ok(self.post::<types::FreezeAll, Value>(&["v1", "freeze"], &[], Some(&body)).await?.wallets)
+    }
+
+    // --- audit ---
+
+    /// `GET /v1/audit/verify[?anchor_seq=N&anchor_hash=H]`: the chain, and with the
+    /// cosigner's anchor `(seq, hash)` that the trail still holds it.
+    pub async fn verify_audit(&self, anchor: Option<(u64, &str)>) -> Result<AuditVerify> {
+        let query: Vec<(&str, String)> = match anchor {
+            Some((seq, hash)) => vec![("anchor_seq", seq.to_string()), ("anchor_hash", hash.to_string())],
+            None => Vec::new(),
+        };
+        self.get(&["v1", "audit", "verify"], &query).await
+    }
+
+    /// `GET /v1/audit/tail?n=N`: the last records.
+    pub async fn audit_tail(&self, n: u32) -> Result<Vec<AuditRecord>> {
+        Ok(self.get::<types::Records>(&["v1", "audit", "tail"], &[("n", n.to_string())]).await?.records)
+    }
+
+    // --- webhooks ---
+
+    /// `POST /v1/webhooks`: the secret is in the answer, once.
+    pub async fn add_webhook(&self, request: &CreateWebhook) -> Result<WebhookCreated> {
+        self.post(&["v1", "webhooks"], &[], Some(request)).await
+    }
+
+    /// `GET /v1/webhooks`.
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        Ok(self.get::<types::Webhooks>(&["v1", "webhooks"], &[]).await?.webhooks)
+    }
+
+    /// `DELETE /v1/webhooks/{id}`.
+    pub async fn remove_webhook(&self, webhook_id: &str) -> Result<WebhookRemoved> {
+        let url = self.url(&["v1", "webhooks", webhook_id])?;
+        self.decode(self.execute(self.http.delete(url), true).await?)
+    }
+
+    /// `GET /v1/webhooks/{id}/deliveries`, newest first.
+    pub async fn deliveries(&self, webhook_id: &str) -> Result<DeliveryList> {
+        self.get(&["v1", "webhooks", webhook_id, "deliveries"], &[]).await
+    }
+
+    // --- operator keys ---
+
+    /// `POST /v1/operator-keys`: the key is in the answer, once.
+    pub async fn create_operator_key(&self, request: &CreateOperatorKey) -> Result<OperatorKeyCreated> {
+        self.post(&["v1", "operator-keys"], &[], Some(request)).await
+    }
+
+    /// `GET /v1/operator-keys` (never the keys).
+    pub async fn operator_keys(&self) -> Result<Vec<OperatorKey>> {
+        Ok(self.get::<types::OperatorKeys>(&["v1", "operator-keys"], &[]).await?.operator_keys)
+    }
+
+    /// `POST /v1/operator-keys/{id}/revoke`.
+    pub async fn revoke_operator_key(&self, key_id: &str) -> Result<OperatorKeyRevoked> {
+        self.post::<OperatorKeyRevoked, Value>(&["v1", "operator-keys", key_id, "revoke"], &[], None).await
+    }
+
+    // --- raw ---
+
+    /// Any request, as the client's credential: `path_and_query` starts with `/`
+    /// (e.g. `/v1/wallets/wal_…/balance?token=USDC`). The answer is not decoded, so an
+    /// error envelope can be passed on as it is.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<RawReply> {
+        let url = url::join_raw(&self.base, path_and_query)?;
+        let mut request = self.http.request(method, url);
+        if let Some(key) = idempotency_key {
+            // Not checked here: the daemon's refusal is the answer passed on.
+            request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let reply = self.execute(request, true).await?;
+        Ok(RawReply { status: reply.status.as_u16(), body: reply.body })
+    }
+
+    // --- plumbing ---
+
+    fn url(&self, segments: &[&str]) -> Result<Url> {
+        url::endpoint(&self.base, segments)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<T> {
+        let mut url = self.url(segments)?;
+        url::set_query(&mut url, query);
+        self.decode(self.execute(self.http.get(url), true).await?)
+    }
+
+    async fn post<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Option<&B>,
+    ) -> Result<T> {
+        let mut url = self.url(segments)?;
+        url::set_query(&mut url, query);
+        let mut request = self.http.post(url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.decode(self.execute(request, true).await?)
+    }
+
+    async fn send<B: Serialize + ?Sized>(&self, segments: &[&str], body: &B, key: &str) -> Result<SendResponse> {
+        check_idempotency_key(key)?;
+        let url = self.url(segments)?;
+        let request = self.http.post(url).header(IDEMPOTENCY_KEY_HEADER, key).json(body);
+        let reply = self.execute(request, true).await?;
+        let replayed = reply.replayed;
+        let result = if reply.status == StatusCode::ACCEPTED {
+            SendResult::Held(Box::new(self.decode(reply)?))
+        } else {
+            SendResult::Sent(Box::new(self.decode(reply)?))
+        };
+        Ok(SendResponse { result, idempotency_key: key.to_string(), replayed })
+    }
+
+    async fn owner_decision(&self, segments: &[&str], signature: &str) -> Result<Transaction> {
+        let url = self.url(segments)?;
+        let request = self.http.post(url).json(&serde_json::json!({"signature": signature}));
+        self.decode(self.execute(request, false).await?)
+    }
+
+    /// Sends `request`, with the credential when `authenticated`.
+    async fn execute(&self, mut request: RequestBuilder, authenticated: bool) -> Result<Reply> {
+        if authenticated {
+            if let Some(credential) = &self.credential {
+                let text = zeroize::Zeroizing::new(format!("Bearer {}", credential.token().expose()));
+                let mut value = HeaderValue::from_str(&text)
+                    .map_err(|_| Error::InvalidInput("the credential is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                request = request.header(AUTHORIZATION, value);
+            }
+        }
+        let response = request.send().await.map_err(|e| Error::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        let headers = response.headers();
+        let replayed = headers.get(REPLAYED_HEADER).and_then(|v| v.to_str().ok()) == Some("true");
+        let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+        let body = response.bytes().await.map_err(|e| Error::Unreachable(e.without_url().to_string()))?;
+        Ok(Reply { status, replayed, retry_after, body: body.to_vec() })
+    }
+
+    fn decode<T: DeserializeOwned>(&self, reply: Reply) -> Result<T> {
+        let status = reply.status.as_u16();
+        if !reply.status.is_success() {
+            return Err(error::from_reply(status, reply.retry_after, &reply.body));
+        }
+        serde_json::from_slice(&reply.body).map_err(|e| Error::UnexpectedReply { status, message: e.to_string() })
+    }
+}
+
+fn freeze_body(reason: Option<&str>) -> Value {
+    match reason {
+        Some(reason) => serde_json::json!({"reason": reason}),
+        None => serde_json::json!({}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_fresh_and_valid() {
+        let (a, b) = (new_idempotency_key(), new_idempotency_key());
+        assert_ne!(a, b);
+        assert!(check_idempotency_key(&a).is_ok());
+        assert!(check_idempotency_key("").is_err());
+        assert!(check_idempotency_key("has space").is_err());
+        assert!(check_idempotency_key(&"k".repeat(129)).is_err());
+    }
+}
