@@ -82,12 +82,10 @@ impl ServiceParty {
     pub(crate) fn share(&self, wallet: &WalletId) -> ApiResult<Arc<KeyShare>> {
         Ok(self.shares.load(wallet)?)
     }
+}
 
-    /// Signs `payload` (whose digest is `digest`) with the cosigner, passing along
-    /// the owner's signed approval when there is one. `commit` runs just before the
-    /// daemon's round-3 message leaves, after which the cosigner can finish the
-    /// signature on its own: commit the spend there. Blocking.
-    pub(crate) fn sign(
+impl crate::ports::Signer for ServiceParty {
+    fn sign(
         &self,
         wallet: &WalletId,
         payload: Vec<u8>,
@@ -121,30 +119,12 @@ impl ServiceParty {
         }
     }
 
-    /// Sends the cosigner a notice run (a freeze, or an owner's unfreeze). Blocking.
-    pub(crate) fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
+    fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
         let plan = self.plan(wallet, operation)?;
         match coordinate(&self.identity, &self.peers, &plan, None, None, &mut mandate_mpc::net::no_commit)? {
             RunOutput::Noted => Ok(()),
             _ => Err(ApiError::internal("the cosigner answered a notice with something else")),
         }
-    }
-}
-
-impl crate::ports::Signer for ServiceParty {
-    fn sign(
-        &self,
-        wallet: &WalletId,
-        payload: Vec<u8>,
-        digest: [u8; 32],
-        approval: Option<Vec<u8>>,
-        commit: &mut dyn FnMut() -> ApiResult<()>,
-    ) -> Result<EcdsaSig, SignFailure> {
-        ServiceParty::sign(self, wallet, payload, digest, approval, commit)
-    }
-
-    fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
-        ServiceParty::notify(self, wallet, operation)
     }
 
     fn address(&self, wallet: &WalletId) -> ApiResult<String> {
