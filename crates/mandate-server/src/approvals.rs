@@ -140,7 +140,17 @@ pub(crate) async fn resolve(
         DecisionAction::Approve => "approval.approved",
         _ => "approval.denied",
     };
-    let entry = audit_entry(actor, event, Some(&tx.wallet_id), json!({"tx_id": tx.id, "owner": owner}));
+    let resolved = match (tx.status, action) {
+        (TxStatus::Delayed, _) => TxStatus::Cancelled,
+        (_, DecisionAction::Approve) => TxStatus::Approved,
+        _ => TxStatus::Denied,
+    };
+    let entry = audit_entry(actor, event, Some(&tx.wallet_id), json!({"tx_id": tx.id, "owner": owner})).with_event(
+        webhooks::event(
+            Event::ApprovalResolved,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": resolved, "owner": owner}),
+        ),
+    );
     let store = state.store.clone();
     let item = tx.id.clone();
     let resolution = if tx.status == TxStatus::Delayed {
@@ -155,27 +165,23 @@ pub(crate) async fn resolve(
             "approval.expired",
             Some(&tx.wallet_id),
             json!({"tx_id": tx.id, "owner": owner, "via": "decision after the deadline"}),
-        );
+        )
+        .with_event(webhooks::event(
+            Event::ApprovalResolved,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Expired}),
+        ));
         blocking(move || Ok(store.resolve_held(&item, approval.as_deref(), at, entry, expired)?)).await?
     };
     match resolution {
         Some(Resolution::Resolved(tx)) => {
-            webhooks::emit(
-                state,
-                Event::ApprovalResolved,
-                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "owner": owner}),
-            );
+            webhooks::wake(state);
             if tx.status == TxStatus::Approved {
                 state.executor_wake.notify_one();
             }
             Ok(tx)
         }
         Some(Resolution::Expired(tx)) => {
-            webhooks::emit(
-                state,
-                Event::ApprovalResolved,
-                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status}),
-            );
+            webhooks::wake(state);
             Err(ApiError::new(
                 ErrorCode::ApprovalExpired,
                 format!("{} expired before it was approved; nothing was sent", tx.id),
@@ -333,17 +339,18 @@ pub(crate) async fn cancel(
 ) -> ApiResult<Json<Value>> {
     let tx = held_tx(&state, &principal, &id, "broadcast")?;
     let actor = principal.actor();
-    let entry = audit_entry(&actor, "transaction.cancelled", Some(&tx.wallet_id), json!({"tx_id": tx.id}));
+    let entry = audit_entry(&actor, "transaction.cancelled", Some(&tx.wallet_id), json!({"tx_id": tx.id})).with_event(
+        webhooks::event(
+            Event::ApprovalResolved,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Cancelled, "by": actor}),
+        ),
+    );
     let store = state.store.clone();
     let item = tx.id.clone();
     let outcome = blocking(move || Ok(store.cancel_held(&item, now(), entry)?)).await?;
     match outcome {
         Some((tx, true)) => {
-            webhooks::emit(
-                &state,
-                Event::ApprovalResolved,
-                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "by": actor}),
-            );
+            webhooks::wake(&state);
             Ok(Json(json!(tx)))
         }
         Some((tx, false)) => Err(not_pending(&tx)),

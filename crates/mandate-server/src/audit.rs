@@ -12,5 +12,6 @@ pub(crate) fn audit_entry(actor: &str, event: &str, wallet: Option<&str>, detail
         decision: None,
         policy_hash: None,
         details,
+        events: Vec::new(),
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::U256;
-use mandate_store::{Claim, TxRecord};
+use mandate_store::{Claim, TxRecord, TxStatus};
 use serde_json::json;
 
 use crate::actions::TxPlan;
@@ -43,16 +43,17 @@ async fn tick(state: &Arc<AppState>) -> ApiResult<()> {
     let store = state.store.clone();
     let expired = blocking(move || {
         Ok(store.expire_held(now(), |tx| {
-            audit_entry("daemon", "approval.expired", Some(&tx.wallet_id), json!({"tx_id": tx.id}))
+            audit_entry("daemon", "approval.expired", Some(&tx.wallet_id), json!({"tx_id": tx.id})).with_event(
+                webhooks::event(
+                    Event::ApprovalResolved,
+                    json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Expired}),
+                ),
+            )
         })?)
     })
     .await?;
-    for tx in expired {
-        webhooks::emit(
-            state,
-            Event::ApprovalResolved,
-            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status}),
-        );
+    if !expired.is_empty() {
+        webhooks::wake(state);
     }
     let store = state.store.clone();
     let due = blocking(move || Ok(store.due_held(now())?)).await?;

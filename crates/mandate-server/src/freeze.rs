@@ -54,12 +54,13 @@ pub(crate) async fn freeze_wallet(
     let store = state.store.clone();
     let actor = actor.to_string();
     let (freeze, newly) = blocking(move || {
-        let entry = audit_entry(&actor, "wallet.frozen", Some(&freeze.wallet_id), json!({"reason": freeze.reason}));
+        let entry = audit_entry(&actor, "wallet.frozen", Some(&freeze.wallet_id), json!({"reason": freeze.reason}))
+            .with_event(webhooks::event(Event::WalletFrozen, json!({"wallet_id": freeze.wallet_id, "frozen": freeze})));
         Ok(store.freeze(&freeze, entry)?)
     })
     .await?;
     if newly {
-        webhooks::emit(state, Event::WalletFrozen, json!({"wallet_id": freeze.wallet_id, "frozen": freeze}));
+        webhooks::wake(state);
     }
     // Told every time (also for a wallet frozen already): a cosigner that was down
     // at the first freeze learns of it now.
@@ -200,12 +201,13 @@ pub(crate) async fn unfreeze(
         "wallet.unfrozen",
         Some(&freeze.wallet_id),
         json!({"frozen_at": freeze.frozen_at}),
-    );
+    )
+    .with_event(webhooks::event(Event::WalletUnfrozen, json!({"wallet_id": freeze.wallet_id, "owner": owner})));
     let store = state.store.clone();
     let (wallet_id, frozen_at) = (freeze.wallet_id.clone(), freeze.frozen_at);
     let lifted = blocking(move || Ok(store.unfreeze(&wallet_id, frozen_at, at, entry)?)).await?;
     if lifted {
-        webhooks::emit(&state, Event::WalletUnfrozen, json!({"wallet_id": freeze.wallet_id, "owner": owner}));
+        webhooks::wake(&state);
         state.executor_wake.notify_one();
     }
     Ok(Json(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted})))

@@ -170,6 +170,7 @@ fn audit(store: &Store, event: &str, details: Value) -> ApiResult<()> {
         decision: None,
         policy_hash: None,
         details,
+        events: Vec::new(),
     };
     store.audit(entry, now())?;
     Ok(())

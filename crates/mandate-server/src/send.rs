@@ -18,7 +18,7 @@ use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{NewTransaction, ReserveOutcome, TxRecord, TxStatus, WalletRecord};
+use mandate_store::{NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus, WalletRecord};
 use serde_json::json;
 
 use crate::actions::{
@@ -165,22 +165,21 @@ async fn reserve_sign_broadcast(
         let store = state.store.clone();
         let reserve_actor = actor.clone();
         let (decide_state, decide_view) = (state.clone(), view.clone());
+        let announce_ids = (wallet.id.clone(), tx_id.clone());
         let outcome = blocking(move || {
-            Ok(store.reserve(new, lookback, decided_at, &reserve_actor, |seen| {
+            let decide = |seen: &ReserveView| {
                 let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
                 decide_transaction(policy.as_deref(), &action, &ctx, &decide_view)
-            })?)
+            };
+            let announce = |outcome: &ReserveOutcome| announce_reservation(&announce_ids.0, &announce_ids.1, outcome);
+            Ok(store.reserve(new, lookback, decided_at, &reserve_actor, decide, announce)?)
         })
         .await?;
         crate::timing::mark("reserve");
         match outcome {
             ReserveOutcome::Existing(tx) => return replayed(tx, &plan),
             ReserveOutcome::Denied(decision) => {
-                webhooks::emit(
-                    &state,
-                    Event::PolicyDenied,
-                    json!({"wallet_id": wallet.id, "tx_id": tx_id, "decision": decision}),
-                );
+                webhooks::wake(&state);
                 return Err(denial_error(&decision));
             }
             ReserveOutcome::Frozen(freeze) => return Err(frozen_error(&freeze)),
@@ -195,10 +194,11 @@ async fn reserve_sign_broadcast(
         return Ok(held_response(&state, &tx));
     }
     if tx.tier() == Some(mandate_core::policy::Tier::Notify) {
-        let entry = audit_entry(&actor, "policy.notify", Some(&wallet.id), json!({"tx_id": tx.id}));
+        let entry = audit_entry(&actor, "policy.notify", Some(&wallet.id), json!({"tx_id": tx.id}))
+            .with_event(webhooks::event(Event::PolicyNotify, json!({"wallet_id": wallet.id, "transaction": tx})));
         let store = state.store.clone();
         blocking(move || Ok(store.audit(entry, now())?)).await?;
-        webhooks::emit(&state, Event::PolicyNotify, json!({"wallet_id": wallet.id, "transaction": tx}));
+        webhooks::wake(&state);
     }
     let (gas, fees) = view.fees.ok_or_else(|| ApiError::internal("no fees were estimated"))?;
     let pricing =
@@ -213,6 +213,21 @@ pub(crate) fn held_fee_bound(max_fee_per_gas: u128) -> u128 {
     max_fee_per_gas.saturating_mul(2).min(FEE_CAP_WEI)
 }
 
+/// The webhook events a reservation writes with its decision: `policy.denied` for a
+/// denial, `approval.requested` for a transaction held for an owner.
+fn announce_reservation(wallet_id: &str, tx_id: &str, outcome: &ReserveOutcome) -> Vec<OutboxEvent> {
+    match outcome {
+        ReserveOutcome::Denied(decision) => vec![webhooks::event(
+            Event::PolicyDenied,
+            json!({"wallet_id": wallet_id, "tx_id": tx_id, "decision": decision}),
+        )],
+        ReserveOutcome::Reserved { tx } if tx.status == TxStatus::PendingApproval => {
+            vec![webhooks::event(Event::ApprovalRequested, json!({"wallet_id": tx.wallet_id, "transaction": tx}))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// `202 Accepted` for a held transaction: the agent polls `GET /v1/transactions/{id}`.
 fn held_response(state: &AppState, tx: &TxRecord) -> Response {
     let reason = tx.decision.get("reason").cloned().unwrap_or_default();
@@ -223,7 +238,7 @@ fn held_response(state: &AppState, tx: &TxRecord) -> Response {
     let body = json!({"id": tx.id, "status": tx.status, "reason": reason, deadline: at,
                       "tier_rules": tx.decision.get("tier_rules"), "transaction": tx});
     if tx.status == TxStatus::PendingApproval {
-        webhooks::emit(state, Event::ApprovalRequested, json!({"wallet_id": tx.wallet_id, "transaction": tx}));
+        webhooks::wake(state);
     }
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
@@ -247,19 +262,19 @@ pub(crate) async fn settle(
                 "transaction.released",
                 Some(&wallet_id),
                 json!({"tx_id": id, "error": message, "code": error.code}),
-            );
+            )
+            .with_event(webhooks::event(
+                Event::TransactionFailed,
+                json!({"tx_id": tx.id, "wallet_id": wallet.id, "status": "failed", "error": message,
+                       "code": error.code, "broadcast": false}),
+            ));
             if let Err(release) = blocking(move || Ok(store.release(&id, &message, now(), entry)?)).await {
                 eprintln!("could not release {}: {release}", tx.id);
                 return Err(
                     release.with_details(json!({"transaction_id": tx.id, "broadcast": false, "cause": error.code}))
                 );
             }
-            webhooks::emit(
-                state,
-                Event::TransactionFailed,
-                json!({"tx_id": tx.id, "wallet_id": wallet.id, "status": "failed", "error": error.to_string(),
-                       "code": error.code, "broadcast": false}),
-            );
+            webhooks::wake(state);
             Err(error.with_details(json!({"transaction_id": tx.id, "broadcast": false})))
         }
         Err(Failure::Unknown(error)) => {

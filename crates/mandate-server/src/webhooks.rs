@@ -1,5 +1,6 @@
-//! Signed webhooks: events recorded in a delivery log (in the database), delivered
-//! by a background dispatcher with retries, exponential backoff and jitter. Each
+//! Signed webhooks: events written to a delivery log (in the database) in the same
+//! transaction as the change they report (an outbox), delivered by a background
+//! dispatcher with retries, exponential backoff and jitter. Each
 //! webhook receives its events in the order they were recorded, at least once.
 //!
 //! Every POST carries `mandate-webhook-id` (the event id), `mandate-webhook-timestamp`
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use hmac::{Hmac, Mac};
 use mandate_core::ErrorCode;
-use mandate_store::{Attempt, Delivery, WebhookRecord};
+use mandate_store::{Attempt, Delivery, OutboxEvent, WebhookRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -79,18 +80,18 @@ impl Event {
     }
 }
 
-/// Records `event` with `data` for every webhook subscribed to it and wakes the
-/// dispatcher. Never fails the operation that emits it: a failure to record is
-/// logged.
-pub(crate) fn emit(state: &AppState, event: Event, data: Value) {
-    let at = now();
-    let event_id = format!("evt_{}", hex::encode(rand::random::<[u8; 12]>()));
-    let body = json!({"id": event_id, "type": event.name(), "created_at": at, "data": data}).to_string();
-    match state.store.record_event(event.name(), &event_id, &body, at) {
-        Ok(0) => {}
-        Ok(_) => state.webhook_wake.notify_one(),
-        Err(error) => eprintln!("webhooks: could not record {} ({event_id}): {error}", event.name()),
-    }
+/// `event` with `data` as it goes into the outbox: the caller hands it to the store
+/// with the change it reports (`AuditEntry::with_event`, or a store call's announce
+/// step), so both are written in one database transaction or neither is.
+pub(crate) fn event(event: Event, data: Value) -> OutboxEvent {
+    let id = format!("evt_{}", hex::encode(rand::random::<[u8; 12]>()));
+    let body = json!({"id": id, "type": event.name(), "created_at": now(), "data": data}).to_string();
+    OutboxEvent { name: event.name().to_string(), id, body }
+}
+
+/// Wakes the dispatcher after a change that wrote events (it also polls).
+pub(crate) fn wake(state: &AppState) {
+    state.webhook_wake.notify_one();
 }
 
 /// `v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.

@@ -27,6 +27,32 @@ pub struct AuditEntry {
     /// Anything else (never secrets).
     #[serde(default)]
     pub details: serde_json::Value,
+    /// Webhook events that report this change: written to the delivery log in the
+    /// same database transaction as the record (the outbox), never part of the record.
+    #[serde(skip)]
+    pub events: Vec<OutboxEvent>,
+}
+
+impl AuditEntry {
+    /// The entry with `event` in its outbox.
+    #[must_use]
+    pub fn with_event(mut self, event: OutboxEvent) -> AuditEntry {
+        self.events.push(event);
+        self
+    }
+}
+
+/// A webhook event waiting in the outbox: recorded for every webhook subscribed to
+/// `name` in the database transaction of the change it reports, then delivered by
+/// the daemon's dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// The event name on the wire, e.g. `transaction.failed`.
+    pub name: String,
+    /// `evt_…`: the same for every webhook (receivers dedupe on it).
+    pub id: String,
+    /// The exact JSON body POSTed.
+    pub body: String,
 }
 
 /// One stored record.

@@ -55,6 +55,7 @@ fn revoked_entry(tx: &TxRecord) -> AuditEntry {
         decision: None,
         policy_hash: None,
         details: serde_json::json!({"tx_id": tx.id, "reason": "its session was revoked"}),
+        events: Vec::new(),
     }
 }
 

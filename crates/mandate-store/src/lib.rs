@@ -11,7 +11,7 @@ mod operator_keys;
 mod store;
 mod webhooks;
 
-pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord};
+pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
 pub use held::{Claim, OwnerRecord, Resolution};
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{

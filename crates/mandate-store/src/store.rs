@@ -11,7 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{
-    check_anchor, record_hash, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, GENESIS,
+    check_anchor, record_hash, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent,
+    GENESIS,
 };
 use crate::migrations::migrate;
 
@@ -439,13 +440,17 @@ impl Store {
             .and_then(|_| file.sync_data())
             .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
         conn.execute("INSERT INTO audit (seq, line, hash) VALUES (?1, ?2, ?3)", params![i(seq), line, record.hash])?;
+        Self::record_events_in(conn, &record.entry.events, now)?;
         Ok(record)
     }
 
-    /// Records an audit entry.
+    /// Records an audit entry (and its outbox events, in one database transaction).
     pub fn audit(&self, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
-        let conn = self.conn()?;
-        Self::append_audit(&conn, &self.audit_path, entry, now)
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let record = Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(record)
     }
 
     /// Appends `entry` unless `wallet` is frozen, checked in the same transaction (a
@@ -705,7 +710,8 @@ impl Store {
     /// Checks policy and reserves in one database transaction: loads the wallet's
     /// spends in the policy's look-back window, asks `decide`, and if it allows,
     /// records the transaction, the spend reservation and a nonce, and audits the
-    /// decision. Concurrent callers serialise here, so caps hold.
+    /// decision with the webhook events `announce` names for the outcome (denied or
+    /// reserved), all in one commit. Concurrent callers serialise here, so caps hold.
     pub fn reserve(
         &self,
         request: NewTransaction,
@@ -713,6 +719,7 @@ impl Store {
         now: u64,
         actor: &str,
         decide: impl FnOnce(&ReserveView) -> Decision,
+        announce: impl FnOnce(&ReserveOutcome) -> Vec<OutboxEvent>,
     ) -> Result<ReserveOutcome> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -733,6 +740,7 @@ impl Store {
                 decision: None,
                 policy_hash: None,
                 details: serde_json::json!({"tx_id": request.id, "frozen_at": freeze.frozen_at}),
+                events: Vec::new(),
             };
             Self::append_audit(&tx, &self.audit_path, entry, now)?;
             tx.commit()?;
@@ -764,11 +772,14 @@ impl Store {
             details: serde_json::json!({"tx_id": request.id, "kind": request.kind, "to": request.to,
                                         "value_wei": request.value.to_string(), "asset": asset_text(request.asset),
                                         "amount": request.amount.to_string()}),
+            events: Vec::new(),
         };
         if decision.verdict == Verdict::Deny {
+            let outcome = ReserveOutcome::Denied(decision);
+            let audit = AuditEntry { events: announce(&outcome), ..audit };
             Self::append_audit(&tx, &self.audit_path, audit, now)?;
             tx.commit()?;
-            return Ok(ReserveOutcome::Denied(decision));
+            return Ok(outcome);
         }
         // Held tiers keep their spend reserved (caps count them) but take a nonce
         // only when they run, so a held transaction never blocks the ones after it.
@@ -824,11 +835,13 @@ impl Store {
                 request.usd_micro.map(|u| u.to_string())
             ],
         )?;
-        Self::append_audit(&tx, &self.audit_path, audit, now)?;
         let record =
             Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
+        let outcome = ReserveOutcome::Reserved { tx: record };
+        let audit = AuditEntry { events: announce(&outcome), ..audit };
+        Self::append_audit(&tx, &self.audit_path, audit, now)?;
         tx.commit()?;
-        Ok(ReserveOutcome::Reserved { tx: record })
+        Ok(outcome)
     }
 
     pub(crate) fn freeze_in(conn: &Connection, wallet: &str) -> Result<Option<FreezeRecord>> {
@@ -1015,7 +1028,10 @@ impl Store {
         if let Some((wallet, Some(nonce))) = row {
             tx.execute("INSERT OR IGNORE INTO free_nonces (wallet_id, nonce) VALUES (?1, ?2)", params![wallet, nonce])?;
         }
-        // Audit failure here must not keep the reservation: release, then audit best-effort.
+        // The failure's webhook events go out with the release itself; an audit
+        // failure here must not keep the reservation: release, then audit best-effort.
+        let mut entry = entry;
+        Self::record_events_in(&tx, &std::mem::take(&mut entry.events), now)?;
         tx.commit()?;
         drop(conn);
         let _ = self.audit(entry, now);

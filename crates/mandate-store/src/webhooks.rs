@@ -6,7 +6,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, OutboxEvent};
 use crate::store::{i, u, Result, Store};
 
 /// A webhook. The secret is never part of it (it is shown once, at creation).
@@ -171,29 +171,29 @@ impl Store {
         Ok(removed > 0)
     }
 
-    /// Records `event` (with its id and JSON body) for every active webhook
-    /// subscribed to it. Returns how many deliveries were recorded.
-    pub fn record_event(&self, event: &str, event_id: &str, body: &str, now: u64) -> Result<usize> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let ids: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT id, events FROM webhooks WHERE removed_at IS NULL")?;
+    /// Records each event of the outbox for every active webhook subscribed to it, in
+    /// the caller's transaction. Returns how many deliveries were recorded.
+    pub(crate) fn record_events_in(conn: &rusqlite::Connection, events: &[OutboxEvent], now: u64) -> Result<usize> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let webhooks: Vec<(String, String)> = {
+            let mut stmt = conn.prepare("SELECT id, events FROM webhooks WHERE removed_at IS NULL")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
-                .into_iter()
-                .filter(|(_, events)| events.split(',').any(|e| e == event))
-                .map(|(id, _)| id)
-                .collect()
         };
-        for id in &ids {
-            tx.execute(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, event, body, created_at, next_attempt_at, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'pending')",
-                params![id, event_id, event, body, i(now)],
-            )?;
+        let mut recorded = 0;
+        for event in events {
+            for (id, _) in webhooks.iter().filter(|(_, names)| names.split(',').any(|n| n == event.name)) {
+                conn.execute(
+                    "INSERT INTO webhook_deliveries (webhook_id, event_id, event, body, created_at, next_attempt_at, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'pending')",
+                    params![id, event.id, event.name, event.body, i(now)],
+                )?;
+                recorded += 1;
+            }
         }
-        tx.commit()?;
-        Ok(ids.len())
+        Ok(recorded)
     }
 
     /// Deliveries due at `now` with their webhook's URL and stored (sealed) secret: for each

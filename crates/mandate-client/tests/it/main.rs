@@ -129,6 +129,7 @@ fn entry(event: &str) -> AuditEntry {
         decision: None,
         policy_hash: None,
         details: json!({}),
+        events: Vec::new(),
     }
 }
 

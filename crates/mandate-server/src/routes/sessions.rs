@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use mandate_core::{ErrorCode, Scope};
-use mandate_store::SessionRecord;
+use mandate_store::{SessionRecord, TxStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -172,16 +172,16 @@ pub(super) async fn revoke_session(
                 Some(&tx.wallet_id),
                 json!({"tx_id": tx.id, "reason": "its session was revoked", "session_id": session.id}),
             )
+            .with_event(webhooks::event(
+                webhooks::Event::ApprovalResolved,
+                json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Cancelled, "by": actor}),
+            ))
         };
         Ok(store.revoke_session(&session.id, now(), entry, cancelled)?)
     })
     .await?;
-    for tx in &cancelled {
-        webhooks::emit(
-            &state,
-            webhooks::Event::ApprovalResolved,
-            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": tx.status, "by": principal.actor()}),
-        );
+    if !cancelled.is_empty() {
+        webhooks::wake(&state);
     }
     let cancelled: Vec<&str> = cancelled.iter().map(|tx| tx.id.as_str()).collect();
     Ok(Json(json!({"revoked": revoked, "session_id": id, "cancelled": cancelled})))

@@ -7,8 +7,8 @@ use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
 use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
 use mandate_store::{
-    AuditEntry, AuditProblem, Claim, NewTransaction, ReserveOutcome, ReserveView, Resolution, Store, TxStatus,
-    WalletRecord,
+    AuditEntry, AuditProblem, Claim, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, Resolution, Store,
+    TxStatus, WalletRecord, WebhookRecord,
 };
 
 const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -21,7 +21,13 @@ fn entry(event: &str) -> AuditEntry {
         decision: None,
         policy_hash: None,
         details: serde_json::json!({}),
+        events: Vec::new(),
     }
+}
+
+/// A reservation that reports nothing to webhooks.
+fn no_events(_: &ReserveOutcome) -> Vec<OutboxEvent> {
+    Vec::new()
 }
 
 /// A native transfer of `value` wei to ALICE.
@@ -92,7 +98,14 @@ fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
                 let value = parse_units("0.5", 18).unwrap();
                 let request = native(&format!("tx_{n}"), None, value);
                 store
-                    .reserve(request, policy.lookback_secs(), 1000, "agent", |view| decide(&policy, value, view, 1000))
+                    .reserve(
+                        request,
+                        policy.lookback_secs(),
+                        1000,
+                        "agent",
+                        |view| decide(&policy, value, view, 1000),
+                        no_events,
+                    )
                     .unwrap()
             })
         })
@@ -122,15 +135,18 @@ fn released_nonce_is_reused_and_idempotency_returns_the_first() {
     let p = Policy::parse(document).unwrap();
     let allow = |view: &ReserveView| decide(&p, U256::from(1), view, 5);
     let request = |id: &str, key: Option<&str>| native(id, key, U256::from(1));
-    let ReserveOutcome::Reserved { tx: first } = store.reserve(request("t1", Some("k")), 0, 5, "a", allow).unwrap()
+    let ReserveOutcome::Reserved { tx: first } =
+        store.reserve(request("t1", Some("k")), 0, 5, "a", allow, no_events).unwrap()
     else {
         panic!()
     };
     assert!(
-        matches!(store.reserve(request("t2", Some("k")), 0, 5, "a", allow).unwrap(), ReserveOutcome::Existing(tx) if tx.id == "t1")
+        matches!(store.reserve(request("t2", Some("k")), 0, 5, "a", allow, no_events).unwrap(), ReserveOutcome::Existing(tx) if tx.id == "t1")
     );
     store.release("t1", "cosigner down", 6, entry("transaction.failed")).unwrap();
-    let ReserveOutcome::Reserved { tx: again } = store.reserve(request("t3", None), 0, 7, "a", allow).unwrap() else {
+    let ReserveOutcome::Reserved { tx: again } =
+        store.reserve(request("t3", None), 0, 7, "a", allow, no_events).unwrap()
+    else {
         panic!()
     };
     assert_eq!(again.nonce, first.nonce, "a released nonce is handed out again: no gap");
@@ -144,7 +160,7 @@ fn a_spend_committed_at_the_signing_point_of_no_return_survives_a_release() {
     store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
     let allow = |view: &ReserveView| decide(&p, U256::from(7), view, 5);
     for id in ["uncommitted", "committed"] {
-        let outcome = store.reserve(native(id, None, U256::from(7)), 0, 5, "a", allow).unwrap();
+        let outcome = store.reserve(native(id, None, U256::from(7)), 0, 5, "a", allow, no_events).unwrap();
         assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
     }
     // One run failed before its last message; the other after it (the cosigner may
@@ -232,7 +248,7 @@ fn unwritable_audit_refuses_the_reservation() {
     }
     let request = native("t", None, U256::from(1));
     let p = Policy::parse(document).unwrap();
-    let result = store.reserve(request, 0, 5, "a", |view| decide(&p, U256::from(1), view, 5));
+    let result = store.reserve(request, 0, 5, "a", |view| decide(&p, U256::from(1), view, 5), no_events);
     assert!(matches!(result, Err(mandate_store::StoreError::AuditUnavailable(_))), "{result:?}");
     assert!(store.transaction("t").unwrap().is_none(), "nothing was reserved");
 }
@@ -248,7 +264,7 @@ fn a_decision_made_with_a_replaced_policy_reserves_nothing() {
     store.set_policy("wal_a", new, &Policy::parse(new).unwrap().hash, 2, entry("policy.set")).unwrap();
     let value = parse_units("3", 18).unwrap();
     let request = native("tx_stale", None, value);
-    let outcome = store.reserve(request, 0, 3, "agent", |view| decide(&old_policy, value, view, 3)).unwrap();
+    let outcome = store.reserve(request, 0, 3, "agent", |view| decide(&old_policy, value, view, 3), no_events).unwrap();
     assert!(matches!(outcome, ReserveOutcome::PolicyChanged), "{outcome:?}");
     assert!(store.transaction("tx_stale").unwrap().is_none());
 }
@@ -263,10 +279,17 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
     let mut seen = Vec::new();
     let mut reserve = |id: &str| {
         let outcome = store
-            .reserve(native(id, None, U256::from(1)), 0, 5, "a", |view| {
-                seen.push(view.recipient_seen);
-                decide(&p, U256::from(1), view, 5)
-            })
+            .reserve(
+                native(id, None, U256::from(1)),
+                0,
+                5,
+                "a",
+                |view| {
+                    seen.push(view.recipient_seen);
+                    decide(&p, U256::from(1), view, 5)
+                },
+                no_events,
+            )
             .unwrap();
         assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
     };
@@ -302,9 +325,14 @@ fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     let reserve = |id: &str, eth: &str, now: u64| {
         let value = parse_units(eth, 18).unwrap();
         store
-            .reserve(native(id, None, value), policy.lookback_secs(), now, "agent", |view| {
-                decide(&policy, value, view, now)
-            })
+            .reserve(
+                native(id, None, value),
+                policy.lookback_secs(),
+                now,
+                "agent",
+                |view| decide(&policy, value, view, now),
+                no_events,
+            )
             .unwrap()
     };
     let ReserveOutcome::Reserved { tx: held } = reserve("tx_big", "2", 100) else { panic!("not held") };
@@ -364,9 +392,14 @@ fn an_approval_that_finds_the_item_expired_is_audited() {
     store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
     let value = parse_units("2", 18).unwrap();
     let outcome = store
-        .reserve(native("tx_late", None, value), policy.lookback_secs(), 100, "agent:ses_a", |view| {
-            decide(&policy, value, view, 100)
-        })
+        .reserve(
+            native("tx_late", None, value),
+            policy.lookback_secs(),
+            100,
+            "agent:ses_a",
+            |view| decide(&policy, value, view, 100),
+            no_events,
+        )
         .unwrap();
     assert!(matches!(outcome, ReserveOutcome::Reserved { .. }));
     let resolved =
@@ -404,9 +437,14 @@ fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
     let reserve = |id: &str, eth: &str, actor: &str| {
         let value = parse_units(eth, 18).unwrap();
         match store
-            .reserve(native(id, None, value), policy.lookback_secs(), 10, actor, |view| {
-                decide(&policy, value, view, 10)
-            })
+            .reserve(
+                native(id, None, value),
+                policy.lookback_secs(),
+                10,
+                actor,
+                |view| decide(&policy, value, view, 10),
+                no_events,
+            )
             .unwrap()
         {
             ReserveOutcome::Reserved { tx } => tx,
@@ -477,4 +515,56 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
     assert!(!serde_json::to_string(&listed).unwrap().contains(&"ab".repeat(32)), "the hash is not serialized");
     assert_eq!(events(&store).iter().filter(|e| e.starts_with("operator_key.")).count(), 2);
     drop(dir);
+}
+
+fn outbox_event(name: &str, id: &str) -> OutboxEvent {
+    OutboxEvent { name: name.into(), id: id.into(), body: format!(r#"{{"id":"{id}","type":"{name}"}}"#) }
+}
+
+/// The webhook events of a change are written in its database transaction: a denial
+/// records its event with the decision, a release with the released transaction, and
+/// a change that fails (the audit trail unwritable) leaves no event behind.
+#[test]
+fn webhook_events_are_written_with_the_change_they_report_and_never_without_it() {
+    let (dir, store) = store_with_wallet();
+    let hook = WebhookRecord {
+        id: "whk_a".into(),
+        url: "https://example.com/hook".into(),
+        events: vec!["policy.denied".into(), "transaction.failed".into()],
+        created_at: 1,
+    };
+    store.add_webhook(&hook, "sealed", entry("webhook.added")).unwrap();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let policy = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
+    let announce = |outcome: &ReserveOutcome| match outcome {
+        ReserveOutcome::Denied(_) => vec![outbox_event("policy.denied", "evt_denied")],
+        ReserveOutcome::Reserved { tx } => vec![outbox_event("policy.notify", &format!("evt_{}", tx.id))],
+        _ => Vec::new(),
+    };
+    let two_eth = U256::from(2_000_000_000_000_000_000u128);
+    let denied = store.reserve(native("t_big", None, two_eth), 0, 5, "a", |v| decide(&policy, two_eth, v, 5), announce);
+    assert!(matches!(denied.unwrap(), ReserveOutcome::Denied(_)));
+    let one = U256::from(1u64);
+    let reserved = store.reserve(native("t_small", None, one), 0, 5, "a", |v| decide(&policy, one, v, 5), announce);
+    assert!(matches!(reserved.unwrap(), ReserveOutcome::Reserved { .. }));
+    let released = entry("transaction.released").with_event(outbox_event("transaction.failed", "evt_failed"));
+    store.release("t_small", "the cosigner refused", 6, released).unwrap();
+    // Oldest first: the denial, then the failure; `policy.notify` has no subscriber.
+    let mut recorded: Vec<(String, String)> =
+        store.deliveries("whk_a", 10).unwrap().into_iter().map(|d| (d.event, d.event_id)).collect();
+    recorded.reverse();
+    assert_eq!(
+        recorded,
+        vec![("policy.denied".into(), "evt_denied".into()), ("transaction.failed".into(), "evt_failed".into())]
+    );
+
+    // With the audit trail unwritable the denial is refused, and so is its event.
+    let audit_dir = dir.path().join("audit");
+    std::fs::remove_file(audit_dir.join("audit.jsonl")).unwrap();
+    std::fs::create_dir(audit_dir.join("audit.jsonl")).unwrap();
+    let refused =
+        store.reserve(native("t_big2", None, two_eth), 0, 7, "a", |v| decide(&policy, two_eth, v, 7), announce);
+    assert!(matches!(refused, Err(mandate_store::StoreError::AuditUnavailable(_))), "{refused:?}");
+    assert_eq!(store.deliveries("whk_a", 10).unwrap().len(), 2, "no event without its change");
 }
