@@ -18,7 +18,7 @@ use crate::actions::TxPlan;
 use crate::audit::audit_entry;
 use crate::error::{ApiError, ApiResult};
 use crate::now;
-use crate::send::{settle, sign_and_broadcast, Pricing};
+use crate::send::{Pricing, SendPipeline};
 use crate::state::AppState;
 use crate::task::blocking;
 use crate::webhooks::{self, Event};
@@ -107,6 +107,6 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
     let pricing =
         Pricing { gas, max_fee_per_gas, max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(max_fee_per_gas) };
     let approval = tx.approval.clone().map(String::into_bytes);
-    let outcome = sign_and_broadcast(state, &wallet, &tx, from, &plan, pricing, "daemon", approval).await;
-    settle(state, &wallet, &tx, "daemon", outcome).await.map(|_| ())
+    let pipeline = SendPipeline::new(state.clone(), wallet, plan, "daemon".into())?;
+    pipeline.execute(&tx, pricing, approval).await.map(|_| ())
 }

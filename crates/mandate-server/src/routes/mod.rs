@@ -1,9 +1,10 @@
 //! The REST routes (docs/API.md; `GET /v1/openapi.json`): the route table here, the
-//! handlers by area in the submodules and in the modules of their own subsystems
-//! (sends, signatures, approvals, freezes, webhooks).
+//! handlers by area in the submodules (`transactions` runs the send pipeline) and in
+//! the modules of their own subsystems (signatures, approvals, freezes, webhooks).
 
 mod admin;
 mod sessions;
+mod transactions;
 mod wallets;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use mandate_core::ErrorCode;
 use crate::error::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{actions, approvals, freeze, openapi, send, webhooks};
+use crate::{actions, approvals, freeze, openapi, webhooks};
 
 /// The router of the whole API.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -30,9 +31,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}", get(wallets::show_wallet))
         .route("/v1/wallets/{id}/balance", get(wallets::balance))
         .route("/v1/wallets/{id}/policy", get(wallets::show_policy).put(wallets::set_policy))
-        .route("/v1/wallets/{id}/transactions", get(wallets::list_transactions).post(send::send))
+        .route("/v1/wallets/{id}/transactions", get(wallets::list_transactions).post(transactions::send))
         .route("/v1/wallets/{id}/transactions/dry-run", post(actions::dry_run))
-        .route("/v1/wallets/{id}/contract-calls", post(send::contract_call))
+        .route("/v1/wallets/{id}/contract-calls", post(transactions::contract_call))
         .route("/v1/wallets/{id}/sign-typed-data", post(actions::sign_typed_data))
         .route("/v1/wallets/{id}/sign-message", post(actions::sign_message))
         .route("/v1/wallets/{id}/sign-hash", post(actions::sign_hash))

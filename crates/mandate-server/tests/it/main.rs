@@ -20,7 +20,7 @@ use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Operation;
 use mandate_mpc::EcdsaSig;
 use mandate_server::{app, ApiError, ApiResult, AppConfig, AppState, Chain, ChainFuture, SignFailure, Signer};
-use mandate_store::{AuditEntry, FreezeRecord, SessionRecord, Store, WalletRecord};
+use mandate_store::{AuditEntry, FreezeRecord, SessionRecord, Store, WalletRecord, WebhookRecord};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -358,4 +358,54 @@ async fn expired_sessions_and_missing_scopes_are_refused() {
     let (status, body) = h.send("mnd_sess_not-a-token", "0.1").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!((h.signer.runs.load(Ordering::SeqCst), h.spent()), (0, 0));
+}
+
+/// The events a webhook receives, oldest first: `(event, tx_id)`.
+fn delivered_events(h: &Harness, webhook: &str) -> Vec<(String, String)> {
+    let mut deliveries = h.store.deliveries(webhook, 50).unwrap();
+    deliveries.reverse();
+    deliveries
+        .into_iter()
+        .map(|d| {
+            let body: Value = serde_json::from_str(&d.body).unwrap();
+            assert_eq!(body["type"], d.event, "the body names its event");
+            let data = &body["data"];
+            let tx = data["tx_id"].as_str().or(data["transaction"]["id"].as_str()).unwrap_or_default();
+            (d.event, tx.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_send_outcome_writes_its_webhook_event_with_the_change() {
+    let h = Harness::new(json!([
+        {"id": "per-tx", "type": "max_per_tx", "amount": "5"},
+        {"id": "big", "type": "tiers", "approval_above": "1"}
+    ]));
+    let hook = WebhookRecord {
+        id: "whk_test".into(),
+        url: "https://hooks.example/mandate".into(),
+        events: vec!["policy.denied".into(), "approval.requested".into(), "transaction.failed".into()],
+        created_at: now(),
+    };
+    h.store.add_webhook(&hook, "sealed", entry("webhook.added")).unwrap();
+    let agent = h.agent();
+
+    let (_, denied) = h.send(&agent, "6").await;
+    assert_eq!(code(&denied), "POLICY_DENIED", "{denied}");
+    let (status, held) = h.send(&agent, "2").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    *h.signer.mode.lock().unwrap() = Signing::RefuseBeforeCommit;
+    let (_, refused) = h.send(&agent, "0.5").await;
+    let refused_tx = refused["error"]["details"]["transaction_id"].as_str().unwrap().to_string();
+    *h.signer.mode.lock().unwrap() = Signing::Sign;
+    let (status, sent) = h.send(&agent, "0.5").await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+
+    let events = delivered_events(&h, "whk_test");
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["policy.denied", "approval.requested", "transaction.failed"], "{events:?}");
+    assert!(events[0].1.starts_with("tx_"), "the denial names the request: {events:?}");
+    assert_eq!(events[1].1, held["id"].as_str().unwrap());
+    assert_eq!(events[2].1, refused_tx, "the failure names the released transaction");
 }
