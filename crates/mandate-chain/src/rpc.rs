@@ -116,6 +116,14 @@ impl RpcClient {
         to_u64(&value, "eth_chainId")
     }
 
+    /// The hash of block 0: which chain this is, beyond its id (a restarted dev
+    /// chain keeps the id but not the genesis).
+    pub async fn genesis_hash(&self) -> Result<B256> {
+        let block = self.read("eth_getBlockByNumber", json!(["0x0", false])).await?;
+        let hash = block.get("hash").ok_or_else(|| bad("eth_getBlockByNumber: no genesis block"))?;
+        parse_b256(as_str(hash, "genesis hash")?)
+    }
+
     /// `eth_getBalance` at the latest block, in wei.
     pub async fn balance(&self, address: Address) -> Result<U256> {
         let value = self.read("eth_getBalance", json!([encode_address(address), "latest"])).await?;

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use alloy_primitives::B256;
+
 use mandate_core::policy::Policy;
 use mandate_core::ErrorCode;
 use mandate_store::{FreezeRecord, StoredPolicy, WalletRecord};
@@ -54,4 +56,36 @@ pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> 
         Some(freeze) => Err(frozen_error(&freeze)),
         None => Ok(()),
     }
+}
+
+/// Refuses to move `wallet`'s funds on a chain other than the one it was first used
+/// on: same chain id, different genesis (a restarted dev chain, a misconfigured RPC
+/// URL) means its balances and nonces are not there, and anything sent would wait
+/// forever or land somewhere unintended. The first use binds the wallet to `genesis`.
+pub(crate) fn same_chain(state: &AppState, wallet: &WalletRecord, genesis: B256) -> ApiResult<()> {
+    let seen = format!("{genesis:#x}");
+    let cached =
+        state.wallet_genesis.lock().map_err(|_| ApiError::internal("genesis cache poisoned"))?.get(&wallet.id).cloned();
+    let bound = match cached {
+        Some(bound) => bound,
+        None => {
+            let bound = state.store.bind_genesis(&wallet.id, state.chain_id, &seen, crate::now())?;
+            let mut cache = state.wallet_genesis.lock().map_err(|_| ApiError::internal("genesis cache poisoned"))?;
+            cache.insert(wallet.id.clone(), bound.clone());
+            bound
+        }
+    };
+    if bound == seen {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ChainMismatch,
+        format!(
+            "wallet {} was first used on chain {} with genesis block {bound}, but the node now serves genesis {seen}: \
+             the same chain id on a different chain (a restarted dev chain?). Its balances and nonces are not there and \
+             nothing was signed; point the daemon at the node that holds them, or create a new wallet for this chain",
+            wallet.id, state.chain_id
+        ),
+    )
+    .with_details(json!({"bound_genesis": bound, "node_genesis": seen, "chain_id": state.chain_id})))
 }

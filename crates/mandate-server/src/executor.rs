@@ -108,5 +108,5 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
         Pricing { gas, max_fee_per_gas, max_priority_fee_per_gas: fees.max_priority_fee_per_gas.min(max_fee_per_gas) };
     let approval = tx.approval.clone().map(String::into_bytes);
     let pipeline = SendPipeline::new(state.clone(), wallet, plan, "daemon".into())?;
-    pipeline.execute(&tx, pricing, approval).await.map(|_| ())
+    pipeline.execute_claimed(&tx, pricing, approval).await.map(|_| ())
 }

@@ -22,6 +22,8 @@ pub type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = mandate_chain::Result<
 pub trait Chain: Send + Sync + 'static {
     /// `eth_chainId`.
     fn chain_id(&self) -> ChainFuture<'_, u64>;
+    /// The hash of block 0 (tells a restarted dev chain from the one a wallet used).
+    fn genesis_hash(&self) -> ChainFuture<'_, B256>;
     /// Native balance at the latest block.
     fn balance(&self, address: Address) -> ChainFuture<'_, U256>;
     /// The next nonce counting pending transactions.
@@ -51,6 +53,9 @@ pub trait Chain: Send + Sync + 'static {
 impl Chain for RpcClient {
     fn chain_id(&self) -> ChainFuture<'_, u64> {
         Box::pin(RpcClient::chain_id(self))
+    }
+    fn genesis_hash(&self) -> ChainFuture<'_, B256> {
+        Box::pin(RpcClient::genesis_hash(self))
     }
     fn balance(&self, address: Address) -> ChainFuture<'_, U256> {
         Box::pin(RpcClient::balance(self, address))

@@ -27,7 +27,7 @@ use crate::actions::{
     chain_view, context, decide_transaction, decode_plan, denial_error, ChainView, TxPlan, FEE_CAP_WEI,
 };
 use crate::audit::audit_entry;
-use crate::context::{frozen_error, policy_of, refuse_if_frozen};
+use crate::context::{frozen_error, policy_of, refuse_if_frozen, same_chain};
 use crate::error::{ApiError, ApiResult};
 use crate::now;
 use crate::ports::SignFailure;
@@ -103,14 +103,24 @@ impl SendPipeline {
         }
     }
 
-    /// Sign → broadcast → settle for a transaction reserved with a nonce (by this
-    /// pipeline, or claimed from a hold by the executor with the owner's approval).
-    pub(crate) async fn execute(
+    /// Sign → broadcast → settle for a transaction taken from a hold by the executor
+    /// (with the owner's approval) or for a nonce fill, after checking that the node
+    /// still serves the wallet's chain.
+    pub(crate) async fn execute_claimed(
         &self,
         tx: &TxRecord,
         pricing: Pricing,
         approval: Option<Vec<u8>>,
     ) -> ApiResult<TxRecord> {
+        let genesis = self.state.chain.genesis_hash().await.map_err(ApiError::from);
+        if let Err(error) = genesis.and_then(|genesis| same_chain(&self.state, &self.wallet, genesis)) {
+            return Err(self.release(tx, error).await);
+        }
+        self.execute(tx, pricing, approval).await
+    }
+
+    /// Sign → broadcast → settle for a transaction reserved with a nonce.
+    async fn execute(&self, tx: &TxRecord, pricing: Pricing, approval: Option<Vec<u8>>) -> ApiResult<TxRecord> {
         let outcome = match self.sign(tx, pricing, approval).await {
             Ok(signed) => self.broadcast(tx, signed).await,
             Err(failure) => Err(failure),
@@ -135,7 +145,9 @@ impl SendPipeline {
     /// changed in between.
     async fn decide_and_reserve(&self, key: Option<String>, tx_id: &str) -> ApiResult<Reserved> {
         let state = &self.state;
-        let chain_nonce = state.chain.pending_nonce(self.from).await?;
+        let (chain_nonce, genesis) = tokio::join!(state.chain.pending_nonce(self.from), state.chain.genesis_hash());
+        let chain_nonce = chain_nonce?;
+        same_chain(state, &self.wallet, genesis?)?;
         crate::timing::mark("chain");
         for _ in 0..RESERVE_ATTEMPTS {
             let policy = policy_of(state, &self.wallet.id)?;
@@ -255,7 +267,9 @@ impl SendPipeline {
 
     /// Stage *sign*: signs `tx` (reserved, with its nonce) with the cosigner,
     /// passing the owner's signed approval when there is one, and records it as
-    /// `submitted` before anything is sent (the audit holds the signature event).
+    /// `submitted` with the signed raw transaction before anything is sent
+    /// (write-ahead: the audit holds the signature event, and a crash or a timed-out
+    /// node leads to the same bytes being broadcast again, never to a second signature).
     async fn sign(&self, tx: &TxRecord, pricing: Pricing, approval: Option<Vec<u8>>) -> Result<Signed, Failure> {
         use Failure::BeforeBroadcast;
         let (state, wallet) = (&self.state, &self.wallet);
@@ -320,7 +334,8 @@ impl SendPipeline {
             json!({"tx_id": id, "tx_hash": recorded_hash, "nonce": nonce, "gas": gas,
                    "max_fee_per_gas": max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
         );
-        blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, now(), entry)?))
+        let recorded_raw = raw.clone();
+        blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, &recorded_raw, now(), entry)?))
             .await
             .map_err(BeforeBroadcast)?;
         crate::timing::mark("record");
@@ -434,4 +449,61 @@ pub(crate) enum Failure {
     BeforeBroadcast(ApiError),
     /// Outcome unknown (the node may have the transaction): keep it submitted.
     Unknown(ApiError),
+}
+
+/// Gas of a zero-value self-send.
+const TRANSFER_GAS: u64 = 21_000;
+
+/// Fills a freed `nonce` of `wallet_id` that strands transactions already broadcast
+/// (a send refused at signing, or released after a restart, below ones the node
+/// holds back): a zero-value self-send at that nonce, signed with the cosigner (whose
+/// limits apply: it costs only gas, under the daemon's fee cap). Moves no value, so
+/// the policy is not asked; audited as `transaction.nonce_fill`. Does nothing when a
+/// send took the nonce first or the chain has used it already.
+pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, wallet_id: &str, nonce: u64) -> ApiResult<()> {
+    let wallet = state.store.wallet(wallet_id)?.ok_or_else(|| ApiError::internal("nonce gap of an unknown wallet"))?;
+    let from = wallet.address()?;
+    let (chain_nonce, fees) = tokio::join!(state.chain.pending_nonce(from), state.chain.fees());
+    if chain_nonce? > nonce {
+        // Used on chain already (a signature the cosigner finished alone was published).
+        return Ok(state.store.drop_free_nonce(wallet_id, nonce)?);
+    }
+    let fees = fees?;
+    let id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
+    let request = NewTransaction {
+        id: id.clone(),
+        wallet_id: wallet.id.clone(),
+        idempotency_key: None,
+        to: from.to_checksum(None),
+        value: U256::ZERO,
+        data: Vec::new(),
+        kind: "nonce_fill".into(),
+        asset: Asset::Native,
+        amount: U256::ZERO,
+        usd_micro: None,
+        recipient: None,
+        chain_nonce: nonce,
+        chain_id: state.chain_id,
+        gas_limit: TRANSFER_GAS,
+        max_fee_per_gas: fees.max_fee_per_gas,
+        approval_ttl_secs: 0,
+    };
+    let entry = audit_entry(
+        "daemon",
+        "transaction.nonce_fill",
+        Some(&wallet.id),
+        json!({"tx_id": id, "nonce": nonce, "reason": "a freed nonce below broadcast transactions holds them back"}),
+    );
+    let store = state.store.clone();
+    let Some(tx) = blocking(move || Ok(store.reserve_nonce_fill(request, nonce, now(), entry)?)).await? else {
+        return Ok(());
+    };
+    let plan = TxPlan { to: from, value: U256::ZERO, data: Vec::new() };
+    let pricing = Pricing {
+        gas: TRANSFER_GAS,
+        max_fee_per_gas: fees.max_fee_per_gas,
+        max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
+    };
+    SendPipeline::new(state.clone(), wallet, plan, "daemon".into())?.execute_claimed(&tx, pricing, None).await?;
+    Ok(())
 }

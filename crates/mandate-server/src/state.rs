@@ -45,6 +45,8 @@ pub struct AppState {
     pub(crate) hosts: AllowedHosts,
     /// Parsed policies by their hash (see `context::policy_of`).
     pub(crate) policies: std::sync::Mutex<std::collections::HashMap<String, Arc<mandate_core::policy::Policy>>>,
+    /// The genesis hash each wallet is bound to (see `context::same_chain`).
+    pub(crate) wallet_genesis: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Wakes the executor of held transactions (an approval arrived).
     pub(crate) executor_wake: tokio::sync::Notify,
     /// Wakes the webhook dispatcher (an event was recorded).
@@ -81,6 +83,7 @@ impl AppState {
             freeze_cooldown_secs: config.freeze_cooldown_secs,
             hosts: AllowedHosts::new(config.listen_ip, &config.allowed_hosts),
             policies: std::sync::Mutex::default(),
+            wallet_genesis: std::sync::Mutex::default(),
             executor_wake: tokio::sync::Notify::new(),
             webhook_wake: tokio::sync::Notify::new(),
         })

@@ -91,6 +91,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE transactions ADD COLUMN requested_by TEXT;
     CREATE INDEX transactions_by_requester ON transactions (requested_by, status);
     "#,
+    // 6: the signed raw transaction, stored before it is broadcast (write-ahead: a
+    // restart re-broadcasts it instead of signing the nonce again); the chain each
+    // wallet was first used on, by its genesis block hash.
+    r#"
+    ALTER TABLE transactions ADD COLUMN raw_tx TEXT;
+    CREATE TABLE wallet_chains (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL,
+        bound_at INTEGER NOT NULL, PRIMARY KEY (wallet_id, chain_id));
+    CREATE INDEX transactions_by_wallet_nonce ON transactions (wallet_id, nonce);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -212,6 +212,9 @@ pub struct TxRecord {
     /// The owner's signed approval (JSON), once approved.
     #[serde(skip)]
     pub approval: Option<String>,
+    /// The signed raw transaction (hex), stored before its broadcast.
+    #[serde(skip)]
+    pub raw_tx: Option<String>,
 }
 
 impl TxRecord {
@@ -359,6 +362,7 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
             gas_limit: row.get::<_, Option<i64>>(18)?.map(u),
             max_fee_per_gas: row.get(19)?,
             approval: row.get(20)?,
+            raw_tx: row.get(21)?,
         },
         row.get::<_, String>(5)?,
     ))
@@ -378,7 +382,7 @@ fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
 
 const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at, \
                           kind, data, asset, amount, recipient, chain_id, expires_at, execute_after, gas_limit, \
-                          max_fee_per_gas, approval";
+                          max_fee_per_gas, approval, raw_tx";
 
 impl Store {
     /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
@@ -988,14 +992,16 @@ impl Store {
         Ok(nonce)
     }
 
-    /// The transaction was signed and broadcast: commits the spend.
-    pub fn mark_submitted(&self, id: &str, tx_hash: &str, now: u64, entry: AuditEntry) -> Result<()> {
+    /// The transaction was signed and is about to be broadcast: stores the signed raw
+    /// transaction (write-ahead: after a crash or a timed-out node it is broadcast
+    /// again, never signed again) and commits the spend.
+    pub fn mark_submitted(&self, id: &str, tx_hash: &str, raw: &[u8], now: u64, entry: AuditEntry) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
         tx.execute(
-            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, tx_hash, i(now)],
+            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, raw_tx = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, tx_hash, hex::encode(raw), i(now)],
         )?;
         Self::append_audit(&tx, &self.audit_path, entry, now)?;
         tx.commit()?;
@@ -1052,6 +1058,88 @@ impl Store {
         Ok(())
     }
 
+    /// Freed nonces that strand broadcast transactions: `(wallet, nonce)` for every
+    /// free nonce below a `submitted` transaction of the same wallet. The node holds
+    /// those transactions back until the gap is filled.
+    pub fn stranding_gaps(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT f.wallet_id, f.nonce FROM free_nonces f WHERE EXISTS (
+                 SELECT 1 FROM transactions t WHERE t.wallet_id = f.wallet_id AND t.status = 'submitted'
+                 AND t.nonce > f.nonce) ORDER BY f.wallet_id, f.nonce",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Forgets a free nonce the chain has already used (nothing to fill).
+    pub fn drop_free_nonce(&self, wallet: &str, nonce: u64) -> Result<()> {
+        self.conn()?
+            .execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2", params![wallet, i(nonce)])?;
+        Ok(())
+    }
+
+    /// Takes the freed `nonce` of `wallet` for a zero-value self-send that fills the
+    /// gap it left (`kind` `nonce_fill`, no spend), audited with `entry` in the same
+    /// transaction. `None` when the nonce is no longer free (a send took it).
+    pub fn reserve_nonce_fill(
+        &self,
+        request: NewTransaction,
+        nonce: u64,
+        now: u64,
+        entry: AuditEntry,
+    ) -> Result<Option<TxRecord>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let taken = tx.execute(
+            "DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2",
+            params![request.wallet_id, i(nonce)],
+        )?;
+        if taken == 0 {
+            return Ok(None);
+        }
+        let decision = serde_json::json!({"verdict": "allow", "tier": "instant", "rule_id": "nonce_fill",
+            "reason": "fills a nonce freed below transactions already broadcast", "policy_hash": "none"});
+        tx.execute(
+            "INSERT INTO transactions (id, wallet_id, to_address, value_wei, nonce, status, decision, created_at,
+                                       updated_at, kind, data, asset, amount, chain_id, gas_limit, max_fee_per_gas,
+                                       requested_by)
+             VALUES (?1, ?2, ?3, '0', ?4, 'reserved', ?5, ?6, ?6, 'nonce_fill', '', 'native', '0', ?7, ?8, ?9, 'daemon')",
+            params![
+                request.id,
+                request.wallet_id,
+                request.to,
+                i(nonce),
+                decision.to_string(),
+                i(now),
+                i(request.chain_id),
+                i(request.gas_limit),
+                request.max_fee_per_gas.to_string()
+            ],
+        )?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        let record =
+            Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
+        tx.commit()?;
+        Ok(Some(record))
+    }
+
+    /// The genesis block hash of the chain `wallet` was first used on with `chain_id`;
+    /// binds it to `genesis` the first time (a wallet created before this was
+    /// recorded is bound on first use).
+    pub fn bind_genesis(&self, wallet: &str, chain_id: u64, genesis: &str, now: u64) -> Result<String> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT OR IGNORE INTO wallet_chains (wallet_id, chain_id, genesis_hash, bound_at) VALUES (?1, ?2, ?3, ?4)",
+            params![wallet, i(chain_id), genesis, i(now)],
+        )?;
+        Ok(conn.query_row(
+            "SELECT genesis_hash FROM wallet_chains WHERE wallet_id = ?1 AND chain_id = ?2",
+            params![wallet, i(chain_id)],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Submitted transactions awaiting a receipt.
     pub fn submitted(&self) -> Result<Vec<TxRecord>> {
         self.with_status(TxStatus::Submitted)
@@ -1103,6 +1191,7 @@ mod tests {
             gas_limit: None,
             max_fee_per_gas: None,
             approval: None,
+            raw_tx: None,
         }
     }
 

@@ -22,6 +22,8 @@ use serde_json::Value;
 
 pub mod anvil;
 pub mod contracts;
+#[cfg(feature = "fakes")]
+pub mod fakes;
 pub use anvil::Anvil;
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).

@@ -17,6 +17,7 @@ mod dashboard;
 mod flows;
 mod layout;
 mod mcp;
+mod nonces;
 mod openapi;
 mod operator_auth;
 mod owner_view;

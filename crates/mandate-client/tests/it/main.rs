@@ -1,124 +1,31 @@
 //! The client against the real daemon app (`mandate_server::app`) served on
 //! 127.0.0.1:0 over a temporary store, with a fake node and a fake signer (one k256
-//! key standing in for the two parties). The fakes are a copy of those in
-//! `crates/mandate-server/tests/it/main.rs`: they implement `mandate-server`'s ports,
-//! and `mandate-test-support` must not depend on `mandate-server`.
+//! key standing in for the two parties), the same fakes as the daemon's own in-process
+//! tests (`mandate_test_support::fakes`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{keccak256, Address, B256, U256};
-use mandate_chain::contracts::{RoundData, Simulation};
-use mandate_chain::rpc::{Fees, Receipt};
-use mandate_chain::ChainError;
+use alloy_primitives::{keccak256, Address};
 use mandate_client::{
     Balance, Client, CreateOperatorKey, CreateSession, CreateWebhook, Credential, Error, Evaluate, Secret, SendResult,
     TransactionStatus, Transfer,
 };
 use mandate_core::policy::Policy;
 use mandate_core::{ErrorCode, WalletId};
-use mandate_mpc::net::Operation;
-use mandate_mpc::EcdsaSig;
-use mandate_server::{app, ApiResult, AppConfig, AppState, Chain, ChainFuture, SignFailure, Signer};
+use mandate_server::{app, AppConfig, AppState, Signer};
 use mandate_store::{AuditEntry, SessionRecord, Store, WalletRecord};
+use mandate_test_support::fakes::{FakeChain, FakeSigner, CHAIN_ID};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const CHAIN_ID: u64 = 31337;
 const PASSWORD: &str = "the operator's master password";
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-struct FakeChain {
-    sent: Mutex<Vec<Vec<u8>>>,
-}
-
-fn ready<'a, T: Send + 'a>(value: mandate_chain::Result<T>) -> ChainFuture<'a, T> {
-    Box::pin(async move { value })
-}
-
-impl Chain for FakeChain {
-    fn chain_id(&self) -> ChainFuture<'_, u64> {
-        ready(Ok(CHAIN_ID))
-    }
-    fn balance(&self, _: Address) -> ChainFuture<'_, U256> {
-        ready(Ok(U256::from(10u64).pow(U256::from(20u64))))
-    }
-    fn pending_nonce(&self, _: Address) -> ChainFuture<'_, u64> {
-        ready(Ok(0))
-    }
-    fn estimate_gas<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, u64> {
-        ready(Ok(21_000))
-    }
-    fn fees(&self) -> ChainFuture<'_, Fees> {
-        ready(Ok(Fees {
-            base_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-            max_fee_per_gas: 3_000_000_000,
-        }))
-    }
-    fn send_raw_transaction<'a>(&'a self, raw: &'a [u8]) -> ChainFuture<'a, B256> {
-        self.sent.lock().unwrap().push(raw.to_vec());
-        ready(Ok(keccak256(raw)))
-    }
-    fn receipt(&self, _: B256) -> ChainFuture<'_, Option<Receipt>> {
-        ready(Ok(None))
-    }
-    fn knows_transaction(&self, _: B256) -> ChainFuture<'_, bool> {
-        ready(Ok(false))
-    }
-    fn erc20_decimals(&self, token: Address) -> ChainFuture<'_, u8> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn erc20_symbol(&self, token: Address) -> ChainFuture<'_, String> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn erc20_balance(&self, token: Address, _: Address) -> ChainFuture<'_, U256> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData> {
-        ready(Err(ChainError::BadPriceFeed(aggregator.to_string())))
-    }
-    fn simulate<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, Simulation> {
-        ready(Ok(Simulation::Success(Vec::new())))
-    }
-}
-
-struct FakeSigner {
-    key: k256::ecdsa::SigningKey,
-    runs: AtomicUsize,
-}
-
-impl Signer for FakeSigner {
-    fn sign(
-        &self,
-        _: &WalletId,
-        _: Vec<u8>,
-        digest: [u8; 32],
-        _: Option<Vec<u8>>,
-        commit: &mut dyn FnMut() -> ApiResult<()>,
-    ) -> Result<EcdsaSig, SignFailure> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        commit().map_err(|error| SignFailure { error, committed: false })?;
-        let (sig, recovery) = self.key.sign_prehash_recoverable(&digest).unwrap();
-        let sig = sig.normalize_s().unwrap_or(sig);
-        let recovery = k256::ecdsa::RecoveryId::trial_recovery_from_prehash(self.key.verifying_key(), &digest, &sig)
-            .unwrap_or(recovery);
-        Ok(EcdsaSig { r: sig.r().to_bytes().into(), s: sig.s().to_bytes().into(), recovery_id: recovery.to_byte() })
-    }
-
-    fn notify(&self, _: &WalletId, _: Operation) -> ApiResult<()> {
-        Ok(())
-    }
-
-    fn address(&self, _: &WalletId) -> ApiResult<String> {
-        Ok(Address::from_public_key(self.key.verifying_key()).to_checksum(None))
-    }
 }
 
 fn entry(event: &str) -> AuditEntry {
@@ -150,8 +57,7 @@ impl Daemon {
         let store = Arc::new(Store::open(dir.path()).unwrap());
         // A real (cheap) Argon2id hash, so that HTTP Basic login works.
         store.set_meta("master_password_hash", &cheap_password_hash(PASSWORD)).unwrap();
-        let key = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-        let signer = Arc::new(FakeSigner { key, runs: AtomicUsize::new(0) });
+        let signer = Arc::new(FakeSigner::new());
         let wallet = WalletId::from_random(rand::random()).to_string();
         let address = signer.address(&wallet.parse().unwrap()).unwrap();
         let record =
@@ -160,7 +66,7 @@ impl Daemon {
         let document = json!({"version": 1, "rules": rules}).to_string();
         let policy = Policy::parse(&document).unwrap();
         store.set_policy(&wallet, &document, &policy.hash, now(), entry("policy.set")).unwrap();
-        let chain = Arc::new(FakeChain { sent: Mutex::new(Vec::new()) });
+        let chain = Arc::new(FakeChain::new());
         let config = AppConfig {
             approval_ttl_secs: 600,
             freeze_cooldown_secs: 600,

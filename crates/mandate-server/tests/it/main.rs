@@ -5,156 +5,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use alloy_primitives::{keccak256, Address, B256, U256};
+use alloy_primitives::{keccak256, Address, B256};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use mandate_chain::contracts::{RoundData, Simulation};
-use mandate_chain::rpc::{Fees, Receipt};
-use mandate_chain::ChainError;
 use mandate_core::policy::Policy;
-use mandate_core::{ErrorCode, WalletId};
-use mandate_mpc::net::Operation;
-use mandate_mpc::EcdsaSig;
-use mandate_server::{app, ApiError, ApiResult, AppConfig, AppState, Chain, ChainFuture, SignFailure, Signer};
+use mandate_core::WalletId;
+use mandate_server::{app, AppConfig, AppState, Signer};
 use mandate_store::{AuditEntry, FreezeRecord, SessionRecord, Store, WalletRecord, WebhookRecord};
+use mandate_test_support::fakes::{Broadcast, FakeChain, FakeSigner, Signing, CHAIN_ID};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-const CHAIN_ID: u64 = 31337;
-
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// What the fake node does when a transaction is broadcast.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Broadcast {
-    Accept,
-    /// The node times out: the outcome is unknown.
-    TimeOut,
-}
-
-struct FakeChain {
-    broadcast: Mutex<Broadcast>,
-    sent: Mutex<Vec<Vec<u8>>>,
-}
-
-fn ready<'a, T: Send + 'a>(value: mandate_chain::Result<T>) -> ChainFuture<'a, T> {
-    Box::pin(async move { value })
-}
-
-impl Chain for FakeChain {
-    fn chain_id(&self) -> ChainFuture<'_, u64> {
-        ready(Ok(CHAIN_ID))
-    }
-    fn balance(&self, _: Address) -> ChainFuture<'_, U256> {
-        ready(Ok(U256::from(10u64).pow(U256::from(20u64))))
-    }
-    fn pending_nonce(&self, _: Address) -> ChainFuture<'_, u64> {
-        ready(Ok(0))
-    }
-    fn estimate_gas<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, u64> {
-        ready(Ok(21_000))
-    }
-    fn fees(&self) -> ChainFuture<'_, Fees> {
-        ready(Ok(Fees {
-            base_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-            max_fee_per_gas: 3_000_000_000,
-        }))
-    }
-    fn send_raw_transaction<'a>(&'a self, raw: &'a [u8]) -> ChainFuture<'a, B256> {
-        self.sent.lock().unwrap().push(raw.to_vec());
-        match *self.broadcast.lock().unwrap() {
-            Broadcast::Accept => ready(Ok(keccak256(raw))),
-            Broadcast::TimeOut => ready(Err(ChainError::Unavailable("timed out".into()))),
-        }
-    }
-    fn receipt(&self, _: B256) -> ChainFuture<'_, Option<Receipt>> {
-        ready(Ok(None))
-    }
-    fn knows_transaction(&self, _: B256) -> ChainFuture<'_, bool> {
-        ready(Ok(false))
-    }
-    fn erc20_decimals(&self, token: Address) -> ChainFuture<'_, u8> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn erc20_symbol(&self, token: Address) -> ChainFuture<'_, String> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn erc20_balance(&self, token: Address, _: Address) -> ChainFuture<'_, U256> {
-        ready(Err(ChainError::NotAToken(token.to_string())))
-    }
-    fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData> {
-        ready(Err(ChainError::BadPriceFeed(aggregator.to_string())))
-    }
-    fn simulate<'a>(&'a self, _: Address, _: Address, _: U256, _: &'a [u8]) -> ChainFuture<'a, Simulation> {
-        ready(Ok(Simulation::Success(Vec::new())))
-    }
-}
-
-/// How the fake signer behaves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Signing {
-    Sign,
-    /// The cosigner refuses before any message.
-    RefuseBeforeCommit,
-    /// The run breaks after the point of no return.
-    BreakAfterCommit,
-}
-
-struct FakeSigner {
-    key: k256::ecdsa::SigningKey,
-    mode: Mutex<Signing>,
-    runs: AtomicUsize,
-}
-
-impl Signer for FakeSigner {
-    fn sign(
-        &self,
-        _: &WalletId,
-        _: Vec<u8>,
-        digest: [u8; 32],
-        _: Option<Vec<u8>>,
-        commit: &mut dyn FnMut() -> ApiResult<()>,
-    ) -> Result<EcdsaSig, SignFailure> {
-        self.runs.fetch_add(1, Ordering::SeqCst);
-        match *self.mode.lock().unwrap() {
-            Signing::RefuseBeforeCommit => {
-                return Err(SignFailure {
-                    error: ApiError::new(ErrorCode::CosignerPerTxLimit, "above the cosigner's per-transaction maximum"),
-                    committed: false,
-                })
-            }
-            Signing::BreakAfterCommit => {
-                commit().map_err(|error| SignFailure { error, committed: false })?;
-                return Err(SignFailure {
-                    error: ApiError::new(ErrorCode::PeerUnavailable, "the cosigner hung up after round 3"),
-                    committed: true,
-                });
-            }
-            Signing::Sign => {}
-        }
-        commit().map_err(|error| SignFailure { error, committed: false })?;
-        let (sig, recovery) = self.key.sign_prehash_recoverable(&digest).unwrap();
-        let sig = sig.normalize_s().unwrap_or(sig);
-        let recovery = k256::ecdsa::RecoveryId::trial_recovery_from_prehash(self.key.verifying_key(), &digest, &sig)
-            .unwrap_or(recovery);
-        Ok(EcdsaSig { r: sig.r().to_bytes().into(), s: sig.s().to_bytes().into(), recovery_id: recovery.to_byte() })
-    }
-
-    fn notify(&self, _: &WalletId, _: Operation) -> ApiResult<()> {
-        Ok(())
-    }
-
-    fn address(&self, _: &WalletId) -> ApiResult<String> {
-        Ok(Address::from_public_key(self.key.verifying_key()).to_checksum(None))
-    }
 }
 
 struct Harness {
@@ -184,8 +52,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
         store.set_meta("master_password_hash", "not used: these tests log in with sessions").unwrap();
-        let key = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-        let signer = Arc::new(FakeSigner { key, mode: Mutex::new(Signing::Sign), runs: AtomicUsize::new(0) });
+        let signer = Arc::new(FakeSigner::new());
         let wallet = WalletId::from_random(rand::random()).to_string();
         let address = signer.address(&wallet.parse().unwrap()).unwrap();
         let record =
@@ -194,7 +61,7 @@ impl Harness {
         let document = json!({"version": 1, "rules": rules}).to_string();
         let policy = Policy::parse(&document).unwrap();
         store.set_policy(&wallet, &document, &policy.hash, now(), entry("policy.set")).unwrap();
-        let chain = Arc::new(FakeChain { broadcast: Mutex::new(Broadcast::Accept), sent: Mutex::new(Vec::new()) });
+        let chain = Arc::new(FakeChain::new());
         let config = AppConfig {
             approval_ttl_secs: 600,
             freeze_cooldown_secs: 600,
@@ -408,4 +275,21 @@ async fn each_send_outcome_writes_its_webhook_event_with_the_change() {
     assert!(events[0].1.starts_with("tx_"), "the denial names the request: {events:?}");
     assert_eq!(events[1].1, held["id"].as_str().unwrap());
     assert_eq!(events[2].1, refused_tx, "the failure names the released transaction");
+}
+
+#[tokio::test]
+async fn a_wallet_is_refused_on_a_chain_with_the_same_id_but_another_genesis() {
+    let h = Harness::new(cap("1"));
+    let agent = h.agent();
+    let (status, body) = h.send(&agent, "0.1").await;
+    assert_eq!(status, StatusCode::OK, "the first use binds the wallet to the node's chain: {body}");
+    // The node is replaced by a fresh chain with the same id (a restarted dev chain).
+    *h.chain.genesis.lock().unwrap() = B256::repeat_byte(0x02);
+    let (status, body) = h.send(&agent, "0.1").await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "CHAIN_MISMATCH"), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("restarted dev chain"), "{body}");
+    assert_eq!((h.broadcasts(), h.spent()), (1, 1), "nothing signed or reserved on the other chain");
+    // Back on its own chain, it sends again.
+    *h.chain.genesis.lock().unwrap() = B256::repeat_byte(0x01);
+    assert_eq!(h.send(&agent, "0.1").await.0, StatusCode::OK);
 }

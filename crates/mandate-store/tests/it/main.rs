@@ -298,7 +298,7 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
     store.release("t1", "cosigner down", 6, entry("transaction.released")).unwrap();
     reserve("t2");
     assert!(!store.recipient_seen("wal_a", &alice).unwrap());
-    store.mark_submitted("t2", "0xabc", 7, entry("transaction.signed")).unwrap();
+    store.mark_submitted("t2", "0xabc", &[0x02, 0xf8], 7, entry("transaction.signed")).unwrap();
     reserve("t3");
     assert_eq!(seen, vec![false, false, true]);
     assert!(store.recipient_seen("wal_a", &alice).unwrap());
