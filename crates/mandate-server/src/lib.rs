@@ -22,6 +22,7 @@ mod executor;
 mod freeze;
 mod guard;
 mod mcp;
+mod metrics;
 mod openapi;
 mod party;
 mod ports;
@@ -319,7 +320,9 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     };
     let (state_store, chain): (Arc<Store>, Arc<dyn Chain>) = (store.clone(), Arc::new(rpc));
     let state = Arc::new(
-        task::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config)).await?,
+        task::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config))
+            .await?
+            .with_cosigner_addr(Some(cosigner_addr.clone())),
     );
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
     let executor = tokio::spawn(executor::run_executor(state.clone()));

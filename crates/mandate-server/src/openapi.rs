@@ -155,6 +155,7 @@ fn op(summary: &str, auth: &str, body: Option<&str>, ok: &[(&str, &str)]) -> Val
 /// Every (method, path) the router serves; the daemon tests call each one.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/health"),
+    ("get", "/v1/ready"),
     ("get", "/v1/openapi.json"),
     ("post", "/v1/admin/login"),
     ("get", "/v1/operator-keys"),
@@ -205,6 +206,12 @@ const ROUTES: &[(&str, &str)] = &[
 fn operation(method: &str, path: &str) -> Value {
     match (method, path) {
         ("get", "/v1/health") => op("Liveness and the node's chain id", "none", None, &[("200", "Health")]),
+        ("get", "/v1/ready") => op(
+            "Readiness: the database, the node and the cosigner reachable (503 names what is not)",
+            "none",
+            None,
+            &[("200", "Ready"), ("503", "Ready")],
+        ),
         ("get", "/v1/openapi.json") => op("This document", "none", None, &[("200", "OpenApiDocument")]),
         ("post", "/v1/admin/login") => op(
             "Operator login with the master password (HTTP Basic, user operator)",
@@ -690,6 +697,15 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
 /// Credentials, webhooks, the audit trail and the small answers.
 fn other_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert("Health".into(), object(json!({"status": exactly("ok"), "chain_id": count()}), &[]));
+    let check = json!({"type": "string", "description": "`ok`, or what is wrong"});
+    schemas.insert(
+        "Ready".into(),
+        object(
+            json!({"ready": {"type": "boolean"},
+                   "checks": object(json!({"database": check, "node": check, "cosigner": check}), &[])}),
+            &[],
+        ),
+    );
     schemas.insert(
         "OpenApiDocument".into(),
         json!({"type": "object", "required": ["openapi", "info", "paths", "components"]}),

@@ -189,6 +189,7 @@ impl SendPipeline {
             })
             .await?;
             crate::timing::mark("reserve");
+            record_decision(state, &outcome);
             return match outcome {
                 ReserveOutcome::Existing(tx) => Ok(Reserved::Replayed(tx)),
                 ReserveOutcome::Denied(decision) => {
@@ -306,6 +307,7 @@ impl SendPipeline {
         // the cosigner can finish the signature without us, so a failure after that point
         // releases the nonce but never the spend (see `Store::release`).
         let (commit_store, commit_id) = (state.store.clone(), tx.id.clone());
+        let started = std::time::Instant::now();
         let sig = blocking(move || {
             let mut commit = || Ok(commit_store.commit_spend(&commit_id)?);
             signer.sign(&wallet_id, payload, digest, approval, &mut commit).map_err(|failure| {
@@ -317,8 +319,10 @@ impl SendPipeline {
                 }
             })
         })
-        .await
-        .map_err(BeforeBroadcast)?;
+        .await;
+        let cosigner_answered = !matches!(&sig, Err(error) if error.code == ErrorCode::PeerUnavailable);
+        state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
+        let sig = sig.map_err(BeforeBroadcast)?;
         crate::timing::mark("sign");
         let raw = unsigned
             .into_raw_signed(sig.r, sig.s, sig.recovery_id, self.from)
@@ -405,6 +409,20 @@ impl SendPipeline {
         }
         webhooks::wake(&self.state);
         error.with_details(json!({"transaction_id": tx.id, "broadcast": false}))
+    }
+}
+
+/// Counts a reservation's decision for `/metrics`: by the deciding rule, `allow`,
+/// `deny` or `held`.
+fn record_decision(state: &AppState, outcome: &ReserveOutcome) {
+    match outcome {
+        ReserveOutcome::Denied(decision) => state.metrics.decision(&decision.rule_id, "deny"),
+        ReserveOutcome::Reserved { tx } => {
+            let rule = tx.decision.get("rule_id").and_then(serde_json::Value::as_str).unwrap_or("none");
+            let held = matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed);
+            state.metrics.decision(rule, if held { "held" } else { "allow" });
+        }
+        ReserveOutcome::Existing(_) | ReserveOutcome::Frozen(_) | ReserveOutcome::PolicyChanged => {}
     }
 }
 

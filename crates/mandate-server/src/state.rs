@@ -47,6 +47,10 @@ pub struct AppState {
     pub(crate) policies: std::sync::Mutex<std::collections::HashMap<String, Arc<mandate_core::policy::Policy>>>,
     /// The genesis hash each wallet is bound to (see `context::same_chain`).
     pub(crate) wallet_genesis: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Prometheus counters (`GET /metrics`).
+    pub(crate) metrics: crate::metrics::Metrics,
+    /// Where the cosigner listens, for the readiness check (`None`: not checked).
+    pub(crate) cosigner_addr: Option<String>,
     /// Wakes the executor of held transactions (an approval arrived).
     pub(crate) executor_wake: tokio::sync::Notify,
     /// Wakes the webhook dispatcher (an event was recorded).
@@ -84,8 +88,18 @@ impl AppState {
             hosts: AllowedHosts::new(config.listen_ip, &config.allowed_hosts),
             policies: std::sync::Mutex::default(),
             wallet_genesis: std::sync::Mutex::default(),
+            metrics: crate::metrics::Metrics::new(),
+            cosigner_addr: None,
             executor_wake: tokio::sync::Notify::new(),
             webhook_wake: tokio::sync::Notify::new(),
         })
+    }
+}
+
+impl AppState {
+    /// The state with the cosigner's address for the readiness check (`/v1/ready`).
+    pub fn with_cosigner_addr(mut self, addr: Option<String>) -> AppState {
+        self.cosigner_addr = addr;
+        self
     }
 }

@@ -196,6 +196,20 @@ impl Store {
         Ok(recorded)
     }
 
+    /// `(held transactions, pending webhook deliveries)`: transactions waiting for an
+    /// owner, a delay or the executor, and deliveries not yet made or given up.
+    pub fn queue_depths(&self) -> Result<(u64, u64)> {
+        let conn = self.conn()?;
+        let held: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM transactions WHERE status IN ('pending_approval', 'delayed', 'approved')",
+            [],
+            |r| r.get(0),
+        )?;
+        let backlog: i64 =
+            conn.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))?;
+        Ok((u(held), u(backlog)))
+    }
+
     /// Deliveries due at `now` with their webhook's URL and stored (sealed) secret: for each
     /// webhook only its oldest pending delivery (so each receives its events in order).
     pub fn due_deliveries(&self, now: u64) -> Result<Vec<(Delivery, String, String)>> {

@@ -157,6 +157,7 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     samples.push(sample(&daemon, ("get", "/v1/wallets/{id}/owners"), &at("/owners"), admin, None, 200));
     samples.push(sample(&daemon, ("get", "/v1/audit/tail"), "/v1/audit/tail?n=100", admin, None, 200));
     samples.push(sample(&daemon, ("get", "/v1/audit/verify"), "/v1/audit/verify", admin, None, 200));
+    samples.push(sample(&daemon, ("get", "/v1/ready"), "/v1/ready", None, None, 200));
     samples.push(sample(&daemon, ("get", "/v1/webhooks"), "/v1/webhooks", admin, None, 200));
     let log = format!("/v1/webhooks/{webhook_id}/deliveries");
     let deliveries = sample(&daemon, ("get", "/v1/webhooks/{id}/deliveries"), &log, admin, None, 200);

@@ -293,3 +293,106 @@ async fn a_wallet_is_refused_on_a_chain_with_the_same_id_but_another_genesis() {
     *h.chain.genesis.lock().unwrap() = B256::repeat_byte(0x01);
     assert_eq!(h.send(&agent, "0.1").await.0, StatusCode::OK);
 }
+
+impl Harness {
+    /// An operator key with `scopes`.
+    fn operator(&self, scopes: &[&str]) -> String {
+        let token = format!("mnd_op_{}", hex::encode(rand::random::<[u8; 24]>()));
+        let record = mandate_store::OperatorKeyRecord {
+            id: format!("opk_{}", hex::encode(rand::random::<[u8; 8]>())),
+            name: "monitoring".into(),
+            key_hash: hex::encode(Sha256::digest(token.as_bytes())),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: now(),
+            created_by: "operator".into(),
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.store.insert_operator_key(&record, entry("operator_key.created")).unwrap();
+        token
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = app(self.state.clone()).oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+}
+
+/// The value of the sample `name{labels}` in a Prometheus exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_decisions_and_signatures_for_an_operator_only() {
+    let h = Harness::new(json!([
+        {"id": "per-tx", "type": "max_per_tx", "amount": "5"},
+        {"id": "big", "type": "tiers", "approval_above": "1"}
+    ]));
+    let agent = h.agent();
+    assert_eq!(h.send(&agent, "0.5").await.0, StatusCode::OK);
+    assert_eq!(h.send(&agent, "0.5").await.0, StatusCode::OK);
+    assert_eq!(h.send(&agent, "6").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(h.send(&agent, "2").await.0, StatusCode::ACCEPTED);
+
+    let (status, _) = h.get("/metrics", Some(&agent)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an agent session reads no metrics");
+    assert_eq!(h.get("/metrics", None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, text) = h.get("/metrics", Some(&h.operator(&["read"]))).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let route = "route=\"/v1/wallets/{id}/transactions\"";
+    assert_eq!(
+        sample(&text, &format!("mandate_http_requests_total{{method=\"POST\",{route},status=\"200\"}}")),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, &format!("mandate_http_requests_total{{method=\"POST\",{route},status=\"403\"}}")),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "mandate_policy_decisions_total{rule=\"per-tx\",outcome=\"deny\"}"), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, "mandate_policy_decisions_total{rule=\"allowed\",outcome=\"allow\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(sample(&text, "mandate_signing_seconds_count"), Some(2.0), "{text}");
+    assert_eq!(sample(&text, "mandate_signing_seconds_bucket{le=\"+Inf\"}"), Some(2.0));
+    assert_eq!(sample(&text, "mandate_cosigner_up"), Some(1.0));
+    assert_eq!(sample(&text, "mandate_held_transactions"), Some(1.0), "the approval-tier send waits");
+    assert!(!text.contains(&h.wallet), "no wallet ids in labels");
+}
+
+#[tokio::test]
+async fn readiness_names_what_is_not_ready() {
+    let h = Harness::new(cap("1"));
+    let (status, body) = h.get("/v1/ready", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["node"], "ok");
+
+    // The same daemon with a cosigner address nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let config = AppConfig {
+        approval_ttl_secs: 600,
+        freeze_cooldown_secs: 600,
+        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        allowed_hosts: Vec::new(),
+    };
+    let state = AppState::new(h.store.clone(), h.chain.clone(), CHAIN_ID, h.signer.clone(), b"pw", config)
+        .unwrap()
+        .with_cosigner_addr(Some(closed));
+    let request = Request::get("/v1/ready").body(Body::empty()).unwrap();
+    let response = app(Arc::new(state)).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!((body["ready"].as_bool(), body["checks"]["cosigner"].as_str()), (Some(false), Some("unreachable")));
+}
