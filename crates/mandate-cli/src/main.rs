@@ -186,8 +186,17 @@ enum Command {
         #[arg(long)]
         wallet: Option<String>,
     },
-    /// Cancel a held transaction before it is sent (operator).
+    /// Cancel a transaction (operator): a held one before it is sent; a submitted one
+    /// not yet mined by a zero-value self-send at its nonce with higher fees.
     Cancel {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        /// The transaction id (`tx_…`).
+        id: String,
+    },
+    /// Send a submitted transaction that is not mined yet again at its nonce with
+    /// fees raised at least 12.5 % (operator).
+    SpeedUp {
         #[command(flatten)]
         daemon: DaemonArg,
         /// The transaction id (`tx_…`).
@@ -527,6 +536,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         }
         Command::Pending { daemon, wallet } => return owner::pending(&daemon, wallet.as_deref()),
         Command::Cancel { daemon, id } => return owner::cancel(&daemon, &id),
+        Command::SpeedUp { daemon, id } => return owner::speed_up(&daemon, &id),
         Command::Freeze { daemon, wallet, all, reason } => {
             return owner::freeze(&daemon, wallet.as_deref(), all, reason)
         }

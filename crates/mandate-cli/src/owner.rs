@@ -233,3 +233,9 @@ pub(crate) fn cancel(daemon: &DaemonArg, id: &str) -> CliResult<Report> {
     let daemon = Daemon::login(&daemon.url)?;
     Ok(daemon.post(&["v1", "transactions", path_id("transaction", id)?, "cancel"], None)?.into())
 }
+
+/// `mandate speed-up ID`.
+pub(crate) fn speed_up(daemon: &DaemonArg, id: &str) -> CliResult<Report> {
+    let daemon = Daemon::login(&daemon.url)?;
+    Ok(daemon.post(&["v1", "transactions", path_id("transaction", id)?, "speed-up"], None)?.into())
+}

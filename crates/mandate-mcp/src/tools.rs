@@ -121,6 +121,23 @@ pub const TOOLS: &[ToolSpec] = &[
                       transaction id and status; poll get_transaction. Pass an idempotency_key to make a retry safe.",
     },
     ToolSpec {
+        name: "speed_up_transaction",
+        access: Access::Band(Band::Broadcast),
+        read_only: false,
+        description: "A submitted transaction that is not mined yet: send it again at the same nonce with fees \
+                      raised (at least 12.5 %), within the daemon's fee cap and the policy's gas rules. Requires \
+                      confirm: true. Whichever version is mined first counts; poll get_transaction.",
+    },
+    ToolSpec {
+        name: "cancel_transaction",
+        access: Access::Band(Band::Broadcast),
+        read_only: false,
+        description: "Stop a transaction: a held one (pending approval or delayed) is cancelled before it runs; a \
+                      submitted one is replaced at its nonce by a zero-value transfer to the wallet itself with \
+                      higher fees. The original may still be mined first: poll get_transaction (cancelled or \
+                      confirmed). Requires confirm: true.",
+    },
+    ToolSpec {
         name: "freeze_wallet",
         access: Access::FreezeScope,
         read_only: false,
@@ -186,6 +203,11 @@ impl ToolSpec {
             }
             "send_transfer" => (Value::Object(merge(&transfer, &send_extra)), &["to", "amount", "confirm"]),
             "send_contract_call" => (Value::Object(merge(&call, &send_extra)), &["to", "confirm"]),
+            "speed_up_transaction" | "cancel_transaction" => (
+                json!({"id": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$", "description": "the transaction id, tx_…"},
+                       "confirm": {"type": "boolean", "const": true, "description": "must be true: you intend this"}}),
+                &["id", "confirm"],
+            ),
             "freeze_wallet" => {
                 (json!({"reason": {"type": "string", "description": "why (kept to 400 printable characters)"}}), &[])
             }
@@ -327,12 +349,13 @@ pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> 
             };
             RestCall::get(format!("{base}/transactions?limit={limit}"))
         }
-        "get_transaction" => {
-            let id = required(fields(args, &["id"])?, "id")?;
-            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(invalid("id", "id: a transaction id such as tx_…"));
-            }
-            RestCall::get(format!("/v1/transactions/{id}"))
+        "get_transaction" => RestCall::get(format!("/v1/transactions/{}", transaction_id(fields(args, &["id"])?)?)),
+        "speed_up_transaction" | "cancel_transaction" => {
+            let args = fields(args, &["id", "confirm"])?;
+            let id = transaction_id(args)?;
+            confirmed(args)?;
+            let action = if tool == "cancel_transaction" { "cancel" } else { "speed-up" };
+            RestCall::post(format!("/v1/transactions/{id}/{action}"), json!({}))
         }
         "get_policy_summary" => {
             fields(args, &[])?;
@@ -413,6 +436,15 @@ pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> 
     })
 }
 
+/// The `id` argument: a transaction id (letters, digits, `_`), never a path.
+fn transaction_id(args: &Map<String, Value>) -> Result<&str, InputError> {
+    let id = required(args, "id")?;
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(invalid("id", "id: a transaction id such as tx_…"));
+    }
+    Ok(id)
+}
+
 fn with_type(fields: &[&'static str]) -> Vec<&'static str> {
     let mut all = vec!["type"];
     all.extend_from_slice(fields);
@@ -463,6 +495,16 @@ pub(crate) fn summary(tool: &str, result: &Value) -> String {
             field(&["decision", "tier"])
         ),
         "sign_typed_data" | "sign_message" => format!("Signed by {}.", field(&["address"])),
+        "speed_up_transaction" => format!(
+            "Transaction {} sent again with higher fees as {}. Poll get_transaction for the final status.",
+            field(&["id"]),
+            field(&["tx_hash"])
+        ),
+        "cancel_transaction" => format!(
+            "Transaction {}: {}. A submitted one may still be mined before its cancel; poll get_transaction.",
+            field(&["id"]),
+            field(&["status"])
+        ),
         "send_transfer" | "send_contract_call" => format!(
             "Transaction {}: {}. Poll get_transaction for the final status.",
             field(&["id"]),
@@ -496,7 +538,7 @@ mod tests {
         );
         assert_eq!(tool_names(Some(Band::Prepare), false).len(), 8);
         assert_eq!(tool_names(Some(Band::Sign), false).len(), 10);
-        assert_eq!(tool_names(Some(Band::Broadcast), false).len(), 12);
+        assert_eq!(tool_names(Some(Band::Broadcast), false).len(), 14);
         assert!(tool_names(Some(Band::Read), true).contains(&"freeze_wallet"));
         assert!(!tool_names(Some(Band::Broadcast), false).contains(&"freeze_wallet"));
         assert_eq!(tool_names(None, true), ["freeze_wallet"]);

@@ -53,6 +53,18 @@ pub(crate) struct TxPlan {
     pub(crate) data: Vec<u8>,
 }
 
+impl TxPlan {
+    /// The plan a stored transaction was reserved with (its calldata as stored, never rebuilt).
+    pub(crate) fn of_record(tx: &mandate_store::TxRecord) -> ApiResult<TxPlan> {
+        let corrupt = |what: &str| ApiError::internal(format!("{}: stored {what} is unreadable", tx.id));
+        Ok(TxPlan {
+            to: tx.to.parse().map_err(|_| corrupt("recipient"))?,
+            value: U256::from_str_radix(&tx.value_wei, 10).map_err(|_| corrupt("value"))?,
+            data: hex::decode(tx.data.trim_start_matches("0x")).map_err(|_| corrupt("calldata"))?,
+        })
+    }
+}
+
 /// A token as the daemon knows it.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenInfo {

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::U256;
 use mandate_store::{Claim, TxRecord, TxStatus};
 use serde_json::json;
 
@@ -65,15 +64,6 @@ async fn tick(state: &Arc<AppState>) -> ApiResult<()> {
     Ok(())
 }
 
-fn plan_of(tx: &TxRecord) -> ApiResult<TxPlan> {
-    let corrupt = |what: &str| ApiError::internal(format!("{}: stored {what} is unreadable", tx.id));
-    Ok(TxPlan {
-        to: tx.to.parse().map_err(|_| corrupt("recipient"))?,
-        value: U256::from_str_radix(&tx.value_wei, 10).map_err(|_| corrupt("value"))?,
-        data: hex::decode(tx.data.trim_start_matches("0x")).map_err(|_| corrupt("calldata"))?,
-    })
-}
-
 /// Claims one due item (nonce allocated, unless its wallet is frozen) and signs
 /// and sends it.
 async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
@@ -82,7 +72,7 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
         .wallet(&held.wallet_id)?
         .ok_or_else(|| ApiError::internal(format!("{}: its wallet vanished", held.id)))?;
     let from = wallet.address()?;
-    let plan = plan_of(&held)?;
+    let plan = TxPlan::of_record(&held)?;
     let gas = held.gas_limit.ok_or_else(|| ApiError::internal(format!("{}: no gas bound", held.id)))?;
     let fee_bound: u128 = held
         .max_fee_per_gas

@@ -189,6 +189,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/owner/approvals/{id}"),
     ("get", "/v1/owner/wallets/{id}/unfreeze"),
     ("post", "/v1/transactions/{id}/cancel"),
+    ("post", "/v1/transactions/{id}/speed-up"),
     ("get", "/v1/webhooks"),
     ("post", "/v1/webhooks"),
     ("delete", "/v1/webhooks/{id}"),
@@ -381,7 +382,13 @@ fn operation(method: &str, path: &str) -> Value {
             op("The webhook's delivery log, newest first", "operator", None, &[("200", "DeliveryList")])
         }
         ("post", "/v1/transactions/{id}/cancel") => op(
-            "Cancel a held transaction before it is sent",
+            "Cancel a held transaction before it is sent, or replace a submitted one by a zero-value self-send",
+            "operator|agent:broadcast",
+            None,
+            &[("200", "Transaction")],
+        ),
+        ("post", "/v1/transactions/{id}/speed-up") => op(
+            "Send a submitted transaction again at its nonce with higher fees",
             "operator|agent:broadcast",
             None,
             &[("200", "Transaction")],

@@ -12,15 +12,18 @@
 use std::sync::Arc;
 
 use alloy_primitives::U256;
-use alloy_primitives::{keccak256, Address};
+use alloy_primitives::{keccak256, Address, B256};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
-use mandate_core::policy::{Policy, Tier};
+use mandate_core::policy::{Policy, RuleKind, Tier};
 use mandate_core::{ErrorCode, WalletId};
-use mandate_store::{NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus, WalletRecord};
+use mandate_store::{
+    Broadcast, BroadcastKind, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus,
+    WalletRecord,
+};
 use serde_json::json;
 
 use crate::actions::{
@@ -338,10 +341,16 @@ impl SendPipeline {
             json!({"tx_id": id, "tx_hash": recorded_hash, "nonce": nonce, "gas": gas,
                    "max_fee_per_gas": max_fee_per_gas.to_string(), "signers": ["service", "cosigner"]}),
         );
-        let recorded_raw = raw.clone();
-        blocking(move || Ok(store.mark_submitted(&id, &recorded_hash, &recorded_raw, now(), entry)?))
-            .await
-            .map_err(BeforeBroadcast)?;
+        let signed = Broadcast {
+            hash: recorded_hash,
+            kind: BroadcastKind::Original,
+            raw: raw.clone(),
+            gas,
+            max_fee_per_gas,
+            max_priority_fee_per_gas: max_priority_fee_per_gas.min(max_fee_per_gas),
+            created_at: now(),
+        };
+        blocking(move || Ok(store.mark_submitted(&id, &signed, now(), entry)?)).await.map_err(BeforeBroadcast)?;
         crate::timing::mark("record");
         Ok(Signed { raw })
     }
@@ -409,6 +418,141 @@ impl SendPipeline {
         }
         webhooks::wake(&self.state);
         error.with_details(json!({"transaction_id": tx.id, "broadcast": false}))
+    }
+}
+
+/// A replacement of a submitted transaction at its own nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replacement {
+    /// The same transaction with higher fees.
+    SpeedUp,
+    /// A zero-value self-send: once mined, the transaction can never be.
+    Cancel,
+}
+
+impl SendPipeline {
+    /// Stage *replace* (`POST /v1/transactions/{id}/speed-up` and `…/cancel` of a
+    /// submitted transaction): signs a new version at the same nonce with fees raised
+    /// at least 12.5 % over the latest version (the node's replacement minimum) and to
+    /// today's suggestion, under the daemon's fee cap and the policy's `gas_cap` rules;
+    /// stores it before broadcasting it. The earlier versions stay valid until one of
+    /// them is mined: the tracker watches them all.
+    pub(crate) async fn replace(&self, tx: &TxRecord, kind: Replacement) -> ApiResult<TxRecord> {
+        let not_pending = |why: String| {
+            ApiError::new(ErrorCode::NotPending, why)
+                .with_details(json!({"transaction_id": tx.id, "status": tx.status}))
+        };
+        if tx.status != TxStatus::Submitted {
+            return Err(not_pending(format!("{} is {}, not waiting to be mined", tx.id, tx.status.name())));
+        }
+        let nonce = tx.nonce.ok_or_else(|| ApiError::internal("a submitted transaction without a nonce"))?;
+        let (state, store, id) = (&self.state, self.state.store.clone(), tx.id.clone());
+        let versions = blocking(move || Ok(store.broadcasts(&id)?)).await?;
+        let Some(latest) = versions.last() else {
+            return Err(not_pending(format!("{} was signed by an older daemon that kept no signed copy", tx.id)));
+        };
+        if latest.kind == BroadcastKind::Cancel {
+            return Err(not_pending(format!("{} is being cancelled already", tx.id)));
+        }
+        for version in &versions {
+            if let Ok(hash) = version.hash.parse::<B256>() {
+                if state.chain.receipt(hash).await?.is_some() {
+                    return Err(not_pending(format!("{} was mined already; its final status follows shortly", tx.id)));
+                }
+            }
+        }
+        let fees = state.chain.fees().await?;
+        let bump = |old: u128| old.saturating_mul(9).div_ceil(8).saturating_add(1);
+        let priority = bump(latest.max_priority_fee_per_gas).max(fees.max_priority_fee_per_gas);
+        let max_fee = bump(latest.max_fee_per_gas).max(fees.max_fee_per_gas).max(priority);
+        let (plan, gas) = match kind {
+            Replacement::SpeedUp => (self.plan.clone(), latest.gas),
+            Replacement::Cancel => (TxPlan { to: self.from, value: U256::ZERO, data: Vec::new() }, TRANSFER_GAS),
+        };
+        if max_fee > FEE_CAP_WEI {
+            return Err(ApiError::new(
+                ErrorCode::FeeCapExceeded,
+                format!("the replacement needs {max_fee} wei/gas, above the cap {FEE_CAP_WEI} wei/gas"),
+            ));
+        }
+        self.within_gas_caps(gas, max_fee)?;
+        let unsigned =
+            UnsignedTx::new(self.wallet.chain_id, nonce, plan.to, plan.value, gas, max_fee, priority, plan.data);
+        let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+        let (signer, payload, digest) = (state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
+        let approval = tx.approval.clone().map(String::into_bytes);
+        let started = std::time::Instant::now();
+        // The spend was committed with the original; a replacement commits nothing new.
+        let sig = blocking(move || {
+            signer.sign(&wallet_id, payload, digest, approval, &mut || Ok(())).map_err(|failure| failure.error)
+        })
+        .await;
+        let cosigner_answered = !matches!(&sig, Err(error) if error.code == ErrorCode::PeerUnavailable);
+        state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
+        let sig = sig?;
+        let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, self.from)?;
+        let signed = Broadcast {
+            hash: format!("{:#x}", keccak256(&raw)),
+            kind: match kind {
+                Replacement::SpeedUp => BroadcastKind::SpeedUp,
+                Replacement::Cancel => BroadcastKind::Cancel,
+            },
+            raw: raw.clone(),
+            gas,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: priority,
+            created_at: now(),
+        };
+        let event = match kind {
+            Replacement::SpeedUp => "transaction.speed_up",
+            Replacement::Cancel => "transaction.cancel_sent",
+        };
+        let entry = audit_entry(
+            &self.actor,
+            event,
+            Some(&self.wallet.id),
+            json!({"tx_id": tx.id, "replaces": latest.hash, "tx_hash": signed.hash, "nonce": nonce, "gas": gas,
+                   "max_fee_per_gas": max_fee.to_string(), "max_priority_fee_per_gas": priority.to_string()}),
+        );
+        let (store, id, current, new_hash) =
+            (state.store.clone(), tx.id.clone(), latest.hash.clone(), signed.hash.clone());
+        if !blocking(move || Ok(store.add_replacement(&id, &current, &signed, now(), entry)?)).await? {
+            return Err(not_pending(format!("{} changed while the replacement was signed; look it up", tx.id)));
+        }
+        match state.chain.send_raw_transaction(&raw).await {
+            Ok(_) => {}
+            Err(ChainError::Rejected(message))
+                if matches!(state.chain.knows_transaction(keccak256(&raw)).await, Ok(false)) =>
+            {
+                let (store, id, previous) = (state.store.clone(), tx.id.clone(), latest.hash.clone());
+                blocking(move || Ok(store.drop_replacement(&id, &new_hash, &previous)?)).await?;
+                return Err(ApiError::new(
+                    ErrorCode::ChainRejected,
+                    format!("the node refused the replacement: {message}; the transaction stays as it was"),
+                ));
+            }
+            // Unknown outcome: stored, so the tracker broadcasts it again if the node lacks it.
+            Err(_) => {}
+        }
+        state.store.transaction(&tx.id)?.ok_or_else(|| ApiError::internal("transaction vanished"))
+    }
+
+    /// The policy's `gas_cap` rules bound a replacement's gas and fee too.
+    fn within_gas_caps(&self, gas: u64, max_fee: u128) -> ApiResult<()> {
+        let Some(policy) = policy_of(&self.state, &self.wallet.id)? else { return Ok(()) };
+        for rule in &policy.rules {
+            if let RuleKind::GasCap { max_gas, max_fee_per_gas } = &rule.kind {
+                let over = max_gas.is_some_and(|cap| gas > cap) || max_fee_per_gas.is_some_and(|cap| max_fee > cap);
+                if over {
+                    return Err(ApiError::new(
+                        ErrorCode::PolicyDenied,
+                        format!("the replacement's gas {gas} or fee {max_fee} wei/gas is above rule {:?}", rule.id),
+                    )
+                    .with_details(json!({"rule_id": rule.id})));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Receipt tracking: every submitted transaction is polled until its receipt says
-//! `confirmed` or `failed`. A submitted transaction the node does not know (the
+//! `confirmed` or `failed` (or, when a cancel replacement was mined, `cancelled`).
+//! A submitted transaction the node does not know (the
 //! daemon stopped between recording and broadcasting it, the broadcast timed out, or
 //! the node dropped it) is broadcast again from its stored raw bytes: never signed
 //! again. A freed nonce that holds broadcast transactions back is filled
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use mandate_chain::ChainError;
-use mandate_store::TxRecord;
+use mandate_store::{Broadcast, BroadcastKind, TxRecord};
 use serde_json::json;
 
 use crate::audit::audit_entry;
@@ -40,57 +41,82 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
         let Ok(pending) = blocking(move || Ok(store.submitted()?)).await else { continue };
         checked.retain(|id, _| pending.iter().any(|tx| &tx.id == id));
         for tx in pending {
-            let Some(hash) = tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()) else { continue };
-            match state.chain.receipt(hash).await {
-                Ok(Some(receipt)) => record_receipt(&state, &tx, receipt).await,
-                Ok(None) => {
+            // Every signed version at this nonce (the original, speed-ups, a cancel):
+            // whichever is mined decides. Older rows have only their hash.
+            let store = state.store.clone();
+            let id = tx.id.clone();
+            let Ok(versions) = blocking(move || Ok(store.broadcasts(&id)?)).await else { continue };
+            let mut hashes: Vec<B256> = versions.iter().rev().filter_map(|v| v.hash.parse().ok()).collect();
+            if hashes.is_empty() {
+                hashes.extend(tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()));
+            }
+            let mut mined = None;
+            let mut unreachable = false;
+            for hash in &hashes {
+                match state.chain.receipt(*hash).await {
+                    Ok(Some(receipt)) => {
+                        mined = Some((*hash, receipt));
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(_) => unreachable = true,
+                }
+            }
+            match (mined, versions.last()) {
+                (Some((hash, receipt)), _) => record_receipt(&state, &tx, hash, receipt).await,
+                (None, Some(latest)) if !unreachable => {
                     let since = checked.entry(tx.id.clone()).or_insert_with(Instant::now);
                     if since.elapsed() >= REBROADCAST_AFTER {
                         *since = Instant::now();
-                        rebroadcast_if_forgotten(&state, &tx, hash).await;
+                        rebroadcast_if_forgotten(&state, &tx, latest).await;
                     }
                 }
-                Err(_) => continue,
+                _ => {}
             }
         }
         fill_gaps(&state, &mut tried).await;
     }
 }
 
-async fn record_receipt(state: &Arc<AppState>, tx: &TxRecord, receipt: mandate_chain::rpc::Receipt) {
-    let (event, webhook, status) = match receipt.success {
-        true => ("transaction.confirmed", Event::TransactionConfirmed, "confirmed"),
-        false => ("transaction.failed", Event::TransactionFailed, "failed"),
-    };
-    let entry = audit_entry(
-        "daemon",
-        event,
-        Some(&tx.wallet_id),
-        json!({"tx_id": tx.id, "tx_hash": tx.tx_hash, "block": receipt.block_number, "gas_used": receipt.gas_used}),
-    )
-    .with_event(webhooks::event(
-        webhook,
-        json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "tx_hash": tx.tx_hash, "status": status,
-               "block": receipt.block_number}),
-    ));
+async fn record_receipt(state: &Arc<AppState>, tx: &TxRecord, hash: B256, receipt: mandate_chain::rpc::Receipt) {
+    let mined = format!("{hash:#x}");
+    let details =
+        json!({"tx_id": tx.id, "tx_hash": mined, "block": receipt.block_number, "gas_used": receipt.gas_used});
+    let data = json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "tx_hash": mined, "block": receipt.block_number});
     let store = state.store.clone();
-    let id = tx.id.clone();
-    if let Err(error) = blocking(move || Ok(store.mark_final(&id, receipt.success, now(), entry)?)).await {
+    let (id, wallet) = (tx.id.clone(), tx.wallet_id.clone());
+    let recorded = blocking(move || {
+        // Which version was mined decides the outcome; the store knows the versions.
+        let cancelled = store.broadcasts(&id)?.iter().any(|v| v.hash == mined && v.kind == BroadcastKind::Cancel);
+        let (event, webhook, status) = match (cancelled, receipt.success) {
+            (true, _) => ("transaction.cancelled", Event::TransactionFailed, "cancelled"),
+            (false, true) => ("transaction.confirmed", Event::TransactionConfirmed, "confirmed"),
+            (false, false) => ("transaction.failed", Event::TransactionFailed, "failed"),
+        };
+        let mut data = data;
+        if let Some(map) = data.as_object_mut() {
+            map.insert("status".into(), json!(status));
+        }
+        let entry = audit_entry("daemon", event, Some(&wallet), details).with_event(webhooks::event(webhook, data));
+        Ok(store.mark_final(&id, &mined, receipt.success, now(), entry)?)
+    })
+    .await;
+    if let Err(error) = recorded {
         eprintln!("tracker: could not record the receipt of {}: {error}", tx.id);
         return;
     }
     webhooks::wake(state);
 }
 
-/// Broadcasts the stored signed bytes again when the node does not know the
-/// transaction. The same bytes: the same hash, nonce and signature.
-async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, hash: B256) {
-    let Some(raw) = tx.raw_tx.as_deref().and_then(|raw| hex::decode(raw).ok()) else { return };
+/// Broadcasts the latest signed version again when the node knows none of them:
+/// the same bytes, hash, nonce and signature.
+async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, latest: &Broadcast) {
+    let Ok(hash) = latest.hash.parse::<B256>() else { return };
     if !matches!(state.chain.knows_transaction(hash).await, Ok(false)) {
         return;
     }
-    let outcome = match state.chain.send_raw_transaction(&raw).await {
-        Ok(_) => "broadcast again",
+    match state.chain.send_raw_transaction(&latest.raw).await {
+        Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
             eprintln!("tracker: the node refused {} again: {message}", tx.id);
             return;
@@ -99,16 +125,16 @@ async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, hash: B2
             eprintln!("tracker: could not broadcast {} again: {error}", tx.id);
             return;
         }
-    };
+    }
     let entry = audit_entry(
         "daemon",
         "transaction.rebroadcast",
         Some(&tx.wallet_id),
-        json!({"tx_id": tx.id, "tx_hash": tx.tx_hash, "nonce": tx.nonce, "why": "the node did not know it"}),
+        json!({"tx_id": tx.id, "tx_hash": latest.hash, "nonce": tx.nonce, "why": "the node did not know it"}),
     );
     let store = state.store.clone();
     if let Err(error) = blocking(move || Ok(store.audit(entry, now())?)).await {
-        eprintln!("tracker: {} was {outcome} but could not be audited: {error}", tx.id);
+        eprintln!("tracker: {} was broadcast again but could not be audited: {error}", tx.id);
     }
 }
 

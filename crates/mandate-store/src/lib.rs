@@ -15,8 +15,8 @@ pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditP
 pub use held::{Claim, OwnerRecord, Resolution};
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
-    FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store, StoreError, StoredPolicy,
-    TxRecord, TxStatus, WalletRecord,
+    Broadcast, BroadcastKind, FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store,
+    StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
 pub use webhooks::{Attempt, Delivery, WebhookRecord};
 

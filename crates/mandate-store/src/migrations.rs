@@ -91,11 +91,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE transactions ADD COLUMN requested_by TEXT;
     CREATE INDEX transactions_by_requester ON transactions (requested_by, status);
     "#,
-    // 6: the signed raw transaction, stored before it is broadcast (write-ahead: a
-    // restart re-broadcasts it instead of signing the nonce again); the chain each
-    // wallet was first used on, by its genesis block hash.
+    // 6: every signed version of a transaction handed to the node (the original and
+    // its replacements at the same nonce: speed-up, cancel), each stored before it is
+    // broadcast (write-ahead: a restart re-broadcasts it instead of signing the nonce
+    // again); the chain each wallet was first used on, by its genesis block hash.
     r#"
-    ALTER TABLE transactions ADD COLUMN raw_tx TEXT;
+    CREATE TABLE broadcasts (
+        hash TEXT PRIMARY KEY, tx_id TEXT NOT NULL REFERENCES transactions(id), kind TEXT NOT NULL,
+        raw TEXT NOT NULL, gas INTEGER NOT NULL, max_fee_per_gas TEXT NOT NULL,
+        max_priority_fee_per_gas TEXT NOT NULL, created_at INTEGER NOT NULL);
+    CREATE INDEX broadcasts_by_tx ON broadcasts (tx_id);
     CREATE TABLE wallet_chains (
         wallet_id TEXT NOT NULL REFERENCES wallets(id), chain_id INTEGER NOT NULL, genesis_hash TEXT NOT NULL,
         bound_at INTEGER NOT NULL, PRIMARY KEY (wallet_id, chain_id));

@@ -212,9 +212,6 @@ pub struct TxRecord {
     /// The owner's signed approval (JSON), once approved.
     #[serde(skip)]
     pub approval: Option<String>,
-    /// The signed raw transaction (hex), stored before its broadcast.
-    #[serde(skip)]
-    pub raw_tx: Option<String>,
 }
 
 impl TxRecord {
@@ -228,6 +225,61 @@ impl TxRecord {
     pub fn verdict(&self) -> Option<Verdict> {
         self.decision.get("verdict").and_then(|verdict| Verdict::deserialize(verdict).ok())
     }
+}
+
+/// Which signed version of a transaction a [`Broadcast`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastKind {
+    /// The transaction as first signed.
+    Original,
+    /// The same transaction at the same nonce with higher fees.
+    SpeedUp,
+    /// A zero-value self-send at the same nonce, to void the transaction.
+    Cancel,
+}
+
+impl BroadcastKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BroadcastKind::Original => "original",
+            BroadcastKind::SpeedUp => "speed_up",
+            BroadcastKind::Cancel => "cancel",
+        }
+    }
+
+    fn parse(text: &str) -> Option<BroadcastKind> {
+        [BroadcastKind::Original, BroadcastKind::SpeedUp, BroadcastKind::Cancel]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+/// One signed version of a transaction, stored before it is handed to the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Broadcast {
+    /// Its hash.
+    pub hash: String,
+    /// Which version it is.
+    pub kind: BroadcastKind,
+    /// The signed bytes.
+    #[serde(skip)]
+    pub raw: Vec<u8>,
+    /// Gas limit.
+    pub gas: u64,
+    /// Max fee per gas (wei).
+    #[serde(serialize_with = "as_text")]
+    pub max_fee_per_gas: u128,
+    /// Max priority fee per gas (wei).
+    #[serde(serialize_with = "as_text")]
+    pub max_priority_fee_per_gas: u128,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+fn as_text<S: serde::Serializer>(value: &u128, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&value.to_string())
 }
 
 /// A request to reserve.
@@ -362,7 +414,6 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
             gas_limit: row.get::<_, Option<i64>>(18)?.map(u),
             max_fee_per_gas: row.get(19)?,
             approval: row.get(20)?,
-            raw_tx: row.get(21)?,
         },
         row.get::<_, String>(5)?,
     ))
@@ -382,7 +433,7 @@ fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
 
 const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at, \
                           kind, data, asset, amount, recipient, chain_id, expires_at, execute_after, gas_limit, \
-                          max_fee_per_gas, approval, raw_tx";
+                          max_fee_per_gas, approval";
 
 impl Store {
     /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
@@ -992,20 +1043,114 @@ impl Store {
         Ok(nonce)
     }
 
-    /// The transaction was signed and is about to be broadcast: stores the signed raw
-    /// transaction (write-ahead: after a crash or a timed-out node it is broadcast
-    /// again, never signed again) and commits the spend.
-    pub fn mark_submitted(&self, id: &str, tx_hash: &str, raw: &[u8], now: u64, entry: AuditEntry) -> Result<()> {
+    /// The transaction was signed and is about to be broadcast: stores the signed
+    /// version (write-ahead: after a crash or a timed-out node it is broadcast again,
+    /// never signed again), makes it the transaction's hash and commits the spend.
+    pub fn mark_submitted(&self, id: &str, signed: &Broadcast, now: u64, entry: AuditEntry) -> Result<()> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
         tx.execute(
-            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, raw_tx = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, tx_hash, hex::encode(raw), i(now)],
+            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, signed.hash, i(now)],
         )?;
+        Self::insert_broadcast(&tx, id, signed)?;
         Self::append_audit(&tx, &self.audit_path, entry, now)?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn insert_broadcast(conn: &Connection, id: &str, signed: &Broadcast) -> Result<()> {
+        conn.execute(
+            "INSERT INTO broadcasts (hash, tx_id, kind, raw, gas, max_fee_per_gas, max_priority_fee_per_gas, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                signed.hash,
+                id,
+                signed.kind.as_str(),
+                hex::encode(&signed.raw),
+                i(signed.gas),
+                signed.max_fee_per_gas.to_string(),
+                signed.max_priority_fee_per_gas.to_string(),
+                i(signed.created_at)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a replacement of submitted transaction `id` at the same nonce (a
+    /// speed-up or a cancel), before it is broadcast, if `id` is still submitted with
+    /// `current_hash` as its latest version; it becomes the latest. `false` when the
+    /// transaction moved on meanwhile (mined, or replaced by another call).
+    pub fn add_replacement(
+        &self,
+        id: &str,
+        current_hash: &str,
+        signed: &Broadcast,
+        now: u64,
+        entry: AuditEntry,
+    ) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let updated = tx.execute(
+            "UPDATE transactions SET tx_hash = ?3, updated_at = ?4 WHERE id = ?1 AND tx_hash = ?2 AND status = 'submitted'",
+            params![id, current_hash, signed.hash, i(now)],
+        )?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        Self::insert_broadcast(&tx, id, signed)?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The node refused replacement `hash` of `id` (and does not know it): it is
+    /// forgotten and `previous_hash` is the latest version again.
+    pub fn drop_replacement(&self, id: &str, hash: &str, previous_hash: &str) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM broadcasts WHERE hash = ?1 AND tx_id = ?2 AND kind != 'original'", params![hash, id])?;
+        tx.execute(
+            "UPDATE transactions SET tx_hash = ?3 WHERE id = ?1 AND tx_hash = ?2",
+            params![id, hash, previous_hash],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every signed version of transaction `id`, oldest first (the last is the latest).
+    pub fn broadcasts(&self, id: &str) -> Result<Vec<Broadcast>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT hash, kind, raw, gas, max_fee_per_gas, max_priority_fee_per_gas, created_at
+             FROM broadcasts WHERE tx_id = ?1 ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                u(r.get(3)?),
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                u(r.get(6)?),
+            ))
+        })?;
+        rows.map(|row| {
+            let (hash, kind, raw, gas, max_fee, priority, created_at) = row?;
+            let corrupt = |what: &str| StoreError::Corrupt(format!("broadcast {hash}: {what}"));
+            Ok(Broadcast {
+                kind: BroadcastKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+                raw: hex::decode(&raw).map_err(|_| corrupt("raw"))?,
+                gas,
+                max_fee_per_gas: max_fee.parse().map_err(|_| corrupt("max fee"))?,
+                max_priority_fee_per_gas: priority.parse().map_err(|_| corrupt("priority fee"))?,
+                created_at,
+                hash,
+            })
+        })
+        .collect()
     }
 
     /// The signing run of transaction `id` reached its point of no return (the
@@ -1044,18 +1189,30 @@ impl Store {
         Ok(())
     }
 
-    /// Final state from the chain.
-    pub fn mark_final(&self, id: &str, confirmed: bool, now: u64, entry: AuditEntry) -> Result<()> {
+    /// Final state from the chain: version `mined` of `id` was mined, with `success`.
+    /// A mined cancel makes the transaction `cancelled` (its value never moved: the
+    /// spend is released); anything else `confirmed` or `failed`. Returns the status.
+    pub fn mark_final(&self, id: &str, mined: &str, success: bool, now: u64, entry: AuditEntry) -> Result<TxStatus> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
-        let status = if confirmed { TxStatus::Confirmed } else { TxStatus::Failed };
+        let kind: Option<String> = tx
+            .query_row("SELECT kind FROM broadcasts WHERE hash = ?1 AND tx_id = ?2", params![mined, id], |r| r.get(0))
+            .optional()?;
+        let status = match (kind.as_deref(), success) {
+            (Some("cancel"), _) => TxStatus::Cancelled,
+            (_, true) => TxStatus::Confirmed,
+            (_, false) => TxStatus::Failed,
+        };
+        if status == TxStatus::Cancelled {
+            tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
+        }
         tx.execute(
-            "UPDATE transactions SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, status.as_str(), i(now)],
+            "UPDATE transactions SET status = ?2, tx_hash = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), mined, i(now)],
         )?;
         Self::append_audit(&tx, &self.audit_path, entry, now)?;
         tx.commit()?;
-        Ok(())
+        Ok(status)
     }
 
     /// Freed nonces that strand broadcast transactions: `(wallet, nonce)` for every
@@ -1191,7 +1348,6 @@ mod tests {
             gas_limit: None,
             max_fee_per_gas: None,
             approval: None,
-            raw_tx: None,
         }
     }
 

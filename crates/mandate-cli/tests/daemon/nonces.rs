@@ -129,3 +129,72 @@ fn a_transaction_the_node_dropped_is_broadcast_again_not_signed_again() {
         |event: &str| events.iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == sent["id"]).count();
     assert_eq!((about("transaction.signed"), about("transaction.rebroadcast")), (1, 1), "signed once, sent twice");
 }
+
+#[test]
+fn a_stuck_transaction_is_sped_up_or_cancelled_at_its_nonce() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, address) = daemon.wallet("stuck", "5");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "daily", "type": "rolling_cap", "amount": "1", "window_secs": 86400},
+               {"id": "per-tx", "type": "max_per_tx", "amount": "1"}]),
+    );
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    let other = daemon.session(&daemon.wallet("other", "0").0, &["broadcast"]);
+    let to = recipient();
+    // Nothing is mined until the test says so: the sends sit in the pool, "stuck".
+    daemon.anvil.rpc("evm_setAutomine", json!([false]));
+
+    // Speed-up: the same transfer at the same nonce with higher fees replaces it in the pool.
+    let (status, sent) = daemon.send(&agent, &wallet, to, "0.4");
+    assert_eq!(status, 200, "{sent}");
+    let (id, first_hash) = (sent["id"].as_str().unwrap().to_string(), sent["tx_hash"].as_str().unwrap().to_string());
+    let speed_up = format!("/v1/transactions/{id}/speed-up");
+    let (status, refused) = daemon.call("POST", &speed_up, Some(&other), None);
+    assert_eq!((status, code(&refused)), (403, "WALLET_NOT_PERMITTED"), "another wallet's agent: {refused}");
+    let (status, faster) = daemon.call("POST", &speed_up, Some(&agent), None);
+    assert_eq!(status, 200, "{faster}");
+    let faster_hash = faster["tx_hash"].as_str().unwrap().to_string();
+    assert_ne!(faster_hash, first_hash);
+    let pooled = daemon.anvil.rpc("eth_getTransactionByHash", json!([faster_hash]));
+    let pooled_nonce = u64::from_str_radix(pooled["nonce"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(Some(pooled_nonce), sent["nonce"].as_u64(), "the replacement takes the same nonce");
+    daemon.anvil.rpc("evm_mine", json!([]));
+    let done = daemon.wait_final(&agent, &id);
+    assert_eq!((done["status"].as_str(), done["tx_hash"].as_str()), (Some("confirmed"), Some(faster_hash.as_str())));
+    assert_eq!(daemon.anvil.balance(to), eth("0.4"), "paid once");
+    let (status, late) = daemon.call("POST", &speed_up, Some(&agent), None);
+    assert_eq!((status, code(&late)), (409, "NOT_PENDING"), "{late}");
+
+    // Cancel: a zero-value self-send at the nonce; once mined, the spend is released.
+    let (status, sent) = daemon.send(&agent, &wallet, to, "0.5");
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_string();
+    let (status, over) = daemon.send(&agent, &wallet, to, "0.5");
+    assert_eq!((status, code(&over)), (403, "POLICY_DENIED"), "0.4 + 0.5 + 0.5 > 1: {over}");
+    let (status, cancelling) = daemon.call("POST", &format!("/v1/transactions/{id}/cancel"), Some(&agent), None);
+    assert_eq!(status, 200, "{cancelling}");
+    let cancel_hash = cancelling["tx_hash"].as_str().unwrap();
+    let pooled = daemon.anvil.rpc("eth_getTransactionByHash", json!([cancel_hash]));
+    assert_eq!(
+        (pooled["to"].as_str().map(str::to_lowercase), pooled["value"].as_str()),
+        (Some(format!("{address:#x}")), Some("0x0")),
+        "{pooled}"
+    );
+    daemon.anvil.rpc("evm_mine", json!([]));
+    let mut done = Value::Null;
+    let settled = wait_until(Duration::from_secs(30), || {
+        done = daemon.call("GET", &format!("/v1/transactions/{id}"), Some(&agent), None).1;
+        matches!(done["status"].as_str(), Some("cancelled" | "confirmed" | "failed"))
+    });
+    assert!(settled, "{done}");
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert_eq!(daemon.anvil.balance(to), eth("0.4"), "the cancelled payment never arrived");
+    daemon.anvil.rpc("evm_setAutomine", json!([true]));
+    let (status, again) = daemon.send(&agent, &wallet, to, "0.5");
+    assert_eq!(status, 200, "the cancelled spend no longer counts: {again}");
+    let events = audit_events(&daemon);
+    for event in ["transaction.speed_up", "transaction.cancel_sent", "transaction.cancelled"] {
+        assert!(events.iter().any(|r| r["event"] == event), "{event} audited");
+    }
+}

@@ -7,8 +7,8 @@ use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
 use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
 use mandate_store::{
-    AuditEntry, AuditProblem, Claim, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, Resolution, Store,
-    TxStatus, WalletRecord, WebhookRecord,
+    AuditEntry, AuditProblem, Broadcast, BroadcastKind, Claim, NewTransaction, OutboxEvent, ReserveOutcome,
+    ReserveView, Resolution, Store, TxStatus, WalletRecord, WebhookRecord,
 };
 
 const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -298,7 +298,16 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
     store.release("t1", "cosigner down", 6, entry("transaction.released")).unwrap();
     reserve("t2");
     assert!(!store.recipient_seen("wal_a", &alice).unwrap());
-    store.mark_submitted("t2", "0xabc", &[0x02, 0xf8], 7, entry("transaction.signed")).unwrap();
+    let signed = Broadcast {
+        hash: "0xabc".into(),
+        kind: BroadcastKind::Original,
+        raw: vec![0x02, 0xf8],
+        gas: 21_000,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 1,
+        created_at: 7,
+    };
+    store.mark_submitted("t2", &signed, 7, entry("transaction.signed")).unwrap();
     reserve("t3");
     assert_eq!(seen, vec![false, false, true]);
     assert!(store.recipient_seen("wal_a", &alice).unwrap());
