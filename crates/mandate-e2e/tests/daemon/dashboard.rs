@@ -126,7 +126,7 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let shots = artifacts();
     let output = Command::new("node")
-        .arg(root.join("crates/mandate-cli/tests/dashboard/drive.mjs"))
+        .arg(root.join("crates/mandate-e2e/tests/dashboard/drive.mjs"))
         .current_dir(&root)
         .env("DASH_URL", &daemon.url)
         .env("DASH_PASSWORD", &password)

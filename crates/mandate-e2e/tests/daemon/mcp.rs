@@ -39,7 +39,7 @@ pub(crate) fn python() -> PathBuf {
 /// Runs the Python MCP client driver on `scenario`; its JSON report.
 fn drive(scenario: &Value) -> Value {
     let mut child = Command::new(python())
-        .arg(repo_root().join("crates/mandate-cli/tests/mcp/mcp_driver.py"))
+        .arg(repo_root().join("crates/mandate-e2e/tests/mcp/mcp_driver.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
