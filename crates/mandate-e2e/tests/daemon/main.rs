@@ -65,12 +65,24 @@ fn locate_mandate() -> PathBuf {
     // Cargo sets CARGO for the tests it runs; `cargo` from PATH otherwise.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let status = Command::new(&cargo)
+    let mut build = Command::new(&cargo);
+    build
         .args(["build", "--locked", "-p", "mandate-cli", "--bin", "mandate", "--profile", &profile, "--manifest-path"])
         .arg(&manifest)
-        .env("CARGO_TARGET_DIR", target_dir)
-        .status()
-        .unwrap_or_else(|e| panic!("running {cargo:?} build: {e}"));
+        .env("CARGO_TARGET_DIR", target_dir);
+    // What cargo set for this test binary (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …) is
+    // not the environment of a build: build scripts that watch those variables would
+    // run again, and everything above them be rebuilt, on every test run.
+    let per_crate = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"];
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if per_crate.iter().any(|prefix| text.starts_with(prefix))
+            || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&text.as_ref())
+        {
+            build.env_remove(&name);
+        }
+    }
+    let status = build.status().unwrap_or_else(|e| panic!("running {cargo:?} build: {e}"));
     assert!(status.success(), "building the mandate binary failed ({status}); or set MANDATE_BIN");
     let path = profile_dir.join(format!("mandate{}", std::env::consts::EXE_SUFFIX));
     assert!(path.is_file(), "{} is missing after the build", path.display());
