@@ -33,7 +33,13 @@ check_only mandate-mcp mandate-core
 # The SDK is a client of the REST API only: it holds no key, store or protocol code.
 check_only mandate-client mandate-core
 check_only mandate-server mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-mcp
-check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp mandate-client
+# Test fixtures depend on no mandate crate; the benchmarks sit on the fixtures and the SDK
+# (never on the daemon's code: they reach it as a client does); the end-to-end tests
+# have dev-dependencies only (they run the binary).
+check_only mandate-test-support
+check_only mandate-bench mandate-core mandate-mpc mandate-chain mandate-cosigner mandate-client mandate-test-support
+check_only mandate-e2e
+check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp mandate-client mandate-bench mandate-test-support
 
 # The cosigner is the last line of defence: no HTTP stack, no web framework, no database driver.
 bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite)$' || true)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the Python venv for the tests that drive Python tools at
-# target/mcp-venv and installs into it crates/mandate-cli/tests/mcp/requirements.txt
-# (the official `mcp` SDK) and crates/mandate-cli/tests/openapi/requirements.txt
+# target/mcp-venv and installs into it crates/mandate-e2e/tests/mcp/requirements.txt
+# (the official `mcp` SDK) and crates/mandate-e2e/tests/openapi/requirements.txt
 # (openapi-spec-validator), exact pins. Idempotent: a stamp holding the
 # requirements' sha256 skips the install when nothing changed.
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 python=${PYTHON:-python3}
-reqs=("$root/crates/mandate-cli/tests/mcp/requirements.txt" "$root/crates/mandate-cli/tests/openapi/requirements.txt")
+reqs=("$root/crates/mandate-e2e/tests/mcp/requirements.txt" "$root/crates/mandate-e2e/tests/openapi/requirements.txt")
 venv=$root/target/mcp-venv
 stamp=$venv/.requirements.sha256
 virtualenv_pin=virtualenv==21.15.8

@@ -5,10 +5,6 @@
 //! `session`, `audit`) talk to the daemon's REST API.
 
 mod api;
-mod bench;
-mod bench_mcp;
-mod bench_policy;
-mod bench_send;
 mod layout;
 mod mcp;
 mod operator;
@@ -621,10 +617,10 @@ fn run(cli: Cli) -> CliResult<Report> {
             }
         },
         Command::Bench { command } => match command {
-            BenchCommand::Mpc { signatures } => bench::mpc(signatures),
-            BenchCommand::Send { sends, concurrency } => bench_send::send(sends, concurrency),
-            BenchCommand::Policy { iterations, history } => bench_policy::policy(iterations, history),
-            BenchCommand::Mcp { calls } => bench_mcp::mcp_bench(calls),
+            BenchCommand::Mpc { signatures } => Ok(mandate_bench::mpc(signatures)?),
+            BenchCommand::Send { sends, concurrency } => Ok(mandate_bench::send(sends, concurrency)?),
+            BenchCommand::Policy { iterations, history } => Ok(mandate_bench::policy(iterations, history)?),
+            BenchCommand::Mcp { calls } => Ok(mandate_bench::mcp_bench(calls)?),
         },
     };
     result.map(Report::from)

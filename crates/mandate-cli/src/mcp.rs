@@ -7,11 +7,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use mandate_client::{Client, Secret};
+use mandate_client::{Client, Method, Secret};
 use mandate_core::ErrorCode;
 use mandate_mcp::{decode_reply, Backend, Band, Credential, RestCall, RestFailure};
 use mandate_mpc::net::read_secret_env;
-use reqwest::Method;
 use serde_json::Value;
 use zeroize::Zeroizing;
 

@@ -299,7 +299,9 @@ pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Re
             let id = wallet_id(&wallet)?;
             let document = read_file(&file)?;
             let daemon = Daemon::login(&daemon.url)?;
-            Ok(daemon.send_raw(reqwest::Method::PUT, &["v1", "wallets", id.as_str(), "policy"], document)?.into())
+            Ok(daemon
+                .send_raw(mandate_client::Method::PUT, &["v1", "wallets", id.as_str(), "policy"], document)?
+                .into())
         }
         PolicyCommand::Show { wallet } => {
             let id = wallet_id(&wallet)?;
@@ -318,7 +320,7 @@ pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Re
             let action = read_file(&file)?;
             let daemon = Daemon::login(&daemon.url)?;
             let explained = daemon.send_raw(
-                reqwest::Method::POST,
+                mandate_client::Method::POST,
                 &["v1", "wallets", id.as_str(), "policy", "evaluate"],
                 action,
             )?;

@@ -50,6 +50,12 @@ impl From<mandate_server::ApiError> for CliError {
     }
 }
 
+impl From<mandate_bench::BenchError> for CliError {
+    fn from(error: mandate_bench::BenchError) -> Self {
+        CliError::new(error.code, error.message)
+    }
+}
+
 impl From<mandate_mpc::net::Refusal> for CliError {
     fn from(refusal: mandate_mpc::net::Refusal) -> Self {
         CliError::new(refusal.code, refusal.message)

@@ -38,9 +38,9 @@ pub(crate) fn webhook(daemon_url: &str, command: WebhookCommand) -> CliResult<Re
             daemon.post(&["v1", "webhooks"], Some(&json!({"url": url, "events": events})))?.into()
         }
         WebhookCommand::List => daemon.get(&["v1", "webhooks"], &[])?.into(),
-        WebhookCommand::Remove { id } => {
-            daemon.send_raw(reqwest::Method::DELETE, &["v1", "webhooks", path_id("webhook", &id)?], Vec::new())?.into()
-        }
+        WebhookCommand::Remove { id } => daemon
+            .send_raw(mandate_client::Method::DELETE, &["v1", "webhooks", path_id("webhook", &id)?], Vec::new())?
+            .into(),
         WebhookCommand::Deliveries { id } => {
             daemon.get(&["v1", "webhooks", path_id("webhook", &id)?, "deliveries"], &[])?.into()
         }

@@ -16,13 +16,16 @@ pub struct ApiError {
     /// The stable code, e.g. `POLICY_DENIED` (text, so a newer daemon's code still reads).
     pub code: String,
     /// The category, e.g. `policy`.
+    #[serde(default)]
     pub category: String,
     /// What went wrong, for a person.
+    #[serde(default)]
     pub message: String,
     /// What to do about it.
     #[serde(default)]
     pub required_action: String,
     /// Whether the same request may succeed later.
+    #[serde(default)]
     pub retryable: bool,
     /// Seconds to wait before retrying (with `RATE_LIMITED`).
     #[serde(default)]
@@ -50,6 +53,60 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// At which point no answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No connection to the daemon (nothing listening, refused, DNS): nothing was sent.
+    Connect,
+    /// The daemon did not answer in time: the request may or may not have been acted on.
+    Timeout,
+    /// The connection failed otherwise (cut mid-answer, malformed HTTP).
+    Other,
+}
+
+/// Why no answer came: the kind, the transport's error and its causes (never the URL,
+/// so never a credential in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transport {
+    /// At which point it failed.
+    pub kind: TransportKind,
+    /// The transport's error, e.g. `error sending request`.
+    pub error: String,
+    /// Its causes, outermost first, e.g. `tcp connect error`, `Connection refused (os error 111)`.
+    pub causes: Vec<String>,
+}
+
+impl Transport {
+    /// Reads a reqwest error (without its URL).
+    pub(crate) fn from_reqwest(error: reqwest::Error) -> Transport {
+        let kind = if error.is_connect() {
+            TransportKind::Connect
+        } else if error.is_timeout() {
+            TransportKind::Timeout
+        } else {
+            TransportKind::Other
+        };
+        let error = error.without_url();
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&error);
+        while let Some(inner) = source {
+            causes.push(inner.to_string());
+            source = inner.source();
+        }
+        Transport { kind, error: error.to_string(), causes }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error)?;
+        for cause in &self.causes {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a call did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -59,7 +116,7 @@ pub enum Error {
     /// No answer (daemon down, timeout, connection cut): the outcome of a state-changing
     /// call is unknown; look it up, or retry with the same idempotency key.
     #[error("the daemon could not be reached: {0}")]
-    Unreachable(String),
+    Unreachable(Transport),
     /// An answer this client cannot read.
     #[error("unexpected reply (HTTP {status}): {message}")]
     UnexpectedReply {

@@ -29,19 +29,21 @@ mod url;
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
-use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::RequestBuilder;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::error::{ApiError, Error, Result};
+pub use crate::error::{ApiError, Error, Result, Transport, TransportKind};
 pub use crate::requests::{
     ContractCall, CreateOperatorKey, CreateSession, CreateWebhook, Evaluate, SignPayload, Transfer,
 };
 pub use crate::secret::{Credential, Secret};
 pub use crate::types::*;
 pub use crate::url::check_base_url;
+/// HTTP methods, statuses and URLs, as the client takes and gives them.
+pub use reqwest::{Method, StatusCode, Url};
 
 /// The header naming an idempotent send.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -65,14 +67,84 @@ fn check_idempotency_key(key: &str) -> Result<()> {
     Ok(())
 }
 
-/// An answer as it came: status and body (for callers that pass envelopes on as they
-/// are, like the MCP stdio server).
+/// An answer as it came: status, headers and body (for callers that pass envelopes on
+/// as they are, like the MCP stdio server, and for tests and benchmarks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawReply {
     /// HTTP status.
     pub status: u16,
+    /// The headers (names in lower case), in the order they came.
+    pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+}
+
+impl RawReply {
+    /// The first value of header `name` (any case), if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(known, _)| known.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| Error::UnexpectedReply { status: self.status, message: format!("not JSON: {e}") })
+    }
+}
+
+/// A request body for [`Client::call`].
+#[derive(Debug, Clone, Copy)]
+pub enum Body<'a> {
+    /// No body.
+    Empty,
+    /// A JSON value.
+    Json(&'a Value),
+    /// Bytes sent as they are, as `application/json`: a document whose exact text the
+    /// daemon should judge (a policy document with a duplicate key must be refused, not
+    /// silently merged by a parse here).
+    Raw(&'a [u8]),
+}
+
+/// A request of the caller's making for [`Client::send_raw`], below the typed
+/// methods: any method, path, headers, body and time limit, as the client's credential
+/// unless it sets `Authorization` itself. For tests and benchmarks that probe the API.
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    method: Method,
+    path_and_query: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+impl RawRequest {
+    /// `method` on `path_and_query` (beginning with `/`, e.g. `/v1/health?x=1`).
+    pub fn new(method: Method, path_and_query: impl Into<String>) -> RawRequest {
+        RawRequest { method, path_and_query: path_and_query.into(), headers: Vec::new(), body: None, timeout: None }
+    }
+
+    /// Adds a header (also `Host` or `Authorization`, to probe the daemon's checks).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> RawRequest {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `value` as the body, with `Content-Type: application/json`.
+    pub fn json(self, value: &Value) -> RawRequest {
+        self.header("content-type", "application/json").body(value.to_string().into_bytes())
+    }
+
+    /// `bytes` as the body, as they are (set `Content-Type` with [`RawRequest::header`]).
+    pub fn body(mut self, bytes: Vec<u8>) -> RawRequest {
+        self.body = Some(bytes);
+        self
+    }
+
+    /// Gives up after `limit` (the client's own limit otherwise).
+    pub fn timeout(mut self, limit: Duration) -> RawRequest {
+        self.timeout = Some(limit);
+        self
+    }
 }
 
 /// A client of one daemon, acting as one credential.
@@ -86,6 +158,7 @@ pub struct Client {
 /// One answer before decoding.
 struct Reply {
     status: StatusCode,
+    headers: Vec<(String, String)>,
     replayed: bool,
     retry_after: Option<u64>,
     body: Vec<u8>,
@@ -96,9 +169,14 @@ impl Client {
     /// without a credential yet. Redirects are not followed (one could carry the
     /// token elsewhere); connecting times out after 5 s, a call after 180 s.
     pub fn new(base_url: &str) -> Result<Client> {
+        Client::with_timeouts(base_url, Duration::from_secs(5), Duration::from_secs(180))
+    }
+
+    /// Like [`Client::new`] with other limits for connecting and for a whole call.
+    pub fn with_timeouts(base_url: &str, connect: Duration, call: Duration) -> Result<Client> {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(180))
+            .connect_timeout(connect)
+            .timeout(call)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::InvalidInput(format!("HTTP client: {e}")))?;
@@ -126,7 +204,7 @@ impl Client {
     /// [`Client::login_operator`] for both steps.
     pub async fn login(&self, password: &Secret) -> Result<Login> {
         let url = self.url(&["v1", "admin", "login"])?;
-        let request = self.http.post(url).basic_auth("operator", Some(password.expose()));
+        let request = self.http.post(url).header(AUTHORIZATION, basic_authorization(password.expose().as_bytes())?);
         self.decode(self.execute(request, false).await?)
     }
 
@@ -416,7 +494,61 @@ impl Client {
             request = request.json(body);
         }
         let reply = self.execute(request, true).await?;
-        Ok(RawReply { status: reply.status.as_u16(), body: reply.body })
+        Ok(RawReply { status: reply.status.as_u16(), headers: reply.headers, body: reply.body })
+    }
+
+    /// `method` on the endpoint named by `segments` (each percent-encoded, so an id
+    /// cannot add a path) with `query`, as the client's credential: the answer's JSON
+    /// (`{}` for an empty body), or the daemon's error envelope as a typed [`Error`].
+    /// For endpoints without a method of their own here, and for callers that show
+    /// the answer as it came (the CLI).
+    pub async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Value> {
+        let mut url = self.url(segments)?;
+        url::set_query(&mut url, query);
+        let mut request = self.http.request(method, url);
+        match body {
+            Body::Empty => {}
+            Body::Json(value) => request = request.json(value),
+            Body::Raw(bytes) => request = request.header(CONTENT_TYPE, "application/json").body(bytes.to_vec()),
+        }
+        let reply = self.execute(request, true).await?;
+        if reply.status.is_success() && reply.body.is_empty() {
+            return Ok(Value::Object(serde_json::Map::new()));
+        }
+        self.decode(reply)
+    }
+
+    /// Sends a request of the caller's making ([`RawRequest`]); the answer as it came,
+    /// whatever its status.
+    pub async fn send_raw(&self, raw: RawRequest) -> Result<RawReply> {
+        let url = url::join_raw(&self.base, &raw.path_and_query)?;
+        let mut request = self.http.request(raw.method, url);
+        let mut own_authorization = false;
+        for (name, value) in &raw.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::InvalidInput(format!("{name:?} is not a header name")))?;
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| Error::InvalidInput(format!("the value of {name} is not a header value")))?;
+            if name == AUTHORIZATION {
+                own_authorization = true;
+                value.set_sensitive(true);
+            }
+            request = request.header(name, value);
+        }
+        if let Some(body) = raw.body {
+            request = request.body(body);
+        }
+        if let Some(limit) = raw.timeout {
+            request = request.timeout(limit);
+        }
+        let reply = self.execute(request, !own_authorization).await?;
+        Ok(RawReply { status: reply.status.as_u16(), headers: reply.headers, body: reply.body })
     }
 
     // --- plumbing ---
@@ -477,13 +609,17 @@ impl Client {
                 request = request.header(AUTHORIZATION, value);
             }
         }
-        let response = request.send().await.map_err(|e| Error::Unreachable(e.without_url().to_string()))?;
+        let response = request.send().await.map_err(|e| Error::Unreachable(Transport::from_reqwest(e)))?;
         let status = response.status();
         let headers = response.headers();
         let replayed = headers.get(REPLAYED_HEADER).and_then(|v| v.to_str().ok()) == Some("true");
         let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-        let body = response.bytes().await.map_err(|e| Error::Unreachable(e.without_url().to_string()))?;
-        Ok(Reply { status, replayed, retry_after, body: body.to_vec() })
+        let headers = headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+            .collect();
+        let body = response.bytes().await.map_err(|e| Error::Unreachable(Transport::from_reqwest(e)))?;
+        Ok(Reply { status, headers, replayed, retry_after, body: body.to_vec() })
     }
 
     fn decode<T: DeserializeOwned>(&self, reply: Reply) -> Result<T> {
@@ -495,6 +631,26 @@ impl Client {
     }
 }
 
+/// `Authorization: Basic base64("operator:" + password)`, built in buffers that are
+/// wiped afterwards and marked sensitive.
+fn basic_authorization(password: &[u8]) -> Result<HeaderValue> {
+    use base64::Engine;
+    const USER: &[u8] = b"operator:";
+    // Exact capacities: no reallocation leaves a copy of the secret behind.
+    let mut credentials = zeroize::Zeroizing::new(Vec::with_capacity(USER.len() + password.len()));
+    credentials.extend_from_slice(USER);
+    credentials.extend_from_slice(password);
+    let encoded_len = base64::encoded_len(credentials.len(), true)
+        .ok_or_else(|| Error::InvalidInput("the master password is too long".into()))?;
+    let mut header = zeroize::Zeroizing::new(String::with_capacity("Basic ".len() + encoded_len));
+    header.push_str("Basic ");
+    base64::engine::general_purpose::STANDARD.encode_string(credentials.as_slice(), &mut header);
+    let mut value = HeaderValue::from_str(&header)
+        .map_err(|_| Error::InvalidInput("the login header could not be built".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 fn freeze_body(reason: Option<&str>) -> Value {
     match reason {
         Some(reason) => serde_json::json!({"reason": reason}),
@@ -504,7 +660,19 @@ fn freeze_body(reason: Option<&str>) -> Value {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_login_header_is_basic_and_sensitive() {
+        use base64::Engine;
+        let value = basic_authorization(b"correct horse").unwrap();
+        assert!(value.is_sensitive());
+        let text = value.to_str().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(text.strip_prefix("Basic ").unwrap()).unwrap();
+        assert_eq!(decoded, b"operator:correct horse");
+        assert!(!format!("{value:?}").contains(text), "a sensitive header's Debug hides it");
+    }
 
     #[test]
     fn idempotency_keys_are_fresh_and_valid() {

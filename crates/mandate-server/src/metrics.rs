@@ -1,5 +1,4 @@
-//! Operations: Prometheus metrics (`GET /metrics`, an operator credential) and the
-//! readiness check (`GET /v1/ready`: the database, the node and the cosigner reachable).
+//! The daemon's Prometheus counters (served by `routes::ops` at `GET /metrics`).
 //!
 //! Counters live in memory (per daemon process); the queue depths are read from the
 //! database at scrape time. Label values are route templates, rule ids and fixed
@@ -8,20 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
-
-use crate::auth::Principal;
-use crate::error::ApiResult;
-use crate::state::AppState;
-use crate::task::blocking;
 
 /// Upper bounds (seconds) of the signing latency histogram's buckets.
 const SIGN_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -49,7 +36,7 @@ impl Metrics {
         Metrics { cosigner_up: AtomicI64::new(-1), ..Metrics::default() }
     }
 
-    fn count_request(&self, method: &str, route: &str, status: u16) {
+    pub(crate) fn count_request(&self, method: &str, route: &str, status: u16) {
         if let Ok(mut requests) = self.requests.lock() {
             *requests.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
         }
@@ -78,7 +65,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the queue depths read at scrape time.
-    fn render(&self, held: u64, webhook_backlog: u64) -> String {
+    pub(crate) fn render(&self, held: u64, webhook_backlog: u64) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP mandate_http_requests_total HTTP requests by method, route and status.");
         let _ = writeln!(out, "# TYPE mandate_http_requests_total counter");
@@ -146,53 +133,4 @@ impl Metrics {
 /// A label value as the exposition format wants it.
 fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-/// Counts every routed request by its route template (middleware).
-pub(crate) async fn count_requests(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_string();
-    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_string());
-    let response = next.run(request).await;
-    if let Some(route) = route {
-        state.metrics.count_request(&method, &route, response.status().as_u16());
-    }
-    response
-}
-
-/// `GET /metrics` (an operator credential): Prometheus text format.
-pub(crate) async fn metrics(State(state): State<Arc<AppState>>, principal: Principal) -> ApiResult<Response> {
-    principal.require_operator()?;
-    let store = state.store.clone();
-    let (held, backlog) = blocking(move || Ok(store.queue_depths()?)).await?;
-    let body = state.metrics.render(held, backlog);
-    Ok(([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
-}
-
-/// `GET /v1/ready`: `200` when the database answers, the node serves the daemon's
-/// chain and the cosigner accepts a connection; `503` with the failing checks.
-pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    let store = state.store.clone();
-    let database = match blocking(move || Ok(store.queue_depths()?)).await {
-        Ok(_) => "ok".to_string(),
-        Err(error) => error.code.as_str().to_string(),
-    };
-    let node = match tokio::time::timeout(Duration::from_secs(3), state.chain.chain_id()).await {
-        Ok(Ok(id)) if id == state.chain_id => "ok".to_string(),
-        Ok(Ok(id)) => format!("serves chain {id}, not {}", state.chain_id),
-        Ok(Err(_)) | Err(_) => "unreachable".to_string(),
-    };
-    let cosigner = match &state.cosigner_addr {
-        None => "not configured".to_string(),
-        Some(addr) => {
-            let connect = tokio::net::TcpStream::connect(addr.as_str());
-            match tokio::time::timeout(Duration::from_secs(3), connect).await {
-                Ok(Ok(_)) => "ok".to_string(),
-                Ok(Err(_)) | Err(_) => "unreachable".to_string(),
-            }
-        }
-    };
-    let ready = database == "ok" && node == "ok" && cosigner != "unreachable";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({"ready": ready, "checks": {"database": database, "node": node, "cosigner": cosigner}});
-    (status, Json(body)).into_response()
 }

@@ -2,7 +2,7 @@
 //! every route with its request body, each success status with its schema, and the
 //! error envelope. The schemas are closed (`additionalProperties: false`) so that a
 //! field the daemon adds or drops shows up in the end-to-end schema test
-//! (crates/mandate-cli/tests/daemon/openapi.rs) rather than in a generated client.
+//! (crates/mandate-e2e/tests/daemon/openapi.rs) rather than in a generated client.
 
 use mandate_core::ErrorCode;
 use serde_json::{json, Map, Value};

@@ -3,6 +3,7 @@
 //! the modules of their own subsystems (signatures, approvals, freezes, webhooks).
 
 mod admin;
+mod ops;
 mod sessions;
 mod transactions;
 mod wallets;
@@ -17,14 +18,14 @@ use mandate_core::ErrorCode;
 use crate::error::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{actions, approvals, freeze, metrics, openapi, webhooks};
+use crate::{actions, approvals, freeze, openapi, webhooks};
 
 /// The router of the whole API.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/health", get(admin::health))
-        .route("/v1/ready", get(metrics::ready))
-        .route("/metrics", get(metrics::metrics))
+        .route("/v1/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
         .route("/v1/openapi.json", get(|| async { Json(openapi::document()) }))
         .route("/v1/admin/login", post(admin::login))
         .route("/v1/operator-keys", get(admin::list_operator_keys).post(admin::create_operator_key))
@@ -67,7 +68,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
         })
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_requests))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::U256;
 use base64::Engine;
+use mandate_client::{Client, Method, RawRequest};
 use mandate_test_support::{run_json, wait_until};
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use crate::approvals::cosigner_limits;
@@ -195,22 +195,23 @@ fn a_flood_of_bad_logins_is_rate_limited_and_starves_no_freeze_nor_another_clien
         .map(|n| {
             let (stop, outcomes, url) = (stop.clone(), outcomes.clone(), url.clone());
             std::thread::spawn(move || {
-                let http = Client::builder()
+                // Another client: the daemon's client library on a connection from 127.0.0.2.
+                let http = reqwest::Client::builder()
                     .local_address(IpAddr::from([127, 0, 0, 2]))
                     .timeout(Duration::from_secs(60))
                     .build()
                     .unwrap();
+                let client = Client::with_http(&url, http).unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 let basic = base64::engine::general_purpose::STANDARD.encode(format!("operator:guess {n}"));
                 while !stop.load(Ordering::Relaxed) {
-                    let Ok(response) = http
-                        .post(format!("{url}/v1/admin/login"))
-                        .header("Authorization", format!("Basic {basic}"))
-                        .send()
-                    else {
+                    let login = RawRequest::new(Method::POST, "/v1/admin/login")
+                        .header("Authorization", format!("Basic {basic}"));
+                    let Ok(response) = runtime.block_on(client.send_raw(login)) else {
                         continue;
                     };
-                    let status = response.status().as_u16();
-                    let header = response.headers().contains_key("retry-after");
+                    let status = response.status;
+                    let header = response.header("retry-after").is_some();
                     let body: Value = response.json().unwrap_or(Value::Null);
                     outcomes.lock().unwrap().push(Outcome {
                         status,
@@ -283,16 +284,12 @@ fn rest_and_dashboard_refuse_foreign_hosts_and_large_dashboard_bodies() {
     let port = daemon.url.rsplit(':').next().unwrap().to_string();
     let admin = daemon.admin.clone();
     let with_host = |method: &str, path: &str, host: &str| {
-        let response = Client::new()
-            .request(method.parse().unwrap(), format!("{}{path}", daemon.url))
+        let request = RawRequest::new(method.parse().unwrap(), path)
             .header("host", host)
-            .bearer_auth(&admin)
             .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().unwrap())
+            .body(b"{}".to_vec());
+        let reply = daemon.api.raw(Some(&admin), request);
+        (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
     };
     let rebinding = format!("attacker.example:{port}");
     for (method, path) in [
@@ -319,14 +316,11 @@ fn rest_and_dashboard_refuse_foreign_hosts_and_large_dashboard_bodies() {
 
     // The dashboard takes at most 64 KiB, as REST does.
     let form = format!("csrf=x&password={}", "a".repeat(100 * 1024));
-    let response = Client::new()
-        .post(format!("{}/dashboard/login", daemon.url))
+    let request = RawRequest::new(Method::POST, "/dashboard/login")
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", "mandate_login_csrf=x")
-        .body(form)
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 413);
+        .body(form.into_bytes());
+    assert_eq!(daemon.api.raw(None, request).status, 413);
     let (status, reply) = daemon.call_with("POST", "/v1/sessions", Some(&admin), Some(vec![b' '; 100 * 1024]), &[]);
     assert_eq!((status, code(&reply)), (413, "BODY_TOO_LARGE"));
 }

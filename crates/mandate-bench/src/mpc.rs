@@ -18,8 +18,8 @@ use mandate_cosigner::{CosignerHandler, PartyHome};
 use mandate_mpc::net::{coordinate, serve, Operation, PeerBook, PeerEntry, RunOutput, RunPlan};
 use serde_json::{json, Value};
 
-use crate::output::{CliError, CliResult};
-use crate::parties::secret_var;
+use crate::secret_var;
+use crate::{BenchError as CliError, BenchResult as CliResult};
 
 pub(crate) struct KillOnDrop(pub(crate) Child);
 
@@ -75,7 +75,8 @@ fn wait_listening(addr: &str) -> CliResult<()> {
     Err(CliError::new(ErrorCode::PeerUnavailable, format!("nothing listening on {addr}")))
 }
 
-pub(crate) fn mpc(signatures: usize) -> CliResult {
+/// Runs the benchmark: `mandate bench mpc`.
+pub fn mpc(signatures: usize) -> CliResult {
     if signatures < 50 {
         return Err(CliError::invalid("--signatures must be at least 50 for a meaningful p99"));
     }

@@ -39,7 +39,7 @@ pub(crate) fn python() -> PathBuf {
 /// Runs the Python MCP client driver on `scenario`; its JSON report.
 fn drive(scenario: &Value) -> Value {
     let mut child = Command::new(python())
-        .arg(repo_root().join("crates/mandate-cli/tests/mcp/mcp_driver.py"))
+        .arg(repo_root().join("crates/mandate-e2e/tests/mcp/mcp_driver.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -344,15 +344,12 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
         daemon.call("GET", "/v1/session", Some(&token), None).1["session"]["id"].as_str().unwrap().to_string();
     let marker = daemon.dir.path().join("first-call-done");
     let revoker = {
-        let (url, admin, marker) = (daemon.url.clone(), daemon.admin.clone(), marker.clone());
+        let (api, admin, marker) = (daemon.api.clone(), daemon.admin.clone(), marker.clone());
         std::thread::spawn(move || {
             assert!(mandate_test_support::wait_until(std::time::Duration::from_secs(60), || marker.exists()));
-            let response = reqwest::blocking::Client::new()
-                .post(format!("{url}/v1/sessions/{session_id}/revoke"))
-                .bearer_auth(admin)
-                .send()
-                .unwrap();
-            assert_eq!(response.status(), 200);
+            let (status, body) =
+                api.call_with("POST", &format!("/v1/sessions/{session_id}/revoke"), Some(&admin), None, &[]);
+            assert_eq!(status, 200, "{body}");
         })
     };
     let steps = json!([
@@ -399,19 +396,16 @@ fn revoked_or_expired_sessions_end_the_mcp_session_and_bad_tokens_never_start() 
     // DNS rebinding: a valid token on a request naming another host is still refused.
     let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
     let post = |host: &str| {
-        reqwest::blocking::Client::new()
-            .post(format!("{}/mcp", daemon.url))
+        let request = mandate_client::RawRequest::new(mandate_client::Method::POST, "/mcp")
             .header("host", host)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2025-06-18")
-            .bearer_auth(&reader)
-            .json(&list)
-            .send()
-            .unwrap()
+            .json(&list);
+        daemon.api.raw(Some(&reader), request)
     };
-    assert_eq!(post("evil.example").status(), 403);
+    assert_eq!(post("evil.example").status, 403);
     let port = daemon.url.rsplit(':').next().unwrap().to_string();
-    assert_eq!(post(&format!("127.0.0.1:{port}")).status(), 200, "the loopback name passes");
+    assert_eq!(post(&format!("127.0.0.1:{port}")).status, 200, "the loopback name passes");
 }
 
 #[test]

@@ -14,16 +14,13 @@ use alloy_primitives::{Address, U256};
 use k256::ecdsa::SigningKey;
 use mandate_chain::rpc::RpcClient;
 use mandate_chain::UnsignedTx;
+use mandate_client::{Client, Credential, Method, RawRequest, Secret};
 use mandate_core::ErrorCode;
+use mandate_test_support::{anvil::anvil_binary, free_port, Anvil};
 use serde_json::{json, Value};
 
-use crate::bench::{internal, percentile, KillOnDrop};
-use crate::output::{CliError, CliResult};
-
-fn free_port() -> CliResult<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(internal)?;
-    Ok(listener.local_addr().map_err(internal)?.port())
-}
+use crate::mpc::{internal, percentile, KillOnDrop};
+use crate::{BenchError as CliError, BenchResult as CliResult};
 
 struct Run {
     latencies_ms: Vec<f64>,
@@ -53,14 +50,8 @@ pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> C
     Err(CliError::new(ErrorCode::PeerUnavailable, format!("timed out waiting for {what}")))
 }
 
-fn anvil_path() -> std::path::PathBuf {
-    std::env::var_os("MANDATE_ANVIL")
-        .map(Into::into)
-        .unwrap_or_else(|| "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil".into())
-}
-
-/// Runs the benchmark.
-pub(crate) fn send(sends: usize, concurrency: usize) -> CliResult {
+/// Runs the benchmark: `mandate bench send`.
+pub fn send(sends: usize, concurrency: usize) -> CliResult {
     if sends < 20 || concurrency == 0 {
         return Err(CliError::invalid("--sends must be at least 20 and --concurrency at least 1"));
     }
@@ -102,10 +93,13 @@ fn mandate(args: &[&str], env: &[(&str, String)]) -> CliResult<Value> {
 pub(crate) struct BenchDaemon {
     /// Stops anvil when dropped (after the daemon: fields drop in order).
     _daemon: KillOnDrop,
-    _anvil: KillOnDrop,
+    _anvil: Anvil,
     pub(crate) rpc_url: String,
     pub(crate) rpc: RpcClient,
+    /// For anvil's JSON-RPC (not the daemon's API).
     pub(crate) http: reqwest::Client,
+    /// The daemon's API, as the agent session.
+    pub(crate) client: Client,
     pub(crate) url: String,
     pub(crate) wallet_id: String,
     pub(crate) address: Address,
@@ -115,28 +109,18 @@ pub(crate) struct BenchDaemon {
 /// Starts anvil and the daemon in `dir`; a wallet with 1000 ETH and the benchmarks'
 /// policy, and a session with `scope`.
 pub(crate) async fn bench_daemon(dir: &std::path::Path, scope: &str) -> CliResult<BenchDaemon> {
-    let anvil_port = free_port()?;
-    let anvil = KillOnDrop(
-        Command::new(anvil_path())
-            .args(["--host", "127.0.0.1", "--port", &anvil_port.to_string(), "--silent"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| internal(format!("starting anvil ({}): {e}; run `npm ci`", anvil_path().display())))?,
-    );
-    let rpc_url = format!("http://127.0.0.1:{anvil_port}");
+    if !anvil_binary().is_file() {
+        return Err(internal(format!("starting anvil ({}): not found; run `npm ci`", anvil_binary().display())));
+    }
+    let anvil = Anvil::start();
+    let rpc_url = anvil.url();
     let rpc = RpcClient::new(&rpc_url)?;
     let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if rpc.chain_id().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // The daemon, its local cosigner, a wallet and an agent session.
     let data = dir.join("data");
     let data_text = data.display().to_string();
-    let (cosigner, service, api) = (free_port()?, free_port()?, free_port()?);
+    let (cosigner, service, api) = (free_port(), free_port(), free_port());
     mandate(
         &[
             "init",
@@ -187,27 +171,29 @@ pub(crate) async fn bench_daemon(dir: &std::path::Path, scope: &str) -> CliResul
     mandate(&["policy", "set", "--wallet", &wallet_id, "--file", &policy_file.display().to_string()], &env)?;
     let session = mandate(&["session", "create", "--wallet", &wallet_id, "--ttl", "3600", "--scope", scope], &env)?;
     let token = session.get("token").and_then(Value::as_str).unwrap_or_default().to_string();
-    Ok(BenchDaemon { _daemon: daemon, _anvil: anvil, rpc_url, rpc, http, url, wallet_id, address, token })
+    let client = Client::new(&url)?.with_credential(Credential::Session(Secret::new(token.clone())));
+    Ok(BenchDaemon { _daemon: daemon, _anvil: anvil, rpc_url, rpc, http, client, url, wallet_id, address, token })
 }
 
 async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> CliResult {
     let bench = bench_daemon(dir, "broadcast").await?;
-    let (http, rpc, rpc_url, url) = (bench.http.clone(), bench.rpc.clone(), bench.rpc_url.clone(), bench.url.clone());
-    let (wallet_id, token, address) = (bench.wallet_id.clone(), bench.token.clone(), bench.address);
+    let (http, rpc, rpc_url, client) =
+        (bench.http.clone(), bench.rpc.clone(), bench.rpc_url.clone(), bench.client.clone());
+    let (wallet_id, address) = (bench.wallet_id.clone(), bench.address);
     let to = Address::repeat_byte(0x42);
 
     // Warm-up (share load, connections), not measured.
-    let warm = agent_send(&http, &url, &wallet_id, &token, to).await?;
+    let warm = agent_send(&client, &wallet_id, to).await?;
     drop(warm);
 
-    let endpoint = Arc::new((http.clone(), url.clone(), wallet_id.clone(), token.clone()));
+    let endpoint = Arc::new((client.clone(), wallet_id.clone()));
     let timings = Arc::new(std::sync::Mutex::new(Vec::new()));
     let collected = timings.clone();
     let mandate_run = drive(sends, concurrency, move || {
         let (endpoint, collected) = (endpoint.clone(), collected.clone());
         async move {
-            let (http, url, wallet, token) = &*endpoint;
-            let (_, timing) = agent_send(http, url, wallet, token, to).await?;
+            let (client, wallet) = &*endpoint;
+            let (_, timing) = agent_send(client, wallet, to).await?;
             collected.lock().map_err(|_| internal("timings lock"))?.push(timing);
             Ok(())
         }
@@ -284,25 +270,14 @@ fn stage_medians(timings: &[String]) -> Value {
 }
 
 /// One agent send; returns the body and the daemon's `Server-Timing` header.
-async fn agent_send(
-    http: &reqwest::Client,
-    url: &str,
-    wallet: &str,
-    token: &str,
-    to: Address,
-) -> CliResult<(Value, String)> {
-    let response = http
-        .post(format!("{url}/v1/wallets/{wallet}/transactions"))
-        .bearer_auth(token)
-        .json(&json!({"to": to.to_checksum(None), "amount": "0.001"}))
-        .send()
-        .await
-        .map_err(internal)?;
-    let status = response.status();
-    let timing =
-        response.headers().get("server-timing").and_then(|value| value.to_str().ok()).unwrap_or_default().to_string();
-    let body: Value = response.json().await.map_err(internal)?;
-    if !status.is_success() {
+async fn agent_send(client: &Client, wallet: &str, to: Address) -> CliResult<(Value, String)> {
+    let request = RawRequest::new(Method::POST, format!("/v1/wallets/{wallet}/transactions"))
+        .json(&json!({"to": to.to_checksum(None), "amount": "0.001"}));
+    let response = client.send_raw(request).await?;
+    let status = response.status;
+    let timing = response.header("server-timing").unwrap_or_default().to_string();
+    let body: Value = response.json()?;
+    if !(200..300).contains(&status) {
         return Err(internal(format!("send failed ({status}): {body}")));
     }
     Ok((body, timing))

@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Client;
+use mandate_client::{Client, Credential, Method, RawRequest, Secret};
 use serde_json::{json, Value};
 
-use crate::bench::{internal, percentile};
-use crate::bench_send::{bench_daemon, BenchDaemon};
-use crate::output::CliResult;
+use crate::mpc::{internal, percentile};
+use crate::send::bench_daemon;
+use crate::BenchResult as CliResult;
 
 /// The MCP protocol version the benchmark client speaks.
 const PROTOCOL: &str = "2025-06-18";
@@ -36,20 +36,13 @@ where
 }
 
 /// One JSON-RPC request to `/mcp`; the `result`.
-async fn mcp(http: &Client, bench: &BenchDaemon, id: usize, method: &str, params: Value) -> CliResult<Value> {
+async fn mcp(http: &Client, id: usize, method: &str, params: Value) -> CliResult<Value> {
     let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let reply: Value = http
-        .post(format!("{}/mcp", bench.url))
-        .bearer_auth(&bench.token)
+    let request = RawRequest::new(Method::POST, "/mcp")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", PROTOCOL)
-        .json(&body)
-        .send()
-        .await
-        .map_err(internal)?
-        .json()
-        .await
-        .map_err(internal)?;
+        .json(&body);
+    let reply: Value = http.send_raw(request).await?.json()?;
     let result = reply.get("result").cloned().ok_or_else(|| internal(format!("{method}: {reply}")))?;
     if result.get("isError").and_then(Value::as_bool) == Some(true) {
         return Err(internal(format!("{method}: tool error {result}")));
@@ -57,24 +50,24 @@ async fn mcp(http: &Client, bench: &BenchDaemon, id: usize, method: &str, params
     Ok(result)
 }
 
-async fn rest(http: &Client, bench: &BenchDaemon, method: &str, path: &str, body: Option<&Value>) -> CliResult<()> {
-    let mut request = http.request(method.parse().map_err(internal)?, format!("{}{path}", bench.url));
+async fn rest(http: &Client, method: &str, path: &str, body: Option<&Value>) -> CliResult<()> {
+    let mut request = RawRequest::new(method.parse().map_err(internal)?, path);
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.bearer_auth(&bench.token).send().await.map_err(internal)?;
-    let status = response.status();
-    let reply: Value = response.json().await.map_err(internal)?;
-    if !status.is_success() {
+    let response = http.send_raw(request).await?;
+    let status = response.status;
+    let reply: Value = response.json()?;
+    if !(200..300).contains(&status) {
         return Err(internal(format!("{path}: {status} {reply}")));
     }
     Ok(())
 }
 
 /// Runs the benchmark.
-pub(crate) fn mcp_bench(calls: usize) -> CliResult {
+pub fn mcp_bench(calls: usize) -> CliResult {
     if calls < 50 {
-        return Err(crate::output::CliError::invalid("--calls must be at least 50"));
+        return Err(crate::BenchError::invalid("--calls must be at least 50"));
     }
     let dir = std::env::temp_dir().join(format!("mandate-bench-mcp-{}", hex::encode(rand::random::<[u8; 6]>())));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(internal)?;
@@ -85,39 +78,39 @@ pub(crate) fn mcp_bench(calls: usize) -> CliResult {
 
 async fn mcp_in(dir: &std::path::Path, calls: usize) -> CliResult {
     let bench = bench_daemon(dir, "read").await?;
-    let http = Client::builder().timeout(Duration::from_secs(60)).build().map_err(internal)?;
+    let http = Client::with_timeouts(&bench.url, Duration::from_secs(5), Duration::from_secs(60))?
+        .with_credential(Credential::Session(Secret::new(bench.token.clone())));
     let wallet = bench.wallet_id.clone();
     let to = "0x4242424242424242424242424242424242424242";
     let evaluate = json!({"type": "transfer", "to": to, "amount": "0.5"});
 
     let init = mcp(
         &http,
-        &bench,
         0,
         "initialize",
         json!({"protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "mandate-bench", "version": "1"}}),
     )
     .await?;
-    let tools = mcp(&http, &bench, 1, "tools/list", json!({})).await?;
+    let tools = mcp(&http, 1, "tools/list", json!({})).await?;
     let listed = tools.get("tools").and_then(Value::as_array).map_or(0, Vec::len);
 
     // Warm-up of both paths (connections, caches), not measured.
     for n in 0..20 {
-        mcp(&http, &bench, 2 + n, "tools/call", json!({"name": "get_balance", "arguments": {}})).await?;
-        rest(&http, &bench, "GET", &format!("/v1/wallets/{wallet}/balance"), None).await?;
+        mcp(&http, 2 + n, "tools/call", json!({"name": "get_balance", "arguments": {}})).await?;
+        rest(&http, "GET", &format!("/v1/wallets/{wallet}/balance"), None).await?;
     }
 
     let balance_path = format!("/v1/wallets/{wallet}/balance");
     let evaluate_path = format!("/v1/wallets/{wallet}/policy/evaluate");
-    let (b, e, h) = (&bench, &evaluate, &http);
-    let rest_balance = timed(calls, |_| rest(h, b, "GET", &balance_path, None)).await?;
+    let (e, h) = (&evaluate, &http);
+    let rest_balance = timed(calls, |_| rest(h, "GET", &balance_path, None)).await?;
     let mcp_balance = timed(calls, |n| async move {
-        mcp(h, b, 100 + n, "tools/call", json!({"name": "get_balance", "arguments": {}})).await.map(|_| ())
+        mcp(h, 100 + n, "tools/call", json!({"name": "get_balance", "arguments": {}})).await.map(|_| ())
     })
     .await?;
-    let rest_evaluate = timed(calls, |_| rest(h, b, "POST", &evaluate_path, Some(e))).await?;
+    let rest_evaluate = timed(calls, |_| rest(h, "POST", &evaluate_path, Some(e))).await?;
     let mcp_evaluate = timed(calls, |n| async move {
-        mcp(h, b, 100 + calls + n, "tools/call", json!({"name": "evaluate_action", "arguments": e})).await.map(|_| ())
+        mcp(h, 100 + calls + n, "tools/call", json!({"name": "evaluate_action", "arguments": e})).await.map(|_| ())
     })
     .await?;
 

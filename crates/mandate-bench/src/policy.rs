@@ -9,8 +9,8 @@ use mandate_core::action::{Action, Asset};
 use mandate_core::policy::{evaluate, Context, Fees, Policy, PriceQuote, SimulationOutcome, Spend, Verdict};
 use serde_json::{json, Value};
 
-use crate::bench::{internal, percentile};
-use crate::output::CliResult;
+use crate::mpc::{internal, percentile};
+use crate::BenchResult as CliResult;
 
 fn address(n: u64) -> Address {
     let mut bytes = [0u8; 20];
@@ -88,9 +88,10 @@ fn time_decisions(policy: &Policy, action: &Action, ctx: &Context<'_>, iteration
     Ok(samples)
 }
 
-pub(crate) fn policy(iterations: usize, history_len: usize) -> CliResult {
+/// Runs the benchmark: `mandate bench policy`.
+pub fn policy(iterations: usize, history_len: usize) -> CliResult {
     if iterations < 1000 {
-        return Err(crate::output::CliError::invalid("--iterations must be at least 1000 for a meaningful p99"));
+        return Err(crate::BenchError::invalid("--iterations must be at least 1000 for a meaningful p99"));
     }
     let big = Policy::parse(&hundred_rules().to_string()).map_err(internal)?;
     let small =

@@ -78,7 +78,7 @@ fn wallet_to_confirmed_payment_moves_exactly_the_amount() {
     let paths = openapi["paths"].as_object().unwrap();
     assert_eq!(
         paths.values().map(|p| p.as_object().unwrap().keys().filter(|k| *k != "parameters").count()).sum::<usize>(),
-        46
+        48
     );
     for (path, item) in paths {
         for method in item.as_object().unwrap().keys().filter(|k| *k != "parameters") {
@@ -242,13 +242,12 @@ fn the_same_idempotency_key_sends_once() {
 
     // Agents that hang up mid-send abandon nothing: every send still ends confirmed
     // (or released), and the nonces stay contiguous.
-    let impatient = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_millis(15)).build().unwrap();
+    let impatient = daemon.api.client(Some(&agent));
     for _ in 0..3 {
-        let _ = impatient
-            .post(format!("{}{path}", daemon.url))
-            .bearer_auth(&agent)
+        let send = mandate_client::RawRequest::new(mandate_client::Method::POST, path.as_str())
             .json(&json!({"to": to.to_checksum(None), "amount_wei": "1"}))
-            .send();
+            .timeout(std::time::Duration::from_millis(15));
+        let _ = daemon.api.block_on(impatient.send_raw(send));
     }
     // Settled: every listed send is final, and no send still on its way to its
     // reservation has appeared for two seconds (a hung-up request may still be reading

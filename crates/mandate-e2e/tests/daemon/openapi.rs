@@ -32,7 +32,7 @@ fn check(daemon: &Daemon, document: &Value, samples: &[Sample]) -> (Option<Strin
     let input = daemon.dir.path().join("openapi-check.json");
     std::fs::write(&input, json!({"document": document, "responses": responses}).to_string()).unwrap();
     let output = Command::new(python())
-        .arg(repo_root().join("crates/mandate-cli/tests/openapi/check_responses.py"))
+        .arg(repo_root().join("crates/mandate-e2e/tests/openapi/check_responses.py"))
         .arg(&input)
         .output()
         .expect("python checker");

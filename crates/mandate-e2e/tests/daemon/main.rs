@@ -1,6 +1,7 @@
 //! The daemon end to end: `mandate init` + `mandate serve` (with its cosigner as a
 //! separate process), the CLI as the recovery party creating wallets, agents sending
-//! over REST, a real anvil node underneath.
+//! over REST (through `mandate-client`), a real anvil node underneath. How the
+//! `mandate` binary is found: [`bin`].
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,19 +27,124 @@ mod sessions;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use alloy_primitives::{Address, U256};
-use base64::Engine;
+use mandate_client::{Client, Credential, RawRequest, Secret};
 use mandate_test_support::{free_port, run_json, spawn_server, wait_until, Anvil, Server};
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
 pub(crate) const RECOVERY_PASSPHRASE: &str = "recovery passphrase for daemon tests";
 
+/// The `mandate` binary under test: `$MANDATE_BIN` if set; otherwise, once per test
+/// binary, `$CARGO build --locked -p mandate-cli --bin mandate` with this test
+/// binary's profile and target directory (a no-op when `cargo test --workspace` has
+/// built it already), then `<target dir>/<profile>/mandate`.
 pub(crate) fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_mandate"))
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(locate_mandate)
+}
+
+fn locate_mandate() -> PathBuf {
+    if let Some(path) = std::env::var_os("MANDATE_BIN").filter(|path| !path.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "MANDATE_BIN={} is not a file", path.display());
+        return path;
+    }
+    // This test binary is <target dir>/<profile dir>/deps/<name>-<hash>.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("<target>/<profile>/deps/<test>");
+    let target_dir = profile_dir.parent().expect("<target>/<profile>");
+    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(other) => other.to_string(),
+        None => panic!("no profile directory above {}", exe.display()),
+    };
+    // Cargo sets CARGO for the tests it runs; `cargo` from PATH otherwise.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let mut build = Command::new(&cargo);
+    build
+        .args(["build", "--locked", "-p", "mandate-cli", "--bin", "mandate", "--profile", &profile, "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", target_dir);
+    // What cargo set for this test binary (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …) is
+    // not the environment of a build: build scripts that watch those variables would
+    // run again, and everything above them be rebuilt, on every test run.
+    let per_crate = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"];
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if per_crate.iter().any(|prefix| text.starts_with(prefix))
+            || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&text.as_ref())
+        {
+            build.env_remove(&name);
+        }
+    }
+    let status = build.status().unwrap_or_else(|e| panic!("running {cargo:?} build: {e}"));
+    assert!(status.success(), "building the mandate binary failed ({status}); or set MANDATE_BIN");
+    let path = profile_dir.join(format!("mandate{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is missing after the build", path.display());
+    path
+}
+
+/// The daemon's REST API through `mandate-client`, for blocking tests: a client
+/// without a credential (each call names its own) and a runtime to run it on.
+#[derive(Clone)]
+pub(crate) struct Api {
+    client: Client,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl Api {
+    pub(crate) fn new(url: &str) -> Api {
+        let client = Client::with_timeouts(url, Duration::from_secs(5), Duration::from_secs(120)).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        Api { client, runtime: Arc::new(runtime) }
+    }
+
+    /// The client, acting as `token` if given.
+    pub(crate) fn client(&self, token: Option<&str>) -> Client {
+        match token {
+            Some(token) => self.client.with_credential(Credential::Session(Secret::new(token))),
+            None => self.client.clone(),
+        }
+    }
+
+    /// Runs a client call to completion.
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Sends `request` as `token`; the answer as it came (panics if none came).
+    pub(crate) fn raw(&self, token: Option<&str>, request: RawRequest) -> mandate_client::RawReply {
+        self.block_on(self.client(token).send_raw(request)).unwrap()
+    }
+
+    /// An HTTP call with a JSON body given as bytes and extra headers; returns
+    /// (status, JSON body).
+    pub(crate) fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = RawRequest::new(method.parse().unwrap(), path).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let reply = self.raw(token, request);
+        let text = String::from_utf8_lossy(&reply.body);
+        let status = reply.status;
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+    }
 }
 
 pub(crate) fn eth(text: &str) -> U256 {
@@ -132,7 +238,7 @@ pub(crate) struct Daemon {
     server: Option<Server>,
     cosigner: Option<Server>,
     pub(crate) admin: String,
-    http: Client,
+    pub(crate) api: Api,
     serve_args: Vec<String>,
     /// The production layout's provisioning output (external cosigner only).
     pub(crate) provisioned: Option<Provisioned>,
@@ -173,8 +279,10 @@ impl Daemon {
             CosignerMode::External => Some(provision_production(dir.path(), &cosigner_addr, &service_addr)),
         };
         let listen = format!("127.0.0.1:{}", free_port());
+        let url = format!("http://{listen}");
         let mut daemon = Daemon {
-            url: format!("http://{listen}"),
+            api: Api::new(&url),
+            url,
             listen,
             rpc_url: anvil.url(),
             dir,
@@ -184,7 +292,6 @@ impl Daemon {
             server: None,
             cosigner: None,
             admin: String::new(),
-            http: Client::builder().timeout(Duration::from_secs(120)).build().unwrap(),
             serve_args: serve_args.iter().map(|arg| arg.to_string()).collect(),
             provisioned,
         };
@@ -270,16 +377,9 @@ impl Daemon {
     }
 
     pub(crate) fn login(&self) -> String {
-        let password = std::fs::read_to_string(self.master_file()).unwrap();
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("operator:{}", password.trim()));
-        let response = self
-            .http
-            .post(format!("{}/v1/admin/login", self.url))
-            .header("Authorization", format!("Basic {basic}"))
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json::<Value>().unwrap()["token"].as_str().unwrap().to_string()
+        let password = Secret::new(std::fs::read_to_string(self.master_file()).unwrap().trim());
+        let login = self.api.block_on(self.api.client(None).login(&password)).unwrap();
+        login.token.expose().to_string()
     }
 
     /// CLI environment for the operator.
@@ -324,23 +424,7 @@ impl Daemon {
         body: Option<Vec<u8>>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method.parse().unwrap(), format!("{}{path}", self.url))
-            .header("content-type", "application/json");
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let response = request.send().unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")))
+        self.api.call_with(method, path, token, body, headers)
     }
 
     pub(crate) fn set_policy(&self, wallet: &str, rules: Value) {

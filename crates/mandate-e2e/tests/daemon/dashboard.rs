@@ -5,21 +5,39 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use reqwest::blocking::Client;
-use reqwest::redirect::Policy;
+use mandate_client::{Method, RawReply, RawRequest};
 use serde_json::{json, Value};
 
 use crate::approvals::{add_owner, cosigner_limits, owner_key};
 use crate::{eth, recipient, CosignerMode, Daemon};
 
-fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> String {
+fn set_cookie(response: &RawReply, name: &str) -> String {
     response
-        .headers()
-        .get_all("set-cookie")
+        .headers
         .iter()
-        .map(|v| v.to_str().unwrap().to_string())
+        .filter(|(header, _)| header == "set-cookie")
+        .map(|(_, value)| value.clone())
         .find(|v| v.starts_with(&format!("{name}=")))
         .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+/// An `application/x-www-form-urlencoded` body, as a browser posts a form.
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                b' ' => "+".to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    };
+    let pairs: Vec<String> = fields.iter().map(|(key, value)| format!("{}={}", encode(key), encode(value))).collect();
+    pairs.join("&").into_bytes()
+}
+
+fn text(response: &RawReply) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
 }
 
 fn cookie_value(set_cookie: &str) -> String {
@@ -61,38 +79,43 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     assert!(ok, "{printed}");
 
     // Plain HTTP: the sign-in form, its cookie and the page headers.
-    let http = Client::builder().redirect(Policy::none()).build().unwrap();
-    let url = |path: &str| format!("{}{path}", daemon.url);
-    let response = http.get(url("/dashboard")).send().unwrap();
-    assert_eq!(response.status(), 200);
-    let csp = response.headers()["content-security-policy"].to_str().unwrap().to_string();
+    // (The client follows no redirect: a 303 is seen as such.)
+    let send = |request: RawRequest| daemon.api.raw(None, request);
+    let post_form = |path: &str, fields: &[(&str, &str)]| {
+        RawRequest::new(Method::POST, path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(fields))
+    };
+    let response = send(RawRequest::new(Method::GET, "/dashboard"));
+    assert_eq!(response.status, 200);
+    let csp = response.header("content-security-policy").unwrap().to_string();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     let login_cookie = set_cookie(&response, "mandate_login_csrf");
-    let login_page = response.text().unwrap();
+    let login_page = text(&response);
     let login_csrf = csrf_of(&login_page);
     assert_eq!(cookie_value(&login_cookie), login_csrf);
     let password = std::fs::read_to_string(daemon.master_file()).unwrap().trim().to_string();
     let login = |csrf: &str, cookie: Option<&str>, password: &str| {
-        let mut request = http.post(url("/dashboard/login")).form(&[("csrf", csrf), ("password", password)]);
+        let mut request = post_form("/dashboard/login", &[("csrf", csrf), ("password", password)]);
         if let Some(cookie) = cookie {
             request = request.header("cookie", format!("mandate_login_csrf={cookie}"));
         }
-        request.send().unwrap()
+        send(request)
     };
-    assert_eq!(login(&login_csrf, Some(&login_csrf), "not the password").status(), 401);
-    assert_eq!(login(&login_csrf, None, &password).status(), 403, "no CSRF cookie");
-    assert_eq!(login("forged", Some(&login_csrf), &password).status(), 403, "CSRF mismatch");
+    assert_eq!(login(&login_csrf, Some(&login_csrf), "not the password").status, 401);
+    assert_eq!(login(&login_csrf, None, &password).status, 403, "no CSRF cookie");
+    assert_eq!(login("forged", Some(&login_csrf), &password).status, 403, "CSRF mismatch");
     let signed_in = login(&login_csrf, Some(&login_csrf), &password);
-    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.status, 303);
     let session = set_cookie(&signed_in, "mandate_dashboard");
     for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/dashboard"] {
         assert!(session.contains(flag), "{flag} missing: {session}");
     }
     let session = format!("mandate_dashboard={}", cookie_value(&session));
     let get = |path: &str| {
-        let response = http.get(url(path)).header("cookie", &session).send().unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.text().unwrap()
+        let response = send(RawRequest::new(Method::GET, path).header("cookie", session.as_str()));
+        assert_eq!(response.status, 200, "{path}");
+        text(&response)
     };
     let overview = get("/dashboard");
     assert!(overview.contains("Pending approvals") && overview.contains(&id), "{overview}");
@@ -101,14 +124,15 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     // Freeze from the page: refused without the token or from another origin; the
     // reason comes back escaped.
     let freeze = |csrf: &str, origin: Option<&str>| {
-        let mut request = http
-            .post(url(&format!("/dashboard/wallets/{other}/freeze")))
-            .header("cookie", &session)
-            .form(&[("csrf", csrf), ("reason", "<script>alert(1)</script>")]);
+        let mut request = post_form(
+            &format!("/dashboard/wallets/{other}/freeze"),
+            &[("csrf", csrf), ("reason", "<script>alert(1)</script>")],
+        )
+        .header("cookie", session.as_str());
         if let Some(origin) = origin {
             request = request.header("origin", origin);
         }
-        request.send().unwrap().status().as_u16()
+        send(request).status
     };
     assert_eq!(freeze("", None), 403);
     assert_eq!(freeze(&csrf, Some("http://evil.example")), 403);
@@ -126,7 +150,7 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let shots = artifacts();
     let output = Command::new("node")
-        .arg(root.join("crates/mandate-cli/tests/dashboard/drive.mjs"))
+        .arg(root.join("crates/mandate-e2e/tests/dashboard/drive.mjs"))
         .current_dir(&root)
         .env("DASH_URL", &daemon.url)
         .env("DASH_PASSWORD", &password)
