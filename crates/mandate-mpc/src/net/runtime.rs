@@ -864,6 +864,120 @@ mod tests {
         }
     }
 
+    /// A cosigner that notes freeze notices and nothing else.
+    struct Noting;
+
+    impl PartyHandler for Noting {
+        fn role(&self) -> Role {
+            Role::Cosigner
+        }
+        fn authorize(&self, _: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
+            Ok(None)
+        }
+        fn share(&self, _: &WalletId) -> Result<Arc<KeyShare>> {
+            Err(MpcError::InvalidInput("no shares here".into()))
+        }
+        fn completed(&self, _: &RunPlan, _: RunOutput) -> Result<()> {
+            Ok(())
+        }
+        fn failed(&self, _: &RunPlan, _: &MpcError) {}
+    }
+
+    /// A TCP relay in front of `target` that counts the connections it carries and
+    /// can cut them all (as a peer restart or a network failure would).
+    struct Relay {
+        addr: String,
+        accepted: Arc<std::sync::atomic::AtomicUsize>,
+        open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    }
+
+    impl Relay {
+        fn start(target: String) -> Relay {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let open = Arc::new(Mutex::new(Vec::new()));
+            let (count, streams) = (accepted.clone(), open.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    let client = client.unwrap();
+                    let server = std::net::TcpStream::connect(&target).unwrap();
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    streams.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            Relay { addr, accepted, open }
+        }
+
+        fn connections(&self) -> usize {
+            self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn cut(&self) {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    fn freeze_plan(wallet: &WalletId) -> RunPlan {
+        let notice = Operation::Freeze { frozen_at: 1, reason: "test".into() };
+        RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], notice).unwrap()
+    }
+
+    /// A coordinator carries run after run over one authenticated connection, each
+    /// with its own session id (a reused one is refused, and the connection stays
+    /// usable), and dials again when the connection is cut.
+    #[test]
+    fn a_coordinator_reuses_its_connection_and_redials_after_a_cut() {
+        let (service_key, cosigner_key) = (IdentityKey::generate().unwrap(), IdentityKey::generate().unwrap());
+        let (service_public, cosigner_public) = (service_key.public(), cosigner_key.public());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay::start(listener.local_addr().unwrap().to_string());
+        let cosigner_peers = PeerBook {
+            peers: [(Role::Service, crate::net::PeerEntry { public_key: service_public, addr: None })].into(),
+        };
+        std::thread::spawn(move || serve(listener, cosigner_key, cosigner_peers, Noting));
+        let service_peers = PeerBook {
+            peers: [(
+                Role::Cosigner,
+                crate::net::PeerEntry { public_key: cosigner_public, addr: Some(relay.addr.clone()) },
+            )]
+            .into(),
+        };
+        let coordinator = Coordinator::new(service_key, service_peers);
+        let wallet = WalletId::from_random([5; 12]);
+        let run = |plan: &RunPlan| coordinator.coordinate(plan, None, None, &mut no_commit);
+
+        for _ in 0..3 {
+            assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        }
+        assert_eq!(relay.connections(), 1, "three runs, one connection");
+
+        let plan = freeze_plan(&wallet);
+        assert!(matches!(run(&plan), Ok(RunOutput::Noted)));
+        match run(&plan) {
+            Err(MpcError::Refused { party: Role::Cosigner, code: ErrorCode::SessionReused, .. }) => {}
+            other => panic!("a reused session id was answered with {:?}", other.map(|_| ())),
+        }
+        assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        assert_eq!(relay.connections(), 1, "a refusal keeps the connection in step");
+
+        relay.cut();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        assert_eq!(relay.connections(), 2, "a cut connection is replaced");
+    }
+
     #[test]
     fn ceremonies_are_the_recovery_coordinated_runs_that_move_shares_or_sign() {
         use Role::*;
