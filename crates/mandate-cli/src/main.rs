@@ -6,6 +6,7 @@
 
 mod api;
 mod bench;
+mod bench_bound;
 mod bench_mcp;
 mod bench_policy;
 mod bench_send;

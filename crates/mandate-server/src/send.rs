@@ -92,27 +92,28 @@ async fn run_transaction(
     // Early, to spare the chain reads; the reservation checks again atomically.
     refuse_if_frozen(&state, &wallet.id)?;
     let actor = principal.actor();
-    let store = state.store.clone();
     let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
     let details = json!({"tx_id": tx_id, "to": plan.to.to_checksum(None), "value_wei": plan.value.to_string(),
                          "data": format!("0x{}", hex::encode(&plan.data)), "idempotency_key": key});
-    // Fail closed: no audit record of the request, no signature.
-    let audit_started = std::time::Instant::now();
-    let (audit_actor, audit_wallet) = (actor.clone(), wallet.id.clone());
-    blocking(move || {
-        Ok(store.audit(audit_entry(&audit_actor, "transaction.requested", Some(&audit_wallet), details), now())?)
-    })
-    .await?;
-
-    let request_audit = format!("request_audit;dur={:.2}", audit_started.elapsed().as_secs_f64() * 1e3);
+    // Fail closed: no audit record of the request, no signature. The record is
+    // written in the reservation's database transaction (one fsync of the audit
+    // file with the decision's record): a send it cannot record is refused there.
+    let requested = audit_entry(&actor, "transaction.requested", Some(&wallet.id), details);
 
     // From here on the work runs in its own task: a client that hangs up mid-send
     // cannot abandon a reservation, a nonce or a signature half way.
-    let task =
-        tokio::spawn(crate::timing::timed(reserve_sign_broadcast(state.clone(), wallet, plan, key, tx_id, actor)));
+    let task = tokio::spawn(crate::timing::timed(reserve_sign_broadcast(
+        state.clone(),
+        wallet,
+        plan,
+        key,
+        tx_id,
+        actor,
+        requested,
+    )));
     let (outcome, stages) = task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?;
     outcome.map(|mut response| {
-        let stages = stages.and_then(|stages| stages.to_str().ok().map(|s| format!("{request_audit}, {s}")));
+        let stages = stages.and_then(|stages| stages.to_str().ok().map(str::to_string));
         if let Some(value) = stages.and_then(|text| axum::http::HeaderValue::from_str(&text).ok()) {
             response.headers_mut().insert("server-timing", value);
         }
@@ -129,6 +130,7 @@ async fn reserve_sign_broadcast(
     key: Option<String>,
     tx_id: String,
     actor: String,
+    requested: mandate_store::AuditEntry,
 ) -> ApiResult<Response> {
     let from = wallet.address()?;
     let chain_nonce = state.chain.pending_nonce(from).await?;
@@ -161,6 +163,7 @@ async fn reserve_sign_broadcast(
             gas_limit: view.fees.map(|(gas, _)| gas).unwrap_or_default(),
             max_fee_per_gas: view.fees.map(|(_, fees)| held_fee_bound(fees.max_fee_per_gas)).unwrap_or_default(),
             approval_ttl_secs: state.approval_ttl_secs,
+            requested: Some(requested.clone()),
         };
         let store = state.store.clone();
         let reserve_actor = actor.clone();
