@@ -18,6 +18,6 @@ pub use files::{read_secret_env, read_secret_file, write_secret_file, ShareDir};
 pub use identity::{IdentityKey, PeerBook, PeerEntry, PublicIdentity};
 pub use mesh::{Link, MeshTransport};
 pub use runtime::{
-    coordinate, execute, no_commit, propose, serve, AuditHead, Coordinator, Operation, PartyHandler, Refusal, RunOutput, RunPlan,
-    MAX_OPEN_CONNECTIONS, PLAN_VERSION,
+    coordinate, execute, no_commit, propose, serve, AuditHead, Coordinator, Operation, PartyHandler, Refusal,
+    RunOutput, RunPlan, MAX_OPEN_CONNECTIONS, PLAN_VERSION,
 };

@@ -904,10 +904,9 @@ mod tests {
                     let server = std::net::TcpStream::connect(&target).unwrap();
                     count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     streams.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
-                    for (mut from, mut to) in [
-                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                        (server, client),
-                    ] {
+                    for (mut from, mut to) in
+                        [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                    {
                         std::thread::spawn(move || {
                             let _ = std::io::copy(&mut from, &mut to);
                             let _ = to.shutdown(std::net::Shutdown::Both);

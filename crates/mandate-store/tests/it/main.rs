@@ -270,9 +270,8 @@ fn the_request_is_audited_in_the_reservation_transaction() {
     };
     let before = events(&store).len();
     let stale = Policy::parse(r#"{"version":1,"rules":[]}"#).unwrap();
-    let outcome = store.reserve(requested("t0", None, U256::from(1)), 0, 5, "a", |view| {
-        decide(&stale, U256::from(1), view, 5)
-    });
+    let outcome =
+        store.reserve(requested("t0", None, U256::from(1)), 0, 5, "a", |view| decide(&stale, U256::from(1), view, 5));
     assert!(matches!(outcome.unwrap(), ReserveOutcome::PolicyChanged));
     assert_eq!(events(&store).len(), before, "a rolled-back attempt leaves no record");
 
@@ -280,9 +279,8 @@ fn the_request_is_audited_in_the_reservation_transaction() {
     let outcome = store.reserve(requested("t1", Some("k"), U256::from(1)), 0, 5, "a", allow).unwrap();
     assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
     let too_much = parse_units("2", 18).unwrap();
-    let outcome = store
-        .reserve(requested("t2", None, too_much), 0, 5, "a", |view| decide(&p, too_much, view, 5))
-        .unwrap();
+    let outcome =
+        store.reserve(requested("t2", None, too_much), 0, 5, "a", |view| decide(&p, too_much, view, 5)).unwrap();
     assert!(matches!(outcome, ReserveOutcome::Denied(_)), "{outcome:?}");
     let outcome = store.reserve(requested("t3", Some("k"), U256::from(1)), 0, 5, "a", allow).unwrap();
     assert!(matches!(outcome, ReserveOutcome::Existing(ref tx) if tx.id == "t1"), "{outcome:?}");
@@ -290,7 +288,13 @@ fn the_request_is_audited_in_the_reservation_transaction() {
     let events = events(&store);
     assert_eq!(
         events[before..],
-        ["transaction.requested", "policy.decision", "transaction.requested", "policy.decision", "transaction.requested"]
+        [
+            "transaction.requested",
+            "policy.decision",
+            "transaction.requested",
+            "policy.decision",
+            "transaction.requested"
+        ]
     );
     assert_eq!(store.verify_audit().unwrap(), Ok(events.len() as u64));
 }
