@@ -13,6 +13,7 @@
 //! `mandate` binary as child processes: they must run inside it (`mandate bench …`),
 //! since they start the current executable.
 
+mod bound;
 mod mcp;
 mod mpc;
 mod policy;

@@ -201,6 +201,8 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
     .await?;
     let stages = stage_medians(&timings.lock().map_err(|_| internal("timings lock"))?);
     wait_mined(&rpc, address, sends as u64 + 1).await?;
+    // Threshold signatures alone, and their CPU cost, in this same run.
+    let signing = crate::bound::SignOnly::open(&dir.join("data"), &wallet_id)?.measure(sends.min(200))?;
 
     // Baseline: one k256 key, no policy, no daemon.
     let key = SigningKey::random(&mut rand::rngs::OsRng);
@@ -234,8 +236,11 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
         m.get(field).and_then(Value::as_f64).unwrap_or(f64::NAN)
             / b.get(field).and_then(Value::as_f64).unwrap_or(f64::NAN)
     };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let against_targets = crate::bound::against_targets(&signing, &m, &b, concurrency, cores);
     Ok(json!({
-        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "machine_cores": cores,
+        "against_targets": against_targets,
         "sends": sends,
         "concurrency": concurrency,
         "mandate": m,

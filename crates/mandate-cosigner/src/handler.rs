@@ -1,7 +1,9 @@
 //! How a listening share holder answers proposals: the cosigner with its hard
 //! limits, or the service (which in the daemon sits behind the policy engine).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mandate_chain::approval::{DecisionAction, OwnerKey, SignedDecision};
@@ -29,7 +31,10 @@ pub struct CosignerHandler {
     /// The service's owners (the cosigner reads its own `limits.toml` instead).
     owners: Option<OwnerSource>,
     /// The cosigner's record of the daemon's audit head.
-    anchor: Option<AuditAnchorFile>,
+    anchor: Option<Arc<AuditAnchorFile>>,
+    /// Anchor writes of accepted signing runs, by session id: each is written while
+    /// the run's first rounds compute and waited for at its commit.
+    anchor_writes: Mutex<HashMap<String, JoinHandle<std::result::Result<(), Refusal>>>>,
 }
 
 fn system_now() -> u64 {
@@ -53,7 +58,8 @@ impl CosignerHandler {
             notices,
             clock: Box::new(system_now),
             owners: None,
-            anchor: Some(anchor),
+            anchor: Some(Arc::new(anchor)),
+            anchor_writes: Mutex::new(HashMap::new()),
         })
     }
 
@@ -79,6 +85,7 @@ impl CosignerHandler {
             clock: Box::new(system_now),
             owners: Some(owners),
             anchor: None,
+            anchor_writes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -315,9 +322,65 @@ impl PartyHandler for CosignerHandler {
     }
 
     fn authorize(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
-        if let (Some(anchor), Some(head)) = (&self.anchor, &plan.audit_head) {
-            anchor.observe(head, (self.clock)())?;
+        let head = self.anchor.as_ref().zip(plan.audit_head);
+        match head {
+            // A signing run's anchor is written (durably) while its first rounds
+            // compute; its commit waits for it, so a run whose anchor cannot be
+            // written still stops before its point of no return.
+            Some((anchor, head)) if matches!(plan.operation, Operation::Sign { .. }) => {
+                let digest = self.authorize_checked(plan)?;
+                let (anchor, now) = (anchor.clone(), (self.clock)());
+                let write = std::thread::spawn(move || anchor.observe(&head, now));
+                self.anchor_writes
+                    .lock()
+                    .map_err(|_| Refusal::new(ErrorCode::Internal, "anchor lock poisoned"))?
+                    .insert(plan.session_id.to_hex(), write);
+                Ok(digest)
+            }
+            Some((anchor, head)) => {
+                anchor.observe(&head, (self.clock)())?;
+                self.authorize_checked(plan)
+            }
+            None => self.authorize_checked(plan),
         }
+    }
+
+    fn share(&self, wallet: &WalletId) -> Result<Arc<KeyShare>> {
+        self.shares.load(wallet)
+    }
+
+    fn completed(&self, _plan: &RunPlan, output: RunOutput) -> Result<()> {
+        match output {
+            RunOutput::Share(share) => self.store(*share),
+            RunOutput::Noted => Ok(()),
+            // The amount was committed at the run's point of no return.
+            RunOutput::Signature { .. } => Ok(()),
+        }
+    }
+
+    fn commit(&self, plan: &RunPlan) -> std::result::Result<(), Refusal> {
+        if let Some(write) = self.anchor_write(plan) {
+            write.join().map_err(|_| Refusal::new(ErrorCode::Internal, "the anchor write stopped"))??;
+        }
+        match &self.ledger {
+            Some(ledger) => ledger.commit(&plan.session_id.to_hex(), (self.clock)()),
+            None => Ok(()),
+        }
+    }
+
+    fn failed(&self, plan: &RunPlan, error: &MpcError) {
+        // The anchor write, if any, finishes on its own.
+        drop(self.anchor_write(plan));
+        self.failed_run(plan, error);
+    }
+}
+
+impl CosignerHandler {
+    fn anchor_write(&self, plan: &RunPlan) -> Option<JoinHandle<std::result::Result<(), Refusal>>> {
+        self.anchor_writes.lock().ok()?.remove(&plan.session_id.to_hex())
+    }
+
+    fn authorize_checked(&self, plan: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
         if plan.is_ceremony() {
             self.authorize_ceremony(plan)?;
         }
@@ -351,27 +414,7 @@ impl PartyHandler for CosignerHandler {
         }
     }
 
-    fn share(&self, wallet: &WalletId) -> Result<Arc<KeyShare>> {
-        self.shares.load(wallet)
-    }
-
-    fn completed(&self, _plan: &RunPlan, output: RunOutput) -> Result<()> {
-        match output {
-            RunOutput::Share(share) => self.store(*share),
-            RunOutput::Noted => Ok(()),
-            // The amount was committed at the run's point of no return.
-            RunOutput::Signature { .. } => Ok(()),
-        }
-    }
-
-    fn commit(&self, plan: &RunPlan) -> std::result::Result<(), Refusal> {
-        match &self.ledger {
-            Some(ledger) => ledger.commit(&plan.session_id.to_hex(), (self.clock)()),
-            None => Ok(()),
-        }
-    }
-
-    fn failed(&self, plan: &RunPlan, error: &MpcError) {
+    fn failed_run(&self, plan: &RunPlan, error: &MpcError) {
         // Only a reservation that never reached its commit is released: after the
         // commit the other signer may hold the signature.
         if let (Some(ledger), Operation::Sign { .. }) = (&self.ledger, &plan.operation) {

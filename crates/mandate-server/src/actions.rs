@@ -177,8 +177,11 @@ pub(crate) async fn chain_view(
     if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
         return Ok(ChainView { prices, simulation, fees: None, estimate_error: None });
     }
-    let fees = state.chain.fees().await?;
-    let estimate = match state.chain.estimate_gas(from, plan.to, plan.value, &plan.data).await {
+    // Fees and the gas estimate are independent reads: one round trip, not two.
+    let (fees, estimate) =
+        tokio::join!(state.chain.fees(), state.chain.estimate_gas(from, plan.to, plan.value, &plan.data));
+    let fees = fees?;
+    let estimate = match estimate {
         Ok(estimate) => estimate,
         // The policy still decides first: a denied call reports its rule, an allowed
         // one this error (see `require_fees`).

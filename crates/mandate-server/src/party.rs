@@ -15,7 +15,7 @@ use mandate_chain::approval::OwnerKey;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::{CosignerHandler, OwnerSource, PartyHome};
 use mandate_mpc::net::{
-    coordinate, serve, AuditHead, IdentityKey, Operation, PartyHandler, PeerBook, Refusal, RunOutput, RunPlan, ShareDir,
+    serve, AuditHead, Coordinator, Operation, PartyHandler, PeerBook, Refusal, RunOutput, RunPlan, ShareDir,
 };
 use mandate_mpc::{Culprit, EcdsaSig, KeyShare, MpcError};
 use mandate_store::Store;
@@ -29,7 +29,8 @@ use crate::ports::SignFailure;
 
 /// The service party of the daemon.
 pub(crate) struct ServiceParty {
-    identity: IdentityKey,
+    /// Proposes this party's runs to the cosigner over connections it keeps open.
+    coordinator: Coordinator,
     peers: PeerBook,
     shares: Arc<ShareDir>,
     /// The daemon's store: its audit head goes with every run this party proposes.
@@ -39,9 +40,10 @@ pub(crate) struct ServiceParty {
 impl ServiceParty {
     /// Opens the service home with the master password (which seals its shares).
     pub(crate) fn open(home: &PartyHome, password: Zeroizing<Vec<u8>>, store: Arc<Store>) -> ApiResult<Self> {
+        let peers = home.peers()?;
         Ok(ServiceParty {
-            identity: home.identity()?,
-            peers: home.peers()?,
+            coordinator: Coordinator::new(home.identity()?, peers.clone()),
+            peers,
             shares: Arc::new(home.shares(password)?),
             store,
         })
@@ -101,7 +103,7 @@ impl crate::ports::Signer for ServiceParty {
             committed = true;
             Ok(())
         };
-        let outcome = coordinate(&self.identity, &self.peers, &plan, Some(&share), Some(digest), &mut hook);
+        let outcome = self.coordinator.coordinate(&plan, Some(&share), Some(digest), &mut hook);
         match outcome {
             Ok(RunOutput::Signature { sig, digest: signed }) if signed == digest => Ok(sig),
             Ok(_) => Err(SignFailure {
@@ -121,7 +123,7 @@ impl crate::ports::Signer for ServiceParty {
 
     fn notify(&self, wallet: &WalletId, operation: Operation) -> ApiResult<()> {
         let plan = self.plan(wallet, operation)?;
-        match coordinate(&self.identity, &self.peers, &plan, None, None, &mut mandate_mpc::net::no_commit)? {
+        match self.coordinator.coordinate(&plan, None, None, &mut mandate_mpc::net::no_commit)? {
             RunOutput::Noted => Ok(()),
             _ => Err(ApiError::internal("the cosigner answered a notice with something else")),
         }

@@ -21,7 +21,7 @@ use mandate_core::action::Asset;
 use mandate_core::policy::{Policy, RuleKind, Tier};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::{
-    Broadcast, BroadcastKind, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus,
+    AuditEntry, Broadcast, BroadcastKind, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus,
     WalletRecord,
 };
 use serde_json::json;
@@ -79,15 +79,13 @@ impl SendPipeline {
         // Early, to spare the chain reads; the reservation checks again atomically.
         refuse_if_frozen(&self.state, &self.wallet.id)?;
         let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
-        let audit_started = std::time::Instant::now();
-        self.record_request(&tx_id, key.as_deref()).await?;
-        let request_audit = format!("request_audit;dur={:.2}", audit_started.elapsed().as_secs_f64() * 1e3);
+        let requested = self.request_record(&tx_id, key.as_deref());
         // From here on the work runs in its own task: a client that hangs up mid-send
         // cannot abandon a reservation, a nonce or a signature half way.
-        let task = tokio::spawn(crate::timing::timed(self.after_request(key, tx_id)));
+        let task = tokio::spawn(crate::timing::timed(self.after_request(key, tx_id, requested)));
         let (outcome, stages) = task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?;
         outcome.map(|mut response| {
-            let stages = stages.and_then(|stages| stages.to_str().ok().map(|s| format!("{request_audit}, {s}")));
+            let stages = stages.and_then(|stages| stages.to_str().ok().map(str::to_string));
             if let Some(value) = stages.and_then(|text| HeaderValue::from_str(&text).ok()) {
                 response.headers_mut().insert("server-timing", value);
             }
@@ -95,8 +93,8 @@ impl SendPipeline {
         })
     }
 
-    async fn after_request(self, key: Option<String>, tx_id: String) -> ApiResult<Response> {
-        match self.decide_and_reserve(key, &tx_id).await? {
+    async fn after_request(self, key: Option<String>, tx_id: String, requested: AuditEntry) -> ApiResult<Response> {
+        match self.decide_and_reserve(key, &tx_id, requested).await? {
             Reserved::Replayed(tx) => self.replayed(tx),
             Reserved::Held(tx) => Ok(self.held_response(&tx)),
             Reserved::ToSign(tx, pricing) => {
@@ -131,22 +129,21 @@ impl SendPipeline {
         self.settle(tx, outcome).await
     }
 
-    /// Stage *request*: the request is audited before anything else happens (fail
-    /// closed: no audit record of the request, no signature).
-    async fn record_request(&self, tx_id: &str, key: Option<&str>) -> ApiResult<()> {
+    /// Stage *request*: the request's audit record. Fail closed: it is written in the
+    /// reservation's database transaction (one fsync of the audit file with the
+    /// decision's record), so a send whose request cannot be recorded is refused there
+    /// and nothing is reserved or signed.
+    fn request_record(&self, tx_id: &str, key: Option<&str>) -> AuditEntry {
         let plan = &self.plan;
         let details = json!({"tx_id": tx_id, "to": plan.to.to_checksum(None), "value_wei": plan.value.to_string(),
                              "data": format!("0x{}", hex::encode(&plan.data)), "idempotency_key": key});
-        let entry = audit_entry(&self.actor, "transaction.requested", Some(&self.wallet.id), details);
-        let store = self.state.store.clone();
-        blocking(move || Ok(store.audit(entry, now())?)).await?;
-        Ok(())
+        audit_entry(&self.actor, "transaction.requested", Some(&self.wallet.id), details)
     }
 
     /// Stages *view* and *decide and reserve*: reads the chain, then decides and
     /// reserves in one database transaction, again from the view when the policy
     /// changed in between.
-    async fn decide_and_reserve(&self, key: Option<String>, tx_id: &str) -> ApiResult<Reserved> {
+    async fn decide_and_reserve(&self, key: Option<String>, tx_id: &str, requested: AuditEntry) -> ApiResult<Reserved> {
         let state = &self.state;
         let (chain_nonce, genesis) = tokio::join!(state.chain.pending_nonce(self.from), state.chain.genesis_hash());
         let chain_nonce = chain_nonce?;
@@ -178,6 +175,7 @@ impl SendPipeline {
                 gas_limit: view.fees.map(|(gas, _)| gas).unwrap_or_default(),
                 max_fee_per_gas: view.fees.map(|(_, fees)| held_fee_bound(fees.max_fee_per_gas)).unwrap_or_default(),
                 approval_ttl_secs: state.approval_ttl_secs,
+                requested: Some(requested.clone()),
             };
             let (store, actor) = (state.store.clone(), self.actor.clone());
             let (decide_state, decide_view) = (state.clone(), view.clone());
@@ -649,6 +647,7 @@ pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, wallet_id: &str, nonce
         gas_limit: TRANSFER_GAS,
         max_fee_per_gas: fees.max_fee_per_gas,
         approval_ttl_secs: 0,
+        requested: None,
     };
     let entry = audit_entry(
         "daemon",

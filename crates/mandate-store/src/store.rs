@@ -317,6 +317,11 @@ pub struct NewTransaction {
     pub max_fee_per_gas: u128,
     /// How long an approval-tier transaction waits for its owner.
     pub approval_ttl_secs: u64,
+    /// The request's own audit record (`transaction.requested`): [`Store::reserve`]
+    /// appends it in the same database transaction as the decision and the
+    /// reservation, with one write and one fsync of the audit file for both, so a
+    /// send whose request cannot be recorded is refused (fail closed).
+    pub requested: Option<AuditEntry>,
 }
 
 /// What [`Store::reserve`] shows the decision: the wallet's spends within the look-back
@@ -476,27 +481,54 @@ impl Store {
     /// Appends an audit record (file first, then table) in the caller's lock. Fails
     /// closed: an error means the event must not proceed.
     pub(crate) fn append_audit(conn: &Connection, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
+        Self::append_audits(conn, path, vec![entry], now)?
+            .pop()
+            .ok_or_else(|| StoreError::AuditUnavailable("no record was appended".into()))
+    }
+
+    /// Appends consecutive audit records with one write and one fsync of the file,
+    /// then the table rows, in the caller's lock (and database transaction). Fails
+    /// closed like [`Store::append_audit`].
+    pub(crate) fn append_audits(
+        conn: &Connection,
+        path: &Path,
+        entries: Vec<AuditEntry>,
+        now: u64,
+    ) -> Result<Vec<AuditRecord>> {
         let last: Option<(i64, String)> = conn
             .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (seq, prev_hash) = match last {
+        let (mut seq, mut prev_hash) = match last {
             Some((seq, hash)) => (u(seq) + 1, hash),
             None => (1, GENESIS.to_string()),
         };
-        let mut record = AuditRecord { seq, ts: now, entry, prev_hash, hash: String::new() };
-        record.hash = record_hash(&record);
-        let line = serde_json::to_string(&record).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+        let (mut records, mut lines, mut text) = (Vec::new(), Vec::new(), String::new());
+        for entry in entries {
+            let mut record = AuditRecord { seq, ts: now, entry, prev_hash, hash: String::new() };
+            record.hash = record_hash(&record);
+            let line = serde_json::to_string(&record).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+            text.push_str(&line);
+            text.push('\n');
+            (seq, prev_hash) = (seq + 1, record.hash.clone());
+            lines.push(line);
+            records.push(record);
+        }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
-        file.write_all(format!("{line}\n").as_bytes())
+        file.write_all(text.as_bytes())
             .and_then(|_| file.sync_data())
             .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
-        conn.execute("INSERT INTO audit (seq, line, hash) VALUES (?1, ?2, ?3)", params![i(seq), line, record.hash])?;
-        Self::record_events_in(conn, &record.entry.events, now)?;
-        Ok(record)
+        for (record, line) in records.iter().zip(lines) {
+            conn.execute(
+                "INSERT INTO audit (seq, line, hash) VALUES (?1, ?2, ?3)",
+                params![i(record.seq), line, record.hash],
+            )?;
+            Self::record_events_in(conn, &record.entry.events, now)?;
+        }
+        Ok(records)
     }
 
     /// Records an audit entry (and its outbox events, in one database transaction).
@@ -765,8 +797,10 @@ impl Store {
     /// Checks policy and reserves in one database transaction: loads the wallet's
     /// spends in the policy's look-back window, asks `decide`, and if it allows,
     /// records the transaction, the spend reservation and a nonce, and audits the
-    /// decision with the webhook events `announce` names for the outcome (denied or
-    /// reserved), all in one commit. Concurrent callers serialise here, so caps hold.
+    /// decision (after the request's own record, [`NewTransaction::requested`]) with
+    /// the webhook events `announce` names for the outcome (denied or reserved), all in
+    /// one commit. Concurrent callers serialise here, so caps hold. A changed policy
+    /// rolls everything back, the request's record included: the caller retries.
     pub fn reserve(
         &self,
         request: NewTransaction,
@@ -778,10 +812,17 @@ impl Store {
     ) -> Result<ReserveOutcome> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The request's record goes first, in this transaction: with the decision's
+        // record when there is one, in one append.
+        let with_request = |entry: AuditEntry| request.requested.iter().cloned().chain([entry]).collect::<Vec<_>>();
         if let Some(key) = &request.idempotency_key {
             if let Some(existing) =
                 Self::tx_by(&tx, "wallet_id = ?1 AND idempotency_key = ?2", &[&request.wallet_id, key])?
             {
+                if let Some(requested) = &request.requested {
+                    Self::append_audit(&tx, &self.audit_path, requested.clone(), now)?;
+                    tx.commit()?;
+                }
                 return Ok(ReserveOutcome::Existing(existing));
             }
         }
@@ -797,7 +838,7 @@ impl Store {
                 details: serde_json::json!({"tx_id": request.id, "frozen_at": freeze.frozen_at}),
                 events: Vec::new(),
             };
-            Self::append_audit(&tx, &self.audit_path, entry, now)?;
+            Self::append_audits(&tx, &self.audit_path, with_request(entry), now)?;
             tx.commit()?;
             return Ok(ReserveOutcome::Frozen(freeze));
         }
@@ -832,7 +873,7 @@ impl Store {
         if decision.verdict == Verdict::Deny {
             let outcome = ReserveOutcome::Denied(decision);
             let audit = AuditEntry { events: announce(&outcome), ..audit };
-            Self::append_audit(&tx, &self.audit_path, audit, now)?;
+            Self::append_audits(&tx, &self.audit_path, with_request(audit), now)?;
             tx.commit()?;
             return Ok(outcome);
         }
@@ -894,7 +935,7 @@ impl Store {
             Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
         let outcome = ReserveOutcome::Reserved { tx: record };
         let audit = AuditEntry { events: announce(&outcome), ..audit };
-        Self::append_audit(&tx, &self.audit_path, audit, now)?;
+        Self::append_audits(&tx, &self.audit_path, with_request(audit), now)?;
         tx.commit()?;
         Ok(outcome)
     }

@@ -16,8 +16,8 @@ mod runtime;
 pub use channel::{ChannelReader, ChannelWriter, SecureChannel};
 pub use files::{read_secret_env, read_secret_file, write_secret_file, ShareDir};
 pub use identity::{IdentityKey, PeerBook, PeerEntry, PublicIdentity};
-pub use mesh::MeshTransport;
+pub use mesh::{Link, MeshTransport};
 pub use runtime::{
-    coordinate, execute, no_commit, propose, serve, AuditHead, Operation, PartyHandler, Refusal, RunOutput, RunPlan,
-    MAX_OPEN_CONNECTIONS, PLAN_VERSION,
+    coordinate, execute, no_commit, propose, serve, AuditHead, Coordinator, Operation, PartyHandler, Refusal,
+    RunOutput, RunPlan, MAX_OPEN_CONNECTIONS, PLAN_VERSION,
 };

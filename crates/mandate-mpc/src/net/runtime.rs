@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::channel::SecureChannel;
 use super::identity::{IdentityKey, PeerBook};
-use super::mesh::MeshTransport;
+use super::mesh::{decode_control, Link, MeshTransport};
 use crate::envelope::{SessionId, Transport};
 use crate::error::{MpcError, Result};
 use crate::protocol::{self, RepairSide};
@@ -342,7 +342,9 @@ fn others_of(plan: &RunPlan, me: Role) -> Vec<Role> {
 /// Coordinates `plan` as its coordinator: proposes it to every other participant
 /// (the higher index first, so the lower one can join it), then runs the protocol.
 /// `commit` runs at a signing run's point of no return, before this party's last
-/// protocol message leaves (see [`crate::protocol::sign`]).
+/// protocol message leaves (see [`crate::protocol::sign`]). Dials fresh connections
+/// and closes them after the run; a party that coordinates many runs keeps them
+/// open with a [`Coordinator`].
 pub fn coordinate(
     identity: &IdentityKey,
     peers: &PeerBook,
@@ -352,7 +354,19 @@ pub fn coordinate(
     commit: &mut dyn FnMut() -> Result<()>,
 ) -> Result<RunOutput> {
     let mut transport = propose(identity, peers, plan)?;
-    let output = execute(plan, plan.coordinator, &mut transport, share, digest, commit)?;
+    finish(plan, &mut transport, share, digest, commit)
+}
+
+/// Runs the protocol of an accepted plan as its coordinator and waits for every
+/// other participant's completion notice.
+fn finish(
+    plan: &RunPlan,
+    transport: &mut MeshTransport,
+    share: Option<&KeyShare>,
+    digest: Option<[u8; 32]>,
+    commit: &mut dyn FnMut() -> Result<()>,
+) -> Result<RunOutput> {
+    let output = execute(plan, plan.coordinator, transport, share, digest, commit)?;
     for peer in others_of(plan, plan.coordinator) {
         let bytes = transport.recv(peer)?;
         match postcard::from_bytes::<Control>(&bytes) {
@@ -366,6 +380,47 @@ pub fn coordinate(
     Ok(output)
 }
 
+/// The other participants in the order a coordinator proposes to them: the higher
+/// index first, so the lower one can join it.
+fn proposal_order(plan: &RunPlan) -> Vec<Role> {
+    let mut others = others_of(plan, plan.coordinator);
+    others.sort_by_key(|role| std::cmp::Reverse(role.index()));
+    others
+}
+
+/// Dials `peer` at its pinned address and completes the authenticated handshake.
+fn dial(identity: &IdentityKey, peers: &PeerBook, peer: Role) -> Result<Link> {
+    let entry = peers.get(peer)?;
+    let addr = entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {peer}")))?;
+    Ok(Link::new(SecureChannel::connect(addr, identity, peer, &entry.public_key)?))
+}
+
+/// What became of a proposal.
+enum Offer {
+    Accepted(Link),
+    /// The peer refused; the link is still in step and can carry another run.
+    Refused(Link, MpcError),
+    /// The link failed (closed, timed out or out of step).
+    Failed(MpcError),
+}
+
+/// Proposes `plan` over `link` and reads the answer.
+fn offer(mut link: Link, plan: &RunPlan) -> Offer {
+    let peer = link.peer();
+    if let Err(error) = link.send_postcard(&Control::Propose(plan.clone())) {
+        return Offer::Failed(error);
+    }
+    match link.recv_postcard::<Control>() {
+        Ok(Control::Accept) => Offer::Accepted(link),
+        Ok(Control::Refuse { code, message }) => {
+            let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused);
+            Offer::Refused(link, MpcError::Refused { party: peer, code, message })
+        }
+        Ok(_) => Offer::Failed(MpcError::Unexpected { culprit: peer, detail: "expected accept or refuse".into() }),
+        Err(error) => Offer::Failed(error),
+    }
+}
+
 /// Proposes `plan` as its coordinator to every other participant (the higher index
 /// first, so the lower one can join it) and returns the transport over the links
 /// of those that accepted; the first refusal ends the run. [`coordinate`] runs the
@@ -373,35 +428,112 @@ pub fn coordinate(
 /// key can do, which is why every participant checks the plan itself.
 pub fn propose(identity: &IdentityKey, peers: &PeerBook, plan: &RunPlan) -> Result<MeshTransport> {
     plan.validate()?;
-    let me = plan.coordinator;
-    let mut others = others_of(plan, me);
-    others.sort_by_key(|role| std::cmp::Reverse(role.index()));
     let mut links = Vec::new();
-    for peer in others {
-        let entry = peers.get(peer)?;
-        let addr =
-            entry.addr.as_deref().ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {peer}")))?;
-        let mut link = SecureChannel::connect(addr, identity, peer, &entry.public_key)?;
-        link.send_postcard(&Control::Propose(plan.clone()))?;
-        match link.recv_postcard::<Control>()? {
-            Control::Accept => links.push(link),
-            Control::Refuse { code, message } => {
-                return Err(MpcError::Refused {
-                    party: peer,
-                    code: ErrorCode::parse(&code).unwrap_or(ErrorCode::RunRefused),
-                    message,
-                })
-            }
-            _ => return Err(MpcError::Unexpected { culprit: peer, detail: "expected accept or refuse".into() }),
+    for peer in proposal_order(plan) {
+        match offer(dial(identity, peers, peer)?, plan) {
+            Offer::Accepted(link) => links.push(link),
+            Offer::Refused(_, error) | Offer::Failed(error) => return Err(error),
         }
     }
-    Ok(MeshTransport::new(links))
+    Ok(MeshTransport::from_links(links))
+}
+
+/// Most idle links a [`Coordinator`] keeps open (each holds one of the listening
+/// party's [`MAX_OPEN_CONNECTIONS`]).
+const MAX_IDLE_LINKS: usize = 8;
+
+/// A link idle for this long is closed rather than reused: the listening party
+/// closes a connection that stays silent for 60 s (the channel's read timeout).
+const MAX_LINK_IDLE: Duration = Duration::from_secs(30);
+
+/// A coordinator that keeps its authenticated connections open between runs.
+///
+/// Each run still has a fresh session id, is proposed and checked like any other,
+/// and carries at most one run at a time per connection; only the TCP connection and
+/// the Noise handshake are reused. A connection that failed, carried a failed run or
+/// was closed by the peer is dropped, and the next run dials a new one.
+pub struct Coordinator {
+    identity: IdentityKey,
+    peers: PeerBook,
+    idle: Mutex<Vec<Link>>,
+}
+
+impl Coordinator {
+    /// A coordinator with `identity`, dialing the peers pinned in `peers`.
+    pub fn new(identity: IdentityKey, peers: PeerBook) -> Self {
+        Coordinator { identity, peers, idle: Mutex::new(Vec::new()) }
+    }
+
+    /// [`coordinate`] over this coordinator's open links.
+    pub fn coordinate(
+        &self,
+        plan: &RunPlan,
+        share: Option<&KeyShare>,
+        digest: Option<[u8; 32]>,
+        commit: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<RunOutput> {
+        plan.validate()?;
+        let mut links = Vec::new();
+        for peer in proposal_order(plan) {
+            links.push(self.proposed(plan, peer)?);
+        }
+        let mut transport = MeshTransport::from_links(links);
+        let output = finish(plan, &mut transport, share, digest, commit)?;
+        self.keep(transport.into_links());
+        Ok(output)
+    }
+
+    /// A link to `peer` that accepted `plan`: an idle one if one still works,
+    /// otherwise a new connection.
+    fn proposed(&self, plan: &RunPlan, peer: Role) -> Result<Link> {
+        while let Some(link) = self.idle_link(peer) {
+            match offer(link, plan) {
+                Offer::Accepted(link) => return Ok(link),
+                Offer::Refused(link, error) => {
+                    self.keep(vec![link]);
+                    return Err(error);
+                }
+                // The peer closed it in the meantime. Had the proposal reached it,
+                // its session id is spent there, and the next attempt is refused
+                // as `SESSION_REUSED`: the run fails, it never happens twice.
+                Offer::Failed(_) => continue,
+            }
+        }
+        match offer(dial(&self.identity, &self.peers, peer)?, plan) {
+            Offer::Accepted(link) => Ok(link),
+            Offer::Refused(link, error) => {
+                self.keep(vec![link]);
+                Err(error)
+            }
+            Offer::Failed(error) => Err(error),
+        }
+    }
+
+    fn idle_link(&self, peer: Role) -> Option<Link> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(index) = idle.iter().rposition(|link| link.peer() == peer) {
+            let link = idle.swap_remove(index);
+            if link.reusable(MAX_LINK_IDLE) {
+                return Some(link);
+            }
+        }
+        None
+    }
+
+    fn keep(&self, links: Vec<Link>) {
+        let Ok(mut idle) = self.idle.lock() else { return };
+        for link in links {
+            if idle.len() < MAX_IDLE_LINKS {
+                idle.push(link.rested());
+            }
+        }
+    }
 }
 
 struct Pending {
     joiner: Role,
     plan_hash: [u8; 32],
-    deliver: Sender<SecureChannel>,
+    deliver: Sender<Link>,
 }
 
 struct Server<H: PartyHandler> {
@@ -450,17 +582,37 @@ pub fn serve<H: PartyHandler>(listener: TcpListener, identity: IdentityKey, peer
 /// Most connections a listening party serves at once; more are closed unanswered.
 pub const MAX_OPEN_CONNECTIONS: usize = 64;
 
-fn refuse(link: &mut SecureChannel, refusal: &Refusal) -> Result<()> {
+fn refuse(link: &mut Link, refusal: &Refusal) -> Result<()> {
     link.send_postcard(&Control::Refuse { code: refusal.code.as_str().into(), message: refusal.message.clone() })
 }
 
 impl<H: PartyHandler> Server<H> {
+    /// Serves one connection: a join, or one proposal after another (a coordinator
+    /// keeps its connection open between runs; each run is checked on its own).
     fn handle(&self, stream: std::net::TcpStream) -> Result<()> {
-        let mut link = SecureChannel::accept(stream, &self.identity, |key| self.peers.role_of(key))?;
-        match link.recv_postcard::<Control>()? {
-            Control::Propose(plan) => self.run_proposal(link, plan),
-            Control::Join { session_id, plan_hash } => self.join(link, session_id, plan_hash),
-            _ => Err(MpcError::Unexpected { culprit: link.peer(), detail: "expected a proposal or a join".into() }),
+        let mut link = Link::new(SecureChannel::accept(stream, &self.identity, |key| self.peers.role_of(key))?);
+        let mut runs = 0u64;
+        loop {
+            let bytes = match link.recv() {
+                Ok(bytes) => bytes,
+                // The coordinator closed (or let idle) a connection between runs.
+                Err(MpcError::PeerUnavailable { .. }) if runs > 0 => return Ok(()),
+                Err(error) => return Err(error),
+            };
+            runs += 1;
+            match decode_control::<Control>(link.peer(), &bytes)? {
+                Control::Propose(plan) => match self.run_proposal(link, plan)? {
+                    Some(next) => link = next,
+                    None => return Ok(()),
+                },
+                Control::Join { session_id, plan_hash } if runs == 1 => return self.join(link, session_id, plan_hash),
+                _ => {
+                    return Err(MpcError::Unexpected {
+                        culprit: link.peer(),
+                        detail: "expected a proposal or a join".into(),
+                    })
+                }
+            }
         }
     }
 
@@ -500,7 +652,9 @@ impl<H: PartyHandler> Server<H> {
         Ok(share)
     }
 
-    fn run_proposal(&self, mut link: SecureChannel, plan: RunPlan) -> Result<()> {
+    /// Runs one proposal; returns the coordinator's link when it is still in step
+    /// for another run (after a refusal or a completed run).
+    fn run_proposal(&self, mut link: Link, plan: RunPlan) -> Result<Option<Link>> {
         let me = self.handler.role();
         let from = link.peer();
         let checked = self.check_proposal(from, &plan).and_then(|share| Ok((share, self.handler.authorize(&plan)?)));
@@ -508,7 +662,8 @@ impl<H: PartyHandler> Server<H> {
             Ok(accepted) => accepted,
             Err(refusal) => {
                 self.handler.refused(&plan, &refusal);
-                return refuse(&mut link, &refusal);
+                refuse(&mut link, &refusal)?;
+                return Ok(Some(link));
             }
         };
         let result = self.connect_and_execute(link, &plan, share.as_deref(), digest);
@@ -521,7 +676,8 @@ impl<H: PartyHandler> Server<H> {
                 };
                 let bytes = postcard::to_allocvec(&notice).map_err(|e| MpcError::InvalidInput(e.to_string()))?;
                 transport.send(plan.coordinator, bytes)?;
-                stored
+                stored?;
+                Ok(transport.into_links().into_iter().find(|link| link.peer() == plan.coordinator))
             }
             Err(error) => {
                 self.handler.failed(&plan, &error);
@@ -538,7 +694,7 @@ impl<H: PartyHandler> Server<H> {
 
     fn connect_and_execute(
         &self,
-        mut link: SecureChannel,
+        mut link: Link,
         plan: &RunPlan,
         share: Option<&KeyShare>,
         digest: Option<[u8; 32]>,
@@ -554,7 +710,7 @@ impl<H: PartyHandler> Server<H> {
                     .addr
                     .as_deref()
                     .ok_or_else(|| MpcError::InvalidInput(format!("no address pinned for {other}")))?;
-                let mut joined = SecureChannel::connect(addr, &self.identity, other, &entry.public_key)?;
+                let mut joined = Link::new(SecureChannel::connect(addr, &self.identity, other, &entry.public_key)?);
                 joined.send_postcard(&Control::Join { session_id: plan.session_id, plan_hash })?;
                 match joined.recv_postcard::<Control>()? {
                     Control::Accept => links.push(joined),
@@ -588,7 +744,7 @@ impl<H: PartyHandler> Server<H> {
             })?;
             links.push(joined);
         }
-        let mut transport = MeshTransport::new(links);
+        let mut transport = MeshTransport::from_links(links);
         let mut commit = || {
             self.handler.commit(plan).map_err(|refusal| MpcError::Refused {
                 party: me,
@@ -600,7 +756,7 @@ impl<H: PartyHandler> Server<H> {
         Ok((transport, output))
     }
 
-    fn join(&self, mut link: SecureChannel, session_id: SessionId, plan_hash: [u8; 32]) -> Result<()> {
+    fn join(&self, mut link: Link, session_id: SessionId, plan_hash: [u8; 32]) -> Result<()> {
         let from = link.peer();
         let pending = self.pending.lock().map_err(|_| MpcError::Io("lock".into()))?.remove(&session_id);
         let Some(pending) = pending else {
@@ -706,6 +862,119 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A cosigner that notes freeze notices and nothing else.
+    struct Noting;
+
+    impl PartyHandler for Noting {
+        fn role(&self) -> Role {
+            Role::Cosigner
+        }
+        fn authorize(&self, _: &RunPlan) -> std::result::Result<Option<[u8; 32]>, Refusal> {
+            Ok(None)
+        }
+        fn share(&self, _: &WalletId) -> Result<Arc<KeyShare>> {
+            Err(MpcError::InvalidInput("no shares here".into()))
+        }
+        fn completed(&self, _: &RunPlan, _: RunOutput) -> Result<()> {
+            Ok(())
+        }
+        fn failed(&self, _: &RunPlan, _: &MpcError) {}
+    }
+
+    /// A TCP relay in front of `target` that counts the connections it carries and
+    /// can cut them all (as a peer restart or a network failure would).
+    struct Relay {
+        addr: String,
+        accepted: Arc<std::sync::atomic::AtomicUsize>,
+        open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    }
+
+    impl Relay {
+        fn start(target: String) -> Relay {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let open = Arc::new(Mutex::new(Vec::new()));
+            let (count, streams) = (accepted.clone(), open.clone());
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    let client = client.unwrap();
+                    let server = std::net::TcpStream::connect(&target).unwrap();
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    streams.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                    for (mut from, mut to) in
+                        [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)]
+                    {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            });
+            Relay { addr, accepted, open }
+        }
+
+        fn connections(&self) -> usize {
+            self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        fn cut(&self) {
+            for stream in self.open.lock().unwrap().drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    fn freeze_plan(wallet: &WalletId) -> RunPlan {
+        let notice = Operation::Freeze { frozen_at: 1, reason: "test".into() };
+        RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], notice).unwrap()
+    }
+
+    /// A coordinator carries run after run over one authenticated connection, each
+    /// with its own session id (a reused one is refused, and the connection stays
+    /// usable), and dials again when the connection is cut.
+    #[test]
+    fn a_coordinator_reuses_its_connection_and_redials_after_a_cut() {
+        let (service_key, cosigner_key) = (IdentityKey::generate().unwrap(), IdentityKey::generate().unwrap());
+        let (service_public, cosigner_public) = (service_key.public(), cosigner_key.public());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay::start(listener.local_addr().unwrap().to_string());
+        let cosigner_peers = PeerBook {
+            peers: [(Role::Service, crate::net::PeerEntry { public_key: service_public, addr: None })].into(),
+        };
+        std::thread::spawn(move || serve(listener, cosigner_key, cosigner_peers, Noting));
+        let service_peers = PeerBook {
+            peers: [(
+                Role::Cosigner,
+                crate::net::PeerEntry { public_key: cosigner_public, addr: Some(relay.addr.clone()) },
+            )]
+            .into(),
+        };
+        let coordinator = Coordinator::new(service_key, service_peers);
+        let wallet = WalletId::from_random([5; 12]);
+        let run = |plan: &RunPlan| coordinator.coordinate(plan, None, None, &mut no_commit);
+
+        for _ in 0..3 {
+            assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        }
+        assert_eq!(relay.connections(), 1, "three runs, one connection");
+
+        let plan = freeze_plan(&wallet);
+        assert!(matches!(run(&plan), Ok(RunOutput::Noted)));
+        match run(&plan) {
+            Err(MpcError::Refused { party: Role::Cosigner, code: ErrorCode::SessionReused, .. }) => {}
+            other => panic!("a reused session id was answered with {:?}", other.map(|_| ())),
+        }
+        assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        assert_eq!(relay.connections(), 1, "a refusal keeps the connection in step");
+
+        relay.cut();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
+        assert_eq!(relay.connections(), 2, "a cut connection is replaced");
     }
 
     #[test]

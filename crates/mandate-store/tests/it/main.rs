@@ -49,6 +49,7 @@ fn native(id: &str, key: Option<&str>, value: U256) -> NewTransaction {
         gas_limit: 21_000,
         max_fee_per_gas: 2_000_000_000,
         approval_ttl_secs: 3600,
+        requested: None,
     }
 }
 
@@ -267,6 +268,58 @@ fn a_decision_made_with_a_replaced_policy_reserves_nothing() {
     let outcome = store.reserve(request, 0, 3, "agent", |view| decide(&old_policy, value, view, 3), no_events).unwrap();
     assert!(matches!(outcome, ReserveOutcome::PolicyChanged), "{outcome:?}");
     assert!(store.transaction("tx_stale").unwrap().is_none());
+}
+
+/// The request's record is written with the reservation, in one database
+/// transaction: right before the decision when the send is reserved or denied,
+/// alone for an idempotent replay, and not at all when a changed policy rolls the
+/// attempt back (the retry writes it once).
+#[test]
+fn the_request_is_audited_in_the_reservation_transaction() {
+    let (_dir, store) = store_with_wallet();
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let p = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
+    let requested = |id: &str, key: Option<&str>, value: U256| NewTransaction {
+        requested: Some(entry("transaction.requested")),
+        ..native(id, key, value)
+    };
+    let before = events(&store).len();
+    let stale = Policy::parse(r#"{"version":1,"rules":[]}"#).unwrap();
+    let outcome = store.reserve(
+        requested("t0", None, U256::from(1)),
+        0,
+        5,
+        "a",
+        |view| decide(&stale, U256::from(1), view, 5),
+        no_events,
+    );
+    assert!(matches!(outcome.unwrap(), ReserveOutcome::PolicyChanged));
+    assert_eq!(events(&store).len(), before, "a rolled-back attempt leaves no record");
+
+    let allow = |view: &ReserveView| decide(&p, U256::from(1), view, 5);
+    let outcome = store.reserve(requested("t1", Some("k"), U256::from(1)), 0, 5, "a", allow, no_events).unwrap();
+    assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
+    let too_much = parse_units("2", 18).unwrap();
+    let outcome = store
+        .reserve(requested("t2", None, too_much), 0, 5, "a", |view| decide(&p, too_much, view, 5), no_events)
+        .unwrap();
+    assert!(matches!(outcome, ReserveOutcome::Denied(_)), "{outcome:?}");
+    let outcome = store.reserve(requested("t3", Some("k"), U256::from(1)), 0, 5, "a", allow, no_events).unwrap();
+    assert!(matches!(outcome, ReserveOutcome::Existing(ref tx) if tx.id == "t1"), "{outcome:?}");
+
+    let events = events(&store);
+    assert_eq!(
+        events[before..],
+        [
+            "transaction.requested",
+            "policy.decision",
+            "transaction.requested",
+            "policy.decision",
+            "transaction.requested"
+        ]
+    );
+    assert_eq!(store.verify_audit().unwrap(), Ok(events.len() as u64));
 }
 
 #[test]
