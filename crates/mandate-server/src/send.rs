@@ -75,7 +75,8 @@ impl SendPipeline {
 
     /// Every stage, for a REST request: `200` with the record once broadcast, `202`
     /// when held, an error (with `broadcast: false | "unknown"`) otherwise.
-    pub(crate) async fn run(self, key: Option<String>) -> ApiResult<Response> {
+    /// `prelude`: the `Server-Timing` entries of the stages before the pipeline.
+    pub(crate) async fn run(self, key: Option<String>, prelude: String) -> ApiResult<Response> {
         // Early, to spare the chain reads; the reservation checks again atomically.
         refuse_if_frozen(&self.state, &self.wallet.id)?;
         let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
@@ -85,7 +86,7 @@ impl SendPipeline {
         let task = tokio::spawn(crate::timing::timed(self.after_request(key, tx_id, requested)));
         let (outcome, stages) = task.await.map_err(|e| ApiError::internal(format!("send task failed: {e}")))?;
         outcome.map(|mut response| {
-            let stages = stages.and_then(|stages| stages.to_str().ok().map(str::to_string));
+            let stages = stages.and_then(|stages| stages.to_str().ok().map(|s| format!("{prelude}, {s}")));
             if let Some(value) = stages.and_then(|text| HeaderValue::from_str(&text).ok()) {
                 response.headers_mut().insert("server-timing", value);
             }

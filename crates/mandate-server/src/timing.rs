@@ -1,11 +1,16 @@
 //! Where a send's time goes: the send pipeline marks the end of each stage, and the
 //! response carries the stages as a standard `Server-Timing` header
-//! (`chain;dur=1.9, reserve;dur=2.4, sign;dur=17.0, …`, milliseconds), which
-//! `mandate bench send` aggregates. Outside a timed request, marks cost nothing.
+//! (`auth;dur=0.1, decode;dur=0.2, chain;dur=1.9, reserve;dur=2.4, sign;dur=17.0, …`,
+//! milliseconds), which `mandate bench send` aggregates. `auth` runs from the
+//! request's arrival (stamped by the router's middleware) to the handler (credential
+//! and body read), `decode` from there to the pipeline. Outside a timed request,
+//! marks cost nothing.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::Instant;
+
+use axum::Extension;
 
 use axum::http::HeaderValue;
 
@@ -16,6 +21,34 @@ struct Stages {
 
 tokio::task_local! {
     static STAGES: RefCell<Stages>;
+}
+
+/// When a request arrived (a request extension set by the router's middleware).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestStarted(pub(crate) Instant);
+
+/// The stages before the pipeline: `auth` up to the handler, then `decode`.
+pub(crate) struct Prelude {
+    entered: Instant,
+    auth_ms: Option<f64>,
+}
+
+impl Prelude {
+    /// At the handler's entry.
+    pub(crate) fn enter(started: Option<Extension<RequestStarted>>) -> Prelude {
+        let entered = Instant::now();
+        let auth_ms = started.map(|Extension(RequestStarted(at))| entered.duration_since(at).as_secs_f64() * 1e3);
+        Prelude { entered, auth_ms }
+    }
+
+    /// When decoding is done: the `Server-Timing` entries so far.
+    pub(crate) fn decoded(self) -> String {
+        let decode = format!("decode;dur={:.2}", self.entered.elapsed().as_secs_f64() * 1e3);
+        match self.auth_ms {
+            Some(auth) => format!("auth;dur={auth:.2}, {decode}"),
+            None => decode,
+        }
+    }
 }
 
 /// Records the time since the previous mark (or the start) under `stage`; repeated

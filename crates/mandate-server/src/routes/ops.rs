@@ -17,8 +17,10 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::task::blocking;
 
-/// Counts every routed request by its route template (middleware).
-pub(crate) async fn count_requests(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+/// Counts every routed request by its route template, and stamps its arrival for
+/// the send's `Server-Timing` (middleware).
+pub(crate) async fn count_requests(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(crate::timing::RequestStarted(std::time::Instant::now()));
     let method = request.method().as_str().to_string();
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_string());
     let response = next.run(request).await;

@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Json;
+use axum::{Extension, Json};
 use mandate_core::ErrorCode;
 use mandate_store::{TxRecord, TxStatus};
 use serde_json::{json, Value};
@@ -24,35 +24,40 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{body_bytes, idempotency_key, CallRequest, TransferRequest};
 use crate::send::{Replacement, SendPipeline};
 use crate::state::AppState;
+use crate::timing::{Prelude, RequestStarted};
 
 /// `POST /v1/wallets/{id}/transactions`: a native or ERC-20 transfer.
 pub(crate) async fn send(
     State(state): State<Arc<AppState>>,
+    started: Option<Extension<RequestStarted>>,
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let prelude = Prelude::enter(started);
     let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
     let request = TransferRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
     let plan = transfer_plan(&state, policy_of(&state, &wallet.id)?.as_deref(), &request).await?;
-    SendPipeline::new(state, wallet, plan, principal.actor())?.run(key).await
+    SendPipeline::new(state, wallet, plan, principal.actor())?.run(key, prelude.decoded()).await
 }
 
 /// `POST /v1/wallets/{id}/contract-calls`: any contract call (`data`, or `function` + `args`).
 pub(crate) async fn contract_call(
     State(state): State<Arc<AppState>>,
+    started: Option<Extension<RequestStarted>>,
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
+    let prelude = Prelude::enter(started);
     let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
     let request = CallRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
     let plan = TxPlan { to: request.to, value: request.value, data: request.data };
-    SendPipeline::new(state, wallet, plan, principal.actor())?.run(key).await
+    SendPipeline::new(state, wallet, plan, principal.actor())?.run(key, prelude.decoded()).await
 }
 
 /// A submitted transaction, its wallet's pipeline, for a replacement by `principal`

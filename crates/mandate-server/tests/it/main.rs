@@ -396,3 +396,23 @@ async fn readiness_names_what_is_not_ready() {
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!((body["ready"].as_bool(), body["checks"]["cosigner"].as_str()), (Some(false), Some("unreachable")));
 }
+
+#[tokio::test]
+async fn a_send_reports_where_its_time_went_stage_by_stage() {
+    let h = Harness::new(cap("1"));
+    let to = Address::repeat_byte(0x42).to_checksum(None);
+    let request = Request::post(format!("/v1/wallets/{}/transactions", h.wallet))
+        .header("authorization", format!("Bearer {}", h.agent()))
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"to": to, "amount": "0.1"}).to_string()))
+        .unwrap();
+    let response = app(h.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let timing = response.headers()["server-timing"].to_str().unwrap().to_string();
+    let stages: Vec<&str> = timing.split(", ").map(|entry| entry.split(';').next().unwrap()).collect();
+    assert_eq!(stages, ["auth", "decode", "chain", "reserve", "sign", "record", "broadcast"], "{timing}");
+    for entry in timing.split(", ") {
+        let ms: f64 = entry.split("dur=").nth(1).unwrap().parse().unwrap();
+        assert!((0.0..60_000.0).contains(&ms), "{entry}");
+    }
+}
