@@ -313,6 +313,11 @@ impl OwnerSignature {
         self.verify_text(&decision.message())
     }
 
+    /// Verifies the signature over another owner-signed text (an agent registration).
+    pub fn verify_message(&self, message: &str) -> Result<(), ApprovalError> {
+        self.verify_text(message)
+    }
+
     /// Verifies the signature over `message` (UTF-8 text), for the key it names.
     fn verify_text(&self, message: &str) -> Result<(), ApprovalError> {
         match self.key {
@@ -426,6 +431,15 @@ impl OwnerSecret {
         self.sign_text(&ceremony.message())
     }
 
+    /// Signs an agent registration's text.
+    pub fn sign_agent_registration(
+        &self,
+        registration: &crate::agent::AgentRegistration,
+    ) -> Result<OwnerSignature, ApprovalError> {
+        registration.validate()?;
+        self.sign_text(&registration.message())
+    }
+
     fn sign_text(&self, message: &str) -> Result<OwnerSignature, ApprovalError> {
         let signature = match &self.inner {
             SecretInner::Ed25519(key) => key.sign(message.as_bytes()).to_bytes().to_vec(),
@@ -499,7 +513,8 @@ impl SignedDecision {
 }
 
 /// The headers that begin every text an owner signs (decisions, ceremonies).
-const OWNER_TEXT_HEADERS: [&[u8]; 2] = [b"Mandate owner decision", b"Mandate owner ceremony"];
+const OWNER_TEXT_HEADERS: [&[u8]; 3] =
+    [b"Mandate owner decision", b"Mandate owner ceremony", b"Mandate agent registration"];
 
 /// Whether `message` is, or begins with, an owner text's header (ignoring leading
 /// whitespace and ASCII case). No wallet may sign such a message: owner texts are a

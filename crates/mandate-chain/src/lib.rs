@@ -10,6 +10,7 @@ use alloy_consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope};
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, Signature, TxKind, B256, U256};
 
+pub mod agent;
 pub mod approval;
 #[cfg(feature = "rpc")]
 pub mod contracts;

@@ -110,6 +110,21 @@ impl Daemon {
         self.call(method, segments, &[], Body::Raw(&body))
     }
 
+    /// Sends a request as built (headers included): the answer's JSON, or the daemon's
+    /// error envelope as the CLI's error.
+    pub(crate) fn raw(&self, request: mandate_client::RawRequest) -> CliResult<Value> {
+        let reply = self.block_on(self.client.send_raw(request)).map_err(|error| self.error(error))?;
+        let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        if (200..300).contains(&reply.status) {
+            return Ok(body);
+        }
+        let field = |name: &str| body.get("error").and_then(|envelope| envelope.get(name));
+        let code = field("code").and_then(Value::as_str).unwrap_or_default();
+        let message = field("message").and_then(Value::as_str).unwrap_or("the daemon refused the request").to_string();
+        let code = ErrorCode::ALL.iter().copied().find(|known| known.as_str() == code).unwrap_or(ErrorCode::Internal);
+        Err(CliError::new(code, message).with_details(field("details").cloned().unwrap_or_default()))
+    }
+
     fn call(&self, method: Method, segments: &[&str], query: &[(&str, String)], body: Body<'_>) -> CliResult<Value> {
         self.block_on(self.client.call(method, segments, query, body)).map_err(|error| self.error(error))
     }

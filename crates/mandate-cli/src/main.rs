@@ -4,6 +4,7 @@
 //! recovery party is this CLI itself. The operator's commands (`wallet`, `policy`,
 //! `session`, `audit`) talk to the daemon's REST API.
 
+mod agent;
 mod api;
 mod layout;
 mod mcp;
@@ -181,6 +182,13 @@ enum Command {
         /// Only this wallet's.
         #[arg(long)]
         wallet: Option<String>,
+    },
+    /// Agent keys: an agent signs its own requests (docs/AGENTS.md).
+    Agent {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: agent::AgentCommand,
     },
     /// Cancel a transaction (operator): a held one before it is sent; a submitted one
     /// not yet mined by a zero-value self-send at its nonce with higher fees.
@@ -531,6 +539,7 @@ fn run(cli: Cli) -> CliResult<Report> {
             )
         }
         Command::Pending { daemon, wallet } => return owner::pending(&daemon, wallet.as_deref()),
+        Command::Agent { daemon, command } => return agent::agent(&daemon, command),
         Command::Cancel { daemon, id } => return owner::cancel(&daemon, &id),
         Command::SpeedUp { daemon, id } => return owner::speed_up(&daemon, &id),
         Command::Freeze { daemon, wallet, all, reason } => {

@@ -244,6 +244,21 @@ error_codes! {
     OwnerKeyIsWallet => ("OWNER_KEY_IS_WALLET", Validation, false),
     /// The request's `Host` is not a name the daemon answers to (DNS-rebinding protection).
     HostNotAllowed => ("HOST_NOT_ALLOWED", Forbidden, false),
+    /// A signed agent request whose signature does not recover the agent it names
+    /// (wrong key, or the method, path, body, wallet or nonce changed after signing).
+    AgentSignatureInvalid => ("AGENT_SIGNATURE_INVALID", Authentication, false),
+    /// No active agent with this address (never registered, revoked, or replaced).
+    AgentUnknown => ("AGENT_UNKNOWN", Authentication, false),
+    /// The agent's registration is past its `valid_until`.
+    AgentExpired => ("AGENT_EXPIRED", Authentication, false),
+    /// This agent used this nonce already: a replay.
+    AgentNonceReplayed => ("AGENT_NONCE_REPLAYED", Authentication, false),
+    /// The nonce is not above the smallest of the agent's 100 highest: too old to tell from a replay.
+    AgentNonceTooOld => ("AGENT_NONCE_TOO_OLD", Authentication, false),
+    /// The nonce (milliseconds) is more than two days before or one day after the daemon's clock.
+    AgentNonceOutOfRange => ("AGENT_NONCE_OUT_OF_RANGE", Authentication, false),
+    /// The wallet has as many named agents as it may (3).
+    AgentLimitReached => ("AGENT_LIMIT_REACHED", Conflict, false),
 }
 
 impl ErrorCode {
@@ -305,6 +320,12 @@ impl ErrorCode {
             HostNotAllowed => {
                 "address the daemon by its listen address or localhost, or start it with --allowed-host NAME"
             }
+            AgentSignatureInvalid => "sign the exact request (method, path with query, body, wallet, nonce)",
+            AgentUnknown | AgentExpired => "have an owner register this agent key again (mandate agent register)",
+            AgentNonceReplayed | AgentNonceTooOld | AgentNonceOutOfRange => {
+                "sign again with a fresh nonce: the current time in milliseconds"
+            }
+            AgentLimitReached => "revoke an agent first, or register under an existing name to replace it",
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }

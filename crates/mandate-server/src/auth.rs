@@ -214,6 +214,10 @@ impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        // A signed agent request, verified by `agent_auth` before the handler.
+        if let Some(crate::agent_auth::VerifiedAgent(session)) = parts.extensions.get() {
+            return Ok(Principal::Agent(Box::new(session.clone())));
+        }
         let request = RequestInfo { client: ClientIp::of(parts), method: &parts.method, path: parts.uri.path() };
         authenticate(state, &parts.headers, &request)
     }

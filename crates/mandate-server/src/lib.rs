@@ -12,6 +12,7 @@
 //! identity and pins): one directory then holds two shares per wallet.
 
 mod actions;
+mod agent_auth;
 mod approvals;
 mod audit;
 mod auth;

@@ -181,6 +181,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/unfreeze"),
     ("post", "/v1/freeze"),
     ("get", "/v1/wallets/{id}/owners"),
+    ("get", "/v1/wallets/{id}/agents"),
+    ("post", "/v1/wallets/{id}/agents"),
+    ("post", "/v1/agents/{address}/revoke"),
     ("post", "/v1/wallets/{id}/owners"),
     ("get", "/v1/approvals"),
     ("get", "/v1/approvals/{id}"),
@@ -333,6 +336,18 @@ fn operation(method: &str, path: &str) -> Value {
         }
         ("post", "/v1/wallets/{id}/owners") => {
             op("Register an owner (ed25519:<hex> or evm:0x…)", "operator", Some("AddOwner"), &[("200", "OwnerAdded")])
+        }
+        ("get", "/v1/wallets/{id}/agents") => {
+            op("The wallet's agent keys, active and revoked", "operator|agent:read", None, &[("200", "AgentList")])
+        }
+        ("post", "/v1/wallets/{id}/agents") => op(
+            "Register an agent key with an owner's signature over the registration (no bearer token)",
+            "none",
+            Some("RegisterAgent"),
+            &[("201", "AgentRegistered")],
+        ),
+        ("post", "/v1/agents/{address}/revoke") => {
+            op("Revoke an agent key at once", "operator", None, &[("200", "AgentRevoked")])
         }
         ("get", "/v1/approvals") => op(
             "Held transactions (pending approval, delayed, approved) with the texts owners sign",
@@ -494,6 +509,21 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
                    "label": text(), "created_at": time()}),
             &[],
         ),
+    );
+    schemas.insert(
+        "Agent".into(),
+        object(
+            json!({"id": text(), "address": address(), "wallet_id": text(), "name": text(), "scopes": array(text()),
+                   "valid_until": time(), "created_at": time(), "revoked_at": time_or_null(),
+                   "last_used_at": time_or_null()}),
+            &[],
+        ),
+    );
+    schemas.insert("AgentList".into(), object(json!({"agents": array(schema("Agent"))}), &[]));
+    schemas.insert("AgentRegistered".into(), object(json!({"agent": schema("Agent"), "replaced": array(text())}), &[]));
+    schemas.insert(
+        "AgentRevoked".into(),
+        object(json!({"address": address(), "agent_id": text(), "revoked": boolean()}), &[]),
     );
     schemas.insert("OwnerList".into(), object(json!({"wallet_id": text(), "owners": array(schema("Owner"))}), &[]));
     schemas.insert(
@@ -867,6 +897,15 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
             "properties": {"url": {"type": "string", "description": "https:// (http:// only to localhost)"},
                 "events": {"type": "array", "minItems": 1,
                     "items": {"enum": Event::ALL.iter().map(|event| event.name()).collect::<Vec<_>>()}}}},
+        "RegisterAgent": {"type": "object", "required": ["registration", "owner_signature"], "additionalProperties": false,
+            "properties": {
+                "registration": {"type": "object", "additionalProperties": false,
+                    "required": ["wallet", "agent", "name", "scopes", "valid_until", "nonce"],
+                    "properties": {"wallet": {"type": "string"}, "agent": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
+                        "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
+                        "valid_until": {"type": "integer"}, "nonce": {"type": "integer"}}},
+                "owner_signature": {"type": "string",
+                    "description": "the owner's signature over the registration's text (docs/AGENTS.md)"}}},
         "AddOwner": {"type": "object", "required": ["owner_key"], "additionalProperties": false,
             "properties": {"owner_key": {"type": "string"}, "label": {"type": "string", "maxLength": 100}}}
     });

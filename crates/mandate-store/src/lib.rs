@@ -4,6 +4,7 @@
 //!
 //! Must never depend on the server, the HTTP stack or key shares.
 
+mod agents;
 mod audit;
 mod held;
 mod migrations;
@@ -11,6 +12,7 @@ mod operator_keys;
 mod store;
 mod webhooks;
 
+pub use agents::{AgentLimit, AgentRecord};
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
 pub use held::{Claim, OwnerRecord, Resolution};
 pub use operator_keys::OperatorKeyRecord;

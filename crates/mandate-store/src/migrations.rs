@@ -106,6 +106,17 @@ const MIGRATIONS: &[&str] = &[
         bound_at INTEGER NOT NULL, PRIMARY KEY (wallet_id, chain_id));
     CREATE INDEX transactions_by_wallet_nonce ON transactions (wallet_id, nonce);
     "#,
+    // 7: agent keys registered by an owner (the registration text and the owner's
+    // signature kept as evidence) and each agent's highest request nonces.
+    r#"
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY, address TEXT NOT NULL, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        name TEXT NOT NULL, scopes TEXT NOT NULL, valid_until INTEGER NOT NULL, registration TEXT NOT NULL,
+        owner_signature TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER, last_used_at INTEGER);
+    CREATE INDEX agents_by_address ON agents (address, revoked_at);
+    CREATE INDEX agents_by_wallet ON agents (wallet_id, revoked_at);
+    CREATE TABLE agent_nonces (agent_id TEXT NOT NULL, nonce INTEGER NOT NULL, PRIMARY KEY (agent_id, nonce));
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -11,6 +11,7 @@
     unreachable_pub
 )]
 
+mod agents;
 mod approvals;
 mod audit;
 mod compromise;

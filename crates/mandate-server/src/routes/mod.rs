@@ -3,6 +3,7 @@
 //! the modules of their own subsystems (signatures, approvals, freezes, webhooks).
 
 mod admin;
+mod agents;
 mod ops;
 mod sessions;
 mod transactions;
@@ -46,6 +47,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/unfreeze", get(freeze::unfreeze_message).post(freeze::unfreeze))
         .route("/v1/freeze", post(freeze::freeze_all))
         .route("/v1/wallets/{id}/owners", get(approvals::list_owners).post(approvals::add_owner))
+        .route("/v1/wallets/{id}/agents", get(agents::list).post(agents::register))
+        .route("/v1/agents/{address}/revoke", post(agents::revoke))
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", get(approvals::show))
         .route("/v1/approvals/{id}/approve", post(approvals::approve))
@@ -68,6 +71,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this endpoint")
         })
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::agent_auth::verify_agent_requests))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -416,3 +416,233 @@ async fn a_send_reports_where_its_time_went_stage_by_stage() {
         assert!((0.0..60_000.0).contains(&ms), "{entry}");
     }
 }
+
+// ---- Agent keys: requests signed by the agent's own key ----
+
+/// A k256 key and its address.
+fn evm_key() -> (k256::ecdsa::SigningKey, Address) {
+    let key = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let address = Address::from_public_key(key.verifying_key());
+    (key, address)
+}
+
+/// r‖s‖v (v = 27/28) over a 32-byte digest, low s.
+fn sign_digest(key: &k256::ecdsa::SigningKey, digest: &[u8]) -> Vec<u8> {
+    let (sig, recovery) = key.sign_prehash_recoverable(digest).unwrap();
+    let sig = sig.normalize_s().unwrap_or(sig);
+    let recovery =
+        k256::ecdsa::RecoveryId::trial_recovery_from_prehash(key.verifying_key(), digest, &sig).unwrap_or(recovery);
+    let mut raw = sig.to_bytes().to_vec();
+    raw.push(27 + recovery.to_byte());
+    raw
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Agents {
+    h: Harness,
+    owner: k256::ecdsa::SigningKey,
+    owner_address: Address,
+}
+
+impl Agents {
+    fn new(rules: Value) -> Agents {
+        let h = Harness::new(rules);
+        let (owner, owner_address) = evm_key();
+        let record = mandate_store::OwnerRecord {
+            wallet_id: h.wallet.clone(),
+            owner_key: format!("evm:{}", owner_address.to_checksum(None)),
+            label: "owner".into(),
+            created_at: now(),
+        };
+        h.store.add_owner(&record, entry("owner.added")).unwrap();
+        Agents { h, owner, owner_address }
+    }
+
+    /// The owner registers `agent` as `name` with `scopes` for `valid_secs`.
+    async fn register(&self, agent: Address, name: &str, scopes: &[&str], valid_secs: u64) -> (StatusCode, Value) {
+        let registration = mandate_chain::agent::AgentRegistration {
+            wallet: self.h.wallet.clone(),
+            agent,
+            name: name.into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            valid_until: now() + valid_secs,
+            nonce: rand::random(),
+        };
+        let digest = alloy_primitives::eip191_hash_message(registration.message().as_bytes());
+        let signature = format!(
+            "eip191:{}:0x{}",
+            self.owner_address.to_checksum(None),
+            hex::encode(sign_digest(&self.owner, digest.as_slice()))
+        );
+        let body = json!({"registration": registration, "owner_signature": signature});
+        self.raw("POST", &format!("/v1/wallets/{}/agents", self.h.wallet), body.to_string(), &[]).await
+    }
+
+    async fn raw(&self, method: &str, path: &str, body: String, headers: &[(&str, String)]) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = app(self.h.state.clone()).oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A request signed by `key` with `nonce`; `sent_body` lets a test change the body after signing.
+    async fn signed(
+        &self,
+        key: &k256::ecdsa::SigningKey,
+        method: &str,
+        path: &str,
+        body: &str,
+        nonce: u64,
+        sent_body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let address = Address::from_public_key(key.verifying_key());
+        let digest = mandate_chain::agent::request_digest(method, path, body.as_bytes(), &self.h.wallet, nonce);
+        let headers = [
+            ("mandate-agent", address.to_checksum(None)),
+            ("mandate-agent-nonce", nonce.to_string()),
+            ("mandate-agent-signature", format!("0x{}", hex::encode(sign_digest(key, digest.as_slice())))),
+        ];
+        self.raw(method, path, sent_body.unwrap_or(body).to_string(), &headers).await
+    }
+
+    fn send_body(amount: &str) -> String {
+        json!({"to": Address::repeat_byte(0x42).to_checksum(None), "amount": amount}).to_string()
+    }
+}
+
+#[tokio::test]
+async fn an_agent_key_signs_its_requests_and_a_changed_or_replayed_request_is_refused() {
+    let a = Agents::new(cap("1"));
+    let (key, agent) = evm_key();
+    let (status, registered) = a.register(agent, "trader", &["read", "broadcast"], 3600).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let path = format!("/v1/wallets/{}/transactions", a.h.wallet);
+    let body = Agents::send_body("0.1");
+
+    let nonce = now_ms();
+    let (status, sent) = a.signed(&key, "POST", &path, &body, nonce, None).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_str().unwrap();
+    let tail = a.h.store.audit_tail(20).unwrap();
+    let agent_id = registered["agent"]["id"].as_str().unwrap();
+    assert!(
+        tail.iter().any(|r| r["event"] == "transaction.requested" && r["actor"] == format!("agent:{agent_id}")),
+        "the audit names the agent: {tail:?}"
+    );
+    assert_eq!(a.h.broadcasts(), 1, "{id}");
+
+    let (status, replay) = a.signed(&key, "POST", &path, &body, nonce, None).await;
+    assert_eq!((status, code(&replay)), (StatusCode::UNAUTHORIZED, "AGENT_NONCE_REPLAYED"), "{replay}");
+    let changed = Agents::send_body("0.9");
+    let (_, tampered) = a.signed(&key, "POST", &path, &body, nonce + 1, Some(&changed)).await;
+    assert_eq!(code(&tampered), "AGENT_SIGNATURE_INVALID", "a body changed after signing: {tampered}");
+    let stale = now_ms() - 3 * 24 * 3600 * 1000;
+    let (_, old) = a.signed(&key, "POST", &path, &body, stale, None).await;
+    assert_eq!(code(&old), "AGENT_NONCE_OUT_OF_RANGE", "{old}");
+    let (stranger, _) = evm_key();
+    let (_, unknown) = a.signed(&stranger, "POST", &path, &body, now_ms(), None).await;
+    assert_eq!(code(&unknown), "AGENT_UNKNOWN", "{unknown}");
+    // A bearer token beside the agent's signature is ambiguous.
+    let digest = mandate_chain::agent::request_digest("GET", &path, b"", &a.h.wallet, now_ms());
+    let headers = [
+        ("mandate-agent", agent.to_checksum(None)),
+        ("mandate-agent-nonce", now_ms().to_string()),
+        ("mandate-agent-signature", format!("0x{}", hex::encode(sign_digest(&key, digest.as_slice())))),
+        ("authorization", format!("Bearer {}", a.h.agent())),
+    ];
+    assert_eq!(a.raw("GET", &path, String::new(), &headers).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(a.h.broadcasts(), 1, "nothing but the first request was sent");
+}
+
+#[tokio::test]
+async fn the_nonce_window_keeps_the_hundred_highest() {
+    let a = Agents::new(cap("1"));
+    let (key, agent) = evm_key();
+    assert_eq!(a.register(agent, "reader", &["read"], 3600).await.0, StatusCode::CREATED);
+    let path = format!("/v1/wallets/{}", a.h.wallet);
+    let base = now_ms();
+    for n in 0..=100u64 {
+        let (status, body) = a.signed(&key, "GET", &path, "", base + n, None).await;
+        assert_eq!(status, StatusCode::OK, "{n}: {body}");
+    }
+    // Nonces base+1 ..= base+100 are kept; base fell out, and anything below the window is refused.
+    let (_, below) = a.signed(&key, "GET", &path, "", base, None).await;
+    assert_eq!(code(&below), "AGENT_NONCE_TOO_OLD", "{below}");
+    let (_, replay) = a.signed(&key, "GET", &path, "", base + 50, None).await;
+    assert_eq!(code(&replay), "AGENT_NONCE_REPLAYED", "{replay}");
+    assert_eq!(a.signed(&key, "GET", &path, "", base + 500, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn agents_are_limited_replaced_by_name_revoked_and_scoped() {
+    let a = Agents::new(cap("1"));
+    let path = format!("/v1/wallets/{}", a.h.wallet);
+    let mut keys = Vec::new();
+    for name in ["a", "b", "c"] {
+        let (key, agent) = evm_key();
+        assert_eq!(a.register(agent, name, &["read"], 3600).await.0, StatusCode::CREATED);
+        keys.push(key);
+    }
+    let (_, fourth) = evm_key();
+    let (status, refused) = a.register(fourth, "d", &["read"], 3600).await;
+    assert_eq!((status, code(&refused)), (StatusCode::CONFLICT, "AGENT_LIMIT_REACHED"), "{refused}");
+    // A session agent does not count against the three, and must expire within a week.
+    let (session_key, session_agent) = evm_key();
+    assert_eq!(a.register(session_agent, "session", &["read"], 3600).await.0, StatusCode::CREATED);
+    let (_, too_long) = evm_key();
+    assert_eq!(a.register(too_long, "session", &["read"], 30 * 24 * 3600).await.0, StatusCode::BAD_REQUEST);
+    let (next_session_key, next_session) = evm_key();
+    assert_eq!(a.register(next_session, "session", &["read"], 3600).await.0, StatusCode::CREATED);
+    let (_, replaced) = a.signed(&session_key, "GET", &path, "", now_ms(), None).await;
+    assert_eq!(code(&replaced), "AGENT_UNKNOWN", "a new session agent replaces the old one: {replaced}");
+    assert_eq!(a.signed(&next_session_key, "GET", &path, "", now_ms(), None).await.0, StatusCode::OK);
+
+    // Registering a name that exists replaces that agent at once.
+    let (new_a, new_a_address) = evm_key();
+    let (status, body) = a.register(new_a_address, "a", &["read"], 3600).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["replaced"].as_array().unwrap().len(), 1);
+    assert_eq!(code(&a.signed(&keys[0], "GET", &path, "", now_ms(), None).await.1), "AGENT_UNKNOWN");
+    assert_eq!(a.signed(&new_a, "GET", &path, "", now_ms(), None).await.0, StatusCode::OK);
+
+    // A read-only agent cannot send; a revoked one cannot do anything.
+    let (status, scoped) =
+        a.signed(&keys[1], "POST", &format!("{path}/transactions"), &Agents::send_body("0.1"), now_ms(), None).await;
+    assert_eq!((status, code(&scoped)), (StatusCode::FORBIDDEN, "SCOPE_MISSING"), "{scoped}");
+    let b_address = Address::from_public_key(keys[1].verifying_key());
+    let operator = a.h.operator(&["admin"]);
+    let revoke = format!("/v1/agents/{}/revoke", b_address.to_checksum(None));
+    let (status, revoked) =
+        a.raw("POST", &revoke, String::new(), &[("authorization", format!("Bearer {operator}"))]).await;
+    assert_eq!((status, revoked["revoked"].as_bool()), (StatusCode::OK, Some(true)), "{revoked}");
+    assert_eq!(code(&a.signed(&keys[1], "GET", &path, "", now_ms(), None).await.1), "AGENT_UNKNOWN");
+    let listed = a.h.store.agents(&a.h.wallet).unwrap();
+    assert_eq!(listed.iter().filter(|agent| agent.revoked_at.is_none()).count(), 3, "a (new), c, session");
+    // An agent cannot register agents: only an owner's signature can.
+    let (_, forged) = evm_key();
+    let registration = mandate_chain::agent::AgentRegistration {
+        wallet: a.h.wallet.clone(),
+        agent: forged,
+        name: "e".into(),
+        scopes: vec!["broadcast".into()],
+        valid_until: now() + 60,
+        nonce: 1,
+    };
+    let digest = alloy_primitives::eip191_hash_message(registration.message().as_bytes());
+    let agent_signed = format!(
+        "eip191:{}:0x{}",
+        Address::from_public_key(new_a.verifying_key()).to_checksum(None),
+        hex::encode(sign_digest(&new_a, digest.as_slice()))
+    );
+    let body = json!({"registration": registration, "owner_signature": agent_signed}).to_string();
+    let (status, refused) = a.raw("POST", &format!("/v1/wallets/{}/agents", a.h.wallet), body, &[]).await;
+    assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "OWNER_SIGNATURE_INVALID"), "{refused}");
+    let _ = a.owner_address;
+}

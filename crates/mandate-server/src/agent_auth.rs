@@ -1,0 +1,142 @@
+//! Signed agent requests (docs/AGENTS.md): a request carrying `Mandate-Agent`,
+//! `Mandate-Agent-Nonce` and `Mandate-Agent-Signature` is authenticated here, before
+//! any handler: the agent is registered and active, the signature over the request's
+//! EIP-712 digest (method, path with query, SHA-256 of the body, wallet, nonce)
+//! recovers its address, and the nonce passes the agent's window. The verified agent
+//! then acts like a session of its wallet with its scopes (`Principal::Agent`), with
+//! the actor `agent:agt_…` in the audit trail. No bearer secret crosses the wire.
+
+use std::sync::Arc;
+
+use alloy_primitives::Address;
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use mandate_chain::agent::{recover_agent, request_digest, NonceRefusal, NonceWindow};
+use mandate_core::ErrorCode;
+use mandate_store::{AgentRecord, SessionRecord};
+
+use crate::error::{ApiError, ApiResult};
+use crate::request::MAX_BODY_BYTES;
+use crate::state::AppState;
+use crate::task::blocking;
+
+/// The header naming the agent's address.
+pub(crate) const AGENT_HEADER: &str = "mandate-agent";
+const NONCE_HEADER: &str = "mandate-agent-nonce";
+const SIGNATURE_HEADER: &str = "mandate-agent-signature";
+
+/// A verified agent, as the session it acts like (a request extension).
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedAgent(pub(crate) SessionRecord);
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, format!("a signed agent request needs {name}")))
+}
+
+/// The session an agent acts like: its wallet and scopes, expiring with it.
+fn as_session(agent: &AgentRecord) -> SessionRecord {
+    SessionRecord {
+        id: agent.id.clone(),
+        token_hash: String::new(),
+        wallet_id: agent.wallet_id.clone(),
+        scopes: agent.scopes.clone(),
+        created_at: agent.created_at,
+        ttl_secs: 0,
+        expires_at: agent.valid_until,
+        absolute_expires_at: agent.valid_until,
+        renewals: 0,
+        max_renewals: 0,
+        revoked_at: None,
+    }
+}
+
+/// Middleware: verifies a signed agent request (others pass untouched).
+pub(crate) async fn verify_agent_requests(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !request.headers().contains_key(AGENT_HEADER) {
+        return next.run(request).await;
+    }
+    match verify(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn verify(state: &Arc<AppState>, request: Request) -> ApiResult<Request> {
+    let (mut parts, body) = request.into_parts();
+    if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "a request is signed by an agent or carries a bearer token, not both",
+        ));
+    }
+    let address: Address = header(&parts.headers, AGENT_HEADER)?
+        .parse()
+        .map_err(|_| ApiError::new(ErrorCode::Unauthenticated, format!("{AGENT_HEADER}: not an address")))?;
+    let nonce: u64 = header(&parts.headers, NONCE_HEADER)?.parse().map_err(|_| {
+        ApiError::new(ErrorCode::Unauthenticated, format!("{NONCE_HEADER}: milliseconds since the epoch"))
+    })?;
+    let signature = hex::decode(header(&parts.headers, SIGNATURE_HEADER)?.trim_start_matches("0x"))
+        .map_err(|_| ApiError::new(ErrorCode::AgentSignatureInvalid, format!("{SIGNATURE_HEADER}: not hex")))?;
+    let body = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large"))?;
+    let agent = state.store.active_agent(&address.to_checksum(None))?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::AgentUnknown,
+            format!("no active agent {address} (never registered, revoked or replaced)"),
+        )
+    })?;
+    let now = crate::now();
+    if now >= agent.valid_until {
+        return Err(ApiError::new(
+            ErrorCode::AgentExpired,
+            format!("agent {address} expired at {}", agent.valid_until),
+        ));
+    }
+    let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.as_str().to_string());
+    let digest = request_digest(parts.method.as_str(), &path, &body, &agent.wallet_id, nonce);
+    let signed_by = recover_agent(&digest, &signature).ok();
+    if signed_by != Some(address) {
+        return Err(ApiError::new(
+            ErrorCode::AgentSignatureInvalid,
+            "the signature does not match this request (method, path, body, wallet and nonce) for this agent",
+        ));
+    }
+    let (store, id) = (state.store.clone(), agent.id.clone());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    let outcome = blocking(move || {
+        Ok(store.use_agent_nonce(&id, now, |kept| {
+            let mut window = NonceWindow::new(kept);
+            window.accept(nonce, now_ms).map(|()| window.kept().collect())
+        })?)
+    })
+    .await?;
+    if let Err(refusal) = outcome {
+        let (code, why) = match refusal {
+            NonceRefusal::Replayed => (ErrorCode::AgentNonceReplayed, "this nonce was used already"),
+            NonceRefusal::BelowWindow => {
+                (ErrorCode::AgentNonceTooOld, "this nonce is below the agent's 100 highest: too old to accept")
+            }
+            NonceRefusal::OutOfTime => (
+                ErrorCode::AgentNonceOutOfRange,
+                "the nonce must be the time in milliseconds, within two days before and one day after the daemon's clock",
+            ),
+        };
+        return Err(ApiError::new(code, why));
+    }
+    parts.extensions.insert(VerifiedAgent(as_session(&agent)));
+    Ok(Request::from_parts(parts, Body::from(body)))
+}
