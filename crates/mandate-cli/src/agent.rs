@@ -79,7 +79,7 @@ pub(crate) enum AgentCommand {
     },
 }
 
-fn load_agent_key(path: &Path) -> CliResult<AgentKey> {
+pub(crate) fn load_agent_key(path: &Path) -> CliResult<AgentKey> {
     let bytes = read_secret_file(path)?;
     let text = std::str::from_utf8(&bytes).map_err(|_| CliError::invalid("the agent key file is not text"))?;
     AgentKey::from_file_text(text).map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))

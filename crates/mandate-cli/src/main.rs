@@ -133,6 +133,13 @@ enum Command {
         /// read,prepare,sign: its highest). At most what the session's scopes grant.
         #[arg(long, default_value = "read")]
         band: String,
+        /// Act as an agent key (docs/AGENTS.md) instead of a session token: every
+        /// request is signed with this key file; needs --wallet.
+        #[arg(long, requires = "wallet")]
+        agent_key: Option<std::path::PathBuf>,
+        /// The wallet the agent key was registered for.
+        #[arg(long)]
+        wallet: Option<String>,
     },
     /// Wallet owners: key files, registration (owners approve and unfreeze).
     Owner {
@@ -638,9 +645,10 @@ fn run(cli: Cli) -> CliResult<Report> {
 fn main() {
     let cli = Cli::parse();
     let json_mode = cli.json;
-    if let Command::Mcp { daemon, band } = &cli.command {
+    if let Command::Mcp { daemon, band, agent_key, wallet } = &cli.command {
         // stdout belongs to MCP: errors go to stderr, and nothing is printed on success.
-        let code = match mcp::run(&daemon.url, band) {
+        let agent = agent_key.as_deref().zip(wallet.as_deref());
+        let code = match mcp::run(&daemon.url, band, agent) {
             Ok(()) => 0,
             Err(error) => print_err(false, &error),
         };

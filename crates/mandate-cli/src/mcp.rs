@@ -1,8 +1,9 @@
 //! `mandate mcp`: the MCP server on stdio for one agent session. The session token
 //! comes from `MANDATE_SESSION_TOKEN` or `MANDATE_SESSION_TOKEN_FILE` (never an
-//! argument, so it is not in the process list); every tool is a REST call to the
-//! daemon at `--url` / `MANDATE_URL`, made with `mandate-client`. stdout carries only
-//! MCP messages; diagnostics go to stderr.
+//! argument, so it is not in the process list); or, with `--agent-key FILE --wallet
+//! ID`, every request is signed with the agent's own key and no token exists at all.
+//! Every tool is a REST call to the daemon at `--url` / `MANDATE_URL`, made with
+//! `mandate-client`. stdout carries only MCP messages; diagnostics go to stderr.
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,18 +51,30 @@ impl Backend for HttpBackend {
 }
 
 /// Runs the stdio server until the client disconnects or the session ends.
-pub(crate) fn run(url: &str, band: &str) -> CliResult<()> {
+pub(crate) fn run(url: &str, band: &str, agent: Option<(&std::path::Path, &str)>) -> CliResult<()> {
     let band = Band::parse_band_list(band).map_err(|e| CliError::invalid(format!("--band: {e}")))?;
     let base = parse_base_url(url)?;
-    let token = read_secret_env(SESSION_TOKEN_VAR)?;
-    let token = std::str::from_utf8(&token)
-        .map_err(|_| CliError::invalid(format!("{SESSION_TOKEN_VAR} is not UTF-8")))?
-        .trim()
-        .to_string();
-    let credential = Credential::new(token.clone());
-    let client = Client::new(base.as_str())
-        .map_err(|e| CliError::new(e.code(), e.to_string()))?
-        .with_credential(mandate_client::Credential::Session(Secret::new(token)));
+    let client = Client::new(base.as_str()).map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let (credential, client) = match agent {
+        Some((key_file, wallet)) => {
+            let key = crate::agent::load_agent_key(key_file)?;
+            // The MCP layer tells its callers apart by a credential; the agent's is its
+            // public address (nothing secret: the key signs each request below).
+            let credential = Credential::new(format!("agent:{}", key.address().to_checksum(None)));
+            let wallet = crate::api::path_id("wallet", wallet)?.to_string();
+            let agent = mandate_client::Credential::Agent { key: std::sync::Arc::new(key), wallet };
+            (credential, client.with_credential(agent))
+        }
+        None => {
+            let token = read_secret_env(SESSION_TOKEN_VAR)?;
+            let token = std::str::from_utf8(&token)
+                .map_err(|_| CliError::invalid(format!("{SESSION_TOKEN_VAR} is not UTF-8")))?
+                .trim()
+                .to_string();
+            let credential = Credential::new(token.clone());
+            (credential, client.with_credential(mandate_client::Credential::Session(Secret::new(token))))
+        }
+    };
     let backend = HttpBackend { client, authorization: credential.authorization() };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -598,18 +598,30 @@ impl Client {
         self.decode(self.execute(request, false).await?)
     }
 
-    /// Sends `request`, with the credential when `authenticated`.
+    /// Sends `request`, with the credential when `authenticated`: a bearer token, or
+    /// an agent key's signature over this exact request.
     async fn execute(&self, mut request: RequestBuilder, authenticated: bool) -> Result<Reply> {
+        let mut agent = None;
         if authenticated {
-            if let Some(credential) = &self.credential {
-                let text = zeroize::Zeroizing::new(format!("Bearer {}", credential.token().expose()));
-                let mut value = HeaderValue::from_str(&text)
-                    .map_err(|_| Error::InvalidInput("the credential is not a valid header value".into()))?;
-                value.set_sensitive(true);
-                request = request.header(AUTHORIZATION, value);
+            match &self.credential {
+                Some(Credential::Agent { key, wallet }) => agent = Some((key.clone(), wallet.clone())),
+                Some(credential) => {
+                    if let Some(token) = credential.token() {
+                        let text = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
+                        let mut value = HeaderValue::from_str(&text)
+                            .map_err(|_| Error::InvalidInput("the credential is not a valid header value".into()))?;
+                        value.set_sensitive(true);
+                        request = request.header(AUTHORIZATION, value);
+                    }
+                }
+                None => {}
             }
         }
-        let response = request.send().await.map_err(|e| Error::Unreachable(Transport::from_reqwest(e)))?;
+        let mut request = request.build().map_err(|e| Error::InvalidInput(format!("building the request: {e}")))?;
+        if let Some((key, wallet)) = agent {
+            self.sign_as_agent(&mut request, &key, &wallet)?;
+        }
+        let response = self.http.execute(request).await.map_err(|e| Error::Unreachable(Transport::from_reqwest(e)))?;
         let status = response.status();
         let headers = response.headers();
         let replayed = headers.get(REPLAYED_HEADER).and_then(|v| v.to_str().ok()) == Some("true");
@@ -620,6 +632,57 @@ impl Client {
             .collect();
         let body = response.bytes().await.map_err(|e| Error::Unreachable(Transport::from_reqwest(e)))?;
         Ok(Reply { status, headers, replayed, retry_after, body: body.to_vec() })
+    }
+
+    /// Adds the three agent headers: the key's address, a nonce (milliseconds, never
+    /// repeated by this client) and the signature over method, path with query, body,
+    /// wallet and nonce.
+    fn sign_as_agent(
+        &self,
+        request: &mut reqwest::Request,
+        key: &mandate_core::agent::AgentKey,
+        wallet: &str,
+    ) -> Result<()> {
+        let body = request.body().and_then(reqwest::Body::as_bytes).unwrap_or_default().to_vec();
+        let url = request.url();
+        let path = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        };
+        let nonce = self.next_agent_nonce();
+        let signature = key
+            .sign_request(request.method().as_str(), &path, &body, wallet, nonce)
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let headers = request.headers_mut();
+        let value = |text: String| {
+            HeaderValue::from_str(&text)
+                .map_err(|_| Error::InvalidInput("an agent header is not a header value".into()))
+        };
+        headers.insert("mandate-agent", value(key.address().to_checksum(None))?);
+        headers.insert("mandate-agent-nonce", value(nonce.to_string())?);
+        headers.insert("mandate-agent-signature", value(signature)?);
+        Ok(())
+    }
+
+    /// The current time in milliseconds, above every nonce this process handed out.
+    fn next_agent_nonce(&self) -> u64 {
+        static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+        loop {
+            let next = now.max(last.saturating_add(1));
+            match LAST.compare_exchange(
+                last,
+                next,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
     }
 
     fn decode<T: DeserializeOwned>(&self, reply: Reply) -> Result<T> {

@@ -65,7 +65,8 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Who the client acts as. Each is sent as `Authorization: Bearer …`.
+/// Who the client acts as. Tokens are sent as `Authorization: Bearer …`; an agent key
+/// signs each request instead (docs/AGENTS.md) and sends no secret at all.
 #[derive(Clone, Debug)]
 pub enum Credential {
     /// An agent's session token (`mnd_sess_…`).
@@ -74,13 +75,21 @@ pub enum Credential {
     OperatorKey(Secret),
     /// An operator token from [`crate::Client::login`] (`mnd_admin_…`).
     Admin(Secret),
+    /// An agent's own key, registered by an owner for `wallet`: every request is signed.
+    Agent {
+        /// The key (its `Debug` shows only the address).
+        key: std::sync::Arc<mandate_core::agent::AgentKey>,
+        /// The wallet it acts for.
+        wallet: String,
+    },
 }
 
 impl Credential {
-    /// The bearer token.
-    pub(crate) fn token(&self) -> &Secret {
+    /// The bearer token, for the credentials that are one.
+    pub(crate) fn token(&self) -> Option<&Secret> {
         match self {
-            Credential::Session(token) | Credential::OperatorKey(token) | Credential::Admin(token) => token,
+            Credential::Session(token) | Credential::OperatorKey(token) | Credential::Admin(token) => Some(token),
+            Credential::Agent { .. } => None,
         }
     }
 }

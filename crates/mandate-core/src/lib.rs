@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod address;
+pub mod agent;
 pub mod amount;
 pub mod decode;
 mod error_code;

@@ -373,3 +373,41 @@ async fn a_policy_set_by_the_operator_governs_signatures_and_contract_calls() {
     assert_eq!(d.signer.runs.load(Ordering::SeqCst), 2, "the two allowed signatures only");
     assert_eq!(d.broadcasts(), 0);
 }
+
+#[tokio::test]
+async fn an_agent_key_credential_signs_every_request_and_sends_no_token() {
+    let d = Daemon::start(cap("1")).await;
+    let key = mandate_core::agent::AgentKey::generate();
+    let record = mandate_store::AgentRecord {
+        id: "agt_client".into(),
+        address: key.address().to_checksum(None),
+        wallet_id: d.wallet.clone(),
+        name: "bot".into(),
+        scopes: vec!["read".into(), "broadcast".into()],
+        valid_until: now() + 3600,
+        created_at: now(),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    // Registered as the daemon would after checking an owner's signature (tested in mandate-server).
+    d.store
+        .register_agent(&record, "registration text", "owner signature", 3, entry("agent.registered"))
+        .unwrap()
+        .unwrap();
+    let credential = Credential::Agent { key: Arc::new(key), wallet: d.wallet.clone() };
+    assert!(!format!("{credential:?}").contains("secret"), "{credential:?}");
+    let agent = Client::new(&d.url).unwrap().with_credential(credential);
+    // Reads and a send in quick succession: each request its own nonce.
+    for _ in 0..5 {
+        assert_eq!(agent.wallet(&d.wallet).await.unwrap().wallet.id, d.wallet);
+    }
+    let sent = agent.send_transfer(&d.wallet, &Transfer::native(recipient(), "0.5")).await.unwrap();
+    let SendResult::Sent(tx) = &sent.result else { panic!("held: {sent:?}") };
+    assert_eq!(tx.status, TransactionStatus::Submitted);
+    assert_eq!(d.broadcasts(), 1);
+    let listed = agent.transactions(&d.wallet, Some(10)).await.unwrap();
+    assert_eq!(listed.len(), 1, "a query string is part of what is signed");
+    // Revoked: the same credential stops working.
+    d.store.revoke_agent(&record.address, now(), entry("agent.revoked")).unwrap();
+    assert_eq!(api_code(agent.wallet(&d.wallet).await), "AGENT_UNKNOWN");
+}

@@ -6,6 +6,7 @@ use mandate_chain::agent::AgentKey;
 use serde_json::json;
 
 use crate::approvals::{add_owner, owner_key};
+use crate::mcp::{call, drive, ok as tool_ok, results};
 use crate::{code, eth, recipient, CosignerMode, Daemon};
 
 #[test]
@@ -71,6 +72,22 @@ fn an_agent_signs_its_own_requests_and_a_captured_request_is_worth_nothing() {
     let other = json!({"to": recipient().to_checksum(None), "amount": "0.25"}).to_string();
     let (status, changed) = daemon.call_with("POST", &path, None, Some(other.into_bytes()), &headers);
     assert_eq!((status, code(&changed)), (401, "AGENT_SIGNATURE_INVALID"), "{changed}");
+
+    // The MCP stdio server acting as the agent key: tools work, no token exists.
+    let steps = json!([
+        call("get_balance", json!({})),
+        call("send_transfer", json!({"to": to.to_checksum(None), "amount": "0.05", "confirm": true}))
+    ]);
+    let scenario = json!({"transport": "stdio", "command": crate::bin(),
+        "args": ["mcp", "--band", "broadcast", "--agent-key", key, "--wallet", wallet],
+        "env": {"MANDATE_URL": daemon.url}, "steps": steps});
+    let report = drive(&scenario);
+    let r = results(&report);
+    assert!(tool_ok(&r[0])["balance_wei"].is_string(), "{report}");
+    let sent = tool_ok(&r[1]);
+    let done = daemon.wait_final(&admin, sent["id"].as_str().unwrap());
+    assert_eq!(done["status"], "confirmed", "{done}");
+    assert_eq!(daemon.anvil.balance(to), eth("0.55"), "0.25 by the CLI, 0.25 signed by hand, 0.05 over MCP");
 
     // Revoked by the operator: the key stops working at once.
     let (ok, revoked) = daemon.cli(&["agent", "revoke", &address]);

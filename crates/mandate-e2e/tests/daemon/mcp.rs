@@ -37,7 +37,7 @@ pub(crate) fn python() -> PathBuf {
 }
 
 /// Runs the Python MCP client driver on `scenario`; its JSON report.
-fn drive(scenario: &Value) -> Value {
+pub(crate) fn drive(scenario: &Value) -> Value {
     let mut child = Command::new(python())
         .arg(repo_root().join("crates/mandate-e2e/tests/mcp/mcp_driver.py"))
         .stdin(Stdio::piped())
@@ -69,11 +69,11 @@ fn http(daemon: &Daemon, token: &str, steps: Value) -> Value {
            "headers": {"Authorization": format!("Bearer {token}")}, "steps": steps})
 }
 
-fn call(name: &str, arguments: Value) -> Value {
+pub(crate) fn call(name: &str, arguments: Value) -> Value {
     json!({"op": "call", "name": name, "arguments": arguments})
 }
 
-fn results(report: &Value) -> &Vec<Value> {
+pub(crate) fn results(report: &Value) -> &Vec<Value> {
     assert!(report.get("connect_error").is_none(), "could not connect: {report}");
     report["results"].as_array().unwrap()
 }
@@ -84,7 +84,7 @@ fn listed(result: &Value) -> Vec<String> {
 }
 
 /// A tool result's structured content, asserting it is a success.
-fn ok(result: &Value) -> &Value {
+pub(crate) fn ok(result: &Value) -> &Value {
     assert!(result["ok"] == true && result["is_error"] == false, "tool failed: {result}");
     &result["structured"]
 }
