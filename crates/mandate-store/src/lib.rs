@@ -6,6 +6,7 @@
 
 mod audit;
 mod held;
+mod idempotency;
 mod migrations;
 mod operator_keys;
 mod store;
@@ -13,6 +14,7 @@ mod webhooks;
 
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
 pub use held::{Claim, OwnerRecord, Resolution};
+pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store,

@@ -106,6 +106,14 @@ const MIGRATIONS: &[&str] = &[
         bound_at INTEGER NOT NULL, PRIMARY KEY (wallet_id, chain_id));
     CREATE INDEX transactions_by_wallet_nonce ON transactions (wallet_id, nonce);
     "#,
+    // 7: the first answer to a send that failed, by its idempotency key, so that a
+    // replay of it answers the same status and body (and never runs again).
+    r#"
+    CREATE TABLE idempotent_answers (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), idempotency_key TEXT NOT NULL,
+        request TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (wallet_id, idempotency_key));
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
