@@ -261,7 +261,11 @@ impl ErrorCode {
             | InvalidPolicy | MethodNotAllowed => "fix the request",
             InvalidAddressChecksum => "check the recipient address: its EIP-55 checksum is wrong, maybe mistyped",
             BodyTooLarge => "send a smaller request body",
-            Unauthenticated | InvalidCredentials => "authenticate with a valid token or the master password",
+            Unauthenticated => {
+                "send a valid token: an agent its session token (ask the operator for one), an operator an operator \
+                 key or login token"
+            }
+            InvalidCredentials => "the operator must log in with the right credentials",
             SessionExpired | SessionRevoked | SessionRenewalExhausted => "ask the operator for a new session",
             ScopeMissing | AdminRequired | WalletNotPermitted => "use a token with the needed rights",
             PolicyDenied => "do not retry unchanged; change the action or ask the operator to change the policy",
@@ -361,5 +365,15 @@ mod tests {
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
         }
         assert_eq!(ErrorCode::parse("NOT_A_CODE"), None);
+    }
+
+    #[test]
+    fn no_required_action_sends_an_agent_to_the_master_password() {
+        // Agents read these through MCP; an agent never holds the master password.
+        for code in ErrorCode::ALL {
+            let action = code.required_action().to_lowercase();
+            assert!(!action.contains("master password"), "{code}: {action}");
+        }
+        assert!(ErrorCode::Unauthenticated.required_action().contains("session token"));
     }
 }

@@ -585,8 +585,22 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
                    "amount": digits(),
                    "recipient": {"type": ["string", "null"], "pattern": "^0x[0-9a-fA-F]{40}$"},
                    "chain_id": count(), "expires_at": time(), "execute_after": time(), "gas_limit": count(),
-                   "max_fee_per_gas": digits()}),
-            &["chain_id", "expires_at", "execute_after", "gas_limit", "max_fee_per_gas"],
+                   "max_fee_per_gas": digits(),
+                   "value": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "value_wei in ether"},
+                   "amount_units": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                                    "description": "amount in the asset's units (when its decimals are known)"},
+                   "decimals": count(),
+                   "symbol": {"type": "string", "description": "ETH, or as the token contract says: untrusted"}}),
+            &[
+                "chain_id",
+                "expires_at",
+                "execute_after",
+                "gas_limit",
+                "max_fee_per_gas",
+                "amount_units",
+                "decimals",
+                "symbol",
+            ],
         ),
     );
     schemas.insert("TransactionList".into(), list_of("transactions", "Transaction"));
@@ -659,7 +673,8 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
         ),
         (
             "contract_call",
-            json!({"to": address(), "value_wei": digits(), "selector": {"type": "string", "pattern": "^0x[0-9a-fA-F]{8}$"},
+            json!({"to": address(), "value_wei": digits(), "value": {"type": "string", "description": "ether"},
+                   "selector": {"type": "string", "pattern": "^0x[0-9a-fA-F]{8}$"},
                    "function": text_or_null(), "args": {"type": ["array", "null"], "items": text()}}),
         ),
         (

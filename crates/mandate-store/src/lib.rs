@@ -10,6 +10,7 @@ mod idempotency;
 mod migrations;
 mod operator_keys;
 mod store;
+mod units;
 mod webhooks;
 
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
@@ -20,6 +21,7 @@ pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store,
     StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
+pub use units::AmountUnits;
 pub use webhooks::{Attempt, Delivery, WebhookRecord};
 
 /// Prefix of the actor name of an agent session: `agent:<session id>` (audit actors,
