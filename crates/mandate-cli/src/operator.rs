@@ -80,6 +80,7 @@ pub(crate) enum PolicyCommand {
     },
     /// Explain the decision the policy would make for an action, nothing signed:
     /// `{"type": "transfer" | "contract_call" | "sign", …}` (see docs/POLICY.md).
+    /// Exits 0 when the policy allows it (any tier), 3 when it denies it, 1 on an error.
     Test {
         /// The wallet id (`wal_…`).
         #[arg(long)]
@@ -325,7 +326,9 @@ pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Re
                 action,
             )?;
             let text = explain_text(&explained);
-            Ok(Report::with_text(explained, text))
+            let denied = explained.pointer("/decision/verdict").and_then(Value::as_str) == Some("deny");
+            let exit = if denied { crate::output::EXIT_DENIED } else { 0 };
+            Ok(Report::with_text(explained, text).exiting(exit))
         }
     }
 }
@@ -478,6 +481,21 @@ pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Repo
             Ok(Report::with_text(tail, text))
         }
     }
+}
+
+/// `mandate dev fund`: ether for a wallet on a local dev chain (the daemon checks).
+pub(crate) fn dev_fund(daemon: &DaemonArg, wallet: &str, amount: &str) -> CliResult<Report> {
+    let id = wallet_id(wallet)?;
+    let body = json!({"amount": amount.trim()});
+    let funded = Daemon::login(&daemon.url)?.post(&["v1", "wallets", id.as_str(), "dev", "fund"], Some(&body))?;
+    let text = format!(
+        "funded {} with {} ETH ({}): balance {} ETH",
+        field(&funded, "address"),
+        field(&funded, "amount"),
+        field(&funded, "method"),
+        field(&funded, "balance"),
+    );
+    Ok(Report::with_text(funded, text))
 }
 
 /// Unix seconds as a UTC date and time (`2026-11-30 14:05:09 UTC`), or the number as

@@ -188,6 +188,9 @@ error_codes! {
     GasEstimationFailed => ("GAS_ESTIMATION_FAILED", Validation, false),
     /// The node serves another chain than the wallet's.
     ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
+    /// `dev fund` on a node that is not a local development chain (chain id 31337 or
+    /// 1337 answering anvil's or hardhat's dev methods).
+    NotADevChain => ("NOT_A_DEV_CHAIN", Forbidden, false),
     /// An outbound URL is plain HTTP to a non-local host.
     InsecureUrl => ("INSECURE_URL", Validation, false),
     /// `audit verify` found an edited, deleted or reordered record (the details name it).
@@ -279,6 +282,9 @@ impl ErrorCode {
             ChainUnavailable => "check the EVM node, then retry",
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
+            NotADevChain => {
+                "fund the wallet with a real transfer: dev fund works only on a local anvil or hardhat chain"
+            }
             RateLimited => "wait and retry",
             PriceUnavailable => "retry when the price source is fresh, or ask the operator to fix the price source",
             SimulationReverted => "do not retry unchanged: the call would revert (see the reason)",

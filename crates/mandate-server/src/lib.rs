@@ -17,6 +17,7 @@ mod audit;
 mod auth;
 mod context;
 mod dashboard;
+mod dev;
 mod error;
 mod executor;
 mod freeze;
