@@ -2,7 +2,8 @@
 //! development chain, for the README's walk-through and tests. Refused unless the node
 //! says chain id 31337 (anvil, hardhat) or 1337 *and* answers a dev method
 //! (`anvil_setBalance`, `hardhat_setBalance`): no real chain has either. Audited as
-//! `dev.funded`.
+//! `dev.funded`. Also the warning `serve` prints when the node is a restarted dev
+//! chain that the data directory's wallets do not know.
 
 use std::sync::Arc;
 
@@ -80,4 +81,74 @@ pub(crate) async fn fund(
 
 fn not_dev(message: String) -> ApiError {
     ApiError::new(ErrorCode::NotADevChain, message)
+}
+
+/// The wallets of `store` bound on `chain_id` to another genesis block than `genesis`
+/// (the node's): the data directory outlived its dev chain. Each is named on stderr
+/// with what to do; their sends answer `CHAIN_MISMATCH` until then.
+pub(crate) fn warn_other_genesis(
+    store: &mandate_store::Store,
+    chain_id: u64,
+    genesis: alloy_primitives::B256,
+    data_dir: &std::path::Path,
+) -> ApiResult<Vec<String>> {
+    let seen = format!("{genesis:#x}");
+    let mut stale = Vec::new();
+    for wallet in store.wallets()? {
+        if let Some(bound) = store.bound_genesis(&wallet.id, chain_id)? {
+            if bound != seen {
+                stale.push(wallet.id);
+            }
+        }
+    }
+    if !stale.is_empty() {
+        eprintln!(
+            "warning: the node serves chain {chain_id} with genesis block {seen}, but wallet(s) {} of {} were used on \
+             another chain with this id (a restarted dev chain?): their balances and nonces are not on this node, and \
+             their sends answer CHAIN_MISMATCH. Point --rpc-url at the node that holds them, or, on a dev chain, start \
+             over: stop the daemon, `mv {dir} {dir}.old`, and run scripts/dev.sh (or `mandate init --dev`) again.",
+            stale.join(", "),
+            data_dir.display(),
+            dir = data_dir.display(),
+        );
+    }
+    Ok(stale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::B256;
+    use mandate_store::{AuditEntry, Store, WalletRecord};
+
+    #[test]
+    fn wallets_bound_to_another_genesis_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for id in ["wal_used", "wal_fresh"] {
+            let wallet = WalletRecord {
+                id: id.into(),
+                name: id.into(),
+                address: "0x0000000000000000000000000000000000000001".into(),
+                chain_id: 31337,
+                created_at: 1,
+            };
+            let entry = AuditEntry {
+                actor: "test".into(),
+                event: "wallet.created".into(),
+                wallet: Some(id.into()),
+                decision: None,
+                policy_hash: None,
+                details: json!({}),
+                events: Vec::new(),
+            };
+            store.insert_wallet(&wallet, entry).unwrap();
+        }
+        let old = format!("{:#x}", B256::repeat_byte(1));
+        store.bind_genesis("wal_used", 31337, &old, 1).unwrap();
+        let same = warn_other_genesis(&store, 31337, B256::repeat_byte(1), dir.path()).unwrap();
+        assert!(same.is_empty(), "the same chain: nothing to say");
+        let restarted = warn_other_genesis(&store, 31337, B256::repeat_byte(2), dir.path()).unwrap();
+        assert_eq!(restarted, ["wal_used"], "a wallet never used is not bound to any chain");
+    }
 }

@@ -5,6 +5,7 @@
 //! Must never depend on the server, the HTTP stack or key shares.
 
 mod audit;
+mod chains;
 mod held;
 mod idempotency;
 mod migrations;

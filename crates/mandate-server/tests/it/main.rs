@@ -453,3 +453,23 @@ async fn a_replay_of_a_failed_send_answers_what_the_first_request_got() {
     assert_eq!((status, replayed, again["id"].clone()), (StatusCode::OK, true, sent["id"].clone()), "{again}");
     assert_eq!(h.broadcasts(), 1);
 }
+
+#[tokio::test]
+async fn dev_fund_is_refused_on_a_node_without_dev_methods_and_for_agents() {
+    // The fake node says chain 31337 but answers no anvil_/hardhat_ method.
+    let h = Harness::new(cap("1"));
+    let post = |token: String| {
+        Request::post(format!("/v1/wallets/{}/dev/fund", h.wallet))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"amount": "5"}).to_string()))
+            .unwrap()
+    };
+    let response = app(h.state.clone()).oneshot(post(h.operator(&["admin"]))).await.unwrap();
+    let status = response.status();
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "NOT_A_DEV_CHAIN"), "{body}");
+    let response = app(h.state.clone()).oneshot(post(h.agent())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "an agent funds nothing");
+}
