@@ -82,7 +82,7 @@ impl Daemon {
     fn login_with_password(url: &str, password: &[u8]) -> CliResult<Daemon> {
         let daemon = Daemon::anonymous(url)?;
         let password = Secret::new(
-            std::str::from_utf8(&password)
+            std::str::from_utf8(password)
                 .map_err(|_| CliError::invalid(format!("{MASTER_PASSWORD_VAR}[_FILE] is not UTF-8 text")))?,
         );
         let login = daemon.block_on(daemon.client.login(&password)).map_err(|error| match error {
