@@ -1,8 +1,8 @@
 //! The operator commands' connection to the daemon's REST API (docs/API.md), made
 //! with `mandate-client` and run to completion on a small runtime of its own (the
 //! commands are blocking): an operator key (`MANDATE_OPERATOR_KEY` or `_FILE`) used as
-//! the bearer credential, or else one login per invocation with the master password,
-//! then bearer calls. With a key set, the master password — which also seals the
+//! the bearer credential, or else a login with the master password (its token kept for
+//! the next commands until it expires, `login_cache`), then bearer calls. With a key set, the master password — which also seals the
 //! service party's shares — is never read and never sent.
 //!
 //! The master password goes only into the `Authorization: Basic` header of the login
@@ -63,8 +63,26 @@ impl Daemon {
             return Ok(daemon.acting_as(Credential::OperatorKey(key)));
         }
         let password = read_secret_env(MASTER_PASSWORD_VAR)?;
+        if let Some(token) = crate::login_cache::load(&daemon.base) {
+            // A token this daemon no longer knows (restarted with another data
+            // directory, or logged out) is refused: forget it and log in.
+            let cached = daemon.acting_as(Credential::Admin(token));
+            match cached.block_on(cached.client.call(Method::GET, &["v1", "wallets"], &[], Body::Empty)) {
+                Ok(_) => return Ok(cached),
+                Err(mandate_client::Error::Api(api)) if api.status == 401 => crate::login_cache::forget(&cached.base),
+                Err(other) => return Err(cached.error(other)),
+            }
+            return Daemon::login_with_password(url, &password);
+        }
+        Daemon::login_with_password(url, &password)
+    }
+
+    /// Logs in with the master password and keeps the token for the next commands
+    /// (`login_cache`).
+    fn login_with_password(url: &str, password: &[u8]) -> CliResult<Daemon> {
+        let daemon = Daemon::anonymous(url)?;
         let password = Secret::new(
-            std::str::from_utf8(&password)
+            std::str::from_utf8(password)
                 .map_err(|_| CliError::invalid(format!("{MASTER_PASSWORD_VAR}[_FILE] is not UTF-8 text")))?,
         );
         let login = daemon.block_on(daemon.client.login(&password)).map_err(|error| match error {
@@ -74,6 +92,7 @@ impl Daemon {
             other => daemon.error(other),
         })?;
         drop(password);
+        crate::login_cache::store(&daemon.base, &login.token, login.expires_at);
         Ok(daemon.acting_as(Credential::Admin(login.token)))
     }
 

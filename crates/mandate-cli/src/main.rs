@@ -7,6 +7,7 @@
 mod agent;
 mod api;
 mod layout;
+mod login_cache;
 mod mcp;
 mod operator;
 mod output;
@@ -249,6 +250,13 @@ enum Command {
         #[command(subcommand)]
         command: webhook::WebhookCommand,
     },
+    /// Development chains only (anvil, hardhat): test ether for a wallet.
+    Dev {
+        #[command(flatten)]
+        daemon: DaemonArg,
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// The daemon's audit trail.
     Audit {
         #[command(flatten)]
@@ -280,6 +288,20 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Add ether to a wallet's balance. Refused unless the daemon's node is a local dev
+    /// chain (chain id 31337 or 1337 answering anvil's or hardhat's dev methods); audited.
+    Fund {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// How much ether, e.g. 5 or 0.25.
+        #[arg(long)]
+        amount: String,
     },
 }
 
@@ -521,6 +543,9 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
+        Command::Dev { daemon, command: DevCommand::Fund { wallet, amount } } => {
+            return operator::dev_fund(&daemon, &wallet, &amount)
+        }
         Command::Owner { daemon, command } => return owner::owner(&daemon, command),
         Command::Webhook { daemon_url, command } => return webhook::webhook(&daemon_url, command),
         Command::Approve { daemon, id, owner_key, print_signature, review, tokens } => {
@@ -657,7 +682,7 @@ fn main() {
     let code = match run(cli) {
         Ok(report) => {
             print_report(json_mode, &report);
-            0
+            report.exit_code
         }
         Err(error) => print_err(json_mode, &error),
     };

@@ -80,6 +80,7 @@ pub(crate) enum PolicyCommand {
     },
     /// Explain the decision the policy would make for an action, nothing signed:
     /// `{"type": "transfer" | "contract_call" | "sign", …}` (see docs/POLICY.md).
+    /// Exits 0 when the policy allows it (any tier), 3 when it denies it, 1 on an error.
     Test {
         /// The wallet id (`wal_…`).
         #[arg(long)]
@@ -325,7 +326,9 @@ pub(crate) fn policy(daemon: &DaemonArg, command: PolicyCommand) -> CliResult<Re
                 action,
             )?;
             let text = explain_text(&explained);
-            Ok(Report::with_text(explained, text))
+            let denied = explained.pointer("/decision/verdict").and_then(Value::as_str) == Some("deny");
+            let exit = if denied { crate::output::EXIT_DENIED } else { 0 };
+            Ok(Report::with_text(explained, text).exiting(exit))
         }
     }
 }
@@ -474,10 +477,80 @@ pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Repo
         AuditCommand::Tail { lines } => {
             let count = lines.to_string();
             let tail = Daemon::login(&daemon.url)?.get(&["v1", "audit", "tail"], &[("n", &count)])?;
-            let text = list_text(&tail, "records", "no audit records", Value::to_string);
+            let text = list_text(&tail, "records", "no audit records", audit_line);
             Ok(Report::with_text(tail, text))
         }
     }
+}
+
+/// `mandate dev fund`: ether for a wallet on a local dev chain (the daemon checks).
+pub(crate) fn dev_fund(daemon: &DaemonArg, wallet: &str, amount: &str) -> CliResult<Report> {
+    let id = wallet_id(wallet)?;
+    let body = json!({"amount": amount.trim()});
+    let funded = Daemon::login(&daemon.url)?.post(&["v1", "wallets", id.as_str(), "dev", "fund"], Some(&body))?;
+    let text = format!(
+        "funded {} with {} ETH ({}): balance {} ETH",
+        field(&funded, "address"),
+        field(&funded, "amount"),
+        field(&funded, "method"),
+        field(&funded, "balance"),
+    );
+    Ok(Report::with_text(funded, text))
+}
+
+/// Unix seconds as a UTC date and time (`2026-11-30 14:05:09 UTC`), or the number as
+/// it is when it is out of range.
+pub(crate) fn time_text(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
+        .map(|at| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// The scalar fields of a JSON object as `key=value` pairs (long texts shortened).
+fn scalars_text(value: &Value) -> String {
+    let Some(object) = value.as_object() else {
+        return String::new();
+    };
+    let pairs: Vec<String> = object
+        .iter()
+        .filter_map(|(key, field)| {
+            let text = match field {
+                Value::String(text) if text.chars().count() > 70 => {
+                    format!("{}…", text.chars().take(69).collect::<String>())
+                }
+                Value::String(text) => text.clone(),
+                Value::Number(_) | Value::Bool(_) => field.to_string(),
+                _ => return None,
+            };
+            Some(format!("{key}={text}"))
+        })
+        .collect();
+    pairs.join(" ")
+}
+
+/// One audit record in a line: sequence, time, actor, event, wallet, the decision's
+/// verdict and rule when there is one, and the details' plain fields.
+fn audit_line(record: &Value) -> String {
+    let mut line = format!(
+        "#{}  {}  {}  {}",
+        field(record, "seq"),
+        record.get("ts").and_then(Value::as_u64).map(time_text).unwrap_or_else(|| "-".into()),
+        field(record, "actor"),
+        field(record, "event"),
+    );
+    if let Some(wallet) = record.get("wallet").and_then(Value::as_str) {
+        line.push_str(&format!("  {wallet}"));
+    }
+    if let Some(decision) = record.get("decision").filter(|d| d.is_object()) {
+        line.push_str(&format!("  {} ({})", field(decision, "verdict"), field(decision, "rule_id")));
+    }
+    let details = record.get("details").map(scalars_text).unwrap_or_default();
+    if !details.is_empty() {
+        line.push_str(&format!("  {details}"));
+    }
+    line
 }
 
 /// Reads `{"seq", "hash"}` from the anchor file `mandate cosigner anchor` printed.
@@ -593,5 +666,18 @@ mod tests {
                              "absolute_expires_at": 9, "renewals": 0, "max_renewals": 2, "revoked_at": 7});
         let line = session_line(&session);
         assert!(line.contains("scopes read,freeze") && line.contains("renewals 0/2") && line.contains("revoked at 7"));
+    }
+
+    #[test]
+    fn audit_records_read_as_lines() {
+        let record = json!({"seq": 7, "ts": 1_764_511_509u64, "actor": "agent:ses_1", "event": "policy.decision",
+                            "wallet": "wal_a", "decision": {"verdict": "deny", "rule_id": "per-tx"},
+                            "details": {"tx_id": "tx_1", "value_wei": "5", "nested": {"x": 1}},
+                            "prev_hash": "00", "hash": "ab"});
+        assert_eq!(
+            audit_line(&record),
+            "#7  2025-11-30 14:05:09 UTC  agent:ses_1  policy.decision  wal_a  deny (per-tx)  tx_id=tx_1 value_wei=5"
+        );
+        assert_eq!(time_text(0), "1970-01-01 00:00:00 UTC");
     }
 }

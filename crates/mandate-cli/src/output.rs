@@ -69,18 +69,30 @@ pub(crate) type CliResult<T = Value> = Result<T, CliError>;
 pub(crate) struct Report {
     pub(crate) value: Value,
     pub(crate) human: Option<String>,
+    /// The process's exit status (0 unless the answer is a refusal a script must see,
+    /// e.g. [`EXIT_DENIED`]).
+    pub(crate) exit_code: i32,
 }
+
+/// The exit status of `mandate policy test` when the policy denies the action (1 is
+/// an error, 2 a usage error).
+pub(crate) const EXIT_DENIED: i32 = 3;
 
 impl Report {
     /// A report shown as `text` to people and as `value` with `--json`.
     pub(crate) fn with_text(value: Value, text: impl Into<String>) -> Self {
-        Report { value, human: Some(text.into()) }
+        Report { value, human: Some(text.into()), exit_code: 0 }
+    }
+
+    /// The same report, exiting with `code`.
+    pub(crate) fn exiting(self, code: i32) -> Self {
+        Report { exit_code: code, ..self }
     }
 }
 
 impl From<Value> for Report {
     fn from(value: Value) -> Self {
-        Report { value, human: None }
+        Report { value, human: None, exit_code: 0 }
     }
 }
 

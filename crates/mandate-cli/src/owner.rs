@@ -225,7 +225,42 @@ pub(crate) fn freeze(daemon: &DaemonArg, wallet: Option<&str>, all: bool, reason
 pub(crate) fn pending(daemon: &DaemonArg, wallet: Option<&str>) -> CliResult<Report> {
     let daemon = Daemon::login(&daemon.url)?;
     let query: Vec<(&str, &str)> = wallet.map(|w| vec![("wallet", w)]).unwrap_or_default();
-    Ok(daemon.get(&["v1", "approvals"], &query)?.into())
+    let listed = daemon.get(&["v1", "approvals"], &query)?;
+    let lines: Vec<String> =
+        listed.get("held").and_then(serde_json::Value::as_array).into_iter().flatten().map(held_line).collect();
+    let text = if lines.is_empty() { "nothing is held".to_string() } else { lines.join("\n") };
+    Ok(Report::with_text(listed, text))
+}
+
+/// One held item in two lines: what it is and until when, then how an owner decides.
+fn held_line(item: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let tx = item.get("transaction").cloned().unwrap_or(Value::Null);
+    let text = |key: &str| tx.get(key).and_then(Value::as_str).unwrap_or("-").to_string();
+    let id = text("id");
+    let what = match (tx.get("amount_units").and_then(Value::as_str), tx.get("symbol").and_then(Value::as_str)) {
+        (Some(amount), Some(symbol)) => format!("{amount} {symbol}"),
+        _ => tx
+            .get("value_wei")
+            .and_then(Value::as_str)
+            .and_then(|wei| mandate_core::amount::parse_base_units(wei).ok())
+            .map(|wei| format!("{} ETH", mandate_core::amount::format_units(wei, 18)))
+            .unwrap_or_else(|| "-".into()),
+    };
+    let recipient = tx.get("recipient").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| text("to"));
+    let when = match (tx.get("expires_at").and_then(Value::as_u64), tx.get("execute_after").and_then(Value::as_u64)) {
+        (Some(at), _) => format!("expires {}", crate::operator::time_text(at)),
+        (None, Some(at)) => format!("runs after {}", crate::operator::time_text(at)),
+        _ => String::new(),
+    };
+    let mut lines =
+        vec![format!("{id}  {}  wallet {}  {what} to {recipient}  {when}", text("status"), text("wallet_id"))];
+    if item.get("approve_message").is_some() {
+        lines.push(format!("  mandate approve {id} --owner-key FILE   |   mandate deny {id} --owner-key FILE"));
+    } else if item.get("deny_message").is_some() {
+        lines.push(format!("  mandate deny {id} --owner-key FILE (cancels it)"));
+    }
+    lines.join("\n")
 }
 
 /// `mandate cancel ID` (operator).

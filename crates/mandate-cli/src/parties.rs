@@ -145,6 +145,32 @@ fn recovery_passphrase() -> CliResult<zeroize::Zeroizing<Vec<u8>>> {
     Ok(read_secret_env(secret_var(Role::Recovery))?)
 }
 
+/// The fewest characters of a passphrase that seals a new recovery share.
+const MIN_RECOVERY_PASSPHRASE_CHARS: usize = 12;
+
+/// Checks the floor a new recovery share's passphrase must meet: at least
+/// [`MIN_RECOVERY_PASSPHRASE_CHARS`] characters from at least two classes (lower
+/// case, upper case, digits, others such as spaces). Its text is never in the error.
+fn passphrase_floor(passphrase: &[u8]) -> CliResult<()> {
+    let var = secret_var(Role::Recovery);
+    let text = std::str::from_utf8(passphrase).map_err(|_| CliError::invalid(format!("{var}[_FILE] is not UTF-8")))?;
+    let classes = [
+        text.chars().any(char::is_lowercase),
+        text.chars().any(char::is_uppercase),
+        text.chars().any(|c| c.is_ascii_digit()),
+        text.chars().any(|c| !c.is_alphanumeric()),
+    ];
+    let count = classes.iter().filter(|present| **present).count();
+    if text.chars().count() < MIN_RECOVERY_PASSPHRASE_CHARS || count < 2 {
+        return Err(CliError::invalid(format!(
+            "the recovery passphrase ({var}[_FILE]) is too weak: use at least {MIN_RECOVERY_PASSPHRASE_CHARS} \
+             characters of at least two kinds (lower case, upper case, digits, spaces or symbols), e.g. five random \
+             words, or `head -c 24 /dev/urandom | base64`"
+        )));
+    }
+    Ok(())
+}
+
 fn load_recovery_share(path: &Path) -> CliResult<KeyShare> {
     let passphrase = recovery_passphrase()?;
     let bytes = read_secret_file(path)?;
@@ -176,8 +202,7 @@ pub(crate) fn dkg_preflight(out: &Path) -> CliResult<()> {
     if out.exists() {
         return Err(CliError::invalid(format!("{} exists; refusing to overwrite a recovery share", out.display())));
     }
-    recovery_passphrase()?;
-    Ok(())
+    passphrase_floor(&recovery_passphrase()?)
 }
 
 /// Creates a wallet key: DKG with the service and the cosigner, coordinated by the
@@ -368,4 +393,22 @@ pub(crate) fn build_tx(
     Ok(
         json!({"unsigned_tx": format!("0x{}", hex::encode(tx.encode())), "signing_hash": format!("0x{}", hex::encode(tx.signing_hash()))}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_recovery_passphrase_needs_length_and_two_kinds_of_characters() {
+        for weak in ["a", "aaaaaaaaaaa", "abcdefghijklmnop", "123456789012345", "ABCDEFGHIJKLMN"] {
+            let error = passphrase_floor(weak.as_bytes()).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidInput, "{weak}");
+            assert!(error.message.contains("too weak"), "{}", error.message);
+            assert!(!error.message.contains(weak) || weak.len() < 2, "the passphrase is not echoed");
+        }
+        for strong in ["recovery passphrase for tests", "Tr0ub4dor&3x", "correct horse battery staple"] {
+            assert!(passphrase_floor(strong.as_bytes()).is_ok(), "{strong}");
+        }
+    }
 }

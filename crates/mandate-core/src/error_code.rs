@@ -188,6 +188,9 @@ error_codes! {
     GasEstimationFailed => ("GAS_ESTIMATION_FAILED", Validation, false),
     /// The node serves another chain than the wallet's.
     ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
+    /// `dev fund` on a node that is not a local development chain (chain id 31337 or
+    /// 1337 answering anvil's or hardhat's dev methods).
+    NotADevChain => ("NOT_A_DEV_CHAIN", Forbidden, false),
     /// An outbound URL is plain HTTP to a non-local host.
     InsecureUrl => ("INSECURE_URL", Validation, false),
     /// `audit verify` found an edited, deleted or reordered record (the details name it).
@@ -276,7 +279,11 @@ impl ErrorCode {
             | InvalidPolicy | MethodNotAllowed => "fix the request",
             InvalidAddressChecksum => "check the recipient address: its EIP-55 checksum is wrong, maybe mistyped",
             BodyTooLarge => "send a smaller request body",
-            Unauthenticated | InvalidCredentials => "authenticate with a valid token or the master password",
+            Unauthenticated => {
+                "send a valid token: an agent its session token (ask the operator for one), an operator an operator \
+                 key or login token"
+            }
+            InvalidCredentials => "the operator must log in with the right credentials",
             SessionExpired | SessionRevoked | SessionRenewalExhausted => "ask the operator for a new session",
             ScopeMissing | AdminRequired | WalletNotPermitted => "use a token with the needed rights",
             PolicyDenied => "do not retry unchanged; change the action or ask the operator to change the policy",
@@ -290,6 +297,9 @@ impl ErrorCode {
             ChainUnavailable => "check the EVM node, then retry",
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
+            NotADevChain => {
+                "fund the wallet with a real transfer: dev fund works only on a local anvil or hardhat chain"
+            }
             RateLimited => "wait and retry",
             PriceUnavailable => "retry when the price source is fresh, or ask the operator to fix the price source",
             SimulationReverted => "do not retry unchanged: the call would revert (see the reason)",
@@ -382,5 +392,15 @@ mod tests {
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);
         }
         assert_eq!(ErrorCode::parse("NOT_A_CODE"), None);
+    }
+
+    #[test]
+    fn no_required_action_sends_an_agent_to_the_master_password() {
+        // Agents read these through MCP; an agent never holds the master password.
+        for code in ErrorCode::ALL {
+            let action = code.required_action().to_lowercase();
+            assert!(!action.contains("master password"), "{code}: {action}");
+        }
+        assert!(ErrorCode::Unauthenticated.required_action().contains("session token"));
     }
 }

@@ -478,21 +478,31 @@ pub(crate) fn summary(tool: &str, result: &Value) -> String {
             field(&["chain_id"]),
             if at(result, &["frozen"]).is_null() { "" } else { "; FROZEN: nothing will be signed" }
         ),
-        "get_balance" => format!("Balance: {} ({}).", field(&["balance"]), field(&["asset"])),
+        "get_balance" => match at(result, &["asset"]).as_str() {
+            Some("native") => format!("Balance: {} ETH ({} wei).", field(&["balance"]), field(&["balance_wei"])),
+            _ => format!(
+                "Balance: {} of token {} ({} base units, {} decimals).",
+                field(&["balance"]),
+                field(&["token"]),
+                field(&["balance_base"]),
+                field(&["decimals"])
+            ),
+        },
         "list_transactions" => {
             format!("{} transactions.", at(result, &["transactions"]).as_array().map_or(0, Vec::len))
         }
-        "get_transaction" => format!("Transaction {}: {}.", field(&["id"]), field(&["status"])),
+        "get_transaction" => format!("Transaction {}: {}, {}.", field(&["id"]), field(&["status"]), moves(result)),
         "get_policy_summary" => format!(
             "{} rules, {} spending windows (default deny).",
             at(result, &["rules"]).as_array().map_or(0, Vec::len),
             at(result, &["budgets"]).as_array().map_or(0, Vec::len)
         ),
         "evaluate_action" | "prepare_transfer" | "prepare_contract_call" => format!(
-            "Policy decision: {} (rule {}), tier {}. Nothing was signed.",
+            "Policy decision: {} (rule {}), tier {}{}. Nothing was signed.",
             field(&["decision", "verdict"]),
             field(&["decision", "rule_id"]),
-            field(&["decision", "tier"])
+            field(&["decision", "tier"]),
+            action_amount(at(result, &["action"]))
         ),
         "sign_typed_data" | "sign_message" => format!("Signed by {}.", field(&["address"])),
         "speed_up_transaction" => format!(
@@ -506,18 +516,71 @@ pub(crate) fn summary(tool: &str, result: &Value) -> String {
             field(&["status"])
         ),
         "send_transfer" | "send_contract_call" => format!(
-            "Transaction {}: {}. Poll get_transaction for the final status.",
+            "Transaction {}: {}, {}. Poll get_transaction for the final status.",
             field(&["id"]),
-            field(&["status"])
+            field(&["status"]),
+            // A held send (202) carries the record under `transaction`.
+            moves(if at(result, &["transaction"]).is_object() { at(result, &["transaction"]) } else { result })
         ),
         "freeze_wallet" => format!("Wallet {} is frozen; nothing more will be signed.", field(&["wallet_id"])),
         _ => "Done.".into(),
     }
 }
 
+/// What a transaction record moves, in units and base units: `0.5 ETH
+/// (500000000000000000 wei)`, or a token's amount by its address (its symbol is the
+/// contract's own text, so it is not repeated here).
+fn moves(tx: &Value) -> String {
+    let text = |key: &str| at(tx, &[key]).as_str().unwrap_or("-").to_string();
+    let ether = format!("{} ETH ({} wei)", text("value"), text("value_wei"));
+    match at(tx, &["asset"]).as_str() {
+        Some("native") | None => format!("value {ether}"),
+        Some(token) => match at(tx, &["amount_units"]).as_str() {
+            Some(units) => format!("{units} of token {token} ({} base units), value {ether}", text("amount")),
+            None => format!("{} base units of token {token}, value {ether}", text("amount")),
+        },
+    }
+}
+
+/// The amount of an evaluated action, as `, amount 0.5 ETH (… wei)`, when it moves one.
+fn action_amount(action: &Value) -> String {
+    let text = |key: &str| at(action, &[key]).as_str().unwrap_or("-").to_string();
+    match at(action, &["kind"]).as_str() {
+        Some("native_transfer") => format!(", amount {} ETH ({} wei)", text("amount"), text("amount_wei")),
+        Some("token_transfer") => {
+            format!(", amount {} of token {} ({} base units)", text("amount"), text("token"), text("amount_base"))
+        }
+        Some("contract_call") => format!(", value {} ETH ({} wei)", text("value"), text("value_wei")),
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summaries_give_units_beside_base_units() {
+        let tx = json!({"id": "tx_1", "status": "submitted", "asset": "native", "value": "0.5",
+                        "value_wei": "500000000000000000", "amount": "500000000000000000"});
+        assert_eq!(
+            summary("get_transaction", &tx),
+            "Transaction tx_1: submitted, value 0.5 ETH (500000000000000000 wei)."
+        );
+        let held = json!({"id": "tx_2", "status": "pending_approval", "transaction": tx});
+        assert!(summary("send_transfer", &held).contains("0.5 ETH (500000000000000000 wei)"));
+        let token = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        let usdc = json!({"id": "tx_3", "status": "confirmed", "asset": token, "amount": "12500000",
+                          "amount_units": "12.5", "symbol": "FAKE", "value": "0", "value_wei": "0"});
+        let line = summary("get_transaction", &usdc);
+        assert!(line.contains(&format!("12.5 of token {token} (12500000 base units)")), "{line}");
+        assert!(!line.contains("FAKE"), "the contract's own symbol is not echoed: {line}");
+        let balance = json!({"asset": "native", "balance": "1.5", "balance_wei": "1500000000000000000"});
+        assert_eq!(summary("get_balance", &balance), "Balance: 1.5 ETH (1500000000000000000 wei).");
+        let evaluated = json!({"decision": {"verdict": "allow", "rule_id": "allowed", "tier": "instant"},
+                               "action": {"kind": "native_transfer", "amount": "2", "amount_wei": "2000000000000000000"}});
+        assert!(summary("evaluate_action", &evaluated).contains("amount 2 ETH (2000000000000000000 wei)"));
+    }
 
     fn args(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()

@@ -315,7 +315,7 @@ pub(crate) fn describe(policy: Option<&Policy>, action: &Action) -> Value {
             "token": token.to_checksum(None), "asset": name(Asset::Token(*token)), "spender": spender.to_checksum(None),
             "unlimited": *base == U256::MAX, "amount_base": base.to_string(), "increase": increase}),
         Action::ContractCall { to, value, selector, call } => json!({"kind": action.kind(), "to": to.to_checksum(None),
-            "value_wei": value.to_string(), "selector": format!("0x{}", hex::encode(selector)),
+            "value_wei": value.to_string(), "value": format_units(*value, 18), "selector": format!("0x{}", hex::encode(selector)),
             "function": call.as_ref().map(|c| c.signature.clone()),
             "args": call.as_ref().map(|c| c.args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>())}),
         Action::TypedData(data) => json!({"kind": action.kind(), "primary_type": data.primary_type,

@@ -18,6 +18,7 @@ mod audit;
 mod auth;
 mod context;
 mod dashboard;
+mod dev;
 mod error;
 mod executor;
 mod freeze;
@@ -301,6 +302,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
             eprintln!("warning: wallet {} is on chain {} but the node serves {chain_id}", wallet.id, wallet.chain_id);
         }
     }
+    dev::warn_other_genesis(&store, chain_id, rpc.genesis_hash().await?, &config.data_dir)?;
 
     let service_home = layout.home(Role::Service);
     let service = Arc::new(party::ServiceParty::open(&service_home, password.clone(), store.clone())?);

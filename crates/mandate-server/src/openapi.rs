@@ -176,6 +176,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/sign-hash"),
     ("post", "/v1/wallets/{id}/policy/evaluate"),
     ("get", "/v1/wallets/{id}/policy/summary"),
+    ("post", "/v1/wallets/{id}/dev/fund"),
     ("post", "/v1/wallets/{id}/freeze"),
     ("get", "/v1/wallets/{id}/unfreeze"),
     ("post", "/v1/wallets/{id}/unfreeze"),
@@ -309,6 +310,13 @@ fn operation(method: &str, path: &str) -> Value {
             "operator|agent:read",
             None,
             &[("200", "PolicySummary")],
+        ),
+        ("post", "/v1/wallets/{id}/dev/fund") => op(
+            "Development chains only (chain id 31337 or 1337 answering anvil's or hardhat's dev methods): \
+             add ether to the wallet's balance",
+            "operator",
+            Some("DevFund"),
+            &[("200", "DevFunded")],
         ),
         ("post", "/v1/wallets/{id}/freeze") => op(
             "Emergency freeze: the daemon and the cosigner sign nothing more for the wallet",
@@ -484,6 +492,16 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
     let frozen = json!({"wallet_id": text(), "frozen": schema("WalletFreeze"), "newly_frozen": boolean(),
         "cosigner": {"type": "string", "description": "notified, or why the cosigner could not be told"}});
     schemas.insert("FreezeResult".into(), object(frozen, &[]));
+    schemas.insert(
+        "DevFunded".into(),
+        object(
+            json!({"wallet_id": text(), "address": address(), "chain_id": count(),
+                   "amount": {"type": "string", "description": "ether"}, "amount_wei": digits(),
+                   "balance": {"type": "string", "description": "ether"}, "balance_wei": digits(),
+                   "method": one_of(["anvil_setBalance", "hardhat_setBalance"])}),
+            &[],
+        ),
+    );
     schemas.insert("FreezeAllResult".into(), list_of("wallets", "FreezeResult"));
     schemas.insert(
         "UnfreezeText".into(),
@@ -615,8 +633,22 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
                    "amount": digits(),
                    "recipient": {"type": ["string", "null"], "pattern": "^0x[0-9a-fA-F]{40}$"},
                    "chain_id": count(), "expires_at": time(), "execute_after": time(), "gas_limit": count(),
-                   "max_fee_per_gas": digits()}),
-            &["chain_id", "expires_at", "execute_after", "gas_limit", "max_fee_per_gas"],
+                   "max_fee_per_gas": digits(),
+                   "value": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "value_wei in ether"},
+                   "amount_units": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                                    "description": "amount in the asset's units (when its decimals are known)"},
+                   "decimals": count(),
+                   "symbol": {"type": "string", "description": "ETH, or as the token contract says: untrusted"}}),
+            &[
+                "chain_id",
+                "expires_at",
+                "execute_after",
+                "gas_limit",
+                "max_fee_per_gas",
+                "amount_units",
+                "decimals",
+                "symbol",
+            ],
         ),
     );
     schemas.insert("TransactionList".into(), list_of("transactions", "Transaction"));
@@ -689,7 +721,8 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
         ),
         (
             "contract_call",
-            json!({"to": address(), "value_wei": digits(), "selector": {"type": "string", "pattern": "^0x[0-9a-fA-F]{8}$"},
+            json!({"to": address(), "value_wei": digits(), "value": {"type": "string", "description": "ether"},
+                   "selector": {"type": "string", "pattern": "^0x[0-9a-fA-F]{8}$"},
                    "function": text_or_null(), "args": {"type": ["array", "null"], "items": text()}}),
         ),
         (
@@ -878,6 +911,8 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
         "EvaluateAction": {"type": "object", "required": ["type"],
             "properties": {"type": {"enum": ["transfer", "contract_call", "sign"]}},
             "description": "type plus the fields of Transfer, ContractCall or a Sign* body"},
+        "DevFund": {"type": "object", "required": ["amount"], "additionalProperties": false,
+            "properties": {"amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "ether"}}},
         "RegisterWallet": {"type": "object", "required": ["name", "wallet_id"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "wallet_id": {"type": "string"}}},
         "CreateSession": {"type": "object", "required": ["wallet_id", "ttl_secs"], "additionalProperties": false,

@@ -48,6 +48,13 @@ pub trait Chain: Send + Sync + 'static {
     fn latest_round(&self, aggregator: Address) -> ChainFuture<'_, RoundData>;
     /// `eth_call` of the transaction: success or the revert reason.
     fn simulate<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, Simulation>;
+    /// Development nodes only: sets `address`'s balance with the node's own dev
+    /// method (`anvil_setBalance`, else `hardhat_setBalance`) and names the method, or
+    /// `None` when the node answers neither (not a dev node). By default: `None`.
+    fn dev_set_balance(&self, address: Address, balance: U256) -> ChainFuture<'_, Option<&'static str>> {
+        let _ = (address, balance);
+        Box::pin(async { Ok(None) })
+    }
 }
 
 impl Chain for RpcClient {
@@ -95,6 +102,20 @@ impl Chain for RpcClient {
     }
     fn simulate<'a>(&'a self, from: Address, to: Address, value: U256, data: &'a [u8]) -> ChainFuture<'a, Simulation> {
         Box::pin(RpcClient::simulate(self, from, to, value, data))
+    }
+    fn dev_set_balance(&self, address: Address, balance: U256) -> ChainFuture<'_, Option<&'static str>> {
+        Box::pin(async move {
+            let params = serde_json::json!([address.to_checksum(None), format!("{balance:#x}")]);
+            for method in ["anvil_setBalance", "hardhat_setBalance"] {
+                match self.call_raw(method, params.clone()).await {
+                    Ok(_) => return Ok(Some(method)),
+                    // The node does not know the method: try the next, then it is no dev node.
+                    Err(mandate_chain::ChainError::Rejected(_)) => continue,
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(None)
+        })
     }
 }
 

@@ -64,6 +64,28 @@ pub(crate) const MASTER_HASH: &str = "master_password_hash";
 pub(crate) const SERVICE_ADDR: &str = "service_party_addr";
 /// The environment variable of the master password.
 pub(crate) const MASTER_PASSWORD_VAR: &str = "MANDATE_MASTER_PASSWORD";
+/// The development layout's cosigner's maximum per transaction (value + gas × max
+/// fee), in wei: 2 ETH, above the 1 ETH per-transaction cap of the README's example
+/// policy plus its gas, so a send that policy allows is not refused by the cosigner.
+/// `cosigner init` (production) keeps 1 ETH; either is changed in `limits.toml`.
+pub(crate) const DEV_COSIGNER_PER_TX_MAX_WEI: &str = "2000000000000000000";
+
+/// Raises the dev cosigner's per-transaction maximum in the `limits.toml` its `init`
+/// wrote (the daily maximum stays).
+fn dev_limits(path: &Path) -> ApiResult<()> {
+    let io = |e: std::io::Error| ApiError::internal(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let default_line = format!("per_tx_max = \"{}\"", "1000000000000000000");
+    if !text.contains(&default_line) {
+        return Err(ApiError::internal("the cosigner's default limits.toml has no per_tx_max line to raise"));
+    }
+    let dev_line = format!(
+        "# --dev: 2 ETH per transaction (1 ETH in production), so the README's 1 ETH policy cap plus gas fits\n\
+         per_tx_max = \"{DEV_COSIGNER_PER_TX_MAX_WEI}\""
+    );
+    std::fs::write(path, text.replacen(&default_line, &dev_line, 1)).map_err(io)
+}
+
 /// The development layout's cosigner listens here unless `--cosigner-addr` says otherwise.
 const DEFAULT_DEV_COSIGNER_ADDR: &str = "127.0.0.1:3200";
 
@@ -232,6 +254,7 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
         // The development layout: the other two parties here, paired with each other.
         write_secret_file(&layout.cosigner_password(), &random_secret(), false)?;
         let cosigner = layout.home(Role::Cosigner).init()?;
+        dev_limits(&layout.home(Role::Cosigner).limits_path())?;
         let recovery = layout.home(Role::Recovery).init()?;
         layout.home(Role::Service).pair(&book([
             (Role::Cosigner, entry(cosigner, Some(cosigner_addr))),

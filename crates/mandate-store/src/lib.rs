@@ -6,20 +6,25 @@
 
 mod agents;
 mod audit;
+mod chains;
 mod held;
+mod idempotency;
 mod migrations;
 mod operator_keys;
 mod store;
+mod units;
 mod webhooks;
 
 pub use agents::{AgentLimit, AgentRecord};
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
 pub use held::{Claim, OwnerRecord, Resolution};
+pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store,
     StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
+pub use units::AmountUnits;
 pub use webhooks::{Attempt, Delivery, WebhookRecord};
 
 /// Prefix of the actor name of an agent session: `agent:<session id>` (audit actors,

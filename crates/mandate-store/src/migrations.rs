@@ -117,6 +117,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX agents_by_wallet ON agents (wallet_id, revoked_at);
     CREATE TABLE agent_nonces (agent_id TEXT NOT NULL, nonce INTEGER NOT NULL, PRIMARY KEY (agent_id, nonce));
     "#,
+    // 8: the first answer to a send that failed, by its idempotency key, so that a
+    // replay of it answers the same status and body (and never runs again).
+    r#"
+    CREATE TABLE idempotent_answers (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), idempotency_key TEXT NOT NULL,
+        request TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+        PRIMARY KEY (wallet_id, idempotency_key));
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -15,6 +15,7 @@ use crate::audit::{
     GENESIS,
 };
 use crate::migrations::migrate;
+use crate::units::AmountUnits;
 
 /// Store errors.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +213,9 @@ pub struct TxRecord {
     /// The owner's signed approval (JSON), once approved.
     #[serde(skip)]
     pub approval: Option<String>,
+    /// `value` and `amount` in units, beside the base units above.
+    #[serde(flatten)]
+    pub units: AmountUnits,
 }
 
 impl TxRecord {
@@ -419,6 +423,14 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
             gas_limit: row.get::<_, Option<i64>>(18)?.map(u),
             max_fee_per_gas: row.get(19)?,
             approval: row.get(20)?,
+            units: AmountUnits::of(
+                &row.get::<_, String>(3)?,
+                &row.get::<_, String>(12)?,
+                &row.get::<_, String>(13)?,
+                row.get::<_, Option<i64>>(21)?
+                    .and_then(|d| u8::try_from(d).ok())
+                    .zip(row.get::<_, Option<String>>(22)?),
+            ),
         },
         row.get::<_, String>(5)?,
     ))
@@ -438,7 +450,11 @@ fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
 
 const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, tx_hash, error, decision, created_at, \
                           kind, data, asset, amount, recipient, chain_id, expires_at, execute_after, gas_limit, \
-                          max_fee_per_gas, approval";
+                          max_fee_per_gas, approval, \
+                          (SELECT decimals FROM tokens k WHERE k.chain_id = transactions.chain_id \
+                                                          AND k.address = transactions.asset), \
+                          (SELECT symbol FROM tokens k WHERE k.chain_id = transactions.chain_id \
+                                                        AND k.address = transactions.asset)";
 
 impl Store {
     /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
@@ -1389,6 +1405,7 @@ mod tests {
             gas_limit: None,
             max_fee_per_gas: None,
             approval: None,
+            units: AmountUnits::default(),
         }
     }
 

@@ -93,3 +93,38 @@ fn session_create_without_ttl_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--ttl"), "{stderr}");
 }
+
+#[test]
+fn a_weak_recovery_passphrase_is_refused_before_the_dkg() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.share");
+    let url = closed_url();
+    let (success, value) = mandate(
+        &["wallet", "create", "--name", "ops", "--recovery-out", out.to_str().unwrap()],
+        &[("MANDATE_URL", url.as_str()), SERVICE_ENV, ("MANDATE_RECOVERY_PASSPHRASE", "a")],
+    );
+    assert!(!success);
+    assert_eq!(error_code(&value), "INVALID_INPUT", "{value}");
+    assert!(value["error"]["message"].as_str().unwrap().contains("too weak"), "{value}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_missing_secret_file_is_named_as_bad_input() {
+    let missing = "/nonexistent/mandate/agent.token";
+    // `mandate mcp` keeps stdout for MCP: its error is a line on stderr.
+    let output = Command::new(bin())
+        .args(["mcp", "--band", "read"])
+        .env_clear()
+        .env("MANDATE_SESSION_TOKEN_FILE", missing)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error[INVALID_INPUT]"), "{stderr}");
+    assert!(stderr.contains("MANDATE_SESSION_TOKEN_FILE") && stderr.contains(missing), "{stderr}");
+    let (success, value) =
+        mandate(&["wallet", "list"], &[("MANDATE_URL", &closed_url()), ("MANDATE_MASTER_PASSWORD_FILE", missing)]);
+    assert!(!success);
+    assert_eq!(error_code(&value), "INVALID_INPUT", "{value}");
+}

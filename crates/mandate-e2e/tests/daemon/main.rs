@@ -16,6 +16,7 @@ mod approvals;
 mod audit;
 mod compromise;
 mod dashboard;
+mod first_run;
 mod flows;
 mod layout;
 mod mcp;

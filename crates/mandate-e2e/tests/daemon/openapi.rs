@@ -133,6 +133,8 @@ fn the_document_is_valid_openapi_and_real_responses_match_its_schemas() {
     samples.push(Sample { method: "get", path: "/v1/transactions/{id}", status: 200, body: done });
     samples.push(sample(&daemon, ("get", "/v1/wallets/{id}/transactions"), &at("/transactions"), agent, None, 200));
     samples.push(sample(&daemon, ("get", "/v1/wallets/{id}/balance"), &at("/balance"), agent, None, 200));
+    let fund = json!({"amount": "0.25"});
+    samples.push(sample(&daemon, ("post", "/v1/wallets/{id}/dev/fund"), &at("/dev/fund"), admin, Some(&fund), 200));
 
     // A denied send: the error envelope with the decision in its details.
     let denied = sample(&daemon, txs, &at("/transactions"), agent, Some(&transfer("2")), 403);

@@ -56,6 +56,16 @@ pub fn read_secret_env(name: &str) -> Result<Zeroizing<Vec<u8>>> {
     let file_var = format!("{name}_FILE");
     match std::env::var(&file_var) {
         Ok(path) => {
+            // The file is the user's to name: a wrong name is their input to fix.
+            match std::fs::metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(MpcError::InvalidInput(format!("{file_var} names {path}, which does not exist")))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(MpcError::InvalidInput(format!("{file_var} names {path}, which this user cannot read")))
+                }
+                _ => {}
+            }
             let mut bytes = read_secret_file(Path::new(&path))?;
             while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 bytes.pop();

@@ -19,7 +19,7 @@ use mandate_core::ErrorCode;
 use crate::error::ApiError;
 use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
-use crate::{actions, approvals, freeze, openapi, webhooks};
+use crate::{actions, approvals, dev, freeze, openapi, webhooks};
 
 /// The router of the whole API.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -43,6 +43,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/sign-hash", post(actions::sign_hash))
         .route("/v1/wallets/{id}/policy/evaluate", post(actions::evaluate_action))
         .route("/v1/wallets/{id}/policy/summary", get(wallets::policy_summary))
+        .route("/v1/wallets/{id}/dev/fund", post(dev::fund))
         .route("/v1/wallets/{id}/freeze", post(freeze::freeze_handler))
         .route("/v1/wallets/{id}/unfreeze", get(freeze::unfreeze_message).post(freeze::unfreeze))
         .route("/v1/freeze", post(freeze::freeze_all))

@@ -646,3 +646,80 @@ async fn agents_are_limited_replaced_by_name_revoked_and_scoped() {
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "OWNER_SIGNATURE_INVALID"), "{refused}");
     let _ = a.owner_address;
 }
+
+impl Harness {
+    /// A send with an `Idempotency-Key`: status, whether it was a replay, body.
+    async fn send_keyed(&self, token: &str, amount: &str, key: &str) -> (StatusCode, bool, Value) {
+        let to = Address::repeat_byte(0x42).to_checksum(None);
+        let request = Request::post(format!("/v1/wallets/{}/transactions", self.wallet))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(json!({"to": to, "amount": amount}).to_string()))
+            .unwrap();
+        let response = app(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let replayed = response.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, replayed, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn a_replay_of_a_failed_send_answers_what_the_first_request_got() {
+    let h = Harness::new(cap("1"));
+    let agent = h.agent();
+
+    // Denied by policy: the replay is denied again with the same body, even after the
+    // policy changed to allow it (the key's request does not run twice).
+    let (status, replayed, first) = h.send_keyed(&agent, "1.5", "order-1").await;
+    assert_eq!((status, replayed, code(&first)), (StatusCode::FORBIDDEN, false, "POLICY_DENIED"), "{first}");
+    let document = json!({"version": 1, "rules": cap("5")}).to_string();
+    let policy = Policy::parse(&document).unwrap();
+    h.store.set_policy(&h.wallet, &document, &policy.hash, now(), entry("policy.set")).unwrap();
+    let (status, replayed, again) = h.send_keyed(&agent, "1.5", "order-1").await;
+    assert_eq!((status, replayed), (StatusCode::FORBIDDEN, true), "{again}");
+    assert_eq!(again, first, "the same body");
+    assert_eq!((h.signer.runs.load(Ordering::SeqCst), h.spent()), (0, 0));
+
+    // Refused by the signer after the reservation (the transaction is recorded, failed):
+    // the replay answers the refusal, not 200 with the failed record.
+    *h.signer.mode.lock().unwrap() = Signing::RefuseBeforeCommit;
+    let (status, _, first) = h.send_keyed(&agent, "0.5", "order-2").await;
+    assert_eq!((status, code(&first)), (StatusCode::FORBIDDEN, "COSIGNER_PER_TX_LIMIT"), "{first}");
+    *h.signer.mode.lock().unwrap() = Signing::Sign;
+    let (status, replayed, again) = h.send_keyed(&agent, "0.5", "order-2").await;
+    assert_eq!((status, replayed), (StatusCode::FORBIDDEN, true), "{again}");
+    assert_eq!(again, first);
+    assert_eq!((h.broadcasts(), h.spent()), (0, 0), "nothing signed on the replay");
+
+    // The same key for another amount is refused; a fresh key runs.
+    let (status, _, other) = h.send_keyed(&agent, "0.7", "order-2").await;
+    assert_eq!((status, code(&other)), (StatusCode::CONFLICT, "IDEMPOTENCY_KEY_REUSED"), "{other}");
+    let (status, _, sent) = h.send_keyed(&agent, "0.5", "order-3").await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    // A replay of an accepted send still answers 200 with its record.
+    let (status, replayed, again) = h.send_keyed(&agent, "0.5", "order-3").await;
+    assert_eq!((status, replayed, again["id"].clone()), (StatusCode::OK, true, sent["id"].clone()), "{again}");
+    assert_eq!(h.broadcasts(), 1);
+}
+
+#[tokio::test]
+async fn dev_fund_is_refused_on_a_node_without_dev_methods_and_for_agents() {
+    // The fake node says chain 31337 but answers no anvil_/hardhat_ method.
+    let h = Harness::new(cap("1"));
+    let post = |token: String| {
+        Request::post(format!("/v1/wallets/{}/dev/fund", h.wallet))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"amount": "5"}).to_string()))
+            .unwrap()
+    };
+    let response = app(h.state.clone()).oneshot(post(h.operator(&["admin"]))).await.unwrap();
+    let status = response.status();
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "NOT_A_DEV_CHAIN"), "{body}");
+    let response = app(h.state.clone()).oneshot(post(h.agent())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "an agent funds nothing");
+}
