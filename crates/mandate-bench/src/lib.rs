@@ -13,6 +13,7 @@
 //! `mandate` binary as child processes: they must run inside it (`mandate bench …`),
 //! since they start the current executable.
 
+mod auth;
 mod bound;
 mod mcp;
 mod mpc;
@@ -22,6 +23,7 @@ mod send;
 use mandate_core::{ErrorCode, Role};
 use serde_json::Value;
 
+pub use crate::auth::auth_bench;
 pub use crate::mcp::mcp_bench;
 pub use crate::mpc::mpc;
 pub use crate::policy::policy;

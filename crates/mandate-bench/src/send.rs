@@ -77,7 +77,7 @@ async fn fund(http: &reqwest::Client, rpc: &str, to: Address, eth: u64) -> CliRe
     Ok(())
 }
 
-fn mandate(args: &[&str], env: &[(&str, String)]) -> CliResult<Value> {
+pub(crate) fn mandate(args: &[&str], env: &[(&str, String)]) -> CliResult<Value> {
     let exe = std::env::current_exe().map_err(internal)?;
     let output = Command::new(exe).arg("--json").args(args).envs(env.iter().map(|(k, v)| (k, v))).output();
     let output = output.map_err(internal)?;

@@ -517,6 +517,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         calls: usize,
     },
+    /// Signed agent requests (docs/AGENTS.md) against bearer session tokens: the same
+    /// GET alternately with each, on a real daemon; the added latency.
+    Auth {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Policy decisions for a 100-rule policy (pure engine); one-rule baseline.
     Policy {
         #[arg(long, default_value_t = 20_000)]
@@ -662,6 +668,7 @@ fn run(cli: Cli) -> CliResult<Report> {
             BenchCommand::Send { sends, concurrency } => Ok(mandate_bench::send(sends, concurrency)?),
             BenchCommand::Policy { iterations, history } => Ok(mandate_bench::policy(iterations, history)?),
             BenchCommand::Mcp { calls } => Ok(mandate_bench::mcp_bench(calls)?),
+            BenchCommand::Auth { requests } => Ok(mandate_bench::auth_bench(requests)?),
         },
     };
     result.map(Report::from)
