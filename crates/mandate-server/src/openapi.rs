@@ -956,11 +956,13 @@ pub(crate) fn document() -> Value {
         let item = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         if let Some(item) = item.as_object_mut() {
             item.insert(method.to_string(), operation(method, path));
-            if path.contains("{id}") {
-                item.insert(
-                    "parameters".into(),
-                    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]),
-                );
+            for name in ["id", "address"] {
+                if path.contains(&format!("{{{name}}}")) {
+                    item.insert(
+                        "parameters".into(),
+                        json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]),
+                    );
+                }
             }
         }
     }

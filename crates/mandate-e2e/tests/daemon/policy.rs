@@ -294,7 +294,7 @@ fn usd_limits_simulation_tiers_and_the_explain_command() {
     let action = daemon.dir.path().join("action.json");
     std::fs::write(&action, json!({"type": "transfer", "to": checksum(payee), "amount": "0.36"}).to_string()).unwrap();
     let (ok, explained) = daemon.cli(&["policy", "test", "--wallet", &wallet, "--file", action.to_str().unwrap()]);
-    assert!(ok, "{explained}");
+    assert!(!ok, "a denial exits non-zero (3), with the explanation on stdout: {explained}");
     let decision = &explained["decision"];
     assert_eq!(
         (decision["verdict"].as_str(), decision["rule_id"].as_str()),
