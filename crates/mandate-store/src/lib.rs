@@ -1,10 +1,12 @@
-//! Mandate's storage. SQLite (bundled, WAL) is the embedded default; every invariant
+//! Mandate's storage. SQLite (bundled, WAL) is the embedded default, PostgreSQL the
+//! database several daemons share; every invariant
 //! that needs atomicity — spend-cap reservations, nonce allocation, the audit chain —
 //! is implemented here inside one database transaction.
 //!
 //! Must never depend on the server, the HTTP stack or key shares.
 
 mod audit;
+mod db;
 mod held;
 mod migrations;
 mod operator_keys;
@@ -12,6 +14,7 @@ mod store;
 mod webhooks;
 
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
+pub use db::{DatabaseUrl, DbError};
 pub use held::{Claim, OwnerRecord, Resolution};
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
