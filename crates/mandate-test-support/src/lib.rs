@@ -22,9 +22,11 @@ use serde_json::Value;
 
 pub mod anvil;
 pub mod contracts;
+pub mod postgres;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub use anvil::Anvil;
+pub use postgres::Postgres;
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
 pub fn free_port() -> u16 {
