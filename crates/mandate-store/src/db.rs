@@ -182,9 +182,9 @@ impl Backend {
             // A panic while holding the lock rolled its transaction back (the guard
             // drops), so the connection is still consistent.
             Backend::Sqlite(conn) => Inner::Sqlite(conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
-            Backend::Postgres(pool) => Inner::Postgres(RefCell::new(
+            Backend::Postgres(pool) => Inner::Postgres(Box::new(RefCell::new(
                 pool.get().map_err(|e| StoreError::Database(DbError::Unavailable(e.to_string())))?,
-            )),
+            ))),
         };
         Ok(Conn { inner, in_tx: Cell::new(false) })
     }
@@ -350,7 +350,7 @@ pub(crate) enum TransactionBehavior {
 
 enum Inner<'a> {
     Sqlite(MutexGuard<'a, rusqlite::Connection>),
-    Postgres(RefCell<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>>),
+    Postgres(Box<RefCell<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>>>),
 }
 
 /// A connection, in a transaction or not.

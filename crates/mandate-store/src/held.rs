@@ -86,7 +86,7 @@ impl Store {
         let rows = stmt.query_map([wallet], |r| {
             Ok(OwnerRecord { wallet_id: r.get(0)?, owner_key: r.get(1)?, label: r.get(2)?, created_at: u(r.get(3)?) })
         })?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Held transactions (waiting for approval, delayed, or approved and about to

@@ -85,15 +85,14 @@ impl Store {
     /// The key whose hash is `key_hash`, whatever its state.
     pub fn operator_key_by_hash(&self, key_hash: &str) -> Result<Option<OperatorKeyRecord>> {
         let conn = self.conn()?;
-        Ok(conn
-            .query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE key_hash = ?1"), [key_hash], from_row)
-            .optional()?)
+        conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE key_hash = ?1"), [key_hash], from_row)
+            .optional()
     }
 
     /// A key by id.
     pub fn operator_key(&self, id: &str) -> Result<Option<OperatorKeyRecord>> {
         let conn = self.conn()?;
-        Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE id = ?1"), [id], from_row).optional()?)
+        conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE id = ?1"), [id], from_row).optional()
     }
 
     /// Every key, oldest first (revoked and expired ones too).
@@ -101,7 +100,7 @@ impl Store {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM operator_keys ORDER BY created_at, id"))?;
         let rows = stmt.query_map(params![], from_row)?;
-        Ok(rows.collect::<Result<_>>()?)
+        rows.collect::<Result<_>>()
     }
 
     /// Records that key `id` authenticated a request at `now` (at most one write a minute).

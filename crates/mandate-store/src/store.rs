@@ -488,7 +488,7 @@ impl Store {
 
     /// A metadata value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
     }
 
     /// Sets a metadata value.
@@ -679,15 +679,14 @@ impl Store {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {WALLET_COLUMNS} FROM wallets ORDER BY created_at, id"))?;
         let rows = stmt.query_map(params![], wallet_from_row)?;
-        Ok(rows.collect::<Result<_>>()?)
+        rows.collect::<Result<_>>()
     }
 
     /// One wallet.
     pub fn wallet(&self, id: &str) -> Result<Option<WalletRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(&format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ?1"), [id], wallet_from_row)
-            .optional()?)
+            .optional()
     }
 
     /// Stores a new policy version (previous versions are kept) and audits it.
@@ -709,14 +708,13 @@ impl Store {
 
     /// The current policy: (version, document, hash).
     pub fn policy(&self, wallet: &str) -> Result<Option<StoredPolicy>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(
                 "SELECT version, document, hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
                 [wallet],
                 |r| Ok(StoredPolicy { version: u(r.get(0)?), document: r.get(1)?, hash: r.get(2)? }),
             )
-            .optional()?)
+            .optional()
     }
 
     /// Inserts a session and audits it.
@@ -757,7 +755,7 @@ impl Store {
                 revoked_at: r.get::<_, Option<i64>>(10)?.map(u),
             })
         })?;
-        Ok(rows.collect::<Result<_>>()?)
+        rows.collect::<Result<_>>()
     }
 
     /// The session whose token hashes to `token_hash`.
@@ -986,20 +984,19 @@ impl Store {
     }
 
     pub(crate) fn freeze_in(conn: &Conn<'_>, wallet: &str) -> Result<Option<FreezeRecord>> {
-        Ok(conn
-            .query_row(
-                "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
-                [wallet],
-                |r| {
-                    Ok(FreezeRecord {
-                        wallet_id: r.get(0)?,
-                        frozen_at: u(r.get(1)?),
-                        frozen_by: r.get(2)?,
-                        reason: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+        conn.query_row(
+            "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
+            [wallet],
+            |r| {
+                Ok(FreezeRecord {
+                    wallet_id: r.get(0)?,
+                    frozen_at: u(r.get(1)?),
+                    frozen_by: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            },
+        )
+        .optional()
     }
 
     /// The wallet's freeze, if it is frozen.
@@ -1316,7 +1313,7 @@ impl Store {
                  AND t.nonce > f.nonce) ORDER BY f.wallet_id, f.nonce",
         )?;
         let rows = stmt.query_map(params![], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Forgets a free nonce the chain has already used (nothing to fill).
@@ -1381,11 +1378,11 @@ impl Store {
              ON CONFLICT DO NOTHING",
             params![wallet, i(chain_id), genesis, i(now)],
         )?;
-        Ok(conn.query_row(
+        conn.query_row(
             "SELECT genesis_hash FROM wallet_chains WHERE wallet_id = ?1 AND chain_id = ?2",
             params![wallet, i(chain_id)],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Submitted transactions awaiting a receipt.

@@ -108,7 +108,7 @@ impl Store {
         let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT id, secret FROM webhooks")?;
         let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Replaces a webhook's stored secret (to seal one an older daemon kept in the clear).
@@ -138,19 +138,18 @@ impl Store {
             "SELECT id, url, events, created_at FROM webhooks WHERE removed_at IS NULL ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map(params![], webhook_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// An active webhook.
     pub fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>> {
         let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT id, url, events, created_at FROM webhooks WHERE id = ?1 AND removed_at IS NULL",
-                [id],
-                webhook_from_row,
-            )
-            .optional()?)
+        conn.query_row(
+            "SELECT id, url, events, created_at FROM webhooks WHERE id = ?1 AND removed_at IS NULL",
+            [id],
+            webhook_from_row,
+        )
+        .optional()
     }
 
     /// Removes a webhook (audited); its pending deliveries stop. False if unknown.
@@ -225,7 +224,7 @@ impl Store {
              ORDER BY d.id"
         ))?;
         let rows = stmt.query_map([i(now)], |r| Ok((delivery_from_row(r)?, r.get(12)?, r.get(13)?)))?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Records an attempt's outcome.
@@ -259,6 +258,6 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![webhook_id, i(limit)], delivery_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 }

@@ -22,9 +22,9 @@ use serde_json::Value;
 
 pub mod anvil;
 pub mod contracts;
-pub mod postgres;
 #[cfg(feature = "fakes")]
 pub mod fakes;
+pub mod postgres;
 pub use anvil::Anvil;
 pub use postgres::Postgres;
 

@@ -78,7 +78,9 @@ fn on_postgres_every_invariant_holds_across_two_replicas() {
     assert_eq!(stores[0].verify_audit_anchored(Some(&anchor)).unwrap(), Ok(41));
     // Tampering with the table is named, as with the file.
     let mut client = ::postgres::Client::connect(&pg.new_database_url("audit"), ::postgres::NoTls).unwrap();
-    client.execute("UPDATE audit SET line = replace(line, '\"e1\"', '\"x1\"') WHERE line LIKE '%\"e1\"%'", &[]).unwrap();
+    client
+        .execute("UPDATE audit SET line = replace(line, '\"e1\"', '\"x1\"') WHERE line LIKE '%\"e1\"%'", &[])
+        .unwrap();
     let edited = stores[0].verify_audit().unwrap().unwrap_err();
     assert!(matches!(edited, AuditProblem::Edited { .. }), "{edited:?}");
     client.execute("UPDATE audit SET line = replace(line, '\"x1\"', '\"e1\"')", &[]).unwrap();
