@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 fail=0
 tree() { cargo tree --locked -e normal --prefix none -p "$1" | sed 's/ .*//' | sort -u; }
 
-forbidden='^(tokio|axum|hyper|reqwest|sqlx|rusqlite|tower|mandate-server|mandate-store)$'
+forbidden='^(tokio|axum|hyper|reqwest|sqlx|rusqlite|postgres|tokio-postgres|r2d2|tower|mandate-server|mandate-store)$'
 for crate in mandate-core mandate-mpc; do
   bad=$(tree "$crate" | grep -E "$forbidden" || true)
   if [ -n "$bad" ]; then echo "FAIL: $crate depends on: $bad"; fail=1; fi
@@ -42,7 +42,7 @@ check_only mandate-e2e
 check_only mandate-cli mandate-core mandate-mpc mandate-chain mandate-store mandate-cosigner mandate-server mandate-mcp mandate-client mandate-bench mandate-test-support
 
 # The cosigner is the last line of defence: no HTTP stack, no web framework, no database driver.
-bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite)$' || true)
+bad=$(tree mandate-cosigner | grep -E '^(reqwest|hyper|axum|tokio|rusqlite|postgres|tokio-postgres|r2d2)$' || true)
 if [ -n "$bad" ]; then echo "FAIL: mandate-cosigner depends on: $bad"; fail=1; fi
 
 # alloy stays lean: no umbrella crate with its `full` feature.

@@ -31,6 +31,15 @@ if [ ! -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 /usr/bin/chromium --version
+# A real PostgreSQL for the store's and the replicas' tests (started by each test on a free
+# port in a temp dir, as an unprivileged user when run as root): Debian's server package.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  sudo_cmd=""
+  if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+ls /usr/lib/postgresql/*/bin/pg_ctl
 
 echo "== tests"
 cargo test --workspace --locked

@@ -41,8 +41,9 @@ pub(crate) fn init_daemon(
     dev: bool,
     cosigner_addr: Option<String>,
     service_addr: String,
+    database: Option<mandate_server::DatabaseUrl>,
 ) -> CliResult<Report> {
-    let options = mandate_server::InitOptions { data_dir, auto_provision, dev, cosigner_addr, service_addr };
+    let options = mandate_server::InitOptions { data_dir, auto_provision, dev, cosigner_addr, service_addr, database };
     let report = mandate_server::init(&options)?;
     let data_dir = field(&report, "data_dir").to_string();
     let mut text = if dev {
@@ -74,8 +75,9 @@ pub(crate) fn pair_daemon(
     cosigner_pubkey: String,
     cosigner_addr: String,
     recovery_pubkey: String,
+    database: Option<mandate_server::DatabaseUrl>,
 ) -> CliResult<Report> {
-    let options = mandate_server::PairOptions { data_dir, cosigner_pubkey, cosigner_addr, recovery_pubkey };
+    let options = mandate_server::PairOptions { data_dir, cosigner_pubkey, cosigner_addr, recovery_pubkey, database };
     let report = mandate_server::pair(&options)?;
     let mut text = vec![format!("the daemon's service party in {}:", field(&report, "data_dir"))];
     text.extend(report.get("party").map(party_line));

@@ -56,6 +56,10 @@ enum Command {
         /// Where the daemon's embedded service party listens.
         #[arg(long, default_value = "127.0.0.1:3201")]
         service_addr: String,
+        /// A PostgreSQL database for several daemons (`postgres://user:password@host/db`);
+        /// default: SQLite in the data directory.
+        #[arg(long = "database", env = "MANDATE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
     },
     /// Pin the cosigner (key and address) and the recovery party (key) in the daemon's
     /// service party; prints the fingerprints to compare with the ones their `init` printed.
@@ -71,6 +75,10 @@ enum Command {
         /// The recovery party's public key (from `mandate recovery init`).
         #[arg(long)]
         recovery_pubkey: String,
+        /// A PostgreSQL database for several daemons (`postgres://user:password@host/db`);
+        /// default: SQLite in the data directory.
+        #[arg(long = "database", env = "MANDATE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
     },
     /// Run the daemon: the REST API and the service party (MANDATE_MASTER_PASSWORD or _FILE).
     Serve {
@@ -95,6 +103,10 @@ enum Command {
         /// reverse proxy's public name); repeat or separate with commas.
         #[arg(long = "allowed-host", env = "MANDATE_ALLOWED_HOSTS", value_delimiter = ',')]
         allowed_hosts: Vec<String>,
+        /// A PostgreSQL database for several daemons (`postgres://user:password@host/db`);
+        /// default: SQLite in the data directory.
+        #[arg(long = "database", env = "MANDATE_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
     },
     /// Wallets on the daemon.
     Wallet {
@@ -535,14 +547,27 @@ enum BenchCommand {
 
 fn run(cli: Cli) -> CliResult<Report> {
     let result: CliResult = match cli.command {
-        Command::Init { data, auto_provision, dev, cosigner_addr, service_addr } => {
-            return layout::init_daemon(data.data_dir, auto_provision, dev, cosigner_addr, service_addr)
+        Command::Init { data, auto_provision, dev, cosigner_addr, service_addr, database } => {
+            let database = mandate_server::database_url(database.as_deref())?;
+            return layout::init_daemon(data.data_dir, auto_provision, dev, cosigner_addr, service_addr, database);
         }
-        Command::Pair { data, cosigner_pubkey, cosigner_addr, recovery_pubkey } => {
-            return layout::pair_daemon(data.data_dir, cosigner_pubkey, cosigner_addr, recovery_pubkey)
+        Command::Pair { data, cosigner_pubkey, cosigner_addr, recovery_pubkey, database } => {
+            let database = mandate_server::database_url(database.as_deref())?;
+            return layout::pair_daemon(data.data_dir, cosigner_pubkey, cosigner_addr, recovery_pubkey, database);
         }
-        Command::Serve { data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts } => {
-            operator::serve(data, listen, rpc_url, dev, approval_ttl_secs, freeze_cooldown_secs, allowed_hosts)
+        Command::Serve {
+            data,
+            listen,
+            rpc_url,
+            dev,
+            approval_ttl_secs,
+            freeze_cooldown_secs,
+            allowed_hosts,
+            database,
+        } => {
+            let database = mandate_server::database_url(database.as_deref())?;
+            let limits = (approval_ttl_secs, freeze_cooldown_secs);
+            operator::serve(data, listen, rpc_url, dev, limits, allowed_hosts, database)
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),

@@ -181,9 +181,9 @@ pub(crate) fn serve(
     listen: String,
     rpc_url: String,
     dev: bool,
-    approval_ttl_secs: u64,
-    freeze_cooldown_secs: u64,
+    (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
     allowed_hosts: Vec<String>,
+    database: Option<mandate_server::DatabaseUrl>,
 ) -> CliResult {
     let config = mandate_server::ServeConfig {
         data_dir: data.data_dir,
@@ -193,6 +193,7 @@ pub(crate) fn serve(
         approval_ttl_secs,
         freeze_cooldown_secs,
         allowed_hosts,
+        database,
     };
     mandate_server::run(config)?;
     Ok(json!({"stopped": true}))

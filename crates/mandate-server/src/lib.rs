@@ -42,8 +42,9 @@ mod webhooks;
 
 pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};
+pub use mandate_store::DatabaseUrl;
 pub use ports::{Chain, ChainFuture, SignFailure, Signer};
-pub use provision::{fingerprint, init, pair, party_json, InitOptions, PairOptions};
+pub use provision::{database_url, fingerprint, init, pair, party_json, InitOptions, PairOptions};
 pub use state::{AppConfig, AppState};
 
 use std::io::{BufRead, BufReader};
@@ -84,6 +85,10 @@ pub struct ServeConfig {
     /// `Host` names accepted besides the loopback names and the listen address (a
     /// reverse proxy's public name); anything else is refused (DNS rebinding).
     pub allowed_hosts: Vec<String>,
+    /// The PostgreSQL database shared by several daemons (`--database`,
+    /// `MANDATE_DATABASE_URL`); `None`: SQLite in the data directory. Its password is
+    /// never shown.
+    pub database: Option<DatabaseUrl>,
 }
 
 /// Default of [`ServeConfig::approval_ttl_secs`].
@@ -247,7 +252,11 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 /// Releases reservations a previous run left behind (it stopped between reserving and
 /// recording the signature: nothing was broadcast, so the spend and nonce are freed).
 fn release_interrupted(store: &Store) -> ApiResult<()> {
-    for tx in store.reserved()? {
+    // On a database shared by several daemons a `reserved` transaction may be another
+    // live replica's, being signed right now: only one older than any signing run is
+    // taken for interrupted.
+    let cutoff = if store.is_shared() { now().saturating_sub(SHARED_RESERVATION_LEASE_SECS) } else { u64::MAX };
+    for tx in store.reserved()?.into_iter().filter(|tx| tx.created_at <= cutoff) {
         let reason = "the daemon stopped before this transaction was signed and recorded; nothing was broadcast";
         let entry = audit::audit_entry(
             "daemon",
@@ -261,6 +270,10 @@ fn release_interrupted(store: &Store) -> ApiResult<()> {
     Ok(())
 }
 
+/// On PostgreSQL, how old a `reserved` transaction must be for a starting daemon to
+/// release it as interrupted (a signing run takes seconds; this is far longer).
+const SHARED_RESERVATION_LEASE_SECS: u64 = 600;
+
 /// Runs the daemon until SIGINT/SIGTERM. Prints one JSON line when listening:
 /// `{"listening": "127.0.0.1:3100", "chain_id": …, "service_party": …}`.
 pub fn run(config: ServeConfig) -> ApiResult<()> {
@@ -273,7 +286,7 @@ pub fn run(config: ServeConfig) -> ApiResult<()> {
 
 async fn serve(config: ServeConfig) -> ApiResult<()> {
     let layout = Layout::new(&config.data_dir);
-    if !config.data_dir.join("data.db").exists() {
+    if !provision::initialised(&config.data_dir) {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
             format!("{} is not initialised; run `mandate init` first", config.data_dir.display()),
@@ -281,7 +294,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     }
     let cosigner_addr = check_layout(&layout, config.dev)?;
     let rpc = RpcClient::new(&config.rpc_url)?;
-    let store = Arc::new(Store::open(&config.data_dir)?);
+    let store = Arc::new(Store::open_with(&config.data_dir, config.database.as_ref())?);
     let master_hash = store
         .meta(MASTER_HASH)?
         .ok_or_else(|| ApiError::internal("no master password hash stored; run `mandate init`"))?;

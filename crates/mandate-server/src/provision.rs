@@ -42,6 +42,23 @@ pub struct InitOptions {
     pub cosigner_addr: Option<String>,
     /// Where the daemon's embedded service party listens.
     pub service_addr: String,
+    /// The PostgreSQL database (several daemons); `None`: SQLite in the data directory.
+    pub database: Option<mandate_store::DatabaseUrl>,
+}
+
+/// Whether `root` holds an initialised daemon: its SQLite database, or (with
+/// PostgreSQL, where only the party homes and secrets stay local) its service party.
+pub(crate) fn initialised(root: &Path) -> bool {
+    root.join("data.db").exists() || root.join("service").exists()
+}
+
+/// The `--database` / `MANDATE_DATABASE_URL` setting, checked (a refusal never shows it).
+pub fn database_url(text: Option<&str>) -> ApiResult<Option<mandate_store::DatabaseUrl>> {
+    text.filter(|t| !t.is_empty())
+        .map(|t| {
+            mandate_store::DatabaseUrl::parse(t).map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))
+        })
+        .transpose()
 }
 
 /// Options of `mandate pair`: the other two parties' public keys, as their own
@@ -56,6 +73,8 @@ pub struct PairOptions {
     pub cosigner_addr: String,
     /// The recovery party's identity key (hex).
     pub recovery_pubkey: String,
+    /// The PostgreSQL database (several daemons); `None`: SQLite in the data directory.
+    pub database: Option<mandate_store::DatabaseUrl>,
 }
 
 /// The meta key holding the master password's PHC string.
@@ -202,7 +221,7 @@ fn audit(store: &Store, event: &str, details: Value) -> ApiResult<()> {
 pub fn init(options: &InitOptions) -> ApiResult<Value> {
     let layout = Layout::new(&options.data_dir);
     let root = &layout.root;
-    if root.join("data.db").exists() {
+    if initialised(root) {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
             format!("{} is initialised already; refusing to overwrite it", root.display()),
@@ -271,7 +290,14 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
         parties.push(party_json(Role::Recovery, &recovery, None));
     }
 
-    let store = Store::open(root)?;
+    let store = Store::open_with(root, options.database.as_ref())?;
+    if store.is_shared() && store.meta(MASTER_HASH)?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            "the database is initialised already (another daemon's); give each deployment its own database, \
+             and copy the data directory of the first daemon to run more replicas",
+        ));
+    }
     store.set_meta(MASTER_HASH, &hash_password(&password)?)?;
     store.set_meta(SERVICE_ADDR, service_addr)?;
     let layout_name = if options.dev { "dev" } else { "production" };
@@ -289,7 +315,7 @@ pub fn init(options: &InitOptions) -> ApiResult<Value> {
 /// here shows the fingerprints to compare. A running daemon reads its pins at start.
 pub fn pair(options: &PairOptions) -> ApiResult<Value> {
     let layout = Layout::new(&options.data_dir);
-    if !layout.root.join("data.db").exists() {
+    if !initialised(&layout.root) {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
             format!("{} is not initialised; run `mandate init` first", layout.root.display()),
@@ -315,7 +341,7 @@ pub fn pair(options: &PairOptions) -> ApiResult<Value> {
         (Role::Cosigner, entry(cosigner, Some(&options.cosigner_addr))),
         (Role::Recovery, entry(recovery, None)),
     ]))?;
-    let store = Store::open(&layout.root)?;
+    let store = Store::open_with(&layout.root, options.database.as_ref())?;
     let service_addr = store.meta(SERVICE_ADDR)?;
     let service = party_json(Role::Service, &service, service_addr.as_deref());
     let pinned = vec![

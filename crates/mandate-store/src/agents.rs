@@ -1,7 +1,7 @@
 //! Agent keys: addresses an owner registered for a wallet (with the signed
 //! registration kept as evidence), and each agent's highest request nonces.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use crate::db::{params, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
@@ -32,7 +32,7 @@ pub struct AgentRecord {
 
 const COLUMNS: &str = "id, address, wallet_id, name, scopes, valid_until, created_at, revoked_at, last_used_at";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRecord> {
+fn from_row(r: &Row) -> Result<AgentRecord> {
     let scopes: String = r.get(4)?;
     Ok(AgentRecord {
         id: r.get(0)?,
@@ -90,7 +90,7 @@ impl Store {
                 "SELECT id FROM agents WHERE wallet_id = ?1 AND revoked_at IS NULL AND (name = ?2 OR address = ?3)",
             )?;
             let rows = stmt.query_map(params![agent.wallet_id, agent.name, agent.address], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            rows.collect::<Result<Vec<_>>>()?
         };
         for id in &replaced {
             tx.execute("UPDATE agents SET revoked_at = ?2 WHERE id = ?1", params![id, i(agent.created_at)])?;
@@ -129,14 +129,13 @@ impl Store {
 
     /// The active agent with `address`, if any.
     pub fn active_agent(&self, address: &str) -> Result<Option<AgentRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(
                 &format!("SELECT {COLUMNS} FROM agents WHERE address = ?1 AND revoked_at IS NULL"),
                 [address],
                 from_row,
             )
-            .optional()?)
+            .optional()
     }
 
     /// A wallet's agents, active and revoked, newest first.
@@ -146,7 +145,7 @@ impl Store {
             "SELECT {COLUMNS} FROM agents WHERE wallet_id = ?1 ORDER BY created_at DESC, rowid DESC"
         ))?;
         let rows = stmt.query_map([wallet], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Revokes the active agent with `address` (audited). False if none.
@@ -178,7 +177,7 @@ impl Store {
         let kept: Vec<u64> = {
             let mut stmt = tx.prepare("SELECT nonce FROM agent_nonces WHERE agent_id = ?1 ORDER BY nonce")?;
             let rows = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
-            rows.map(|row| row.map(u)).collect::<rusqlite::Result<Vec<_>>>()?
+            rows.map(|row| row.map(u)).collect::<Result<Vec<_>>>()?
         };
         let keep = match window(kept.clone()) {
             Ok(keep) => keep,

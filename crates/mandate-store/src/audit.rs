@@ -178,8 +178,16 @@ pub fn check_anchor(records: &[AuditRecord], anchor: &AuditAnchor) -> Result<(),
 /// Verifies an audit file; returns the records, or the first problem found.
 pub fn verify_audit_file(path: &Path) -> Result<Vec<AuditRecord>, AuditProblem> {
     let file = std::fs::File::open(path).map_err(|_| AuditProblem::Unreadable { line: 0 })?;
+    verify_audit_lines(BufReader::new(file).lines().map(|line| line.map_err(|_| ())))
+}
+
+/// Verifies audit records given as lines (of the file, or of the `audit` table in
+/// order); returns the records, or the first problem found.
+pub(crate) fn verify_audit_lines(
+    lines: impl Iterator<Item = Result<String, ()>>,
+) -> Result<Vec<AuditRecord>, AuditProblem> {
     let mut records = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in lines.enumerate() {
         let line = line.map_err(|_| AuditProblem::Unreadable { line: index + 1 })?;
         let record: AuditRecord =
             serde_json::from_str(&line).map_err(|_| AuditProblem::Unreadable { line: index + 1 })?;

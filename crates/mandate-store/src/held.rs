@@ -4,7 +4,7 @@
 //! so caps count it, but takes a nonce only when it is claimed to run. Every state
 //! change happens in one database transaction with its audit record.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use crate::db::{params, Conn, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
@@ -67,7 +67,7 @@ impl Store {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let added = tx.execute(
-            "INSERT OR IGNORE INTO owners (wallet_id, owner_key, label, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO owners (wallet_id, owner_key, label, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![owner.wallet_id, owner.owner_key, owner.label, i(owner.created_at)],
         )?;
         if added > 0 {
@@ -86,7 +86,7 @@ impl Store {
         let rows = stmt.query_map([wallet], |r| {
             Ok(OwnerRecord { wallet_id: r.get(0)?, owner_key: r.get(1)?, label: r.get(2)?, created_at: u(r.get(3)?) })
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Held transactions (waiting for approval, delayed, or approved and about to
@@ -106,13 +106,7 @@ impl Store {
             .collect()
     }
 
-    fn drop_spend_and_set(
-        tx: &rusqlite::Transaction<'_>,
-        id: &str,
-        status: TxStatus,
-        error: Option<&str>,
-        now: u64,
-    ) -> Result<()> {
+    fn drop_spend_and_set(tx: &Conn<'_>, id: &str, status: TxStatus, error: Option<&str>, now: u64) -> Result<()> {
         tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
         tx.execute(
             "UPDATE transactions SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
@@ -121,7 +115,7 @@ impl Store {
         Ok(())
     }
 
-    fn load(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<TxRecord> {
+    fn load(tx: &Conn<'_>, id: &str) -> Result<TxRecord> {
         Self::tx_by(tx, "id = ?1", &[&id])?.ok_or_else(|| StoreError::Corrupt(format!("transaction {id} vanished")))
     }
 
@@ -185,7 +179,7 @@ impl Store {
     /// Cancels, inside `tx`, every held transaction `requester` asked for (audited
     /// with `entry(tx)` each). Returns them.
     pub(crate) fn cancel_held_of(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Conn<'_>,
         audit_path: &std::path::Path,
         requester: &str,
         now: u64,
@@ -196,7 +190,7 @@ impl Store {
                 "SELECT id FROM transactions WHERE requested_by = ?1 AND status IN {HELD} ORDER BY created_at, rowid"
             ))?;
             let rows = stmt.query_map([requester], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            rows.collect::<Result<Vec<_>>>()?
         };
         let mut cancelled = Vec::with_capacity(ids.len());
         for id in ids {
@@ -219,7 +213,7 @@ impl Store {
                  AND expires_at < ?1",
             )?;
             let rows = stmt.query_map([i(now)], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            rows.collect::<Result<Vec<_>>>()?
         };
         let mut expired = Vec::new();
         for id in ids {
@@ -242,7 +236,7 @@ impl Store {
                  OR (status = 'delayed' AND execute_after <= ?1) ORDER BY created_at, rowid",
             )?;
             let rows = stmt.query_map([i(now)], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            rows.collect::<Result<Vec<_>>>()?
         };
         ids.iter()
             .map(|id| Self::tx_by(&conn, "id = ?1", &[id])?.ok_or_else(|| StoreError::Corrupt("lost row".into())))

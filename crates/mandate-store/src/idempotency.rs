@@ -2,7 +2,7 @@
 //! replay answers what the first request got (its status and body) instead of a
 //! fresh decision or the failed transaction's record.
 
-use rusqlite::{params, OptionalExtension};
+use crate::db::{params, OptionalExtension};
 
 use crate::store::{i, u, Result, Store};
 
@@ -24,21 +24,20 @@ impl Store {
     /// The answer stored for `key` of `wallet_id`, if any.
     pub fn idempotent_answer(&self, wallet_id: &str, key: &str) -> Result<Option<IdempotentAnswer>> {
         let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT request, status, body, created_at FROM idempotent_answers
+        conn.query_row(
+            "SELECT request, status, body, created_at FROM idempotent_answers
                  WHERE wallet_id = ?1 AND idempotency_key = ?2",
-                params![wallet_id, key],
-                |r| {
-                    Ok(IdempotentAnswer {
-                        request: r.get(0)?,
-                        status: u16::try_from(r.get::<_, i64>(1)?).unwrap_or(500),
-                        body: r.get(2)?,
-                        created_at: u(r.get(3)?),
-                    })
-                },
-            )
-            .optional()?)
+            params![wallet_id, key],
+            |r| {
+                Ok(IdempotentAnswer {
+                    request: r.get(0)?,
+                    status: u16::try_from(r.get::<_, i64>(1)?).unwrap_or(500),
+                    body: r.get(2)?,
+                    created_at: u(r.get(3)?),
+                })
+            },
+        )
+        .optional()
     }
 
     /// Keeps `answer` for `key` of `wallet_id`. The first answer stays: returns
@@ -46,8 +45,8 @@ impl Store {
     pub fn record_idempotent_answer(&self, wallet_id: &str, key: &str, answer: &IdempotentAnswer) -> Result<bool> {
         let conn = self.conn()?;
         let inserted = conn.execute(
-            "INSERT OR IGNORE INTO idempotent_answers (wallet_id, idempotency_key, request, status, body, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO idempotent_answers (wallet_id, idempotency_key, request, status, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (wallet_id, idempotency_key) DO NOTHING",
             params![wallet_id, key, answer.request, i64::from(answer.status), answer.body, i(answer.created_at)],
         )?;
         Ok(inserted == 1)

@@ -1,4 +1,5 @@
-//! Mandate's storage. SQLite (bundled, WAL) is the embedded default; every invariant
+//! Mandate's storage. SQLite (bundled, WAL) is the embedded default, PostgreSQL the
+//! database several daemons share; every invariant
 //! that needs atomicity — spend-cap reservations, nonce allocation, the audit chain —
 //! is implemented here inside one database transaction.
 //!
@@ -7,6 +8,7 @@
 mod agents;
 mod audit;
 mod chains;
+mod db;
 mod held;
 mod idempotency;
 mod migrations;
@@ -17,6 +19,7 @@ mod webhooks;
 
 pub use agents::{AgentLimit, AgentRecord};
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
+pub use db::{DatabaseUrl, DbError};
 pub use held::{Claim, OwnerRecord, Resolution};
 pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;

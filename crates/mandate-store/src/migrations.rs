@@ -1,8 +1,10 @@
-//! Numbered migrations, each applied in one transaction.
+//! Numbered migrations, each applied in one transaction. SQLite's and PostgreSQL's
+//! lists are the same in intent, number by number; their DDL differs where the two
+//! differ: 64-bit `BIGINT` columns, `BIGSERIAL` for generated ids, and an explicit
+//! `rowid` (SQLite's implicit insertion order) where queries order by it.
 
-use rusqlite::Connection;
-
-const MIGRATIONS: &[&str] = &[
+/// SQLite's migrations.
+pub(crate) const SQLITE: &[&str] = &[
     // 1: the daemon's first schema.
     r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -127,18 +129,129 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_version", [], |row| row.get(0))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = index as i64 + 1;
-        if version <= current {
-            continue;
-        }
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version])?;
-        tx.commit()?;
+/// PostgreSQL's migrations: number N does what SQLite's number N does.
+pub(crate) const POSTGRES: &[&str] = &[
+    // 1: the daemon's first schema.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE wallets (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL,
+        chain_id BIGINT NOT NULL, created_at BIGINT NOT NULL);
+    CREATE TABLE policies (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), version BIGINT NOT NULL,
+        document TEXT NOT NULL, hash TEXT NOT NULL, created_at BIGINT NOT NULL,
+        PRIMARY KEY (wallet_id, version));
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        scopes TEXT NOT NULL, created_at BIGINT NOT NULL, ttl_secs BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL, absolute_expires_at BIGINT NOT NULL,
+        renewals BIGINT NOT NULL, max_renewals BIGINT NOT NULL, revoked_at BIGINT);
+    CREATE TABLE transactions (
+        rowid BIGSERIAL UNIQUE,
+        id TEXT PRIMARY KEY, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        idempotency_key TEXT, to_address TEXT NOT NULL, value_wei TEXT NOT NULL,
+        nonce BIGINT, status TEXT NOT NULL, tx_hash TEXT, error TEXT, decision TEXT NOT NULL,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+        UNIQUE (wallet_id, idempotency_key));
+    CREATE TABLE spends (
+        tx_id TEXT PRIMARY KEY REFERENCES transactions(id), wallet_id TEXT NOT NULL,
+        at BIGINT NOT NULL, value_wei TEXT NOT NULL, state TEXT NOT NULL);
+    CREATE INDEX spends_by_wallet ON spends (wallet_id, at);
+    CREATE TABLE nonces (wallet_id TEXT PRIMARY KEY, next_nonce BIGINT NOT NULL);
+    CREATE TABLE free_nonces (wallet_id TEXT NOT NULL, nonce BIGINT NOT NULL, PRIMARY KEY (wallet_id, nonce));
+    CREATE TABLE audit (seq BIGINT PRIMARY KEY, line TEXT NOT NULL, hash TEXT NOT NULL);
+    "#,
+    // 2: typed actions.
+    r#"
+    ALTER TABLE transactions ADD COLUMN kind TEXT NOT NULL DEFAULT 'native_transfer';
+    ALTER TABLE transactions ADD COLUMN data TEXT NOT NULL DEFAULT '';
+    ALTER TABLE transactions ADD COLUMN asset TEXT NOT NULL DEFAULT 'native';
+    ALTER TABLE transactions ADD COLUMN amount TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE transactions ADD COLUMN recipient TEXT;
+    UPDATE transactions SET amount = value_wei, recipient = to_address;
+    CREATE INDEX transactions_by_recipient ON transactions (wallet_id, recipient);
+    ALTER TABLE spends ADD COLUMN asset TEXT NOT NULL DEFAULT 'native';
+    ALTER TABLE spends ADD COLUMN amount TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE spends ADD COLUMN usd_micro TEXT;
+    UPDATE spends SET amount = value_wei;
+    CREATE TABLE tokens (
+        chain_id BIGINT NOT NULL, address TEXT NOT NULL, decimals BIGINT NOT NULL, symbol TEXT NOT NULL,
+        PRIMARY KEY (chain_id, address));
+    "#,
+    // 3: emergency freeze.
+    r#"
+    CREATE TABLE wallet_freezes (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), frozen_at BIGINT NOT NULL,
+        frozen_by TEXT NOT NULL, reason TEXT NOT NULL);
+    "#,
+    // 4: humans in the loop: held transactions, owners, webhooks and their deliveries.
+    r#"
+    ALTER TABLE transactions ADD COLUMN chain_id BIGINT;
+    ALTER TABLE transactions ADD COLUMN expires_at BIGINT;
+    ALTER TABLE transactions ADD COLUMN execute_after BIGINT;
+    ALTER TABLE transactions ADD COLUMN gas_limit BIGINT;
+    ALTER TABLE transactions ADD COLUMN max_fee_per_gas TEXT;
+    ALTER TABLE transactions ADD COLUMN approval TEXT;
+    CREATE INDEX transactions_by_status ON transactions (status);
+    CREATE TABLE owners (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), owner_key TEXT NOT NULL, label TEXT NOT NULL,
+        created_at BIGINT NOT NULL, PRIMARY KEY (wallet_id, owner_key));
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL,
+        created_at BIGINT NOT NULL, removed_at BIGINT);
+    CREATE TABLE webhook_deliveries (
+        id BIGSERIAL PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id),
+        event_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT NULL, status TEXT NOT NULL,
+        last_status BIGINT, last_error TEXT, delivered_at BIGINT);
+    CREATE INDEX deliveries_due ON webhook_deliveries (status, next_attempt_at);
+    "#,
+    // 5: operator API keys; who requested each transaction.
+    r#"
+    CREATE TABLE operator_keys (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
+        created_at BIGINT NOT NULL, created_by TEXT NOT NULL, expires_at BIGINT,
+        last_used_at BIGINT, revoked_at BIGINT);
+    ALTER TABLE transactions ADD COLUMN requested_by TEXT;
+    CREATE INDEX transactions_by_requester ON transactions (requested_by, status);
+    "#,
+    // 6: signed versions stored before broadcast; the chain (genesis) of each wallet.
+    r#"
+    CREATE TABLE broadcasts (
+        rowid BIGSERIAL UNIQUE,
+        hash TEXT PRIMARY KEY, tx_id TEXT NOT NULL REFERENCES transactions(id), kind TEXT NOT NULL,
+        raw TEXT NOT NULL, gas BIGINT NOT NULL, max_fee_per_gas TEXT NOT NULL,
+        max_priority_fee_per_gas TEXT NOT NULL, created_at BIGINT NOT NULL);
+    CREATE INDEX broadcasts_by_tx ON broadcasts (tx_id);
+    CREATE TABLE wallet_chains (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), chain_id BIGINT NOT NULL, genesis_hash TEXT NOT NULL,
+        bound_at BIGINT NOT NULL, PRIMARY KEY (wallet_id, chain_id));
+    CREATE INDEX transactions_by_wallet_nonce ON transactions (wallet_id, nonce);
+    "#,
+    // 7: agent keys and their nonces.
+    r#"
+    CREATE TABLE agents (
+        rowid BIGSERIAL UNIQUE,
+        id TEXT PRIMARY KEY, address TEXT NOT NULL, wallet_id TEXT NOT NULL REFERENCES wallets(id),
+        name TEXT NOT NULL, scopes TEXT NOT NULL, valid_until BIGINT NOT NULL, registration TEXT NOT NULL,
+        owner_signature TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT, last_used_at BIGINT);
+    CREATE INDEX agents_by_address ON agents (address, revoked_at);
+    CREATE INDEX agents_by_wallet ON agents (wallet_id, revoked_at);
+    CREATE TABLE agent_nonces (agent_id TEXT NOT NULL, nonce BIGINT NOT NULL, PRIMARY KEY (agent_id, nonce));
+    "#,
+    // 8: the first answer to a failed send, by its idempotency key.
+    r#"
+    CREATE TABLE idempotent_answers (
+        wallet_id TEXT NOT NULL REFERENCES wallets(id), idempotency_key TEXT NOT NULL,
+        request TEXT NOT NULL, status BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+        PRIMARY KEY (wallet_id, idempotency_key));
+    "#,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_lists_have_the_same_numbers() {
+        assert_eq!(super::SQLITE.len(), super::POSTGRES.len());
     }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! operator's day-to-day commands, separate from the master password that seals the
 //! service party's shares. Only the SHA-256 of a key is stored.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use crate::db::{params, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
@@ -45,7 +45,7 @@ impl OperatorKeyRecord {
     }
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperatorKeyRecord> {
+fn from_row(r: &Row) -> Result<OperatorKeyRecord> {
     let scopes: String = r.get(3)?;
     Ok(OperatorKeyRecord {
         id: r.get(0)?,
@@ -85,23 +85,22 @@ impl Store {
     /// The key whose hash is `key_hash`, whatever its state.
     pub fn operator_key_by_hash(&self, key_hash: &str) -> Result<Option<OperatorKeyRecord>> {
         let conn = self.conn()?;
-        Ok(conn
-            .query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE key_hash = ?1"), [key_hash], from_row)
-            .optional()?)
+        conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE key_hash = ?1"), [key_hash], from_row)
+            .optional()
     }
 
     /// A key by id.
     pub fn operator_key(&self, id: &str) -> Result<Option<OperatorKeyRecord>> {
         let conn = self.conn()?;
-        Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE id = ?1"), [id], from_row).optional()?)
+        conn.query_row(&format!("SELECT {COLUMNS} FROM operator_keys WHERE id = ?1"), [id], from_row).optional()
     }
 
     /// Every key, oldest first (revoked and expired ones too).
     pub fn operator_keys(&self) -> Result<Vec<OperatorKeyRecord>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM operator_keys ORDER BY created_at, id"))?;
-        let rows = stmt.query_map([], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map(params![], from_row)?;
+        rows.collect::<Result<_>>()
     }
 
     /// Records that key `id` authenticated a request at `now` (at most one write a minute).

@@ -3,18 +3,17 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
+use crate::db::{params, Backend, Conn, OptionalExtension, Row, TransactionBehavior};
 use alloy_primitives::{Address, U256};
 use mandate_core::policy::{Asset, Decision, Spend, Tier, Verdict};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{
-    check_anchor, record_hash, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent,
-    GENESIS,
+    check_anchor, record_hash, verify_audit_file, verify_audit_lines, AuditAnchor, AuditEntry, AuditProblem,
+    AuditRecord, OutboxEvent, GENESIS,
 };
-use crate::migrations::migrate;
+use crate::db::DatabaseUrl;
 use crate::units::AmountUnits;
 
 /// Store errors.
@@ -23,7 +22,10 @@ use crate::units::AmountUnits;
 pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(crate::db::DbError),
+    /// The database setting is not usable (its text never holds the URL).
+    #[error("database setting: {0}")]
+    Config(String),
     /// The audit trail could not be written: nothing may be signed.
     #[error("audit trail unavailable: {0}")]
     AuditUnavailable(String),
@@ -386,7 +388,7 @@ pub struct FreezeRecord {
 
 /// The store.
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: Backend,
     audit_path: PathBuf,
 }
 
@@ -398,7 +400,7 @@ pub(crate) fn i(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> {
+fn tx_from_row(row: &Row) -> Result<(TxRecord, String)> {
     let decision: String = row.get(8)?;
     Ok((
         TxRecord {
@@ -438,7 +440,7 @@ fn tx_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(TxRecord, String)> 
 
 const WALLET_COLUMNS: &str = "id, name, address, chain_id, created_at";
 
-fn wallet_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WalletRecord> {
+fn wallet_from_row(r: &Row) -> Result<WalletRecord> {
     Ok(WalletRecord {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -457,32 +459,52 @@ const TX_COLUMNS: &str = "id, wallet_id, to_address, value_wei, nonce, status, t
                                                         AND k.address = transactions.asset)";
 
 impl Store {
-    /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir`.
+    /// Opens (creating) `data.db` and `audit/audit.jsonl` in `dir` (SQLite).
     pub fn open(dir: &Path) -> Result<Store> {
-        let mut conn = Connection::open(dir.join("data.db"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrate(&mut conn)?;
-        let audit_dir = dir.join("audit");
-        std::fs::create_dir_all(&audit_dir).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
-        Ok(Store { conn: Mutex::new(conn), audit_path: audit_dir.join("audit.jsonl") })
+        Store::open_with(dir, None)
     }
 
-    pub(crate) fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>> {
-        // A panic while holding the lock rolled its SQLite transaction back (the
-        // transaction guard drops), so the connection is still consistent.
-        Ok(self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    /// Opens the store of data directory `dir`: SQLite (`data.db` and
+    /// `audit/audit.jsonl` in `dir`) without `database`, else the PostgreSQL database
+    /// it names, migrated to the current schema. On PostgreSQL the `audit` table is the
+    /// audit chain, shared by every daemon on the database: no local file is kept.
+    pub fn open_with(dir: &Path, database: Option<&DatabaseUrl>) -> Result<Store> {
+        let audit_path = dir.join("audit").join("audit.jsonl");
+        let db = match database {
+            None => {
+                let db = Backend::sqlite(&dir.join("data.db"))?;
+                db.conn()?.migrate(crate::migrations::SQLITE)?;
+                let audit_dir = dir.join("audit");
+                std::fs::create_dir_all(&audit_dir).map_err(|e| StoreError::AuditUnavailable(e.to_string()))?;
+                db
+            }
+            Some(url) => {
+                let db = Backend::postgres(url)?;
+                db.conn()?.migrate(crate::migrations::POSTGRES)?;
+                db
+            }
+        };
+        Ok(Store { db, audit_path })
     }
 
-    /// The audit file.
+    /// Whether the store is on PostgreSQL (shared by several daemons).
+    pub fn is_shared(&self) -> bool {
+        self.db.is_postgres()
+    }
+
+    pub(crate) fn conn(&self) -> Result<Conn<'_>> {
+        self.db.conn()
+    }
+
+    /// The audit file (SQLite; on PostgreSQL the `audit` table is the trail and no
+    /// file is written).
     pub fn audit_path(&self) -> &Path {
         &self.audit_path
     }
 
     /// A metadata value.
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        self.conn()?.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
     }
 
     /// Sets a metadata value.
@@ -496,7 +518,7 @@ impl Store {
 
     /// Appends an audit record (file first, then table) in the caller's lock. Fails
     /// closed: an error means the event must not proceed.
-    pub(crate) fn append_audit(conn: &Connection, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
+    pub(crate) fn append_audit(conn: &Conn<'_>, path: &Path, entry: AuditEntry, now: u64) -> Result<AuditRecord> {
         Self::append_audits(conn, path, vec![entry], now)?
             .pop()
             .ok_or_else(|| StoreError::AuditUnavailable("no record was appended".into()))
@@ -506,13 +528,15 @@ impl Store {
     /// then the table rows, in the caller's lock (and database transaction). Fails
     /// closed like [`Store::append_audit`].
     pub(crate) fn append_audits(
-        conn: &Connection,
+        conn: &Conn<'_>,
         path: &Path,
         entries: Vec<AuditEntry>,
         now: u64,
     ) -> Result<Vec<AuditRecord>> {
         let last: Option<(i64, String)> = conn
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", params![], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let (mut seq, mut prev_hash) = match last {
             Some((seq, hash)) => (u(seq) + 1, hash),
@@ -529,14 +553,18 @@ impl Store {
             lines.push(line);
             records.push(record);
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
-        file.write_all(text.as_bytes())
-            .and_then(|_| file.sync_data())
-            .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
+        // On PostgreSQL the table is the chain (committed durably with the event);
+        // on SQLite the file comes first and is synced.
+        if !conn.is_postgres() {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
+            file.write_all(text.as_bytes())
+                .and_then(|_| file.sync_data())
+                .map_err(|e| StoreError::AuditUnavailable(format!("{}: {e}", path.display())))?;
+        }
         for (record, line) in records.iter().zip(lines) {
             conn.execute(
                 "INSERT INTO audit (seq, line, hash) VALUES (?1, ?2, ?3)",
@@ -587,6 +615,20 @@ impl Store {
         &self,
         anchor: Option<&AuditAnchor>,
     ) -> Result<std::result::Result<u64, AuditProblem>> {
+        if self.db.is_postgres() {
+            let lines = {
+                let conn = self.conn()?;
+                let mut stmt = conn.prepare("SELECT line FROM audit ORDER BY seq")?;
+                stmt.query_map(params![], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>>>()?
+            };
+            return Ok(verify_audit_lines(lines.into_iter().map(Ok)).and_then(|records| {
+                let last = records.last().map(|r| r.seq).unwrap_or(0);
+                match anchor {
+                    Some(anchor) => check_anchor(&records, anchor).map(|()| last),
+                    None => Ok(last),
+                }
+            }));
+        }
         let table_last = self.audit_head()?;
         Ok(verify_audit_file(&self.audit_path).and_then(|records| {
             let file_last = records.last().map(|r| r.seq).unwrap_or(0);
@@ -611,7 +653,9 @@ impl Store {
     pub fn audit_head(&self) -> Result<Option<AuditAnchor>> {
         let head: Option<(i64, String)> = self
             .conn()?
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", params![], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         Ok(head.map(|(seq, hash)| AuditAnchor { seq: u(seq), hash }))
     }
@@ -650,16 +694,15 @@ impl Store {
     pub fn wallets(&self) -> Result<Vec<WalletRecord>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(&format!("SELECT {WALLET_COLUMNS} FROM wallets ORDER BY created_at, id"))?;
-        let rows = stmt.query_map([], wallet_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = stmt.query_map(params![], wallet_from_row)?;
+        rows.collect::<Result<_>>()
     }
 
     /// One wallet.
     pub fn wallet(&self, id: &str) -> Result<Option<WalletRecord>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(&format!("SELECT {WALLET_COLUMNS} FROM wallets WHERE id = ?1"), [id], wallet_from_row)
-            .optional()?)
+            .optional()
     }
 
     /// Stores a new policy version (previous versions are kept) and audits it.
@@ -681,14 +724,13 @@ impl Store {
 
     /// The current policy: (version, document, hash).
     pub fn policy(&self, wallet: &str) -> Result<Option<StoredPolicy>> {
-        Ok(self
-            .conn()?
+        self.conn()?
             .query_row(
                 "SELECT version, document, hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
                 [wallet],
                 |r| Ok(StoredPolicy { version: u(r.get(0)?), document: r.get(1)?, hash: r.get(2)? }),
             )
-            .optional()?)
+            .optional()
     }
 
     /// Inserts a session and audits it.
@@ -729,7 +771,7 @@ impl Store {
                 revoked_at: r.get::<_, Option<i64>>(10)?.map(u),
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.collect::<Result<_>>()
     }
 
     /// The session whose token hashes to `token_hash`.
@@ -754,7 +796,8 @@ impl Store {
     pub fn renew_session(&self, id: &str, now: u64) -> Result<Option<SessionRecord>> {
         let conn = self.conn()?;
         let changed = conn.execute(
-            "UPDATE sessions SET renewals = renewals + 1, expires_at = MIN(?2 + ttl_secs, absolute_expires_at)
+            "UPDATE sessions SET renewals = renewals + 1, expires_at = CASE WHEN ?2 + ttl_secs < absolute_expires_at
+                                                         THEN ?2 + ttl_secs ELSE absolute_expires_at END
              WHERE id = ?1 AND revoked_at IS NULL AND renewals < max_renewals AND expires_at > ?2 AND absolute_expires_at > ?2",
             params![id, i(now)],
         )?;
@@ -791,7 +834,7 @@ impl Store {
         Ok((changed > 0, held))
     }
 
-    pub(crate) fn tx_by(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Option<TxRecord>> {
+    pub(crate) fn tx_by(conn: &Conn<'_>, clause: &str, args: &[&dyn crate::db::ToValue]) -> Result<Option<TxRecord>> {
         let row = conn
             .query_row(&format!("SELECT {TX_COLUMNS} FROM transactions WHERE {clause}"), args, tx_from_row)
             .optional()?;
@@ -956,26 +999,25 @@ impl Store {
         Ok(outcome)
     }
 
-    pub(crate) fn freeze_in(conn: &Connection, wallet: &str) -> Result<Option<FreezeRecord>> {
-        Ok(conn
-            .query_row(
-                "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
-                [wallet],
-                |r| {
-                    Ok(FreezeRecord {
-                        wallet_id: r.get(0)?,
-                        frozen_at: u(r.get(1)?),
-                        frozen_by: r.get(2)?,
-                        reason: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
+    pub(crate) fn freeze_in(conn: &Conn<'_>, wallet: &str) -> Result<Option<FreezeRecord>> {
+        conn.query_row(
+            "SELECT wallet_id, frozen_at, frozen_by, reason FROM wallet_freezes WHERE wallet_id = ?1",
+            [wallet],
+            |r| {
+                Ok(FreezeRecord {
+                    wallet_id: r.get(0)?,
+                    frozen_at: u(r.get(1)?),
+                    frozen_by: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            },
+        )
+        .optional()
     }
 
     /// The wallet's freeze, if it is frozen.
     pub fn freeze_of(&self, wallet: &str) -> Result<Option<FreezeRecord>> {
-        Self::freeze_in(&*self.conn()?, wallet)
+        Self::freeze_in(&self.conn()?, wallet)
     }
 
     /// Freezes a wallet (audited with `entry`). Freezing a frozen wallet changes
@@ -995,7 +1037,7 @@ impl Store {
         Ok((freeze.clone(), true))
     }
 
-    fn spends_since(conn: &Connection, wallet: &str, since: u64) -> Result<Vec<Spend>> {
+    fn spends_since(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<Spend>> {
         let mut stmt =
             conn.prepare("SELECT at, asset, amount, usd_micro FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
         let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
@@ -1016,7 +1058,7 @@ impl Store {
         Ok(spends)
     }
 
-    fn paid_before(conn: &Connection, wallet: &str, recipient: &Address) -> Result<bool> {
+    fn paid_before(conn: &Conn<'_>, wallet: &str, recipient: &Address) -> Result<bool> {
         let seen: Option<i64> = conn
             .query_row(
                 "SELECT 1 FROM transactions WHERE wallet_id = ?1 AND recipient = ?2
@@ -1030,7 +1072,7 @@ impl Store {
 
     /// Whether a broadcast transaction of the wallet paid `recipient` before (for dry runs).
     pub fn recipient_seen(&self, wallet: &str, recipient: &Address) -> Result<bool> {
-        Self::paid_before(&*self.conn()?, wallet, recipient)
+        Self::paid_before(&self.conn()?, wallet, recipient)
     }
 
     /// The cached `(decimals, symbol)` of a token on a chain.
@@ -1049,7 +1091,8 @@ impl Store {
     /// Caches a token's decimals and symbol (read from the contract once).
     pub fn cache_token(&self, chain_id: u64, address: &Address, decimals: u8, symbol: &str) -> Result<()> {
         self.conn()?.execute(
-            "INSERT OR REPLACE INTO tokens (chain_id, address, decimals, symbol) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO tokens (chain_id, address, decimals, symbol) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (chain_id, address) DO UPDATE SET decimals = excluded.decimals, symbol = excluded.symbol",
             params![i(chain_id), address.to_checksum(None), i64::from(decimals), symbol],
         )?;
         Ok(())
@@ -1058,7 +1101,7 @@ impl Store {
     /// The wallet's reserved and committed spends since `since` (for dry runs; a real
     /// send decides inside [`Store::reserve`]).
     pub fn spends(&self, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        Self::spends_since(&*self.conn()?, wallet, since)
+        Self::spends_since(&self.conn()?, wallet, since)
     }
 
     /// A wallet's transactions, newest first (at most `limit`).
@@ -1076,7 +1119,7 @@ impl Store {
         .collect()
     }
 
-    pub(crate) fn allocate_nonce(tx: &rusqlite::Transaction<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
+    pub(crate) fn allocate_nonce(tx: &Conn<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
         let free: Option<i64> = tx
             .query_row(
                 "SELECT MIN(nonce) FROM free_nonces WHERE wallet_id = ?1 AND nonce >= ?2",
@@ -1117,7 +1160,7 @@ impl Store {
         Ok(())
     }
 
-    fn insert_broadcast(conn: &Connection, id: &str, signed: &Broadcast) -> Result<()> {
+    fn insert_broadcast(conn: &Conn<'_>, id: &str, signed: &Broadcast) -> Result<()> {
         conn.execute(
             "INSERT INTO broadcasts (hash, tx_id, kind, raw, gas, max_fee_per_gas, max_priority_fee_per_gas, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1234,7 +1277,10 @@ impl Store {
             params![id, error, i(now)],
         )?;
         if let Some((wallet, Some(nonce))) = row {
-            tx.execute("INSERT OR IGNORE INTO free_nonces (wallet_id, nonce) VALUES (?1, ?2)", params![wallet, nonce])?;
+            tx.execute(
+                "INSERT INTO free_nonces (wallet_id, nonce) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![wallet, nonce],
+            )?;
         }
         // The failure's webhook events go out with the release itself; an audit
         // failure here must not keep the reservation: release, then audit best-effort.
@@ -1282,8 +1328,8 @@ impl Store {
                  SELECT 1 FROM transactions t WHERE t.wallet_id = f.wallet_id AND t.status = 'submitted'
                  AND t.nonce > f.nonce) ORDER BY f.wallet_id, f.nonce",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = stmt.query_map(params![], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Forgets a free nonce the chain has already used (nothing to fill).
@@ -1344,14 +1390,15 @@ impl Store {
     pub fn bind_genesis(&self, wallet: &str, chain_id: u64, genesis: &str, now: u64) -> Result<String> {
         let conn = self.conn()?;
         conn.execute(
-            "INSERT OR IGNORE INTO wallet_chains (wallet_id, chain_id, genesis_hash, bound_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO wallet_chains (wallet_id, chain_id, genesis_hash, bound_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
             params![wallet, i(chain_id), genesis, i(now)],
         )?;
-        Ok(conn.query_row(
+        conn.query_row(
             "SELECT genesis_hash FROM wallet_chains WHERE wallet_id = ?1 AND chain_id = ?2",
             params![wallet, i(chain_id)],
             |r| r.get(0),
-        )?)
+        )
     }
 
     /// Submitted transactions awaiting a receipt.

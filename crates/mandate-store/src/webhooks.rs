@@ -3,7 +3,7 @@
 //! recorded (only the oldest pending one of a webhook is due), retrying until it is
 //! delivered or given up.
 
-use rusqlite::{params, OptionalExtension};
+use crate::db::{params, Conn, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, OutboxEvent};
@@ -74,7 +74,7 @@ pub enum Attempt {
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event, body, created_at, attempts, next_attempt_at, status, \
                                 last_status, last_error, delivered_at";
 
-fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+fn delivery_from_row(r: &Row) -> Result<Delivery> {
     Ok(Delivery {
         id: r.get(0)?,
         webhook_id: r.get(1)?,
@@ -91,7 +91,7 @@ fn delivery_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-fn webhook_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WebhookRecord> {
+fn webhook_from_row(r: &Row) -> Result<WebhookRecord> {
     let events: String = r.get(2)?;
     Ok(WebhookRecord {
         id: r.get(0)?,
@@ -107,8 +107,8 @@ impl Store {
     pub fn webhook_secrets(&self) -> Result<Vec<(String, String)>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT id, secret FROM webhooks")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Replaces a webhook's stored secret (to seal one an older daemon kept in the clear).
@@ -137,20 +137,19 @@ impl Store {
         let mut stmt = conn.prepare(
             "SELECT id, url, events, created_at FROM webhooks WHERE removed_at IS NULL ORDER BY created_at, id",
         )?;
-        let rows = stmt.query_map([], webhook_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let rows = stmt.query_map(params![], webhook_from_row)?;
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// An active webhook.
     pub fn webhook(&self, id: &str) -> Result<Option<WebhookRecord>> {
         let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT id, url, events, created_at FROM webhooks WHERE id = ?1 AND removed_at IS NULL",
-                [id],
-                webhook_from_row,
-            )
-            .optional()?)
+        conn.query_row(
+            "SELECT id, url, events, created_at FROM webhooks WHERE id = ?1 AND removed_at IS NULL",
+            [id],
+            webhook_from_row,
+        )
+        .optional()
     }
 
     /// Removes a webhook (audited); its pending deliveries stop. False if unknown.
@@ -173,14 +172,14 @@ impl Store {
 
     /// Records each event of the outbox for every active webhook subscribed to it, in
     /// the caller's transaction. Returns how many deliveries were recorded.
-    pub(crate) fn record_events_in(conn: &rusqlite::Connection, events: &[OutboxEvent], now: u64) -> Result<usize> {
+    pub(crate) fn record_events_in(conn: &Conn<'_>, events: &[OutboxEvent], now: u64) -> Result<usize> {
         if events.is_empty() {
             return Ok(0);
         }
         let webhooks: Vec<(String, String)> = {
             let mut stmt = conn.prepare("SELECT id, events FROM webhooks WHERE removed_at IS NULL")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+            let rows = stmt.query_map(params![], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            rows.collect::<Result<Vec<_>>>()?
         };
         let mut recorded = 0;
         for event in events {
@@ -202,11 +201,13 @@ impl Store {
         let conn = self.conn()?;
         let held: i64 = conn.query_row(
             "SELECT COUNT(*) FROM transactions WHERE status IN ('pending_approval', 'delayed', 'approved')",
-            [],
+            params![],
             |r| r.get(0),
         )?;
         let backlog: i64 =
-            conn.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", [], |r| r.get(0))?;
+            conn.query_row("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'", params![], |r| {
+                r.get(0)
+            })?;
         Ok((u(held), u(backlog)))
     }
 
@@ -223,7 +224,7 @@ impl Store {
              ORDER BY d.id"
         ))?;
         let rows = stmt.query_map([i(now)], |r| Ok((delivery_from_row(r)?, r.get(12)?, r.get(13)?)))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 
     /// Records an attempt's outcome.
@@ -257,6 +258,6 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![webhook_id, i(limit)], delivery_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        rows.collect::<Result<Vec<_>>>()
     }
 }

@@ -24,7 +24,9 @@ pub mod anvil;
 pub mod contracts;
 #[cfg(feature = "fakes")]
 pub mod fakes;
+pub mod postgres;
 pub use anvil::Anvil;
+pub use postgres::Postgres;
 
 /// A free TCP port on 127.0.0.1 (bound once, then released).
 pub fn free_port() -> u16 {

@@ -71,6 +71,11 @@ fn decide(policy: &Policy, value: U256, view: &ReserveView, now: u64) -> Decisio
 fn store_with_wallet() -> (tempfile::TempDir, Arc<Store>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
+    (dir, with_wallet(store))
+}
+
+/// `store` with wallet `wal_a`.
+fn with_wallet(store: Store) -> Arc<Store> {
     store
         .insert_wallet(
             &WalletRecord {
@@ -83,18 +88,25 @@ fn store_with_wallet() -> (tempfile::TempDir, Arc<Store>) {
             entry("wallet.created"),
         )
         .unwrap();
-    (dir, Arc::new(store))
+    Arc::new(store)
 }
 
 #[test]
 fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
     let (_dir, store) = store_with_wallet();
+    concurrent_reservations(&[store]);
+}
+
+/// 20 concurrent 0.5 ETH reservations against a 3 ETH rolling cap, spread over
+/// `stores` (replicas on one database): exactly 6, with nonces 0..6.
+fn concurrent_reservations(stores: &[Arc<Store>]) {
+    let store = &stores[0];
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"},{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}]}"#;
     let policy = Arc::new(Policy::parse(document).unwrap());
     store.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
     let handles: Vec<_> = (0..20)
         .map(|n| {
-            let (store, policy) = (store.clone(), policy.clone());
+            let (store, policy) = (stores[n % stores.len()].clone(), policy.clone());
             std::thread::spawn(move || {
                 let value = parse_units("0.5", 18).unwrap();
                 let request = native(&format!("tx_{n}"), None, value);
@@ -131,6 +143,10 @@ fn concurrent_reservations_never_exceed_the_cap_and_nonces_are_unique() {
 #[test]
 fn released_nonce_is_reused_and_idempotency_returns_the_first() {
     let (_dir, store) = store_with_wallet();
+    released_nonce_and_idempotency(&store);
+}
+
+fn released_nonce_and_idempotency(store: &Store) {
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
     store.set_policy("wal_a", document, &Policy::parse(document).unwrap().hash, 1, entry("policy.set")).unwrap();
     let p = Policy::parse(document).unwrap();
@@ -379,6 +395,11 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
 #[test]
 fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     let (_dir, store) = store_with_wallet();
+    held_claimed_once(&[store]);
+}
+
+fn held_claimed_once(stores: &[Arc<Store>]) {
+    let store = &stores[0];
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
         {"id":"day","type":"rolling_cap","window_secs":86400,"amount":"4"},
         {"id":"big","type":"tiers","approval_above":"1"}]}"#;
@@ -417,8 +438,8 @@ fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     ));
     // Claimed by one of many concurrent executors, with the next nonce.
     let claims: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
+        .map(|n| {
+            let store = stores[n % stores.len()].clone();
             std::thread::spawn(move || store.claim_held("tx_big", 0, 300, entry("claim")).unwrap())
         })
         .map(|handle| handle.join().unwrap())
@@ -630,3 +651,5 @@ fn webhook_events_are_written_with_the_change_they_report_and_never_without_it()
     assert!(matches!(refused, Err(mandate_store::StoreError::AuditUnavailable(_))), "{refused:?}");
     assert_eq!(store.deliveries("whk_a", 10).unwrap().len(), 2, "no event without its change");
 }
+
+mod postgres;
