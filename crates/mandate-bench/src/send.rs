@@ -68,12 +68,11 @@ async fn rpc_value(http: &reqwest::Client, url: &str, method: &str, params: Valu
     reply.get("result").cloned().ok_or_else(|| internal(format!("{method}: {reply}")))
 }
 
+/// Gives `to` a balance of `eth` at once (`anvil_setBalance`: no transaction to wait
+/// for, also under interval mining).
 async fn fund(http: &reqwest::Client, rpc: &str, to: Address, eth: u64) -> CliResult<()> {
-    let accounts = rpc_value(http, rpc, "eth_accounts", json!([])).await?;
-    let from = accounts.get(0).cloned().ok_or_else(|| internal("anvil has no dev account"))?;
     let value = format!("{:#x}", U256::from(eth) * U256::from(10u64).pow(U256::from(18u64)));
-    rpc_value(http, rpc, "eth_sendTransaction", json!([{"from": from, "to": to.to_checksum(None), "value": value}]))
-        .await?;
+    rpc_value(http, rpc, "anvil_setBalance", json!([to.to_checksum(None), value])).await?;
     Ok(())
 }
 
