@@ -94,7 +94,8 @@ fn two_daemons_on_one_postgres_database_keep_one_rolling_cap_and_one_nonce_seque
     assert_eq!(status, 200, "{tail}");
     let records = tail["records"].as_array().unwrap();
     for id in &accepted {
-        let about = |event: &str| records.iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == *id).count();
+        let about =
+            |event: &str| records.iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == *id).count();
         assert_eq!((about("transaction.signed"), about("transaction.confirmed")), (1, 1), "{id}");
     }
 }
