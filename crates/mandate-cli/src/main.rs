@@ -87,6 +87,10 @@ enum Command {
         /// REST listen address.
         #[arg(long, env = "MANDATE_LISTEN", default_value = "127.0.0.1:3100")]
         listen: String,
+        /// Where the service party listens for recovery runs; default: the address
+        /// given at `mandate init` (replicas sharing a host each need their own).
+        #[arg(long, env = "MANDATE_SERVICE_LISTEN")]
+        service_listen: Option<String>,
         /// The EVM JSON-RPC endpoint.
         #[arg(long, env = "MANDATE_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc_url: String,
@@ -558,6 +562,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         Command::Serve {
             data,
             listen,
+            service_listen,
             rpc_url,
             dev,
             approval_ttl_secs,
@@ -567,7 +572,7 @@ fn run(cli: Cli) -> CliResult<Report> {
         } => {
             let database = mandate_server::database_url(database.as_deref())?;
             let limits = (approval_ttl_secs, freeze_cooldown_secs);
-            operator::serve(data, listen, rpc_url, dev, limits, allowed_hosts, database)
+            operator::serve(data, (listen, service_listen), rpc_url, dev, limits, allowed_hosts, database)
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),

@@ -178,7 +178,7 @@ pub(crate) enum AuditCommand {
 /// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
 pub(crate) fn serve(
     data: DataDirArg,
-    listen: String,
+    (listen, service_listen): (String, Option<String>),
     rpc_url: String,
     dev: bool,
     (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
@@ -194,6 +194,7 @@ pub(crate) fn serve(
         freeze_cooldown_secs,
         allowed_hosts,
         database,
+        service_listen,
     };
     mandate_server::run(config)?;
     Ok(json!({"stopped": true}))

@@ -89,6 +89,10 @@ pub struct ServeConfig {
     /// `MANDATE_DATABASE_URL`); `None`: SQLite in the data directory. Its password is
     /// never shown.
     pub database: Option<DatabaseUrl>,
+    /// Where this daemon's service party listens for recovery-coordinated runs
+    /// (`--service-listen`); `None`: the address given at `mandate init`. Replicas
+    /// on one host, which share that stored address, each need their own.
+    pub service_listen: Option<String>,
 }
 
 /// Default of [`ServeConfig::approval_ttl_secs`].
@@ -307,7 +311,10 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         ));
     }
     release_interrupted(&store)?;
-    let service_addr = store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into());
+    let service_addr = match &config.service_listen {
+        Some(addr) => addr.clone(),
+        None => store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into()),
+    };
     let _cosigner = if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr)?) } else { None };
     let chain_id = rpc.chain_id().await?;
     for wallet in store.wallets()? {

@@ -182,12 +182,25 @@ impl Backend {
             // A panic while holding the lock rolled its transaction back (the guard
             // drops), so the connection is still consistent.
             Backend::Sqlite(conn) => Inner::Sqlite(conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            // Checking a connection out runs a query on it (r2d2's validity test).
             Backend::Postgres(pool) => Inner::Postgres(Box::new(RefCell::new(
-                pool.get().map_err(|e| StoreError::Database(DbError::Unavailable(e.to_string())))?,
+                off_runtime(|| pool.get()).map_err(|e| StoreError::Database(DbError::Unavailable(e.to_string())))?,
             ))),
         };
         Ok(Conn { inner, in_tx: Cell::new(false) })
     }
+}
+
+/// Runs `work` on a thread where no async runtime is entered. The `postgres` client
+/// drives a runtime of its own and panics ("Cannot start a runtime from within a
+/// runtime") when called from a thread of another: the daemon's async code (its
+/// start-up, any handler calling the store without `spawn_blocking`) would crash on
+/// PostgreSQL while working on SQLite. Off a runtime, `work` runs in place.
+fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| scope.spawn(work).join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Removes the URL (and so its password) from a driver's message, should it hold it.
@@ -382,11 +395,16 @@ impl Conn<'_> {
     fn pg<T>(
         &self,
         client: &RefCell<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>>,
-        mut op: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
-    ) -> Result<T> {
+        mut op: impl FnMut(&mut postgres::Client) -> std::result::Result<T, postgres::Error> + Send,
+    ) -> Result<T>
+    where
+        T: Send,
+    {
         let mut attempt = 0;
         loop {
-            match op(&mut client.borrow_mut()) {
+            let mut connection = client.borrow_mut();
+            let connection: &mut postgres::Client = &mut connection;
+            match off_runtime(|| op(connection)) {
                 Ok(value) => return Ok(value),
                 Err(error) if !self.in_tx.get() && retryable(&error) && attempt + 1 < RETRIES => {
                     attempt += 1;

@@ -1295,9 +1295,17 @@ impl Store {
     /// Final state from the chain: version `mined` of `id` was mined, with `success`.
     /// A mined cancel makes the transaction `cancelled` (its value never moved: the
     /// spend is released); anything else `confirmed` or `failed`. Returns the status.
+    /// Only a `submitted` transaction changes: when another replica's tracker recorded
+    /// the receipt first, nothing is written (no second audit record or webhook) and
+    /// the status it recorded is returned.
     pub fn mark_final(&self, id: &str, mined: &str, success: bool, now: u64, entry: AuditEntry) -> Result<TxStatus> {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
+        let current: Option<String> =
+            tx.query_row("SELECT status FROM transactions WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        if let Some(current) = current.filter(|status| status != TxStatus::Submitted.as_str()) {
+            return TxStatus::parse(&current);
+        }
         let kind: Option<String> = tx
             .query_row("SELECT kind FROM broadcasts WHERE hash = ?1 AND tx_id = ?2", params![mined, id], |r| r.get(0))
             .optional()?;

@@ -25,6 +25,7 @@ mod openapi;
 mod operator_auth;
 mod owner_view;
 mod policy;
+mod replicas;
 mod sessions;
 mod webhooks;
 
@@ -175,11 +176,17 @@ pub(crate) struct Provisioned {
 /// Provisions the production layout under `root` as an operator would on three hosts:
 /// `mandate init` (daemon), `mandate cosigner init`, `mandate recovery init`, then each
 /// pins the other two's public keys. The cosigner's password file is its own,
-/// `<root>/cosigner-password`, outside the daemon's directory.
-pub(crate) fn provision_production(root: &Path, cosigner_addr: &str, service_addr: &str) -> Provisioned {
+/// `<root>/cosigner-password`, outside the daemon's directory. `env` is the daemon
+/// commands' extra environment (`MANDATE_DATABASE_URL`).
+pub(crate) fn provision_production(
+    root: &Path,
+    cosigner_addr: &str,
+    service_addr: &str,
+    env: &[(&str, &str)],
+) -> Provisioned {
     let path = |name: &str| root.join(name).display().to_string();
     let run = |args: &[&str]| {
-        let (ok, out) = run_json(bin(), args, &[]);
+        let (ok, out) = run_json(bin(), args, env);
         assert!(ok, "mandate {args:?}: {out}");
         out
     };
@@ -242,6 +249,8 @@ pub(crate) struct Daemon {
     pub(crate) admin: String,
     pub(crate) api: Api,
     serve_args: Vec<String>,
+    /// The PostgreSQL database (`MANDATE_DATABASE_URL` of init, pair and serve); `None`: SQLite.
+    database: Option<String>,
     /// The production layout's provisioning output (external cosigner only).
     pub(crate) provisioned: Option<Provisioned>,
 }
@@ -253,6 +262,12 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra `mandate serve` arguments (kept across restarts).
     pub(crate) fn start_with(mode: CosignerMode, serve_args: &[&str]) -> Daemon {
+        Daemon::start_on(mode, serve_args, None)
+    }
+
+    /// Like [`Daemon::start_with`], on the PostgreSQL database `database` if given.
+    pub(crate) fn start_on(mode: CosignerMode, serve_args: &[&str], database: Option<&str>) -> Daemon {
+        let env: Vec<(&str, &str)> = database.map(|url| ("MANDATE_DATABASE_URL", url)).into_iter().collect();
         let anvil = Anvil::start();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -273,12 +288,12 @@ impl Daemon {
                         "--service-addr",
                         &service_addr,
                     ],
-                    &[],
+                    &env,
                 );
                 assert!(ok, "init failed: {out}");
                 None
             }
-            CosignerMode::External => Some(provision_production(dir.path(), &cosigner_addr, &service_addr)),
+            CosignerMode::External => Some(provision_production(dir.path(), &cosigner_addr, &service_addr, &env)),
         };
         let listen = format!("127.0.0.1:{}", free_port());
         let url = format!("http://{listen}");
@@ -295,6 +310,7 @@ impl Daemon {
             cosigner: None,
             admin: String::new(),
             serve_args: serve_args.iter().map(|arg| arg.to_string()).collect(),
+            database: database.map(str::to_string),
             provisioned,
         };
         if mode == CosignerMode::External {
@@ -355,9 +371,45 @@ impl Daemon {
         }
         args.extend(self.serve_args.iter().map(String::as_str));
         let master = self.master_file();
-        let server = spawn_server(bin(), &args, &[("MANDATE_MASTER_PASSWORD_FILE", &master)]);
+        let mut env = vec![("MANDATE_MASTER_PASSWORD_FILE", master.as_str())];
+        env.extend(self.database.as_deref().map(|url| ("MANDATE_DATABASE_URL", url)));
+        let server = spawn_server(bin(), &args, &env);
         assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
         self.server = Some(server);
+    }
+
+    /// A second `mandate serve` process on this daemon's database, set up as README's
+    /// "Several daemons on PostgreSQL" says: a copy of the data directory (taken now,
+    /// so after the wallets it should sign for were created), its own REST and
+    /// service-party addresses, the same node and cosigner. Logged in on its own.
+    pub(crate) fn replica(&self) -> Replica {
+        let database = self.database.as_deref().expect("replicas share a PostgreSQL database");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let status = Command::new("cp").arg("-a").arg(self.data()).arg(&data).status().unwrap();
+        assert!(status.success(), "copying the data directory");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let service_listen = format!("127.0.0.1:{}", free_port());
+        let mut args = vec![
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--service-listen",
+            &service_listen,
+            "--rpc-url",
+            &self.rpc_url,
+        ];
+        args.extend(self.serve_args.iter().map(String::as_str));
+        let master = data.join("master-password").display().to_string();
+        let env = [("MANDATE_MASTER_PASSWORD_FILE", master.as_str()), ("MANDATE_DATABASE_URL", database)];
+        let server = spawn_server(bin(), &args, &env);
+        assert_eq!(server.banner["listening"], listen, "{}", server.banner);
+        let api = Api::new(&format!("http://{listen}"));
+        let password = Secret::new(std::fs::read_to_string(&master).unwrap().trim());
+        let admin = api.block_on(api.client(None).login(&password)).unwrap().token.expose().to_string();
+        Replica { _dir: dir, _server: server, api, admin }
     }
 
     /// SIGTERM to the daemon; returns whether it exited cleanly.
@@ -473,6 +525,14 @@ impl Daemon {
         assert!(done, "transaction {tx_id} never became final: {last}");
         last
     }
+}
+
+/// A second daemon process on a [`Daemon`]'s PostgreSQL database ([`Daemon::replica`]).
+pub(crate) struct Replica {
+    _dir: TempDir,
+    _server: Server,
+    pub(crate) api: Api,
+    pub(crate) admin: String,
 }
 
 pub(crate) fn code(body: &Value) -> &str {

@@ -393,6 +393,42 @@ fn recipients_count_as_paid_only_once_broadcast_and_tokens_are_cached() {
 }
 
 #[test]
+fn a_receipt_reported_twice_is_recorded_once() {
+    let (_dir, store) = store_with_wallet();
+    receipt_recorded_once(&[store]);
+}
+
+/// Two trackers (replicas) report the same receipt: the second finds the transaction
+/// final and writes nothing (no second audit record or webhook event).
+fn receipt_recorded_once(stores: &[Arc<Store>]) {
+    let store = &stores[0];
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"}]}"#;
+    let p = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
+    let outcome = store
+        .reserve(native("r1", None, U256::from(1)), 0, 5, "a", |view| decide(&p, U256::from(1), view, 5), no_events)
+        .unwrap();
+    assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
+    let signed = Broadcast {
+        hash: "0xabc".into(),
+        kind: BroadcastKind::Original,
+        raw: vec![0x02, 0xf8],
+        gas: 21_000,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 1,
+        created_at: 7,
+    };
+    store.mark_submitted("r1", &signed, 7, entry("transaction.signed")).unwrap();
+    for reporter in [&stores[0], &stores[stores.len() - 1]] {
+        let status = reporter.mark_final("r1", "0xabc", true, 8, entry("transaction.confirmed")).unwrap();
+        assert_eq!(status, TxStatus::Confirmed);
+    }
+    let confirmed = events(store).iter().filter(|event| *event == "transaction.confirmed").count();
+    assert_eq!(confirmed, 1, "{:?}", events(store));
+    assert_eq!(store.verify_audit().unwrap().map(|_| ()), Ok(()));
+}
+
+#[test]
 fn held_transactions_keep_their_spend_take_no_nonce_and_are_claimed_once() {
     let (_dir, store) = store_with_wallet();
     held_claimed_once(&[store]);

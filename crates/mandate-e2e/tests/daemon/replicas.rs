@@ -1,0 +1,101 @@
+//! Two `mandate serve` processes on one PostgreSQL database, one cosigner, one anvil:
+//! a rolling cap, the nonces, the receipt tracker and the audit chain hold across
+//! them (docs/ARCHITECTURE.md, "Several daemons on one database").
+
+use alloy_primitives::U256;
+use mandate_test_support::{run_json, Postgres};
+use serde_json::{json, Value};
+
+use crate::{code, eth, recipient, Api, CosignerMode, Daemon};
+
+fn send(api: &Api, token: &str, wallet: &str, to: alloy_primitives::Address, amount: &str) -> (u16, Value) {
+    let body = json!({"to": to.to_checksum(None), "amount": amount}).to_string().into_bytes();
+    api.call_with("POST", &format!("/v1/wallets/{wallet}/transactions"), Some(token), Some(body), &[])
+}
+
+#[test]
+fn two_daemons_on_one_postgres_database_keep_one_rolling_cap_and_one_nonce_sequence() {
+    let postgres = Postgres::start();
+    let database = postgres.new_database("replicas");
+    let daemon = Daemon::start_on(CosignerMode::External, &[], Some(&database));
+    let (wallet, address) = daemon.wallet("replicated", "20");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "day", "type": "rolling_cap", "window_secs": 86400, "amount": "3"},
+               {"id": "per-tx", "type": "max_per_tx", "amount": "1"}]),
+    );
+    // The second daemon: a copy of the data directory (the wallet's service share
+    // included), the same database, node and cosigner.
+    let replica = daemon.replica();
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    // Interval mining: anvil's automine can drop out-of-order nonces arriving together.
+    daemon.anvil.rpc("evm_setIntervalMining", json!([1]));
+    let to = recipient();
+
+    // 20 sends of 0.5 ETH at once, every other one through the second daemon.
+    let outcomes: Vec<(usize, u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let api = if i % 2 == 0 { &daemon.api } else { &replica.api };
+                let (agent, wallet) = (&agent, &wallet);
+                scope.spawn(move || {
+                    let (status, body) = send(api, agent, wallet, to, "0.5");
+                    (i % 2, status, body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut accepted = Vec::new();
+    for (_, status, body) in &outcomes {
+        match status {
+            200 => accepted.push(body["id"].as_str().unwrap().to_string()),
+            _ => assert_eq!((*status, code(body)), (403, "POLICY_DENIED"), "{body}"),
+        }
+    }
+    assert_eq!(accepted.len(), 6, "3 ETH / 0.5 ETH across both daemons: {outcomes:?}");
+    for served_by in [0, 1] {
+        let answered = outcomes.iter().filter(|(by, _, _)| *by == served_by).count();
+        assert_eq!(answered, 10, "each daemon answered its ten");
+    }
+
+    // Every accepted send is mined, at nonces 0..6 (each handed out once), whichever
+    // daemon accepted it; the recipient got exactly 3 ETH.
+    let mut nonces = Vec::new();
+    for id in &accepted {
+        let tx = daemon.wait_final(&agent, id);
+        assert_eq!(tx["status"], "confirmed", "{tx}");
+        nonces.push(tx["nonce"].as_u64().unwrap());
+    }
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..6).collect::<Vec<u64>>(), "contiguous nonces");
+    assert_eq!(daemon.anvil.nonce(address), 6, "the chain saw six transactions of the wallet");
+    assert_eq!(daemon.anvil.balance(to), eth("0.5") * U256::from(6u64), "exactly 3 ETH arrived");
+    // The other daemon sees the same transactions, and still refuses more.
+    let (status, refused) = send(&replica.api, &agent, &wallet, to, "0.5");
+    assert_eq!((status, code(&refused)), (403, "POLICY_DENIED"), "{refused}");
+
+    // One audit chain, in one order, verifies from either daemon and against the
+    // cosigner's anchor (the highest head either daemon showed it).
+    let home = daemon.cosigner_home();
+    let (ok, anchor) = run_json(crate::bin(), &["cosigner", "anchor", "--data-dir", home.to_str().unwrap()], &[]);
+    assert!(ok, "{anchor}");
+    let anchored =
+        format!("/v1/audit/verify?anchor_seq={}&anchor_hash={}", anchor["seq"], anchor["hash"].as_str().unwrap());
+    for (api, admin) in [(&daemon.api, &daemon.admin), (&replica.api, &replica.admin)] {
+        for path in ["/v1/audit/verify", anchored.as_str()] {
+            let (status, verified) = api.call_with("GET", path, Some(admin), None, &[]);
+            assert_eq!((status, &verified["ok"]), (200, &json!(true)), "{path}: {verified}");
+        }
+    }
+    // Each transaction's receipt was recorded once, though both daemons' trackers
+    // poll the same table.
+    let (status, tail) = daemon.call("GET", "/v1/audit/tail?n=500", Some(&daemon.admin), None);
+    assert_eq!(status, 200, "{tail}");
+    let records = tail["records"].as_array().unwrap();
+    for id in &accepted {
+        let about =
+            |event: &str| records.iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == *id).count();
+        assert_eq!((about("transaction.signed"), about("transaction.confirmed")), (1, 1), "{id}");
+    }
+}
