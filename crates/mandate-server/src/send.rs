@@ -199,6 +199,10 @@ impl SendPipeline {
                     Err(denial_error(&decision))
                 }
                 ReserveOutcome::Frozen(freeze) => Err(frozen_error(&freeze)),
+                ReserveOutcome::Revoked => Err(ApiError::new(
+                    ErrorCode::SessionRevoked,
+                    "this session or agent key was revoked while the request was on its way; nothing was reserved",
+                )),
                 ReserveOutcome::Reserved { tx }
                     if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed) =>
                 {
@@ -565,7 +569,10 @@ fn record_decision(state: &AppState, outcome: &ReserveOutcome) {
             let held = matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed);
             state.metrics.decision(rule, if held { "held" } else { "allow" });
         }
-        ReserveOutcome::Existing(_) | ReserveOutcome::Frozen(_) | ReserveOutcome::PolicyChanged => {}
+        ReserveOutcome::Existing(_)
+        | ReserveOutcome::Frozen(_)
+        | ReserveOutcome::Revoked
+        | ReserveOutcome::PolicyChanged => {}
     }
 }
 

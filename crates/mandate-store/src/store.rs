@@ -371,6 +371,9 @@ pub enum ReserveOutcome {
     PolicyChanged,
     /// The wallet is frozen: nothing reserved (the refusal is audited).
     Frozen(FreezeRecord),
+    /// The agent session or agent key that asked was revoked while the request was
+    /// on its way: nothing reserved (the refusal is audited).
+    Revoked,
 }
 
 /// An emergency freeze of one wallet.
@@ -901,6 +904,22 @@ impl Store {
             tx.commit()?;
             return Ok(ReserveOutcome::Frozen(freeze));
         }
+        // A revocation also lands either before this reservation (nothing is reserved)
+        // or after it, however far along its checks the request already was.
+        if Self::actor_revoked(&tx, actor)? {
+            let entry = AuditEntry {
+                actor: actor.to_string(),
+                event: "transaction.refused_revoked".into(),
+                wallet: Some(request.wallet_id.clone()),
+                decision: None,
+                policy_hash: None,
+                details: serde_json::json!({"tx_id": request.id}),
+                events: Vec::new(),
+            };
+            Self::append_audits(&tx, &self.audit_path, with_request(entry), now)?;
+            tx.commit()?;
+            return Ok(ReserveOutcome::Revoked);
+        }
         let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
         let recipient_seen = match request.recipient {
             Some(recipient) => Self::paid_before(&tx, &request.wallet_id, &recipient)?,
@@ -997,6 +1016,16 @@ impl Store {
         Self::append_audits(&tx, &self.audit_path, with_request(audit), now)?;
         tx.commit()?;
         Ok(outcome)
+    }
+
+    /// Whether `actor` is an agent session or agent key (`agent:ses_…`, `agent:agt_…`)
+    /// that is revoked now.
+    fn actor_revoked(conn: &Conn<'_>, actor: &str) -> Result<bool> {
+        let Some(id) = crate::agent_session_of(actor) else { return Ok(false) };
+        let table = if id.starts_with("agt_") { "agents" } else { "sessions" };
+        let revoked: Option<Option<i64>> =
+            conn.query_row(&format!("SELECT revoked_at FROM {table} WHERE id = ?1"), [id], |r| r.get(0)).optional()?;
+        Ok(matches!(revoked, Some(Some(_))))
     }
 
     pub(crate) fn freeze_in(conn: &Conn<'_>, wallet: &str) -> Result<Option<FreezeRecord>> {

@@ -689,3 +689,49 @@ fn webhook_events_are_written_with_the_change_they_report_and_never_without_it()
 }
 
 mod postgres;
+
+/// A session or agent key revoked while its request was on its way reserves nothing:
+/// the reservation re-checks the revocation in its own transaction.
+#[test]
+fn a_request_of_a_revoked_session_or_agent_reserves_nothing() {
+    let (_dir, store) = store_with_wallet();
+    let session = mandate_store::SessionRecord {
+        id: "ses_gone".into(),
+        token_hash: "hash-gone".into(),
+        wallet_id: "wal_a".into(),
+        scopes: vec!["broadcast".into()],
+        created_at: 1,
+        ttl_secs: 3600,
+        expires_at: 3601,
+        absolute_expires_at: 3601,
+        renewals: 0,
+        max_renewals: 0,
+        revoked_at: None,
+    };
+    store.insert_session(&session, entry("session.created")).unwrap();
+    let agent = mandate_store::AgentRecord {
+        id: "agt_gone".into(),
+        address: ALICE.into(),
+        wallet_id: "wal_a".into(),
+        name: "bot".into(),
+        scopes: vec!["broadcast".into()],
+        valid_until: 10_000,
+        created_at: 1,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.register_agent(&agent, "registration", "signature", 3, entry("agent.registered")).unwrap().unwrap();
+    let allow =
+        |view: &ReserveView| decide(&Policy::parse(r#"{"version":1,"rules":[]}"#).unwrap(), U256::from(1), view, 5);
+    // Still active: reserved.
+    let outcome = store.reserve(native("t_ok", None, U256::from(1)), 0, 5, "agent:ses_gone", allow, no_events).unwrap();
+    assert!(!matches!(outcome, ReserveOutcome::Revoked), "{outcome:?}");
+    store.revoke_session("ses_gone", 6, entry("session.revoked"), |_| entry("transaction.cancelled")).unwrap();
+    store.revoke_agent(ALICE, 6, entry("agent.revoked")).unwrap();
+    for (id, actor) in [("t_ses", "agent:ses_gone"), ("t_agt", "agent:agt_gone")] {
+        let outcome = store.reserve(native(id, None, U256::from(1)), 0, 7, actor, allow, no_events).unwrap();
+        assert!(matches!(outcome, ReserveOutcome::Revoked), "{actor}: {outcome:?}");
+        assert!(store.transaction(id).unwrap().is_none(), "{actor}: nothing reserved");
+    }
+    assert!(events(&store).iter().any(|e| e == "transaction.refused_revoked"), "audited");
+}
