@@ -25,6 +25,23 @@ fn entry(event: &str) -> AuditEntry {
     }
 }
 
+/// A broadcast session `id` of wallet `wal_a`, valid for an hour from 1.
+fn session(id: &str) -> mandate_store::SessionRecord {
+    mandate_store::SessionRecord {
+        id: id.into(),
+        token_hash: format!("hash-{id}"),
+        wallet_id: "wal_a".into(),
+        scopes: vec!["broadcast".into()],
+        created_at: 1,
+        ttl_secs: 3600,
+        expires_at: 3601,
+        absolute_expires_at: 3601,
+        renewals: 0,
+        max_renewals: 0,
+        revoked_at: None,
+    }
+}
+
 /// A reservation that reports nothing to webhooks.
 fn no_events(_: &ReserveOutcome) -> Vec<OutboxEvent> {
     Vec::new()
@@ -534,19 +551,6 @@ fn an_approval_that_finds_the_item_expired_is_audited() {
 #[test]
 fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
     let (_dir, store) = store_with_wallet();
-    let session = |id: &str| mandate_store::SessionRecord {
-        id: id.into(),
-        token_hash: format!("hash-{id}"),
-        wallet_id: "wal_a".into(),
-        scopes: vec!["broadcast".into()],
-        created_at: 1,
-        ttl_secs: 3600,
-        expires_at: 3601,
-        absolute_expires_at: 3601,
-        renewals: 0,
-        max_renewals: 0,
-        revoked_at: None,
-    };
     store.insert_session(&session("ses_bad"), entry("session.created")).unwrap();
     store.insert_session(&session("ses_good"), entry("session.created")).unwrap();
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
@@ -695,20 +699,7 @@ mod postgres;
 #[test]
 fn a_request_of_a_revoked_session_or_agent_reserves_nothing() {
     let (_dir, store) = store_with_wallet();
-    let session = mandate_store::SessionRecord {
-        id: "ses_gone".into(),
-        token_hash: "hash-gone".into(),
-        wallet_id: "wal_a".into(),
-        scopes: vec!["broadcast".into()],
-        created_at: 1,
-        ttl_secs: 3600,
-        expires_at: 3601,
-        absolute_expires_at: 3601,
-        renewals: 0,
-        max_renewals: 0,
-        revoked_at: None,
-    };
-    store.insert_session(&session, entry("session.created")).unwrap();
+    store.insert_session(&session("ses_gone"), entry("session.created")).unwrap();
     let agent = mandate_store::AgentRecord {
         id: "agt_gone".into(),
         address: ALICE.into(),
