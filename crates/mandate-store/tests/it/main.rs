@@ -596,10 +596,13 @@ fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
     let tail = events(&store);
     assert_eq!(tail.iter().filter(|e| *e == "transaction.cancelled").count(), 2, "{tail:?}");
 
-    // A send in flight at the revocation, held after it, is cancelled when it falls due.
-    assert_eq!(reserve("tx_late", "1", "agent:ses_bad").status, TxStatus::Delayed);
-    assert!(matches!(store.claim_held("tx_late", 0, 1000, entry("claim")).unwrap(), Claim::NotDue));
-    assert_eq!(store.transaction("tx_late").unwrap().unwrap().status, TxStatus::Cancelled);
+    // A send in flight at the revocation is refused at its reservation: nothing is held.
+    let value = parse_units("1", 18).unwrap();
+    let late = store
+        .reserve(native("tx_late", None, value), 0, 21, "agent:ses_bad", |v| decide(&policy, value, v, 21), no_events)
+        .unwrap();
+    assert!(matches!(late, ReserveOutcome::Revoked), "{late:?}");
+    assert!(store.transaction("tx_late").unwrap().is_none());
     // The other session's send still runs.
     assert!(matches!(store.claim_held("tx_other", 0, 1000, entry("claim")).unwrap(), Claim::Claimed(_)));
     assert_eq!(store.verify_audit().unwrap(), Ok(events(&store).len() as u64));
