@@ -262,6 +262,8 @@ error_codes! {
     AgentNonceOutOfRange => ("AGENT_NONCE_OUT_OF_RANGE", Authentication, false),
     /// The wallet has as many named agents as it may (3).
     AgentLimitReached => ("AGENT_LIMIT_REACHED", Conflict, false),
+    /// The database cannot be reached (PostgreSQL down or restarting): nothing was changed.
+    DatabaseUnavailable => ("DATABASE_UNAVAILABLE", Unavailable, true),
 }
 
 impl ErrorCode {
@@ -336,6 +338,7 @@ impl ErrorCode {
                 "sign again with a fresh nonce: the current time in milliseconds"
             }
             AgentLimitReached => "revoke an agent first, or register under an existing name to replace it",
+            DatabaseUnavailable => "retry shortly (the same idempotency key for a send)",
             Internal | SignatureInvalid => "look the request up by id before retrying",
             _ => "none",
         }

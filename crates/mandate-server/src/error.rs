@@ -43,6 +43,12 @@ impl ApiError {
         ApiError { retry_after: Some(secs.max(1)), ..ApiError::new(ErrorCode::RateLimited, message) }
     }
 
+    /// Tells the caller to retry after `secs` (at least 1): `retry_after` and `Retry-After`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
     /// Adds details (merged into details already there when both are objects).
     pub fn with_details(mut self, details: Value) -> Self {
         match (&mut self.details, details) {
@@ -149,6 +155,12 @@ impl From<mandate_store::StoreError> for ApiError {
                 message,
             ),
             mandate_store::StoreError::Conflict(message) => ApiError::new(ErrorCode::NameTaken, message),
+            mandate_store::StoreError::Database(mandate_store::DbError::Unavailable(message)) => ApiError::logged(
+                ErrorCode::DatabaseUnavailable,
+                "the database cannot be reached; nothing was changed, retry shortly",
+                message,
+            )
+            .with_retry_after(1),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -127,7 +127,7 @@ fn op(summary: &str, auth: &str, body: Option<&str>, ok: &[(&str, &str)]) -> Val
     responses.insert(
         "default".into(),
         json!({"description": "error envelope (docs/API.md, Errors)",
-               "headers": {"Retry-After": {"description": "seconds; with RATE_LIMITED (429) only",
+               "headers": {"Retry-After": {"description": "seconds; with RATE_LIMITED (429) and DATABASE_UNAVAILABLE (503)",
                                            "schema": {"type": "integer", "minimum": 1}}},
                "content": {"application/json": {"schema": schema("Error")}}}),
     );

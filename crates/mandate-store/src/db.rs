@@ -65,7 +65,13 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
-        if error.is_closed() {
+        // A closed connection, or the server refusing or ending it (SQLSTATE class 08:
+        // connection exception; 57P0x: shutting down): the database is unavailable.
+        let connection_lost = error.as_db_error().is_some_and(|db| {
+            let code = db.code().code();
+            code.starts_with("08") || code.starts_with("57P0")
+        });
+        if error.is_closed() || connection_lost {
             return StoreError::Database(DbError::Unavailable(error.to_string()));
         }
         // The driver's text names the server's message (and, for a constraint, its

@@ -79,33 +79,51 @@ impl Postgres {
         let mut pg = pg;
         for _ in 0..3 {
             pg.port = crate::free_port();
-            let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-                pg.port,
-                pg.dir.path().display()
-            );
-            let log = pg.dir.path().join("log");
-            let out = pg
-                .command("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(&log)
-                .args(["-w", "-t", "30", "-o", &options, "start"])
-                .stdout(Stdio::null())
-                .output()
-                .unwrap();
-            if out.status.success() {
+            if pg.pg_ctl_start() {
                 pg.createdb();
                 return pg;
             }
+        }
+        panic!("PostgreSQL did not start");
+    }
+
+    /// `pg_ctl start` on this server's port; whether it started.
+    fn pg_ctl_start(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(&log)
+            .args(["-w", "-t", "30", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .output()
+            .unwrap();
+        if !out.status.success() {
             eprintln!(
                 "pg_ctl start: {} {}",
                 String::from_utf8_lossy(&out.stderr),
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
-        panic!("PostgreSQL did not start");
+        out.status.success()
+    }
+
+    /// Stops the server at once (as a crash would), keeping its data.
+    pub fn stop(&self) {
+        let out = self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "stop"]).output();
+        assert!(out.is_ok_and(|out| out.status.success()), "pg_ctl stop");
+    }
+
+    /// Starts the stopped server again on the same port, with its data.
+    pub fn restart(&self) {
+        assert!(self.pg_ctl_start(), "PostgreSQL did not start again");
     }
 
     fn command(&self, tool: &str) -> Command {

@@ -3,7 +3,9 @@
 //! them (docs/ARCHITECTURE.md, "Several daemons on one database").
 
 use alloy_primitives::U256;
-use mandate_test_support::{run_json, Postgres};
+use std::time::Duration;
+
+use mandate_test_support::{run_json, wait_until, Postgres};
 use serde_json::{json, Value};
 
 use crate::{code, eth, recipient, Api, CosignerMode, Daemon};
@@ -98,4 +100,28 @@ fn two_daemons_on_one_postgres_database_keep_one_rolling_cap_and_one_nonce_seque
             |event: &str| records.iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == *id).count();
         assert_eq!((about("transaction.signed"), about("transaction.confirmed")), (1, 1), "{id}");
     }
+
+    // PostgreSQL goes down: both daemons answer a retryable 503 and change nothing; back
+    // up, they serve again with nothing lost.
+    postgres.stop();
+    for api in [&daemon.api, &replica.api] {
+        let (status, down) =
+            api.call_with("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None, &[]);
+        assert_eq!((status, code(&down)), (503, "DATABASE_UNAVAILABLE"), "{down}");
+        assert_eq!(
+            (down["error"]["retryable"].as_bool(), down["error"]["retry_after"].as_u64()),
+            (Some(true), Some(1))
+        );
+        assert!(!down.to_string().contains(&postgres.password().to_string()), "no password in the answer: {down}");
+    }
+    postgres.restart();
+    let listed = wait_until(Duration::from_secs(30), || {
+        let (status, list) =
+            replica.api.call_with("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None, &[]);
+        status == 200
+            && list["transactions"]
+                .as_array()
+                .is_some_and(|txs| txs.iter().filter(|tx| tx["status"] == "confirmed").count() == 6)
+    });
+    assert!(listed, "after the restart both daemons serve the same six confirmed sends");
 }
