@@ -28,7 +28,7 @@ pub use store::{
     StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
 pub use units::AmountUnits;
-pub use webhooks::{Attempt, Delivery, WebhookRecord};
+pub use webhooks::{Attempt, Delivery, WebhookRecord, DELIVERY_LEASE_SECS};
 
 /// Prefix of the actor name of an agent session: `agent:<session id>` (audit actors,
 /// `requested_by` of transactions).

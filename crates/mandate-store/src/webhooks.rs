@@ -3,7 +3,7 @@
 //! recorded (only the oldest pending one of a webhook is due), retrying until it is
 //! delivered or given up.
 
-use crate::db::{params, Conn, OptionalExtension, Row};
+use crate::db::{params, Conn, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, OutboxEvent};
@@ -21,6 +21,10 @@ pub struct WebhookRecord {
     /// Unix seconds.
     pub created_at: u64,
 }
+
+/// How long a delivery handed to a dispatcher stays its own (longer than an attempt's
+/// 10 s timeout): another daemon on the same database does not take it meanwhile.
+pub const DELIVERY_LEASE_SECS: u64 = 60;
 
 /// One event for one webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -213,18 +217,33 @@ impl Store {
 
     /// Deliveries due at `now` with their webhook's URL and stored (sealed) secret: for each
     /// webhook only its oldest pending delivery (so each receives its events in order).
+    ///
+    /// Each one returned is claimed for [`DELIVERY_LEASE_SECS`] in the same database
+    /// transaction, so that daemons sharing a database never deliver it twice at once;
+    /// [`Store::record_attempt`] ends the lease.
     pub fn due_deliveries(&self, now: u64) -> Result<Vec<(Delivery, String, String)>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {DELIVERY_COLUMNS}, (SELECT url FROM webhooks w WHERE w.id = d.webhook_id),
-                    (SELECT secret FROM webhooks w WHERE w.id = d.webhook_id)
-             FROM webhook_deliveries d
-             WHERE d.id IN (SELECT MIN(id) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id)
-               AND d.next_attempt_at <= ?1
-             ORDER BY d.id"
-        ))?;
-        let rows = stmt.query_map([i(now)], |r| Ok((delivery_from_row(r)?, r.get(12)?, r.get(13)?)))?;
-        rows.collect::<Result<Vec<_>>>()
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let due = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {DELIVERY_COLUMNS}, (SELECT url FROM webhooks w WHERE w.id = d.webhook_id),
+                        (SELECT secret FROM webhooks w WHERE w.id = d.webhook_id)
+                 FROM webhook_deliveries d
+                 WHERE d.id IN (SELECT MIN(id) FROM webhook_deliveries WHERE status = 'pending' GROUP BY webhook_id)
+                   AND d.next_attempt_at <= ?1
+                 ORDER BY d.id"
+            ))?;
+            let rows = stmt.query_map([i(now)], |r| Ok((delivery_from_row(r)?, r.get(12)?, r.get(13)?)))?;
+            rows.collect::<Result<Vec<(Delivery, String, String)>>>()?
+        };
+        for (delivery, _, _) in &due {
+            tx.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = ?2 WHERE id = ?1",
+                params![delivery.id, i(now.saturating_add(DELIVERY_LEASE_SECS))],
+            )?;
+        }
+        tx.commit()?;
+        Ok(due)
     }
 
     /// Records an attempt's outcome.

@@ -729,3 +729,25 @@ fn a_request_of_a_revoked_session_or_agent_reserves_nothing() {
     }
     assert!(events(&store).iter().any(|e| e == "transaction.refused_revoked"), "audited");
 }
+
+/// A due delivery is handed to one dispatcher at a time: two daemons on one database
+/// (here two stores on one file) never both get it; after the lease it is due again.
+#[test]
+fn a_due_delivery_is_leased_to_one_dispatcher() {
+    let (dir, store) = store_with_wallet();
+    let other = Store::open(dir.path()).unwrap();
+    let hook = WebhookRecord {
+        id: "whk_l".into(),
+        url: "https://example.com/hook".into(),
+        events: vec!["wallet.frozen".into()],
+        created_at: 1,
+    };
+    store.add_webhook(&hook, "sealed", entry("webhook.added")).unwrap();
+    store.audit(entry("wallet.frozen").with_event(outbox_event("wallet.frozen", "evt_l")), 10).unwrap();
+    let first = store.due_deliveries(10).unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(other.due_deliveries(10).unwrap().is_empty(), "leased to the first dispatcher");
+    assert!(store.due_deliveries(10 + mandate_store::DELIVERY_LEASE_SECS - 1).unwrap().is_empty());
+    // The first dispatcher died without recording an attempt: due again after the lease.
+    assert_eq!(other.due_deliveries(10 + mandate_store::DELIVERY_LEASE_SECS).unwrap().len(), 1);
+}
