@@ -305,34 +305,17 @@ impl SendPipeline {
             max_priority_fee_per_gas.min(max_fee_per_gas),
             plan.data.clone(),
         );
-        let wallet_id: WalletId =
-            wallet.id.parse().map_err(|_| BeforeBroadcast(ApiError::internal("stored wallet id")))?;
-        let signer = state.signer.clone();
-        let (payload, digest) = (unsigned.encode(), unsigned.signing_hash());
         // The spend is committed before the daemon's round-3 message leaves: from then on
         // the cosigner can finish the signature without us, so a failure after that point
         // releases the nonce but never the spend (see `Store::release`).
         let (commit_store, commit_id) = (state.store.clone(), tx.id.clone());
-        let started = std::time::Instant::now();
-        let sig = blocking(move || {
-            let mut commit = || Ok(commit_store.commit_spend(&commit_id)?);
-            signer.sign(&wallet_id, payload, digest, approval, &mut commit).map_err(|failure| {
-                let SignFailure { error, committed } = failure;
-                if committed {
-                    error.with_details(json!({"spend_kept": true}))
-                } else {
-                    error
-                }
-            })
-        })
-        .await;
-        let cosigner_answered = !matches!(&sig, Err(error) if error.code == ErrorCode::PeerUnavailable);
-        state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
-        let sig = sig.map_err(BeforeBroadcast)?;
+        let raw = self
+            .threshold_sign(unsigned, approval, move || Ok(commit_store.commit_spend(&commit_id)?))
+            .await
+            .map_err(|SignFailure { error, committed }| {
+                BeforeBroadcast(if committed { error.with_details(json!({"spend_kept": true})) } else { error })
+            })?;
         crate::timing::mark("sign");
-        let raw = unsigned
-            .into_raw_signed(sig.r, sig.s, sig.recovery_id, self.from)
-            .map_err(|e| BeforeBroadcast(e.into()))?;
         let hash = format!("{:#x}", keccak256(&raw));
         // Record before broadcasting: the audit must hold the signature event (fail closed).
         let store = state.store.clone();
@@ -356,6 +339,25 @@ impl SendPipeline {
         blocking(move || Ok(store.mark_submitted(&id, &signed, now(), entry)?)).await.map_err(BeforeBroadcast)?;
         crate::timing::mark("record");
         Ok(Signed { raw })
+    }
+
+    /// Signs `unsigned` for this wallet with the cosigner (passing the owner's signed
+    /// approval when there is one), counted in `/metrics`: the signed raw transaction.
+    /// `commit` runs at the signing run's point of no return.
+    async fn threshold_sign(
+        &self,
+        unsigned: UnsignedTx,
+        approval: Option<Vec<u8>>,
+        mut commit: impl FnMut() -> ApiResult<()> + Send + 'static,
+    ) -> Result<Vec<u8>, SignFailure> {
+        let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+        let (signer, payload, digest) = (self.state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
+        let started = std::time::Instant::now();
+        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, &mut commit))).await?;
+        let cosigner_answered = !matches!(&sig, Err(failure) if failure.error.code == ErrorCode::PeerUnavailable);
+        self.state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
+        let sig = sig?;
+        Ok(unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, self.from).map_err(ApiError::from)?)
     }
 
     /// Stage *broadcast*: sends the signed transaction; a refusal releases it only
@@ -481,19 +483,9 @@ impl SendPipeline {
         self.within_gas_caps(gas, max_fee)?;
         let unsigned =
             UnsignedTx::new(self.wallet.chain_id, nonce, plan.to, plan.value, gas, max_fee, priority, plan.data);
-        let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
-        let (signer, payload, digest) = (state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
         let approval = tx.approval.clone().map(String::into_bytes);
-        let started = std::time::Instant::now();
         // The spend was committed with the original; a replacement commits nothing new.
-        let sig = blocking(move || {
-            signer.sign(&wallet_id, payload, digest, approval, &mut || Ok(())).map_err(|failure| failure.error)
-        })
-        .await;
-        let cosigner_answered = !matches!(&sig, Err(error) if error.code == ErrorCode::PeerUnavailable);
-        state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
-        let sig = sig?;
-        let raw = unsigned.into_raw_signed(sig.r, sig.s, sig.recovery_id, self.from)?;
+        let raw = self.threshold_sign(unsigned, approval, || Ok(())).await.map_err(|failure| failure.error)?;
         let signed = Broadcast {
             hash: format!("{:#x}", keccak256(&raw)),
             kind: match kind {
