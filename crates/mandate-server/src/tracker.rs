@@ -63,7 +63,13 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
                 }
             }
             match (mined, versions.last()) {
-                (Some((hash, receipt)), _) => record_receipt(&state, &tx, hash, receipt).await,
+                (Some((hash, receipt)), _) => {
+                    // Which version was mined decides the outcome: a mined cancel voids the send.
+                    let cancelled = versions
+                        .iter()
+                        .any(|v| v.kind == BroadcastKind::Cancel && v.hash.parse::<B256>().ok() == Some(hash));
+                    record_receipt(&state, &tx, hash, receipt, cancelled).await
+                }
                 (None, Some(latest)) if !unreachable => {
                     let since = checked.entry(tx.id.clone()).or_insert_with(Instant::now);
                     if since.elapsed() >= REBROADCAST_AFTER {
@@ -78,7 +84,13 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
     }
 }
 
-async fn record_receipt(state: &Arc<AppState>, tx: &TxRecord, hash: B256, receipt: mandate_chain::rpc::Receipt) {
+async fn record_receipt(
+    state: &Arc<AppState>,
+    tx: &TxRecord,
+    hash: B256,
+    receipt: mandate_chain::rpc::Receipt,
+    cancelled: bool,
+) {
     let mined = format!("{hash:#x}");
     let details =
         json!({"tx_id": tx.id, "tx_hash": mined, "block": receipt.block_number, "gas_used": receipt.gas_used});
@@ -86,8 +98,6 @@ async fn record_receipt(state: &Arc<AppState>, tx: &TxRecord, hash: B256, receip
     let store = state.store.clone();
     let (id, wallet) = (tx.id.clone(), tx.wallet_id.clone());
     let recorded = blocking(move || {
-        // Which version was mined decides the outcome; the store knows the versions.
-        let cancelled = store.broadcasts(&id)?.iter().any(|v| v.hash == mined && v.kind == BroadcastKind::Cancel);
         let (event, webhook, status) = match (cancelled, receipt.success) {
             (true, _) => ("transaction.cancelled", Event::TransactionFailed, "cancelled"),
             (false, true) => ("transaction.confirmed", Event::TransactionConfirmed, "confirmed"),
