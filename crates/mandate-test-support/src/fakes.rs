@@ -12,10 +12,21 @@ use mandate_chain::ChainError;
 use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Operation;
 use mandate_mpc::EcdsaSig;
-use mandate_server::{ApiError, ApiResult, Chain, ChainFuture, SignFailure, Signer};
+use mandate_server::{ApiError, ApiResult, AppConfig, Chain, ChainFuture, SignFailure, Signer};
 
 /// The chain id the fake node serves.
 pub const CHAIN_ID: u64 = 31337;
+
+/// The daemon's settings for an app under test: 10-minute approvals and freeze
+/// cool-down, answering on 127.0.0.1 only.
+pub fn loopback_config() -> AppConfig {
+    AppConfig {
+        approval_ttl_secs: 600,
+        freeze_cooldown_secs: 600,
+        listen_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        allowed_hosts: Vec::new(),
+    }
+}
 
 /// What the fake node does when a transaction is broadcast.
 #[derive(Clone, Copy, PartialEq, Eq)]

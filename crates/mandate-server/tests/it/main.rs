@@ -4,7 +4,6 @@
 //! states one behaviour of the send path and the session checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, missing_docs)]
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,9 +13,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use mandate_core::policy::Policy;
 use mandate_core::WalletId;
-use mandate_server::{app, AppConfig, AppState, Signer};
+use mandate_server::{app, AppState, Signer};
 use mandate_store::{AuditEntry, FreezeRecord, SessionRecord, Store, WalletRecord, WebhookRecord};
-use mandate_test_support::fakes::{Broadcast, FakeChain, FakeSigner, Signing, CHAIN_ID};
+use mandate_test_support::fakes::{loopback_config, Broadcast, FakeChain, FakeSigner, Signing, CHAIN_ID};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -62,12 +61,7 @@ impl Harness {
         let policy = Policy::parse(&document).unwrap();
         store.set_policy(&wallet, &document, &policy.hash, now(), entry("policy.set")).unwrap();
         let chain = Arc::new(FakeChain::new());
-        let config = AppConfig {
-            approval_ttl_secs: 600,
-            freeze_cooldown_secs: 600,
-            listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            allowed_hosts: Vec::new(),
-        };
+        let config = loopback_config();
         let state = AppState::new(
             store.clone(),
             chain.clone(),
@@ -380,12 +374,7 @@ async fn readiness_names_what_is_not_ready() {
 
     // The same daemon with a cosigner address nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let config = AppConfig {
-        approval_ttl_secs: 600,
-        freeze_cooldown_secs: 600,
-        listen_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        allowed_hosts: Vec::new(),
-    };
+    let config = loopback_config();
     let state = AppState::new(h.store.clone(), h.chain.clone(), CHAIN_ID, h.signer.clone(), b"pw", config)
         .unwrap()
         .with_cosigner_addr(Some(closed));
