@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,27 @@ pub mod postgres;
 pub use anvil::Anvil;
 pub use postgres::Postgres;
 
-/// A free TCP port on 127.0.0.1 (bound once, then released).
+/// A free TCP port on 127.0.0.1 for a server a test starts (bound once, then released).
+///
+/// Ports come from below Linux's ephemeral range (32768–60999): a port the kernel
+/// picked for us could be handed out again, before our server binds it, as the
+/// source port of any outgoing connection (an RPC call, a login), which made the
+/// server fail with "Address already in use". Each test process counts through its
+/// own block, chosen by its pid, so threads and concurrent test binaries do not meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    const FIRST: u32 = 10_000;
+    const BLOCK: u32 = 2_000;
+    const BLOCKS: u32 = 11; // 10 000 ..= 31 999
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = FIRST + (std::process::id() % BLOCKS) * BLOCK;
+    for _ in 0..BLOCK {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % BLOCK;
+        let port = u16::try_from(base + offset).expect("below 32 000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{base}..{}", base + BLOCK)
 }
 
 /// A child process that is killed when dropped.
