@@ -34,6 +34,23 @@ struct Cli {
     command: Command,
 }
 
+/// How a long-running process (`serve`, `cosigner serve`) logs, on stderr.
+#[derive(Debug, Clone, clap::Args)]
+struct LogArgs {
+    /// Log lines as `text`, or `json` (one object per line, with request ids).
+    #[arg(long = "log-format", env = "MANDATE_LOG_FORMAT", default_value = "text")]
+    format: mandate_server::logging::LogFormat,
+    /// The least severe level logged: error, warn, info or debug.
+    #[arg(long = "log-level", env = "MANDATE_LOG_LEVEL", default_value = "info")]
+    level: mandate_server::logging::LogLevel,
+}
+
+impl LogArgs {
+    fn init(&self) {
+        mandate_server::logging::init(self.format, self.level);
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create the daemon's data directory: master password hash and the service party's
@@ -111,6 +128,8 @@ enum Command {
         /// default: SQLite in the data directory.
         #[arg(long = "database", env = "MANDATE_DATABASE_URL", hide_env_values = true)]
         database: Option<String>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Wallets on the daemon.
     Wallet {
@@ -351,6 +370,8 @@ enum CosignerCommand {
         /// cosigner never outlives it).
         #[arg(long, hide = true)]
         exit_with_stdin: bool,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Freeze signing, for one wallet or everything, on this host's limits file.
     Freeze {
@@ -569,10 +590,12 @@ fn run(cli: Cli) -> CliResult<Report> {
             freeze_cooldown_secs,
             allowed_hosts,
             database,
+            log,
         } => {
+            log.init();
             let database = mandate_server::database_url(database.as_deref())?;
             let limits = (approval_ttl_secs, freeze_cooldown_secs);
-            operator::serve(data, (listen, service_listen), rpc_url, dev, limits, allowed_hosts, database)
+            operator::serve(data, (listen, service_listen), rpc_url, dev, limits, allowed_hosts, (database, log.format))
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),
@@ -626,7 +649,8 @@ fn run(cli: Cli) -> CliResult<Report> {
                     &[(Role::Service, &service_pubkey, None), (Role::Recovery, &recovery_pubkey, None)],
                 )
             }
-            CosignerCommand::Serve { home, listen, exit_with_stdin } => {
+            CosignerCommand::Serve { home, listen, exit_with_stdin, log } => {
+                log.init();
                 if exit_with_stdin {
                     parties::exit_when_stdin_closes();
                 }

@@ -183,7 +183,7 @@ pub(crate) fn serve(
     dev: bool,
     (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
     allowed_hosts: Vec<String>,
-    database: Option<mandate_server::DatabaseUrl>,
+    (database, log_format): (Option<mandate_server::DatabaseUrl>, mandate_server::logging::LogFormat),
 ) -> CliResult {
     let config = mandate_server::ServeConfig {
         data_dir: data.data_dir,
@@ -195,6 +195,7 @@ pub(crate) fn serve(
         allowed_hosts,
         database,
         service_listen,
+        log_format,
     };
     mandate_server::run(config)?;
     Ok(json!({"stopped": true}))

@@ -60,12 +60,12 @@ impl AuditAnchorFile {
         let hash = hex::encode(head.hash);
         match self.read()? {
             Some(known) if known.seq > head.seq => {
-                eprintln!("cosigner: the daemon's audit head went back from {} to {}", known.seq, head.seq);
+                tracing::warn!("cosigner: the daemon's audit head went back from {} to {}", known.seq, head.seq);
                 Ok(())
             }
             Some(known) if known.seq == head.seq => {
                 if known.hash != hash {
-                    eprintln!("cosigner: the daemon shows another hash for audit record {}", head.seq);
+                    tracing::warn!("cosigner: the daemon shows another hash for audit record {}", head.seq);
                 }
                 Ok(())
             }

@@ -113,7 +113,7 @@ impl CosignerHandler {
                 _ => refusal,
             }
         })?;
-        eprintln!(
+        tracing::info!(
             "{}: owner {} authorised the {} ceremony {} for {}",
             self.role(),
             signed.signature.key,
@@ -244,7 +244,7 @@ impl CosignerHandler {
             return Err(Refusal::new(ErrorCode::InvalidInput, "only the cosigner takes freeze notices"));
         }
         let freeze = self.notices.freeze(plan.wallet_id.as_str(), frozen_at, reason, (self.clock)())?;
-        eprintln!("cosigner: {} frozen by the daemon (frozen at {})", plan.wallet_id, freeze.frozen_at);
+        tracing::info!("cosigner: {} frozen by the daemon (frozen at {})", plan.wallet_id, freeze.frozen_at);
         Ok(())
     }
 
@@ -279,7 +279,7 @@ impl CosignerHandler {
             ));
         }
         self.notices.lift(Some(plan.wallet_id.as_str()))?;
-        eprintln!("cosigner: {} unfrozen by an owner", plan.wallet_id);
+        tracing::info!("cosigner: {} unfrozen by an owner", plan.wallet_id);
         Ok(())
     }
 
@@ -424,7 +424,7 @@ impl CosignerHandler {
             if let Ok(share) = self.shares.load(&plan.wallet_id) {
                 let banned = share.with_ban(*culprit);
                 if let Err(e) = self.store(banned) {
-                    eprintln!("{}: could not record the ban of {culprit}: {e}", self.role());
+                    tracing::warn!("{}: could not record the ban of {culprit}: {e}", self.role());
                 }
             }
         }

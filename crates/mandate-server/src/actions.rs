@@ -140,7 +140,7 @@ pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>, action: &A
                     PriceQuote { answer: round.answer, decimals: round.decimals, updated_at: round.updated_at },
                 );
             }
-            Err(error) => eprintln!("price feed for {}: {error}", policy.asset_name(asset)),
+            Err(error) => tracing::warn!("price feed for {}: {error}", policy.asset_name(asset)),
         }
     }
     quotes

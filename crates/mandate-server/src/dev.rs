@@ -102,8 +102,8 @@ pub(crate) fn warn_other_genesis(
         }
     }
     if !stale.is_empty() {
-        eprintln!(
-            "warning: the node serves chain {chain_id} with genesis block {seen}, but wallet(s) {} of {} were used on \
+        tracing::warn!(
+            "the node serves chain {chain_id} with genesis block {seen}, but wallet(s) {} of {} were used on \
              another chain with this id (a restarted dev chain?): their balances and nonces are not on this node, and \
              their sends answer CHAIN_MISMATCH. Point --rpc-url at the node that holds them, or, on a dev chain, start \
              over: stop the daemon, `mv {dir} {dir}.old`, and run scripts/dev.sh (or `mandate init --dev`) again.",

@@ -94,7 +94,9 @@ impl ApiError {
             return self;
         }
         let log_id = format!("err_{}", hex::encode(rand::random::<[u8; 8]>()));
-        eprintln!(
+        tracing::error!(
+            log_id = %log_id,
+            code = %self.code,
             "error {log_id}: {}: {}{}; details: {}",
             self.code,
             self.message,

@@ -29,7 +29,7 @@ const TICK: Duration = Duration::from_millis(500);
 pub(crate) async fn run_executor(state: Arc<AppState>) {
     loop {
         if let Err(error) = tick(&state).await {
-            eprintln!("executor: {error}");
+            tracing::warn!("executor: {error}");
         }
         tokio::select! {
             _ = state.executor_wake.notified() => {}
@@ -58,7 +58,7 @@ async fn tick(state: &Arc<AppState>) -> ApiResult<()> {
     let due = blocking(move || Ok(store.due_held(now())?)).await?;
     for tx in due {
         if let Err(error) = execute(state, tx.clone()).await {
-            eprintln!("executor: {} failed: {error}", tx.id);
+            tracing::warn!("executor: {} failed: {error}", tx.id);
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ async fn notify_cosigner(state: &Arc<AppState>, freeze: &FreezeRecord) -> Value 
     match blocking(move || signer.notify(&wallet, operation)).await {
         Ok(()) => json!("notified"),
         Err(error) => {
-            eprintln!("could not tell the cosigner of the freeze of {}: {error}", freeze.wallet_id);
+            tracing::warn!("could not tell the cosigner of the freeze of {}: {error}", freeze.wallet_id);
             json!(format!("not notified: {}", error.code))
         }
     }

@@ -23,6 +23,7 @@ mod error;
 mod executor;
 mod freeze;
 mod guard;
+pub mod logging;
 mod mcp;
 mod metrics;
 mod openapi;
@@ -93,6 +94,8 @@ pub struct ServeConfig {
     /// (`--service-listen`); `None`: the address given at `mandate init`. Replicas
     /// on one host, which share that stored address, each need their own.
     pub service_listen: Option<String>,
+    /// How log lines are written; the `--dev` cosigner writes its own the same way.
+    pub log_format: logging::LogFormat,
 }
 
 /// Default of [`ServeConfig::approval_ttl_secs`].
@@ -117,7 +120,8 @@ impl Drop for DevCosigner {
 /// The only variables of the daemon's environment the `--dev` cosigner inherits:
 /// none of them is a secret. Everything else (the master password and its file, a
 /// recovery passphrase, tokens) stays with the daemon.
-const DEV_CHILD_ENV: [&str; 8] = ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "RUST_LOG", "RUST_BACKTRACE"];
+const DEV_CHILD_ENV: [&str; 8] =
+    ["PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ", "MANDATE_LOG_LEVEL", "RUST_BACKTRACE"];
 
 /// The `--dev` cosigner's environment: the allowlisted variables of `parent`, and the
 /// cosigner's own password file.
@@ -139,13 +143,21 @@ this daemon. Do not let it guard real funds. In production the three parties
 share no file and no secret: see README, \"Production layout\".
 ================================================================================";
 
-fn start_dev_cosigner(layout: &Layout, addr: &str) -> ApiResult<DevCosigner> {
-    eprintln!("{DEV_WARNING}");
+fn start_dev_cosigner(layout: &Layout, addr: &str, log_format: logging::LogFormat) -> ApiResult<DevCosigner> {
+    match log_format {
+        // A block a person cannot miss; in JSON, one line a collector keeps.
+        logging::LogFormat::Text => eprintln!("{DEV_WARNING}"),
+        logging::LogFormat::Json => tracing::warn!(
+            layout = "dev",
+            "{}",
+            DEV_WARNING.lines().filter(|line| !line.starts_with('=')).collect::<Vec<_>>().join(" ")
+        ),
+    }
     let exe = std::env::current_exe().map_err(|e| ApiError::internal(format!("locating the mandate binary: {e}")))?;
     let mut child = Command::new(exe)
         .args(["cosigner", "serve", "--data-dir"])
         .arg(layout.home(Role::Cosigner).dir())
-        .args(["--listen", addr, "--exit-with-stdin"])
+        .args(["--listen", addr, "--exit-with-stdin", "--log-format", &log_format.to_string()])
         .env_clear()
         .envs(dev_child_env(std::env::vars_os(), &layout.cosigner_password()))
         .stdin(Stdio::piped())
@@ -251,6 +263,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     mcp::with_mcp(routes::router(state.clone()), hosts.names())
         .merge(dashboard::router(state))
         .layer(axum::middleware::from_fn_with_state(hosts, guard::check_host))
+        .layer(axum::middleware::from_fn(logging::request_log))
 }
 
 /// Releases reservations a previous run left behind (it stopped between reserving and
@@ -269,7 +282,7 @@ fn release_interrupted(store: &Store) -> ApiResult<()> {
             json!({"tx_id": tx.id, "error": reason}),
         );
         store.release(&tx.id, reason, now(), entry)?;
-        eprintln!("released interrupted transaction {}", tx.id);
+        tracing::info!("released interrupted transaction {}", tx.id);
     }
     Ok(())
 }
@@ -315,11 +328,12 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         Some(addr) => addr.clone(),
         None => store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into()),
     };
-    let _cosigner = if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr)?) } else { None };
+    let _cosigner =
+        if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr, config.log_format)?) } else { None };
     let chain_id = rpc.chain_id().await?;
     for wallet in store.wallets()? {
         if wallet.chain_id != chain_id {
-            eprintln!("warning: wallet {} is on chain {} but the node serves {chain_id}", wallet.id, wallet.chain_id);
+            tracing::warn!("wallet {} is on chain {} but the node serves {chain_id}", wallet.id, wallet.chain_id);
         }
     }
     dev::warn_other_genesis(&store, chain_id, rpc.genesis_hash().await?, &config.data_dir)?;
@@ -363,7 +377,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     dispatcher.abort();
     // Let in-flight blocking work (a signing run, an audit write) finish.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    eprintln!("mandate: stopped");
+    tracing::info!("mandate: stopped");
     result.map_err(|e| ApiError::internal(format!("server: {e}")))
 }
 
@@ -380,12 +394,12 @@ mod tests {
             ("MANDATE_RECOVERY_PASSPHRASE", "recovery"),
             ("MANDATE_COSIGNER_PASSWORD", "chosen by the shell"),
             ("MANDATE_SESSION_TOKEN", "mnd_sess_x"),
-            ("RUST_LOG", "info"),
+            ("MANDATE_LOG_LEVEL", "debug"),
         ]
         .map(|(name, value)| (name.into(), value.into()));
         let env = dev_child_env(parent.into_iter(), Path::new("/data/cosigner-password"));
         let names: Vec<&str> = env.iter().filter_map(|(name, _)| name.to_str()).collect();
-        assert_eq!(names, ["PATH", "RUST_LOG", "MANDATE_COSIGNER_PASSWORD_FILE"]);
+        assert_eq!(names, ["PATH", "MANDATE_LOG_LEVEL", "MANDATE_COSIGNER_PASSWORD_FILE"]);
         assert_eq!(env[2].1, "/data/cosigner-password");
     }
 }

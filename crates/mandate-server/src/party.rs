@@ -73,7 +73,7 @@ impl ServiceParty {
             .name("service-party".into())
             .spawn(move || {
                 if let Err(error) = serve(listener, identity, peers, handler) {
-                    eprintln!("service party stopped: {error}");
+                    tracing::warn!("service party stopped: {error}");
                 }
             })
             .map_err(|e| ApiError::internal(format!("starting the service party: {e}")))?;
@@ -113,7 +113,7 @@ impl crate::ports::Signer for ServiceParty {
             Err(error) => {
                 if let MpcError::Aborted { ban: true, culprit: Culprit::Party(culprit), .. } = &error {
                     if let Err(e) = self.shares.store(share.with_ban(*culprit)) {
-                        eprintln!("could not record the ban of {culprit}: {e}");
+                        tracing::warn!("could not record the ban of {culprit}: {e}");
                     }
                 }
                 Err(SignFailure { error: error.into(), committed })
@@ -188,7 +188,7 @@ impl PartyHandler for AuditedServiceParty {
         let digest = self.inner.authorize(plan)?;
         // Fail closed: a run that is not on record does not happen.
         if let Err(error) = self.record(plan, "party.run_accepted", json!({})) {
-            eprintln!(
+            tracing::warn!(
                 "service party: refusing a {} run: the audit trail is unavailable: {error}",
                 plan.operation_name()
             );
@@ -200,7 +200,7 @@ impl PartyHandler for AuditedServiceParty {
     fn refused(&self, plan: &RunPlan, refusal: &Refusal) {
         let details = json!({"code": refusal.code.as_str(), "reason": refusal.message});
         if let Err(error) = self.record(plan, "party.run_refused", details) {
-            eprintln!("service party: could not record the refused run {}: {error}", plan.session_id.to_hex());
+            tracing::warn!("service party: could not record the refused run {}: {error}", plan.session_id.to_hex());
         }
     }
 
@@ -222,7 +222,7 @@ impl PartyHandler for AuditedServiceParty {
         let error = stored.as_ref().err().map(ToString::to_string);
         let extra = json!({"digest": digest, "address": address, "stored": stored.is_ok(), "error": error});
         if let Err(error) = self.record(plan, "party.run_completed", extra) {
-            eprintln!("service party: could not record the completed run {}: {error}", plan.session_id.to_hex());
+            tracing::warn!("service party: could not record the completed run {}: {error}", plan.session_id.to_hex());
         }
         stored
     }
@@ -231,7 +231,7 @@ impl PartyHandler for AuditedServiceParty {
         self.inner.failed(plan, error);
         let details = json!({"error": error.to_string(), "code": error.code().as_str()});
         if let Err(audit) = self.record(plan, "party.run_failed", details) {
-            eprintln!("service party: could not record the failed run {}: {audit}", plan.session_id.to_hex());
+            tracing::warn!("service party: could not record the failed run {}: {audit}", plan.session_id.to_hex());
         }
     }
 }

@@ -418,7 +418,7 @@ impl SendPipeline {
                    "code": error.code, "broadcast": false}),
         ));
         if let Err(release) = blocking(move || Ok(store.release(&id, &message, now(), entry)?)).await {
-            eprintln!("could not release {}: {release}", tx.id);
+            tracing::error!("could not release {}: {release}", tx.id);
             return release.with_details(json!({"transaction_id": tx.id, "broadcast": false, "cause": error.code}));
         }
         webhooks::wake(&self.state);

@@ -112,7 +112,7 @@ async fn record_receipt(
     })
     .await;
     if let Err(error) = recorded {
-        eprintln!("tracker: could not record the receipt of {}: {error}", tx.id);
+        tracing::warn!("tracker: could not record the receipt of {}: {error}", tx.id);
         return;
     }
     webhooks::wake(state);
@@ -128,11 +128,11 @@ async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, latest: 
     match state.chain.send_raw_transaction(&latest.raw).await {
         Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
-            eprintln!("tracker: the node refused {} again: {message}", tx.id);
+            tracing::warn!("tracker: the node refused {} again: {message}", tx.id);
             return;
         }
         Err(error) => {
-            eprintln!("tracker: could not broadcast {} again: {error}", tx.id);
+            tracing::warn!("tracker: could not broadcast {} again: {error}", tx.id);
             return;
         }
     }
@@ -144,7 +144,7 @@ async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, latest: 
     );
     let store = state.store.clone();
     if let Err(error) = blocking(move || Ok(store.audit(entry, now())?)).await {
-        eprintln!("tracker: {} was broadcast again but could not be audited: {error}", tx.id);
+        tracing::warn!("tracker: {} was broadcast again but could not be audited: {error}", tx.id);
     }
 }
 
@@ -163,7 +163,7 @@ async fn fill_gaps(state: &Arc<AppState>, tried: &mut HashMap<(String, u64), Ins
         }
         tried.insert((wallet.clone(), nonce), Instant::now());
         if let Err(error) = fill_nonce_gap(state, &wallet, nonce).await {
-            eprintln!("tracker: could not fill nonce {nonce} of {wallet}: {error}");
+            tracing::warn!("tracker: could not fill nonce {nonce} of {wallet}: {error}");
         }
     }
 }

@@ -134,7 +134,7 @@ pub(crate) async fn run_dispatcher(state: Arc<AppState>) {
     {
         Ok(client) => client,
         Err(error) => {
-            eprintln!("webhooks: cannot build the HTTP client: {error}");
+            tracing::warn!("webhooks: cannot build the HTTP client: {error}");
             return;
         }
     };
@@ -145,11 +145,11 @@ pub(crate) async fn run_dispatcher(state: Arc<AppState>) {
                 for (delivery, url, sealed) in due {
                     match state.sealer.open(&delivery.webhook_id, &sealed) {
                         Ok(secret) => deliver(&state, &client, delivery, &url, &secret).await,
-                        Err(error) => eprintln!("webhooks: {error}"),
+                        Err(error) => tracing::warn!("webhooks: {error}"),
                     }
                 }
             }
-            Err(error) => eprintln!("webhooks: {error}"),
+            Err(error) => tracing::warn!("webhooks: {error}"),
         }
         tokio::select! {
             _ = state.webhook_wake.notified() => {}
@@ -180,7 +180,7 @@ async fn deliver(state: &AppState, client: &reqwest::Client, delivery: Delivery,
         Err(error) => failed(None, error.without_url().to_string()),
     };
     if let Err(error) = state.store.record_attempt(delivery.id, &attempt, now()) {
-        eprintln!("webhooks: could not record delivery {}: {error}", delivery.id);
+        tracing::warn!("webhooks: could not record delivery {}: {error}", delivery.id);
     }
 }
 

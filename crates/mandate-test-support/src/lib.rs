@@ -83,11 +83,23 @@ impl Server {
 
 /// Starts `bin args` with `envs` and waits (up to 60 s) for its first stdout line.
 pub fn spawn_server(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+    spawn_server_logging(bin, args, envs, None)
+}
+
+/// Like [`spawn_server`], with the process's stderr appended to `log` when given
+/// (inherited otherwise).
+pub fn spawn_server_logging(bin: &Path, args: &[&str], envs: &[(&str, &str)], log: Option<&Path>) -> Server {
+    let stderr = match log {
+        Some(path) => {
+            Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open the stderr log"))
+        }
+        None => Stdio::inherit(),
+    };
     let mut command = Command::new(bin);
     command
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (key, value) in envs {

@@ -19,6 +19,7 @@ mod dashboard;
 mod first_run;
 mod flows;
 mod layout;
+mod logs;
 mod mcp;
 mod nonces;
 mod openapi;
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use alloy_primitives::{Address, U256};
 use mandate_client::{Client, Credential, RawRequest, Secret};
-use mandate_test_support::{free_port, run_json, spawn_server, wait_until, Anvil, Server};
+use mandate_test_support::{free_port, run_json, spawn_server, spawn_server_logging, wait_until, Anvil, Server};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -253,6 +254,8 @@ pub(crate) struct Daemon {
     database: Option<String>,
     /// The production layout's provisioning output (external cosigner only).
     pub(crate) provisioned: Option<Provisioned>,
+    /// Where the daemon's stderr goes from its next start (inherited when `None`).
+    pub(crate) stderr_log: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -312,6 +315,7 @@ impl Daemon {
             serve_args: serve_args.iter().map(|arg| arg.to_string()).collect(),
             database: database.map(str::to_string),
             provisioned,
+            stderr_log: None,
         };
         if mode == CosignerMode::External {
             daemon.start_cosigner();
@@ -373,7 +377,7 @@ impl Daemon {
         let master = self.master_file();
         let mut env = vec![("MANDATE_MASTER_PASSWORD_FILE", master.as_str())];
         env.extend(self.database.as_deref().map(|url| ("MANDATE_DATABASE_URL", url)));
-        let server = spawn_server(bin(), &args, &env);
+        let server = spawn_server_logging(bin(), &args, &env, self.stderr_log.as_deref());
         assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
         self.server = Some(server);
     }

@@ -560,20 +560,20 @@ pub fn serve<H: PartyHandler>(listener: TcpListener, identity: IdentityKey, peer
         // first) cannot make this party hold an unbounded number of threads.
         if open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= MAX_OPEN_CONNECTIONS {
             open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            eprintln!("{}: refusing a connection: {MAX_OPEN_CONNECTIONS} are open", server.handler.role());
+            tracing::warn!("{}: refusing a connection: {MAX_OPEN_CONNECTIONS} are open", server.handler.role());
             drop(stream);
             continue;
         }
         let (worker, still_open) = (server.clone(), open.clone());
         let spawned = std::thread::Builder::new().spawn(move || {
             if let Err(error) = worker.handle(stream) {
-                eprintln!("{}: connection ended: {} ({})", worker.handler.role(), error, error.code());
+                tracing::warn!("{}: connection ended: {} ({})", worker.handler.role(), error, error.code());
             }
             still_open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
         if spawned.is_err() {
             open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-            eprintln!("{}: could not start a connection thread", server.handler.role());
+            tracing::warn!("{}: could not start a connection thread", server.handler.role());
         }
     }
     Ok(())
@@ -681,7 +681,7 @@ impl<H: PartyHandler> Server<H> {
             }
             Err(error) => {
                 self.handler.failed(&plan, &error);
-                eprintln!(
+                tracing::warn!(
                     "{me}: {} run {} failed: {error} ({})",
                     plan.operation_name(),
                     plan.session_id.to_hex(),

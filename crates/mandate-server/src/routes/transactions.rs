@@ -106,7 +106,7 @@ async fn run_once(
     .await;
     if let Err(failure) = kept {
         // The caller still gets the first answer; a replay then answers from the record.
-        eprintln!("warning: the answer to a failed send could not be stored under its idempotency key: {failure}");
+        tracing::warn!("the answer to a failed send could not be stored under its idempotency key: {failure}");
     }
     Ok(answer_response(status, body, error.retry_after, false))
 }
