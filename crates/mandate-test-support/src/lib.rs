@@ -25,8 +25,10 @@ pub mod contracts;
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod postgres;
+pub mod rpc_hold;
 pub use anvil::Anvil;
 pub use postgres::Postgres;
+pub use rpc_hold::RpcHold;
 
 /// A free TCP port on 127.0.0.1 for a server a test starts (bound once, then released).
 ///
@@ -66,6 +68,12 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// SIGKILL, as a crash would: no clean-up runs. Waits for the exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits (up to 20 s) for the process to exit; returns its status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

@@ -387,6 +387,11 @@ impl Daemon {
     /// so after the wallets it should sign for were created), its own REST and
     /// service-party addresses, the same node and cosigner. Logged in on its own.
     pub(crate) fn replica(&self) -> Replica {
+        self.replica_on(&self.rpc_url)
+    }
+
+    /// Like [`Daemon::replica`], reaching the node through `rpc_url` (a proxy).
+    pub(crate) fn replica_on(&self, rpc_url: &str) -> Replica {
         let database = self.database.as_deref().expect("replicas share a PostgreSQL database");
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -403,17 +408,18 @@ impl Daemon {
             "--service-listen",
             &service_listen,
             "--rpc-url",
-            &self.rpc_url,
+            rpc_url,
         ];
         args.extend(self.serve_args.iter().map(String::as_str));
         let master = data.join("master-password").display().to_string();
         let env = [("MANDATE_MASTER_PASSWORD_FILE", master.as_str()), ("MANDATE_DATABASE_URL", database)];
         let server = spawn_server(bin(), &args, &env);
         assert_eq!(server.banner["listening"], listen, "{}", server.banner);
-        let api = Api::new(&format!("http://{listen}"));
+        let url = format!("http://{listen}");
+        let api = Api::new(&url);
         let password = Secret::new(std::fs::read_to_string(&master).unwrap().trim());
         let admin = api.block_on(api.client(None).login(&password)).unwrap().token.expose().to_string();
-        Replica { _dir: dir, _server: server, api, admin }
+        Replica { _dir: dir, server, url, api, admin }
     }
 
     /// SIGTERM to the daemon; returns whether it exited cleanly.
@@ -534,7 +540,8 @@ impl Daemon {
 /// A second daemon process on a [`Daemon`]'s PostgreSQL database ([`Daemon::replica`]).
 pub(crate) struct Replica {
     _dir: TempDir,
-    _server: Server,
+    pub(crate) server: Server,
+    pub(crate) url: String,
     pub(crate) api: Api,
     pub(crate) admin: String,
 }

@@ -5,7 +5,8 @@
 use alloy_primitives::U256;
 use std::time::Duration;
 
-use mandate_test_support::{run_json, wait_until, Postgres};
+use mandate_client::RawRequest;
+use mandate_test_support::{run_json, wait_until, Postgres, RpcHold};
 use serde_json::{json, Value};
 
 use crate::{code, eth, recipient, Api, CosignerMode, Daemon};
@@ -124,4 +125,79 @@ fn two_daemons_on_one_postgres_database_keep_one_rolling_cap_and_one_nonce_seque
                 .is_some_and(|txs| txs.iter().filter(|tx| tx["status"] == "confirmed").count() == 6)
     });
     assert!(listed, "after the restart both daemons serve the same six confirmed sends");
+}
+
+/// How many audit records of `event` name transaction `id`.
+fn audited(daemon: &Daemon, event: &str, id: &str) -> usize {
+    let (status, tail) = daemon.call("GET", "/v1/audit/tail?n=500", Some(&daemon.admin), None);
+    assert_eq!(status, 200, "{tail}");
+    tail["records"].as_array().unwrap().iter().filter(|r| r["event"] == event && r["details"]["tx_id"] == id).count()
+}
+
+#[test]
+fn a_replica_killed_before_its_broadcast_leaves_one_signature_and_held_sends_run_once() {
+    let postgres = Postgres::start();
+    let database = postgres.new_database("faults");
+    let daemon = Daemon::start_on(CosignerMode::External, &[], Some(&database));
+    let (wallet, address) = daemon.wallet("faulty", "20");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "per-tx", "type": "max_per_tx", "amount": "5"},
+               {"id": "slow", "type": "tiers", "delay_above": "0.5", "delay_secs": 3}]),
+    );
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    daemon.anvil.rpc("evm_setIntervalMining", json!([1]));
+
+    // A replica whose node never receives its broadcasts: it signs, records the signed
+    // bytes, calls eth_sendRawTransaction and waits. Then it is killed (SIGKILL).
+    let hold = RpcHold::start(&daemon.rpc_url);
+    let mut doomed = daemon.replica_on(&hold.url);
+    let to = recipient();
+    let body = json!({"to": to.to_checksum(None), "amount": "0.5"}).to_string().into_bytes();
+    let request = RawRequest::new("POST".parse().unwrap(), format!("/v1/wallets/{wallet}/transactions"))
+        .header("content-type", "application/json")
+        .body(body);
+    let answer = std::thread::scope(|scope| {
+        let sending = scope.spawn(|| {
+            let api = Api::new(&doomed.url);
+            api.block_on(api.client(Some(&agent)).send_raw(request))
+        });
+        assert!(wait_until(Duration::from_secs(60), || hold.held() == 1), "the replica never broadcast");
+        doomed.server.kill();
+        sending.join().unwrap()
+    });
+    assert!(answer.is_err(), "the killed replica answered nothing: {answer:?}");
+    assert_eq!(daemon.anvil.nonce(address), 0, "nothing reached the node from the killed replica");
+
+    // The surviving daemon finds the stored signed transaction, broadcasts it and tracks
+    // it to confirmed: the same bytes, signed once.
+    let (status, list) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&agent), None);
+    assert_eq!(status, 200, "{list}");
+    let id = list["transactions"][0]["id"].as_str().unwrap().to_string();
+    let done = daemon.wait_final(&agent, &id);
+    assert_eq!((&done["status"], &done["nonce"]), (&json!("confirmed"), &json!(0)), "{done}");
+    assert_eq!(daemon.anvil.balance(to), eth("0.5"), "paid once");
+    assert_eq!((audited(&daemon, "transaction.signed", &id), audited(&daemon, "transaction.rebroadcast", &id)), (1, 1));
+
+    // Delayed sends queued on both daemons are executed once each, by whichever
+    // executor claims them first.
+    let other = daemon.replica();
+    let mut queued = Vec::new();
+    for i in 0..4 {
+        let api = if i % 2 == 0 { &daemon.api } else { &other.api };
+        let (status, body) = send(api, &agent, &wallet, to, "0.75");
+        assert_eq!((status, body["status"].as_str()), (202, Some("delayed")), "{body}");
+        queued.push(body["id"].as_str().unwrap().to_string());
+    }
+    let mut nonces = vec![0];
+    for id in &queued {
+        let done = daemon.wait_final(&agent, id);
+        assert_eq!(done["status"], "confirmed", "{done}");
+        nonces.push(done["nonce"].as_u64().unwrap());
+        assert_eq!(audited(&daemon, "transaction.signed", id), 1, "{id} signed once");
+    }
+    nonces.sort_unstable();
+    assert_eq!(nonces, (0..5).collect::<Vec<u64>>(), "one nonce each, no gap");
+    assert_eq!(daemon.anvil.balance(to), eth("3.5"), "each delayed send paid once");
+    assert_eq!(daemon.anvil.nonce(address), 5);
 }
