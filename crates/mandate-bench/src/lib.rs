@@ -6,7 +6,9 @@
 //! - [`send`]: agent sends through the whole daemon against a real anvil, against a
 //!   single-key, no-policy sender on the same node;
 //! - [`policy`]: policy decisions for a 100-rule policy (the pure engine);
-//! - [`mcp_bench`]: MCP `tools/call` round trips against the same calls over REST.
+//! - [`mcp_bench`]: MCP `tools/call` round trips against the same calls over REST;
+//! - [`replicas`]: agent sends through two daemons on one PostgreSQL database against
+//!   one daemon on SQLite, with the invariant violations counted afterwards.
 //!
 //! The daemon is reached through `mandate-client` (the one HTTP client to it); anvil
 //! comes from `mandate-test-support`. [`mpc`], [`send`] and [`mcp_bench`] start the
@@ -18,6 +20,7 @@ mod bound;
 mod mcp;
 mod mpc;
 mod policy;
+mod replicas;
 mod send;
 
 use mandate_core::{ErrorCode, Role};
@@ -27,6 +30,7 @@ pub use crate::auth::auth_bench;
 pub use crate::mcp::mcp_bench;
 pub use crate::mpc::mpc;
 pub use crate::policy::policy;
+pub use crate::replicas::replicas;
 pub use crate::send::send;
 
 /// Why a benchmark did not finish: a stable code and a message (the CLI prints them

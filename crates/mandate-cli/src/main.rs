@@ -548,6 +548,15 @@ enum BenchCommand {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// Agent sends through two daemons on one PostgreSQL database (production layout,
+    /// one cosigner); one SQLite daemon as the baseline; invariant violations counted.
+    Replicas {
+        /// Sends the wallet's rolling cap admits (a quarter more are asked for).
+        #[arg(long, default_value_t = 200)]
+        sends: usize,
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// MCP tools/call round trips (get_balance, evaluate_action) over the daemon's
     /// streamable HTTP /mcp; the same calls over REST as the baseline.
     Mcp {
@@ -722,6 +731,7 @@ fn run(cli: Cli) -> CliResult<Report> {
             BenchCommand::Send { sends, concurrency } => Ok(mandate_bench::send(sends, concurrency)?),
             BenchCommand::Policy { iterations, history } => Ok(mandate_bench::policy(iterations, history)?),
             BenchCommand::Mcp { calls } => Ok(mandate_bench::mcp_bench(calls)?),
+            BenchCommand::Replicas { sends, concurrency } => Ok(mandate_bench::replicas(sends, concurrency)?),
             BenchCommand::Auth { requests } => Ok(mandate_bench::auth_bench(requests)?),
         },
     };

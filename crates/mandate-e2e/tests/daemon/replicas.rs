@@ -201,3 +201,17 @@ fn a_replica_killed_before_its_broadcast_leaves_one_signature_and_held_sends_run
     assert_eq!(daemon.anvil.balance(to), eth("3.5"), "each delayed send paid once");
     assert_eq!(daemon.anvil.nonce(address), 5);
 }
+
+/// `mandate bench replicas` (README, "Benchmarks") runs as a user would start it and
+/// finds no invariant violated on either setup.
+#[test]
+fn the_replicas_benchmark_counts_no_violation() {
+    let (ok, report) = run_json(crate::bin(), &["bench", "replicas", "--sends", "20", "--concurrency", "3"], &[]);
+    assert!(ok, "{report}");
+    assert_eq!(report["invariant_violations"], 0, "{report}");
+    for setup in ["sqlite_one_daemon", "postgres_two_replicas"] {
+        assert_eq!(report[setup]["load"]["accepted"], 20, "the cap admits exactly 20: {report}");
+        assert_eq!(report[setup]["load"]["denied"], 5, "{report}");
+        assert!(report[setup]["load"]["sends_per_sec"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
+    }
+}
