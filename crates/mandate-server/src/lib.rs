@@ -266,31 +266,6 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .layer(axum::middleware::from_fn(logging::request_log))
 }
 
-/// Releases reservations a previous run left behind (it stopped between reserving and
-/// recording the signature: nothing was broadcast, so the spend and nonce are freed).
-fn release_interrupted(store: &Store) -> ApiResult<()> {
-    // On a database shared by several daemons a `reserved` transaction may be another
-    // live replica's, being signed right now: only one older than any signing run is
-    // taken for interrupted.
-    let cutoff = if store.is_shared() { now().saturating_sub(SHARED_RESERVATION_LEASE_SECS) } else { u64::MAX };
-    for tx in store.reserved()?.into_iter().filter(|tx| tx.created_at <= cutoff) {
-        let reason = "the daemon stopped before this transaction was signed and recorded; nothing was broadcast";
-        let entry = audit::audit_entry(
-            "daemon",
-            "transaction.released",
-            Some(&tx.wallet_id),
-            json!({"tx_id": tx.id, "error": reason}),
-        );
-        store.release(&tx.id, reason, now(), entry)?;
-        tracing::info!("released interrupted transaction {}", tx.id);
-    }
-    Ok(())
-}
-
-/// On PostgreSQL, how old a `reserved` transaction must be for a starting daemon to
-/// release it as interrupted (a signing run takes seconds; this is far longer).
-const SHARED_RESERVATION_LEASE_SECS: u64 = 600;
-
 /// Runs the daemon until SIGINT/SIGTERM. Prints one JSON line when listening:
 /// `{"listening": "127.0.0.1:3100", "chain_id": …, "service_party": …}`.
 pub fn run(config: ServeConfig) -> ApiResult<()> {
@@ -323,7 +298,12 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
             "the master password does not match this data directory",
         ));
     }
-    release_interrupted(&store)?;
+    // Reservations a previous run left behind (it stopped between reserving and
+    // recording the signature: nothing was broadcast). On a database shared by several
+    // daemons a `reserved` transaction may be a live replica's, being signed right now:
+    // only one older than the lease is taken (the tracker goes on doing so).
+    let cutoff = if store.is_shared() { now().saturating_sub(tracker::RESERVATION_LEASE_SECS) } else { u64::MAX };
+    tracker::release_abandoned(&store, cutoff)?;
     let service_addr = match &config.service_listen {
         Some(addr) => addr.clone(),
         None => store.meta(SERVICE_ADDR)?.unwrap_or_else(|| "127.0.0.1:3201".into()),

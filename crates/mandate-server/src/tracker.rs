@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use mandate_chain::ChainError;
-use mandate_store::{Broadcast, BroadcastKind, TxRecord};
+use mandate_store::{Broadcast, BroadcastKind, Store, TxRecord};
 use serde_json::json;
 
 use crate::audit::audit_entry;
+use crate::error::ApiResult;
 use crate::now;
 use crate::send::fill_nonce_gap;
 use crate::state::AppState;
@@ -29,14 +30,60 @@ const POLL: Duration = Duration::from_millis(250);
 /// the node whether it still knows it (and again after each such check).
 const REBROADCAST_AFTER: Duration = Duration::from_secs(3);
 
-/// Polls receipts, re-broadcasts what the node forgot and fills nonce gaps, forever.
+/// How long a transaction may stay `reserved` (reserved, not yet recorded as signed)
+/// before it is taken for abandoned: its daemon died, or lost the database, between
+/// reserving and recording the signature. Longer than any signing run can last (the
+/// parties give up on a silent peer after 120 s).
+pub(crate) const RESERVATION_LEASE_SECS: u64 = 180;
+
+/// How often the tracker looks for abandoned reservations.
+const ABANDONED_EVERY: Duration = Duration::from_secs(5);
+
+/// Releases every reservation that became `reserved` at or before `cutoff` (Unix
+/// seconds) and still is: its nonce is freed (the gap filler then fills it if later
+/// nonces were broadcast), its spend kept if the signing run passed its point of no
+/// return. Returns how many were released.
+pub(crate) fn release_abandoned(store: &Store, cutoff: u64) -> ApiResult<usize> {
+    let reason = "the daemon that reserved this transaction stopped (or lost its database) before recording a \
+                  signature; nothing was broadcast";
+    let mut released = 0;
+    for tx in store.reserved()? {
+        let entry = audit_entry(
+            "daemon",
+            "transaction.released",
+            Some(&tx.wallet_id),
+            json!({"tx_id": tx.id, "error": reason}),
+        )
+        .with_event(webhooks::event(
+            Event::TransactionFailed,
+            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": "failed", "error": reason, "broadcast": false}),
+        ));
+        if store.release_abandoned(&tx.id, cutoff, reason, now(), entry)? {
+            tracing::info!(tx_id = %tx.id, "released an abandoned reservation");
+            released += 1;
+        }
+    }
+    Ok(released)
+}
+
+/// Polls receipts, re-broadcasts what the node forgot, releases abandoned
+/// reservations and fills nonce gaps, forever.
 pub(crate) async fn track_receipts(state: Arc<AppState>) {
     // When each transaction was last checked for being known to the node.
     let mut checked: HashMap<String, Instant> = HashMap::new();
     // When each nonce gap was last tried: a fill that failed waits before the next try.
     let mut tried: HashMap<(String, u64), Instant> = HashMap::new();
+    let mut abandoned_checked = Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
+        if abandoned_checked.elapsed() >= ABANDONED_EVERY {
+            abandoned_checked = Instant::now();
+            let store = state.store.clone();
+            let cutoff = now().saturating_sub(RESERVATION_LEASE_SECS);
+            if let Err(error) = blocking(move || release_abandoned(&store, cutoff)).await {
+                tracing::warn!("tracker: could not release abandoned reservations: {error}");
+            }
+        }
         let store = state.store.clone();
         let Ok(pending) = blocking(move || Ok(store.submitted()?)).await else { continue };
         checked.retain(|id, _| pending.iter().any(|tx| &tx.id == id));

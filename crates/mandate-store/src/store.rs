@@ -1179,10 +1179,19 @@ impl Store {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
-        tx.execute(
-            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        // Only a reservation still held: one released meanwhile (a replica took it for
+        // abandoned, `release_abandoned`) may have handed its nonce to another
+        // transaction, so this signature is never stored and never broadcast.
+        let held = tx.execute(
+            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3
+             WHERE id = ?1 AND status = 'reserved'",
             params![id, signed.hash, i(now)],
         )?;
+        if held != 1 {
+            return Err(StoreError::Conflict(format!(
+                "transaction {id} is no longer reserved (released as abandoned); its signature is discarded"
+            )));
+        }
         Self::insert_broadcast(&tx, id, signed)?;
         Self::append_audit(&tx, &self.audit_path, entry, now)?;
         tx.commit()?;
@@ -1295,11 +1304,52 @@ impl Store {
     /// the nonce for reuse (a transaction signed later with it voids any earlier
     /// signature for the same nonce).
     pub fn release(&self, id: &str, error: &str, now: u64, entry: AuditEntry) -> Result<()> {
+        self.release_when(id, None, error, now, entry).map(|_| ())
+    }
+
+    /// Releases `id` as [`Store::release`] does, but only while it is still `reserved`
+    /// and became so at or before `reserved_before` (its `updated_at`): a reservation whose daemon died
+    /// (or lost the database) between reserving and recording its signature, which
+    /// would otherwise hold its nonce, and every later one, for good. Whatever that
+    /// daemon does next cannot store or broadcast a signature for it
+    /// ([`Store::mark_submitted`] needs `reserved`). Returns whether it was released.
+    pub fn release_abandoned(
+        &self,
+        id: &str,
+        reserved_before: u64,
+        error: &str,
+        now: u64,
+        entry: AuditEntry,
+    ) -> Result<bool> {
+        self.release_when(id, Some(reserved_before), error, now, entry)
+    }
+
+    fn release_when(
+        &self,
+        id: &str,
+        abandoned_before: Option<u64>,
+        error: &str,
+        now: u64,
+        entry: AuditEntry,
+    ) -> Result<bool> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
-        let row: Option<(String, Option<i64>)> = tx
-            .query_row("SELECT wallet_id, nonce FROM transactions WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        // Immediate: the status read and the release are one step (on PostgreSQL every
+        // write transaction holds the write lock from its start anyway).
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<i64>, String, i64)> = tx
+            .query_row("SELECT wallet_id, nonce, status, updated_at FROM transactions WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
+        if let Some(cutoff) = abandoned_before {
+            match &row {
+                Some((_, _, status, reserved_at))
+                    if status == TxStatus::Reserved.as_str()
+                        && u64::try_from(*reserved_at).unwrap_or(u64::MAX) <= cutoff => {}
+                _ => return Ok(false),
+            }
+        }
+        let row = row.map(|(wallet, nonce, _, _)| (wallet, nonce));
         tx.execute("DELETE FROM spends WHERE tx_id = ?1 AND state = 'reserved'", [id])?;
         tx.execute(
             "UPDATE transactions SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
@@ -1318,7 +1368,7 @@ impl Store {
         tx.commit()?;
         drop(conn);
         let _ = self.audit(entry, now);
-        Ok(())
+        Ok(true)
     }
 
     /// Final state from the chain: version `mined` of `id` was mined, with `success`.

@@ -751,3 +751,54 @@ fn a_due_delivery_is_leased_to_one_dispatcher() {
     // The first dispatcher died without recording an attempt: due again after the lease.
     assert_eq!(other.due_deliveries(10 + mandate_store::DELIVERY_LEASE_SECS).unwrap().len(), 1);
 }
+
+#[test]
+fn an_abandoned_reservation_is_released_once_and_its_late_signature_is_never_stored() {
+    let (_dir, store) = store_with_wallet();
+    abandoned_reservation_released(&[store]);
+}
+
+/// A reservation whose daemon died: released once its lease has passed (not before,
+/// not when signed), its nonce handed to the next transaction, and the dead daemon's
+/// late signature refused, so one nonce never gets two stored signatures.
+fn abandoned_reservation_released(stores: &[Arc<Store>]) {
+    let (store, other) = (&stores[0], &stores[stores.len() - 1]);
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"}]}"#;
+    let p = Policy::parse(document).unwrap();
+    store.set_policy("wal_a", document, &p.hash, 1, entry("policy.set")).unwrap();
+    let reserve = |id: &str, at: u64| {
+        let outcome = store
+            .reserve(native(id, None, U256::from(1)), 0, at, "a", |view| decide(&p, U256::from(1), view, at), no_events)
+            .unwrap();
+        assert!(matches!(outcome, ReserveOutcome::Reserved { .. }), "{outcome:?}");
+        store.transaction(id).unwrap().unwrap()
+    };
+    let abandoned = reserve("ab1", 100);
+    let released = |id: &str, cutoff: u64| other.release_abandoned(id, cutoff, "abandoned", 300, entry("x")).unwrap();
+    assert!(!released("ab1", 99), "reserved after the cutoff: maybe still being signed");
+    assert_eq!(store.transaction("ab1").unwrap().unwrap().status, TxStatus::Reserved);
+    assert!(released("ab1", 100));
+    assert!(!released("ab1", 100), "released once");
+    assert_eq!(store.transaction("ab1").unwrap().unwrap().status, TxStatus::Failed);
+    // The freed nonce goes to the next transaction.
+    let next = reserve("ab2", 300);
+    assert_eq!(next.nonce, abandoned.nonce);
+    // The dead daemon's signature arrives late: refused, nothing stored for it.
+    let signed = |hash: &str| Broadcast {
+        hash: hash.into(),
+        kind: BroadcastKind::Original,
+        raw: vec![0x02, 0xf8],
+        gas: 21_000,
+        max_fee_per_gas: 3,
+        max_priority_fee_per_gas: 1,
+        created_at: 301,
+    };
+    let late = store.mark_submitted("ab1", &signed("0xdead"), 301, entry("transaction.signed"));
+    assert!(matches!(late, Err(mandate_store::StoreError::Conflict(_))), "{late:?}");
+    assert!(store.broadcasts("ab1").unwrap().is_empty());
+    assert_eq!(store.transaction("ab1").unwrap().unwrap().status, TxStatus::Failed);
+    // A signed (submitted) transaction is never taken for abandoned.
+    store.mark_submitted("ab2", &signed("0xbeef"), 302, entry("transaction.signed")).unwrap();
+    assert!(!released("ab2", u64::MAX));
+    assert_eq!(store.transaction("ab2").unwrap().unwrap().status, TxStatus::Submitted);
+}

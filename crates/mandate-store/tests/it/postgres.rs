@@ -36,6 +36,10 @@ fn on_postgres_every_invariant_holds_across_two_replicas() {
     let (_dir, stores) = replicas(&pg, "receipts");
     receipt_recorded_once(&stores);
 
+    // A replica releases the other's abandoned reservation once; its late signature is refused.
+    let (_dir, stores) = replicas(&pg, "abandoned");
+    abandoned_reservation_released(&stores);
+
     // A released nonce is handed out again; an idempotency key returns the first.
     let (_dir, stores) = replicas(&pg, "nonces");
     released_nonce_and_idempotency(&stores[0]);
