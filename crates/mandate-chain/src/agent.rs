@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::Address;
 pub use mandate_core::agent::*;
 
+use mandate_core::policy::Policy;
+
 use crate::approval::{ApprovalError, OwnerKey, OwnerSignature};
 
 /// The name that marks a wallet's session agent (at most one, it must expire).
@@ -35,13 +37,19 @@ pub struct AgentRegistration {
     pub valid_until: u64,
     /// A number the owner picks, so that two registrations never share a text.
     pub nonce: u64,
+    /// The agent's own policy (docs/POLICY.md), evaluated together with the wallet's:
+    /// both must allow, so it can only narrow what the agent may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
 }
 
 impl AgentRegistration {
-    /// The text the owner signs, one field per line, nothing left out.
+    /// The text the owner signs, one field per line, nothing left out (the policy by
+    /// its hash, `none` without one).
     pub fn message(&self) -> String {
+        let policy = self.policy().ok().flatten().map_or_else(|| "none".to_string(), |p| p.hash);
         format!(
-            "Mandate agent registration\nwallet: {}\nagent: {}\nname: {}\nscopes: {}\nvalid until: {}\nnonce: {}",
+            "Mandate agent registration\nwallet: {}\nagent: {}\nname: {}\nscopes: {}\npolicy: {policy}\nvalid until: {}\nnonce: {}",
             self.wallet,
             self.agent.to_checksum(None),
             self.name,
@@ -49,6 +57,17 @@ impl AgentRegistration {
             self.valid_until,
             self.nonce
         )
+    }
+
+    /// The agent's own policy, parsed (`None` without one).
+    pub fn policy(&self) -> Result<Option<Policy>, ApprovalError> {
+        self.policy
+            .as_ref()
+            .map(|document| {
+                Policy::parse(&document.to_string())
+                    .map_err(|e| ApprovalError::Malformed(format!("the agent's policy: {e}")))
+            })
+            .transpose()
     }
 
     /// Well-formed: printable short wallet and name, known scopes, no duplicates.
@@ -69,6 +88,7 @@ impl AgentRegistration {
         if unique.len() != self.scopes.len() {
             return Err(ApprovalError::Malformed("scopes: each at most once".into()));
         }
+        self.policy()?;
         Ok(())
     }
 
