@@ -560,7 +560,7 @@ async fn sign(
     let signer = state.signer.clone();
     // A signature reserves nothing, so there is nothing to commit at its point of no return.
     let sig = blocking(move || {
-        signer.sign(&wallet_id, payload.encode(), digest, None, &mut || Ok(())).map_err(|failure| failure.error)
+        signer.sign(&wallet_id, payload.encode(), digest, None, None, &mut || Ok(())).map_err(|failure| failure.error)
     })
     .await?;
     let mut signature = Vec::with_capacity(65);

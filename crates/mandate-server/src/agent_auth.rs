@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mandate_chain::agent::{recover_agent, request_digest, NonceRefusal, NonceWindow};
+use mandate_chain::agent::{recover_agent, request_digest, AgentProof, NonceRefusal, NonceWindow, SignedRequest};
 use mandate_core::policy::{Budget, Decision, Policy, Verdict};
 use mandate_core::ErrorCode;
 use mandate_store::{AgentRecord, SessionRecord};
@@ -32,6 +32,29 @@ const SIGNATURE_HEADER: &str = "mandate-agent-signature";
 /// A verified agent, as the session it acts like (a request extension).
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedAgent(pub(crate) SessionRecord);
+
+/// A verified agent's request as it was signed (a request extension): a send shows
+/// it to the cosigner with the registration ([`agent_proof`]).
+#[derive(Debug, Clone)]
+pub(crate) struct AgentRequest {
+    agent_id: String,
+    request: SignedRequest,
+}
+
+/// The proof a send for an agent key shows the cosigner: the stored owner-signed
+/// registration and the agent's signed request (`None` for other principals).
+pub(crate) fn agent_proof(state: &AppState, agent: Option<AgentRequest>) -> ApiResult<Option<Vec<u8>>> {
+    let Some(AgentRequest { agent_id, request }) = agent else { return Ok(None) };
+    let (registration, owner_signature) = state
+        .store
+        .agent_registration(&agent_id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::AgentUnknown, format!("no agent {agent_id}")))?;
+    // A registration stored before registrations were kept whole cannot be shown:
+    // the cosigner then refuses, and the owner registers the agent again.
+    let Ok(registration) = serde_json::from_str(&registration) else { return Ok(None) };
+    let owner_signature = owner_signature.parse().map_err(|_| ApiError::internal("a stored owner signature"))?;
+    Ok(Some(AgentProof { registration, owner_signature, request }.encode()))
+}
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
     headers
@@ -139,6 +162,16 @@ async fn verify(state: &Arc<AppState>, request: Request) -> ApiResult<Request> {
         return Err(ApiError::new(code, why));
     }
     parts.extensions.insert(VerifiedAgent(as_session(&agent)));
+    if let Ok(text) = std::str::from_utf8(&body) {
+        let request = SignedRequest {
+            method: parts.method.as_str().to_string(),
+            path,
+            body: text.to_string(),
+            nonce,
+            signature: format!("0x{}", hex::encode(&signature)),
+        };
+        parts.extensions.insert(AgentRequest { agent_id: agent.id.clone(), request });
+    }
     Ok(Request::from_parts(parts, Body::from(body)))
 }
 

@@ -50,6 +50,8 @@ pub(crate) struct SendPipeline {
     from: Address,
     plan: TxPlan,
     actor: String,
+    /// An agent key's proof for the cosigner (`mandate_chain::agent::AgentProof`).
+    agent_proof: Option<Vec<u8>>,
 }
 
 /// What the decide-and-reserve stage ended with, when it did not refuse.
@@ -71,7 +73,13 @@ impl SendPipeline {
     /// A pipeline for `plan` from `wallet`, acting as `actor`.
     pub(crate) fn new(state: Arc<AppState>, wallet: WalletRecord, plan: TxPlan, actor: String) -> ApiResult<Self> {
         let from = wallet.address()?;
-        Ok(SendPipeline { state, wallet, from, plan, actor })
+        Ok(SendPipeline { state, wallet, from, plan, actor, agent_proof: None })
+    }
+
+    /// The same pipeline showing the cosigner an agent key's proof when it signs.
+    pub(crate) fn with_agent_proof(mut self, proof: Option<Vec<u8>>) -> Self {
+        self.agent_proof = proof;
+        self
     }
 
     /// Every stage, for a REST request: `200` with the record once broadcast, `202`
@@ -370,8 +378,9 @@ impl SendPipeline {
     ) -> Result<Vec<u8>, SignFailure> {
         let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
         let (signer, payload, digest) = (self.state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
+        let agent = self.agent_proof.clone();
         let started = std::time::Instant::now();
-        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, &mut commit))).await?;
+        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, agent, &mut commit))).await?;
         let cosigner_answered = !matches!(&sig, Err(failure) if failure.error.code == ErrorCode::PeerUnavailable);
         self.state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
         let sig = sig?;

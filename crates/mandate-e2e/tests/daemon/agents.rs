@@ -8,7 +8,7 @@ use mandate_chain::agent::AgentKey;
 use mandate_chain::approval::{OwnerDecision, OwnerSecret};
 use serde_json::{json, Value};
 
-use crate::approvals::{add_owner, owner_key};
+use crate::approvals::{add_owner, cosigner_limits, owner_key};
 use crate::mcp::{call, drive, ok as tool_ok, results};
 use crate::{code, eth, recipient, Api, CosignerMode, Daemon};
 
@@ -50,6 +50,8 @@ fn an_agent_signs_its_own_requests_and_a_captured_request_is_worth_nothing() {
     daemon.set_policy(&wallet, json!([{"id": "per-tx", "type": "max_per_tx", "amount": "1"}]));
     let (owner_file, public, _) = owner_key(&daemon, "alice");
     add_owner(&daemon, &wallet, &public);
+    // The cosigner verifies agent registrations against its own owners.
+    cosigner_limits(&daemon, None, &[&public]);
 
     // The agent makes its key; the owner registers its address (no operator credential).
     let key_file = daemon.dir.path().join("bot.agent");
@@ -145,6 +147,8 @@ fn an_agents_own_policy_narrows_the_wallets_and_counts_its_own_spends() {
     );
     let (owner_file, public, _) = owner_key(&daemon, "alice");
     add_owner(&daemon, &wallet, &public);
+    // The cosigner verifies agent registrations against its own owners.
+    cosigner_limits(&daemon, None, &[&public]);
     // The agent's policy: a looser per-transaction cap than the wallet's (it cannot
     // widen it), a narrower daily cap, and an owner's approval above 0.4.
     let policy = daemon.dir.path().join("bot-policy.json");
@@ -216,4 +220,37 @@ fn an_agents_own_policy_narrows_the_wallets_and_counts_its_own_spends() {
     assert_eq!(daemon.anvil.balance(to), eth("1.5"));
     let (_, refused) = signed(&daemon.api, &agent, &wallet, "POST", &path, &body("0.2"), now_ms());
     assert_eq!(refused["error"]["details"]["rule_id"], "agent:bot-day", "{refused}");
+}
+
+/// A compromised daemon host can make the daemon accept an agent (here: the operator
+/// adds an owner key of its own at the daemon and signs the registration with it),
+/// but the cosigner verifies the registration against its own owners and refuses to
+/// sign; a registration by a real owner signs.
+#[test]
+fn the_cosigner_refuses_an_agent_whose_registration_no_owner_it_knows_signed() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("guarded", "5");
+    daemon.set_policy(&wallet, json!([{"id": "per-tx", "type": "max_per_tx", "amount": "1"}]));
+    let (owner_file, public, _) = owner_key(&daemon, "alice");
+    add_owner(&daemon, &wallet, &public);
+    cosigner_limits(&daemon, None, &[&public]);
+    let (mallory_file, mallory, _) = owner_key(&daemon, "mallory");
+    add_owner(&daemon, &wallet, &mallory);
+    let path = format!("/v1/wallets/{wallet}/transactions");
+    let scopes = ["--scopes", "read,broadcast"];
+
+    let (genuine, _) = register_agent(&daemon, &wallet, &owner_file, "genuine", &scopes);
+    let to = recipient();
+    let body = json!({"to": to.to_checksum(None), "amount": "0.1"}).to_string();
+    let (status, sent) = signed(&daemon.api, &genuine, &wallet, "POST", &path, &body, now_ms());
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(daemon.wait_final(&daemon.admin, sent["id"].as_str().unwrap())["status"], "confirmed");
+
+    let (forged, registered) = register_agent(&daemon, &wallet, &mallory_file, "forged", &scopes);
+    assert!(registered["agent"]["id"].is_string(), "the daemon accepted it: {registered}");
+    let body = json!({"to": recipient().to_checksum(None), "amount": "0.1"}).to_string();
+    let (status, refused) = signed(&daemon.api, &forged, &wallet, "POST", &path, &body, now_ms());
+    assert_eq!((status, code(&refused)), (403, "COSIGNER_AGENT_REFUSED"), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("not an owner"), "{refused}");
+    assert_eq!(daemon.anvil.balance(to), eth("0.1"), "only the genuine agent's transfer was signed");
 }
