@@ -12,6 +12,8 @@ use std::collections::BTreeSet;
 use alloy_primitives::Address;
 pub use mandate_core::agent::*;
 
+use mandate_core::policy::Policy;
+
 use crate::approval::{ApprovalError, OwnerKey, OwnerSignature};
 
 /// The name that marks a wallet's session agent (at most one, it must expire).
@@ -35,13 +37,19 @@ pub struct AgentRegistration {
     pub valid_until: u64,
     /// A number the owner picks, so that two registrations never share a text.
     pub nonce: u64,
+    /// The agent's own policy (docs/POLICY.md), evaluated together with the wallet's:
+    /// both must allow, so it can only narrow what the agent may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
 }
 
 impl AgentRegistration {
-    /// The text the owner signs, one field per line, nothing left out.
+    /// The text the owner signs, one field per line, nothing left out (the policy by
+    /// its hash, `none` without one).
     pub fn message(&self) -> String {
+        let policy = self.policy().ok().flatten().map_or_else(|| "none".to_string(), |p| p.hash);
         format!(
-            "Mandate agent registration\nwallet: {}\nagent: {}\nname: {}\nscopes: {}\nvalid until: {}\nnonce: {}",
+            "Mandate agent registration\nwallet: {}\nagent: {}\nname: {}\nscopes: {}\npolicy: {policy}\nvalid until: {}\nnonce: {}",
             self.wallet,
             self.agent.to_checksum(None),
             self.name,
@@ -49,6 +57,17 @@ impl AgentRegistration {
             self.valid_until,
             self.nonce
         )
+    }
+
+    /// The agent's own policy, parsed (`None` without one).
+    pub fn policy(&self) -> Result<Option<Policy>, ApprovalError> {
+        self.policy
+            .as_ref()
+            .map(|document| {
+                Policy::parse(&document.to_string())
+                    .map_err(|e| ApprovalError::Malformed(format!("the agent's policy: {e}")))
+            })
+            .transpose()
     }
 
     /// Well-formed: printable short wallet and name, known scopes, no duplicates.
@@ -69,6 +88,7 @@ impl AgentRegistration {
         if unique.len() != self.scopes.len() {
             return Err(ApprovalError::Malformed("scopes: each at most once".into()));
         }
+        self.policy()?;
         Ok(())
     }
 
@@ -84,4 +104,183 @@ impl AgentRegistration {
         }
         signature.verify_message(&self.message())
     }
+}
+
+/// The largest signed request the cosigner is shown (bytes of its JSON).
+pub const MAX_PROOF_BYTES: usize = 32 * 1024;
+
+/// An agent's signed request as the daemon received it: what the cosigner needs to
+/// recompute its digest and recover the agent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedRequest {
+    /// The HTTP method.
+    pub method: String,
+    /// The path with its query, as sent.
+    pub path: String,
+    /// The body, as sent (UTF-8 JSON, or empty).
+    pub body: String,
+    /// The request's nonce (milliseconds).
+    pub nonce: u64,
+    /// `0x` + r‖s‖v.
+    pub signature: String,
+}
+
+/// What the daemon shows the cosigner with a signing run it does for an agent key:
+/// the owner-signed registration and the agent's own signed request. The cosigner
+/// verifies both itself ([`AgentProof::verify_transaction`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProof {
+    /// The registration as the owner signed it.
+    pub registration: AgentRegistration,
+    /// The owner's signature over it.
+    pub owner_signature: OwnerSignature,
+    /// The agent's signed request.
+    pub request: SignedRequest,
+}
+
+fn refused(why: impl Into<String>) -> ApprovalError {
+    ApprovalError::Mismatch(why.into())
+}
+
+impl AgentProof {
+    /// JSON bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Parses untrusted bytes (at most [`MAX_PROOF_BYTES`]).
+    pub fn decode(bytes: &[u8]) -> Result<Self, ApprovalError> {
+        if bytes.len() > MAX_PROOF_BYTES {
+            return Err(ApprovalError::Malformed(format!("an agent proof larger than {MAX_PROOF_BYTES} bytes")));
+        }
+        serde_json::from_slice(bytes).map_err(|e| ApprovalError::Malformed(format!("agent proof does not parse: {e}")))
+    }
+
+    /// Verifies, for a transaction of `wallet`: one of `owners` signed the
+    /// registration (for this wallet, not expired at `now`, unix seconds) with the
+    /// `broadcast` scope; the request's signature recovers the registered agent; its
+    /// nonce lies within the window around `now`; and its body asks for this
+    /// transaction: the recipient, the value and (when the body names one) the chain.
+    /// A native transfer is matched exactly; an ERC-20 transfer by token contract (when
+    /// given as an address) and recipient; a contract call by target, value and
+    /// calldata (when given as `data`).
+    pub fn verify_transaction(
+        &self,
+        wallet: &str,
+        owners: &[OwnerKey],
+        now: u64,
+        tx: &crate::UnsignedTx,
+    ) -> Result<(), ApprovalError> {
+        let registration = &self.registration;
+        if registration.wallet != wallet {
+            return Err(refused(format!("the registration is for {}, not {wallet}", registration.wallet)));
+        }
+        registration.verify_owner(&self.owner_signature, owners, now)?;
+        if !registration.scopes.iter().any(|scope| scope == "broadcast") {
+            return Err(refused("the agent's registration has no broadcast scope"));
+        }
+        let request = &self.request;
+        let signature = hex::decode(request.signature.trim_start_matches("0x"))
+            .map_err(|_| refused("the agent's request signature is not hex"))?;
+        let digest = request_digest(&request.method, &request.path, request.body.as_bytes(), wallet, request.nonce);
+        if recover_agent(&digest, &signature).ok() != Some(registration.agent) {
+            return Err(refused("the agent's signature does not recover the registered agent for this request"));
+        }
+        let now_ms = now.saturating_mul(1000);
+        if request.nonce < now_ms.saturating_sub(NONCE_MAX_AGE_MS) || request.nonce > now_ms + NONCE_MAX_AHEAD_MS {
+            return Err(refused("the agent's request is too old or too far ahead"));
+        }
+        if request.method != "POST" {
+            return Err(refused("the agent's request is not a POST"));
+        }
+        let body: serde_json::Value =
+            serde_json::from_str(&request.body).map_err(|_| refused("the agent's request body is not JSON"))?;
+        body_matches(&request.path, wallet, &body, tx)
+    }
+}
+
+/// Whether an agent's request (`path`, JSON `body`) asks for `tx`.
+fn body_matches(
+    path: &str,
+    wallet: &str,
+    body: &serde_json::Value,
+    tx: &crate::UnsignedTx,
+) -> Result<(), ApprovalError> {
+    use alloy_primitives::U256;
+    let text = |field: &str| body.get(field).and_then(serde_json::Value::as_str);
+    let address = |field: &str| -> Result<Address, ApprovalError> {
+        text(field)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| refused(format!("the request's {field} is not an address")))
+    };
+    let amount = |whole: &str, base: &str, decimals: u8| -> Result<Option<U256>, ApprovalError> {
+        match (text(whole), text(base)) {
+            (Some(t), None) => mandate_core::amount::parse_units(t, decimals)
+                .map(Some)
+                .map_err(|_| refused(format!("the request's {whole} is not an amount"))),
+            (None, Some(t)) => U256::from_str_radix(t, 10)
+                .map(Some)
+                .map_err(|_| refused(format!("the request's {base} is not a number"))),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(refused(format!("the request gives both {whole} and {base}"))),
+        }
+    };
+    if let Some(chain) = body.get("chain_id").and_then(serde_json::Value::as_u64) {
+        if chain != tx.chain_id() {
+            return Err(refused(format!("the request is for chain {chain}, the transaction for {}", tx.chain_id())));
+        }
+    }
+    let mismatch = |what: &str| Err(refused(format!("the transaction's {what} is not what the agent asked for")));
+    if path == format!("/v1/wallets/{wallet}/transactions") {
+        let to = address("to")?;
+        match text("token") {
+            None => {
+                if tx.to() != Some(to) {
+                    return mismatch("recipient");
+                }
+                if amount("amount", "amount_wei", 18)? != Some(tx.value()) {
+                    return mismatch("value");
+                }
+                if !tx.input().is_empty() {
+                    return mismatch("calldata");
+                }
+            }
+            Some(token) => {
+                // transfer(address,uint256): the recipient is the first argument.
+                let input = tx.input();
+                let recipient = input.get(16..36).map(Address::from_slice);
+                if input.get(..4) != Some(&[0xa9, 0x05, 0x9c, 0xbb][..]) || recipient != Some(to) {
+                    return mismatch("recipient");
+                }
+                if !tx.value().is_zero() {
+                    return mismatch("value");
+                }
+                if let Ok(contract) = token.parse::<Address>() {
+                    if tx.to() != Some(contract) {
+                        return mismatch("token contract");
+                    }
+                }
+            }
+        }
+        return Ok(());
+    }
+    if path == format!("/v1/wallets/{wallet}/contract-calls") {
+        if tx.to() != Some(address("to")?) {
+            return mismatch("target");
+        }
+        if amount("value", "value_wei", 18)?.unwrap_or_default() != tx.value() {
+            return mismatch("value");
+        }
+        if let Some(data) = text("data") {
+            let data =
+                hex::decode(data.trim_start_matches("0x")).map_err(|_| refused("the request's data is not hex"))?;
+            if data != tx.input() {
+                return mismatch("calldata");
+            }
+        }
+        return Ok(());
+    }
+    Err(refused(format!("the agent's request ({path}) does not ask for a transaction")))
 }

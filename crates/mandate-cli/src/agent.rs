@@ -48,6 +48,10 @@ pub(crate) enum AgentCommand {
         /// The owner key file that signs the registration.
         #[arg(long)]
         owner_key: PathBuf,
+        /// The agent's own policy (a docs/POLICY.md document, JSON file): evaluated
+        /// with the wallet's, both must allow, so it only narrows.
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// List a wallet's agents, active and revoked (operator).
     List {
@@ -107,7 +111,17 @@ pub(crate) fn agent(daemon: &DaemonArg, command: AgentCommand) -> CliResult<Repo
                 ),
             ))
         }
-        AgentCommand::Register { wallet, address, key, name, scopes, valid_for_secs, owner_key } => {
+        AgentCommand::Register { wallet, address, key, name, scopes, valid_for_secs, owner_key, policy } => {
+            let policy = match policy {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))?;
+                    let value: Value = serde_json::from_str(&text)
+                        .map_err(|e| CliError::invalid(format!("{}: {e}", path.display())))?;
+                    Some(value)
+                }
+                None => None,
+            };
             let agent = match (address, key) {
                 (Some(address), _) => address.parse().map_err(|_| CliError::invalid("--address: not an address"))?,
                 (None, Some(path)) => load_agent_key(&path)?.address(),
@@ -120,6 +134,7 @@ pub(crate) fn agent(daemon: &DaemonArg, command: AgentCommand) -> CliResult<Repo
                 scopes,
                 valid_until: unix_now()?.saturating_add(valid_for_secs),
                 nonce: rand::random(),
+                policy,
             };
             let owner = load_owner_key(&owner_key)?;
             let signature = owner

@@ -219,6 +219,9 @@ error_codes! {
     CosignerApprovalRequired => ("COSIGNER_APPROVAL_REQUIRED", Policy, false),
     /// The cosigner refused the attached owner approval (not an owner, bad signature, expired, used, other payload).
     CosignerApprovalInvalid => ("COSIGNER_APPROVAL_INVALID", Policy, false),
+    /// The cosigner could not verify the agent key a transaction is signed for (its
+    /// owner-signed registration, its signed request, or the request's match to the transaction).
+    CosignerAgentRefused => ("COSIGNER_AGENT_REFUSED", Policy, false),
     /// An owner signature does not verify, is not by an owner of the wallet, or binds something else.
     OwnerSignatureInvalid => ("OWNER_SIGNATURE_INVALID", Authentication, false),
     /// The wallet has no owner registered, so nothing can be approved or unfrozen yet.
@@ -308,6 +311,9 @@ impl ErrorCode {
             ApprovalRequired => "an owner must approve this action; nothing was signed",
             DelayRequired => "this action needs a delay; nothing was signed",
             CosignerApprovalRequired => "send it through the daemon so an owner approves it",
+            CosignerAgentRefused => {
+                "have an owner listed in the cosigner's limits.toml register the agent, and sign a new request"
+            }
             CosignerApprovalInvalid | OwnerSignatureInvalid => {
                 "sign the exact approval message with a registered owner key (mandate approve)"
             }

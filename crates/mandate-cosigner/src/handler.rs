@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mandate_chain::agent::AgentProof;
 use mandate_chain::approval::{DecisionAction, OwnerKey, SignedDecision};
 use mandate_chain::{SignPayload, UnsignedTx};
 use mandate_core::{ErrorCode, Role, WalletId};
@@ -165,6 +166,9 @@ impl CosignerHandler {
             SignPayload::RawHash(_) => return off_chain(&payload, limits.allow_raw_hash, "allow_raw_hash"),
         };
         let digest = tx.signing_hash();
+        if let Some(proof) = plan.agent.as_deref() {
+            self.check_agent(plan, limits, tx, proof)?;
+        }
         if limits.chains.as_ref().is_some_and(|chains| !chains.contains(&tx.chain_id())) {
             return Err(Refusal::new(
                 ErrorCode::CosignerChainRefused,
@@ -236,6 +240,48 @@ impl CosignerHandler {
         let now = (self.clock)();
         signed.signature.verify_owner(decision, &owners, now).map_err(|e| invalid(e.to_string()))?;
         self.notices.use_approval(plan.wallet_id.as_str(), &decision.item, decision.expires_at, now)
+    }
+
+    /// A transaction the daemon signs for an agent key: the cosigner verifies the
+    /// owner's registration against this host's own owners, the agent's signature over
+    /// its request, that the request asks for this transaction, and uses the request
+    /// once. A daemon cannot forge a registration or reuse one request for two signatures.
+    fn check_agent(
+        &self,
+        plan: &RunPlan,
+        limits: &WalletLimits,
+        tx: &UnsignedTx,
+        proof: &[u8],
+    ) -> std::result::Result<(), Refusal> {
+        let refused = |why: String| Refusal::new(ErrorCode::CosignerAgentRefused, why);
+        let proof = AgentProof::decode(proof).map_err(|e| refused(e.to_string()))?;
+        let owners = self.owners_in(Some(limits))?;
+        if owners.is_empty() {
+            return Err(refused(format!(
+                "no owners are configured for {} in limits.toml: the agent's registration cannot be verified",
+                plan.wallet_id
+            )));
+        }
+        let now = (self.clock)();
+        proof
+            .verify_transaction(plan.wallet_id.as_str(), &owners, now, tx)
+            .map_err(|e| refused(format!("the agent's registration or request does not verify: {e}")))?;
+        let agent = proof.registration.agent.to_checksum(None);
+        let item = format!("agent:{agent}:{}", proof.request.nonce);
+        let expires_at = proof.request.nonce / 1000 + mandate_chain::agent::NONCE_MAX_AGE_MS / 1000 + 1;
+        self.notices.use_approval(plan.wallet_id.as_str(), &item, expires_at, now).map_err(
+            |refusal| match refusal.code {
+                ErrorCode::CosignerApprovalInvalid => {
+                    refused(format!("agent {agent}'s request {} was used for a signature already", proof.request.nonce))
+                }
+                _ => refusal,
+            },
+        )?;
+        eprintln!(
+            "cosigner: agent {agent} (registered by {}) verified for {}",
+            proof.owner_signature.key, plan.wallet_id
+        );
+        Ok(())
     }
 
     /// A freeze notice from the daemon: recorded, refused by every later signing run.

@@ -367,17 +367,22 @@ fn sign_plan(request: SignRequest) -> ApiResult<SignPlan> {
     })
 }
 
-/// Evaluates a signature action on the wallet's current history (no reservation:
-/// signatures move nothing by themselves).
+/// Evaluates a signature action on the wallet's current history, or on `actor`'s
+/// part of it for an agent's own policy (no reservation: signatures move nothing by
+/// themselves).
 async fn decide_signature(
     state: &AppState,
     wallet: &WalletRecord,
     policy: Option<&Policy>,
     action: &Action,
+    actor: Option<&str>,
 ) -> ApiResult<Decision> {
     let now = now();
-    let lookback = policy.map(Policy::lookback_secs).unwrap_or(0);
-    let history = state.store.spends(&wallet.id, now.saturating_sub(lookback))?;
+    let since = now.saturating_sub(policy.map(Policy::lookback_secs).unwrap_or(0));
+    let history = match actor {
+        Some(actor) => state.store.actor_spends(&wallet.id, actor, since)?,
+        None => state.store.spends(&wallet.id, since)?,
+    };
     let view =
         ChainView { prices: prices(state, policy, action).await, simulation: None, fees: None, estimate_error: None };
     Ok(hold_tiers(evaluate(policy, action, &context(state, &view, &history, true, now))))
@@ -434,7 +439,7 @@ async fn explain(
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
             refuse_owner_text(&action)?;
-            let decision = decide_signature(state, wallet, policy, &action).await?;
+            let decision = decide_signature(state, wallet, policy, &action, None).await?;
             return Ok(json!({"action": describe(policy, &action), "decision": decision}));
         }
     };
@@ -524,7 +529,12 @@ async fn sign(
         return Err(refusal);
     }
     let policy = policy_of(&state, &wallet.id)?;
-    let decision = decide_signature(&state, &wallet, policy.as_deref(), &action).await?;
+    let mut decision = decide_signature(&state, &wallet, policy.as_deref(), &action, None).await?;
+    if let Some(agent) = crate::agent_auth::agent_policy_of(&state, &principal.actor())? {
+        let actor = principal.actor();
+        let own = decide_signature(&state, &wallet, Some(&agent.policy), &action, Some(&actor)).await?;
+        decision = crate::agent_auth::narrow(decision, &agent.agent_id, own);
+    }
     let digest = payload.digest()?;
     let actor = principal.actor();
     let store = state.store.clone();
@@ -550,7 +560,7 @@ async fn sign(
     let signer = state.signer.clone();
     // A signature reserves nothing, so there is nothing to commit at its point of no return.
     let sig = blocking(move || {
-        signer.sign(&wallet_id, payload.encode(), digest, None, &mut || Ok(())).map_err(|failure| failure.error)
+        signer.sign(&wallet_id, payload.encode(), digest, None, None, &mut || Ok(())).map_err(|failure| failure.error)
     })
     .await?;
     let mut signature = Vec::with_capacity(65);

@@ -14,7 +14,8 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mandate_chain::agent::{recover_agent, request_digest, NonceRefusal, NonceWindow};
+use mandate_chain::agent::{recover_agent, request_digest, AgentProof, NonceRefusal, NonceWindow, SignedRequest};
+use mandate_core::policy::{Budget, Decision, Policy, Verdict};
 use mandate_core::ErrorCode;
 use mandate_store::{AgentRecord, SessionRecord};
 
@@ -31,6 +32,29 @@ const SIGNATURE_HEADER: &str = "mandate-agent-signature";
 /// A verified agent, as the session it acts like (a request extension).
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedAgent(pub(crate) SessionRecord);
+
+/// A verified agent's request as it was signed (a request extension): a send shows
+/// it to the cosigner with the registration ([`agent_proof`]).
+#[derive(Debug, Clone)]
+pub(crate) struct AgentRequest {
+    agent_id: String,
+    request: SignedRequest,
+}
+
+/// The proof a send for an agent key shows the cosigner: the stored owner-signed
+/// registration and the agent's signed request (`None` for other principals).
+pub(crate) fn agent_proof(state: &AppState, agent: Option<AgentRequest>) -> ApiResult<Option<Vec<u8>>> {
+    let Some(AgentRequest { agent_id, request }) = agent else { return Ok(None) };
+    let (registration, owner_signature) = state
+        .store
+        .agent_registration(&agent_id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::AgentUnknown, format!("no agent {agent_id}")))?;
+    // A registration stored before registrations were kept whole cannot be shown:
+    // the cosigner then refuses, and the owner registers the agent again.
+    let Ok(registration) = serde_json::from_str(&registration) else { return Ok(None) };
+    let owner_signature = owner_signature.parse().map_err(|_| ApiError::internal("a stored owner signature"))?;
+    Ok(Some(AgentProof { registration, owner_signature, request }.encode()))
+}
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {
     headers
@@ -138,5 +162,72 @@ async fn verify(state: &Arc<AppState>, request: Request) -> ApiResult<Request> {
         return Err(ApiError::new(code, why));
     }
     parts.extensions.insert(VerifiedAgent(as_session(&agent)));
+    if let Ok(text) = std::str::from_utf8(&body) {
+        let request = SignedRequest {
+            method: parts.method.as_str().to_string(),
+            path,
+            body: text.to_string(),
+            nonce,
+            signature: format!("0x{}", hex::encode(&signature)),
+        };
+        parts.extensions.insert(AgentRequest { agent_id: agent.id.clone(), request });
+    }
     Ok(Request::from_parts(parts, Body::from(body)))
+}
+
+/// An agent key's own policy (from its owner-signed registration), which narrows the
+/// wallet's for that agent: both are evaluated and both must allow.
+pub(crate) struct AgentPolicy {
+    /// `agt_…`.
+    pub(crate) agent_id: String,
+    /// The parsed policy.
+    pub(crate) policy: Policy,
+}
+
+/// The policy of the agent key `actor` names (`agent:agt_…`), if it has one. Other
+/// actors (operators, sessions) have none.
+pub(crate) fn agent_policy_of(state: &AppState, actor: &str) -> ApiResult<Option<AgentPolicy>> {
+    let Some(id) = mandate_store::agent_session_of(actor).filter(|id| id.starts_with("agt_")) else {
+        return Ok(None);
+    };
+    let Some(document) = state.store.agent(id)?.and_then(|agent| agent.policy) else { return Ok(None) };
+    let policy = Policy::parse(&document.to_string())
+        .map_err(|e| ApiError::internal(format!("agent {id}'s stored policy no longer parses: {e}")))?;
+    Ok(Some(AgentPolicy { agent_id: id.to_string(), policy }))
+}
+
+/// The decision when the wallet's policy decided `wallet` and the agent's own policy
+/// `agent`: the wallet's denial first, then the agent's (its rule named
+/// `agent:<rule>`), else allowed in the higher of the two tiers. The wallet's policy
+/// hash stays (the reservation checks it); the agent's policy cannot change, since a
+/// registration is never edited, only replaced by a new agent.
+pub(crate) fn narrow(wallet: Decision, agent_id: &str, agent: Decision) -> Decision {
+    if wallet.verdict == Verdict::Deny {
+        return wallet;
+    }
+    let named = |rule: &str| format!("agent:{rule}");
+    let budgets = |budgets: Vec<Budget>| {
+        budgets.into_iter().map(|budget| Budget { rule_id: named(&budget.rule_id), ..budget }).collect::<Vec<_>>()
+    };
+    if agent.verdict == Verdict::Deny {
+        return Decision {
+            rule_id: named(&agent.rule_id),
+            reason: format!("agent {agent_id}'s own policy: {}", agent.reason),
+            budgets: budgets(agent.budgets),
+            tier_rules: Vec::new(),
+            policy_hash: wallet.policy_hash,
+            ..agent
+        };
+    }
+    let mut decision = wallet;
+    if agent.tier > decision.tier {
+        decision.tier = agent.tier;
+    }
+    decision.delay_secs = match (decision.delay_secs, agent.delay_secs) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    decision.tier_rules.extend(agent.tier_rules.iter().map(|rule| named(rule)));
+    decision.budgets.extend(budgets(agent.budgets));
+    decision
 }

@@ -93,10 +93,11 @@ impl crate::ports::Signer for ServiceParty {
         payload: Vec<u8>,
         digest: [u8; 32],
         approval: Option<Vec<u8>>,
+        agent: Option<Vec<u8>>,
         commit: &mut dyn FnMut() -> ApiResult<()>,
     ) -> Result<EcdsaSig, SignFailure> {
         let share = self.share(wallet)?;
-        let plan = self.plan(wallet, Operation::Sign { payload, approval })?;
+        let plan = self.plan(wallet, Operation::Sign { payload, approval })?.with_agent(agent);
         let mut committed = false;
         let mut hook = || {
             commit().map_err(|e| MpcError::Io(format!("committing the spend before the last message: {e}")))?;

@@ -123,7 +123,9 @@ impl Chain for RpcClient {
 /// async workers.
 pub trait Signer: Send + Sync + 'static {
     /// Signs `payload` (whose digest is `digest`), passing the owner's signed approval
-    /// when there is one. `commit` runs just before the message after which the
+    /// when there is one, and for an agent key's request its proof (the registration
+    /// and the signed request, `mandate_chain::agent::AgentProof`), which the cosigner
+    /// verifies itself. `commit` runs just before the message after which the
     /// cosigner can finish the signature alone; a failure after it reports
     /// `committed: true`.
     fn sign(
@@ -132,6 +134,7 @@ pub trait Signer: Send + Sync + 'static {
         payload: Vec<u8>,
         digest: [u8; 32],
         approval: Option<Vec<u8>>,
+        agent: Option<Vec<u8>>,
         commit: &mut dyn FnMut() -> ApiResult<()>,
     ) -> Result<EcdsaSig, SignFailure>;
 

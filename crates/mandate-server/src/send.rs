@@ -27,8 +27,9 @@ use mandate_store::{
 use serde_json::json;
 
 use crate::actions::{
-    chain_view, context, decide_transaction, decode_plan, denial_error, ChainView, TxPlan, FEE_CAP_WEI,
+    chain_view, context, decide_transaction, decode_plan, denial_error, prices, ChainView, TxPlan, FEE_CAP_WEI,
 };
+use crate::agent_auth::{agent_policy_of, narrow};
 use crate::audit::audit_entry;
 use crate::context::{frozen_error, policy_of, refuse_if_frozen, same_chain};
 use crate::error::{ApiError, ApiResult};
@@ -49,6 +50,8 @@ pub(crate) struct SendPipeline {
     from: Address,
     plan: TxPlan,
     actor: String,
+    /// An agent key's proof for the cosigner (`mandate_chain::agent::AgentProof`).
+    agent_proof: Option<Vec<u8>>,
 }
 
 /// What the decide-and-reserve stage ended with, when it did not refuse.
@@ -70,7 +73,13 @@ impl SendPipeline {
     /// A pipeline for `plan` from `wallet`, acting as `actor`.
     pub(crate) fn new(state: Arc<AppState>, wallet: WalletRecord, plan: TxPlan, actor: String) -> ApiResult<Self> {
         let from = wallet.address()?;
-        Ok(SendPipeline { state, wallet, from, plan, actor })
+        Ok(SendPipeline { state, wallet, from, plan, actor, agent_proof: None })
+    }
+
+    /// The same pipeline showing the cosigner an agent key's proof when it signs.
+    pub(crate) fn with_agent_proof(mut self, proof: Option<Vec<u8>>) -> Self {
+        self.agent_proof = proof;
+        self
     }
 
     /// Every stage, for a REST request: `200` with the record once broadcast, `202`
@@ -150,12 +159,20 @@ impl SendPipeline {
         let chain_nonce = chain_nonce?;
         same_chain(state, &self.wallet, genesis?)?;
         crate::timing::mark("chain");
+        // An agent key's own policy narrows the wallet's (both must allow).
+        let agent = Arc::new(agent_policy_of(state, &self.actor)?);
         for _ in 0..RESERVE_ATTEMPTS {
             let policy = policy_of(state, &self.wallet.id)?;
             let action = decode_plan(policy.as_deref(), &self.plan)?;
-            let view = chain_view(state, policy.as_deref(), &action, self.from, &self.plan, false).await?;
+            let agent_simulates = agent.as_ref().as_ref().is_some_and(|a| a.policy.requires_simulation());
+            let view = chain_view(state, policy.as_deref(), &action, self.from, &self.plan, agent_simulates).await?;
+            let agent_view = match agent.as_ref() {
+                Some(a) => Some(ChainView { prices: prices(state, Some(&a.policy), &action).await, ..view.clone() }),
+                None => None,
+            };
             crate::timing::mark("chain");
             let lookback = policy.as_deref().map(Policy::lookback_secs).unwrap_or(0);
+            let lookback = agent.as_ref().as_ref().map_or(lookback, |a| lookback.max(a.policy.lookback_secs()));
             let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
             let decided_at = now();
             let usd_micro = policy.as_ref().and_then(|p| p.usd_value(asset, amount, &view.prices, decided_at));
@@ -181,10 +198,19 @@ impl SendPipeline {
             let (store, actor) = (state.store.clone(), self.actor.clone());
             let (decide_state, decide_view) = (state.clone(), view.clone());
             let (wallet_id, id) = (self.wallet.id.clone(), tx_id.to_string());
+            let decide_agent = agent.clone();
             let outcome = blocking(move || {
                 let decide = |seen: &ReserveView| {
                     let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
-                    decide_transaction(policy.as_deref(), &action, &ctx, &decide_view)
+                    let decision = decide_transaction(policy.as_deref(), &action, &ctx, &decide_view);
+                    match (decide_agent.as_ref(), agent_view.as_ref()) {
+                        (Some(agent), Some(view)) => {
+                            let ctx = context(&decide_state, view, &seen.actor_spends, seen.recipient_seen, decided_at);
+                            let own = decide_transaction(Some(&agent.policy), &action, &ctx, view);
+                            narrow(decision, &agent.agent_id, own)
+                        }
+                        _ => decision,
+                    }
                 };
                 let announce = |outcome: &ReserveOutcome| announce_reservation(&wallet_id, &id, outcome);
                 Ok(store.reserve(new, lookback, decided_at, &actor, decide, announce)?)
@@ -352,8 +378,9 @@ impl SendPipeline {
     ) -> Result<Vec<u8>, SignFailure> {
         let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
         let (signer, payload, digest) = (self.state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
+        let agent = self.agent_proof.clone();
         let started = std::time::Instant::now();
-        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, &mut commit))).await?;
+        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, agent, &mut commit))).await?;
         let cosigner_answered = !matches!(&sig, Err(failure) if failure.error.code == ErrorCode::PeerUnavailable);
         self.state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
         let sig = sig?;

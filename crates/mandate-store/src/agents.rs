@@ -28,9 +28,12 @@ pub struct AgentRecord {
     pub revoked_at: Option<u64>,
     /// When it last signed a request that passed.
     pub last_used_at: Option<u64>,
+    /// Its own policy document (docs/POLICY.md), which narrows the wallet's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<serde_json::Value>,
 }
 
-const COLUMNS: &str = "id, address, wallet_id, name, scopes, valid_until, created_at, revoked_at, last_used_at";
+const COLUMNS: &str = "id, address, wallet_id, name, scopes, valid_until, created_at, revoked_at, last_used_at, policy";
 
 fn from_row(r: &Row) -> Result<AgentRecord> {
     let scopes: String = r.get(4)?;
@@ -44,6 +47,11 @@ fn from_row(r: &Row) -> Result<AgentRecord> {
         created_at: u(r.get(6)?),
         revoked_at: r.get::<_, Option<i64>>(7)?.map(u),
         last_used_at: r.get::<_, Option<i64>>(8)?.map(u),
+        policy: r
+            .get::<_, Option<String>>(9)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("an agent's policy: {e}")))?,
     })
 }
 
@@ -108,8 +116,8 @@ impl Store {
         }
         tx.execute(
             "INSERT INTO agents (id, address, wallet_id, name, scopes, valid_until, registration, owner_signature,
-                                 created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                 created_at, policy)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 agent.id,
                 agent.address,
@@ -119,7 +127,8 @@ impl Store {
                 i(agent.valid_until),
                 registration,
                 owner_signature,
-                i(agent.created_at)
+                i(agent.created_at),
+                agent.policy.as_ref().map(|policy| policy.to_string())
             ],
         )?;
         Self::append_audit(&tx, self.audit_path(), entry, agent.created_at)?;
@@ -135,6 +144,21 @@ impl Store {
                 [address],
                 from_row,
             )
+            .optional()
+    }
+
+    /// The agent `id` (active or not).
+    pub fn agent(&self, id: &str) -> Result<Option<AgentRecord>> {
+        self.conn()?.query_row(&format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"), [id], from_row).optional()
+    }
+
+    /// The registration of agent `id` as stored (the signed registration and the
+    /// owner's signature, kept as evidence and shown to the cosigner).
+    pub fn agent_registration(&self, id: &str) -> Result<Option<(String, String)>> {
+        self.conn()?
+            .query_row("SELECT registration, owner_signature FROM agents WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
     }
 

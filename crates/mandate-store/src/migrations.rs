@@ -126,7 +126,9 @@ pub(crate) const SQLITE: &[&str] = &[
         wallet_id TEXT NOT NULL REFERENCES wallets(id), idempotency_key TEXT NOT NULL,
         request TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
         PRIMARY KEY (wallet_id, idempotency_key));
-    "#,
+    "#, // 9: an agent's own policy (a document, from its signed registration), which
+    // narrows the wallet's for that agent.
+    "ALTER TABLE agents ADD COLUMN policy TEXT;",
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -245,7 +247,8 @@ pub(crate) const POSTGRES: &[&str] = &[
         wallet_id TEXT NOT NULL REFERENCES wallets(id), idempotency_key TEXT NOT NULL,
         request TEXT NOT NULL, status BIGINT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
         PRIMARY KEY (wallet_id, idempotency_key));
-    "#,
+    "#, // 9: an agent's own policy.
+    "ALTER TABLE agents ADD COLUMN policy TEXT;",
 ];
 
 #[cfg(test)]

@@ -338,6 +338,9 @@ pub struct ReserveView {
     pub spends: Vec<Spend>,
     /// Whether a broadcast transaction of the wallet paid the recipient before.
     pub recipient_seen: bool,
+    /// The part of `spends` the same actor requested (an agent's own spends, which
+    /// its own policy's caps count).
+    pub actor_spends: Vec<Spend>,
 }
 
 fn asset_text(asset: Asset) -> String {
@@ -920,12 +923,13 @@ impl Store {
             tx.commit()?;
             return Ok(ReserveOutcome::Revoked);
         }
-        let spends = Self::spends_since(&tx, &request.wallet_id, now.saturating_sub(lookback_secs))?;
+        let (spends, actor_spends) =
+            Self::spends_with_actor(&tx, &request.wallet_id, actor, now.saturating_sub(lookback_secs))?;
         let recipient_seen = match request.recipient {
             Some(recipient) => Self::paid_before(&tx, &request.wallet_id, &recipient)?,
             None => true,
         };
-        let decision = decide(&ReserveView { spends, recipient_seen });
+        let decision = decide(&ReserveView { spends, recipient_seen, actor_spends });
         let current: Option<String> = tx
             .query_row(
                 "SELECT hash FROM policies WHERE wallet_id = ?1 ORDER BY version DESC LIMIT 1",
@@ -1087,6 +1091,40 @@ impl Store {
         Ok(spends)
     }
 
+    /// The wallet's spends since `since`, and those of them `actor` requested.
+    fn spends_with_actor(conn: &Conn<'_>, wallet: &str, actor: &str, since: u64) -> Result<(Vec<Spend>, Vec<Spend>)> {
+        let mut stmt = conn.prepare(
+            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by FROM spends s
+             LEFT JOIN transactions t ON t.id = s.tx_id WHERE s.wallet_id = ?1 AND s.at >= ?2",
+        )?;
+        let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
+        let rows = stmt
+            .query_map(params![wallet, i(since)], |r| {
+                Ok((
+                    u(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>>>()?;
+        let (mut all, mut own) = (Vec::with_capacity(rows.len()), Vec::new());
+        for (at, asset, amount, usd, requested_by) in rows {
+            let spend = Spend {
+                at,
+                asset: asset_from_text(&asset)?,
+                amount: number(&amount)?,
+                usd_micro: usd.as_deref().map(number).transpose()?,
+            };
+            if requested_by.as_deref() == Some(actor) {
+                own.push(spend.clone());
+            }
+            all.push(spend);
+        }
+        Ok((all, own))
+    }
+
     fn paid_before(conn: &Conn<'_>, wallet: &str, recipient: &Address) -> Result<bool> {
         let seen: Option<i64> = conn
             .query_row(
@@ -1131,6 +1169,11 @@ impl Store {
     /// send decides inside [`Store::reserve`]).
     pub fn spends(&self, wallet: &str, since: u64) -> Result<Vec<Spend>> {
         Self::spends_since(&self.conn()?, wallet, since)
+    }
+
+    /// The spends since `since` of the wallet's transactions that `actor` requested.
+    pub fn actor_spends(&self, wallet: &str, actor: &str, since: u64) -> Result<Vec<Spend>> {
+        Ok(Self::spends_with_actor(&self.conn()?, wallet, actor, since)?.1)
     }
 
     /// A wallet's transactions, newest first (at most `limit`).

@@ -165,6 +165,7 @@ impl Signer for FakeSigner {
         _: Vec<u8>,
         digest: [u8; 32],
         _: Option<Vec<u8>>,
+        _: Option<Vec<u8>>,
         commit: &mut dyn FnMut() -> ApiResult<()>,
     ) -> Result<EcdsaSig, SignFailure> {
         self.runs.fetch_add(1, Ordering::SeqCst);

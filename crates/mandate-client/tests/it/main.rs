@@ -383,6 +383,7 @@ async fn an_agent_key_credential_signs_every_request_and_sends_no_token() {
         created_at: now(),
         revoked_at: None,
         last_used_at: None,
+        policy: None,
     };
     // Registered as the daemon would after checking an owner's signature (tested in mandate-server).
     d.store

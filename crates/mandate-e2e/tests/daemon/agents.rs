@@ -2,12 +2,46 @@
 //! the agent (the CLI as a separate process) signs its requests and pays, and an
 //! attacker who captured a signed request can neither replay it nor change it.
 
-use mandate_chain::agent::AgentKey;
-use serde_json::json;
+use std::path::Path;
 
-use crate::approvals::{add_owner, owner_key};
+use mandate_chain::agent::AgentKey;
+use mandate_chain::approval::{OwnerDecision, OwnerSecret};
+use serde_json::{json, Value};
+
+use crate::approvals::{add_owner, cosigner_limits, owner_key};
 use crate::mcp::{call, drive, ok as tool_ok, results};
-use crate::{code, eth, recipient, CosignerMode, Daemon};
+use crate::{code, eth, recipient, Api, CosignerMode, Daemon};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A request signed by `agent` for `wallet` with `nonce`, sent through `api`.
+fn signed(api: &Api, agent: &AgentKey, wallet: &str, method: &str, path: &str, body: &str, nonce: u64) -> (u16, Value) {
+    let signature = agent.sign_request(method, path, body.as_bytes(), wallet, nonce).unwrap();
+    let (address, nonce) = (agent.address().to_checksum(None), nonce.to_string());
+    let headers = [
+        ("mandate-agent", address.as_str()),
+        ("mandate-agent-nonce", nonce.as_str()),
+        ("mandate-agent-signature", signature.as_str()),
+    ];
+    let body = (!body.is_empty()).then(|| body.as_bytes().to_vec());
+    api.call_with(method, path, None, body, &headers)
+}
+
+/// `mandate agent keygen` + `mandate agent register` (the owner signs) with `extra` arguments.
+fn register_agent(daemon: &Daemon, wallet: &str, owner: &Path, name: &str, extra: &[&str]) -> (AgentKey, Value) {
+    let key_file = daemon.dir.path().join(format!("{name}.agent"));
+    let (ok, made) = daemon.cli(&["agent", "keygen", "--out", key_file.to_str().unwrap()]);
+    assert!(ok, "{made}");
+    let key = key_file.to_str().unwrap();
+    let mut args = vec!["agent", "register", "--wallet", wallet, "--key", key, "--name", name];
+    args.extend_from_slice(&["--valid-for-secs", "3600", "--owner-key", owner.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    let (ok, registered) = daemon.cli(&args);
+    assert!(ok, "{registered}");
+    (AgentKey::from_file_text(&std::fs::read_to_string(&key_file).unwrap()).unwrap(), registered)
+}
 
 #[test]
 fn an_agent_signs_its_own_requests_and_a_captured_request_is_worth_nothing() {
@@ -16,6 +50,8 @@ fn an_agent_signs_its_own_requests_and_a_captured_request_is_worth_nothing() {
     daemon.set_policy(&wallet, json!([{"id": "per-tx", "type": "max_per_tx", "amount": "1"}]));
     let (owner_file, public, _) = owner_key(&daemon, "alice");
     add_owner(&daemon, &wallet, &public);
+    // The cosigner verifies agent registrations against its own owners.
+    cosigner_limits(&daemon, None, &[&public]);
 
     // The agent makes its key; the owner registers its address (no operator credential).
     let key_file = daemon.dir.path().join("bot.agent");
@@ -98,4 +134,123 @@ fn an_agent_signs_its_own_requests_and_a_captured_request_is_worth_nothing() {
     assert_eq!(refused["error"]["code"], "AGENT_UNKNOWN", "{refused}");
     let (ok, listed) = daemon.cli(&["agent", "list", "--wallet", &wallet]);
     assert!(ok && listed["agents"][0]["revoked_at"].is_u64(), "{listed}");
+}
+
+#[test]
+fn an_agents_own_policy_narrows_the_wallets_and_counts_its_own_spends() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("narrow", "10");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "per-tx", "type": "max_per_tx", "amount": "2"},
+               {"id": "day", "type": "rolling_cap", "window_secs": 86400, "amount": "5"}]),
+    );
+    let (owner_file, public, _) = owner_key(&daemon, "alice");
+    add_owner(&daemon, &wallet, &public);
+    // The cosigner verifies agent registrations against its own owners.
+    cosigner_limits(&daemon, None, &[&public]);
+    // The agent's policy: a looser per-transaction cap than the wallet's (it cannot
+    // widen it), a narrower daily cap, and an owner's approval above 0.4.
+    let policy = daemon.dir.path().join("bot-policy.json");
+    let document = json!({"version": 1, "rules": [
+        {"id": "bot-per-tx", "type": "max_per_tx", "amount": "5"},
+        {"id": "bot-day", "type": "rolling_cap", "window_secs": 86400, "amount": "1"},
+        {"id": "bot-review", "type": "tiers", "approval_above": "0.4"}]});
+    std::fs::write(&policy, document.to_string()).unwrap();
+    let scopes = ["--scopes", "read,broadcast", "--policy", policy.to_str().unwrap()];
+    let (agent, registered) = register_agent(&daemon, &wallet, &owner_file, "bot", &scopes);
+    assert_eq!(registered["agent"]["policy"], document, "{registered}");
+    let path = format!("/v1/wallets/{wallet}/transactions");
+    let body = |amount: &str| json!({"to": recipient().to_checksum(None), "amount": amount}).to_string();
+
+    // Above the wallet's per-transaction cap: the agent's looser cap changes nothing.
+    let (status, refused) = signed(&daemon.api, &agent, &wallet, "POST", &path, &body("3"), now_ms());
+    assert_eq!((status, code(&refused)), (403, "POLICY_DENIED"), "{refused}");
+    assert_eq!(refused["error"]["details"]["rule_id"], "per-tx", "the wallet's rule decides: {refused}");
+
+    // The agent's own tier rule holds 0.5 for an owner (it counts against its cap).
+    let (status, held) = signed(&daemon.api, &agent, &wallet, "POST", &path, &body("0.5"), now_ms());
+    assert_eq!(status, 202, "{held}");
+    let held_id = held["id"].as_str().unwrap().to_string();
+    // The agent cannot approve it (its key is no owner's), nor change the policy.
+    let (status, offer) = daemon.call("GET", &format!("/v1/approvals/{held_id}"), Some(&daemon.admin), None);
+    assert_eq!(status, 200, "{offer}");
+    let decision: OwnerDecision = serde_json::from_value(offer["approve_decision"].clone()).unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(daemon.dir.path().join("bot.agent")).unwrap()).unwrap();
+    let secret: [u8; 32] = hex::decode(file["secret"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let as_owner = OwnerSecret::evm_from_bytes(&secret).unwrap().sign(&decision).unwrap().to_string();
+    let approve = json!({"signature": as_owner}).to_string();
+    let (status, refused) =
+        signed(&daemon.api, &agent, &wallet, "POST", &format!("/v1/approvals/{held_id}/approve"), &approve, now_ms());
+    assert_eq!((status, code(&refused)), (401, "OWNER_SIGNATURE_INVALID"), "{refused}");
+    let loose = json!({"version": 1, "rules": [{"id": "all", "type": "max_per_tx", "amount": "100"}]}).to_string();
+    let (status, refused) =
+        signed(&daemon.api, &agent, &wallet, "PUT", &format!("/v1/wallets/{wallet}/policy"), &loose, now_ms());
+    assert_eq!((status, code(&refused)), (403, "ADMIN_REQUIRED"), "{refused}");
+
+    // Five sends of 0.2 at once: 0.5 held + 2 x 0.2 fit its cap of 1, the rest do not.
+    let base = now_ms();
+    let outcomes: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..5u64)
+            .map(|n| {
+                let (api, agent, wallet, path, body) = (Api::new(&daemon.url), &agent, &wallet, &path, body("0.2"));
+                scope.spawn(move || signed(&api, agent, wallet, "POST", path, &body, base + n))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let paid: Vec<&Value> = outcomes.iter().filter(|(status, _)| *status == 200).map(|(_, body)| body).collect();
+    assert_eq!(paid.len(), 2, "{outcomes:?}");
+    for (status, refused) in outcomes.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!((*status, code(refused)), (403, "POLICY_DENIED"), "{refused}");
+        assert_eq!(refused["error"]["details"]["rule_id"], "agent:bot-day", "the agent's own rule: {refused}");
+    }
+    let admin = daemon.admin.clone();
+    for tx in paid {
+        assert_eq!(daemon.wait_final(&admin, tx["id"].as_str().unwrap())["status"], "confirmed");
+    }
+
+    // The operator on the same wallet still pays (the wallet's caps count the wallet's
+    // spends: 0.5 + 0.4 + 1.5 is within 5), and the agent stays refused.
+    let to = recipient();
+    let (status, sent) = daemon.send(&admin, &wallet, to, "1.5");
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(daemon.wait_final(&admin, sent["id"].as_str().unwrap())["status"], "confirmed");
+    assert_eq!(daemon.anvil.balance(to), eth("1.5"));
+    let (_, refused) = signed(&daemon.api, &agent, &wallet, "POST", &path, &body("0.2"), now_ms());
+    assert_eq!(refused["error"]["details"]["rule_id"], "agent:bot-day", "{refused}");
+}
+
+/// A compromised daemon host can make the daemon accept an agent (here: the operator
+/// adds an owner key of its own at the daemon and signs the registration with it),
+/// but the cosigner verifies the registration against its own owners and refuses to
+/// sign; a registration by a real owner signs.
+#[test]
+fn the_cosigner_refuses_an_agent_whose_registration_no_owner_it_knows_signed() {
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("guarded", "5");
+    daemon.set_policy(&wallet, json!([{"id": "per-tx", "type": "max_per_tx", "amount": "1"}]));
+    let (owner_file, public, _) = owner_key(&daemon, "alice");
+    add_owner(&daemon, &wallet, &public);
+    cosigner_limits(&daemon, None, &[&public]);
+    let (mallory_file, mallory, _) = owner_key(&daemon, "mallory");
+    add_owner(&daemon, &wallet, &mallory);
+    let path = format!("/v1/wallets/{wallet}/transactions");
+    let scopes = ["--scopes", "read,broadcast"];
+
+    let (genuine, _) = register_agent(&daemon, &wallet, &owner_file, "genuine", &scopes);
+    let to = recipient();
+    let body = json!({"to": to.to_checksum(None), "amount": "0.1"}).to_string();
+    let (status, sent) = signed(&daemon.api, &genuine, &wallet, "POST", &path, &body, now_ms());
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(daemon.wait_final(&daemon.admin, sent["id"].as_str().unwrap())["status"], "confirmed");
+
+    let (forged, registered) = register_agent(&daemon, &wallet, &mallory_file, "forged", &scopes);
+    assert!(registered["agent"]["id"].is_string(), "the daemon accepted it: {registered}");
+    let body = json!({"to": recipient().to_checksum(None), "amount": "0.1"}).to_string();
+    let (status, refused) = signed(&daemon.api, &forged, &wallet, "POST", &path, &body, now_ms());
+    assert_eq!((status, code(&refused)), (403, "COSIGNER_AGENT_REFUSED"), "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("not an owner"), "{refused}");
+    assert_eq!(daemon.anvil.balance(to), eth("0.1"), "only the genuine agent's transfer was signed");
 }

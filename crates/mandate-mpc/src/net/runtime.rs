@@ -28,7 +28,7 @@ use crate::protocol::{self, RepairSide};
 use crate::share::{EcdsaSig, KeyShare};
 
 /// Version of the [`RunPlan`] format.
-pub const PLAN_VERSION: u8 = 2;
+pub const PLAN_VERSION: u8 = 3;
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,10 @@ pub struct RunPlan {
     /// highest it has seen, an anchor outside the daemon's reach that
     /// `mandate audit verify --anchor` checks the trail against.
     pub audit_head: Option<AuditHead>,
+    /// For a signing run the daemon does for an agent key: the owner-signed
+    /// registration and the agent's signed request, opaque here; the cosigner
+    /// verifies them itself before it signs.
+    pub agent: Option<Vec<u8>>,
 }
 
 /// The last audit record's sequence number and hash, as the service shows it.
@@ -120,6 +124,7 @@ impl RunPlan {
             operation,
             authorization: None,
             audit_head: None,
+            agent: None,
         };
         plan.validate()?;
         Ok(plan)
@@ -128,6 +133,12 @@ impl RunPlan {
     /// The same plan carrying the daemon's audit head.
     pub fn with_audit_head(mut self, head: Option<AuditHead>) -> Self {
         self.audit_head = head;
+        self
+    }
+
+    /// The same plan carrying an agent's proof (see [`RunPlan::agent`]).
+    pub fn with_agent(mut self, agent: Option<Vec<u8>>) -> Self {
+        self.agent = agent;
         self
     }
 
@@ -817,6 +828,7 @@ mod tests {
                 operation,
                 authorization,
                 audit_head: Some(AuditHead { seq: sid[0].into(), hash: sid }),
+                agent: None,
             });
         prop_oneof![
             plan.prop_map(Control::Propose),

@@ -76,6 +76,7 @@ pub(crate) async fn register(
         created_at: at,
         revoked_at: None,
         last_used_at: None,
+        policy: registration.policy.clone(),
     };
     let owner = signature.key.to_string();
     let entry = audit_entry(
@@ -85,7 +86,10 @@ pub(crate) async fn register(
         json!({"agent_id": record.id, "address": record.address, "name": record.name, "scopes": record.scopes,
                "valid_until": record.valid_until}),
     );
-    let (store, stored, text) = (state.store.clone(), record.clone(), registration.message());
+    // The registration itself is kept (evidence, and what the cosigner verifies again
+    // before it signs anything this agent asks for).
+    let text = serde_json::to_string(&registration).map_err(|e| ApiError::internal(e.to_string()))?;
+    let (store, stored) = (state.store.clone(), record.clone());
     let signed = signature.to_string();
     let outcome = blocking(move || Ok(store.register_agent(&stored, &text, &signed, MAX_NAMED_AGENTS, entry)?)).await?;
     let replaced = outcome.map_err(|limit| {

@@ -17,6 +17,7 @@ use mandate_store::{IdempotentAnswer, TxRecord, TxStatus, WalletRecord};
 use serde_json::{json, Value};
 
 use crate::actions::{transfer_plan, TxPlan};
+use crate::agent_auth::{agent_proof, AgentRequest};
 use crate::approvals;
 use crate::audit::audit_entry;
 use crate::auth::Principal;
@@ -33,6 +34,7 @@ use crate::timing::{Prelude, RequestStarted};
 pub(crate) async fn send(
     State(state): State<Arc<AppState>>,
     started: Option<Extension<RequestStarted>>,
+    agent: Option<Extension<AgentRequest>>,
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -43,13 +45,15 @@ pub(crate) async fn send(
     let request = TransferRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
     let plan = transfer_plan(&state, policy_of(&state, &wallet.id)?.as_deref(), &request).await?;
-    run_once(state, wallet, plan, principal.actor(), key, prelude.decoded()).await
+    let proof = agent_proof(&state, agent.map(|Extension(agent)| agent))?;
+    run_once(state, wallet, plan, principal.actor(), key, prelude.decoded(), proof).await
 }
 
 /// `POST /v1/wallets/{id}/contract-calls`: any contract call (`data`, or `function` + `args`).
 pub(crate) async fn contract_call(
     State(state): State<Arc<AppState>>,
     started: Option<Extension<RequestStarted>>,
+    agent: Option<Extension<AgentRequest>>,
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -60,7 +64,8 @@ pub(crate) async fn contract_call(
     let request = CallRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
     let plan = TxPlan { to: request.to, value: request.value, data: request.data };
-    run_once(state, wallet, plan, principal.actor(), key, prelude.decoded()).await
+    let proof = agent_proof(&state, agent.map(|Extension(agent)| agent))?;
+    run_once(state, wallet, plan, principal.actor(), key, prelude.decoded(), proof).await
 }
 
 /// Runs `plan` through the send pipeline once per idempotency key. A request whose
@@ -76,9 +81,10 @@ async fn run_once(
     actor: String,
     key: Option<String>,
     prelude: String,
+    proof: Option<Vec<u8>>,
 ) -> ApiResult<Response> {
     let Some(key) = key else {
-        return SendPipeline::new(state, wallet, plan, actor)?.run(None, prelude).await;
+        return SendPipeline::new(state, wallet, plan, actor)?.with_agent_proof(proof).run(None, prelude).await;
     };
     let asked = format!("{}|{}|0x{}", plan.to.to_checksum(None), plan.value, hex::encode(&plan.data));
     let (store, wallet_id, stored_key) = (state.store.clone(), wallet.id.clone(), key.clone());
@@ -87,7 +93,8 @@ async fn run_once(
         return replay_answer(&state, &wallet.id, &actor, &key, &asked, answer).await;
     }
     let wallet_id = wallet.id.clone();
-    let error = match SendPipeline::new(state.clone(), wallet, plan, actor)?.run(Some(key.clone()), prelude).await {
+    let pipeline = SendPipeline::new(state.clone(), wallet, plan, actor)?.with_agent_proof(proof);
+    let error = match pipeline.run(Some(key.clone()), prelude).await {
         Ok(response) => return Ok(response),
         Err(error) => error.public(),
     };

@@ -459,6 +459,7 @@ impl Agents {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             valid_until: now() + valid_secs,
             nonce: rand::random(),
+            policy: None,
         };
         let digest = alloy_primitives::eip191_hash_message(registration.message().as_bytes());
         let signature = format!(
@@ -623,6 +624,7 @@ async fn agents_are_limited_replaced_by_name_revoked_and_scoped() {
         scopes: vec!["broadcast".into()],
         valid_until: now() + 60,
         nonce: 1,
+        policy: None,
     };
     let digest = alloy_primitives::eip191_hash_message(registration.message().as_bytes());
     let agent_signed = format!(

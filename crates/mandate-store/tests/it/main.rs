@@ -713,6 +713,7 @@ fn a_request_of_a_revoked_session_or_agent_reserves_nothing() {
         created_at: 1,
         revoked_at: None,
         last_used_at: None,
+        policy: None,
     };
     store.register_agent(&agent, "registration", "signature", 3, entry("agent.registered")).unwrap().unwrap();
     let allow =
