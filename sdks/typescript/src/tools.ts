@@ -285,6 +285,8 @@ export function mandateTools(client: MandateClient, options: ToolOptions = {}): 
       async execute(input: unknown): Promise<unknown> {
         try {
           const args = (input ?? {}) as Args;
+          // As in MCP: a missing or non-true confirm is CONFIRMATION_REQUIRED, whatever else is wrong.
+          if (spec.parameters.properties?.confirm) needConfirm(args);
           const problem = checkInput(spec.parameters, args);
           if (problem) {
             const code = problem.field === 'token' ? 'UNKNOWN_TOKEN' : 'INVALID_INPUT';
