@@ -258,3 +258,27 @@ def test_the_langchain_tools_offer_the_mcp_bands_and_run_through_the_daemon(stac
             assert balance["wallet_id"] == wallet["id"]
 
     asyncio.run(via_async())
+
+
+def test_the_python_example_runs_its_scripted_model_against_the_daemon(stack, admin, wallet):
+    import pathlib
+    import subprocess
+    import sys
+
+    token = session(admin, wallet)["token"]
+    to = random_address()
+    root = pathlib.Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "python" / "agent_loop.py"), to],
+        env={**os.environ, "PYTHONPATH": str(root / "sdks" / "python" / "src"), "MANDATE_URL": stack.url,
+             "MANDATE_SESSION_TOKEN": token, "MANDATE_WALLET": wallet["id"]},
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 6, done.stdout
+    assert lines[3].startswith("[3] send_transfer")
+    assert '"status": "confirmed"' in lines[4]
+    assert "error POLICY_DENIED" in lines[5]
+    assert token not in done.stdout + done.stderr
+    assert stack.chain_balance(to) == ETH // 10

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
 import { AgentKey, MandateClient, MandateError, mandateTools } from '../dist/index.js';
 import { aiTools } from '../dist/ai.js';
@@ -245,5 +247,24 @@ describe('the TypeScript SDK against a real daemon', () => {
     assert.equal(denied.error.code, 'POLICY_DENIED');
     const validation = await tools.send_transfer.inputSchema.validate({ to, amount: 'lots', confirm: true });
     assert.equal(validation.success, false);
+  });
+
+  test('examples/typescript/agent-loop.mjs runs its scripted model through the tools against the daemon', async () => {
+    const created = await admin.createSession({ wallet_id: wallet.id, ttl_secs: 600, scopes: ['broadcast'] });
+    const to = randomAddress();
+    const script = fileURLToPath(new URL('../../../examples/typescript/agent-loop.mjs', import.meta.url));
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, [script, to], {
+        env: { ...process.env, MANDATE_URL: stack.url, MANDATE_SESSION_TOKEN: created.token, MANDATE_WALLET: wallet.id },
+        timeout: 120_000,
+      }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 6, out);
+    assert.match(lines[3], /^\[3\] send_transfer/);
+    assert.match(lines[4], /"status":"confirmed"/);
+    assert.match(lines[5], /error POLICY_DENIED/);
+    assert.ok(!out.includes(created.token), 'the token is not printed');
+    assert.equal(await stack.chainBalance(to), ETH / 10n);
   });
 });
