@@ -43,3 +43,4 @@ ls /usr/lib/postgresql/*/bin/pg_ctl
 
 echo "== tests"
 cargo test --workspace --locked
+scripts/test-sdks.sh  # the TypeScript and Python SDKs against a real daemon (docs/SDKS.md)
