@@ -627,7 +627,7 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
                    "nonce": {"type": ["integer", "null"], "minimum": 0}, "status": schema("TransactionStatus"),
                    "tx_hash": {"type": ["string", "null"], "pattern": "^0x[0-9a-fA-F]{64}$"},
                    "error": text_or_null(), "decision": schema("Decision"), "created_at": time(),
-                   "kind": one_of(["native_transfer", "token_transfer", "token_approve", "contract_call"]),
+                   "kind": one_of(["native_transfer", "token_transfer", "token_approve", "contract_call", "nonce_fill"]),
                    "data": hex(),
                    "asset": {"type": "string", "pattern": "^(native|0x[0-9a-fA-F]{40})$"},
                    "amount": digits(),
