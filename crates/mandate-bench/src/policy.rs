@@ -103,6 +103,7 @@ pub fn policy(iterations: usize, history_len: usize) -> CliResult {
             asset: if i % 2 == 0 { Asset::Native } else { Asset::Token(address(TOKEN)) },
             amount: U256::from(1_000u64),
             usd_micro: Some(U256::from(1u64)),
+            chain_id: None,
         })
         .collect();
     let prices: BTreeMap<Asset, PriceQuote> = BTreeMap::new();

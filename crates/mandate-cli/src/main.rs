@@ -108,9 +108,13 @@ enum Command {
         /// given at `mandate init` (replicas sharing a host each need their own).
         #[arg(long, env = "MANDATE_SERVICE_LISTEN")]
         service_listen: Option<String>,
-        /// The EVM JSON-RPC endpoint.
+        /// The EVM JSON-RPC endpoint of the default chain (named `default`).
         #[arg(long, env = "MANDATE_RPC_URL", default_value = "http://127.0.0.1:8545")]
         rpc_url: String,
+        /// Another chain to serve, as NAME=RPC_URL (its chain id is read from the node);
+        /// repeat, or separate with commas. Requests then name their chain.
+        #[arg(long = "chain", env = "MANDATE_CHAINS", value_delimiter = ',', value_name = "NAME=RPC_URL")]
+        chains: Vec<String>,
         /// Also run a local cosigner process (development only).
         #[arg(long)]
         dev: bool,
@@ -337,6 +341,9 @@ enum DevCommand {
         /// How much ether, e.g. 5 or 0.25.
         #[arg(long)]
         amount: String,
+        /// The chain (its name or id) when the daemon serves several.
+        #[arg(long)]
+        chain: Option<String>,
     },
 }
 
@@ -594,6 +601,7 @@ fn run(cli: Cli) -> CliResult<Report> {
             listen,
             service_listen,
             rpc_url,
+            chains,
             dev,
             approval_ttl_secs,
             freeze_cooldown_secs,
@@ -604,15 +612,16 @@ fn run(cli: Cli) -> CliResult<Report> {
             log.init();
             let database = mandate_server::database_url(database.as_deref())?;
             let limits = (approval_ttl_secs, freeze_cooldown_secs);
-            operator::serve(data, (listen, service_listen), rpc_url, dev, limits, allowed_hosts, (database, log.format))
+            let nodes = (rpc_url, operator::parse_chains(&chains)?);
+            operator::serve(data, (listen, service_listen), nodes, dev, limits, allowed_hosts, (database, log.format))
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),
         Command::Policy { daemon, command } => return operator::policy(&daemon, command),
         Command::Session { daemon, command } => return operator::session(&daemon, command),
         Command::Audit { daemon, command } => return operator::audit(&daemon, command),
-        Command::Dev { daemon, command: DevCommand::Fund { wallet, amount } } => {
-            return operator::dev_fund(&daemon, &wallet, &amount)
+        Command::Dev { daemon, command: DevCommand::Fund { wallet, amount, chain } } => {
+            return operator::dev_fund(&daemon, &wallet, &amount, chain.as_deref())
         }
         Command::Owner { daemon, command } => return owner::owner(&daemon, command),
         Command::Webhook { daemon_url, command } => return webhook::webhook(&daemon_url, command),

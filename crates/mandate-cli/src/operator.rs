@@ -175,11 +175,33 @@ pub(crate) enum AuditCommand {
     },
 }
 
+/// `--chain NAME=RPC_URL` values as (name, URL): a name of letters, digits, `-` and
+/// `_` (not `default`, the `--rpc-url` chain's) and a URL.
+pub(crate) fn parse_chains(given: &[String]) -> CliResult<Vec<(String, String)>> {
+    given
+        .iter()
+        .map(|text| {
+            let (name, url) = text.split_once('=').unwrap_or(("", ""));
+            let plain = !name.is_empty()
+                && name.len() <= 32
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !name.bytes().all(|b| b.is_ascii_digit());
+            if !plain || name == "default" || url.is_empty() {
+                return Err(CliError::invalid(format!(
+                    "--chain {text:?}: expected NAME=RPC_URL with a name of letters, digits, - or _ (not all digits, \
+                     not `default`), e.g. --chain base=https://base.example/rpc"
+                )));
+            }
+            Ok((name.to_string(), url.to_string()))
+        })
+        .collect()
+}
+
 /// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
 pub(crate) fn serve(
     data: DataDirArg,
     (listen, service_listen): (String, Option<String>),
-    rpc_url: String,
+    (rpc_url, chains): (String, Vec<(String, String)>),
     dev: bool,
     (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
     allowed_hosts: Vec<String>,
@@ -189,6 +211,7 @@ pub(crate) fn serve(
         data_dir: data.data_dir,
         listen,
         rpc_url,
+        chains,
         dev,
         approval_ttl_secs,
         freeze_cooldown_secs,
@@ -487,9 +510,12 @@ pub(crate) fn audit(daemon: &DaemonArg, command: AuditCommand) -> CliResult<Repo
 }
 
 /// `mandate dev fund`: ether for a wallet on a local dev chain (the daemon checks).
-pub(crate) fn dev_fund(daemon: &DaemonArg, wallet: &str, amount: &str) -> CliResult<Report> {
+pub(crate) fn dev_fund(daemon: &DaemonArg, wallet: &str, amount: &str, chain: Option<&str>) -> CliResult<Report> {
     let id = wallet_id(wallet)?;
-    let body = json!({"amount": amount.trim()});
+    let mut body = json!({"amount": amount.trim()});
+    if let (Some(chain), Some(map)) = (chain, body.as_object_mut()) {
+        map.insert("chain".into(), json!(chain));
+    }
     let funded = Daemon::login(&daemon.url)?.post(&["v1", "wallets", id.as_str(), "dev", "fund"], Some(&body))?;
     let text = format!(
         "funded {} with {} ETH ({}): balance {} ETH",

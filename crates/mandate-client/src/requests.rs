@@ -21,17 +21,34 @@ pub struct Transfer {
     /// Token base units.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount_base: Option<String>,
+    /// The chain (its name on the daemon, or its id); `None`: the daemon's only chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 impl Transfer {
     /// `amount` ether to `to`.
     pub fn native(to: impl Into<String>, amount: impl Into<String>) -> Transfer {
-        Transfer { to: to.into(), token: None, amount: Some(amount.into()), amount_wei: None, amount_base: None }
+        Transfer {
+            to: to.into(),
+            token: None,
+            amount: Some(amount.into()),
+            amount_wei: None,
+            amount_base: None,
+            chain: None,
+        }
     }
 
     /// `wei` to `to`.
     pub fn native_wei(to: impl Into<String>, wei: impl Into<String>) -> Transfer {
-        Transfer { to: to.into(), token: None, amount: None, amount_wei: Some(wei.into()), amount_base: None }
+        Transfer {
+            to: to.into(),
+            token: None,
+            amount: None,
+            amount_wei: Some(wei.into()),
+            amount_base: None,
+            chain: None,
+        }
     }
 
     /// `amount` whole tokens of `token` (symbol or address) to `to`.
@@ -42,6 +59,7 @@ impl Transfer {
             amount: Some(amount.into()),
             amount_wei: None,
             amount_base: None,
+            chain: None,
         }
     }
 
@@ -53,7 +71,14 @@ impl Transfer {
             amount: None,
             amount_wei: None,
             amount_base: Some(base.into()),
+            chain: None,
         }
+    }
+
+    /// The same transfer on `chain` (a name the daemon gives it, or its id).
+    pub fn on_chain(mut self, chain: impl Into<String>) -> Transfer {
+        self.chain = Some(chain.into());
+        self
     }
 }
 

@@ -188,6 +188,10 @@ error_codes! {
     GasEstimationFailed => ("GAS_ESTIMATION_FAILED", Validation, false),
     /// The node serves another chain than the wallet's.
     ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
+    /// A request names a chain the daemon does not serve (`--chain`).
+    UnknownChain => ("UNKNOWN_CHAIN", Validation, false),
+    /// The daemon serves several chains and the request names none.
+    ChainRequired => ("CHAIN_REQUIRED", Validation, false),
     /// `dev fund` on a node that is not a local development chain (chain id 31337 or
     /// 1337 answering anvil's or hardhat's dev methods).
     NotADevChain => ("NOT_A_DEV_CHAIN", Forbidden, false),
@@ -302,6 +306,7 @@ impl ErrorCode {
             ChainUnavailable => "check the EVM node, then retry",
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
+            UnknownChain | ChainRequired => "name one of the chains the daemon serves (GET /v1/health lists them)",
             NotADevChain => {
                 "fund the wallet with a real transfer: dev fund works only on a local anvil or hardhat chain"
             }

@@ -162,6 +162,7 @@ impl ToolSpec {
             "to": {"type": "string", "pattern": ADDRESS, "description": "recipient address (EIP-55 checksum or lower case)"},
             "amount": {"type": "string", "pattern": AMOUNT, "description": "whole units, e.g. \"0.25\" (ether or token)"},
             "token": {"type": "string", "maxLength": 64, "description": "ERC-20: the symbol the policy declares, or the contract address; omit for native"},
+            "chain": {"type": "string", "maxLength": 64, "description": "the chain's name or id, when the daemon serves several"},
         });
         let call = json!({
             "to": {"type": "string", "pattern": ADDRESS, "description": "contract address"},
@@ -169,6 +170,7 @@ impl ToolSpec {
             "function": {"type": "string", "description": "function signature, e.g. swap(address,uint256,uint256)"},
             "args": {"type": "array", "description": "the function's arguments, as strings or JSON values"},
             "value": {"type": "string", "pattern": AMOUNT, "description": "ether sent with the call (default 0)"},
+            "chain": {"type": "string", "maxLength": 64, "description": "the chain's name or id, when the daemon serves several"},
         });
         let send_extra = json!({
             "confirm": {"type": "boolean", "const": true, "description": "must be true: you intend to send this"},
@@ -178,7 +180,9 @@ impl ToolSpec {
             "get_wallet" | "get_policy_summary" => (json!({}), &[]),
             "get_balance" => (
                 json!({"token": {"type": "string", "maxLength": 64,
-                       "description": "a symbol the policy declares, or a contract address; omit for native"}}),
+                       "description": "a symbol the policy declares, or a contract address; omit for native"},
+                       "chain": {"type": "string", "maxLength": 64,
+                       "description": "the chain's name or id, when the daemon serves several"}}),
                 &[],
             ),
             "list_transactions" => {
@@ -261,6 +265,15 @@ fn required<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, In
 }
 
 /// A token symbol or address, safe to put in a query string as is.
+/// A chain's name or id: letters, digits, `-` and `_`, at most 64.
+fn chain_text(text: &str) -> Result<&str, InputError> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    if text.is_empty() || text.len() > 64 || !text.chars().all(safe) {
+        return Err(invalid("chain", "chain: expected a chain name or id (letters, digits, - _)"));
+    }
+    Ok(text)
+}
+
 fn token_text(text: &str) -> Result<&str, InputError> {
     let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
     if text.is_empty() || text.len() > 64 || !text.chars().all(safe) {
@@ -303,6 +316,9 @@ fn transfer_body(args: &Map<String, Value>) -> Result<Map<String, Value>, InputE
     if let Some(token) = text(args, "token")? {
         body.insert("token".into(), json!(token_text(token)?));
     }
+    if let Some(chain) = text(args, "chain")? {
+        body.insert("chain".into(), json!(chain_text(chain)?));
+    }
     Ok(body)
 }
 
@@ -314,6 +330,9 @@ fn call_body(args: &Map<String, Value>) -> Result<Map<String, Value>, InputError
         if let Some(value) = text(args, field)? {
             body.insert(field.into(), json!(value));
         }
+    }
+    if let Some(chain) = text(args, "chain")? {
+        body.insert("chain".into(), json!(chain_text(chain)?));
     }
     match args.get("args") {
         None | Some(Value::Null) => {}
@@ -328,17 +347,27 @@ fn call_body(args: &Map<String, Value>) -> Result<Map<String, Value>, InputError
 /// The REST call a tool call becomes, for the session's `wallet`.
 pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> Result<RestCall, InputError> {
     let base = format!("/v1/wallets/{wallet}");
-    const TRANSFER: &[&str] = &["to", "amount", "token"];
-    const CALL: &[&str] = &["to", "data", "function", "args", "value"];
+    const TRANSFER: &[&str] = &["to", "amount", "token", "chain"];
+    const CALL: &[&str] = &["to", "data", "function", "args", "value", "chain"];
     Ok(match tool {
         "get_wallet" => {
             fields(args, &[])?;
             RestCall::get(base)
         }
-        "get_balance" => match text(fields(args, &["token"])?, "token")? {
-            Some(token) => RestCall::get(format!("{base}/balance?token={}", token_text(token)?)),
-            None => RestCall::get(format!("{base}/balance")),
-        },
+        "get_balance" => {
+            let args = fields(args, &["token", "chain"])?;
+            let mut query = Vec::new();
+            if let Some(token) = text(args, "token")? {
+                query.push(format!("token={}", token_text(token)?));
+            }
+            if let Some(chain) = text(args, "chain")? {
+                query.push(format!("chain={}", chain_text(chain)?));
+            }
+            match query.is_empty() {
+                true => RestCall::get(format!("{base}/balance")),
+                false => RestCall::get(format!("{base}/balance?{}", query.join("&"))),
+            }
+        }
         "list_transactions" => {
             let limit = match fields(args, &["limit"])?.get("limit") {
                 None | Some(Value::Null) => 20,
@@ -362,8 +391,19 @@ pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> 
             RestCall::get(format!("{base}/policy/summary"))
         }
         "evaluate_action" => {
-            let allowed =
-                ["type", "to", "amount", "token", "data", "function", "args", "value", "typed_data", "message"];
+            let allowed = [
+                "type",
+                "to",
+                "amount",
+                "token",
+                "data",
+                "function",
+                "args",
+                "value",
+                "typed_data",
+                "message",
+                "chain",
+            ];
             let args = fields(args, &allowed)?;
             let body = match required(args, "type")? {
                 "transfer" => tagged("transfer", transfer_body(fields(args, &with_type(TRANSFER))?)?),

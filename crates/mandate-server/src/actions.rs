@@ -51,6 +51,8 @@ pub(crate) struct TxPlan {
     pub(crate) value: U256,
     /// Calldata.
     pub(crate) data: Vec<u8>,
+    /// The chain it is for.
+    pub(crate) chain_id: u64,
 }
 
 impl TxPlan {
@@ -61,6 +63,7 @@ impl TxPlan {
             to: tx.to.parse().map_err(|_| corrupt("recipient"))?,
             value: U256::from_str_radix(&tx.value_wei, 10).map_err(|_| corrupt("value"))?,
             data: hex::decode(tx.data.trim_start_matches("0x")).map_err(|_| corrupt("calldata"))?,
+            chain_id: tx.chain_id.ok_or_else(|| corrupt("chain"))?,
         })
     }
 }
@@ -76,7 +79,12 @@ pub(crate) struct TokenInfo {
 
 /// Resolves a token named by the request: a symbol the wallet's policy declares, or a
 /// contract address. Decimals and symbol are read from the contract once and cached.
-pub(crate) async fn token_info(state: &AppState, policy: Option<&Policy>, text: &str) -> ApiResult<TokenInfo> {
+pub(crate) async fn token_info(
+    state: &AppState,
+    chain_id: u64,
+    policy: Option<&Policy>,
+    text: &str,
+) -> ApiResult<TokenInfo> {
     let address = match policy.and_then(|p| p.token(text)) {
         Some(spec) => spec.address,
         None if text.starts_with("0x") => address_field("token", text)?,
@@ -87,17 +95,19 @@ pub(crate) async fn token_info(state: &AppState, policy: Option<&Policy>, text: 
             ))
         }
     };
-    token_at(state, address).await
+    token_at(state, chain_id, address).await
 }
 
-/// Decimals and symbol of the token at `address` (cached after the first read).
-pub(crate) async fn token_at(state: &AppState, address: Address) -> ApiResult<TokenInfo> {
-    if let Some((decimals, symbol)) = state.store.token(state.chain_id, &address)? {
+/// Decimals and symbol of the token at `address` on chain `chain_id` (cached after
+/// the first read).
+pub(crate) async fn token_at(state: &AppState, chain_id: u64, address: Address) -> ApiResult<TokenInfo> {
+    if let Some((decimals, symbol)) = state.store.token(chain_id, &address)? {
         return Ok(TokenInfo { address, decimals, symbol });
     }
-    let decimals = state.chain.erc20_decimals(address).await?;
-    let symbol = state.chain.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
-    state.store.cache_token(state.chain_id, &address, decimals, &symbol)?;
+    let node = state.node(chain_id)?;
+    let decimals = node.erc20_decimals(address).await?;
+    let symbol = node.erc20_symbol(address).await.unwrap_or_else(|_| "?".into());
+    state.store.cache_token(chain_id, &address, decimals, &symbol)?;
     Ok(TokenInfo { address, decimals, symbol })
 }
 
@@ -107,15 +117,16 @@ pub(crate) async fn transfer_plan(
     policy: Option<&Policy>,
     request: &TransferRequest,
 ) -> ApiResult<TxPlan> {
+    let chain_id = state.chain_of_request(request.chain.as_deref())?;
     let Some(token) = &request.token else {
-        return Ok(TxPlan { to: request.to, value: request.amount.resolve(18, "amount")?, data: Vec::new() });
+        return Ok(TxPlan { to: request.to, value: request.amount.resolve(18, "amount")?, data: Vec::new(), chain_id });
     };
-    let token = token_info(state, policy, token).await?;
+    let token = token_info(state, chain_id, policy, token).await?;
     let amount = request.amount.resolve(token.decimals, "amount")?;
     let mut data = mandate_core::decode::ERC20_TRANSFER.to_vec();
     data.extend_from_slice(request.to.into_word().as_slice());
     data.extend_from_slice(&amount.to_be_bytes::<32>());
-    Ok(TxPlan { to: token.address, value: U256::ZERO, data })
+    Ok(TxPlan { to: token.address, value: U256::ZERO, data, chain_id })
 }
 
 /// Decodes the transaction into the action the policy judges.
@@ -128,12 +139,19 @@ pub(crate) fn decode_plan(policy: Option<&Policy>, plan: &TxPlan) -> ApiResult<A
 /// A fresh aggregator price for the asset the action moves, when a USD rule needs it (a
 /// feed that fails is left out: the engine then denies with `PRICE_UNAVAILABLE`, never
 /// guesses). Earlier spends carry the USD value recorded when they were decided.
-pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>, action: &Action) -> BTreeMap<Asset, PriceQuote> {
+pub(crate) async fn prices(
+    state: &AppState,
+    chain_id: u64,
+    policy: Option<&Policy>,
+    action: &Action,
+) -> BTreeMap<Asset, PriceQuote> {
     let mut quotes = BTreeMap::new();
     let Some(policy) = policy.filter(|p| p.uses_usd()) else { return quotes };
     let Some((moved, _)) = action.outflow() else { return quotes };
+    // The feeds are read on the action's chain (an aggregator's address is per chain).
+    let Ok(node) = state.node(chain_id) else { return quotes };
     for (asset, aggregator) in policy.aggregators().filter(|(asset, _)| *asset == moved) {
-        match state.chain.latest_round(aggregator).await {
+        match node.latest_round(aggregator).await {
             Ok(round) => {
                 quotes.insert(
                     asset,
@@ -149,6 +167,8 @@ pub(crate) async fn prices(state: &AppState, policy: Option<&Policy>, action: &A
 /// What the chain says about a planned transaction.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainView {
+    /// The chain read.
+    pub(crate) chain_id: u64,
     pub(crate) prices: BTreeMap<Asset, PriceQuote>,
     pub(crate) simulation: Option<SimulationOutcome>,
     /// Gas limit and fees the transaction would be signed with (`None` when it reverts).
@@ -166,27 +186,28 @@ pub(crate) async fn chain_view(
     plan: &TxPlan,
     always_simulate: bool,
 ) -> ApiResult<ChainView> {
-    let prices = prices(state, policy, action).await;
+    let chain_id = plan.chain_id;
+    let node = state.node(chain_id)?;
+    let prices = prices(state, chain_id, policy, action).await;
     let simulation = match always_simulate || policy.is_some_and(Policy::requires_simulation) {
-        true => Some(match state.chain.simulate(from, plan.to, plan.value, &plan.data).await? {
+        true => Some(match node.simulate(from, plan.to, plan.value, &plan.data).await? {
             Simulation::Success(_) => SimulationOutcome::Success,
             Simulation::Reverted { reason } => SimulationOutcome::Reverted(reason),
         }),
         false => None,
     };
     if matches!(simulation, Some(SimulationOutcome::Reverted(_))) {
-        return Ok(ChainView { prices, simulation, fees: None, estimate_error: None });
+        return Ok(ChainView { chain_id, prices, simulation, fees: None, estimate_error: None });
     }
     // Fees and the gas estimate are independent reads: one round trip, not two.
-    let (fees, estimate) =
-        tokio::join!(state.chain.fees(), state.chain.estimate_gas(from, plan.to, plan.value, &plan.data));
+    let (fees, estimate) = tokio::join!(node.fees(), node.estimate_gas(from, plan.to, plan.value, &plan.data));
     let fees = fees?;
     let estimate = match estimate {
         Ok(estimate) => estimate,
         // The policy still decides first: a denied call reports its rule, an allowed
         // one this error (see `require_fees`).
         Err(mandate_chain::ChainError::EstimateFailed(message)) => {
-            return Ok(ChainView { prices, simulation, fees: None, estimate_error: Some(message) })
+            return Ok(ChainView { chain_id, prices, simulation, fees: None, estimate_error: Some(message) })
         }
         Err(error) => return Err(error.into()),
     };
@@ -208,7 +229,7 @@ pub(crate) async fn chain_view(
         }
         gas
     };
-    Ok(ChainView { prices, simulation, fees: Some((gas, fees)), estimate_error: None })
+    Ok(ChainView { chain_id, prices, simulation, fees: Some((gas, fees)), estimate_error: None })
 }
 
 /// An allowed transaction whose gas could not be estimated is refused (nothing is
@@ -229,7 +250,6 @@ fn require_fees(mut decision: Decision, view: &ChainView) -> Decision {
 
 /// The policy context for a decision at `now`.
 pub(crate) fn context<'a>(
-    state: &AppState,
     view: &'a ChainView,
     history: &'a [mandate_core::policy::Spend],
     recipient_seen: bool,
@@ -237,7 +257,7 @@ pub(crate) fn context<'a>(
 ) -> Context<'a> {
     Context {
         now,
-        chain_id: state.chain_id,
+        chain_id: view.chain_id,
         history,
         prices: &view.prices,
         recipient_seen,
@@ -383,9 +403,11 @@ async fn decide_signature(
         Some(actor) => state.store.actor_spends(&wallet.id, actor, since)?,
         None => state.store.spends(&wallet.id, since)?,
     };
-    let view =
-        ChainView { prices: prices(state, policy, action).await, simulation: None, fees: None, estimate_error: None };
-    Ok(hold_tiers(evaluate(policy, action, &context(state, &view, &history, true, now))))
+    // An off-chain signature is judged on the default chain (typed data by its domain's
+    // chainId, through `allow_chains`).
+    let prices = prices(state, state.chain_id, policy, action).await;
+    let view = ChainView { chain_id: state.chain_id, prices, simulation: None, fees: None, estimate_error: None };
+    Ok(hold_tiers(evaluate(policy, action, &context(&view, &history, true, now))))
 }
 
 /// `?simulate=true`: simulate the call even when no rule requires it.
@@ -435,7 +457,12 @@ async fn explain(
     let policy = policy.as_deref();
     let plan = match request {
         EvaluateRequest::Transfer(transfer) => transfer_plan(state, policy, &transfer).await?,
-        EvaluateRequest::Call(call) => TxPlan { to: call.to, value: call.value, data: call.data },
+        EvaluateRequest::Call(call) => TxPlan {
+            chain_id: state.chain_of_request(call.chain.as_deref())?,
+            to: call.to,
+            value: call.value,
+            data: call.data,
+        },
         EvaluateRequest::Sign(sign) => {
             let SignPlan { action, .. } = sign_plan(sign)?;
             refuse_owner_text(&action)?;
@@ -453,7 +480,7 @@ async fn explain(
         None => true,
     };
     // The same decision the real request would get (held tiers, unknown fees included).
-    let decision = decide_transaction(policy, &action, &context(state, &view, &history, seen, now), &view);
+    let decision = decide_transaction(policy, &action, &context(&view, &history, seen, now), &view);
     Ok(json!({
         "action": describe(policy, &action),
         "decision": decision,
@@ -636,6 +663,7 @@ mod tests {
     #[test]
     fn a_failed_estimate_replaces_only_a_fees_unknown_denial_whatever_the_words() {
         let view = ChainView {
+            chain_id: 31337,
             prices: BTreeMap::new(),
             simulation: None,
             fees: None,

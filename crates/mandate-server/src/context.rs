@@ -62,16 +62,17 @@ pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> 
 /// on: same chain id, different genesis (a restarted dev chain, a misconfigured RPC
 /// URL) means its balances and nonces are not there, and anything sent would wait
 /// forever or land somewhere unintended. The first use binds the wallet to `genesis`.
-pub(crate) fn same_chain(state: &AppState, wallet: &WalletRecord, genesis: B256) -> ApiResult<()> {
+pub(crate) fn same_chain(state: &AppState, wallet: &WalletRecord, chain_id: u64, genesis: B256) -> ApiResult<()> {
     let seen = format!("{genesis:#x}");
+    let key = (wallet.id.clone(), chain_id);
     let cached =
-        state.wallet_genesis.lock().map_err(|_| ApiError::internal("genesis cache poisoned"))?.get(&wallet.id).cloned();
+        state.wallet_genesis.lock().map_err(|_| ApiError::internal("genesis cache poisoned"))?.get(&key).cloned();
     let bound = match cached {
         Some(bound) => bound,
         None => {
-            let bound = state.store.bind_genesis(&wallet.id, state.chain_id, &seen, crate::now())?;
+            let bound = state.store.bind_genesis(&wallet.id, chain_id, &seen, crate::now())?;
             let mut cache = state.wallet_genesis.lock().map_err(|_| ApiError::internal("genesis cache poisoned"))?;
-            cache.insert(wallet.id.clone(), bound.clone());
+            cache.insert(key, bound.clone());
             bound
         }
     };
@@ -84,8 +85,8 @@ pub(crate) fn same_chain(state: &AppState, wallet: &WalletRecord, genesis: B256)
             "wallet {} was first used on chain {} with genesis block {bound}, but the node now serves genesis {seen}: \
              the same chain id on a different chain (a restarted dev chain?). Its balances and nonces are not there and \
              nothing was signed; point the daemon at the node that holds them, or create a new wallet for this chain",
-            wallet.id, state.chain_id
+            wallet.id, chain_id
         ),
     )
-    .with_details(json!({"bound_genesis": bound, "node_genesis": seen, "chain_id": state.chain_id})))
+    .with_details(json!({"bound_genesis": bound, "node_genesis": seen, "chain_id": chain_id})))
 }

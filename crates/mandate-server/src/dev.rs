@@ -38,6 +38,8 @@ const MAX_FUND_ETH: u64 = 1_000_000;
 struct FundRequest {
     /// Ether, as a decimal (`"5"`, `"0.25"`).
     amount: String,
+    /// The chain (name or id); the daemon's only chain by default.
+    chain: Option<String>,
 }
 
 /// `POST /v1/wallets/{id}/dev/fund`, body `{"amount": "5"}` (ether): adds it to the
@@ -59,14 +61,15 @@ pub(crate) async fn fund(
             format!("amount must be more than 0 and at most {MAX_FUND_ETH} ETH"),
         ));
     }
-    let chain_id = state.chain.chain_id().await?;
+    let node = state.node(state.chain_of_request(request.chain.as_deref())?)?;
+    let chain_id = node.chain_id().await?;
     if !DEV_CHAIN_IDS.contains(&chain_id) {
         return Err(not_dev(format!("the node serves chain {chain_id}, not a local dev chain (31337 or 1337)")));
     }
     let address = wallet.address()?;
-    let before = state.chain.balance(address).await?;
+    let before = node.balance(address).await?;
     let after = before.saturating_add(amount);
-    let method = state.chain.dev_set_balance(address, after).await?.ok_or_else(|| {
+    let method = node.dev_set_balance(address, after).await?.ok_or_else(|| {
         not_dev(format!("the node (chain {chain_id}) answers neither anvil_setBalance nor hardhat_setBalance"))
     })?;
     let details = json!({"address": wallet.address, "amount_wei": amount.to_string(), "balance_wei": after.to_string(),

@@ -79,8 +79,9 @@ async fn execute(state: &Arc<AppState>, held: TxRecord) -> ApiResult<()> {
         .as_deref()
         .and_then(|fee| fee.parse().ok())
         .ok_or_else(|| ApiError::internal(format!("{}: no fee bound", held.id)))?;
-    let chain_nonce = state.chain.pending_nonce(from).await?;
-    let fees = state.chain.fees().await?;
+    let node = state.node(plan.chain_id)?;
+    let chain_nonce = node.pending_nonce(from).await?;
+    let fees = node.fees().await?;
     let store = state.store.clone();
     let (id, wallet_id) = (held.id.clone(), wallet.id.clone());
     let claim = blocking(move || {

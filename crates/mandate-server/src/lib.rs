@@ -75,8 +75,11 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// REST listen address.
     pub listen: String,
-    /// The EVM JSON-RPC endpoint (HTTPS unless local).
+    /// The EVM JSON-RPC endpoint (HTTPS unless local) of the default chain.
     pub rpc_url: String,
+    /// Further chains served (`--chain NAME=URL`): name and RPC URL. The chain ids are
+    /// read from the nodes; `rpc_url`'s chain is named `default`.
+    pub chains: Vec<(String, String)>,
     /// Also run a local cosigner process (development only).
     pub dev: bool,
     /// How long an owner may take to approve a held transaction (default 1 h).
@@ -285,7 +288,10 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         ));
     }
     let cosigner_addr = check_layout(&layout, config.dev)?;
-    let rpc = RpcClient::new(&config.rpc_url)?;
+    let mut nodes = vec![("default".to_string(), RpcClient::new(&config.rpc_url)?)];
+    for (name, url) in &config.chains {
+        nodes.push((name.clone(), RpcClient::new(url)?));
+    }
     let store = Arc::new(Store::open_with(&config.data_dir, config.database.as_ref())?);
     let master_hash = store
         .meta(MASTER_HASH)?
@@ -310,13 +316,17 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     };
     let _cosigner =
         if config.dev { Some(start_dev_cosigner(&layout, &cosigner_addr, config.log_format)?) } else { None };
-    let chain_id = rpc.chain_id().await?;
-    for wallet in store.wallets()? {
-        if wallet.chain_id != chain_id {
-            tracing::warn!("wallet {} is on chain {} but the node serves {chain_id}", wallet.id, wallet.chain_id);
-        }
+    let mut served = Vec::new();
+    for (name, rpc) in nodes {
+        let id = rpc.chain_id().await?;
+        dev::warn_other_genesis(&store, id, rpc.genesis_hash().await?, &config.data_dir)?;
+        let node: Arc<dyn Chain> = Arc::new(rpc);
+        served.push(state::ServedChain { name, id, node });
     }
-    dev::warn_other_genesis(&store, chain_id, rpc.genesis_hash().await?, &config.data_dir)?;
+    let (chain_id, rpc) = match served.first() {
+        Some(first) => (first.id, first.node.clone()),
+        None => return Err(ApiError::new(ErrorCode::InvalidInput, "no chain to serve")),
+    };
 
     let service_home = layout.home(Role::Service);
     let service = Arc::new(party::ServiceParty::open(&service_home, password.clone(), store.clone())?);
@@ -335,10 +345,11 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         listen_ip: local.ip(),
         allowed_hosts: config.allowed_hosts.clone(),
     };
-    let (state_store, chain): (Arc<Store>, Arc<dyn Chain>) = (store.clone(), Arc::new(rpc));
+    let state_store = store.clone();
     let state = Arc::new(
-        task::blocking(move || AppState::new(state_store, chain, chain_id, service, &password, app_config))
+        task::blocking(move || AppState::new(state_store, rpc, chain_id, service, &password, app_config))
             .await?
+            .with_chains(served)?
             .with_cosigner_addr(Some(cosigner_addr.clone())),
     );
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));
@@ -347,6 +358,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     println!(
         "{}",
         json!({"listening": local.to_string(), "chain_id": chain_id, "service_party": service_addr,
+               "chains": state.chains.iter().map(|c| json!({"name": c.name, "chain_id": c.id})).collect::<Vec<_>>(),
                "cosigner": cosigner_addr, "dev": config.dev})
     );
     let router = app(state.clone());

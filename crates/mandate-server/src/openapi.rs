@@ -766,13 +766,19 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
 
 /// Credentials, webhooks, the audit trail and the small answers.
 fn other_schemas(schemas: &mut Map<String, Value>) {
-    schemas.insert("Health".into(), object(json!({"status": exactly("ok"), "chain_id": count()}), &[]));
+    let chain = object(json!({"name": text(), "chain_id": count()}), &[]);
+    schemas.insert(
+        "Health".into(),
+        object(json!({"status": exactly("ok"), "chain_id": count(), "chains": array(chain)}), &[]),
+    );
     let check = json!({"type": "string", "description": "`ok`, or what is wrong"});
     schemas.insert(
         "Ready".into(),
         object(
             json!({"ready": {"type": "boolean"},
-                   "checks": object(json!({"database": check, "node": check, "cosigner": check}), &[])}),
+                   "checks": object(json!({"database": check, "node": check, "cosigner": check}), &[]),
+                   "chains": {"type": "object", "additionalProperties": check,
+                              "description": "each chain served, by name: `ok`, or what is wrong"}}),
             &[],
         ),
     );
@@ -885,6 +891,8 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
 
 /// The request bodies.
 fn request_schemas(schemas: &mut Map<String, Value>) {
+    let chain_field = json!({"type": ["string", "integer"],
+        "description": "the chain: its name on the daemon or its id (default: the daemon's only chain)"});
     let requests = json!({
         "CreateOperatorKey": {"type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {"name": {"type": "string", "maxLength": 64},
@@ -896,12 +904,13 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
                 "token": {"type": "string", "description": "ERC-20: a symbol the policy declares, or the contract address"},
                 "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "whole units (ether or token)"},
                 "amount_wei": {"type": "string", "pattern": "^[0-9]+$", "description": "native only"},
-                "amount_base": {"type": "string", "pattern": "^[0-9]+$", "description": "token base units"}}},
+                "amount_base": {"type": "string", "pattern": "^[0-9]+$", "description": "token base units"},
+                "chain": chain_field}},
         "ContractCall": {"type": "object", "required": ["to"], "additionalProperties": false,
             "properties": {"to": {"type": "string"}, "value": {"type": "string", "description": "ether"},
                 "value_wei": {"type": "string"}, "data": {"type": "string", "pattern": "^0x([0-9a-fA-F]{2})+$"},
                 "function": {"type": "string", "description": "e.g. swap(address,uint256,uint256)"},
-                "args": {"type": "array"}}},
+                "args": {"type": "array"}, "chain": chain_field}},
         "SignTypedData": {"type": "object", "required": ["typed_data"], "additionalProperties": false,
             "properties": {"typed_data": {"type": "object", "description": "eth_signTypedData_v4 JSON"}}},
         "SignMessage": {"type": "object", "additionalProperties": false,
@@ -912,7 +921,8 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
             "properties": {"type": {"enum": ["transfer", "contract_call", "sign"]}},
             "description": "type plus the fields of Transfer, ContractCall or a Sign* body"},
         "DevFund": {"type": "object", "required": ["amount"], "additionalProperties": false,
-            "properties": {"amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "ether"}}},
+            "properties": {"amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "ether"},
+                "chain": chain_field}},
         "RegisterWallet": {"type": "object", "required": ["name", "wallet_id"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "wallet_id": {"type": "string"}}},
         "CreateSession": {"type": "object", "required": ["wallet_id", "ttl_secs"], "additionalProperties": false,

@@ -58,6 +58,8 @@ pub(crate) struct TransferRequest {
     pub(crate) token: Option<String>,
     /// The amount.
     pub(crate) amount: AmountSpec,
+    /// The chain it names (a name or a chain id); `None`: the daemon's only chain.
+    pub(crate) chain: Option<String>,
 }
 
 /// A contract call request: `{"to", "value"|"value_wei"?, "data"}` or
@@ -70,6 +72,8 @@ pub(crate) struct CallRequest {
     pub(crate) value: U256,
     /// Calldata (encoded from `function` + `args` when given that way).
     pub(crate) data: Vec<u8>,
+    /// The chain it names (a name or a chain id); `None`: the daemon's only chain.
+    pub(crate) chain: Option<String>,
 }
 
 /// An off-chain signature request.
@@ -97,6 +101,17 @@ fn only_fields(map: &serde_json::Map<String, Value>, allowed: &[&str]) -> ApiRes
                 .with_details(json!({"field": key})))
         }
         None => Ok(()),
+    }
+}
+
+/// `"chain"`: a chain's name or id (a string, or a number), at most 64 characters.
+fn chain_field(map: &serde_json::Map<String, Value>) -> ApiResult<Option<String>> {
+    match map.get("chain") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.is_empty() && text.len() <= 64 => Ok(Some(text.clone())),
+        Some(Value::Number(number)) if number.is_u64() => Ok(Some(number.to_string())),
+        Some(_) => Err(ApiError::new(ErrorCode::InvalidJson, "chain: expected a chain name or chain id")
+            .with_details(json!({"field": "chain"}))),
     }
 }
 
@@ -176,7 +191,10 @@ impl TransferRequest {
             }
         };
         let to = {
-            only_fields(map, &["to", "amount", if token.is_some() { "amount_base" } else { "amount_wei" }, "token"])?;
+            only_fields(
+                map,
+                &["to", "amount", if token.is_some() { "amount_base" } else { "amount_wei" }, "token", "chain"],
+            )?;
             to_field(map)?
         };
         let amount = match &token {
@@ -187,7 +205,7 @@ impl TransferRequest {
         if token.is_none() {
             amount.resolve(18, "amount")?;
         }
-        Ok(TransferRequest { to, token, amount })
+        Ok(TransferRequest { to, token, amount, chain: chain_field(map)? })
     }
 }
 
@@ -199,7 +217,7 @@ impl CallRequest {
 
     pub(crate) fn from_value(value: &Value) -> ApiResult<Self> {
         let map = object(value)?;
-        only_fields(map, &["to", "value", "value_wei", "data", "function", "args"])?;
+        only_fields(map, &["to", "value", "value_wei", "data", "function", "args", "chain"])?;
         let to = to_field(map)?;
         let value = match amount_pair(map, "value", "value_wei", Some(18), false)? {
             None => U256::ZERO,
@@ -234,7 +252,7 @@ impl CallRequest {
         if data.len() > MAX_BODY_BYTES {
             return Err(ApiError::new(ErrorCode::InvalidCalldata, "data: too long"));
         }
-        Ok(CallRequest { to, value, data })
+        Ok(CallRequest { to, value, data, chain: chain_field(map)? })
     }
 }
 

@@ -21,8 +21,8 @@ use mandate_core::action::Asset;
 use mandate_core::policy::{Policy, RuleKind, Tier};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_store::{
-    AuditEntry, Broadcast, BroadcastKind, NewTransaction, OutboxEvent, ReserveOutcome, ReserveView, TxRecord, TxStatus,
-    WalletRecord,
+    AuditEntry, Broadcast, BroadcastKind, NewTransaction, NonceGap, OutboxEvent, ReserveOutcome, ReserveView, TxRecord,
+    TxStatus, WalletRecord,
 };
 use serde_json::json;
 
@@ -34,7 +34,7 @@ use crate::audit::audit_entry;
 use crate::context::{frozen_error, policy_of, refuse_if_frozen, same_chain};
 use crate::error::{ApiError, ApiResult};
 use crate::now;
-use crate::ports::SignFailure;
+use crate::ports::{Chain, SignFailure};
 use crate::state::AppState;
 use crate::task::blocking;
 use crate::webhooks::{self, Event};
@@ -46,6 +46,8 @@ const RESERVE_ATTEMPTS: u32 = 5;
 /// One transaction of one wallet on its way from a plan to a settled record.
 pub(crate) struct SendPipeline {
     state: Arc<AppState>,
+    /// The node of the plan's chain.
+    node: Arc<dyn Chain>,
     wallet: WalletRecord,
     from: Address,
     plan: TxPlan,
@@ -73,7 +75,8 @@ impl SendPipeline {
     /// A pipeline for `plan` from `wallet`, acting as `actor`.
     pub(crate) fn new(state: Arc<AppState>, wallet: WalletRecord, plan: TxPlan, actor: String) -> ApiResult<Self> {
         let from = wallet.address()?;
-        Ok(SendPipeline { state, wallet, from, plan, actor, agent_proof: None })
+        let node = state.node(plan.chain_id)?;
+        Ok(SendPipeline { state, node, wallet, from, plan, actor, agent_proof: None })
     }
 
     /// The same pipeline showing the cosigner an agent key's proof when it signs.
@@ -123,8 +126,10 @@ impl SendPipeline {
         pricing: Pricing,
         approval: Option<Vec<u8>>,
     ) -> ApiResult<TxRecord> {
-        let genesis = self.state.chain.genesis_hash().await.map_err(ApiError::from);
-        if let Err(error) = genesis.and_then(|genesis| same_chain(&self.state, &self.wallet, genesis)) {
+        let genesis = self.node.genesis_hash().await.map_err(ApiError::from);
+        if let Err(error) =
+            genesis.and_then(|genesis| same_chain(&self.state, &self.wallet, self.plan.chain_id, genesis))
+        {
             return Err(self.release(tx, error).await);
         }
         self.execute(tx, pricing, approval).await
@@ -155,9 +160,9 @@ impl SendPipeline {
     /// changed in between.
     async fn decide_and_reserve(&self, key: Option<String>, tx_id: &str, requested: AuditEntry) -> ApiResult<Reserved> {
         let state = &self.state;
-        let (chain_nonce, genesis) = tokio::join!(state.chain.pending_nonce(self.from), state.chain.genesis_hash());
+        let (chain_nonce, genesis) = tokio::join!(self.node.pending_nonce(self.from), self.node.genesis_hash());
         let chain_nonce = chain_nonce?;
-        same_chain(state, &self.wallet, genesis?)?;
+        same_chain(state, &self.wallet, self.plan.chain_id, genesis?)?;
         crate::timing::mark("chain");
         // An agent key's own policy narrows the wallet's (both must allow).
         let agent = Arc::new(agent_policy_of(state, &self.actor)?);
@@ -167,7 +172,10 @@ impl SendPipeline {
             let agent_simulates = agent.as_ref().as_ref().is_some_and(|a| a.policy.requires_simulation());
             let view = chain_view(state, policy.as_deref(), &action, self.from, &self.plan, agent_simulates).await?;
             let agent_view = match agent.as_ref() {
-                Some(a) => Some(ChainView { prices: prices(state, Some(&a.policy), &action).await, ..view.clone() }),
+                Some(a) => Some(ChainView {
+                    prices: prices(state, self.plan.chain_id, Some(&a.policy), &action).await,
+                    ..view.clone()
+                }),
                 None => None,
             };
             crate::timing::mark("chain");
@@ -189,23 +197,23 @@ impl SendPipeline {
                 usd_micro,
                 recipient: action.recipient(),
                 chain_nonce,
-                chain_id: state.chain_id,
+                chain_id: self.plan.chain_id,
                 gas_limit: view.fees.map(|(gas, _)| gas).unwrap_or_default(),
                 max_fee_per_gas: view.fees.map(|(_, fees)| held_fee_bound(fees.max_fee_per_gas)).unwrap_or_default(),
                 approval_ttl_secs: state.approval_ttl_secs,
                 requested: Some(requested.clone()),
             };
             let (store, actor) = (state.store.clone(), self.actor.clone());
-            let (decide_state, decide_view) = (state.clone(), view.clone());
+            let decide_view = view.clone();
             let (wallet_id, id) = (self.wallet.id.clone(), tx_id.to_string());
             let decide_agent = agent.clone();
             let outcome = blocking(move || {
                 let decide = |seen: &ReserveView| {
-                    let ctx = context(&decide_state, &decide_view, &seen.spends, seen.recipient_seen, decided_at);
+                    let ctx = context(&decide_view, &seen.spends, seen.recipient_seen, decided_at);
                     let decision = decide_transaction(policy.as_deref(), &action, &ctx, &decide_view);
                     match (decide_agent.as_ref(), agent_view.as_ref()) {
                         (Some(agent), Some(view)) => {
-                            let ctx = context(&decide_state, view, &seen.actor_spends, seen.recipient_seen, decided_at);
+                            let ctx = context(view, &seen.actor_spends, seen.recipient_seen, decided_at);
                             let own = decide_transaction(Some(&agent.policy), &action, &ctx, view);
                             narrow(decision, &agent.agent_id, own)
                         }
@@ -307,12 +315,6 @@ impl SendPipeline {
         use Failure::BeforeBroadcast;
         let (state, wallet) = (&self.state, &self.wallet);
         let nonce = tx.nonce.ok_or_else(|| BeforeBroadcast(ApiError::internal("no nonce was allocated")))?;
-        if wallet.chain_id != state.chain_id {
-            return Err(BeforeBroadcast(ApiError::new(
-                ErrorCode::ChainMismatch,
-                format!("the wallet is on chain {} but the node serves {}", wallet.chain_id, state.chain_id),
-            )));
-        }
         let Pricing { gas, max_fee_per_gas, max_priority_fee_per_gas } = pricing;
         if max_fee_per_gas > FEE_CAP_WEI {
             return Err(BeforeBroadcast(ApiError::new(
@@ -322,7 +324,7 @@ impl SendPipeline {
         }
         let plan = &self.plan;
         let unsigned = UnsignedTx::new(
-            wallet.chain_id,
+            plan.chain_id,
             nonce,
             plan.to,
             plan.value,
@@ -391,7 +393,7 @@ impl SendPipeline {
     /// when the node does not know its hash.
     async fn broadcast(&self, tx: &TxRecord, signed: Signed) -> Result<TxRecord, Failure> {
         use Failure::{BeforeBroadcast, Unknown};
-        let chain = &self.state.chain;
+        let chain = &self.node;
         let sent = chain.send_raw_transaction(&signed.raw).await;
         crate::timing::mark("broadcast");
         match sent {
@@ -488,18 +490,21 @@ impl SendPipeline {
         }
         for version in &versions {
             if let Ok(hash) = version.hash.parse::<B256>() {
-                if state.chain.receipt(hash).await?.is_some() {
+                if self.node.receipt(hash).await?.is_some() {
                     return Err(not_pending(format!("{} was mined already; its final status follows shortly", tx.id)));
                 }
             }
         }
-        let fees = state.chain.fees().await?;
+        let fees = self.node.fees().await?;
         let bump = |old: u128| old.saturating_mul(9).div_ceil(8).saturating_add(1);
         let priority = bump(latest.max_priority_fee_per_gas).max(fees.max_priority_fee_per_gas);
         let max_fee = bump(latest.max_fee_per_gas).max(fees.max_fee_per_gas).max(priority);
         let (plan, gas) = match kind {
             Replacement::SpeedUp => (self.plan.clone(), latest.gas),
-            Replacement::Cancel => (TxPlan { to: self.from, value: U256::ZERO, data: Vec::new() }, TRANSFER_GAS),
+            Replacement::Cancel => (
+                TxPlan { to: self.from, value: U256::ZERO, data: Vec::new(), chain_id: self.plan.chain_id },
+                TRANSFER_GAS,
+            ),
         };
         if max_fee > FEE_CAP_WEI {
             return Err(ApiError::new(
@@ -508,8 +513,7 @@ impl SendPipeline {
             ));
         }
         self.within_gas_caps(gas, max_fee)?;
-        let unsigned =
-            UnsignedTx::new(self.wallet.chain_id, nonce, plan.to, plan.value, gas, max_fee, priority, plan.data);
+        let unsigned = UnsignedTx::new(plan.chain_id, nonce, plan.to, plan.value, gas, max_fee, priority, plan.data);
         let approval = tx.approval.clone().map(String::into_bytes);
         // The spend was committed with the original; a replacement commits nothing new.
         let raw = self.threshold_sign(unsigned, approval, || Ok(())).await.map_err(|failure| failure.error)?;
@@ -541,10 +545,10 @@ impl SendPipeline {
         if !blocking(move || Ok(store.add_replacement(&id, &current, &signed, now(), entry)?)).await? {
             return Err(not_pending(format!("{} changed while the replacement was signed; look it up", tx.id)));
         }
-        match state.chain.send_raw_transaction(&raw).await {
+        match self.node.send_raw_transaction(&raw).await {
             Ok(_) => {}
             Err(ChainError::Rejected(message))
-                if matches!(state.chain.knows_transaction(keccak256(&raw)).await, Ok(false)) =>
+                if matches!(self.node.knows_transaction(keccak256(&raw)).await, Ok(false)) =>
             {
                 let (store, id, previous) = (state.store.clone(), tx.id.clone(), latest.hash.clone());
                 blocking(move || Ok(store.drop_replacement(&id, &new_hash, &previous)?)).await?;
@@ -641,19 +645,21 @@ pub(crate) enum Failure {
 /// Gas of a zero-value self-send.
 const TRANSFER_GAS: u64 = 21_000;
 
-/// Fills a freed `nonce` of `wallet_id` that strands transactions already broadcast
+/// Fills a freed nonce (`gap`) that strands transactions already broadcast
 /// (a send refused at signing, or released after a restart, below ones the node
 /// holds back): a zero-value self-send at that nonce, signed with the cosigner (whose
 /// limits apply: it costs only gas, under the daemon's fee cap). Moves no value, so
 /// the policy is not asked; audited as `transaction.nonce_fill`. Does nothing when a
 /// send took the nonce first or the chain has used it already.
-pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, wallet_id: &str, nonce: u64) -> ApiResult<()> {
+pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, gap: &NonceGap) -> ApiResult<()> {
+    let (wallet_id, nonce, chain_id) = (&gap.wallet_id, gap.nonce, gap.chain_id);
     let wallet = state.store.wallet(wallet_id)?.ok_or_else(|| ApiError::internal("nonce gap of an unknown wallet"))?;
     let from = wallet.address()?;
-    let (chain_nonce, fees) = tokio::join!(state.chain.pending_nonce(from), state.chain.fees());
+    let node = state.node(chain_id)?;
+    let (chain_nonce, fees) = tokio::join!(node.pending_nonce(from), node.fees());
     if chain_nonce? > nonce {
         // Used on chain already (a signature the cosigner finished alone was published).
-        return Ok(state.store.drop_free_nonce(wallet_id, nonce)?);
+        return Ok(state.store.drop_free_nonce(gap)?);
     }
     let fees = fees?;
     let id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
@@ -670,7 +676,7 @@ pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, wallet_id: &str, nonce
         usd_micro: None,
         recipient: None,
         chain_nonce: nonce,
-        chain_id: state.chain_id,
+        chain_id,
         gas_limit: TRANSFER_GAS,
         max_fee_per_gas: fees.max_fee_per_gas,
         approval_ttl_secs: 0,
@@ -686,7 +692,7 @@ pub(crate) async fn fill_nonce_gap(state: &Arc<AppState>, wallet_id: &str, nonce
     let Some(tx) = blocking(move || Ok(store.reserve_nonce_fill(request, nonce, now(), entry)?)).await? else {
         return Ok(());
     };
-    let plan = TxPlan { to: from, value: U256::ZERO, data: Vec::new() };
+    let plan = TxPlan { to: from, value: U256::ZERO, data: Vec::new(), chain_id };
     let pricing = Pricing {
         gas: TRANSFER_GAS,
         max_fee_per_gas: fees.max_fee_per_gas,

@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mandate_core::ErrorCode;
 use mandate_store::Store;
+use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 use crate::guard::{AllowedHosts, LoginLimiter};
@@ -25,11 +27,27 @@ pub struct AppConfig {
     pub allowed_hosts: Vec<String>,
 }
 
+/// A chain the daemon serves: its name (`--chain NAME=URL`), its id (read from the
+/// node) and the node.
+#[derive(Clone)]
+pub struct ServedChain {
+    /// The name requests may use for it (`"chain": "base"`).
+    pub name: String,
+    /// Its chain id, as the node reports it.
+    pub id: u64,
+    /// The node.
+    pub node: Arc<dyn Chain>,
+}
+
 /// The daemon's shared state.
 pub struct AppState {
     pub(crate) store: Arc<Store>,
+    /// The default chain's node (the first chain served; the only one, usually).
     pub(crate) chain: Arc<dyn Chain>,
+    /// The default chain's id.
     pub(crate) chain_id: u64,
+    /// Every chain served, the default first.
+    pub(crate) chains: Vec<ServedChain>,
     pub(crate) signer: Arc<dyn Signer>,
     pub(crate) admin_tokens: AdminTokens,
     pub(crate) master_hash: String,
@@ -46,7 +64,7 @@ pub struct AppState {
     /// Parsed policies by their hash (see `context::policy_of`).
     pub(crate) policies: std::sync::Mutex<std::collections::HashMap<String, Arc<mandate_core::policy::Policy>>>,
     /// The genesis hash each wallet is bound to (see `context::same_chain`).
-    pub(crate) wallet_genesis: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub(crate) wallet_genesis: std::sync::Mutex<std::collections::HashMap<(String, u64), String>>,
     /// Prometheus counters (`GET /metrics`).
     pub(crate) metrics: crate::metrics::Metrics,
     /// Where the cosigner listens, for the readiness check (`None`: not checked).
@@ -76,6 +94,7 @@ impl AppState {
         let sealer = crate::seal::open_sealer(&store, master_password)?;
         Ok(AppState {
             store,
+            chains: vec![ServedChain { name: "default".into(), id: chain_id, node: chain.clone() }],
             chain,
             chain_id,
             signer,
@@ -97,6 +116,66 @@ impl AppState {
 }
 
 impl AppState {
+    /// The state serving `chains` (the first is the default; its node replaces the one
+    /// given to [`AppState::new`]). Ids must differ.
+    pub fn with_chains(mut self, chains: Vec<ServedChain>) -> ApiResult<AppState> {
+        let first = chains
+            .first()
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "a daemon serves at least one chain"))?;
+        for (i, chain) in chains.iter().enumerate() {
+            if chains.iter().skip(i + 1).any(|other| other.id == chain.id || other.name == chain.name) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "chain {} ({}) is given twice: each --chain needs its own name and node",
+                        chain.name, chain.id
+                    ),
+                ));
+            }
+        }
+        self.chain = first.node.clone();
+        self.chain_id = first.id;
+        self.chains = chains;
+        Ok(self)
+    }
+
+    /// The node of chain `id`; `UNKNOWN_CHAIN` when the daemon does not serve it.
+    pub(crate) fn node(&self, id: u64) -> ApiResult<Arc<dyn Chain>> {
+        self.chains.iter().find(|chain| chain.id == id).map(|chain| chain.node.clone()).ok_or_else(|| self.unknown(id))
+    }
+
+    fn unknown(&self, asked: impl std::fmt::Display) -> ApiError {
+        let served: Vec<String> = self.chains.iter().map(|c| format!("{} ({})", c.name, c.id)).collect();
+        ApiError::new(
+            ErrorCode::UnknownChain,
+            format!("this daemon does not serve chain {asked}; it serves {}", served.join(", ")),
+        )
+        .with_details(
+            json!({"chain": asked.to_string(), "served": self.chains.iter().map(|c| c.id).collect::<Vec<_>>()}),
+        )
+    }
+
+    /// The chain a request names (`"chain"`: a name or a decimal chain id); without
+    /// one, the only chain served (`CHAIN_REQUIRED` when there are several).
+    pub(crate) fn chain_of_request(&self, named: Option<&str>) -> ApiResult<u64> {
+        match named {
+            Some(text) => self
+                .chains
+                .iter()
+                .find(|chain| chain.name == text || chain.id.to_string() == text)
+                .map(|chain| chain.id)
+                .ok_or_else(|| self.unknown(text)),
+            None if self.chains.len() == 1 => Ok(self.chain_id),
+            None => {
+                let served: Vec<String> = self.chains.iter().map(|c| format!("{} ({})", c.name, c.id)).collect();
+                Err(ApiError::new(
+                    ErrorCode::ChainRequired,
+                    format!("this daemon serves several chains: name one with \"chain\": {}", served.join(", ")),
+                ))
+            }
+        }
+    }
+
     /// The state with the cosigner's address for the readiness check (`/v1/ready`).
     pub fn with_cosigner_addr(mut self, addr: Option<String>) -> AppState {
         self.cosigner_addr = addr;

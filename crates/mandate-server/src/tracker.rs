@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use mandate_chain::ChainError;
-use mandate_store::{Broadcast, BroadcastKind, Store, TxRecord};
+use mandate_store::{Broadcast, BroadcastKind, NonceGap, Store, TxRecord};
 use serde_json::json;
 
 use crate::audit::audit_entry;
 use crate::error::ApiResult;
 use crate::now;
+use crate::ports::Chain;
 use crate::send::fill_nonce_gap;
 use crate::state::AppState;
 use crate::task::blocking;
@@ -72,7 +73,7 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
     // When each transaction was last checked for being known to the node.
     let mut checked: HashMap<String, Instant> = HashMap::new();
     // When each nonce gap was last tried: a fill that failed waits before the next try.
-    let mut tried: HashMap<(String, u64), Instant> = HashMap::new();
+    let mut tried: HashMap<NonceGap, Instant> = HashMap::new();
     let mut abandoned_checked = Instant::now();
     loop {
         tokio::time::sleep(POLL).await;
@@ -97,10 +98,12 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
             if hashes.is_empty() {
                 hashes.extend(tx.tx_hash.as_deref().and_then(|h| h.parse::<B256>().ok()));
             }
+            // The node of the transaction's chain (one the daemon no longer serves: skipped).
+            let Some(node) = tx.chain_id.and_then(|chain| state.node(chain).ok()) else { continue };
             let mut mined = None;
             let mut unreachable = false;
             for hash in &hashes {
-                match state.chain.receipt(*hash).await {
+                match node.receipt(*hash).await {
                     Ok(Some(receipt)) => {
                         mined = Some((*hash, receipt));
                         break;
@@ -121,7 +124,7 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
                     let since = checked.entry(tx.id.clone()).or_insert_with(Instant::now);
                     if since.elapsed() >= REBROADCAST_AFTER {
                         *since = Instant::now();
-                        rebroadcast_if_forgotten(&state, &tx, latest).await;
+                        rebroadcast_if_forgotten(&state, node.as_ref(), &tx, latest).await;
                     }
                 }
                 _ => {}
@@ -167,12 +170,12 @@ async fn record_receipt(
 
 /// Broadcasts the latest signed version again when the node knows none of them:
 /// the same bytes, hash, nonce and signature.
-async fn rebroadcast_if_forgotten(state: &Arc<AppState>, tx: &TxRecord, latest: &Broadcast) {
+async fn rebroadcast_if_forgotten(state: &Arc<AppState>, node: &dyn Chain, tx: &TxRecord, latest: &Broadcast) {
     let Ok(hash) = latest.hash.parse::<B256>() else { return };
-    if !matches!(state.chain.knows_transaction(hash).await, Ok(false)) {
+    if !matches!(node.knows_transaction(hash).await, Ok(false)) {
         return;
     }
-    match state.chain.send_raw_transaction(&latest.raw).await {
+    match node.send_raw_transaction(&latest.raw).await {
         Ok(_) => {}
         Err(ChainError::Rejected(message)) => {
             tracing::warn!("tracker: the node refused {} again: {message}", tx.id);
@@ -200,17 +203,22 @@ const FILL_RETRY: Duration = Duration::from_secs(30);
 
 /// Fills every freed nonce that strands broadcast transactions (not of a frozen
 /// wallet: its cosigner signs nothing, the gap waits for the unfreeze).
-async fn fill_gaps(state: &Arc<AppState>, tried: &mut HashMap<(String, u64), Instant>) {
+async fn fill_gaps(state: &Arc<AppState>, tried: &mut HashMap<NonceGap, Instant>) {
     let store = state.store.clone();
     let Ok(gaps) = blocking(move || Ok(store.stranding_gaps()?)).await else { return };
     tried.retain(|gap, at| gaps.contains(gap) && at.elapsed() < FILL_RETRY);
-    for (wallet, nonce) in gaps {
-        if tried.contains_key(&(wallet.clone(), nonce)) || !matches!(state.store.freeze_of(&wallet), Ok(None)) {
+    for gap in gaps {
+        if tried.contains_key(&gap) || !matches!(state.store.freeze_of(&gap.wallet_id), Ok(None)) {
             continue;
         }
-        tried.insert((wallet.clone(), nonce), Instant::now());
-        if let Err(error) = fill_nonce_gap(state, &wallet, nonce).await {
-            tracing::warn!("tracker: could not fill nonce {nonce} of {wallet}: {error}");
+        tried.insert(gap.clone(), Instant::now());
+        if let Err(error) = fill_nonce_gap(state, &gap).await {
+            tracing::warn!(
+                "tracker: could not fill nonce {} of {} on chain {}: {error}",
+                gap.nonce,
+                gap.wallet_id,
+                gap.chain_id
+            );
         }
     }
 }

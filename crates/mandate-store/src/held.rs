@@ -276,7 +276,9 @@ impl Store {
         if let Some(freeze) = Self::freeze_in(&tx, &current.wallet_id)? {
             return Ok(Claim::Frozen(freeze));
         }
-        let nonce = Self::allocate_nonce(&tx, &current.wallet_id, chain_nonce)?;
+        let chain =
+            current.chain_id.ok_or_else(|| StoreError::Corrupt(format!("held transaction {id} has no chain")))?;
+        let nonce = Self::allocate_nonce(&tx, &current.wallet_id, chain, chain_nonce)?;
         tx.execute(
             "UPDATE transactions SET status = 'reserved', nonce = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, i(nonce), i(now)],

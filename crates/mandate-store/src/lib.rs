@@ -24,8 +24,8 @@ pub use held::{Claim, OwnerRecord, Resolution};
 pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
-    Broadcast, BroadcastKind, FreezeRecord, NewTransaction, ReserveOutcome, ReserveView, SessionRecord, Store,
-    StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
+    Broadcast, BroadcastKind, FreezeRecord, NewTransaction, NonceGap, ReserveOutcome, ReserveView, SessionRecord,
+    Store, StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
 pub use units::AmountUnits;
 pub use webhooks::{Attempt, Delivery, WebhookRecord, DELIVERY_LEASE_SECS};

@@ -129,6 +129,26 @@ pub(crate) const SQLITE: &[&str] = &[
     "#, // 9: an agent's own policy (a document, from its signed registration), which
     // narrows the wallet's for that agent.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
+    // 10: several chains per daemon: nonces per (wallet, chain); every transaction and
+    // spend knows its chain (older rows: their wallet's).
+    r#"
+    UPDATE transactions SET chain_id = (SELECT w.chain_id FROM wallets w WHERE w.id = transactions.wallet_id)
+        WHERE chain_id IS NULL;
+    ALTER TABLE spends ADD COLUMN chain_id INTEGER;
+    UPDATE spends SET chain_id = (SELECT t.chain_id FROM transactions t WHERE t.id = spends.tx_id);
+    CREATE TABLE chain_nonces (
+        wallet_id TEXT NOT NULL, chain_id INTEGER NOT NULL, next_nonce INTEGER NOT NULL,
+        PRIMARY KEY (wallet_id, chain_id));
+    INSERT INTO chain_nonces (wallet_id, chain_id, next_nonce)
+        SELECT n.wallet_id, w.chain_id, n.next_nonce FROM nonces n JOIN wallets w ON w.id = n.wallet_id;
+    CREATE TABLE free_chain_nonces (
+        wallet_id TEXT NOT NULL, chain_id INTEGER NOT NULL, nonce INTEGER NOT NULL,
+        PRIMARY KEY (wallet_id, chain_id, nonce));
+    INSERT INTO free_chain_nonces (wallet_id, chain_id, nonce)
+        SELECT f.wallet_id, w.chain_id, f.nonce FROM free_nonces f JOIN wallets w ON w.id = f.wallet_id;
+    DROP TABLE nonces;
+    DROP TABLE free_nonces;
+    "#,
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -249,6 +269,26 @@ pub(crate) const POSTGRES: &[&str] = &[
         PRIMARY KEY (wallet_id, idempotency_key));
     "#, // 9: an agent's own policy.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
+    // 10: several chains per daemon: nonces per (wallet, chain); every transaction and
+    // spend knows its chain (older rows: their wallet's).
+    r#"
+    UPDATE transactions SET chain_id = (SELECT w.chain_id FROM wallets w WHERE w.id = transactions.wallet_id)
+        WHERE chain_id IS NULL;
+    ALTER TABLE spends ADD COLUMN chain_id BIGINT;
+    UPDATE spends SET chain_id = (SELECT t.chain_id FROM transactions t WHERE t.id = spends.tx_id);
+    CREATE TABLE chain_nonces (
+        wallet_id TEXT NOT NULL, chain_id BIGINT NOT NULL, next_nonce BIGINT NOT NULL,
+        PRIMARY KEY (wallet_id, chain_id));
+    INSERT INTO chain_nonces (wallet_id, chain_id, next_nonce)
+        SELECT n.wallet_id, w.chain_id, n.next_nonce FROM nonces n JOIN wallets w ON w.id = n.wallet_id;
+    CREATE TABLE free_chain_nonces (
+        wallet_id TEXT NOT NULL, chain_id BIGINT NOT NULL, nonce BIGINT NOT NULL,
+        PRIMARY KEY (wallet_id, chain_id, nonce));
+    INSERT INTO free_chain_nonces (wallet_id, chain_id, nonce)
+        SELECT f.wallet_id, w.chain_id, f.nonce FROM free_nonces f JOIN wallets w ON w.id = f.wallet_id;
+    DROP TABLE nonces;
+    DROP TABLE free_nonces;
+    "#,
 ];
 
 #[cfg(test)]

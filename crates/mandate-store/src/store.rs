@@ -288,6 +288,17 @@ fn as_text<S: serde::Serializer>(value: &u128, serializer: S) -> std::result::Re
     serializer.serialize_str(&value.to_string())
 }
 
+/// A freed nonce below transactions already broadcast (`Store::stranding_gaps`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NonceGap {
+    /// The wallet.
+    pub wallet_id: String,
+    /// The chain the nonce is on.
+    pub chain_id: u64,
+    /// The freed nonce.
+    pub nonce: u64,
+}
+
 /// A request to reserve.
 #[derive(Debug, Clone)]
 pub struct NewTransaction {
@@ -966,7 +977,7 @@ impl Store {
             Tier::Delay => (TxStatus::Delayed, None, None, Some(now + decision.delay_secs.unwrap_or(0))),
             Tier::Instant | Tier::Notify => (
                 TxStatus::Reserved,
-                Some(Self::allocate_nonce(&tx, &request.wallet_id, request.chain_nonce)?),
+                Some(Self::allocate_nonce(&tx, &request.wallet_id, request.chain_id, request.chain_nonce)?),
                 None,
                 None,
             ),
@@ -1001,8 +1012,8 @@ impl Store {
             ],
         )?;
         tx.execute(
-            "INSERT INTO spends (tx_id, wallet_id, at, value_wei, state, asset, amount, usd_micro)
-             VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7)",
+            "INSERT INTO spends (tx_id, wallet_id, at, value_wei, state, asset, amount, usd_micro, chain_id)
+             VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8)",
             params![
                 request.id,
                 request.wallet_id,
@@ -1010,7 +1021,8 @@ impl Store {
                 request.value.to_string(),
                 asset,
                 request.amount.to_string(),
-                request.usd_micro.map(|u| u.to_string())
+                request.usd_micro.map(|u| u.to_string()),
+                i(request.chain_id)
             ],
         )?;
         let record =
@@ -1071,20 +1083,27 @@ impl Store {
     }
 
     fn spends_since(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        let mut stmt =
-            conn.prepare("SELECT at, asset, amount, usd_micro FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
+        let mut stmt = conn
+            .prepare("SELECT at, asset, amount, usd_micro, chain_id FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
         let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
         let spends = stmt
             .query_map(params![wallet, i(since)], |r| {
-                Ok((u(r.get(0)?), r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+                Ok((
+                    u(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
             })?
             .map(|row| {
-                let (at, asset, amount, usd) = row?;
+                let (at, asset, amount, usd, chain) = row?;
                 Ok(Spend {
                     at,
                     asset: asset_from_text(&asset)?,
                     amount: number(&amount)?,
                     usd_micro: usd.as_deref().map(number).transpose()?,
+                    chain_id: chain.map(u),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -1094,7 +1113,7 @@ impl Store {
     /// The wallet's spends since `since`, and those of them `actor` requested.
     fn spends_with_actor(conn: &Conn<'_>, wallet: &str, actor: &str, since: u64) -> Result<(Vec<Spend>, Vec<Spend>)> {
         let mut stmt = conn.prepare(
-            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by FROM spends s
+            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id FROM spends s
              LEFT JOIN transactions t ON t.id = s.tx_id WHERE s.wallet_id = ?1 AND s.at >= ?2",
         )?;
         let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
@@ -1106,16 +1125,18 @@ impl Store {
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
         let (mut all, mut own) = (Vec::with_capacity(rows.len()), Vec::new());
-        for (at, asset, amount, usd, requested_by) in rows {
+        for (at, asset, amount, usd, requested_by, chain) in rows {
             let spend = Spend {
                 at,
                 asset: asset_from_text(&asset)?,
                 amount: number(&amount)?,
                 usd_micro: usd.as_deref().map(number).transpose()?,
+                chain_id: chain.map(u),
             };
             if requested_by.as_deref() == Some(actor) {
                 own.push(spend.clone());
@@ -1191,26 +1212,40 @@ impl Store {
         .collect()
     }
 
-    pub(crate) fn allocate_nonce(tx: &Conn<'_>, wallet: &str, chain_nonce: u64) -> Result<u64> {
+    /// The next nonce of `wallet` on `chain` (a freed one first), at least the chain's
+    /// own `chain_nonce`.
+    pub(crate) fn allocate_nonce(tx: &Conn<'_>, wallet: &str, chain: u64, chain_nonce: u64) -> Result<u64> {
         let free: Option<i64> = tx
             .query_row(
-                "SELECT MIN(nonce) FROM free_nonces WHERE wallet_id = ?1 AND nonce >= ?2",
-                params![wallet, i(chain_nonce)],
+                "SELECT MIN(nonce) FROM free_chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2 AND nonce >= ?3",
+                params![wallet, i(chain), i(chain_nonce)],
                 |r| r.get(0),
             )
             .optional()?
             .flatten();
-        tx.execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce < ?2", params![wallet, i(chain_nonce)])?;
+        tx.execute(
+            "DELETE FROM free_chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2 AND nonce < ?3",
+            params![wallet, i(chain), i(chain_nonce)],
+        )?;
         if let Some(nonce) = free {
-            tx.execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2", params![wallet, nonce])?;
+            tx.execute(
+                "DELETE FROM free_chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2 AND nonce = ?3",
+                params![wallet, i(chain), nonce],
+            )?;
             return Ok(u(nonce));
         }
-        let next: Option<i64> =
-            tx.query_row("SELECT next_nonce FROM nonces WHERE wallet_id = ?1", [wallet], |r| r.get(0)).optional()?;
+        let next: Option<i64> = tx
+            .query_row(
+                "SELECT next_nonce FROM chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2",
+                params![wallet, i(chain)],
+                |r| r.get(0),
+            )
+            .optional()?;
         let nonce = next.map(u).unwrap_or(0).max(chain_nonce);
         tx.execute(
-            "INSERT INTO nonces (wallet_id, next_nonce) VALUES (?1, ?2) ON CONFLICT(wallet_id) DO UPDATE SET next_nonce = ?2",
-            params![wallet, i(nonce + 1)],
+            "INSERT INTO chain_nonces (wallet_id, chain_id, next_nonce) VALUES (?1, ?2, ?3)
+             ON CONFLICT(wallet_id, chain_id) DO UPDATE SET next_nonce = ?3",
+            params![wallet, i(chain), i(nonce + 1)],
         )?;
         Ok(nonce)
     }
@@ -1379,29 +1414,32 @@ impl Store {
         // Immediate: the status read and the release are one step (on PostgreSQL every
         // write transaction holds the write lock from its start anyway).
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row: Option<(String, Option<i64>, String, i64)> = tx
-            .query_row("SELECT wallet_id, nonce, status, updated_at FROM transactions WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+        // wallet, nonce, status, when it became so, chain
+        type Row = (String, Option<i64>, String, i64, Option<i64>);
+        let row: Option<Row> = tx
+            .query_row(
+                "SELECT wallet_id, nonce, status, updated_at, chain_id FROM transactions WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
             .optional()?;
         if let Some(cutoff) = abandoned_before {
             match &row {
-                Some((_, _, status, reserved_at))
+                Some((_, _, status, reserved_at, _))
                     if status == TxStatus::Reserved.as_str()
                         && u64::try_from(*reserved_at).unwrap_or(u64::MAX) <= cutoff => {}
                 _ => return Ok(false),
             }
         }
-        let row = row.map(|(wallet, nonce, _, _)| (wallet, nonce));
         tx.execute("DELETE FROM spends WHERE tx_id = ?1 AND state = 'reserved'", [id])?;
         tx.execute(
             "UPDATE transactions SET status = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, error, i(now)],
         )?;
-        if let Some((wallet, Some(nonce))) = row {
+        if let Some((wallet, Some(nonce), _, _, Some(chain))) = row {
             tx.execute(
-                "INSERT INTO free_nonces (wallet_id, nonce) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![wallet, nonce],
+                "INSERT INTO free_chain_nonces (wallet_id, chain_id, nonce) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                params![wallet, chain, nonce],
             )?;
         }
         // The failure's webhook events go out with the release itself; an audit
@@ -1448,24 +1486,28 @@ impl Store {
         Ok(status)
     }
 
-    /// Freed nonces that strand broadcast transactions: `(wallet, nonce)` for every
-    /// free nonce below a `submitted` transaction of the same wallet. The node holds
-    /// those transactions back until the gap is filled.
-    pub fn stranding_gaps(&self) -> Result<Vec<(String, u64)>> {
+    /// Freed nonces that strand broadcast transactions: `(wallet, chain, nonce)` for
+    /// every free nonce below a `submitted` transaction of the same wallet on the same
+    /// chain. The node holds those transactions back until the gap is filled.
+    pub fn stranding_gaps(&self) -> Result<Vec<NonceGap>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare(
-            "SELECT f.wallet_id, f.nonce FROM free_nonces f WHERE EXISTS (
-                 SELECT 1 FROM transactions t WHERE t.wallet_id = f.wallet_id AND t.status = 'submitted'
-                 AND t.nonce > f.nonce) ORDER BY f.wallet_id, f.nonce",
+            "SELECT f.wallet_id, f.chain_id, f.nonce FROM free_chain_nonces f WHERE EXISTS (
+                 SELECT 1 FROM transactions t WHERE t.wallet_id = f.wallet_id AND t.chain_id = f.chain_id
+                 AND t.status = 'submitted' AND t.nonce > f.nonce) ORDER BY f.wallet_id, f.chain_id, f.nonce",
         )?;
-        let rows = stmt.query_map(params![], |r| Ok((r.get::<_, String>(0)?, u(r.get(1)?))))?;
+        let rows = stmt.query_map(params![], |r| {
+            Ok(NonceGap { wallet_id: r.get::<_, String>(0)?, chain_id: u(r.get(1)?), nonce: u(r.get(2)?) })
+        })?;
         rows.collect::<Result<Vec<_>>>()
     }
 
     /// Forgets a free nonce the chain has already used (nothing to fill).
-    pub fn drop_free_nonce(&self, wallet: &str, nonce: u64) -> Result<()> {
-        self.conn()?
-            .execute("DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2", params![wallet, i(nonce)])?;
+    pub fn drop_free_nonce(&self, gap: &NonceGap) -> Result<()> {
+        self.conn()?.execute(
+            "DELETE FROM free_chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2 AND nonce = ?3",
+            params![gap.wallet_id, i(gap.chain_id), i(gap.nonce)],
+        )?;
         Ok(())
     }
 
@@ -1482,8 +1524,8 @@ impl Store {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken = tx.execute(
-            "DELETE FROM free_nonces WHERE wallet_id = ?1 AND nonce = ?2",
-            params![request.wallet_id, i(nonce)],
+            "DELETE FROM free_chain_nonces WHERE wallet_id = ?1 AND chain_id = ?2 AND nonce = ?3",
+            params![request.wallet_id, i(request.chain_id), i(nonce)],
         )?;
         if taken == 0 {
             return Ok(None);

@@ -49,6 +49,11 @@ impl Anvil {
     /// Starts anvil on a free loopback port and waits (up to 20 s) until
     /// `eth_chainId` answers. Panics if the binary is missing (run `npm ci`).
     pub fn start() -> Anvil {
+        Anvil::start_with_chain_id(None)
+    }
+
+    /// Like [`Anvil::start`], serving chain `chain_id` when given (anvil's default is 31337).
+    pub fn start_with_chain_id(chain_id: Option<u64>) -> Anvil {
         let binary = anvil_binary();
         assert!(
             binary.is_file(),
@@ -60,6 +65,7 @@ impl Anvil {
             let port = crate::free_port();
             let child = Command::new(&binary)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(chain_id.map(|id| ["--chain-id".to_string(), id.to_string()]).into_iter().flatten())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -129,6 +129,11 @@ impl<'a> Evaluation<'a> {
         }
     }
 
+    /// Whether `spend` was made on the evaluated action's chain (unknown: yes).
+    fn same_chain(&self, spend: &Spend) -> bool {
+        spend.chain_id.is_none_or(|chain| chain == self.ctx.chain_id)
+    }
+
     /// The history up to now, oldest first (built once per evaluation).
     fn timeline(&mut self) -> &[&'a Spend] {
         let (history, now) = (self.ctx.history, self.ctx.now);
@@ -150,7 +155,7 @@ impl<'a> Evaluation<'a> {
             sums.push(U256::ZERO);
             for spend in timeline {
                 let value = match basis {
-                    Basis::Asset(asset) if spend.asset == asset => spend.amount,
+                    Basis::Asset(asset) if spend.asset == asset && self.same_chain(spend) => spend.amount,
                     Basis::Asset(_) => U256::ZERO,
                     Basis::Usd => match spend.usd_micro {
                         Some(usd) => usd,
@@ -188,10 +193,11 @@ impl<'a> Evaluation<'a> {
         // totals, and its oldest counted entry is the first that matches the basis.
         let now = self.ctx.now;
         let start = self.timeline().partition_point(|spend| spend.at.saturating_add(window_secs) <= now);
+        let chain_id = self.ctx.chain_id;
         let matches = |spend: &Spend| {
             !spend.amount.is_zero()
                 && match basis {
-                    Basis::Asset(asset) => spend.asset == asset,
+                    Basis::Asset(asset) => spend.asset == asset && spend.chain_id.is_none_or(|c| c == chain_id),
                     Basis::Usd => true,
                 }
         };

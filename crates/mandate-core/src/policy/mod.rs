@@ -344,6 +344,10 @@ pub struct Spend {
     pub amount: U256,
     /// Its USD value in micro-dollars when it was decided, if a price was known.
     pub usd_micro: Option<U256>,
+    /// The chain it was made on; `None`: the evaluated action's chain. A cap in an
+    /// asset counts only that chain's spends (ETH on one chain is not ETH on another);
+    /// a cap in USD and velocity count every chain's.
+    pub chain_id: Option<u64>,
 }
 
 /// Fees of a transaction, as the daemon would sign it.

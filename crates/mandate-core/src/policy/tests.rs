@@ -131,8 +131,13 @@ fn native_rules_deny_with_their_ids() {
     allowed(&ctx.eval(&p, &send(ALICE, "1")));
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "1.01"))), "cap");
     assert_eq!(denied_by(&ctx.eval(&p, &send(MALLORY, "0.1"))), "deny");
-    ctx.history =
-        vec![Spend { at: 10, asset: Asset::Native, amount: parse_units("2.5", 18).unwrap(), usd_micro: None }];
+    ctx.history = vec![Spend {
+        at: 10,
+        asset: Asset::Native,
+        amount: parse_units("2.5", 18).unwrap(),
+        usd_micro: None,
+        chain_id: None,
+    }];
     let d = ctx.eval(&p, &send(ALICE, "0.6"));
     assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("day", Some("3 ETH")));
     let budget = d.budgets.iter().find(|b| b.rule_id == "day").unwrap();
@@ -142,8 +147,8 @@ fn native_rules_deny_with_their_ids() {
     allowed(&ctx.eval(&p, &send(ALICE, "0.6")));
     ctx.now = 100;
     ctx.history = vec![
-        Spend { at: 90, asset: Asset::Native, amount: U256::from(1), usd_micro: None },
-        Spend { at: 95, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1), usd_micro: None },
+        Spend { at: 90, asset: Asset::Native, amount: U256::from(1), usd_micro: None, chain_id: None },
+        Spend { at: 95, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1), usd_micro: None, chain_id: None },
     ];
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "vel");
     ctx.history.clear();
@@ -164,8 +169,20 @@ fn token_caps_are_per_token() {
     assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("tst", Some("100 TST")));
     // Native spends do not count against the token window, token spends do.
     ctx.history = vec![
-        Spend { at: 900, asset: Asset::Native, amount: parse_units("0.9", 18).unwrap(), usd_micro: None },
-        Spend { at: 900, asset: Asset::Token(addr(TOKEN)), amount: parse_units("60", 6).unwrap(), usd_micro: None },
+        Spend {
+            at: 900,
+            asset: Asset::Native,
+            amount: parse_units("0.9", 18).unwrap(),
+            usd_micro: None,
+            chain_id: None,
+        },
+        Spend {
+            at: 900,
+            asset: Asset::Token(addr(TOKEN)),
+            amount: parse_units("60", 6).unwrap(),
+            usd_micro: None,
+            chain_id: None,
+        },
     ];
     allowed(&ctx.eval(&p, &token_send(ALICE, "90")));
     assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "90.5"))), "tst-day");
@@ -210,6 +227,7 @@ fn usd_caps_use_prices_and_refuse_stale_or_missing_ones() {
         asset: Asset::Token(addr(TOKEN)),
         amount: parse_units("400", 6).unwrap(),
         usd_micro: Some(parse_units("400", 6).unwrap()),
+        chain_id: None,
     }];
     allowed(&ctx.eval(&p, &token_send(ALICE, "400")));
     assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "400.01"))), "usd-day");
@@ -234,7 +252,7 @@ fn usd_rules_value_nothing_at_zero_and_refuse_unpriced_assets_for_good() {
     ))
     .unwrap();
     let mut ctx = Ctx::new(1_000);
-    ctx.history = vec![Spend { at: 990, asset: Asset::Native, amount: U256::ZERO, usd_micro: None }];
+    ctx.history = vec![Spend { at: 990, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None }];
     allowed(&ctx.eval(&p, &token_send(ALICE, "50")));
     // An asset without a price source is the policy's refusal (not retryable), not a stale price.
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
@@ -284,8 +302,20 @@ fn a_windowed_tier_counts_what_was_spent_so_splitting_does_not_dodge_it() {
     let mut ctx = Ctx::new(10_000);
     // 0.8 ETH an hour ago minus a minute, 0.5 ETH two hours ago (outside the window).
     ctx.history = vec![
-        Spend { at: 10_000 - 3540, asset: Asset::Native, amount: parse_units("0.8", 18).unwrap(), usd_micro: None },
-        Spend { at: 10_000 - 7200, asset: Asset::Native, amount: parse_units("0.5", 18).unwrap(), usd_micro: None },
+        Spend {
+            at: 10_000 - 3540,
+            asset: Asset::Native,
+            amount: parse_units("0.8", 18).unwrap(),
+            usd_micro: None,
+            chain_id: None,
+        },
+        Spend {
+            at: 10_000 - 7200,
+            asset: Asset::Native,
+            amount: parse_units("0.5", 18).unwrap(),
+            usd_micro: None,
+            chain_id: None,
+        },
     ];
     let tier = |p: &Policy, ctx: &Ctx, eth: &str| {
         let d = ctx.eval(p, &send(ALICE, eth));
@@ -607,7 +637,7 @@ proptest! {
                     Asset::Token(_) => ctx.prices[&asset],
                 };
                 let usd = usd_micro(U256::from(value), decimals, &quote);
-                ctx.history.push(Spend { at: ctx.now, asset, amount: U256::from(value), usd_micro: usd });
+                ctx.history.push(Spend { at: ctx.now, asset, amount: U256::from(value), usd_micro: usd, chain_id: None });
             }
             let native = |s: &Spend| if s.asset == Asset::Native { s.amount } else { U256::ZERO };
             let token = |s: &Spend| if s.asset == Asset::Native { U256::ZERO } else { s.amount };
@@ -1003,13 +1033,25 @@ fn a_window_whose_running_total_overflows_is_summed_directly() {
     let mut ctx = Ctx::new(10_000);
     let wei = |eth: &str| parse_units(eth, 18).unwrap();
     ctx.history = vec![
-        Spend { at: 1_000, asset: Asset::Native, amount: U256::MAX, usd_micro: Some(U256::MAX) },
+        Spend { at: 1_000, asset: Asset::Native, amount: U256::MAX, usd_micro: Some(U256::MAX), chain_id: None },
         // $50 when it was spent (0.1 ETH is $200 now): the recorded value counts.
-        Spend { at: 9_000, asset: Asset::Native, amount: wei("0.1"), usd_micro: Some(parse_units("50", 6).unwrap()) },
+        Spend {
+            at: 9_000,
+            asset: Asset::Native,
+            amount: wei("0.1"),
+            usd_micro: Some(parse_units("50", 6).unwrap()),
+            chain_id: None,
+        },
         // No recorded value: 0.05 ETH at today's $2000 is $100.
-        Spend { at: 9_500, asset: Asset::Native, amount: wei("0.05"), usd_micro: None },
+        Spend { at: 9_500, asset: Asset::Native, amount: wei("0.05"), usd_micro: None, chain_id: None },
         // A token spend counts in USD ($3 at $1) but not against the native window.
-        Spend { at: 9_600, asset: Asset::Token(addr(TOKEN)), amount: U256::from(3_000_000u64), usd_micro: None },
+        Spend {
+            at: 9_600,
+            asset: Asset::Token(addr(TOKEN)),
+            amount: U256::from(3_000_000u64),
+            usd_micro: None,
+            chain_id: None,
+        },
     ];
     let view = Context {
         now: ctx.now,
@@ -1037,11 +1079,11 @@ fn a_window_frees_up_when_its_oldest_counted_spend_leaves() {
     let mut ctx = Ctx::new(10_000);
     ctx.history = vec![
         // Outside the window.
-        Spend { at: 6_400, asset: Asset::Native, amount: U256::from(5u8), usd_micro: None },
+        Spend { at: 6_400, asset: Asset::Native, amount: U256::from(5u8), usd_micro: None, chain_id: None },
         // Moves nothing: not counted, frees nothing.
-        Spend { at: 8_000, asset: Asset::Native, amount: U256::ZERO, usd_micro: None },
-        Spend { at: 8_500, asset: Asset::Token(addr(TOKEN)), amount: U256::from(2u8), usd_micro: None },
-        Spend { at: 9_000, asset: Asset::Native, amount: U256::from(1u8), usd_micro: None },
+        Spend { at: 8_000, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None },
+        Spend { at: 8_500, asset: Asset::Token(addr(TOKEN)), amount: U256::from(2u8), usd_micro: None, chain_id: None },
+        Spend { at: 9_000, asset: Asset::Native, amount: U256::from(1u8), usd_micro: None, chain_id: None },
     ];
     let view = Context {
         now: ctx.now,
@@ -1137,8 +1179,13 @@ fn budgets_are_shown_in_their_unit() {
             {"id":"count","type":"velocity","window_secs":60,"max_count":4}]"#,
     );
     let mut ctx = Ctx::new(1_000);
-    ctx.history =
-        vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(500_000u64), usd_micro: None }];
+    ctx.history = vec![Spend {
+        at: 990,
+        asset: Asset::Token(addr(TOKEN)),
+        amount: U256::from(500_000u64),
+        usd_micro: None,
+        chain_id: None,
+    }];
     let shown: Vec<_> = budgets(&p, &view(&ctx))
         .iter()
         .map(|b| {
@@ -1175,8 +1222,13 @@ fn budgets_are_shown_in_their_unit() {
 fn future_spends_do_not_count_yet() {
     let p = policy(&format!(r#"[{CAP},{{"id":"day","type":"rolling_cap","window_secs":3600,"amount":"1"}}]"#));
     let mut ctx = Ctx::new(1_000);
-    ctx.history =
-        vec![Spend { at: 1_001, asset: Asset::Native, amount: parse_units("1", 18).unwrap(), usd_micro: None }];
+    ctx.history = vec![Spend {
+        at: 1_001,
+        asset: Asset::Native,
+        amount: parse_units("1", 18).unwrap(),
+        usd_micro: None,
+        chain_id: None,
+    }];
     allowed(&ctx.eval(&p, &send(ALICE, "1")));
     ctx.now = 1_001;
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.000001"))), "day");
@@ -1189,7 +1241,7 @@ fn velocity_counts_transactions_only_and_denies_at_the_count() {
            {{"id":"m","type":"personal_message","mode":"allow"}}]"#
     ));
     let mut ctx = Ctx::new(1_000);
-    let spend = |at: u64| Spend { at, asset: Asset::Native, amount: U256::ZERO, usd_micro: None };
+    let spend = |at: u64| Spend { at, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None };
     ctx.history = vec![spend(940), spend(950)];
     allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
     ctx.history.push(spend(990));
@@ -1257,8 +1309,13 @@ fn usd_rules_refuse_undeclared_tokens_and_overflowing_values() {
     let window = policy(
         r#"[{"id":"usd","type":"max_per_tx_usd","usd":"100"},{"id":"w","type":"rolling_cap_usd","window_secs":60,"usd":"100"}]"#,
     );
-    unpriced.history =
-        vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1u8), usd_micro: None }];
+    unpriced.history = vec![Spend {
+        at: 990,
+        asset: Asset::Token(addr(TOKEN)),
+        amount: U256::from(1u8),
+        usd_micro: None,
+        chain_id: None,
+    }];
     let d = unpriced.eval(&window, &send(ALICE, "0.001"));
     assert_eq!((denied_by(&d), d.code), ("w", Some(ErrorCode::PriceUnavailable)));
     assert!(d.reason.starts_with("cannot value an earlier spend"), "{d:?}");
@@ -1997,7 +2054,13 @@ fn each_basis_keeps_its_own_running_totals() {
     ));
     let mut ctx = Ctx::new(1_000);
     ctx.prices.clear();
-    ctx.history = vec![Spend { at: 990, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1u8), usd_micro: None }];
+    ctx.history = vec![Spend {
+        at: 990,
+        asset: Asset::Token(addr(TOKEN)),
+        amount: U256::from(1u8),
+        usd_micro: None,
+        chain_id: None,
+    }];
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
     assert_eq!((denied_by(&d), d.code), ("usd", Some(ErrorCode::PriceUnavailable)));
     assert!(d.reason.starts_with("cannot value an earlier spend"), "{d:?}");
@@ -2037,4 +2100,31 @@ fn a_condition_names_an_existing_argument() {
     let error = conditions_of("f(uint256 a, uint256 b)", r#"[{"arg":2,"op":"eq","value":"1"}]"#).unwrap_err();
     assert_eq!(error.message, "the function has 2 arguments");
     assert_eq!(conditions_of("f(uint256 a, uint256 b)", r#"[{"arg":"b","op":"eq","value":"1"}]"#).unwrap()[0].index, 1);
+}
+
+#[test]
+fn a_cap_in_an_asset_counts_its_own_chain_and_a_usd_cap_every_chain() {
+    let p = policy(
+        r#"[{"id":"cap","type":"max_per_tx","amount":"5"},
+            {"id":"eth-day","type":"rolling_cap","window_secs":86400,"amount":"1"},
+            {"id":"usd-day","type":"rolling_cap_usd","window_secs":86400,"usd":"3000"}]"#,
+    );
+    let mut ctx = Ctx::new(1_000);
+    // 0.9 ETH spent on another chain (8453) and 0.6 on this one (31337), each $2000 per ETH.
+    let spend = |eth: &str, chain| Spend {
+        at: 900,
+        asset: Asset::Native,
+        amount: parse_units(eth, 18).unwrap(),
+        usd_micro: Some(parse_units(eth, 18).unwrap() * U256::from(2000u64) / U256::from(1_000_000_000_000u64)),
+        chain_id: Some(chain),
+    };
+    ctx.history = vec![spend("0.9", 8453), spend("0.4", 31337)];
+    // This chain's ETH cap sees 0.4 of this chain only: 0.6 more fits, 0.61 does not.
+    allowed(&ctx.eval(&p, &send(ALICE, "0.2")));
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.61"))), "eth-day");
+    // The USD cap counts both chains: $2600 spent, $400 (0.2 ETH) left.
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.3"))), "usd-day");
+    // Spends of unknown chain (older records) count as this chain's.
+    ctx.history = vec![Spend { chain_id: None, ..spend("0.9", 1) }];
+    assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.2"))), "eth-day");
 }

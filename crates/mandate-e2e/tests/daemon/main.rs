@@ -14,6 +14,7 @@
 mod agents;
 mod approvals;
 mod audit;
+mod chains;
 mod compromise;
 mod dashboard;
 mod first_run;
@@ -377,6 +378,10 @@ impl Daemon {
         let master = self.master_file();
         let mut env = vec![("MANDATE_MASTER_PASSWORD_FILE", master.as_str())];
         env.extend(self.database.as_deref().map(|url| ("MANDATE_DATABASE_URL", url)));
+        // A line per request would bury the test output; a test that reads the log keeps them.
+        if self.stderr_log.is_none() {
+            env.push(("MANDATE_LOG_LEVEL", "warn"));
+        }
         let server = spawn_server_logging(bin(), &args, &env, self.stderr_log.as_deref());
         assert_eq!(server.banner["listening"], self.listen, "{}", server.banner);
         self.server = Some(server);
@@ -412,7 +417,11 @@ impl Daemon {
         ];
         args.extend(self.serve_args.iter().map(String::as_str));
         let master = data.join("master-password").display().to_string();
-        let env = [("MANDATE_MASTER_PASSWORD_FILE", master.as_str()), ("MANDATE_DATABASE_URL", database)];
+        let env = [
+            ("MANDATE_MASTER_PASSWORD_FILE", master.as_str()),
+            ("MANDATE_DATABASE_URL", database),
+            ("MANDATE_LOG_LEVEL", "warn"),
+        ];
         let server = spawn_server(bin(), &args, &env);
         assert_eq!(server.banner["listening"], listen, "{}", server.banner);
         let url = format!("http://{listen}");

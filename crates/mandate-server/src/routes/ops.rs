@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::auth::Principal;
 use crate::error::ApiResult;
@@ -47,11 +47,17 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
         Ok(_) => "ok".to_string(),
         Err(error) => error.code.as_str().to_string(),
     };
-    let node = match tokio::time::timeout(Duration::from_secs(3), state.chain.chain_id()).await {
-        Ok(Ok(id)) if id == state.chain_id => "ok".to_string(),
-        Ok(Ok(id)) => format!("serves chain {id}, not {}", state.chain_id),
-        Ok(Err(_)) | Err(_) => "unreachable".to_string(),
-    };
+    // Every chain served: `node` is "ok" when all are, else the first that is not.
+    let mut chains = serde_json::Map::new();
+    for chain in &state.chains {
+        let check = match tokio::time::timeout(Duration::from_secs(3), chain.node.chain_id()).await {
+            Ok(Ok(id)) if id == chain.id => "ok".to_string(),
+            Ok(Ok(id)) => format!("serves chain {id}, not {}", chain.id),
+            Ok(Err(_)) | Err(_) => "unreachable".to_string(),
+        };
+        chains.insert(chain.name.clone(), json!(check));
+    }
+    let node = chains.values().filter_map(Value::as_str).find(|check| *check != "ok").unwrap_or("ok").to_string();
     let cosigner = match &state.cosigner_addr {
         None => "not configured".to_string(),
         Some(addr) => {
@@ -64,6 +70,7 @@ pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Response {
     };
     let ready = database == "ok" && node == "ok" && cosigner != "unreachable";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({"ready": ready, "checks": {"database": database, "node": node, "cosigner": cosigner}});
+    let body = json!({"ready": ready, "checks": {"database": database, "node": node, "cosigner": cosigner},
+                      "chains": chains});
     (status, Json(body)).into_response()
 }

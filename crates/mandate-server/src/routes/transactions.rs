@@ -63,7 +63,8 @@ pub(crate) async fn contract_call(
     let wallet = wallet_for(&state, &principal, &id, "broadcast")?;
     let request = CallRequest::parse(&body_bytes(body)?)?;
     let key = idempotency_key(headers.get("idempotency-key"))?;
-    let plan = TxPlan { to: request.to, value: request.value, data: request.data };
+    let chain_id = state.chain_of_request(request.chain.as_deref())?;
+    let plan = TxPlan { to: request.to, value: request.value, data: request.data, chain_id };
     let proof = agent_proof(&state, agent.map(|Extension(agent)| agent))?;
     run_once(state, wallet, plan, principal.actor(), key, prelude.decoded(), proof).await
 }

@@ -100,9 +100,11 @@ pub(super) async fn show_wallet(
 #[derive(Deserialize)]
 pub(super) struct BalanceQuery {
     token: Option<String>,
+    chain: Option<String>,
 }
 
-/// `GET …/balance[?token=SYMBOL|0x…]`: native, or an ERC-20 balance read from the contract.
+/// `GET …/balance[?token=SYMBOL|0x…][&chain=NAME|ID]`: native, or an ERC-20 balance read
+/// from the contract, on the chain named (the daemon's only chain by default).
 pub(super) async fn balance(
     State(state): Shared,
     principal: Principal,
@@ -111,12 +113,14 @@ pub(super) async fn balance(
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let address = wallet.address()?;
+    let chain_id = state.chain_of_request(query.chain.as_deref())?;
+    let node = state.node(chain_id)?;
     let Some(token) = query.token.as_deref() else {
-        let wei = state.chain.balance(address).await?;
+        let wei = node.balance(address).await?;
         return Ok(Json(json!({
             "wallet_id": wallet.id,
             "address": wallet.address,
-            "chain_id": wallet.chain_id,
+            "chain_id": chain_id,
             "asset": "native",
             "balance_wei": wei.to_string(),
             "balance": format_units(wei, 18),
@@ -126,12 +130,12 @@ pub(super) async fn balance(
         return Err(ApiError::new(ErrorCode::UnknownToken, "token: expected a symbol or a contract address"));
     }
     let policy = policy_of(&state, &wallet.id)?;
-    let info = actions::token_info(&state, policy.as_deref(), token).await?;
-    let base = state.chain.erc20_balance(info.address, address).await?;
+    let info = actions::token_info(&state, chain_id, policy.as_deref(), token).await?;
+    let base = node.erc20_balance(info.address, address).await?;
     Ok(Json(json!({
         "wallet_id": wallet.id,
         "address": wallet.address,
-        "chain_id": wallet.chain_id,
+        "chain_id": chain_id,
         "asset": "token",
         "token": info.address.to_checksum(None),
         // Read from the contract: data, not a name the daemon vouches for.
@@ -211,7 +215,7 @@ pub(super) async fn set_policy(
     // Declared decimals must be the contract's: a policy that scales amounts wrongly
     // would cap the wrong amounts.
     for token in &policy.tokens {
-        let on_chain = actions::token_at(&state, token.address).await.map_err(|e| {
+        let on_chain = actions::token_at(&state, state.chain_id, token.address).await.map_err(|e| {
             ApiError::new(e.code, format!("$.tokens.{}: {}", token.symbol, e.message))
                 .with_details(json!({"path": format!("$.tokens.{}.address", token.symbol)}))
         })?;
