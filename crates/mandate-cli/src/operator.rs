@@ -58,6 +58,34 @@ pub(crate) enum WalletCommand {
     Balance {
         /// The wallet id (`wal_…`).
         id: String,
+        /// The chain (its name or id) when the daemon serves several.
+        #[arg(long)]
+        chain: Option<String>,
+    },
+    /// Subaccounts: wallets whose key is the main wallet's key derived at a child index
+    /// (own address, policy, caps and agents; no new DKG).
+    Subaccount {
+        #[command(subcommand)]
+        command: SubaccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SubaccountCommand {
+    /// Create a subaccount of a main wallet, at the next free child index.
+    Create {
+        /// The main wallet's id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// The subaccount's name (unique among wallets).
+        #[arg(long)]
+        name: String,
+    },
+    /// List a main wallet's subaccounts.
+    List {
+        /// The main wallet's id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
     },
 }
 
@@ -240,9 +268,36 @@ pub(crate) fn wallet(daemon: &DaemonArg, command: WalletCommand) -> CliResult<Re
             let id = wallet_id(&id)?;
             Ok(Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str()], &[])?.into())
         }
-        WalletCommand::Balance { id } => {
+        WalletCommand::Balance { id, chain } => {
             let id = wallet_id(&id)?;
-            Ok(Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str(), "balance"], &[])?.into())
+            let query: Vec<(&str, &str)> = chain.as_deref().map(|chain| ("chain", chain)).into_iter().collect();
+            Ok(Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str(), "balance"], &query)?.into())
+        }
+        WalletCommand::Subaccount { command: SubaccountCommand::Create { wallet, name } } => {
+            let id = wallet_id(&wallet)?;
+            let body = json!({"name": wallet_name(&name)?});
+            let created =
+                Daemon::login(&daemon.url)?.post(&["v1", "wallets", id.as_str(), "subaccounts"], Some(&body))?;
+            let text = format!(
+                "subaccount {} of {} (child key {}): {} {}",
+                field(&created, "name"),
+                field(&created, "parent_id"),
+                field(&created, "index"),
+                field(&created, "id"),
+                field(&created, "address"),
+            );
+            Ok(Report::with_text(created, text))
+        }
+        WalletCommand::Subaccount { command: SubaccountCommand::List { wallet } } => {
+            let id = wallet_id(&wallet)?;
+            let listed = Daemon::login(&daemon.url)?.get(&["v1", "wallets", id.as_str(), "subaccounts"], &[])?;
+            let text = list_text(
+                &listed,
+                "subaccounts",
+                "no subaccounts (create one with `mandate wallet subaccount create`)",
+                |sub| format!("{}  child {}", wallet_line(sub), field(sub, "index")),
+            );
+            Ok(Report::with_text(listed, text))
         }
     }
 }

@@ -27,4 +27,4 @@ pub mod protocol;
 
 pub use envelope::{Envelope, SessionId, Transport, ENVELOPE_VERSION};
 pub use error::{Culprit, MpcError, Result};
-pub use share::{EcdsaSig, KeyShare, PublicKeyInfo};
+pub use share::{EcdsaSig, KeyShare, PublicKeyInfo, HARDENED};

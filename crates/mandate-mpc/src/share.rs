@@ -11,6 +11,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{MpcError, Result};
 
+/// The first hardened BIP-32 child index: threshold shares derive only below it.
+pub const HARDENED: u32 = 1 << 31;
+
 /// The public side of a wallet key: safe to print, store and send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKeyInfo {
@@ -127,6 +130,23 @@ impl KeyShare {
             banned,
             public: self.public.clone(),
         }
+    }
+
+    /// The share of the wallet key's non-hardened child `index` (BIP-32 over the chain
+    /// code the DKG agreed on): what this party signs a subaccount's transactions
+    /// with. Its public key and address are the child's; the wallet id and bans stay.
+    pub fn derive_child(&self, index: u32) -> Result<KeyShare> {
+        if index >= HARDENED {
+            return Err(MpcError::InvalidInput(format!("child key {index} is hardened: only 0 to 2^31 - 1 derive")));
+        }
+        let failed = |e: dkls23::protocols::derivation::ErrorDeriv| {
+            MpcError::InvalidInput(format!("deriving child {index}: {}", e.description))
+        };
+        let party = self.party.derive_child(index, compute_eth_address).map_err(failed)?;
+        let package = self.package.derive_child(self.party.chain_code(), index).map_err(failed)?;
+        let mut child = KeyShare::new(self.wallet_id.clone(), self.role, party, package)?;
+        child.banned = self.banned.clone();
+        Ok(child)
     }
 
     /// Refuses a run that includes a banned party.

@@ -18,7 +18,7 @@ use mandate_core::decode::decode_call;
 use mandate_core::policy::{
     evaluate, Context, Decision, DenialKind, Fees, Policy, PriceQuote, SimulationOutcome, Tier, Verdict,
 };
-use mandate_core::{ErrorCode, WalletId};
+use mandate_core::ErrorCode;
 use mandate_store::WalletRecord;
 use serde_json::{json, Value};
 
@@ -583,11 +583,11 @@ async fn sign(
     if decision.verdict == Verdict::Deny {
         return Err(denial_error(&decision));
     }
-    let wallet_id: WalletId = wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+    let key = crate::context::signing_key(&state, &wallet)?;
     let signer = state.signer.clone();
     // A signature reserves nothing, so there is nothing to commit at its point of no return.
     let sig = blocking(move || {
-        signer.sign(&wallet_id, payload.encode(), digest, None, None, &mut || Ok(())).map_err(|failure| failure.error)
+        signer.sign(&key, payload.encode(), digest, None, None, &mut || Ok(())).map_err(|failure| failure.error)
     })
     .await?;
     let mut signature = Vec::with_capacity(65);

@@ -80,7 +80,9 @@ fn wallet_addresses(state: &AppState) -> ApiResult<Vec<Address>> {
 /// daemon's own wallets (registration refuses it; a wallet created later at the same
 /// address is not a practical event, but costs nothing to exclude) never counts.
 pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKey>> {
-    let mut keys = owner_keys(&state.store.owners(wallet)?);
+    // A subaccount's owners are its main wallet's.
+    let parent = state.store.subaccount_of(wallet)?.map(|(parent, _)| parent);
+    let mut keys = owner_keys(&state.store.owners(parent.as_deref().unwrap_or(wallet))?);
     if keys.iter().any(|key| matches!(key, OwnerKey::Evm(_))) {
         let wallets = wallet_addresses(state)?;
         keys.retain(|key| !is_own_wallet(key, &wallets));

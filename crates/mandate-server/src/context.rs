@@ -58,6 +58,16 @@ pub(crate) fn refuse_if_frozen(state: &AppState, wallet: &str) -> ApiResult<()> 
     }
 }
 
+/// The key that signs for `wallet`: its own, or for a subaccount its parent's key
+/// derived at the subaccount's child index.
+pub(crate) fn signing_key(state: &AppState, wallet: &WalletRecord) -> ApiResult<crate::ports::KeyRef> {
+    let parse = |id: &str| id.parse::<mandate_core::WalletId>().map_err(|_| ApiError::internal("stored wallet id"));
+    Ok(match state.store.subaccount_of(&wallet.id)? {
+        Some((parent, index)) => crate::ports::KeyRef { wallet: parse(&parent)?, child: Some(index) },
+        None => crate::ports::KeyRef { wallet: parse(&wallet.id)?, child: None },
+    })
+}
+
 /// Refuses to move `wallet`'s funds on a chain other than the one it was first used
 /// on: same chain id, different genesis (a restarted dev chain, a misconfigured RPC
 /// URL) means its balances and nonces are not there, and anything sent would wait

@@ -44,7 +44,7 @@ mod webhooks;
 pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};
 pub use mandate_store::DatabaseUrl;
-pub use ports::{Chain, ChainFuture, SignFailure, Signer};
+pub use ports::{Chain, ChainFuture, KeyRef, SignFailure, Signer};
 pub use provision::{database_url, fingerprint, init, pair, party_json, InitOptions, PairOptions};
 pub use state::{AppConfig, AppState};
 

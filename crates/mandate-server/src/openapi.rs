@@ -184,6 +184,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/wallets/{id}/owners"),
     ("get", "/v1/wallets/{id}/agents"),
     ("post", "/v1/wallets/{id}/agents"),
+    ("get", "/v1/wallets/{id}/subaccounts"),
+    ("post", "/v1/wallets/{id}/subaccounts"),
     ("post", "/v1/agents/{address}/revoke"),
     ("post", "/v1/wallets/{id}/owners"),
     ("get", "/v1/approvals"),
@@ -353,6 +355,18 @@ fn operation(method: &str, path: &str) -> Value {
             "none",
             Some("RegisterAgent"),
             &[("201", "AgentRegistered")],
+        ),
+        ("get", "/v1/wallets/{id}/subaccounts") => op(
+            "The main wallet's subaccounts, by child index",
+            "operator|agent:read",
+            None,
+            &[("200", "SubaccountList")],
+        ),
+        ("post", "/v1/wallets/{id}/subaccounts") => op(
+            "Create a subaccount: a wallet whose key is the main wallet's key derived at the next child index",
+            "operator",
+            Some("CreateSubaccount"),
+            &[("201", "Subaccount")],
         ),
         ("post", "/v1/agents/{address}/revoke") => {
             op("Revoke an agent key at once", "operator", None, &[("200", "AgentRevoked")])
@@ -538,6 +552,18 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
         ),
     );
     schemas.insert("AgentList".into(), object(json!({"agents": array(schema("Agent"))}), &[]));
+    schemas.insert(
+        "Subaccount".into(),
+        object(
+            json!({"id": text(), "name": text(), "address": address(), "chain_id": count(), "created_at": time(),
+                   "parent_id": text(), "index": count()}),
+            &[],
+        ),
+    );
+    schemas.insert(
+        "SubaccountList".into(),
+        object(json!({"wallet_id": text(), "subaccounts": array(schema("Subaccount"))}), &[]),
+    );
     schemas.insert("AgentRegistered".into(), object(json!({"agent": schema("Agent"), "replaced": array(text())}), &[]));
     schemas.insert(
         "AgentRevoked".into(),
@@ -923,6 +949,8 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
         "DevFund": {"type": "object", "required": ["amount"], "additionalProperties": false,
             "properties": {"amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "ether"},
                 "chain": chain_field}},
+        "CreateSubaccount": {"type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": {"type": "string", "maxLength": 64}}},
         "RegisterWallet": {"type": "object", "required": ["name", "wallet_id"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "wallet_id": {"type": "string"}}},
         "CreateSession": {"type": "object", "required": ["wallet_id", "ttl_secs"], "additionalProperties": false,

@@ -89,15 +89,16 @@ impl ServiceParty {
 impl crate::ports::Signer for ServiceParty {
     fn sign(
         &self,
-        wallet: &WalletId,
+        key: &crate::ports::KeyRef,
         payload: Vec<u8>,
         digest: [u8; 32],
         approval: Option<Vec<u8>>,
         agent: Option<Vec<u8>>,
         commit: &mut dyn FnMut() -> ApiResult<()>,
     ) -> Result<EcdsaSig, SignFailure> {
-        let share = self.share(wallet)?;
-        let plan = self.plan(wallet, Operation::Sign { payload, approval })?.with_agent(agent);
+        let share = self.share(&key.wallet)?;
+        let plan =
+            self.plan(&key.wallet, Operation::Sign { payload, approval })?.with_agent(agent).with_derivation(key.child);
         let mut committed = false;
         let mut hook = || {
             commit().map_err(|e| MpcError::Io(format!("committing the spend before the last message: {e}")))?;
@@ -132,6 +133,10 @@ impl crate::ports::Signer for ServiceParty {
 
     fn address(&self, wallet: &WalletId) -> ApiResult<String> {
         Ok(self.share(wallet)?.public().address.clone())
+    }
+
+    fn child_address(&self, wallet: &WalletId, child: u32) -> ApiResult<String> {
+        Ok(self.share(wallet)?.derive_child(child)?.public().address.clone())
     }
 }
 

@@ -130,7 +130,7 @@ pub trait Signer: Send + Sync + 'static {
     /// `committed: true`.
     fn sign(
         &self,
-        wallet: &WalletId,
+        key: &KeyRef,
         payload: Vec<u8>,
         digest: [u8; 32],
         approval: Option<Vec<u8>>,
@@ -143,6 +143,20 @@ pub trait Signer: Send + Sync + 'static {
 
     /// The wallet's address, from this party's own share (never from a request).
     fn address(&self, wallet: &WalletId) -> ApiResult<String>;
+
+    /// The address of the wallet key's non-hardened child `child` (a subaccount),
+    /// derived from this party's own share.
+    fn child_address(&self, wallet: &WalletId, child: u32) -> ApiResult<String>;
+}
+
+/// Which key signs: a wallet's own, or the child key of a subaccount (its parent's
+/// key derived at `child`; the derivation index is part of the signing plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRef {
+    /// The wallet whose shares sign (a subaccount's parent).
+    pub wallet: WalletId,
+    /// The child key, for a subaccount.
+    pub child: Option<u32>,
 }
 
 /// A signing run that failed, and whether it failed after this party's point of no

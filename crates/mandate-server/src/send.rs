@@ -19,7 +19,7 @@ use axum::Json;
 use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
 use mandate_core::policy::{Policy, RuleKind, Tier};
-use mandate_core::{ErrorCode, WalletId};
+use mandate_core::ErrorCode;
 use mandate_store::{
     AuditEntry, Broadcast, BroadcastKind, NewTransaction, NonceGap, OutboxEvent, ReserveOutcome, ReserveView, TxRecord,
     TxStatus, WalletRecord,
@@ -378,11 +378,11 @@ impl SendPipeline {
         approval: Option<Vec<u8>>,
         mut commit: impl FnMut() -> ApiResult<()> + Send + 'static,
     ) -> Result<Vec<u8>, SignFailure> {
-        let wallet_id: WalletId = self.wallet.id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
+        let key = crate::context::signing_key(&self.state, &self.wallet)?;
         let (signer, payload, digest) = (self.state.signer.clone(), unsigned.encode(), unsigned.signing_hash());
         let agent = self.agent_proof.clone();
         let started = std::time::Instant::now();
-        let sig = blocking(move || Ok(signer.sign(&wallet_id, payload, digest, approval, agent, &mut commit))).await?;
+        let sig = blocking(move || Ok(signer.sign(&key, payload, digest, approval, agent, &mut commit))).await?;
         let cosigner_answered = !matches!(&sig, Err(failure) if failure.error.code == ErrorCode::PeerUnavailable);
         self.state.metrics.signed(started.elapsed(), sig.is_ok(), cosigner_answered);
         let sig = sig?;

@@ -14,6 +14,7 @@ mod idempotency;
 mod migrations;
 mod operator_keys;
 mod store;
+mod subaccounts;
 mod units;
 mod webhooks;
 
@@ -27,6 +28,7 @@ pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, NonceGap, ReserveOutcome, ReserveView, SessionRecord,
     Store, StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
 };
+pub use subaccounts::SubaccountRecord;
 pub use units::AmountUnits;
 pub use webhooks::{Attempt, Delivery, WebhookRecord, DELIVERY_LEASE_SECS};
 

@@ -149,6 +149,12 @@ pub(crate) const SQLITE: &[&str] = &[
     DROP TABLE nonces;
     DROP TABLE free_nonces;
     "#,
+    // 11: subaccounts: wallets whose key is a child of a main wallet's key.
+    r#"
+    CREATE TABLE subaccounts (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), parent_id TEXT NOT NULL REFERENCES wallets(id),
+        child_index INTEGER NOT NULL, UNIQUE (parent_id, child_index));
+    "#,
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -288,6 +294,12 @@ pub(crate) const POSTGRES: &[&str] = &[
         SELECT f.wallet_id, w.chain_id, f.nonce FROM free_nonces f JOIN wallets w ON w.id = f.wallet_id;
     DROP TABLE nonces;
     DROP TABLE free_nonces;
+    "#,
+    // 11: subaccounts: wallets whose key is a child of a main wallet's key.
+    r#"
+    CREATE TABLE subaccounts (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), parent_id TEXT NOT NULL REFERENCES wallets(id),
+        child_index BIGINT NOT NULL, UNIQUE (parent_id, child_index));
     "#,
 ];
 

@@ -161,7 +161,7 @@ impl Default for FakeSigner {
 impl Signer for FakeSigner {
     fn sign(
         &self,
-        _: &WalletId,
+        _: &mandate_server::KeyRef,
         _: Vec<u8>,
         digest: [u8; 32],
         _: Option<Vec<u8>>,
@@ -199,5 +199,12 @@ impl Signer for FakeSigner {
 
     fn address(&self, _: &WalletId) -> ApiResult<String> {
         Ok(Address::from_public_key(self.key.verifying_key()).to_checksum(None))
+    }
+
+    /// The fake has one key: a child's address is derived by hashing, for listing
+    /// only (it cannot sign for it).
+    fn child_address(&self, wallet: &WalletId, child: u32) -> ApiResult<String> {
+        let seed = format!("{}/{child}", self.address(wallet)?);
+        Ok(Address::from_slice(&keccak256(seed.as_bytes())[12..]).to_checksum(None))
     }
 }

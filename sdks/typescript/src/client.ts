@@ -343,9 +343,9 @@ export class MandateClient {
   getWallet(wallet: string): Promise<ResponseOf<'getWallet'>> {
     return this.#call('getWallet', { id: wallet });
   }
-  /** `GET /v1/wallets/{id}/balance[?token=]`: native, or an ERC-20 by declared symbol or address. */
-  getBalance(wallet: string, options: { token?: string } = {}): Promise<ResponseOf<'getBalance'>> {
-    return this.#call('getBalance', { id: wallet }, { query: { token: options.token } });
+  /** `GET /v1/wallets/{id}/balance[?token=][&chain=]`: native, or an ERC-20 by declared symbol or address. */
+  getBalance(wallet: string, options: { token?: string; chain?: string } = {}): Promise<ResponseOf<'getBalance'>> {
+    return this.#call('getBalance', { id: wallet }, { query: { token: options.token, chain: options.chain } });
   }
   /** `PUT /v1/wallets/{id}/policy` with the policy document (docs/POLICY.md). */
   setPolicy(wallet: string, document: BodyOf<'setPolicy'>): Promise<ResponseOf<'setPolicy'>> {
@@ -498,6 +498,16 @@ export class MandateClient {
   /** `POST /v1/agents/{address}/revoke` (operator). */
   revokeAgent(address: string): Promise<ResponseOf<'revokeAgent'>> {
     return this.#call('revokeAgent', { address });
+  }
+
+  // ---- Subaccounts ----
+  /** `GET /v1/wallets/{id}/subaccounts`: the main wallet's subaccounts. */
+  listSubaccounts(wallet: string): Promise<ResponseOf<'listSubaccounts'>> {
+    return this.#call('listSubaccounts', { id: wallet });
+  }
+  /** `POST /v1/wallets/{id}/subaccounts` (operator): a subaccount at the next child key. */
+  createSubaccount(wallet: string, body: BodyOf<'createSubaccount'>): Promise<ResponseOf<'createSubaccount'>> {
+    return this.#call('createSubaccount', { id: wallet }, { body });
   }
 
   // ---- Audit ----

@@ -58,6 +58,8 @@ export const ROUTES = {
   ownerUnfreezeText: ['GET', '/v1/owner/wallets/{id}/unfreeze'],
   // Agent keys (docs/AGENTS.md)
   listAgents: ['GET', '/v1/wallets/{id}/agents'],
+  listSubaccounts: ['GET', '/v1/wallets/{id}/subaccounts'],
+  createSubaccount: ['POST', '/v1/wallets/{id}/subaccounts'],
   registerAgent: ['POST', '/v1/wallets/{id}/agents'],
   revokeAgent: ['POST', '/v1/agents/{address}/revoke'],
   // Audit

@@ -186,6 +186,10 @@ export type CreateSession = {
   wallet_id: string;
 };
 
+export type CreateSubaccount = {
+  name: string;
+};
+
 export type CreateWebhook = {
   events: (("approval.requested" | "approval.resolved" | "transaction.confirmed" | "transaction.failed" | "policy.denied" | "policy.notify" | "wallet.frozen" | "wallet.unfrozen")[]);
   /** https:// (http:// only to localhost) */
@@ -559,6 +563,22 @@ export type SignatureResult = {
   signature: string;
 };
 
+export type Subaccount = {
+  address: string;
+  chain_id: number;
+  /** unix seconds */
+  created_at: number;
+  id: string;
+  index: number;
+  name: string;
+  parent_id: string;
+};
+
+export type SubaccountList = {
+  subaccounts: Subaccount[];
+  wallet_id: string;
+};
+
 export type TokenBalance = {
   address: string;
   asset: "token";
@@ -920,6 +940,16 @@ export interface Operations {
   "POST /v1/wallets/{id}/sign-typed-data": {
     body: SignTypedData;
     response: SignatureResult;
+  };
+  /** The main wallet's subaccounts, by child index */
+  "GET /v1/wallets/{id}/subaccounts": {
+    body: never;
+    response: SubaccountList;
+  };
+  /** Create a subaccount: a wallet whose key is the main wallet's key derived at the next child index */
+  "POST /v1/wallets/{id}/subaccounts": {
+    body: CreateSubaccount;
+    response: Subaccount;
   };
   /** Transactions, newest first */
   "GET /v1/wallets/{id}/transactions": {

@@ -29,6 +29,7 @@ mod owner_view;
 mod policy;
 mod replicas;
 mod sessions;
+mod subaccounts;
 mod webhooks;
 
 use std::path::{Path, PathBuf};

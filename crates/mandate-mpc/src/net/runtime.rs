@@ -28,7 +28,7 @@ use crate::protocol::{self, RepairSide};
 use crate::share::{EcdsaSig, KeyShare};
 
 /// Version of the [`RunPlan`] format.
-pub const PLAN_VERSION: u8 = 3;
+pub const PLAN_VERSION: u8 = 4;
 
 /// What a run does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +97,11 @@ pub struct RunPlan {
     /// registration and the agent's signed request, opaque here; the cosigner
     /// verifies them itself before it signs.
     pub agent: Option<Vec<u8>>,
+    /// For a signing run: the child key of the wallet's key that signs (BIP-32
+    /// non-hardened derivation of every party's share, no new DKG): a subaccount.
+    /// Each party derives its own share's child; a party given another index than its
+    /// peers produces nothing that verifies.
+    pub derivation: Option<u32>,
 }
 
 /// The last audit record's sequence number and hash, as the service shows it.
@@ -125,6 +130,7 @@ impl RunPlan {
             authorization: None,
             audit_head: None,
             agent: None,
+            derivation: None,
         };
         plan.validate()?;
         Ok(plan)
@@ -139,6 +145,12 @@ impl RunPlan {
     /// The same plan carrying an agent's proof (see [`RunPlan::agent`]).
     pub fn with_agent(mut self, agent: Option<Vec<u8>>) -> Self {
         self.agent = agent;
+        self
+    }
+
+    /// The same plan signing with the wallet's child key `derivation` (a subaccount).
+    pub fn with_derivation(mut self, derivation: Option<u32>) -> Self {
+        self.derivation = derivation;
         self
     }
 
@@ -180,6 +192,16 @@ impl RunPlan {
         let coordinator = if self.participants.contains(&Role::Recovery) { Role::Recovery } else { Role::Service };
         if self.coordinator != coordinator {
             return Err(MpcError::InvalidParticipants(format!("{} may not coordinate this run", self.coordinator)));
+        }
+        match (self.derivation, &self.operation) {
+            (None, _) => {}
+            (Some(child), Operation::Sign { .. }) if child < crate::share::HARDENED => {}
+            (Some(child), Operation::Sign { .. }) => {
+                return Err(MpcError::InvalidInput(format!("child key {child} is hardened: only 0 to 2^31 - 1 derive")))
+            }
+            (Some(_), _) => {
+                return Err(MpcError::InvalidInput(format!("a {} run has no child key", self.operation_name())))
+            }
         }
         Ok(())
     }
@@ -327,7 +349,10 @@ pub fn execute<T: Transport>(
             .map(|share| RunOutput::Share(Box::new(share))),
         Operation::Sign { .. } => {
             let digest = digest.ok_or_else(|| MpcError::InvalidInput("no digest computed for signing".into()))?;
-            let sig = protocol::sign(transport, need_share()?, plan.session_id, &plan.participants, &digest, commit)?;
+            let share = need_share()?;
+            let child = plan.derivation.map(|index| share.derive_child(index)).transpose()?;
+            let share = child.as_ref().unwrap_or(share);
+            let sig = protocol::sign(transport, share, plan.session_id, &plan.participants, &digest, commit)?;
             Ok(RunOutput::Signature { sig, digest })
         }
         Operation::Refresh => {
@@ -829,6 +854,7 @@ mod tests {
                 authorization,
                 audit_head: Some(AuditHead { seq: sid[0].into(), hash: sid }),
                 agent: None,
+                derivation: (sid[1] % 3 == 0).then(|| u32::from_be_bytes([sid[2], sid[3], sid[4], sid[5]])),
             });
         prop_oneof![
             plan.prop_map(Control::Propose),
@@ -987,6 +1013,18 @@ mod tests {
         std::thread::sleep(Duration::from_millis(100));
         assert!(matches!(run(&freeze_plan(&wallet)), Ok(RunOutput::Noted)));
         assert_eq!(relay.connections(), 2, "a cut connection is replaced");
+    }
+
+    #[test]
+    fn only_a_signing_plan_names_a_child_key_and_never_a_hardened_one() {
+        use Role::*;
+        let sign = || Operation::Sign { payload: vec![1], approval: None };
+        let signing = plan(sign(), vec![Service, Cosigner]);
+        assert!(signing.clone().with_derivation(Some(5)).validate().is_ok());
+        assert!(signing.clone().with_derivation(Some(crate::HARDENED - 1)).validate().is_ok());
+        assert!(signing.with_derivation(Some(crate::HARDENED)).validate().is_err());
+        let refresh = plan(Operation::Refresh, vec![Service, Cosigner, Recovery]);
+        assert!(refresh.with_derivation(Some(0)).validate().is_err(), "a refresh moves the whole key tree");
     }
 
     #[test]

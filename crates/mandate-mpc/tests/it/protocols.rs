@@ -115,3 +115,31 @@ fn high_s_and_wrong_recovery_id_are_refused() {
     let wrong_id = mandate_mpc::EcdsaSig { recovery_id: sig.recovery_id ^ 1, ..sig };
     assert!(protocol::verify_signature(shares[0].public(), &digest, &wrong_id).is_err());
 }
+
+#[test]
+fn child_keys_derive_per_party_sign_together_and_survive_a_refresh() {
+    let (_, shares) = dkg_all();
+    // Every party derives child 7 by itself: one new address, the same for all.
+    let children: Vec<Arc<KeyShare>> = shares.iter().map(|s| Arc::new(s.derive_child(7).unwrap())).collect();
+    assert!(children.iter().all(|c| c.public() == children[0].public()));
+    assert_ne!(children[0].public(), shares[0].public(), "a child has its own key");
+    assert_ne!(shares[0].derive_child(8).unwrap().public(), children[0].public());
+    let digest: [u8; 32] = rand::random();
+    let sigs: Vec<_> =
+        sign_with(&[children[0].clone(), children[2].clone()], digest).into_iter().map(|r| r.unwrap()).collect();
+    protocol::verify_signature(children[0].public(), &digest, &sigs[0]).unwrap();
+    assert!(protocol::verify_signature(shares[0].public(), &digest, &sigs[0]).is_err(), "not the parent's key");
+    // Parties that derive different children produce no signature.
+    let other = Arc::new(shares[1].derive_child(8).unwrap());
+    assert!(sign_with(&[children[0].clone(), other], digest).iter().any(|r| r.is_err()));
+    // Hardened children are refused (no party holds the whole key).
+    assert!(shares[0].derive_child(mandate_mpc::HARDENED).is_err());
+    // After a refresh the same child index gives the same address.
+    let shares: Vec<Arc<KeyShare>> = shares.into_iter().map(Arc::new).collect();
+    let session = sid();
+    let refreshed: Vec<KeyShare> = run_all(&Role::ALL, move |role, mut t| {
+        let share = shares.iter().find(|s| s.role() == role).unwrap();
+        protocol::refresh(&mut t, share, session).unwrap()
+    });
+    assert_eq!(refreshed[0].derive_child(7).unwrap().public(), children[0].public());
+}

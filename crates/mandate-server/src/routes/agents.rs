@@ -26,6 +26,9 @@ use crate::request::{body_bytes, parse_json};
 use crate::state::AppState;
 use crate::task::blocking;
 
+/// Named agents a subaccount may have.
+const MAX_SUBACCOUNT_NAMED_AGENTS: usize = 2;
+
 /// The longest a session agent may live (it must expire).
 const SESSION_AGENT_MAX_SECS: u64 = 7 * 24 * 3600;
 /// The longest a named agent may live.
@@ -51,6 +54,12 @@ pub(crate) async fn register(
     if registration.wallet != wallet.id {
         return Err(ApiError::new(ErrorCode::InvalidInput, "registration.wallet is not this wallet"));
     }
+    // A subaccount has at most 2 named agents and no session agent (a main wallet 3 and 1).
+    let subaccount = state.store.subaccount_of(&wallet.id)?.is_some();
+    if subaccount && registration.name == SESSION_AGENT {
+        return Err(ApiError::new(ErrorCode::AgentLimitReached, "a subaccount has no session agent; name the agent"));
+    }
+    let max_named = if subaccount { MAX_SUBACCOUNT_NAMED_AGENTS } else { MAX_NAMED_AGENTS };
     let at = now();
     let longest = if registration.name == SESSION_AGENT { SESSION_AGENT_MAX_SECS } else { NAMED_AGENT_MAX_SECS };
     if registration.valid_until > at + longest {
@@ -91,7 +100,7 @@ pub(crate) async fn register(
     let text = serde_json::to_string(&registration).map_err(|e| ApiError::internal(e.to_string()))?;
     let (store, stored) = (state.store.clone(), record.clone());
     let signed = signature.to_string();
-    let outcome = blocking(move || Ok(store.register_agent(&stored, &text, &signed, MAX_NAMED_AGENTS, entry)?)).await?;
+    let outcome = blocking(move || Ok(store.register_agent(&stored, &text, &signed, max_named, entry)?)).await?;
     let replaced = outcome.map_err(|limit| {
         ApiError::new(
             ErrorCode::AgentLimitReached,

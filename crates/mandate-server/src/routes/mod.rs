@@ -6,6 +6,7 @@ mod admin;
 mod agents;
 mod ops;
 mod sessions;
+mod subaccounts;
 mod transactions;
 mod wallets;
 
@@ -49,6 +50,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/freeze", post(freeze::freeze_all))
         .route("/v1/wallets/{id}/owners", get(approvals::list_owners).post(approvals::add_owner))
         .route("/v1/wallets/{id}/agents", get(agents::list).post(agents::register))
+        .route("/v1/wallets/{id}/subaccounts", get(subaccounts::list).post(subaccounts::create))
         .route("/v1/agents/{address}/revoke", post(agents::revoke))
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", get(approvals::show))

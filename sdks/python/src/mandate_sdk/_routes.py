@@ -55,6 +55,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "owner_unfreeze_text": ("GET", "/v1/owner/wallets/{id}/unfreeze"),
     # Agent keys (docs/AGENTS.md)
     "list_agents": ("GET", "/v1/wallets/{id}/agents"),
+    "list_subaccounts": ("GET", "/v1/wallets/{id}/subaccounts"),
+    "create_subaccount": ("POST", "/v1/wallets/{id}/subaccounts"),
     "register_agent": ("POST", "/v1/wallets/{id}/agents"),
     "revoke_agent": ("POST", "/v1/agents/{address}/revoke"),
     # Audit

@@ -120,6 +120,10 @@ CreateSession = TypedDict('CreateSession', {
     'wallet_id': str,
 })
 
+CreateSubaccount = TypedDict('CreateSubaccount', {
+    'name': str,
+})
+
 CreateWebhook = TypedDict('CreateWebhook', {
     'events': List[Literal['approval.requested', 'approval.resolved', 'transaction.confirmed', 'transaction.failed', 'policy.denied', 'policy.notify', 'wallet.frozen', 'wallet.unfrozen']],
     'url': str,
@@ -410,6 +414,21 @@ SignatureResult = TypedDict('SignatureResult', {
     'signature': str,
 })
 
+Subaccount = TypedDict('Subaccount', {
+    'address': str,
+    'chain_id': int,
+    'created_at': int,
+    'id': str,
+    'index': int,
+    'name': str,
+    'parent_id': str,
+})
+
+SubaccountList = TypedDict('SubaccountList', {
+    'subaccounts': List['Subaccount'],
+    'wallet_id': str,
+})
+
 TokenBalance = TypedDict('TokenBalance', {
     'address': str,
     'asset': Literal['token'],
@@ -579,6 +598,8 @@ OPERATIONS = frozenset({
     ('POST', '/v1/wallets/{id}/sign-hash'),
     ('POST', '/v1/wallets/{id}/sign-message'),
     ('POST', '/v1/wallets/{id}/sign-typed-data'),
+    ('GET', '/v1/wallets/{id}/subaccounts'),
+    ('POST', '/v1/wallets/{id}/subaccounts'),
     ('GET', '/v1/wallets/{id}/transactions'),
     ('POST', '/v1/wallets/{id}/transactions'),
     ('POST', '/v1/wallets/{id}/transactions/dry-run'),

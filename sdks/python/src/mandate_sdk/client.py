@@ -125,9 +125,9 @@ class _Routes:
     def get_wallet(self, wallet: str):
         return self._call("get_wallet", {"id": wallet})
 
-    def get_balance(self, wallet: str, token: str | None = None):
-        """Native, or an ERC-20 by declared symbol or contract address."""
-        return self._call("get_balance", {"id": wallet}, query={"token": token})
+    def get_balance(self, wallet: str, token: str | None = None, chain: str | None = None):
+        """Native, or an ERC-20 by declared symbol or contract address; `chain` names one of several."""
+        return self._call("get_balance", {"id": wallet}, query={"token": token, "chain": chain})
 
     def set_policy(self, wallet: str, document: Mapping[str, Any]):
         """``PUT /v1/wallets/{id}/policy`` with the policy document (docs/POLICY.md)."""
@@ -250,6 +250,14 @@ class _Routes:
 
     def revoke_agent(self, address: str):
         return self._call("revoke_agent", {"address": address})
+
+    # ---- Subaccounts ----
+    def list_subaccounts(self, wallet: str):
+        return self._call("list_subaccounts", {"id": wallet})
+
+    def create_subaccount(self, wallet: str, name: str):
+        """A subaccount of the main wallet, at the next child key (operator)."""
+        return self._call("create_subaccount", {"id": wallet}, body={"name": name})
 
     # ---- Audit ----
     def audit_verify(self, anchor_seq: int | None = None, anchor_hash: str | None = None):
