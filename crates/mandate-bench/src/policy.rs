@@ -104,6 +104,7 @@ pub fn policy(iterations: usize, history_len: usize) -> CliResult {
             amount: U256::from(1_000u64),
             usd_micro: Some(U256::from(1u64)),
             chain_id: None,
+            x402: false,
         })
         .collect();
     let prices: BTreeMap<Asset, PriceQuote> = BTreeMap::new();

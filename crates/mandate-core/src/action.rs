@@ -98,6 +98,19 @@ pub enum Action {
         /// The hash.
         hash: B256,
     },
+    /// An x402 payment: an EIP-3009 `transferWithAuthorization` of `amount` of `token`
+    /// to `to`, asked for by the resource at `host`. Caps count it like a token
+    /// transfer; only an `x402` rule naming the host permits it.
+    X402Payment {
+        /// The resource's host (lower case, without port).
+        host: String,
+        /// Token contract.
+        token: Address,
+        /// Who is paid.
+        to: Address,
+        /// Amount in the token's base units.
+        amount: U256,
+    },
 }
 
 impl Action {
@@ -111,6 +124,7 @@ impl Action {
             Action::TypedData(_) => "typed_data",
             Action::PersonalMessage { .. } => "personal_message",
             Action::RawHash { .. } => "raw_hash",
+            Action::X402Payment { .. } => "x402_payment",
         }
     }
 
@@ -119,7 +133,9 @@ impl Action {
     pub fn outflow(&self) -> Option<(Asset, U256)> {
         match self {
             Action::NativeTransfer { value, .. } => Some((Asset::Native, *value)),
-            Action::TokenTransfer { token, amount, .. } => Some((Asset::Token(*token), *amount)),
+            Action::TokenTransfer { token, amount, .. } | Action::X402Payment { token, amount, .. } => {
+                Some((Asset::Token(*token), *amount))
+            }
             Action::ContractCall { value, .. } if !value.is_zero() => Some((Asset::Native, *value)),
             _ => None,
         }
@@ -128,7 +144,9 @@ impl Action {
     /// Who receives the outflow: the transfer's recipient, or the called contract.
     pub fn recipient(&self) -> Option<Address> {
         match self {
-            Action::NativeTransfer { to, .. } | Action::TokenTransfer { to, .. } => Some(*to),
+            Action::NativeTransfer { to, .. } | Action::TokenTransfer { to, .. } | Action::X402Payment { to, .. } => {
+                Some(*to)
+            }
             Action::ContractCall { to, value, .. } if !value.is_zero() => Some(*to),
             _ => None,
         }

@@ -190,6 +190,11 @@ error_codes! {
     ChainMismatch => ("CHAIN_MISMATCH", Validation, false),
     /// A request names a chain the daemon does not serve (`--chain`).
     UnknownChain => ("UNKNOWN_CHAIN", Validation, false),
+    /// An x402 resource's payment request is unusable: not x402 version 2, no `exact`
+    /// scheme on a chain the daemon serves, a malformed header, a URL refused.
+    X402Invalid => ("X402_INVALID", Validation, false),
+    /// The x402 resource server refused the signed payment or did not settle it.
+    X402PaymentFailed => ("X402_PAYMENT_FAILED", Conflict, false),
     /// The daemon serves several chains and the request names none.
     ChainRequired => ("CHAIN_REQUIRED", Validation, false),
     /// `dev fund` on a node that is not a local development chain (chain id 31337 or
@@ -307,6 +312,10 @@ impl ErrorCode {
             ChainRejected | GasEstimationFailed => "check the transaction (balance, recipient, amount)",
             ChainMismatch | InsecureUrl => "fix the daemon's --rpc-url",
             UnknownChain | ChainRequired => "name one of the chains the daemon serves (GET /v1/health lists them)",
+            X402Invalid => "check the URL: the resource must ask for an x402 v2 `exact` payment on a served chain",
+            X402PaymentFailed => {
+                "see the message; the authorization may still settle until it expires (the spend counts)"
+            }
             NotADevChain => {
                 "fund the wallet with a real transfer: dev fund works only on a local anvil or hardhat chain"
             }

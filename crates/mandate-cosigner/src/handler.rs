@@ -155,7 +155,14 @@ impl CosignerHandler {
         // Exhaustive on purpose: a new payload kind must decide its cosigner check here.
         let tx = match &payload {
             SignPayload::Transaction(tx) => tx,
-            SignPayload::TypedData(_) => return off_chain(&payload, limits.allow_typed_data, "allow_typed_data"),
+            SignPayload::TypedData(text) => {
+                let typed: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| Refusal::new(ErrorCode::InvalidTypedData, format!("typed data: {e}")))?;
+                return match mandate_chain::x402::Authorization::of_typed_data(&typed) {
+                    Some(authorization) => self.authorize_x402(plan, limits, &payload, authorization),
+                    None => off_chain(&payload, limits.allow_typed_data, "allow_typed_data"),
+                };
+            }
             SignPayload::PersonalMessage(message) if mandate_chain::approval::is_owner_text(message) => {
                 return Err(Refusal::new(
                     ErrorCode::ReservedMessage,
@@ -288,6 +295,55 @@ impl CosignerHandler {
             plan.wallet_id
         );
         Ok(())
+    }
+
+    /// An x402 payment (an EIP-3009 authorization): allowed for the wallet, on an
+    /// allowed chain, valid at most an hour, within `x402_max_base`, and each
+    /// authorization (payer, nonce) signed once.
+    fn authorize_x402(
+        &self,
+        plan: &RunPlan,
+        limits: &WalletLimits,
+        payload: &SignPayload,
+        authorization: Result<
+            (mandate_chain::x402::Authorization, alloy_primitives::Address, u64),
+            mandate_chain::x402::X402Error,
+        >,
+    ) -> std::result::Result<[u8; 32], Refusal> {
+        let refused = |why: String| Refusal::new(ErrorCode::CosignerPayloadRefused, why);
+        let (authorization, token, chain) = authorization.map_err(|e| refused(e.to_string()))?;
+        if !limits.allow_x402 {
+            return Err(refused(format!("x402 payments are refused: allow_x402 is off for {}", plan.wallet_id)));
+        }
+        if limits.chains.as_ref().is_some_and(|chains| !chains.contains(&chain)) {
+            return Err(Refusal::new(
+                ErrorCode::CosignerChainRefused,
+                format!("chain {chain} is not among the chains limits.toml allows for {}", plan.wallet_id),
+            ));
+        }
+        let now = (self.clock)();
+        if authorization.valid_before > now + 3600 {
+            return Err(refused("an x402 authorization valid for more than an hour".into()));
+        }
+        if let Some(max) = limits.x402_max_base.filter(|max| authorization.value > *max) {
+            return Err(refused(format!(
+                "an x402 payment of {} base units of {token} is above x402_max_base {max}",
+                authorization.value
+            )));
+        }
+        let item = format!("x402:{}:{:#x}", authorization.from, authorization.nonce);
+        self.notices.use_approval(plan.wallet_id.as_str(), &item, authorization.valid_before, now).map_err(
+            |refusal| match refusal.code {
+                ErrorCode::CosignerApprovalInvalid => refused("this x402 authorization was signed already".into()),
+                _ => refusal,
+            },
+        )?;
+        tracing::info!(
+            "cosigner: x402 payment of {} base units of {token} for {}",
+            authorization.value,
+            plan.wallet_id
+        );
+        payload.digest().map_err(refusal)
     }
 
     /// A freeze notice from the daemon: recorded, refused by every later signing run.
@@ -661,6 +717,51 @@ mod tests {
         )
         .unwrap();
         assert_eq!(handler.authorize(&plan).unwrap_err().code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn x402_authorizations_are_decoded_limited_and_signed_once() {
+        use mandate_chain::x402::Authorization;
+        let now = DAY * 86_400 + 5;
+        let authorization = |value: u64, valid_for: u64, nonce: u8| Authorization {
+            from: Address::repeat_byte(1),
+            to: Address::repeat_byte(2),
+            value: U256::from(value),
+            valid_after: 0,
+            valid_before: now + valid_for,
+            nonce: alloy_primitives::B256::repeat_byte(nonce),
+        };
+        let typed = |auth: &Authorization| {
+            let requirement = mandate_chain::x402::Requirement {
+                chain_id: 1,
+                amount: auth.value,
+                asset: Address::repeat_byte(3),
+                pay_to: auth.to,
+                max_timeout_seconds: 300,
+                token_name: "Test USD".into(),
+                token_version: "1".into(),
+                raw: serde_json::Value::Null,
+            };
+            SignPayload::TypedData(auth.typed_data(&requirement).to_string())
+        };
+        // Off by default, even with typed data allowed.
+        let (_dir, default) =
+            handler(Role::Cosigner, &DEFAULT_LIMITS.replace("# allow_typed_data = false", "allow_typed_data = true"));
+        let refusal = sign(&default, &typed(&authorization(10, 300, 1))).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::CosignerPayloadRefused, "{}", refusal.message);
+        let limits = DEFAULT_LIMITS.replace(
+            "# allow_x402 = false\n# x402_max_base = \"1000000\"",
+            "allow_x402 = true\nx402_max_base = \"1000\"",
+        );
+        assert_ne!(limits, DEFAULT_LIMITS);
+        let (_dir, cosigner) = handler(Role::Cosigner, &limits);
+        let once = typed(&authorization(10, 300, 1));
+        sign(&cosigner, &once).unwrap();
+        let again = sign(&cosigner, &once).unwrap_err();
+        assert!(again.message.contains("signed already"), "{}", again.message);
+        assert!(sign(&cosigner, &typed(&authorization(1_001, 300, 2))).unwrap_err().message.contains("x402_max_base"));
+        assert!(sign(&cosigner, &typed(&authorization(10, 7_200, 3))).unwrap_err().message.contains("an hour"));
+        sign(&cosigner, &typed(&authorization(1_000, 3_600, 4))).unwrap();
     }
 
     #[test]

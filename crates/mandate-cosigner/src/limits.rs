@@ -58,6 +58,14 @@ pub struct WalletLimits {
     /// daily maximum is counted per chain.
     #[serde(default)]
     pub chains: Option<Vec<u64>>,
+    /// Allow x402 payments: EIP-3009 `TransferWithAuthorization` signatures, decoded
+    /// here (each authorization once, valid at most an hour, on an allowed chain).
+    /// Off by default.
+    #[serde(default)]
+    pub allow_x402: bool,
+    /// The largest x402 payment, in the token's base units. Unset: no such check.
+    #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
+    pub x402_max_base: Option<U256>,
 }
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
@@ -128,6 +136,11 @@ allow_calldata = false
 # The same for the cost plus the wallet's last 24 hours on the chain (splitting does not dodge it):
 # approval_above_24h = "2000000000000000000"
 # owners = ["ed25519:<hex public key from mandate owner keygen>", "evm:0x..."]
+
+# x402 payments (EIP-3009 TransferWithAuthorization), off unless switched on; at most
+# x402_max_base token base units each when set.
+# allow_x402 = false
+# x402_max_base = "1000000"
 
 # Chains transactions may be signed for (the daily maximum counts per chain).
 # Unset: any chain. Example: mainnet and Base only.

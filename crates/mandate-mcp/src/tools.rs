@@ -121,6 +121,15 @@ pub const TOOLS: &[ToolSpec] = &[
                       transaction id and status; poll get_transaction. Pass an idempotency_key to make a retry safe.",
     },
     ToolSpec {
+        name: "pay_x402",
+        access: Access::Band(Band::Broadcast),
+        read_only: false,
+        description: "Fetch an http(s) URL that may answer 402 Payment Required (x402): the daemon pays its x402 \
+                      `exact` price in the token it asks for, if the policy's x402 rule names the host and the \
+                      payment fits the caps, and returns the resource and the settlement. A free URL is returned \
+                      without paying. Requires confirm: true. Pass an idempotency_key to make a retry safe.",
+    },
+    ToolSpec {
         name: "speed_up_transaction",
         access: Access::Band(Band::Broadcast),
         read_only: false,
@@ -207,6 +216,14 @@ impl ToolSpec {
             }
             "send_transfer" => (Value::Object(merge(&transfer, &send_extra)), &["to", "amount", "confirm"]),
             "send_contract_call" => (Value::Object(merge(&call, &send_extra)), &["to", "confirm"]),
+            "pay_x402" => (
+                Value::Object(merge(
+                    &json!({"url": {"type": "string", "maxLength": 2048, "description": "the resource, https:// (http:// on localhost)"},
+                            "chain": {"type": "string", "maxLength": 64, "description": "the chain's name or id, when the daemon serves several"}}),
+                    &send_extra,
+                )),
+                &["url", "confirm"],
+            ),
             "speed_up_transaction" | "cancel_transaction" => (
                 json!({"id": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$", "description": "the transaction id, tx_…"},
                        "confirm": {"type": "boolean", "const": true, "description": "must be true: you intend this"}}),
@@ -379,6 +396,22 @@ pub(crate) fn rest_call(tool: &str, args: &Map<String, Value>, wallet: &str) -> 
             RestCall::get(format!("{base}/transactions?limit={limit}"))
         }
         "get_transaction" => RestCall::get(format!("/v1/transactions/{}", transaction_id(fields(args, &["id"])?)?)),
+        "pay_x402" => {
+            let args = fields(args, &["url", "chain", "confirm", "idempotency_key"])?;
+            confirmed(args)?;
+            let mut body = Map::new();
+            let url = required(args, "url")?;
+            if url.len() > 2048 {
+                return Err(invalid("url", "url: at most 2048 characters"));
+            }
+            body.insert("url".into(), json!(url));
+            if let Some(chain) = text(args, "chain")? {
+                body.insert("chain".into(), json!(chain_text(chain)?));
+            }
+            let mut call = RestCall::post(format!("{base}/x402/pay"), Value::Object(body));
+            call.idempotency_key = idempotency(args)?;
+            call
+        }
         "speed_up_transaction" | "cancel_transaction" => {
             let args = fields(args, &["id", "confirm"])?;
             let id = transaction_id(args)?;
@@ -563,6 +596,15 @@ pub(crate) fn summary(tool: &str, result: &Value) -> String {
             moves(if at(result, &["transaction"]).is_object() { at(result, &["transaction"]) } else { result })
         ),
         "freeze_wallet" => format!("Wallet {} is frozen; nothing more will be signed.", field(&["wallet_id"])),
+        "pay_x402" if at(result, &["paid"]) == &json!(true) => format!(
+            "Paid {} {} to {} (settlement {}); the resource answered {}.",
+            field(&["settlement", "amount"]),
+            field(&["settlement", "token_symbol"]),
+            field(&["settlement", "pay_to"]),
+            field(&["settlement", "transaction"]),
+            field(&["status"])
+        ),
+        "pay_x402" => format!("Nothing was paid; the resource answered {}.", field(&["status"])),
         _ => "Done.".into(),
     }
 }
@@ -641,7 +683,7 @@ mod tests {
         );
         assert_eq!(tool_names(Some(Band::Prepare), false).len(), 8);
         assert_eq!(tool_names(Some(Band::Sign), false).len(), 10);
-        assert_eq!(tool_names(Some(Band::Broadcast), false).len(), 14);
+        assert_eq!(tool_names(Some(Band::Broadcast), false).len(), 15);
         assert!(tool_names(Some(Band::Read), true).contains(&"freeze_wallet"));
         assert!(!tool_names(Some(Band::Broadcast), false).contains(&"freeze_wallet"));
         assert_eq!(tool_names(None, true), ["freeze_wallet"]);

@@ -269,7 +269,7 @@ pub(crate) fn context<'a>(
 /// Off-chain signatures are not queued: an allowed signature in the delay or
 /// approval tier is refused (nothing signed) with a code that says which tier it
 /// needs. (Transactions in those tiers are held; see `approvals` and `executor`.)
-fn hold_tiers(mut decision: Decision) -> Decision {
+pub(crate) fn hold_tiers(mut decision: Decision) -> Decision {
     if decision.verdict == Verdict::Allow && decision.tier >= Tier::Delay {
         let (code, what) = match decision.tier {
             Tier::Approval => (ErrorCode::ApprovalRequired, "an owner's approval"),

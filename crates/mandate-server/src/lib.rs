@@ -40,6 +40,7 @@ mod timing;
 mod tokens;
 mod tracker;
 mod webhooks;
+mod x402;
 
 pub use auth::OPERATOR_KEY_PREFIX;
 pub use error::{ApiError, ApiResult};

@@ -186,6 +186,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/agents"),
     ("get", "/v1/wallets/{id}/subaccounts"),
     ("post", "/v1/wallets/{id}/subaccounts"),
+    ("post", "/v1/wallets/{id}/x402/pay"),
     ("post", "/v1/agents/{address}/revoke"),
     ("post", "/v1/wallets/{id}/owners"),
     ("get", "/v1/approvals"),
@@ -367,6 +368,12 @@ fn operation(method: &str, path: &str) -> Value {
             "operator",
             Some("CreateSubaccount"),
             &[("201", "Subaccount")],
+        ),
+        ("post", "/v1/wallets/{id}/x402/pay") => op(
+            "Fetch a URL and pay its x402 `exact` requirement under the mandate (docs/API.md, \"x402\")",
+            "operator|agent:broadcast",
+            Some("X402Pay"),
+            &[("200", "X402Paid")],
         ),
         ("post", "/v1/agents/{address}/revoke") => {
             op("Revoke an agent key at once", "operator", None, &[("200", "AgentRevoked")])
@@ -559,6 +566,17 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
                    "parent_id": text(), "index": count()}),
             &[],
         ),
+    );
+    schemas.insert(
+        "X402Paid".into(),
+        json!({"type": "object", "required": ["paid"],
+               "description": "paid: the resource's status, content_type, body, the payment record and the settlement; not paid (the URL asked for no payment, or an idempotent replay): the resource's answer or the earlier payment",
+               "properties": {"paid": {"type": "boolean"}, "replayed": {"type": "boolean"}, "status": count(),
+                              "content_type": text_or_null(), "body": {},
+                              "payment": schema("Transaction"),
+                              "settlement": object(json!({"transaction": text(), "chain_id": count(), "amount": text(),
+                                                          "amount_base": digits(), "token": address(),
+                                                          "token_symbol": text(), "pay_to": address()}), &[])}}),
     );
     schemas.insert(
         "SubaccountList".into(),
@@ -948,6 +966,9 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
             "description": "type plus the fields of Transfer, ContractCall or a Sign* body"},
         "DevFund": {"type": "object", "required": ["amount"], "additionalProperties": false,
             "properties": {"amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "description": "ether"},
+                "chain": chain_field}},
+        "X402Pay": {"type": "object", "required": ["url"], "additionalProperties": false,
+            "properties": {"url": {"type": "string", "description": "https:// (http:// for localhost only)"},
                 "chain": chain_field}},
         "CreateSubaccount": {"type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {"name": {"type": "string", "maxLength": 64}}},

@@ -26,7 +26,7 @@ pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, NonceGap, ReserveOutcome, ReserveView, SessionRecord,
-    Store, StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord,
+    Store, StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord, X402_KIND,
 };
 pub use subaccounts::SubaccountRecord;
 pub use units::AmountUnits;

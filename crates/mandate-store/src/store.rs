@@ -288,6 +288,10 @@ fn as_text<S: serde::Serializer>(value: &u128, serializer: S) -> std::result::Re
     serializer.serialize_str(&value.to_string())
 }
 
+/// The `kind` of an x402 payment's record: an off-chain EIP-3009 authorization the
+/// resource's facilitator settles; reserved without a nonce.
+pub const X402_KIND: &str = "x402_payment";
+
 /// A freed nonce below transactions already broadcast (`Store::stranding_gaps`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NonceGap {
@@ -975,6 +979,8 @@ impl Store {
         let (status, nonce, expires_at, execute_after) = match decision.tier {
             Tier::Approval => (TxStatus::PendingApproval, None, Some(now + request.approval_ttl_secs), None),
             Tier::Delay => (TxStatus::Delayed, None, None, Some(now + decision.delay_secs.unwrap_or(0))),
+            // An x402 payment is an off-chain authorization: the wallet sends no transaction.
+            Tier::Instant | Tier::Notify if request.kind == X402_KIND => (TxStatus::Reserved, None, None, None),
             Tier::Instant | Tier::Notify => (
                 TxStatus::Reserved,
                 Some(Self::allocate_nonce(&tx, &request.wallet_id, request.chain_id, request.chain_nonce)?),
@@ -1083,37 +1089,13 @@ impl Store {
     }
 
     fn spends_since(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        let mut stmt = conn
-            .prepare("SELECT at, asset, amount, usd_micro, chain_id FROM spends WHERE wallet_id = ?1 AND at >= ?2")?;
-        let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
-        let spends = stmt
-            .query_map(params![wallet, i(since)], |r| {
-                Ok((
-                    u(r.get(0)?),
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            })?
-            .map(|row| {
-                let (at, asset, amount, usd, chain) = row?;
-                Ok(Spend {
-                    at,
-                    asset: asset_from_text(&asset)?,
-                    amount: number(&amount)?,
-                    usd_micro: usd.as_deref().map(number).transpose()?,
-                    chain_id: chain.map(u),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(spends)
+        Ok(Self::spends_with_actor(conn, wallet, "", since)?.0)
     }
 
     /// The wallet's spends since `since`, and those of them `actor` requested.
     fn spends_with_actor(conn: &Conn<'_>, wallet: &str, actor: &str, since: u64) -> Result<(Vec<Spend>, Vec<Spend>)> {
         let mut stmt = conn.prepare(
-            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id FROM spends s
+            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id, t.kind FROM spends s
              LEFT JOIN transactions t ON t.id = s.tx_id WHERE s.wallet_id = ?1 AND s.at >= ?2",
         )?;
         let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
@@ -1126,19 +1108,21 @@ impl Store {
                     r.get::<_, Option<String>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
         let (mut all, mut own) = (Vec::with_capacity(rows.len()), Vec::new());
-        for (at, asset, amount, usd, requested_by, chain) in rows {
+        for (at, asset, amount, usd, requested_by, chain, kind) in rows {
             let spend = Spend {
                 at,
                 asset: asset_from_text(&asset)?,
                 amount: number(&amount)?,
                 usd_micro: usd.as_deref().map(number).transpose()?,
                 chain_id: chain.map(u),
+                x402: kind.as_deref() == Some(X402_KIND),
             };
-            if requested_by.as_deref() == Some(actor) {
+            if !actor.is_empty() && requested_by.as_deref() == Some(actor) {
                 own.push(spend.clone());
             }
             all.push(spend);
@@ -1271,6 +1255,27 @@ impl Store {
             )));
         }
         Self::insert_broadcast(&tx, id, signed)?;
+        Self::append_audit(&tx, &self.audit_path, entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An x402 payment was settled by the resource's facilitator in transaction
+    /// `settlement` (its hash): the record becomes `submitted` with that hash, so the
+    /// receipt tracker confirms it like any transaction, and the spend is committed.
+    /// Only a payment still `reserved`.
+    pub fn mark_x402_settled(&self, id: &str, settlement: &str, now: u64, entry: AuditEntry) -> Result<()> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE spends SET state = 'committed' WHERE tx_id = ?1", [id])?;
+        let held = tx.execute(
+            "UPDATE transactions SET status = 'submitted', tx_hash = ?2, updated_at = ?3
+             WHERE id = ?1 AND status = 'reserved' AND kind = ?4",
+            params![id, settlement, i(now), X402_KIND],
+        )?;
+        if held != 1 {
+            return Err(StoreError::Conflict(format!("x402 payment {id} is no longer reserved")));
+        }
         Self::append_audit(&tx, &self.audit_path, entry, now)?;
         tx.commit()?;
         Ok(())

@@ -278,7 +278,7 @@ export class MandateClient {
   }
 
   /** A send with an idempotency key (given, or new), retried with the same key when no answer arrived or the daemon said to retry. */
-  async #send<K extends 'sendTransfer' | 'sendContractCall'>(name: K, wallet: string, body: BodyOf<K>, options: SendOptions): Promise<ResponseOf<K>> {
+  async #send<K extends 'sendTransfer' | 'sendContractCall' | 'payX402'>(name: K, wallet: string, body: BodyOf<K>, options: SendOptions): Promise<ResponseOf<K>> {
     const idempotencyKey = options.idempotencyKey ?? newIdempotencyKey();
     checkIdempotencyKey(idempotencyKey);
     const [method, template] = ROUTES[name];
@@ -406,6 +406,19 @@ export class MandateClient {
   /** `POST /v1/wallets/{id}/contract-calls`, with an `Idempotency-Key` as {@link sendTransfer}. */
   sendContractCall(wallet: string, body: BodyOf<'sendContractCall'>, options: SendOptions = {}): Promise<ResponseOf<'sendContractCall'>> {
     return this.#send('sendContractCall', wallet, body, options);
+  }
+  /**
+   * `POST /v1/wallets/{id}/x402/pay`: fetches `url` and, when it answers 402 with an x402
+   * `exact` requirement the policy allows, pays it and returns the resource and the
+   * settlement; with an `Idempotency-Key` as {@link sendTransfer}.
+   */
+  payX402(wallet: string, body: BodyOf<'payX402'>, options: SendOptions = {}): Promise<ResponseOf<'payX402'>> {
+    return this.#send('payX402', wallet, body, options);
+  }
+  /** `fetch` for an agent: the resource at `url`, paid through the wallet's mandate when it asks for x402. */
+  fetchWithPayment(wallet: string, url: string, options: SendOptions & { chain?: string } = {}): Promise<ResponseOf<'payX402'>> {
+    const body = options.chain === undefined ? { url } : { url, chain: options.chain };
+    return this.payX402(wallet, body as BodyOf<'payX402'>, options);
   }
   /** `POST /v1/wallets/{id}/sign-typed-data` (EIP-712, `eth_signTypedData_v4` JSON). */
   signTypedData(wallet: string, body: BodyOf<'signTypedData'>): Promise<ResponseOf<'signTypedData'>> {

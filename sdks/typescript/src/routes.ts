@@ -60,6 +60,7 @@ export const ROUTES = {
   listAgents: ['GET', '/v1/wallets/{id}/agents'],
   listSubaccounts: ['GET', '/v1/wallets/{id}/subaccounts'],
   createSubaccount: ['POST', '/v1/wallets/{id}/subaccounts'],
+  payX402: ['POST', '/v1/wallets/{id}/x402/pay'],
   registerAgent: ['POST', '/v1/wallets/{id}/agents'],
   revokeAgent: ['POST', '/v1/agents/{address}/revoke'],
   // Audit

@@ -177,6 +177,18 @@ const SPECS: Record<string, Spec> = {
       return c.sendContractCall(w, pick(a, Object.keys(CALL_FIELDS)) as { to: string }, { idempotencyKey: a.idempotency_key as string | undefined });
     },
   },
+  pay_x402: {
+    band: 'broadcast',
+    description: 'Fetches a URL that may answer 402 Payment Required (x402) and pays its exact price if the policy allows the host and the amount; returns the resource and the settlement.',
+    parameters: object(
+      { url: { type: 'string', description: 'https:// (http:// on localhost)' }, confirm: CONFIRM, idempotency_key: IDEMPOTENCY },
+      ['url', 'confirm'],
+    ),
+    run: (c, w, a) => {
+      needConfirm(a);
+      return c.payX402(w, { url: a.url as string }, { idempotencyKey: a.idempotency_key as string | undefined });
+    },
+  },
   speed_up_transaction: {
     band: 'broadcast',
     description: 'A submitted transaction not mined yet is sent again at its nonce with fees raised at least 12.5 %.',

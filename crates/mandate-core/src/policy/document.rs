@@ -413,6 +413,43 @@ fn typed_data(map: &Object, path: &str) -> Result<RuleKind, PolicyError> {
     Ok(RuleKind::TypedData { domains })
 }
 
+fn x402(map: &Object, path: &str) -> Result<RuleKind, PolicyError> {
+    let mut hosts = Vec::new();
+    for (i, host) in array(map, path, "hosts")?.iter().enumerate() {
+        let at = format!("{path}.hosts[{i}]");
+        let host = host.as_str().map(str::to_ascii_lowercase).unwrap_or_default();
+        let bare = host.strip_prefix("*.").unwrap_or(&host);
+        let plain = !bare.is_empty()
+            && bare.len() <= 253
+            && bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+        if !plain {
+            return Err(err(
+                at,
+                "expected a host name such as \"api.example.com\" or \"*.example.com\" (no scheme or port)",
+            ));
+        }
+        hosts.push(host);
+    }
+    if hosts.is_empty() {
+        return Err(err(format!("{path}.hosts"), "name at least one host"));
+    }
+    let usd = |field: &str| -> Result<Option<U256>, PolicyError> {
+        match str_field(map, path, field)? {
+            None => Ok(None),
+            Some(text) => {
+                parse_units(text, USD_DECIMALS).map(Some).map_err(|e| err(format!("{path}.{field}"), e.to_string()))
+            }
+        }
+    };
+    let (max_per_call_usd, budget_usd) = (usd("max_per_call_usd")?, usd("budget_usd")?);
+    let window_secs = match (budget_usd, map.contains_key("window_secs")) {
+        (Some(_), _) => window_field(map, path)?,
+        (None, false) => 0,
+        (None, true) => return Err(err(format!("{path}.window_secs"), "only with budget_usd")),
+    };
+    Ok(RuleKind::X402 { hosts, max_per_call_usd, budget_usd, window_secs })
+}
+
 fn personal_message(map: &Object, path: &str) -> Result<RuleKind, PolicyError> {
     let allow = match str_field(map, path, "mode")? {
         Some("allow") => true,
@@ -655,6 +692,10 @@ fn rule_kind(parser: &Parser, map: &Object, path: &str) -> Result<RuleKind, Poli
         Some("typed_data") => {
             fields(&["domains"])?;
             typed_data(map, path)?
+        }
+        Some("x402") => {
+            fields(&["hosts", "max_per_call_usd", "budget_usd", "window_secs"])?;
+            x402(map, path)?
         }
         Some("personal_message") => {
             fields(&["mode", "pattern"])?;

@@ -172,6 +172,54 @@ impl<'a> Evaluation<'a> {
         Ok(self.prefixes.iter().find(|(b, _)| *b == basis).and_then(|(_, sums)| sums.as_deref()))
     }
 
+    /// An `x402` rule on an x402 payment: the host is listed, the payment's USD value
+    /// is within the per-payment maximum, and with the x402 payments of the window
+    /// within the budget.
+    fn x402_check(
+        &self,
+        id: &str,
+        host: &str,
+        hosts: &[String],
+        max_per_call: Option<U256>,
+        budget: Option<(U256, u64)>,
+    ) -> Result<(), Denial> {
+        let listed = hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+            Some(parent) => host == parent || host.ends_with(&format!(".{parent}")),
+            None => host == allowed,
+        });
+        if !listed {
+            return Err(denial(id, format!("x402 payments to {host} are not allowed")).values(host.to_string(), None));
+        }
+        if max_per_call.is_none() && budget.is_none() {
+            return Ok(());
+        }
+        let usd = self.measure(Basis::Usd).map_err(|d| Denial { rule_id: id.into(), ..d })?.unwrap_or_default();
+        let shown = |micro: U256| format!("{} USD", format_units(micro, USD_DECIMALS));
+        if let Some(max) = max_per_call.filter(|max| usd > *max) {
+            return Err(denial(id, format!("an x402 payment of {} is above the maximum per payment", shown(usd)))
+                .values(shown(usd), Some(shown(max))));
+        }
+        if let Some((limit, window_secs)) = budget {
+            let now = self.ctx.now;
+            let mut used = U256::ZERO;
+            for spend in self.ctx.history.iter().filter(|s| s.x402 && s.at <= now && s.at + window_secs > now) {
+                let value = match spend.usd_micro {
+                    Some(usd) => usd,
+                    None => self.usd(spend.asset, spend.amount).map_err(|(code, reason)| {
+                        denial(id, format!("cannot value an earlier x402 payment: {reason}")).code(code)
+                    })?,
+                };
+                used = used.saturating_add(value);
+            }
+            let total = used.saturating_add(usd);
+            if total > limit {
+                return Err(denial(id, format!("x402 payments would reach {} within {window_secs} s", shown(total)))
+                    .values(shown(total), Some(shown(limit))));
+            }
+        }
+        Ok(())
+    }
+
     fn rolling_cap(&mut self, id: &str, basis: Basis, window_secs: u64, limit: U256) -> Result<(), Denial> {
         let Some(amount) = self.measure(basis).map_err(|d| Denial { rule_id: id.into(), ..d })? else {
             return Ok(());
@@ -293,6 +341,17 @@ impl<'a> Evaluation<'a> {
                 }
                 _ => false,
             }),
+            // An EIP-3009 authorization moves tokens once settled: only the x402
+            // endpoint signs one, as an x402 payment the caps count.
+            Action::TypedData(data) if EIP3009_TYPES.contains(&data.primary_type.as_str()) => {
+                return Err(denial(
+                    "eip3009",
+                    format!(
+                        "{} moves tokens outside the caps as a bare signature; pay through POST /v1/wallets/{{id}}/x402/pay",
+                        data.primary_type
+                    ),
+                ));
+            }
             Action::TypedData(data) => rules.iter().any(|rule| match &rule.kind {
                 RuleKind::TypedData { domains } => {
                     seen_kind = true;
@@ -319,6 +378,19 @@ impl<'a> Evaluation<'a> {
                 seen_kind = rules.iter().any(|rule| matches!(rule.kind, RuleKind::RawHash));
                 seen_kind
             }
+            Action::X402Payment { host, .. } => rules.iter().any(|rule| match &rule.kind {
+                RuleKind::X402 { hosts, max_per_call_usd, budget_usd, window_secs } => {
+                    seen_kind = true;
+                    consider(self.x402_check(
+                        &rule.id,
+                        host,
+                        hosts,
+                        *max_per_call_usd,
+                        budget_usd.map(|b| (b, *window_secs)),
+                    ))
+                }
+                _ => false,
+            }),
             _ => true,
         };
         if !permitted {
@@ -598,6 +670,9 @@ fn show(value: &ArgValue) -> String {
         ArgValue::Bytes(b) => format!("0x{}", hex::encode(b)),
     }
 }
+
+/// EIP-3009 authorizations (token transfers signed off-chain).
+const EIP3009_TYPES: [&str; 2] = ["TransferWithAuthorization", "ReceiveWithAuthorization"];
 
 fn typed_data_check(
     id: &str,

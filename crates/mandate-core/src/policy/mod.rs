@@ -282,6 +282,19 @@ pub enum RuleKind {
         /// Largest `max_fee_per_gas` in wei.
         max_fee_per_gas: Option<u128>,
     },
+    /// x402 payments: the hosts that may ask for one, a USD maximum per payment and a
+    /// USD budget over x402 payments in a sliding window. The only rule that permits
+    /// them; caps in the token and in USD count them as well.
+    X402 {
+        /// Allowed hosts (lower case; `*.example.com` also allows subdomains).
+        hosts: Vec<String>,
+        /// Largest USD value of one payment (micro-dollars).
+        max_per_call_usd: Option<U256>,
+        /// Largest USD total of x402 payments within `window_secs` (micro-dollars).
+        budget_usd: Option<U256>,
+        /// The budget's window, in seconds.
+        window_secs: u64,
+    },
     /// EIP-712 typed data: allowed domains and primary types.
     TypedData {
         /// Allowed entries; one must match.
@@ -344,6 +357,8 @@ pub struct Spend {
     pub amount: U256,
     /// Its USD value in micro-dollars when it was decided, if a price was known.
     pub usd_micro: Option<U256>,
+    /// Whether it was an x402 payment (an `x402` rule's budget counts only those).
+    pub x402: bool,
     /// The chain it was made on; `None`: the evaluated action's chain. A cap in an
     /// asset counts only that chain's spends (ETH on one chain is not ETH on another);
     /// a cap in USD and velocity count every chain's.
@@ -507,7 +522,9 @@ impl Policy {
         self.rules
             .iter()
             .map(|rule| match rule.kind {
-                RuleKind::RollingCap { window_secs, .. } | RuleKind::Velocity { window_secs, .. } => window_secs,
+                RuleKind::RollingCap { window_secs, .. }
+                | RuleKind::Velocity { window_secs, .. }
+                | RuleKind::X402 { window_secs, .. } => window_secs,
                 RuleKind::Tiers { window_secs, .. } => window_secs.unwrap_or(0),
                 _ => 0,
             })
@@ -547,6 +564,8 @@ impl Policy {
                 RuleKind::MaxPerTx { basis: Basis::Usd, .. }
                     | RuleKind::RollingCap { basis: Basis::Usd, .. }
                     | RuleKind::Tiers { basis: Basis::Usd, .. }
+                    | RuleKind::X402 { max_per_call_usd: Some(_), .. }
+                    | RuleKind::X402 { budget_usd: Some(_), .. }
             )
         })
     }

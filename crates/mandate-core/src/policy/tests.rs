@@ -137,6 +137,7 @@ fn native_rules_deny_with_their_ids() {
         amount: parse_units("2.5", 18).unwrap(),
         usd_micro: None,
         chain_id: None,
+        x402: false,
     }];
     let d = ctx.eval(&p, &send(ALICE, "0.6"));
     assert_eq!((d.rule_id.as_str(), d.limit.as_deref()), ("day", Some("3 ETH")));
@@ -147,8 +148,15 @@ fn native_rules_deny_with_their_ids() {
     allowed(&ctx.eval(&p, &send(ALICE, "0.6")));
     ctx.now = 100;
     ctx.history = vec![
-        Spend { at: 90, asset: Asset::Native, amount: U256::from(1), usd_micro: None, chain_id: None },
-        Spend { at: 95, asset: Asset::Token(addr(TOKEN)), amount: U256::from(1), usd_micro: None, chain_id: None },
+        Spend { at: 90, asset: Asset::Native, amount: U256::from(1), usd_micro: None, chain_id: None, x402: false },
+        Spend {
+            at: 95,
+            asset: Asset::Token(addr(TOKEN)),
+            amount: U256::from(1),
+            usd_micro: None,
+            chain_id: None,
+            x402: false,
+        },
     ];
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.1"))), "vel");
     ctx.history.clear();
@@ -175,6 +183,7 @@ fn token_caps_are_per_token() {
             amount: parse_units("0.9", 18).unwrap(),
             usd_micro: None,
             chain_id: None,
+            x402: false,
         },
         Spend {
             at: 900,
@@ -182,6 +191,7 @@ fn token_caps_are_per_token() {
             amount: parse_units("60", 6).unwrap(),
             usd_micro: None,
             chain_id: None,
+            x402: false,
         },
     ];
     allowed(&ctx.eval(&p, &token_send(ALICE, "90")));
@@ -228,6 +238,7 @@ fn usd_caps_use_prices_and_refuse_stale_or_missing_ones() {
         amount: parse_units("400", 6).unwrap(),
         usd_micro: Some(parse_units("400", 6).unwrap()),
         chain_id: None,
+        x402: false,
     }];
     allowed(&ctx.eval(&p, &token_send(ALICE, "400")));
     assert_eq!(denied_by(&ctx.eval(&p, &token_send(ALICE, "400.01"))), "usd-day");
@@ -252,7 +263,8 @@ fn usd_rules_value_nothing_at_zero_and_refuse_unpriced_assets_for_good() {
     ))
     .unwrap();
     let mut ctx = Ctx::new(1_000);
-    ctx.history = vec![Spend { at: 990, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None }];
+    ctx.history =
+        vec![Spend { at: 990, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None, x402: false }];
     allowed(&ctx.eval(&p, &token_send(ALICE, "50")));
     // An asset without a price source is the policy's refusal (not retryable), not a stale price.
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
@@ -308,6 +320,7 @@ fn a_windowed_tier_counts_what_was_spent_so_splitting_does_not_dodge_it() {
             amount: parse_units("0.8", 18).unwrap(),
             usd_micro: None,
             chain_id: None,
+            x402: false,
         },
         Spend {
             at: 10_000 - 7200,
@@ -315,6 +328,7 @@ fn a_windowed_tier_counts_what_was_spent_so_splitting_does_not_dodge_it() {
             amount: parse_units("0.5", 18).unwrap(),
             usd_micro: None,
             chain_id: None,
+            x402: false,
         },
     ];
     let tier = |p: &Policy, ctx: &Ctx, eth: &str| {
@@ -637,7 +651,7 @@ proptest! {
                     Asset::Token(_) => ctx.prices[&asset],
                 };
                 let usd = usd_micro(U256::from(value), decimals, &quote);
-                ctx.history.push(Spend { at: ctx.now, asset, amount: U256::from(value), usd_micro: usd, chain_id: None });
+                ctx.history.push(Spend { at: ctx.now, asset, amount: U256::from(value), usd_micro: usd, chain_id: None, x402: false });
             }
             let native = |s: &Spend| if s.asset == Asset::Native { s.amount } else { U256::ZERO };
             let token = |s: &Spend| if s.asset == Asset::Native { U256::ZERO } else { s.amount };
@@ -1033,7 +1047,14 @@ fn a_window_whose_running_total_overflows_is_summed_directly() {
     let mut ctx = Ctx::new(10_000);
     let wei = |eth: &str| parse_units(eth, 18).unwrap();
     ctx.history = vec![
-        Spend { at: 1_000, asset: Asset::Native, amount: U256::MAX, usd_micro: Some(U256::MAX), chain_id: None },
+        Spend {
+            at: 1_000,
+            asset: Asset::Native,
+            amount: U256::MAX,
+            usd_micro: Some(U256::MAX),
+            chain_id: None,
+            x402: false,
+        },
         // $50 when it was spent (0.1 ETH is $200 now): the recorded value counts.
         Spend {
             at: 9_000,
@@ -1041,9 +1062,10 @@ fn a_window_whose_running_total_overflows_is_summed_directly() {
             amount: wei("0.1"),
             usd_micro: Some(parse_units("50", 6).unwrap()),
             chain_id: None,
+            x402: false,
         },
         // No recorded value: 0.05 ETH at today's $2000 is $100.
-        Spend { at: 9_500, asset: Asset::Native, amount: wei("0.05"), usd_micro: None, chain_id: None },
+        Spend { at: 9_500, asset: Asset::Native, amount: wei("0.05"), usd_micro: None, chain_id: None, x402: false },
         // A token spend counts in USD ($3 at $1) but not against the native window.
         Spend {
             at: 9_600,
@@ -1051,6 +1073,7 @@ fn a_window_whose_running_total_overflows_is_summed_directly() {
             amount: U256::from(3_000_000u64),
             usd_micro: None,
             chain_id: None,
+            x402: false,
         },
     ];
     let view = Context {
@@ -1079,11 +1102,32 @@ fn a_window_frees_up_when_its_oldest_counted_spend_leaves() {
     let mut ctx = Ctx::new(10_000);
     ctx.history = vec![
         // Outside the window.
-        Spend { at: 6_400, asset: Asset::Native, amount: U256::from(5u8), usd_micro: None, chain_id: None },
+        Spend {
+            at: 6_400,
+            asset: Asset::Native,
+            amount: U256::from(5u8),
+            usd_micro: None,
+            chain_id: None,
+            x402: false,
+        },
         // Moves nothing: not counted, frees nothing.
-        Spend { at: 8_000, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None },
-        Spend { at: 8_500, asset: Asset::Token(addr(TOKEN)), amount: U256::from(2u8), usd_micro: None, chain_id: None },
-        Spend { at: 9_000, asset: Asset::Native, amount: U256::from(1u8), usd_micro: None, chain_id: None },
+        Spend { at: 8_000, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None, x402: false },
+        Spend {
+            at: 8_500,
+            asset: Asset::Token(addr(TOKEN)),
+            amount: U256::from(2u8),
+            usd_micro: None,
+            chain_id: None,
+            x402: false,
+        },
+        Spend {
+            at: 9_000,
+            asset: Asset::Native,
+            amount: U256::from(1u8),
+            usd_micro: None,
+            chain_id: None,
+            x402: false,
+        },
     ];
     let view = Context {
         now: ctx.now,
@@ -1185,6 +1229,7 @@ fn budgets_are_shown_in_their_unit() {
         amount: U256::from(500_000u64),
         usd_micro: None,
         chain_id: None,
+        x402: false,
     }];
     let shown: Vec<_> = budgets(&p, &view(&ctx))
         .iter()
@@ -1228,6 +1273,7 @@ fn future_spends_do_not_count_yet() {
         amount: parse_units("1", 18).unwrap(),
         usd_micro: None,
         chain_id: None,
+        x402: false,
     }];
     allowed(&ctx.eval(&p, &send(ALICE, "1")));
     ctx.now = 1_001;
@@ -1241,7 +1287,8 @@ fn velocity_counts_transactions_only_and_denies_at_the_count() {
            {{"id":"m","type":"personal_message","mode":"allow"}}]"#
     ));
     let mut ctx = Ctx::new(1_000);
-    let spend = |at: u64| Spend { at, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None };
+    let spend =
+        |at: u64| Spend { at, asset: Asset::Native, amount: U256::ZERO, usd_micro: None, chain_id: None, x402: false };
     ctx.history = vec![spend(940), spend(950)];
     allowed(&ctx.eval(&p, &send(ALICE, "0.1")));
     ctx.history.push(spend(990));
@@ -1315,6 +1362,7 @@ fn usd_rules_refuse_undeclared_tokens_and_overflowing_values() {
         amount: U256::from(1u8),
         usd_micro: None,
         chain_id: None,
+        x402: false,
     }];
     let d = unpriced.eval(&window, &send(ALICE, "0.001"));
     assert_eq!((denied_by(&d), d.code), ("w", Some(ErrorCode::PriceUnavailable)));
@@ -2060,6 +2108,7 @@ fn each_basis_keeps_its_own_running_totals() {
         amount: U256::from(1u8),
         usd_micro: None,
         chain_id: None,
+        x402: false,
     }];
     let d = ctx.eval(&p, &send(ALICE, "0.1"));
     assert_eq!((denied_by(&d), d.code), ("usd", Some(ErrorCode::PriceUnavailable)));
@@ -2117,6 +2166,7 @@ fn a_cap_in_an_asset_counts_its_own_chain_and_a_usd_cap_every_chain() {
         amount: parse_units(eth, 18).unwrap(),
         usd_micro: Some(parse_units(eth, 18).unwrap() * U256::from(2000u64) / U256::from(1_000_000_000_000u64)),
         chain_id: Some(chain),
+        x402: false,
     };
     ctx.history = vec![spend("0.9", 8453), spend("0.4", 31337)];
     // This chain's ETH cap sees 0.4 of this chain only: 0.6 more fits, 0.61 does not.
@@ -2127,4 +2177,71 @@ fn a_cap_in_an_asset_counts_its_own_chain_and_a_usd_cap_every_chain() {
     // Spends of unknown chain (older records) count as this chain's.
     ctx.history = vec![Spend { chain_id: None, ..spend("0.9", 1) }];
     assert_eq!(denied_by(&ctx.eval(&p, &send(ALICE, "0.2"))), "eth-day");
+}
+
+fn x402(host: &str, tst: &str) -> Action {
+    Action::X402Payment { host: host.into(), token: addr(TOKEN), to: addr(ALICE), amount: parse_units(tst, 6).unwrap() }
+}
+
+#[test]
+fn x402_payments_need_an_x402_rule_for_the_host_and_count_in_the_caps() {
+    // TST is $1 (the aggregator quote in Ctx::new).
+    let tst_cap = r#"{"id":"tst","type":"max_per_tx","asset":"TST","amount":"50"}"#;
+    let mut ctx = Ctx::new(1_000);
+    ctx.prices.insert(
+        Asset::Token(addr(TOKEN)),
+        PriceQuote { answer: U256::from(100_000_000u64), decimals: 8, updated_at: 1_000 },
+    );
+    // No x402 rule: denied by default, though the token's cap would allow it.
+    assert_eq!(denied_by(&ctx.eval(&policy(&format!("[{tst_cap}]")), &x402("api.example.com", "1"))), "default_deny");
+    let p = policy(&format!(
+        r#"[{tst_cap},
+            {{"id":"pay","type":"x402","hosts":["api.example.com","*.data.example"],
+              "max_per_call_usd":"5","budget_usd":"12","window_secs":3600}}]"#
+    ));
+    allowed(&ctx.eval(&p, &x402("api.example.com", "5")));
+    allowed(&ctx.eval(&p, &x402("eu.data.example", "1")));
+    allowed(&ctx.eval(&p, &x402("data.example", "1")));
+    let foreign = ctx.eval(&p, &x402("evil.example.com", "1"));
+    assert_eq!((denied_by(&foreign), foreign.observed.as_deref()), ("pay", Some("evil.example.com")));
+    assert_eq!(denied_by(&ctx.eval(&p, &x402("notdata.example", "1"))), "pay", "a suffix is not a subdomain");
+    let big = ctx.eval(&p, &x402("api.example.com", "5.01"));
+    assert_eq!((denied_by(&big), big.limit.as_deref()), ("pay", Some("5 USD")));
+    // The budget counts earlier x402 payments only: $9 of them, so $3 more fit.
+    let spend = |usd: u64, x402: bool| Spend {
+        at: 900,
+        asset: Asset::Token(addr(TOKEN)),
+        amount: U256::from(usd * 1_000_000),
+        usd_micro: Some(U256::from(usd * 1_000_000)),
+        chain_id: None,
+        x402,
+    };
+    ctx.history = vec![spend(4, true), spend(5, true), spend(20, false)];
+    allowed(&ctx.eval(&p, &x402("api.example.com", "3")));
+    assert_eq!(denied_by(&ctx.eval(&p, &x402("api.example.com", "3.5"))), "pay");
+    // The token's own cap applies as to a transfer.
+    let tight = policy(
+        r#"[{"id":"tst","type":"max_per_tx","asset":"TST","amount":"2"},
+            {"id":"pay","type":"x402","hosts":["api.example.com"]}]"#,
+    );
+    ctx.history.clear();
+    allowed(&ctx.eval(&tight, &x402("api.example.com", "2")));
+    assert_eq!(denied_by(&ctx.eval(&tight, &x402("api.example.com", "2.5"))), "tst");
+}
+
+#[test]
+fn x402_rules_are_checked_when_parsed() {
+    for bad in [
+        r#"[{"id":"p","type":"x402","hosts":[]}]"#,
+        r#"[{"id":"p","type":"x402","hosts":["https://api.example.com"]}]"#,
+        r#"[{"id":"p","type":"x402","hosts":["api.example.com:443"]}]"#,
+        r#"[{"id":"p","type":"x402","hosts":["a.example"],"budget_usd":"5"}]"#,
+        r#"[{"id":"p","type":"x402","hosts":["a.example"],"window_secs":60}]"#,
+        r#"[{"id":"p","type":"x402","hosts":["a.example"],"max_per_call_usd":"x"}]"#,
+    ] {
+        let document = format!(r#"{{"version":1,"rules":{bad}}}"#);
+        assert!(Policy::parse(&document).is_err(), "{bad}");
+    }
+    let ok = r#"{"version":1,"rules":[{"id":"p","type":"x402","hosts":["API.Example.com"],"budget_usd":"5","window_secs":60}]}"#;
+    assert!(Policy::parse(ok).is_ok());
 }

@@ -31,6 +31,7 @@ mod replicas;
 mod sessions;
 mod subaccounts;
 mod webhooks;
+mod x402;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -17,7 +17,8 @@ const READ: &[&str] =
     &["get_wallet", "get_balance", "list_transactions", "get_transaction", "get_policy_summary", "evaluate_action"];
 const PREPARE: &[&str] = &["prepare_transfer", "prepare_contract_call"];
 const SIGN: &[&str] = &["sign_typed_data", "sign_message"];
-const BROADCAST: &[&str] = &["send_transfer", "send_contract_call", "speed_up_transaction", "cancel_transaction"];
+const BROADCAST: &[&str] =
+    &["send_transfer", "send_contract_call", "pay_x402", "speed_up_transaction", "cancel_transaction"];
 
 fn band_tools(bands: &[&[&str]]) -> Vec<String> {
     bands.iter().flat_map(|band| band.iter().map(|name| name.to_string())).collect()

@@ -51,6 +51,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/owners", get(approvals::list_owners).post(approvals::add_owner))
         .route("/v1/wallets/{id}/agents", get(agents::list).post(agents::register))
         .route("/v1/wallets/{id}/subaccounts", get(subaccounts::list).post(subaccounts::create))
+        .route("/v1/wallets/{id}/x402/pay", post(crate::x402::pay))
         .route("/v1/agents/{address}/revoke", post(agents::revoke))
         .route("/v1/approvals", get(approvals::list))
         .route("/v1/approvals/{id}", get(approvals::show))

@@ -57,6 +57,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "list_agents": ("GET", "/v1/wallets/{id}/agents"),
     "list_subaccounts": ("GET", "/v1/wallets/{id}/subaccounts"),
     "create_subaccount": ("POST", "/v1/wallets/{id}/subaccounts"),
+    "pay_x402": ("POST", "/v1/wallets/{id}/x402/pay"),
     "register_agent": ("POST", "/v1/wallets/{id}/agents"),
     "revoke_agent": ("POST", "/v1/agents/{address}/revoke"),
     # Audit

@@ -172,6 +172,19 @@ class _Routes:
         again returns what the first request got."""
         return self._send("send_transfer", wallet, body, idempotency_key)
 
+    def pay_x402(self, wallet: str, url: str, chain: str | None = None, idempotency_key: str | None = None):
+        """``POST /v1/wallets/{id}/x402/pay``: fetches ``url`` and, when it answers 402 with an
+        x402 ``exact`` requirement the policy allows, pays it; returns the resource and the
+        settlement. With an ``Idempotency-Key`` as :meth:`send_transfer`."""
+        body: dict[str, Any] = {"url": url}
+        if chain is not None:
+            body["chain"] = chain
+        return self._send("pay_x402", wallet, body, idempotency_key)
+
+    def fetch_with_payment(self, wallet: str, url: str, chain: str | None = None, idempotency_key: str | None = None):
+        """The resource at ``url``, paid through the wallet's mandate when it asks for x402."""
+        return self.pay_x402(wallet, url, chain=chain, idempotency_key=idempotency_key)
+
     def dry_run(self, wallet: str, body: Mapping[str, Any]):
         return self._call("dry_run", {"id": wallet}, body=body)
 

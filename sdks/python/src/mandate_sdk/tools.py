@@ -136,6 +136,12 @@ SPECS: dict[str, tuple[str, str, dict[str, Any], _Call]] = {
         _object({**CALL_FIELDS, "confirm": CONFIRM, "idempotency_key": IDEMPOTENCY}, ("to", "confirm")),
         lambda c, w, a: c.send_contract_call(w, _pick(a, CALL_FIELDS), idempotency_key=a.get("idempotency_key")),
     ),
+    "pay_x402": (
+        "broadcast",
+        "Fetches a URL that may answer 402 Payment Required (x402) and pays its exact price if the policy allows the host and the amount; returns the resource and the settlement.",
+        _object({"url": {"type": "string", "maxLength": 2048, "description": "https:// (http:// on localhost)"}, "confirm": CONFIRM, "idempotency_key": IDEMPOTENCY}, ("url", "confirm")),
+        lambda c, w, a: c.pay_x402(w, a["url"], idempotency_key=a.get("idempotency_key")),
+    ),
     "speed_up_transaction": (
         "broadcast", "A submitted transaction not mined yet is sent again at its nonce with fees raised at least 12.5 %.",
         _object({"id": TX_ID, "confirm": CONFIRM}, ("id", "confirm")), lambda c, w, a: c.speed_up_transaction(a["id"]),
