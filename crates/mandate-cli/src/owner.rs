@@ -51,11 +51,31 @@ pub(crate) enum OwnerCommand {
         #[arg(long)]
         label: Option<String>,
     },
-    /// List a wallet's owners.
+    /// List a wallet's owners and its quorum.
     List {
         /// The wallet id (`wal_…`).
         #[arg(long)]
         wallet: String,
+    },
+    /// The owner quorum: how many distinct owners must sign (operator).
+    Quorum {
+        #[command(subcommand)]
+        command: QuorumCommand,
+    },
+}
+
+/// `mandate owner quorum …`.
+#[derive(Subcommand)]
+pub(crate) enum QuorumCommand {
+    /// Require M distinct owners' signatures over the same decision to approve a
+    /// held transaction or lift a freeze (M is 1 to the number of owners).
+    Set {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// M, the number of distinct owners that must sign.
+        #[arg(long)]
+        threshold: u64,
     },
 }
 
@@ -104,6 +124,13 @@ pub(crate) fn owner(daemon: &DaemonArg, command: OwnerCommand) -> CliResult<Repo
         OwnerCommand::List { wallet } => {
             let daemon = Daemon::login(&daemon.url)?;
             Ok(daemon.get(&["v1", "wallets", path_id("wallet", &wallet)?, "owners"], &[])?.into())
+        }
+        OwnerCommand::Quorum { command: QuorumCommand::Set { wallet, threshold } } => {
+            let daemon = Daemon::login(&daemon.url)?;
+            let body = serde_json::to_vec(&json!({"threshold": threshold}))
+                .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
+            let segments = ["v1", "wallets", path_id("wallet", &wallet)?, "owners", "quorum"];
+            Ok(daemon.send_raw(mandate_client::Method::PUT, &segments, body)?.into())
         }
     }
 }

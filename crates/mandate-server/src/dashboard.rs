@@ -476,6 +476,22 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
         escape(tx.tx_hash.as_deref().unwrap_or("not sent")),
         wallet = escape(&tx.wallet_id),
     );
+    if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Approved) {
+        if let Ok(quorum) = crate::approvals::quorum(&state, &tx) {
+            let signers: Vec<String> = quorum.signers.iter().map(|key| escape(key)).collect();
+            let signed = if signers.is_empty() {
+                String::new()
+            } else {
+                format!(" (signed: <code>{}</code>)", signers.join("</code>, <code>"))
+            };
+            let _ = write!(
+                body,
+                "<p id=\"quorum\">Owner approvals: <strong>{} of {}</strong>{signed}</p>",
+                quorum.signers.len(),
+                quorum.required,
+            );
+        }
+    }
     if tx.status == TxStatus::PendingApproval {
         if let Ok(decision) = owner_decision(&state, &tx, DecisionAction::Approve) {
             let _ = write!(

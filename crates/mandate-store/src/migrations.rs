@@ -129,6 +129,13 @@ pub(crate) const SQLITE: &[&str] = &[
     "#, // 9: an agent's own policy (a document, from its signed registration), which
     // narrows the wallet's for that agent.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
+    // 10: owner quorums (M of N owners approve and unfreeze), and the owner signatures
+    // an unfreeze has collected so far (an approval's collect in transactions.approval).
+    r#"
+    CREATE TABLE owner_quorums (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    "#,
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -249,6 +256,12 @@ pub(crate) const POSTGRES: &[&str] = &[
         PRIMARY KEY (wallet_id, idempotency_key));
     "#, // 9: an agent's own policy.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
+    // 10: owner quorums; an unfreeze's collected signatures.
+    r#"
+    CREATE TABLE owner_quorums (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+    ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    "#,
 ];
 
 #[cfg(test)]
