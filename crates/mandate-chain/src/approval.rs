@@ -15,6 +15,7 @@ use alloy_primitives::{eip191_hash_message, keccak256, Address, Signature, B256,
 use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 
+use crate::webauthn::{Assertion, PasskeyKey, WebAuthnError};
 use crate::UnsignedTx;
 
 /// Why an owner decision or signature is refused.
@@ -36,6 +37,9 @@ pub enum ApprovalError {
     /// The transaction to sign is not the one the owner approved.
     #[error("the transaction differs from the approved one: {0}")]
     Mismatch(String),
+    /// A passkey assertion failed a check (named).
+    #[error("the passkey assertion is refused: {0}")]
+    Passkey(&'static str),
     /// Fewer distinct owners signed than the wallet's quorum requires.
     #[error("{have} of {need} required owners signed")]
     QuorumNotMet {
@@ -47,12 +51,15 @@ pub enum ApprovalError {
 }
 
 /// An owner's public identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OwnerKey {
     /// An Ed25519 public key (from `mandate owner keygen`).
     Ed25519([u8; 32]),
     /// An EVM address; it signs with EIP-191 `personal_sign`.
     Evm(Address),
+    /// A passkey (WebAuthn, P-256) of one web origin: it signs with
+    /// `navigator.credentials.get`, the challenge being SHA-256 of the text.
+    Passkey(Box<PasskeyKey>),
 }
 
 impl fmt::Display for OwnerKey {
@@ -60,6 +67,7 @@ impl fmt::Display for OwnerKey {
         match self {
             OwnerKey::Ed25519(key) => write!(f, "ed25519:{}", hex::encode(key)),
             OwnerKey::Evm(address) => write!(f, "evm:{}", address.to_checksum(None)),
+            OwnerKey::Passkey(key) => write!(f, "{key}"),
         }
     }
 }
@@ -73,7 +81,8 @@ fn hex_bytes<const N: usize>(text: &str, what: &str) -> Result<[u8; N], Approval
 impl FromStr for OwnerKey {
     type Err = ApprovalError;
 
-    /// `ed25519:<64 hex digits>` or `evm:0x<40 hex digits>`.
+    /// `ed25519:<64 hex digits>`, `evm:0x<40 hex digits>` or
+    /// `webauthn:<130 hex digits>@<origin>#<credential id hex>`.
     fn from_str(text: &str) -> Result<Self, ApprovalError> {
         match text.split_once(':') {
             Some(("ed25519", key)) => {
@@ -86,7 +95,14 @@ impl FromStr for OwnerKey {
                 let bytes = hex_bytes::<20>(address, "an EVM address")?;
                 Ok(OwnerKey::Evm(Address::from(bytes)))
             }
-            _ => Err(ApprovalError::Malformed("an owner key is ed25519:<hex> or evm:0x<address>".into())),
+            Some(("webauthn", _)) => {
+                let key: PasskeyKey =
+                    text.parse().map_err(|e: WebAuthnError| ApprovalError::Malformed(e.to_string()))?;
+                Ok(OwnerKey::Passkey(Box::new(key)))
+            }
+            _ => Err(ApprovalError::Malformed(
+                "an owner key is ed25519:<hex>, evm:0x<address> or webauthn:<key>@<origin>#<credential>".into(),
+            )),
         }
     }
 }
@@ -257,21 +273,28 @@ impl OwnerDecision {
 }
 
 /// An owner's signature over a decision's text, naming its key:
-/// `ed25519:<public key hex>:<signature hex>` or `eip191:<address>:<65-byte signature hex>`.
+/// `ed25519:<public key hex>:<signature hex>`, `eip191:<address>:<65-byte signature hex>`
+/// or `webauthn:<key>@<origin>#<credential>:<authenticatorData>.<clientDataJSON>.<signature>`
+/// (hex; a passkey assertion whose challenge is SHA-256 of the text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerSignature {
     /// Who signed.
     pub key: OwnerKey,
-    /// The raw signature (64 bytes Ed25519, 65 bytes r‖s‖v for EIP-191).
+    /// The raw signature (64 bytes Ed25519, 65 bytes r‖s‖v for EIP-191, a passkey's
+    /// assertion as [`Assertion::to_bytes`]).
     pub signature: Vec<u8>,
 }
 
 impl fmt::Display for OwnerSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
+        match &self.key {
             OwnerKey::Ed25519(key) => write!(f, "ed25519:{}:{}", hex::encode(key), hex::encode(&self.signature)),
             OwnerKey::Evm(address) => {
                 write!(f, "eip191:{}:0x{}", address.to_checksum(None), hex::encode(&self.signature))
+            }
+            OwnerKey::Passkey(key) => {
+                let assertion = Assertion::from_bytes(&self.signature).map_err(|_| fmt::Error)?;
+                write!(f, "{key}:{}", assertion.to_text())
             }
         }
     }
@@ -282,6 +305,16 @@ impl FromStr for OwnerSignature {
 
     fn from_str(text: &str) -> Result<Self, ApprovalError> {
         let text = text.trim();
+        if text.starts_with("webauthn:") {
+            // The origin holds a colon: the assertion is after the last one.
+            let malformed = |e: WebAuthnError| ApprovalError::Malformed(e.to_string());
+            let (key, assertion) = text
+                .rsplit_once(':')
+                .ok_or_else(|| ApprovalError::Malformed("a passkey signature is <passkey>:<assertion>".into()))?;
+            let key: PasskeyKey = key.parse().map_err(malformed)?;
+            let assertion = Assertion::from_text(assertion).map_err(malformed)?;
+            return Ok(OwnerSignature { key: OwnerKey::Passkey(Box::new(key)), signature: assertion.to_bytes() });
+        }
         let mut parts = text.splitn(3, ':');
         let (Some(kind), Some(key), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(ApprovalError::Malformed(
@@ -328,9 +361,38 @@ impl OwnerSignature {
 
     /// Verifies the signature over `message` (UTF-8 text), for the key it names.
     fn verify_text(&self, message: &str) -> Result<(), ApprovalError> {
-        match self.key {
+        self.verify_counted(message).map(|_| ())
+    }
+
+    /// The passkey's signature counter, for a passkey signature that verifies over
+    /// `message` (0 when the authenticator keeps none); `None` for other kinds.
+    pub fn passkey_counter(&self, message: &str) -> Option<u32> {
+        match &self.key {
+            OwnerKey::Passkey(_) => self.verify_counted(message).ok().flatten(),
+            _ => None,
+        }
+    }
+
+    /// Verifies the signature over `message`; a passkey's counter comes back.
+    fn verify_counted(&self, message: &str) -> Result<Option<u32>, ApprovalError> {
+        match &self.key {
+            OwnerKey::Passkey(key) => {
+                let assertion =
+                    Assertion::from_bytes(&self.signature).map_err(|e| ApprovalError::Malformed(e.to_string()))?;
+                key.verify(message.as_bytes(), &assertion).map(Some).map_err(|e| match e {
+                    WebAuthnError::Refused(why) => ApprovalError::Passkey(why),
+                    WebAuthnError::Malformed(why) => ApprovalError::Malformed(why),
+                })
+            }
+            _ => self.verify_classic(message).map(|()| None),
+        }
+    }
+
+    /// Verifies an Ed25519 or EIP-191 signature over `message`.
+    fn verify_classic(&self, message: &str) -> Result<(), ApprovalError> {
+        match &self.key {
             OwnerKey::Ed25519(key) => {
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+                let key = ed25519_dalek::VerifyingKey::from_bytes(key)
                     .map_err(|_| ApprovalError::Malformed("not a valid Ed25519 public key".into()))?;
                 let bytes: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| ApprovalError::BadSignature)?;
                 key.verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&bytes))
@@ -345,12 +407,13 @@ impl OwnerSignature {
                 let recovered = signature
                     .recover_address_from_prehash(&eip191_hash_message(message.as_bytes()))
                     .map_err(|_| ApprovalError::BadSignature)?;
-                if recovered == address {
+                if recovered == *address {
                     Ok(())
                 } else {
                     Err(ApprovalError::BadSignature)
                 }
             }
+            OwnerKey::Passkey(_) => Err(ApprovalError::BadSignature),
         }
     }
 
@@ -579,7 +642,7 @@ impl SignedDecision {
                 && !signers.contains(&signature.key)
                 && signature.verify(&self.decision).is_ok()
             {
-                signers.push(signature.key);
+                signers.push(signature.key.clone());
             }
         }
         signers

@@ -343,7 +343,7 @@ impl CosignerHandler {
         let Some(limits) = limits else { return Ok(Vec::new()) };
         let wallets = self.home.wallets()?;
         let own: Vec<alloy_primitives::Address> = wallets.values().filter_map(|address| address.parse().ok()).collect();
-        Ok(limits.owners.iter().copied().filter(|key| !matches!(key, OwnerKey::Evm(a) if own.contains(a))).collect())
+        Ok(limits.owners.iter().filter(|&key| !matches!(key, OwnerKey::Evm(a) if own.contains(a))).cloned().collect())
     }
 
     fn store(&self, share: KeyShare) -> Result<()> {

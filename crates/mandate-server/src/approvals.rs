@@ -95,6 +95,21 @@ pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKe
     Ok(keys)
 }
 
+/// For a passkey signature over `message`: its authenticator's counter must rise
+/// (a counter that stands still or goes back marks a cloned authenticator or a
+/// replayed assertion). Other kinds pass.
+pub(crate) fn check_passkey_counter(state: &AppState, signature: &OwnerSignature, message: &str) -> ApiResult<()> {
+    let Some(count) = signature.passkey_counter(message) else { return Ok(()) };
+    if state.store.advance_passkey_counter(&signature.key.to_string(), u64::from(count))? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::OwnerSignatureInvalid,
+        "owner signature refused: the passkey's signature counter did not rise (a replayed assertion or a cloned \
+         authenticator)",
+    ))
+}
+
 fn signature_error(error: ApprovalError) -> ApiError {
     ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {error}"))
 }
@@ -136,6 +151,7 @@ pub(crate) async fn resolve(
         Err(ApprovalError::Expired(_)) if tx.status == TxStatus::PendingApproval => {}
         Err(error) => return Err(signature_error(error)),
     }
+    check_passkey_counter(state, &signature, &decision.message())?;
     let owner = signature.key.to_string();
     let resolved = match (tx.status, action) {
         (TxStatus::Delayed, _) => TxStatus::Cancelled,
@@ -444,22 +460,35 @@ pub(crate) async fn add_owner(
         .owner_key
         .parse()
         .map_err(|e: ApprovalError| ApiError::new(ErrorCode::InvalidInput, format!("owner_key: {e}")))?;
-    if is_own_wallet(&key, &wallet_addresses(&state)?) {
+    let (owner, added) =
+        register_owner(&state, &wallet.id, key, request.label.unwrap_or_default(), &principal.actor()).await?;
+    Ok(Json(json!({"owner": owner, "added": added})))
+}
+
+/// Registers `key` as an owner of `wallet` (audited): refused when it is one of the
+/// daemon's own wallets. Returns the record and whether it is new.
+pub(crate) async fn register_owner(
+    state: &Arc<AppState>,
+    wallet: &str,
+    key: OwnerKey,
+    label: String,
+    actor: &str,
+) -> ApiResult<(OwnerRecord, bool)> {
+    if is_own_wallet(&key, &wallet_addresses(state)?) {
         return Err(ApiError::new(
             ErrorCode::OwnerKeyIsWallet,
             format!("{key} is one of this daemon's wallets; an owner key must be one the owner holds"),
         ));
     }
-    let label = request.label.unwrap_or_default();
     if label.len() > 100 || label.chars().any(char::is_control) {
         return Err(ApiError::new(ErrorCode::InvalidInput, "label: at most 100 printable characters"));
     }
-    let owner = OwnerRecord { wallet_id: wallet.id.clone(), owner_key: key.to_string(), label, created_at: now() };
-    let entry = audit_entry(&principal.actor(), "owner.added", Some(&wallet.id), json!({"owner": owner.owner_key}));
+    let owner = OwnerRecord { wallet_id: wallet.to_string(), owner_key: key.to_string(), label, created_at: now() };
+    let entry = audit_entry(actor, "owner.added", Some(wallet), json!({"owner": owner.owner_key}));
     let store = state.store.clone();
     let record = owner.clone();
     let added = blocking(move || Ok(store.add_owner(&record, entry)?)).await?;
-    Ok(Json(json!({"owner": owner, "added": added})))
+    Ok((owner, added))
 }
 
 /// `GET /v1/wallets/{id}/owners`: the owners and the quorum (`owner_threshold`).

@@ -1,9 +1,11 @@
-//! The owner dashboard at `/dashboard`: server-rendered HTML, no script, nothing
-//! from another origin. The operator signs in with the master password (a session
-//! cookie: HttpOnly, Secure, SameSite=Strict, 30 min); every form carries a CSRF
-//! token; cross-origin posts are refused. Approving from the page takes an owner's
-//! signature pasted from `mandate approve --print-signature`: the server never holds
-//! an owner key, and the master password alone approves nothing.
+//! The owner dashboard at `/dashboard`: server-rendered HTML, one script of its own
+//! (`/dashboard/owner.js`), nothing from another origin. The operator signs in with
+//! the master password (a session cookie: HttpOnly, Secure, SameSite=Strict, 30 min);
+//! every form carries a CSRF token; cross-origin posts are refused. Approving from
+//! the page takes an owner's signature: pasted from `mandate approve
+//! --print-signature`, or made in the browser with a passkey (WebAuthn) or a browser
+//! wallet (EIP-191) by the script. The server never holds an owner key, verifies
+//! every signature itself, and the master password alone approves nothing.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -17,7 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use mandate_chain::approval::DecisionAction;
+use mandate_chain::approval::{DecisionAction, OwnerKey, OwnerSignature};
+use mandate_chain::webauthn::PasskeyKey;
 use mandate_core::amount::format_units;
 use mandate_store::{TxRecord, TxStatus};
 use serde::Deserialize;
@@ -103,7 +106,7 @@ fn with_headers(status: StatusCode, body: String) -> Response {
     headers.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -118,7 +121,8 @@ fn with_headers(status: StatusCode, body: String) -> Response {
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · Mandate</title>\
-         <link rel=\"stylesheet\" href=\"/dashboard/style.css\"></head><body>{body}</body></html>",
+         <link rel=\"stylesheet\" href=\"/dashboard/style.css\">\
+         <script src=\"/dashboard/owner.js\" defer></script></head><body>{body}</body></html>",
         escape(title)
     );
     with_headers(status, html)
@@ -314,6 +318,32 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             },
             Err(_) => "unavailable".into(),
         };
+        let owners = state.store.owners(&wallet.id).unwrap_or_default();
+        let _ = write!(
+        body,
+        "<h2>Owners</h2><p id=\"owner-quorum\">Approvals and unfreezes need <strong>{}</strong> of {} owners.</p><table>\
+         <tr><th>Owner key</th><th>Label</th></tr>",
+        state.store.owner_threshold(&wallet.id).unwrap_or(1),
+        owners.len()
+    );
+        for owner in &owners {
+            let _ = write!(
+                body,
+                "<tr><td><code class=\"owner-key\">{}</code></td><td>{}</td></tr>",
+                escape(&owner.owner_key),
+                escape(&owner.label)
+            );
+        }
+        let _ = write!(
+            body,
+            "</table><form method=\"post\" action=\"/dashboard/wallets/{id}/passkeys\" data-wallet=\"{id}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"spki\" value=\"\">\
+         <input type=\"hidden\" name=\"credential\" value=\"\"><input type=\"hidden\" name=\"signature\" value=\"\">\
+         <label>Label <input name=\"label\" maxlength=\"100\"></label> \
+         <button type=\"button\" data-register-passkey=\"\">Register a passkey owner on this device</button></form>",
+            id = escape(&wallet.id),
+            csrf = escape(&csrf),
+        );
         let policy = match state.store.policy(&wallet.id) {
             Ok(Some(stored)) => {
                 let hash = &stored.hash;
@@ -357,6 +387,40 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     page(StatusCode::OK, "Overview", &body)
 }
 
+/// The wallet's passkey owners as the script needs them: `[{"credential", "key"}]`.
+fn passkeys_of(state: &AppState, wallet: &str) -> String {
+    let owners = state.store.owners(wallet).unwrap_or_default();
+    let passkeys: Vec<serde_json::Value> = owners
+        .iter()
+        .filter_map(|owner| match owner.owner_key.parse::<OwnerKey>() {
+            Ok(OwnerKey::Passkey(key)) => {
+                Some(serde_json::json!({"credential": hex::encode(key.credential()), "key": key.to_string()}))
+            }
+            _ => None,
+        })
+        .collect();
+    serde_json::Value::from(passkeys).to_string()
+}
+
+/// A form that signs the text in element `message` in the browser (passkey or
+/// browser wallet, by the script) and posts it to `action` with `fields`.
+fn sign_form(action: &str, csrf: &str, message: &str, passkeys: &str, fields: &[(&str, &str)], verb: &str) -> String {
+    let hidden: String = fields
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"{}\" class=\"owner-sign\" data-message=\"{}\" data-passkeys=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{hidden}<input type=\"hidden\" name=\"signature\" value=\"\">\
+         <button type=\"button\" data-sign=\"passkey\">{verb} with a passkey</button> \
+         <button type=\"button\" data-sign=\"ethereum\">{verb} with a browser wallet</button></form>",
+        escape(action),
+        escape(message),
+        escape(passkeys),
+        escape(csrf),
+    )
+}
+
 async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
     let Ok(Some(wallet)) = state.store.wallet(&id) else {
@@ -374,12 +438,39 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             let _ = write!(
                 body,
                 "<p class=\"frozen\">Frozen since {} by {}: {}</p><p>An owner lifts it after the cool-down: \
-                 <code>mandate unfreeze --wallet {} --owner-key FILE</code></p>",
+                 <code>mandate unfreeze --wallet {} --owner-key FILE</code>, or here.</p>",
                 freeze.frozen_at,
                 escape(&freeze.frozen_by),
                 escape(&freeze.reason),
                 escape(&wallet.id)
             );
+            if let Ok((decision, quorum)) = crate::freeze::offered_unfreeze(&state, &freeze) {
+                let action = format!("/dashboard/wallets/{}/unfreeze", wallet.id);
+                let expires = decision.expires_at.to_string();
+                let _ = write!(
+                    body,
+                    "<h2>Unfreeze</h2><p id=\"unfreeze-quorum\">Owner signatures: <strong>{} of {}</strong></p>\
+                     <p>The exact text an owner signs:</p><pre id=\"unfreeze-message\">{}</pre>{}\
+                     <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"expires_at\" value=\"{}\">\
+                     <textarea name=\"signature\" rows=\"3\" placeholder=\"or paste a signature\"></textarea>\
+                     <button type=\"submit\">Unfreeze with the pasted signature</button></form>",
+                    quorum.get("signed").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                    quorum.get("required").and_then(serde_json::Value::as_u64).unwrap_or(1),
+                    escape(&decision.message()),
+                    sign_form(
+                        &action,
+                        &csrf,
+                        "unfreeze-message",
+                        &passkeys_of(&state, &wallet.id),
+                        &[("expires_at", &expires)],
+                        "Unfreeze"
+                    ),
+                    escape(&action),
+                    escape(&csrf),
+                    escape(&expires),
+                );
+            }
         }
         _ => {
             let _ = write!(
@@ -507,6 +598,21 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
                 id = escape(&tx.id),
                 csrf = escape(&csrf),
             );
+            let action = format!("/dashboard/approvals/{}/decide", tx.id);
+            let passkeys = passkeys_of(&state, &tx.wallet_id);
+            let _ = write!(
+                body,
+                "<h2>Sign here</h2>{}",
+                sign_form(&action, &csrf, "approval-message", &passkeys, &[("decision", "approve")], "Approve")
+            );
+            if let Ok(deny) = owner_decision(&state, &tx, DecisionAction::Deny) {
+                let _ = write!(
+                    body,
+                    "<details><summary>Deny instead</summary><pre id=\"deny-message\">{}</pre>{}</details>",
+                    escape(&deny.message()),
+                    sign_form(&action, &csrf, "deny-message", &passkeys, &[("decision", "deny")], "Deny")
+                );
+            }
         }
     }
     page(StatusCode::OK, &tx.id, &body)
@@ -550,6 +656,104 @@ async fn decide(
     }
 }
 
+#[derive(Deserialize)]
+struct UnfreezeForm {
+    csrf: String,
+    expires_at: u64,
+    signature: String,
+}
+
+async fn unfreeze(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<UnfreezeForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    match crate::freeze::unfreeze_signed(&state, &id, form.signature.trim(), form.expires_at).await {
+        Ok(_) => redirect(&format!("/dashboard/wallets/{id}")),
+        Err(error) => refused(&error, &format!("/dashboard/wallets/{id}")),
+    }
+}
+
+fn refused(error: &crate::error::ApiError, back: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Refused",
+        &format!(
+            "<p class=\"error\" id=\"refusal\">{}: {}</p><p><a href=\"{}\">Back</a></p>",
+            escape(error.code.as_str()),
+            escape(&error.to_string()),
+            escape(back)
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    csrf: String,
+    spki: String,
+    credential: String,
+    signature: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// The text a new passkey signs to prove the key is its own (the script signs it
+/// right after `navigator.credentials.create`).
+fn passkey_registration_text(wallet: &str, key: &OwnerKey) -> String {
+    format!("Mandate passkey registration v1\nwallet: {wallet}\nkey: {key}")
+}
+
+/// Registers a passkey made in this browser as an owner of the wallet: its key
+/// (from `getPublicKey()`), bound to the page's origin, after a first assertion by
+/// it over the registration text verifies.
+async fn register_passkey(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<PasskeyForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = format!("/dashboard/wallets/{id}");
+    let invalid =
+        |why: String| refused(&crate::error::ApiError::new(mandate_core::ErrorCode::OwnerSignatureInvalid, why), &back);
+    if !matches!(state.store.wallet(&id), Ok(Some(_))) {
+        return page(StatusCode::NOT_FOUND, "Not found", "<p>No such wallet.</p>");
+    }
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return invalid("the browser sent no Origin: the passkey's origin is unknown".into());
+    };
+    let (Ok(spki), Ok(credential)) = (hex::decode(form.spki.trim()), hex::decode(form.credential.trim())) else {
+        return invalid("the passkey's key or credential id is not hex".into());
+    };
+    let key = match PasskeyKey::from_spki(&spki, origin, &credential) {
+        Ok(key) => OwnerKey::Passkey(Box::new(key)),
+        Err(error) => return invalid(error.to_string()),
+    };
+    let text = passkey_registration_text(&id, &key);
+    match form.signature.trim().parse::<OwnerSignature>() {
+        Ok(signature) if signature.key == key => match signature.verify_message(&text) {
+            Ok(()) => {
+                if let Err(error) = crate::approvals::check_passkey_counter(&state, &signature, &text) {
+                    return refused(&error, &back);
+                }
+            }
+            Err(error) => return invalid(format!("the passkey's first assertion is refused: {error}")),
+        },
+        Ok(_) => return invalid("the assertion is by another key".into()),
+        Err(error) => return invalid(error.to_string()),
+    }
+    match crate::approvals::register_owner(&state, &id, key, form.label, "operator:dashboard").await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
 async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
     let mut body = format!("{}<h1>Audit trail (last 100)</h1><table><tr><th>#</th><th>Time</th><th>Actor</th><th>Event</th><th>Wallet</th></tr>", nav(&csrf));
@@ -580,6 +784,18 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
     page(StatusCode::OK, "Audit trail", &body)
 }
 
+/// The dashboard's script (passkey and browser-wallet signing).
+const OWNER_JS: &str = include_str!("dashboard_owner.js");
+
+async fn owner_js() -> Response {
+    let mut response = OWNER_JS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
+}
+
 async fn style() -> Response {
     let mut response = STYLE.into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/css"));
@@ -592,11 +808,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/dashboard", get(overview))
         .route("/dashboard/style.css", get(style))
+        .route("/dashboard/owner.js", get(owner_js))
         .route("/dashboard/login", post(login))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/audit", get(audit))
         .route("/dashboard/wallets/{id}", get(wallet_page))
         .route("/dashboard/wallets/{id}/freeze", post(freeze))
+        .route("/dashboard/wallets/{id}/unfreeze", post(unfreeze))
+        .route("/dashboard/wallets/{id}/passkeys", post(register_passkey))
         .route("/dashboard/approvals/{id}", get(approval_page))
         .route("/dashboard/approvals/{id}/decide", post(decide))
         // The same limit as REST's (axum's default would be 2 MB).

@@ -135,7 +135,7 @@ fn collected_unfreeze(state: &AppState, freeze: &FreezeRecord) -> ApiResult<Opti
 
 /// The unfreeze decision to offer: the one owners have begun to sign (so that every
 /// owner of a quorum signs the same text), else a fresh one; and who signed it.
-fn offered_unfreeze(state: &AppState, freeze: &FreezeRecord) -> ApiResult<(OwnerDecision, Value)> {
+pub(crate) fn offered_unfreeze(state: &AppState, freeze: &FreezeRecord) -> ApiResult<(OwnerDecision, Value)> {
     let required = state.store.owner_threshold(&freeze.wallet_id)?;
     match collected_unfreeze(state, freeze)? {
         Some(signed) => {
@@ -201,17 +201,29 @@ pub(crate) async fn unfreeze(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let request: UnfreezeRequest = parse_json(&body_bytes(body)?)?;
-    let freeze = current_freeze(&state, &id)?;
-    let signature: OwnerSignature = request
-        .signature
+    unfreeze_signed(&state, &id, &request.signature, request.expires_at).await.map(Json)
+}
+
+/// An owner's signature (text) over the unfreeze of `id`'s current freeze valid
+/// until `expires_at`: verified, collected toward the quorum, and at the quorum
+/// passed to the cosigner and the freeze lifted (the REST route and the dashboard).
+pub(crate) async fn unfreeze_signed(
+    state: &Arc<AppState>,
+    id: &str,
+    signature: &str,
+    expires_at: u64,
+) -> ApiResult<Value> {
+    let freeze = current_freeze(state, id)?;
+    let signature: OwnerSignature = signature
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
-    let owners = crate::approvals::owners_of(&state, &freeze.wallet_id)?;
-    let decision = unfreeze_decision(&freeze, request.expires_at);
+    let owners = crate::approvals::owners_of(state, &freeze.wallet_id)?;
+    let decision = unfreeze_decision(&freeze, expires_at);
     let at = now();
     signature
         .verify_owner(&decision, &owners, at)
         .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    crate::approvals::check_passkey_counter(state, &signature, &decision.message())?;
     let ready_at = freeze.frozen_at + state.freeze_cooldown_secs;
     if at < ready_at {
         return Err(ApiError::new(
@@ -247,11 +259,11 @@ pub(crate) async fn unfreeze(
         .map_err(|_| ApiError::internal("the collected unfreeze signatures"))?;
     if !step.complete {
         let signers: Vec<String> = collected.signers(&owners).iter().map(ToString::to_string).collect();
-        return Ok(Json(json!({
+        return Ok(json!({
             "wallet_id": freeze.wallet_id,
             "unfrozen": false,
             "quorum": {"required": threshold, "signed": signers.len(), "owners": signers},
-        })));
+        }));
     }
     let wallet: WalletId = freeze.wallet_id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
     let signer = state.signer.clone();
@@ -268,10 +280,10 @@ pub(crate) async fn unfreeze(
     let (wallet_id, frozen_at) = (freeze.wallet_id.clone(), freeze.frozen_at);
     let lifted = blocking(move || Ok(store.unfreeze(&wallet_id, frozen_at, at, entry)?)).await?;
     if lifted {
-        webhooks::wake(&state);
+        webhooks::wake(state);
         state.executor_wake.notify_one();
     }
-    Ok(Json(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted})))
+    Ok(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted}))
 }
 
 /// `POST /v1/freeze` `{"reason"}` (operator): freezes every wallet.

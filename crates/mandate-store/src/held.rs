@@ -206,6 +206,32 @@ impl Store {
         Ok(Some(Resolution::Resolved(record)))
     }
 
+    /// Records a passkey owner's signature counter: true when it is above the highest
+    /// seen (or both are 0: the authenticator keeps no counter). False means the
+    /// counter went back or stood still, the mark of a cloned authenticator or a
+    /// replayed assertion: the caller refuses the signature.
+    pub fn advance_passkey_counter(&self, owner_key: &str, count: u64) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<i64> = tx
+            .query_row("SELECT sign_count FROM passkey_counters WHERE owner_key = ?1", [owner_key], |r| r.get(0))
+            .optional()?;
+        let stored = stored.map(u).unwrap_or(0);
+        if count == 0 && stored == 0 {
+            return Ok(true);
+        }
+        if count <= stored {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO passkey_counters (owner_key, sign_count) VALUES (?1, ?2)
+             ON CONFLICT (owner_key) DO UPDATE SET sign_count = excluded.sign_count",
+            params![owner_key, i(count)],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// A wallet's owner quorum: how many distinct owners must sign an approval or
     /// an unfreeze (1 unless set).
     pub fn owner_threshold(&self, wallet: &str) -> Result<u64> {

@@ -129,12 +129,14 @@ pub(crate) const SQLITE: &[&str] = &[
     "#, // 9: an agent's own policy (a document, from its signed registration), which
     // narrows the wallet's for that agent.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
-    // 10: owner quorums (M of N owners approve and unfreeze), and the owner signatures
-    // an unfreeze has collected so far (an approval's collect in transactions.approval).
+    // 10: owner quorums (M of N owners approve and unfreeze), the owner signatures an
+    // unfreeze has collected so far (an approval's collect in transactions.approval),
+    // and each passkey owner's highest signature counter.
     r#"
     CREATE TABLE owner_quorums (
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);
     ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count INTEGER NOT NULL);
     "#,
 ];
 
@@ -256,11 +258,12 @@ pub(crate) const POSTGRES: &[&str] = &[
         PRIMARY KEY (wallet_id, idempotency_key));
     "#, // 9: an agent's own policy.
     "ALTER TABLE agents ADD COLUMN policy TEXT;",
-    // 10: owner quorums; an unfreeze's collected signatures.
+    // 10: owner quorums; an unfreeze's collected signatures; passkey counters.
     r#"
     CREATE TABLE owner_quorums (
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold BIGINT NOT NULL, updated_at BIGINT NOT NULL);
     ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count BIGINT NOT NULL);
     "#,
 ];
 

@@ -172,7 +172,12 @@ fn approvals_end_to_end_on_anvil() {
 
 /// `mandate service sign` is the service party talking to the cosigner directly,
 /// as a daemon whose approval checks were removed would.
-fn tampered_sign(daemon: &Daemon, wallet: &str, tx: &UnsignedTx, approval: Option<&SignedDecision>) -> (bool, Value) {
+pub(crate) fn tampered_sign(
+    daemon: &Daemon,
+    wallet: &str,
+    tx: &UnsignedTx,
+    approval: Option<&SignedDecision>,
+) -> (bool, Value) {
     let mut args = vec![
         "service".to_string(),
         "sign".into(),

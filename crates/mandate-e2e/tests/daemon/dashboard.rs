@@ -141,10 +141,20 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     let wallet_page = get(&format!("/dashboard/wallets/{other}"));
     assert!(wallet_page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{wallet_page}");
     assert!(!wallet_page.contains("<script>"), "unescaped reason");
-    // Nothing refers to another origin.
+    // Nothing refers to another origin; the one script is the daemon's own file, and the
+    // CSP allows scripts from the daemon only (no inline script).
+    let own_script = "<script src=\"/dashboard/owner.js\" defer></script>";
     for page in [&overview, &wallet_page, &get("/dashboard/audit"), &get(&format!("/dashboard/approvals/{id}"))] {
-        assert!(!page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<script"), "{page}");
+        assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "{page}");
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        assert_eq!(page.matches(own_script).count(), 1, "{page}");
+        assert!(!page.contains("onclick=") && !page.contains("javascript:"), "no inline script: {page}");
     }
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let script = send(RawRequest::new(Method::GET, "/dashboard/owner.js"));
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").unwrap().starts_with("text/javascript"));
+    assert_eq!(script.header("x-content-type-options"), Some("nosniff"));
 
     // Headless Chromium approves with the pasted signature.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -609,6 +609,15 @@ fn an_owner_quorum_is_at_most_the_owners_and_an_unfreeze_collects_signatures() {
     assert!(store.unfreeze("wal_a", freeze.frozen_at, 12, entry("wallet.unfrozen")).unwrap());
     assert_eq!(store.unfreeze_collected("wal_a", freeze.frozen_at).unwrap(), None);
     assert_eq!(store.verify_audit().unwrap(), Ok(events(&store).len() as u64));
+
+    // Passkey counters only go up (0 stays allowed while none was seen).
+    let key = "webauthn:04…@https://x.example#01";
+    assert!(store.advance_passkey_counter(key, 0).unwrap());
+    assert!(store.advance_passkey_counter(key, 5).unwrap());
+    assert!(!store.advance_passkey_counter(key, 5).unwrap(), "the same counter twice");
+    assert!(!store.advance_passkey_counter(key, 4).unwrap(), "a counter that went back");
+    assert!(!store.advance_passkey_counter(key, 0).unwrap(), "0 after a counter was seen");
+    assert!(store.advance_passkey_counter(key, 6).unwrap());
 }
 
 #[test]
