@@ -318,32 +318,6 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             },
             Err(_) => "unavailable".into(),
         };
-        let owners = state.store.owners(&wallet.id).unwrap_or_default();
-        let _ = write!(
-        body,
-        "<h2>Owners</h2><p id=\"owner-quorum\">Approvals and unfreezes need <strong>{}</strong> of {} owners.</p><table>\
-         <tr><th>Owner key</th><th>Label</th></tr>",
-        state.store.owner_threshold(&wallet.id).unwrap_or(1),
-        owners.len()
-    );
-        for owner in &owners {
-            let _ = write!(
-                body,
-                "<tr><td><code class=\"owner-key\">{}</code></td><td>{}</td></tr>",
-                escape(&owner.owner_key),
-                escape(&owner.label)
-            );
-        }
-        let _ = write!(
-            body,
-            "</table><form method=\"post\" action=\"/dashboard/wallets/{id}/passkeys\" data-wallet=\"{id}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"spki\" value=\"\">\
-         <input type=\"hidden\" name=\"credential\" value=\"\"><input type=\"hidden\" name=\"signature\" value=\"\">\
-         <label>Label <input name=\"label\" maxlength=\"100\"></label> \
-         <button type=\"button\" data-register-passkey=\"\">Register a passkey owner on this device</button></form>",
-            id = escape(&wallet.id),
-            csrf = escape(&csrf),
-        );
         let policy = match state.store.policy(&wallet.id) {
             Ok(Some(stored)) => {
                 let hash = &stored.hash;
@@ -482,6 +456,32 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             );
         }
     }
+    let owners = state.store.owners(&wallet.id).unwrap_or_default();
+    let _ = write!(
+    body,
+    "<h2>Owners</h2><p id=\"owner-quorum\">Approvals and unfreezes need <strong>{}</strong> of {} owners.</p><table>\
+     <tr><th>Owner key</th><th>Label</th></tr>",
+    state.store.owner_threshold(&wallet.id).unwrap_or(1),
+    owners.len()
+);
+    for owner in &owners {
+        let _ = write!(
+            body,
+            "<tr><td><code class=\"owner-key\">{}</code></td><td>{}</td></tr>",
+            escape(&owner.owner_key),
+            escape(&owner.label)
+        );
+    }
+    let _ = write!(
+        body,
+        "</table><form method=\"post\" action=\"/dashboard/wallets/{id}/passkeys\" data-wallet=\"{id}\">\
+     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"spki\" value=\"\">\
+     <input type=\"hidden\" name=\"credential\" value=\"\"><input type=\"hidden\" name=\"signature\" value=\"\">\
+     <label>Label <input name=\"label\" maxlength=\"100\"></label> \
+     <button type=\"button\" data-register-passkey=\"\">Register a passkey owner on this device</button></form>",
+        id = escape(&wallet.id),
+        csrf = escape(&csrf),
+    );
     let policy = match state.store.policy(&wallet.id) {
         Ok(Some(stored)) => {
             let pretty = serde_json::from_str::<serde_json::Value>(&stored.document)

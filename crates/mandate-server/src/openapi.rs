@@ -343,9 +343,12 @@ fn operation(method: &str, path: &str) -> Value {
         ("get", "/v1/wallets/{id}/owners") => {
             op("The wallet's owners", "operator|agent:read", None, &[("200", "OwnerList")])
         }
-        ("post", "/v1/wallets/{id}/owners") => {
-            op("Register an owner (ed25519:<hex> or evm:0x…)", "operator", Some("AddOwner"), &[("200", "OwnerAdded")])
-        }
+        ("post", "/v1/wallets/{id}/owners") => op(
+            "Register an owner (ed25519:<hex>, evm:0x… or webauthn:<key>@<origin>#<credential>)",
+            "operator",
+            Some("AddOwner"),
+            &[("200", "OwnerAdded")],
+        ),
         ("put", "/v1/wallets/{id}/owners/quorum") => op(
             "Set how many distinct owners must sign an approval or unfreeze (1 to the number of owners)",
             "operator",
@@ -533,7 +536,7 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert(
         "Owner".into(),
         object(
-            json!({"wallet_id": text(), "owner_key": {"type": "string", "pattern": "^(ed25519|evm):"},
+            json!({"wallet_id": text(), "owner_key": {"type": "string", "pattern": "^(ed25519|evm|webauthn):"},
                    "label": text(), "created_at": time()}),
             &[],
         ),

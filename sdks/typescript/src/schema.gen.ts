@@ -892,7 +892,7 @@ export interface Operations {
     body: never;
     response: OwnerList;
   };
-  /** Register an owner (ed25519:<hex> or evm:0x…) */
+  /** Register an owner (ed25519:<hex>, evm:0x… or webauthn:<key>@<origin>#<credential>) */
   "POST /v1/wallets/{id}/owners": {
     body: AddOwner;
     response: OwnerAdded;

@@ -184,3 +184,96 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
         assert!(meta.len() > 1000, "{shot} is empty");
     }
 }
+
+#[test]
+fn a_passkey_registered_in_the_dashboard_and_a_browser_wallet_approve_in_chromium() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("browser-owners", "10");
+    // The browser-wallet owner: a known secp256k1 key, registered by its address.
+    let evm = mandate_chain::approval::OwnerSecret::evm_from_bytes(&[0x42; 32]).unwrap();
+    let mandate_chain::approval::OwnerKey::Evm(evm_address) = evm.public() else { unreachable!() };
+    let (ok, added) =
+        daemon.cli(&["owner", "add", "--wallet", &wallet, "--evm-address", &evm_address.to_checksum(None)]);
+    assert!(ok, "{added}");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "cap", "type": "max_per_tx", "amount": "5"},
+               {"id": "big", "type": "tiers", "approval_above": "1"}]),
+    );
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    let (passkey_payee, wallet_payee) = (recipient(), recipient());
+    let held = |to, amount| {
+        let (status, body) = daemon.send(&agent, &wallet, to, amount);
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    };
+    let passkey_item = held(passkey_payee, "1.5");
+    let wallet_item = held(wallet_payee, "1.2");
+    let (_, offer) = daemon.call("GET", &format!("/v1/owner/approvals/{wallet_item}"), None, None);
+    let decision: mandate_chain::approval::OwnerDecision =
+        serde_json::from_value(offer["approve_decision"].clone()).unwrap();
+    let signature = evm.sign(&decision).unwrap().to_string();
+    let signature = signature.rsplit_once(':').unwrap().1.to_string();
+
+    // WebAuthn needs a secure context and a DNS RP id: localhost, not 127.0.0.1.
+    let url = daemon.url.replace("127.0.0.1", "localhost");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shots = artifacts();
+    let password = std::fs::read_to_string(daemon.master_file()).unwrap().trim().to_string();
+    let mut driver = Command::new("node")
+        .arg(root.join("crates/mandate-e2e/tests/dashboard/owners.mjs"))
+        .current_dir(&root)
+        .env("DASH_URL", &url)
+        .env("DASH_PASSWORD", &password)
+        .env("WALLET", &wallet)
+        .env("SHOTS", &shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut stdin = driver.stdin.take().unwrap();
+    let mut stdout = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["step"], "registered", "{first}");
+    let key = first["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("webauthn:04") && key.contains(&format!("@{url}#")), "{key}");
+    // The daemon lists it; the cosigner (approval above 1 ETH) learns it from its own file.
+    let (_, owners) = daemon.call("GET", &format!("/v1/wallets/{wallet}/owners"), Some(&daemon.admin), None);
+    assert!(owners["owners"].as_array().unwrap().iter().any(|o| o["owner_key"] == json!(key)), "{owners}");
+    let limits = format!(
+        "frozen = false\n[default]\nper_tx_max = \"5000000000000000000\"\ndaily_max = \"50000000000000000000\"\n\
+         approval_above = \"{}\"\nowners = [\"{key}\", \"evm:{}\"]\n",
+        eth("1"),
+        evm_address.to_checksum(None)
+    );
+    std::fs::write(daemon.cosigner_home().join("limits.toml"), limits).unwrap();
+    let next = json!({"passkey_item": passkey_item, "wallet_item": wallet_item,
+                      "address": evm_address.to_checksum(None).to_lowercase(), "signature": signature,
+                      "message": decision.message()});
+    writeln!(stdin, "{next}").unwrap();
+    drop(stdin);
+    let last = stdout.map(Result::unwrap).last().unwrap_or_default();
+    let status = driver.wait().unwrap();
+    let result: Value = serde_json::from_str(&last).unwrap_or_else(|_| panic!("driver: {last}"));
+    assert!(status.success() && result["ok"] == true, "{result}");
+    assert_eq!(result["quorum"], "Owner approvals: 0 of 1", "{result}");
+    assert_eq!(
+        (result["passkey_status"].as_str(), result["wallet_status"].as_str()),
+        (Some("confirmed"), Some("confirmed"))
+    );
+    assert_eq!(result["external"], json!([]), "the page loaded something from another origin");
+    assert_eq!(daemon.anvil.balance(passkey_payee), eth("1.5"));
+    assert_eq!(daemon.anvil.balance(wallet_payee), eth("1.2"));
+    // The audit trail names the passkey owner and the browser wallet.
+    let (_, audit) = daemon.call("GET", "/v1/audit/tail?n=200", Some(&daemon.admin), None);
+    let text = audit.to_string();
+    assert!(text.contains(&format!("owner:{key}")), "{text}");
+    assert!(text.contains(&format!("owner:evm:{}", evm_address.to_checksum(None))), "{text}");
+    for shot in ["dashboard-passkey-registered.png", "dashboard-passkey-approved.png", "dashboard-wallet-approved.png"]
+    {
+        assert!(std::fs::metadata(shots.join(shot)).unwrap().len() > 1000, "{shot} is empty");
+    }
+}
