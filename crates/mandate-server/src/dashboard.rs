@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE,
 };
@@ -42,7 +42,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.4rem;\
 text-align:left;vertical-align:top}pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-all}\
 .frozen{color:#b00020;font-weight:bold}.error{background:#fde7e9;padding:.6rem;border-left:4px solid #b00020}\
-textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
+.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
 
 struct DashSession {
     expires_at: u64,
@@ -295,13 +295,43 @@ fn plain_words(state: &AppState, tx: &TxRecord) -> String {
     }
 }
 
+/// How far `secs` is from `now`, in words: "in 5 min", "3 h ago".
+fn relative(secs: u64, now: u64) -> String {
+    let (span, future) = if secs >= now { (secs - now, true) } else { (now - secs, false) };
+    let amount = match span {
+        0..=59 => format!("{span} s"),
+        60..=5_999 => format!("{} min", span / 60),
+        6_000..=172_799 => format!("{} h", span / 3600),
+        _ => format!("{} days", span / 86_400),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// A moment as the page shows it: a `<time>` in UTC (the script shows it in the
+/// browser's time zone) with how far it is from now.
+fn when(secs: u64) -> String {
+    let Some(stamp) = i64::try_from(secs).ok().and_then(|s| jiff::Timestamp::from_second(s).ok()) else {
+        return escape(&secs.to_string());
+    };
+    format!(
+        "<time datetime=\"{}\">{}</time> ({})",
+        stamp,
+        stamp.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        relative(secs, now())
+    )
+}
+
 fn status_line(tx: &TxRecord) -> String {
     let mut line = format!("<span id=\"status\">{}</span>", escape(tx.status.name()));
     if let Some(at) = tx.expires_at.filter(|_| tx.status == TxStatus::PendingApproval) {
-        let _ = write!(line, " (approval expires at {at}, unix seconds)");
+        let _ = write!(line, " (approval expires {})", when(at));
     }
     if let Some(at) = tx.execute_after.filter(|_| tx.status == TxStatus::Delayed) {
-        let _ = write!(line, " (sent after {at}, unix seconds)");
+        let _ = write!(line, " (sent after {})", when(at));
     }
     line
 }
@@ -413,7 +443,7 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
                 body,
                 "<p class=\"frozen\">Frozen since {} by {}: {}</p><p>An owner lifts it after the cool-down: \
                  <code>mandate unfreeze --wallet {} --owner-key FILE</code>, or here.</p>",
-                freeze.frozen_at,
+                when(freeze.frozen_at),
                 escape(&freeze.frozen_by),
                 escape(&freeze.reason),
                 escape(&wallet.id)
@@ -540,7 +570,36 @@ async fn freeze(
     }
 }
 
-async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// The confirmation shown after an owner's decision was recorded.
+fn confirmation(done: Option<&str>, tx: &TxRecord, quorum: Option<&crate::approvals::Quorum>) -> String {
+    let text = match (done, tx.status) {
+        (Some("approve"), TxStatus::PendingApproval) => match quorum {
+            Some(q) => format!(
+                "Your approval is recorded: {} of {} owners have signed; it is sent when enough have.",
+                q.signers.len(),
+                q.required
+            ),
+            None => "Your approval is recorded.".into(),
+        },
+        (Some("approve"), _) => format!("Approved: it is signed and sent now (status: {}).", tx.status.name()),
+        (Some("deny"), _) => format!("Denied: the transaction is {} and will not be sent.", tx.status.name()),
+        _ => return String::new(),
+    };
+    format!("<p class=\"notice\" id=\"confirmation\">{}</p>", escape(&text))
+}
+
+async fn approval_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
     let Ok(Some(tx)) = state.store.transaction(&id) else {
         return page(StatusCode::NOT_FOUND, "Not found", "<p>No such transaction. <a href=\"/dashboard\">Back</a></p>");
@@ -552,12 +611,14 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
         .and_then(|r| r.as_array())
         .map(|rules| rules.iter().filter_map(|r| r.as_str()).collect())
         .unwrap_or_default();
+    let quorum = crate::approvals::quorum(&state, &tx).ok();
     let mut body = format!(
-        "{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
+        "{}{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
          <tr><th>Status</th><td>{}</td></tr><tr><th>Recipient</th><td><code id=\"recipient\">{}</code></td></tr>\
          <tr><th>Wallet</th><td><a href=\"/dashboard/wallets/{wallet}\">{wallet}</a></td></tr>\
          <tr><th>Why it is held</th><td>{} (rules: {})</td></tr><tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
         nav(&csrf),
+        confirmation(query.done.as_deref(), &tx, quorum.as_ref()),
         escape(&tx.id),
         escape(&plain_words(&state, &tx)),
         status_line(&tx),
@@ -568,7 +629,7 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
         wallet = escape(&tx.wallet_id),
     );
     if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Approved) {
-        if let Ok(quorum) = crate::approvals::quorum(&state, &tx) {
+        if let Some(quorum) = &quorum {
             let signers: Vec<String> = quorum.signers.iter().map(|key| escape(key)).collect();
             let signed = if signers.is_empty() {
                 String::new()
@@ -642,7 +703,7 @@ async fn decide(
     let owner = form.signature.trim().parse::<mandate_chain::approval::OwnerSignature>().map(|s| s.key.to_string());
     let actor = format!("owner:{}", owner.as_deref().unwrap_or("unknown"));
     match resolve(&state, &id, action, form.signature.trim(), &actor).await {
-        Ok(_) => redirect(&format!("/dashboard/approvals/{id}")),
+        Ok(_) => redirect(&format!("/dashboard/approvals/{id}?done={}", form.decision)),
         Err(error) => page(
             StatusCode::BAD_REQUEST,
             "Refused",
@@ -754,16 +815,42 @@ async fn register_passkey(
     }
 }
 
-async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    /// `hide`: leave sign-ins out.
+    #[serde(default)]
+    logins: Option<String>,
+}
+
+/// Sign-in records, which every CLI command and page visit adds.
+fn is_login(event: &str) -> bool {
+    matches!(event, "admin.login" | "admin.login_failed")
+}
+
+async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<AuditQuery>) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
-    let mut body = format!("{}<h1>Audit trail (last 100)</h1><table><tr><th>#</th><th>Time</th><th>Actor</th><th>Event</th><th>Wallet</th></tr>", nav(&csrf));
+    let hide = query.logins.as_deref() == Some("hide");
+    let filter = if hide {
+        "<p>Sign-ins hidden. <a href=\"/dashboard/audit\">Show all</a></p>"
+    } else {
+        "<p><a id=\"hide-logins\" href=\"/dashboard/audit?logins=hide\">Hide sign-ins</a></p>"
+    };
+    let mut body = format!(
+        "{}<h1>Audit trail (last 200 records)</h1>{filter}<table><tr><th>#</th><th>Time</th><th>Actor</th>\
+         <th>Event</th><th>Wallet</th></tr>",
+        nav(&csrf)
+    );
     let records = blocking({
         let store = state.store.clone();
-        move || Ok(store.audit_tail(100)?)
+        move || Ok(store.audit_tail(200)?)
     })
     .await
     .unwrap_or_default();
-    for record in records.iter().rev() {
+    let shown = records
+        .iter()
+        .rev()
+        .filter(|record| !(hide && record.get("event").and_then(serde_json::Value::as_str).is_some_and(is_login)));
+    for record in shown {
         let field = |name: &str| {
             record
                 .get(name)
@@ -774,7 +861,7 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&field("seq")),
-            escape(&field("ts")),
+            field("ts").parse::<u64>().map(when).unwrap_or_else(|_| escape(&field("ts"))),
             escape(&field("actor")),
             escape(&field("event")),
             escape(&field("wallet"))

@@ -92,6 +92,14 @@ async function registerPasskey(form) {
 }
 
 document.addEventListener('DOMContentLoaded', () => {
+  // Moments are rendered in UTC; show them in the browser's time zone (UTC in the title).
+  for (const time of document.querySelectorAll('time[datetime]')) {
+    const moment = new Date(time.dateTime);
+    if (!Number.isNaN(moment.getTime())) {
+      time.title = time.textContent;
+      time.textContent = moment.toLocaleString();
+    }
+  }
   for (const button of document.querySelectorAll('button[data-sign]')) {
     button.addEventListener('click', () => {
       const form = button.closest('form');

@@ -117,6 +117,13 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
         assert_eq!(response.status, 200, "{path}");
         text(&response)
     };
+    // The audit trail can leave sign-ins out; moments are dates with their distance from now.
+    let audit = get("/dashboard/audit");
+    assert!(audit.contains("admin.login") && audit.contains("<time datetime=\""), "{audit}");
+    let filtered = get("/dashboard/audit?logins=hide");
+    assert!(!filtered.contains("admin.login") && filtered.contains("owner.added"), "{filtered}");
+    let pending = get(&format!("/dashboard/approvals/{id}"));
+    assert!(pending.contains("approval expires <time datetime=\"") && pending.contains(" (in "), "{pending}");
     let overview = get("/dashboard");
     assert!(overview.contains("Pending approvals") && overview.contains(&id), "{overview}");
     let csrf = csrf_of(&overview);
@@ -260,6 +267,7 @@ fn a_passkey_registered_in_the_dashboard_and_a_browser_wallet_approve_in_chromiu
     let result: Value = serde_json::from_str(&last).unwrap_or_else(|_| panic!("driver: {last}"));
     assert!(status.success() && result["ok"] == true, "{result}");
     assert_eq!(result["quorum"], "Owner approvals: 0 of 1", "{result}");
+    assert!(result["confirmation"].as_str().unwrap().starts_with("Approved: it is signed and sent now"), "{result}");
     assert_eq!(
         (result["passkey_status"].as_str(), result["wallet_status"].as_str()),
         (Some("confirmed"), Some("confirmed"))

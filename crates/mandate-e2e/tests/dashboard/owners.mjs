@@ -78,6 +78,8 @@ async function main() {
   await Promise.all([page.waitForNavigation(), page.locator('button[data-sign=passkey]').first().click()]);
   const passkeyRefused = await refusal(page);
   if (passkeyRefused) throw new Error(`passkey approval refused: ${passkeyRefused}`);
+  const confirmation = ((await page.textContent('#confirmation')) || '').trim();
+  await page.screenshot({ path: `${SHOTS}/dashboard-passkey-confirmation.png`, fullPage: true });
   const passkeyStatus = await statusOf(page, next.passkey_item);
   await page.screenshot({ path: `${SHOTS}/dashboard-passkey-approved.png`, fullPage: true });
 
@@ -102,7 +104,7 @@ async function main() {
   const walletStatus = await statusOf(page, next.wallet_item);
   await page.screenshot({ path: `${SHOTS}/dashboard-wallet-approved.png`, fullPage: true });
   await browser.close();
-  console.log(JSON.stringify({ ok: true, key, quorum, passkey_status: passkeyStatus, wallet_status: walletStatus, external }));
+  console.log(JSON.stringify({ ok: true, key, quorum, confirmation, passkey_status: passkeyStatus, wallet_status: walletStatus, external }));
   process.exit(0);
 }
 
