@@ -15,6 +15,7 @@ use alloy_primitives::{eip191_hash_message, keccak256, Address, Signature, B256,
 use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 
+use crate::webauthn::{Assertion, PasskeyKey, WebAuthnError};
 use crate::UnsignedTx;
 
 /// Why an owner decision or signature is refused.
@@ -36,15 +37,29 @@ pub enum ApprovalError {
     /// The transaction to sign is not the one the owner approved.
     #[error("the transaction differs from the approved one: {0}")]
     Mismatch(String),
+    /// A passkey assertion failed a check (named).
+    #[error("the passkey assertion is refused: {0}")]
+    Passkey(&'static str),
+    /// Fewer distinct owners signed than the wallet's quorum requires.
+    #[error("{have} of {need} required owners signed")]
+    QuorumNotMet {
+        /// Distinct owners whose signature verifies.
+        have: usize,
+        /// The quorum.
+        need: usize,
+    },
 }
 
 /// An owner's public identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OwnerKey {
     /// An Ed25519 public key (from `mandate owner keygen`).
     Ed25519([u8; 32]),
     /// An EVM address; it signs with EIP-191 `personal_sign`.
     Evm(Address),
+    /// A passkey (WebAuthn, P-256) of one web origin: it signs with
+    /// `navigator.credentials.get`, the challenge being SHA-256 of the text.
+    Passkey(Box<PasskeyKey>),
 }
 
 impl fmt::Display for OwnerKey {
@@ -52,6 +67,7 @@ impl fmt::Display for OwnerKey {
         match self {
             OwnerKey::Ed25519(key) => write!(f, "ed25519:{}", hex::encode(key)),
             OwnerKey::Evm(address) => write!(f, "evm:{}", address.to_checksum(None)),
+            OwnerKey::Passkey(key) => write!(f, "{key}"),
         }
     }
 }
@@ -65,7 +81,8 @@ fn hex_bytes<const N: usize>(text: &str, what: &str) -> Result<[u8; N], Approval
 impl FromStr for OwnerKey {
     type Err = ApprovalError;
 
-    /// `ed25519:<64 hex digits>` or `evm:0x<40 hex digits>`.
+    /// `ed25519:<64 hex digits>`, `evm:0x<40 hex digits>` or
+    /// `webauthn:<130 hex digits>@<origin>#<credential id hex>`.
     fn from_str(text: &str) -> Result<Self, ApprovalError> {
         match text.split_once(':') {
             Some(("ed25519", key)) => {
@@ -78,7 +95,14 @@ impl FromStr for OwnerKey {
                 let bytes = hex_bytes::<20>(address, "an EVM address")?;
                 Ok(OwnerKey::Evm(Address::from(bytes)))
             }
-            _ => Err(ApprovalError::Malformed("an owner key is ed25519:<hex> or evm:0x<address>".into())),
+            Some(("webauthn", _)) => {
+                let key: PasskeyKey =
+                    text.parse().map_err(|e: WebAuthnError| ApprovalError::Malformed(e.to_string()))?;
+                Ok(OwnerKey::Passkey(Box::new(key)))
+            }
+            _ => Err(ApprovalError::Malformed(
+                "an owner key is ed25519:<hex>, evm:0x<address> or webauthn:<key>@<origin>#<credential>".into(),
+            )),
         }
     }
 }
@@ -249,21 +273,28 @@ impl OwnerDecision {
 }
 
 /// An owner's signature over a decision's text, naming its key:
-/// `ed25519:<public key hex>:<signature hex>` or `eip191:<address>:<65-byte signature hex>`.
+/// `ed25519:<public key hex>:<signature hex>`, `eip191:<address>:<65-byte signature hex>`
+/// or `webauthn:<key>@<origin>#<credential>:<authenticatorData>.<clientDataJSON>.<signature>`
+/// (hex; a passkey assertion whose challenge is SHA-256 of the text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerSignature {
     /// Who signed.
     pub key: OwnerKey,
-    /// The raw signature (64 bytes Ed25519, 65 bytes r‖s‖v for EIP-191).
+    /// The raw signature (64 bytes Ed25519, 65 bytes r‖s‖v for EIP-191, a passkey's
+    /// assertion as [`Assertion::to_bytes`]).
     pub signature: Vec<u8>,
 }
 
 impl fmt::Display for OwnerSignature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.key {
+        match &self.key {
             OwnerKey::Ed25519(key) => write!(f, "ed25519:{}:{}", hex::encode(key), hex::encode(&self.signature)),
             OwnerKey::Evm(address) => {
                 write!(f, "eip191:{}:0x{}", address.to_checksum(None), hex::encode(&self.signature))
+            }
+            OwnerKey::Passkey(key) => {
+                let assertion = Assertion::from_bytes(&self.signature).map_err(|_| fmt::Error)?;
+                write!(f, "{key}:{}", assertion.to_text())
             }
         }
     }
@@ -274,6 +305,16 @@ impl FromStr for OwnerSignature {
 
     fn from_str(text: &str) -> Result<Self, ApprovalError> {
         let text = text.trim();
+        if text.starts_with("webauthn:") {
+            // The origin holds a colon: the assertion is after the last one.
+            let malformed = |e: WebAuthnError| ApprovalError::Malformed(e.to_string());
+            let (key, assertion) = text
+                .rsplit_once(':')
+                .ok_or_else(|| ApprovalError::Malformed("a passkey signature is <passkey>:<assertion>".into()))?;
+            let key: PasskeyKey = key.parse().map_err(malformed)?;
+            let assertion = Assertion::from_text(assertion).map_err(malformed)?;
+            return Ok(OwnerSignature { key: OwnerKey::Passkey(Box::new(key)), signature: assertion.to_bytes() });
+        }
         let mut parts = text.splitn(3, ':');
         let (Some(kind), Some(key), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(ApprovalError::Malformed(
@@ -320,9 +361,38 @@ impl OwnerSignature {
 
     /// Verifies the signature over `message` (UTF-8 text), for the key it names.
     fn verify_text(&self, message: &str) -> Result<(), ApprovalError> {
-        match self.key {
+        self.verify_counted(message).map(|_| ())
+    }
+
+    /// The passkey's signature counter, for a passkey signature that verifies over
+    /// `message` (0 when the authenticator keeps none); `None` for other kinds.
+    pub fn passkey_counter(&self, message: &str) -> Option<u32> {
+        match &self.key {
+            OwnerKey::Passkey(_) => self.verify_counted(message).ok().flatten(),
+            _ => None,
+        }
+    }
+
+    /// Verifies the signature over `message`; a passkey's counter comes back.
+    fn verify_counted(&self, message: &str) -> Result<Option<u32>, ApprovalError> {
+        match &self.key {
+            OwnerKey::Passkey(key) => {
+                let assertion =
+                    Assertion::from_bytes(&self.signature).map_err(|e| ApprovalError::Malformed(e.to_string()))?;
+                key.verify(message.as_bytes(), &assertion).map(Some).map_err(|e| match e {
+                    WebAuthnError::Refused(why) => ApprovalError::Passkey(why),
+                    WebAuthnError::Malformed(why) => ApprovalError::Malformed(why),
+                })
+            }
+            _ => self.verify_classic(message).map(|()| None),
+        }
+    }
+
+    /// Verifies an Ed25519 or EIP-191 signature over `message`.
+    fn verify_classic(&self, message: &str) -> Result<(), ApprovalError> {
+        match &self.key {
             OwnerKey::Ed25519(key) => {
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+                let key = ed25519_dalek::VerifyingKey::from_bytes(key)
                     .map_err(|_| ApprovalError::Malformed("not a valid Ed25519 public key".into()))?;
                 let bytes: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| ApprovalError::BadSignature)?;
                 key.verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&bytes))
@@ -337,12 +407,13 @@ impl OwnerSignature {
                 let recovered = signature
                     .recover_address_from_prehash(&eip191_hash_message(message.as_bytes()))
                     .map_err(|_| ApprovalError::BadSignature)?;
-                if recovered == address {
+                if recovered == *address {
                     Ok(())
                 } else {
                     Err(ApprovalError::BadSignature)
                 }
             }
+            OwnerKey::Passkey(_) => Err(ApprovalError::BadSignature),
         }
     }
 
@@ -487,28 +558,118 @@ fn rand_seed() -> [u8; 32] {
     seed
 }
 
-/// An approval as it travels to the cosigner with a signing run: the decision and
-/// the owner's signature over it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The most owner signatures one decision carries (a quorum is at most this large).
+pub const MAX_QUORUM_SIGNATURES: usize = 16;
+
+/// An approval (or unfreeze) as it travels to the cosigner: the decision and the
+/// signatures of the owners who signed it, each over the same text. With an owner
+/// quorum (M of N) every party counts the distinct owners from its own list.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedDecision {
-    /// What the owner decided.
+    /// What the owners decided.
     pub decision: OwnerDecision,
-    /// The owner's signature over its text.
-    pub signature: OwnerSignature,
+    /// The owners' signatures over its text (at least one).
+    pub signatures: Vec<OwnerSignature>,
+}
+
+/// The wire form: `{"decision", "signature"}` for one signature (the form before
+/// quorums), `{"decision", "signatures": […]}` for several.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignedDecisionWire {
+    decision: OwnerDecision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<OwnerSignature>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<OwnerSignature>,
+}
+
+impl Serialize for SignedDecision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let wire = match self.signatures.as_slice() {
+            [one] => {
+                SignedDecisionWire { decision: self.decision.clone(), signature: Some(one.clone()), signatures: vec![] }
+            }
+            many => SignedDecisionWire { decision: self.decision.clone(), signature: None, signatures: many.to_vec() },
+        };
+        wire.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignedDecision {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = SignedDecisionWire::deserialize(deserializer)?;
+        let mut signatures = wire.signatures;
+        signatures.extend(wire.signature);
+        if signatures.is_empty() || signatures.len() > MAX_QUORUM_SIGNATURES {
+            return Err(serde::de::Error::custom(format!(
+                "a decision carries 1 to {MAX_QUORUM_SIGNATURES} signatures"
+            )));
+        }
+        Ok(SignedDecision { decision: wire.decision, signatures })
+    }
 }
 
 impl SignedDecision {
+    /// One owner's signed decision.
+    pub fn single(decision: OwnerDecision, signature: OwnerSignature) -> Self {
+        SignedDecision { decision, signatures: vec![signature] }
+    }
+
     /// JSON bytes.
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parses untrusted bytes (bounded to 4 KiB).
+    /// Parses untrusted bytes (bounded to 16 KiB).
     pub fn decode(bytes: &[u8]) -> Result<Self, ApprovalError> {
-        let signed: SignedDecision = decode_signed(bytes, "owner decision")?;
+        if bytes.len() > 16 * 1024 {
+            return Err(ApprovalError::Malformed("owner decision larger than 16 KiB".into()));
+        }
+        let signed: SignedDecision = serde_json::from_slice(bytes)
+            .map_err(|e| ApprovalError::Malformed(format!("owner decision does not parse: {e}")))?;
         signed.decision.validate()?;
         Ok(signed)
+    }
+
+    /// The distinct owners among `owners` whose signature verifies over the
+    /// decision, in the order they signed. A signature by a key not in `owners`, or
+    /// one that does not verify, counts for nothing; the same owner twice counts once.
+    pub fn signers(&self, owners: &[OwnerKey]) -> Vec<OwnerKey> {
+        let mut signers: Vec<OwnerKey> = Vec::new();
+        for signature in &self.signatures {
+            if owners.contains(&signature.key)
+                && !signers.contains(&signature.key)
+                && signature.verify(&self.decision).is_ok()
+            {
+                signers.push(signature.key.clone());
+            }
+        }
+        signers
+    }
+
+    /// Verifies the quorum: at least `threshold` (at least 1) distinct owners among
+    /// `owners` signed the decision, and it has not expired at `now`. Returns the
+    /// owners counted. With one signature that fails, its own error is returned.
+    pub fn verify_quorum(
+        &self,
+        owners: &[OwnerKey],
+        threshold: usize,
+        now: u64,
+    ) -> Result<Vec<OwnerKey>, ApprovalError> {
+        self.decision.validate()?;
+        if now > self.decision.expires_at {
+            return Err(ApprovalError::Expired(self.decision.expires_at));
+        }
+        let signers = self.signers(owners);
+        let need = threshold.max(1);
+        if signers.len() >= need {
+            return Ok(signers);
+        }
+        if let ([only], 1) = (self.signatures.as_slice(), need) {
+            only.verify_owner(&self.decision, owners, now)?;
+        }
+        Err(ApprovalError::QuorumNotMet { have: signers.len(), need })
     }
 }
 
@@ -802,6 +963,47 @@ mod tests {
         assert!(decision.validate().is_err(), "approve without a transaction");
     }
 
+    #[test]
+    fn a_quorum_counts_distinct_listed_owners_whose_signature_verifies() {
+        let (a, b, c) = (
+            OwnerSecret::generate_ed25519(),
+            OwnerSecret::evm_from_bytes(&[3; 32]).unwrap(),
+            OwnerSecret::generate_ed25519(),
+        );
+        let stranger = OwnerSecret::generate_ed25519();
+        let owners = [a.public(), b.public(), c.public()];
+        let decision = tx_decision("tx_quorum");
+        let sig = |secret: &OwnerSecret| secret.sign(&decision).unwrap();
+        let with = |signatures: Vec<OwnerSignature>| SignedDecision { decision: decision.clone(), signatures };
+        // One owner: enough for 1, "1 of 2" for 2.
+        assert_eq!(with(vec![sig(&a)]).verify_quorum(&owners, 1, 0).unwrap(), vec![a.public()]);
+        assert_eq!(
+            with(vec![sig(&a)]).verify_quorum(&owners, 2, 0),
+            Err(ApprovalError::QuorumNotMet { have: 1, need: 2 })
+        );
+        // The same owner twice counts once; a stranger and a forged signature count for nothing.
+        let forged = OwnerSignature { key: c.public(), ..sig(&stranger) };
+        let padded = with(vec![sig(&a), sig(&a), sig(&stranger), forged]);
+        assert_eq!(padded.verify_quorum(&owners, 2, 0), Err(ApprovalError::QuorumNotMet { have: 1, need: 2 }));
+        // Two distinct owners (one Ed25519, one EVM): 2 of 3 met, and it survives the wire.
+        let two = with(vec![sig(&a), sig(&stranger), sig(&b)]);
+        let decoded = SignedDecision::decode(&two.encode()).unwrap();
+        assert_eq!(decoded.verify_quorum(&owners, 2, 0).unwrap(), vec![a.public(), b.public()]);
+        assert_eq!(decoded.verify_quorum(&owners, 3, 0), Err(ApprovalError::QuorumNotMet { have: 2, need: 3 }));
+        // Another party's list decides: with only `a` listed, the same bytes are 1 of 2.
+        assert_eq!(decoded.verify_quorum(&[a.public()], 2, 0), Err(ApprovalError::QuorumNotMet { have: 1, need: 2 }));
+        assert_eq!(
+            decoded.verify_quorum(&owners, 2, decision.expires_at + 1),
+            Err(ApprovalError::Expired(decision.expires_at))
+        );
+        // A lone signature keeps its own error (not an owner / bad signature).
+        assert!(matches!(with(vec![sig(&stranger)]).verify_quorum(&owners, 1, 0), Err(ApprovalError::NotAnOwner(_))));
+        // The single-signature wire form is the one from before quorums; zero or too many are refused.
+        assert!(String::from_utf8(with(vec![sig(&a)]).encode()).unwrap().contains("\"signature\":"));
+        assert!(SignedDecision::decode(&with(vec![]).encode()).is_err());
+        assert!(SignedDecision::decode(&with(vec![sig(&a); MAX_QUORUM_SIGNATURES + 1]).encode()).is_err());
+    }
+
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
@@ -817,10 +1019,10 @@ mod tests {
         fn signed_decisions_round_trip(item in "[a-z0-9_]{1,40}", expires in any::<u64>()) {
             let secret = OwnerSecret::generate_ed25519();
             let decision = OwnerDecision { item, expires_at: expires, ..tx_decision("x") };
-            let signed = SignedDecision { signature: secret.sign(&decision).unwrap(), decision };
+            let signed = SignedDecision::single(decision.clone(), secret.sign(&decision).unwrap());
             let decoded = SignedDecision::decode(&signed.encode()).unwrap();
             prop_assert_eq!(&decoded, &signed);
-            prop_assert!(decoded.signature.verify(&decoded.decision).is_ok());
+            prop_assert!(decoded.signatures[0].verify(&decoded.decision).is_ok());
         }
     }
 

@@ -17,6 +17,7 @@ pub mod contracts;
 mod payload;
 #[cfg(feature = "rpc")]
 pub mod rpc;
+pub mod webauthn;
 pub mod x402;
 pub use payload::*;
 

@@ -42,20 +42,44 @@ pub(crate) enum OwnerCommand {
         #[arg(long)]
         wallet: String,
         /// The owner's Ed25519 public key, hex (from `owner keygen`).
-        #[arg(long, conflicts_with = "evm_address", required_unless_present = "evm_address")]
+        #[arg(long, conflicts_with_all = ["evm_address", "passkey"], required_unless_present_any = ["evm_address", "passkey"])]
         ed25519_pubkey: Option<String>,
         /// The owner's EVM address (signs with EIP-191 personal_sign).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "passkey")]
         evm_address: Option<String>,
+        /// The owner's passkey, `webauthn:<key>@<origin>#<credential id>` as the
+        /// dashboard shows it (registering in the dashboard proves the key first).
+        #[arg(long)]
+        passkey: Option<String>,
         /// A name for people.
         #[arg(long)]
         label: Option<String>,
     },
-    /// List a wallet's owners.
+    /// List a wallet's owners and its quorum.
     List {
         /// The wallet id (`wal_…`).
         #[arg(long)]
         wallet: String,
+    },
+    /// The owner quorum: how many distinct owners must sign (operator).
+    Quorum {
+        #[command(subcommand)]
+        command: QuorumCommand,
+    },
+}
+
+/// `mandate owner quorum …`.
+#[derive(Subcommand)]
+pub(crate) enum QuorumCommand {
+    /// Require M distinct owners' signatures over the same decision to approve a
+    /// held transaction or lift a freeze (M is 1 to the number of owners).
+    Set {
+        /// The wallet id (`wal_…`).
+        #[arg(long)]
+        wallet: String,
+        /// M, the number of distinct owners that must sign.
+        #[arg(long)]
+        threshold: u64,
     },
 }
 
@@ -77,9 +101,10 @@ pub(crate) fn owner(daemon: &DaemonArg, command: OwnerCommand) -> CliResult<Repo
             };
             write_secret_file(&out, secret.to_file_text().as_bytes(), false)?;
             let public = secret.public();
-            let (flag, value) = match public {
+            let (flag, value) = match &public {
                 OwnerKey::Ed25519(key) => ("--ed25519-pubkey", hex::encode(key)),
                 OwnerKey::Evm(address) => ("--evm-address", address.to_checksum(None)),
+                OwnerKey::Passkey(passkey) => ("--passkey", passkey.to_string()),
             };
             let value_json = json!({"owner_key": public.to_string(), "file": out.display().to_string(),
                                     "register": format!("mandate owner add --wallet <wal_…> {flag} {value}")});
@@ -91,11 +116,14 @@ pub(crate) fn owner(daemon: &DaemonArg, command: OwnerCommand) -> CliResult<Repo
                 ),
             ))
         }
-        OwnerCommand::Add { wallet, ed25519_pubkey, evm_address, label } => {
-            let owner_key = match (ed25519_pubkey, evm_address) {
-                (Some(key), _) => format!("ed25519:{}", key.trim_start_matches("0x")),
-                (None, Some(address)) => format!("evm:{address}"),
-                (None, None) => return Err(CliError::invalid("give --ed25519-pubkey or --evm-address")),
+        OwnerCommand::Add { wallet, ed25519_pubkey, evm_address, passkey, label } => {
+            let owner_key = match (ed25519_pubkey, evm_address, passkey) {
+                (Some(key), _, _) => format!("ed25519:{}", key.trim_start_matches("0x")),
+                (None, Some(address), _) => format!("evm:{address}"),
+                (None, None, Some(passkey)) => passkey,
+                (None, None, None) => {
+                    return Err(CliError::invalid("give --ed25519-pubkey, --evm-address or --passkey"))
+                }
             };
             let body = json!({"owner_key": owner_key, "label": label});
             let daemon = Daemon::login(&daemon.url)?;
@@ -104,6 +132,13 @@ pub(crate) fn owner(daemon: &DaemonArg, command: OwnerCommand) -> CliResult<Repo
         OwnerCommand::List { wallet } => {
             let daemon = Daemon::login(&daemon.url)?;
             Ok(daemon.get(&["v1", "wallets", path_id("wallet", &wallet)?, "owners"], &[])?.into())
+        }
+        OwnerCommand::Quorum { command: QuorumCommand::Set { wallet, threshold } } => {
+            let daemon = Daemon::login(&daemon.url)?;
+            let body = serde_json::to_vec(&json!({"threshold": threshold}))
+                .map_err(|e| CliError::new(ErrorCode::Internal, e.to_string()))?;
+            let segments = ["v1", "wallets", path_id("wallet", &wallet)?, "owners", "quorum"];
+            Ok(daemon.send_raw(mandate_client::Method::PUT, &segments, body)?.into())
         }
     }
 }

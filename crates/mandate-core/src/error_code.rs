@@ -228,6 +228,9 @@ error_codes! {
     CosignerApprovalRequired => ("COSIGNER_APPROVAL_REQUIRED", Policy, false),
     /// The cosigner refused the attached owner approval (not an owner, bad signature, expired, used, other payload).
     CosignerApprovalInvalid => ("COSIGNER_APPROVAL_INVALID", Policy, false),
+    /// The cosigner counted fewer distinct owners from its own list among the signatures
+    /// than its `owner_threshold` for the wallet.
+    CosignerQuorumNotMet => ("COSIGNER_QUORUM_NOT_MET", Policy, false),
     /// The cosigner could not verify the agent key a transaction is signed for (its
     /// owner-signed registration, its signed request, or the request's match to the transaction).
     CosignerAgentRefused => ("COSIGNER_AGENT_REFUSED", Policy, false),
@@ -325,6 +328,9 @@ impl ErrorCode {
             ApprovalRequired => "an owner must approve this action; nothing was signed",
             DelayRequired => "this action needs a delay; nothing was signed",
             CosignerApprovalRequired => "send it through the daemon so an owner approves it",
+            CosignerQuorumNotMet => {
+                "have more of the owners the cosigner's limits.toml lists sign the same decision (owner_threshold)"
+            }
             CosignerAgentRefused => {
                 "have an owner listed in the cosigner's limits.toml register the agent, and sign a new request"
             }

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mandate_chain::agent::AgentProof;
-use mandate_chain::approval::{DecisionAction, OwnerKey, SignedDecision};
+use mandate_chain::approval::{ApprovalError, DecisionAction, OwnerKey, SignedDecision};
 use mandate_chain::{SignPayload, UnsignedTx};
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_mpc::net::{Operation, PartyHandler, Refusal, RunOutput, RunPlan, ShareDir};
@@ -245,7 +245,7 @@ impl CosignerHandler {
             return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
         }
         let now = (self.clock)();
-        signed.signature.verify_owner(decision, &owners, now).map_err(|e| invalid(e.to_string()))?;
+        verify_quorum(&signed, &owners, limits.owner_threshold, now)?;
         self.notices.use_approval(plan.wallet_id.as_str(), &decision.item, decision.expires_at, now)
     }
 
@@ -373,12 +373,13 @@ impl CosignerHandler {
             return Err(invalid("the decision does not unfreeze this freeze of this wallet".into()));
         }
         let limits_file = LimitsFile::load(&self.home.limits_path())?;
-        let owners = self.owners_in(limits_file.entry(&plan.wallet_id))?;
+        let entry = limits_file.entry(&plan.wallet_id);
+        let owners = self.owners_in(entry)?;
         if owners.is_empty() {
             return Err(invalid(format!("no owners are configured for {} in limits.toml", plan.wallet_id)));
         }
         let now = (self.clock)();
-        signed.signature.verify_owner(decision, &owners, now).map_err(|e| invalid(e.to_string()))?;
+        verify_quorum(&signed, &owners, entry.map_or(1, |limits| limits.owner_threshold), now)?;
         let ready_at = freeze.received_at.saturating_add(limits_file.freeze_cooldown_secs);
         if now < ready_at {
             return Err(Refusal::new(
@@ -398,7 +399,7 @@ impl CosignerHandler {
         let Some(limits) = limits else { return Ok(Vec::new()) };
         let wallets = self.home.wallets()?;
         let own: Vec<alloy_primitives::Address> = wallets.values().filter_map(|address| address.parse().ok()).collect();
-        Ok(limits.owners.iter().copied().filter(|key| !matches!(key, OwnerKey::Evm(a) if own.contains(a))).collect())
+        Ok(limits.owners.iter().filter(|&key| !matches!(key, OwnerKey::Evm(a) if own.contains(a))).cloned().collect())
     }
 
     fn store(&self, share: KeyShare) -> Result<()> {
@@ -406,6 +407,25 @@ impl CosignerHandler {
         let wallet = share.wallet_id().clone();
         self.shares.store(share)?;
         self.home.record_wallet(&wallet, &address)
+    }
+}
+
+/// At least `threshold` distinct owners of this host's list signed the decision:
+/// fewer is `COSIGNER_QUORUM_NOT_MET`, any other failure `COSIGNER_APPROVAL_INVALID`.
+fn verify_quorum(
+    signed: &SignedDecision,
+    owners: &[OwnerKey],
+    threshold: u64,
+    now: u64,
+) -> std::result::Result<(), Refusal> {
+    let threshold = usize::try_from(threshold).unwrap_or(usize::MAX);
+    match signed.verify_quorum(owners, threshold, now) {
+        Ok(_) => Ok(()),
+        Err(error @ ApprovalError::QuorumNotMet { .. }) => Err(Refusal::new(
+            ErrorCode::CosignerQuorumNotMet,
+            format!("{error}, counted from the owners in this cosigner's limits.toml"),
+        )),
+        Err(error) => Err(Refusal::new(ErrorCode::CosignerApprovalInvalid, error.to_string())),
     }
 }
 

@@ -54,6 +54,10 @@ pub struct WalletLimits {
     /// authorise a repair, refresh or recovery signing.
     #[serde(default)]
     pub owners: Vec<OwnerKey>,
+    /// How many distinct `owners` must sign an approval or an unfreeze (an owner
+    /// quorum, M of N), counted here from this list. Default 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub owner_threshold: u64,
     /// The chain ids this wallet may sign transactions for. Unset: any chain. The
     /// daily maximum is counted per chain.
     #[serde(default)]
@@ -66,6 +70,15 @@ pub struct WalletLimits {
     /// The largest x402 payment, in the token's base units. Unset: no such check.
     #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
     pub x402_max_base: Option<U256>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_one(value: &u64) -> bool {
+    *value == 1
 }
 
 fn wei<'de, D: Deserializer<'de>>(deserializer: D) -> Result<U256, D::Error> {
@@ -136,6 +149,8 @@ allow_calldata = false
 # The same for the cost plus the wallet's last 24 hours on the chain (splitting does not dodge it):
 # approval_above_24h = "2000000000000000000"
 # owners = ["ed25519:<hex public key from mandate owner keygen>", "evm:0x..."]
+# How many distinct owners above must sign the same approval or unfreeze (M of N):
+# owner_threshold = 1
 
 # x402 payments (EIP-3009 TransferWithAuthorization), off unless switched on; at most
 # x402_max_base token base units each when set.

@@ -15,9 +15,10 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use mandate_chain::approval::{
     ApprovalError, ApprovedTx, DecisionAction, OwnerDecision, OwnerKey, OwnerSignature, SignedDecision,
+    MAX_QUORUM_SIGNATURES,
 };
 use mandate_core::ErrorCode;
-use mandate_store::{OwnerRecord, Resolution, TxRecord, TxStatus};
+use mandate_store::{OwnerRecord, QuorumStep, Resolution, TxRecord, TxStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -96,6 +97,21 @@ pub(crate) fn owners_of(state: &AppState, wallet: &str) -> ApiResult<Vec<OwnerKe
     Ok(keys)
 }
 
+/// For a passkey signature over `message`: its authenticator's counter must rise
+/// (a counter that stands still or goes back marks a cloned authenticator or a
+/// replayed assertion). Other kinds pass.
+pub(crate) fn check_passkey_counter(state: &AppState, signature: &OwnerSignature, message: &str) -> ApiResult<()> {
+    let Some(count) = signature.passkey_counter(message) else { return Ok(()) };
+    if state.store.advance_passkey_counter(&signature.key.to_string(), u64::from(count))? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::OwnerSignatureInvalid,
+        "owner signature refused: the passkey's signature counter did not rise (a replayed assertion or a cloned \
+         authenticator)",
+    ))
+}
+
 fn signature_error(error: ApprovalError) -> ApiError {
     ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {error}"))
 }
@@ -137,15 +153,16 @@ pub(crate) async fn resolve(
         Err(ApprovalError::Expired(_)) if tx.status == TxStatus::PendingApproval => {}
         Err(error) => return Err(signature_error(error)),
     }
+    check_passkey_counter(state, &signature, &decision.message())?;
     let owner = signature.key.to_string();
-    let event = match action {
-        DecisionAction::Approve => "approval.approved",
-        _ => "approval.denied",
-    };
     let resolved = match (tx.status, action) {
         (TxStatus::Delayed, _) => TxStatus::Cancelled,
         (_, DecisionAction::Approve) => TxStatus::Approved,
         _ => TxStatus::Denied,
+    };
+    let event = match action {
+        DecisionAction::Approve => "approval.approved",
+        _ => "approval.denied",
     };
     let entry = audit_entry(actor, event, Some(&tx.wallet_id), json!({"tx_id": tx.id, "owner": owner})).with_event(
         webhooks::event(
@@ -153,26 +170,40 @@ pub(crate) async fn resolve(
             json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": resolved, "owner": owner}),
         ),
     );
+    // An approval that finds the item past its deadline expires it, audited as the
+    // executor would have.
+    let expired = audit_entry(
+        actor,
+        "approval.expired",
+        Some(&tx.wallet_id),
+        json!({"tx_id": tx.id, "owner": owner, "via": "decision after the deadline"}),
+    )
+    .with_event(webhooks::event(
+        Event::ApprovalResolved,
+        json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Expired}),
+    ));
     let store = state.store.clone();
     let item = tx.id.clone();
     let resolution = if tx.status == TxStatus::Delayed {
         blocking(move || Ok(store.cancel_held(&item, at, entry)?.map(|(tx, _)| Resolution::Resolved(tx)))).await?
-    } else {
-        let approval = (action == DecisionAction::Approve)
-            .then(|| String::from_utf8_lossy(&SignedDecision { decision, signature }.encode()).into_owned());
-        // An approval that finds the item past its deadline expires it, audited as the
-        // executor would have.
-        let expired = audit_entry(
+    } else if action == DecisionAction::Approve {
+        // The owner quorum: the signature joins those collected (one per owner), and
+        // the item is approved when enough distinct owners signed the same decision.
+        let threshold = usize::try_from(state.store.owner_threshold(&tx.wallet_id)?).unwrap_or(usize::MAX);
+        let partial = audit_entry(
             actor,
-            "approval.expired",
+            "approval.signed",
             Some(&tx.wallet_id),
-            json!({"tx_id": tx.id, "owner": owner, "via": "decision after the deadline"}),
-        )
-        .with_event(webhooks::event(
-            Event::ApprovalResolved,
-            json!({"tx_id": tx.id, "wallet_id": tx.wallet_id, "status": TxStatus::Expired}),
-        ));
-        blocking(move || Ok(store.resolve_held(&item, approval.as_deref(), at, entry, expired)?)).await?
+            json!({"tx_id": tx.id, "owner": owner, "required": threshold}),
+        );
+        let merge = move |collected: Option<&str>| {
+            let signed = collect(&decision, collected, &signature);
+            let complete = signed.signers(&owners).len() >= threshold;
+            QuorumStep { collected: String::from_utf8_lossy(&signed.encode()).into_owned(), complete }
+        };
+        blocking(move || Ok(store.approve_held(&item, at, merge, entry, partial, expired)?)).await?
+    } else {
+        blocking(move || Ok(store.deny_held(&item, at, entry, expired)?)).await?
     };
     match resolution {
         Some(Resolution::Resolved(tx)) => {
@@ -195,11 +226,56 @@ pub(crate) async fn resolve(
     }
 }
 
-/// What an owner is shown for a held transaction: the item and the exact texts
-/// to sign to approve or deny it.
+/// The signatures collected for `decision` (the stored JSON, if it is for this
+/// decision), with `signature` added unless its key signed already.
+pub(crate) fn collect(decision: &OwnerDecision, collected: Option<&str>, signature: &OwnerSignature) -> SignedDecision {
+    let mut signed = collected
+        .and_then(|text| SignedDecision::decode(text.as_bytes()).ok())
+        .filter(|signed| signed.decision == *decision)
+        .unwrap_or_else(|| SignedDecision { decision: decision.clone(), signatures: Vec::new() });
+    if signed.signatures.len() < MAX_QUORUM_SIGNATURES && !signed.signatures.iter().any(|s| s.key == signature.key) {
+        signed.signatures.push(signature.clone());
+    }
+    signed
+}
+
+/// How far a held transaction's approval is: the wallet's quorum and the distinct
+/// registered owners whose signature over its decision is collected ("1 of 2").
+pub(crate) struct Quorum {
+    /// How many distinct owners must sign.
+    pub(crate) required: u64,
+    /// The owners who signed, in order.
+    pub(crate) signers: Vec<String>,
+}
+
+impl Quorum {
+    /// `{"required", "signed", "owners"}`.
+    pub(crate) fn to_json(&self) -> Value {
+        json!({"required": self.required, "signed": self.signers.len(), "owners": self.signers})
+    }
+}
+
+/// The quorum state of held transaction `tx`.
+pub(crate) fn quorum(state: &AppState, tx: &TxRecord) -> ApiResult<Quorum> {
+    let required = state.store.owner_threshold(&tx.wallet_id)?;
+    let owners = owner_keys(&state.store.owners(&tx.wallet_id)?);
+    let signers = tx
+        .approval
+        .as_deref()
+        .and_then(|text| SignedDecision::decode(text.as_bytes()).ok())
+        .map(|signed| signed.signers(&owners).iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    Ok(Quorum { required, signers })
+}
+
+/// What an owner is shown for a held transaction: the item, the exact texts to
+/// sign to approve or deny it, and the owners who signed so far.
 fn describe(state: &AppState, tx: &TxRecord) -> ApiResult<Value> {
     let mut body = serde_json::Map::new();
     body.insert("transaction".into(), json!(tx));
+    if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Approved) {
+        body.insert("quorum".into(), quorum(state, tx)?.to_json());
+    }
     if tx.status == TxStatus::PendingApproval {
         let approve = owner_decision(state, tx, DecisionAction::Approve)?;
         body.insert("approve_message".into(), json!(approve.message()));
@@ -310,7 +386,11 @@ async fn decide(
     let request: DecisionRequest = parse_json(&body_bytes(body)?)?;
     let key = request.signature.parse::<OwnerSignature>().map_err(signature_error)?.key;
     let tx = resolve(&state, &id, action, &request.signature, &format!("owner:{key}")).await?;
-    Ok(Json(json!(tx)))
+    let mut body = json!(tx);
+    if let (DecisionAction::Approve, Value::Object(fields)) = (action, &mut body) {
+        fields.insert("quorum".into(), quorum(&state, &tx)?.to_json());
+    }
+    Ok(Json(body))
 }
 
 /// `POST /v1/approvals/{id}/approve` `{"signature"}`: the owner's signature is the
@@ -382,30 +462,86 @@ pub(crate) async fn add_owner(
         .owner_key
         .parse()
         .map_err(|e: ApprovalError| ApiError::new(ErrorCode::InvalidInput, format!("owner_key: {e}")))?;
-    if is_own_wallet(&key, &wallet_addresses(&state)?) {
+    let (owner, added) =
+        register_owner(&state, &wallet.id, key, request.label.unwrap_or_default(), &principal.actor()).await?;
+    Ok(Json(json!({"owner": owner, "added": added})))
+}
+
+/// Registers `key` as an owner of `wallet` (audited): refused when it is one of the
+/// daemon's own wallets. Returns the record and whether it is new.
+pub(crate) async fn register_owner(
+    state: &Arc<AppState>,
+    wallet: &str,
+    key: OwnerKey,
+    label: String,
+    actor: &str,
+) -> ApiResult<(OwnerRecord, bool)> {
+    if is_own_wallet(&key, &wallet_addresses(state)?) {
         return Err(ApiError::new(
             ErrorCode::OwnerKeyIsWallet,
             format!("{key} is one of this daemon's wallets; an owner key must be one the owner holds"),
         ));
     }
-    let label = request.label.unwrap_or_default();
     if label.len() > 100 || label.chars().any(char::is_control) {
         return Err(ApiError::new(ErrorCode::InvalidInput, "label: at most 100 printable characters"));
     }
-    let owner = OwnerRecord { wallet_id: wallet.id.clone(), owner_key: key.to_string(), label, created_at: now() };
-    let entry = audit_entry(&principal.actor(), "owner.added", Some(&wallet.id), json!({"owner": owner.owner_key}));
+    let owner = OwnerRecord { wallet_id: wallet.to_string(), owner_key: key.to_string(), label, created_at: now() };
+    let entry = audit_entry(actor, "owner.added", Some(wallet), json!({"owner": owner.owner_key}));
     let store = state.store.clone();
     let record = owner.clone();
     let added = blocking(move || Ok(store.add_owner(&record, entry)?)).await?;
-    Ok(Json(json!({"owner": owner, "added": added})))
+    Ok((owner, added))
 }
 
-/// `GET /v1/wallets/{id}/owners`.
+/// `GET /v1/wallets/{id}/owners`: the owners and the quorum (`owner_threshold`).
 pub(crate) async fn list_owners(
     State(state): State<Arc<AppState>>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
-    Ok(Json(json!({"wallet_id": wallet.id, "owners": state.store.owners(&wallet.id)?})))
+    Ok(Json(json!({
+        "wallet_id": wallet.id,
+        "owners": state.store.owners(&wallet.id)?,
+        "owner_threshold": state.store.owner_threshold(&wallet.id)?,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuorumRequest {
+    threshold: u64,
+}
+
+/// `PUT /v1/wallets/{id}/owners/quorum` `{"threshold": M}` (operator): from now on
+/// an approval or an unfreeze of the wallet needs M distinct owners' signatures
+/// over the same decision. M is 1 to the number of registered owners.
+pub(crate) async fn set_quorum(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    principal.require_operator()?;
+    let wallet = wallet_for(&state, &principal, &id, "read")?;
+    let QuorumRequest { threshold } = parse_json(&body_bytes(body)?)?;
+    let limit = MAX_QUORUM_SIGNATURES as u64;
+    if !(1..=limit).contains(&threshold) {
+        return Err(ApiError::new(ErrorCode::InvalidInput, format!("threshold: 1 to {limit}")));
+    }
+    let check = move |owners: u64| {
+        if threshold <= owners {
+            Ok(())
+        } else {
+            Err(format!("threshold: {threshold} is more than the wallet's {owners} owners; add owners first"))
+        }
+    };
+    let entry =
+        audit_entry(&principal.actor(), "owner.quorum_set", Some(&wallet.id), json!({"owner_threshold": threshold}));
+    let store = state.store.clone();
+    let wallet_id = wallet.id.clone();
+    blocking(move || Ok(store.set_owner_threshold(&wallet_id, threshold, now(), check, entry)?))
+        .await?
+        .map_err(|why| ApiError::new(ErrorCode::InvalidInput, why))?;
+    Ok(Json(json!({"wallet_id": wallet.id, "owner_threshold": threshold})))
 }

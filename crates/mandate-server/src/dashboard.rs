@@ -1,15 +1,17 @@
-//! The owner dashboard at `/dashboard`: server-rendered HTML, no script, nothing
-//! from another origin. The operator signs in with the master password (a session
-//! cookie: HttpOnly, Secure, SameSite=Strict, 30 min); every form carries a CSRF
-//! token; cross-origin posts are refused. Approving from the page takes an owner's
-//! signature pasted from `mandate approve --print-signature`: the server never holds
-//! an owner key, and the master password alone approves nothing.
+//! The owner dashboard at `/dashboard`: server-rendered HTML, one script of its own
+//! (`/dashboard/owner.js`), nothing from another origin. The operator signs in with
+//! the master password (a session cookie: HttpOnly, Secure, SameSite=Strict, 30 min);
+//! every form carries a CSRF token; cross-origin posts are refused. Approving from
+//! the page takes an owner's signature: pasted from `mandate approve
+//! --print-signature`, or made in the browser with a passkey (WebAuthn) or a browser
+//! wallet (EIP-191) by the script. The server never holds an owner key, verifies
+//! every signature itself, and the master password alone approves nothing.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE,
 };
@@ -17,7 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use mandate_chain::approval::DecisionAction;
+use mandate_chain::approval::{DecisionAction, OwnerKey, OwnerSignature};
+use mandate_chain::webauthn::PasskeyKey;
 use mandate_core::amount::format_units;
 use mandate_store::{TxRecord, TxStatus};
 use serde::Deserialize;
@@ -39,7 +42,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.4rem;\
 text-align:left;vertical-align:top}pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-all}\
 .frozen{color:#b00020;font-weight:bold}.error{background:#fde7e9;padding:.6rem;border-left:4px solid #b00020}\
-textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
+.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
 
 struct DashSession {
     expires_at: u64,
@@ -103,7 +106,7 @@ fn with_headers(status: StatusCode, body: String) -> Response {
     headers.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -118,7 +121,8 @@ fn with_headers(status: StatusCode, body: String) -> Response {
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} · Mandate</title>\
-         <link rel=\"stylesheet\" href=\"/dashboard/style.css\"></head><body>{body}</body></html>",
+         <link rel=\"stylesheet\" href=\"/dashboard/style.css\">\
+         <script src=\"/dashboard/owner.js\" defer></script></head><body>{body}</body></html>",
         escape(title)
     );
     with_headers(status, html)
@@ -291,13 +295,43 @@ fn plain_words(state: &AppState, tx: &TxRecord) -> String {
     }
 }
 
+/// How far `secs` is from `now`, in words: "in 5 min", "3 h ago".
+fn relative(secs: u64, now: u64) -> String {
+    let (span, future) = if secs >= now { (secs - now, true) } else { (now - secs, false) };
+    let amount = match span {
+        0..=59 => format!("{span} s"),
+        60..=5_999 => format!("{} min", span / 60),
+        6_000..=172_799 => format!("{} h", span / 3600),
+        _ => format!("{} days", span / 86_400),
+    };
+    if future {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// A moment as the page shows it: a `<time>` in UTC (the script shows it in the
+/// browser's time zone) with how far it is from now.
+fn when(secs: u64) -> String {
+    let Some(stamp) = i64::try_from(secs).ok().and_then(|s| jiff::Timestamp::from_second(s).ok()) else {
+        return escape(&secs.to_string());
+    };
+    format!(
+        "<time datetime=\"{}\">{}</time> ({})",
+        stamp,
+        stamp.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        relative(secs, now())
+    )
+}
+
 fn status_line(tx: &TxRecord) -> String {
     let mut line = format!("<span id=\"status\">{}</span>", escape(tx.status.name()));
     if let Some(at) = tx.expires_at.filter(|_| tx.status == TxStatus::PendingApproval) {
-        let _ = write!(line, " (approval expires at {at}, unix seconds)");
+        let _ = write!(line, " (approval expires {})", when(at));
     }
     if let Some(at) = tx.execute_after.filter(|_| tx.status == TxStatus::Delayed) {
-        let _ = write!(line, " (sent after {at}, unix seconds)");
+        let _ = write!(line, " (sent after {})", when(at));
     }
     line
 }
@@ -357,6 +391,40 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     page(StatusCode::OK, "Overview", &body)
 }
 
+/// The wallet's passkey owners as the script needs them: `[{"credential", "key"}]`.
+fn passkeys_of(state: &AppState, wallet: &str) -> String {
+    let owners = state.store.owners(wallet).unwrap_or_default();
+    let passkeys: Vec<serde_json::Value> = owners
+        .iter()
+        .filter_map(|owner| match owner.owner_key.parse::<OwnerKey>() {
+            Ok(OwnerKey::Passkey(key)) => {
+                Some(serde_json::json!({"credential": hex::encode(key.credential()), "key": key.to_string()}))
+            }
+            _ => None,
+        })
+        .collect();
+    serde_json::Value::from(passkeys).to_string()
+}
+
+/// A form that signs the text in element `message` in the browser (passkey or
+/// browser wallet, by the script) and posts it to `action` with `fields`.
+fn sign_form(action: &str, csrf: &str, message: &str, passkeys: &str, fields: &[(&str, &str)], verb: &str) -> String {
+    let hidden: String = fields
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"{}\" class=\"owner-sign\" data-message=\"{}\" data-passkeys=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">{hidden}<input type=\"hidden\" name=\"signature\" value=\"\">\
+         <button type=\"button\" data-sign=\"passkey\">{verb} with a passkey</button> \
+         <button type=\"button\" data-sign=\"ethereum\">{verb} with a browser wallet</button></form>",
+        escape(action),
+        escape(message),
+        escape(passkeys),
+        escape(csrf),
+    )
+}
+
 async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
     let Ok(Some(wallet)) = state.store.wallet(&id) else {
@@ -374,12 +442,39 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             let _ = write!(
                 body,
                 "<p class=\"frozen\">Frozen since {} by {}: {}</p><p>An owner lifts it after the cool-down: \
-                 <code>mandate unfreeze --wallet {} --owner-key FILE</code></p>",
-                freeze.frozen_at,
+                 <code>mandate unfreeze --wallet {} --owner-key FILE</code>, or here.</p>",
+                when(freeze.frozen_at),
                 escape(&freeze.frozen_by),
                 escape(&freeze.reason),
                 escape(&wallet.id)
             );
+            if let Ok((decision, quorum)) = crate::freeze::offered_unfreeze(&state, &freeze) {
+                let action = format!("/dashboard/wallets/{}/unfreeze", wallet.id);
+                let expires = decision.expires_at.to_string();
+                let _ = write!(
+                    body,
+                    "<h2>Unfreeze</h2><p id=\"unfreeze-quorum\">Owner signatures: <strong>{} of {}</strong></p>\
+                     <p>The exact text an owner signs:</p><pre id=\"unfreeze-message\">{}</pre>{}\
+                     <form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"expires_at\" value=\"{}\">\
+                     <textarea name=\"signature\" rows=\"3\" placeholder=\"or paste a signature\"></textarea>\
+                     <button type=\"submit\">Unfreeze with the pasted signature</button></form>",
+                    quorum.get("signed").and_then(serde_json::Value::as_u64).unwrap_or(0),
+                    quorum.get("required").and_then(serde_json::Value::as_u64).unwrap_or(1),
+                    escape(&decision.message()),
+                    sign_form(
+                        &action,
+                        &csrf,
+                        "unfreeze-message",
+                        &passkeys_of(&state, &wallet.id),
+                        &[("expires_at", &expires)],
+                        "Unfreeze"
+                    ),
+                    escape(&action),
+                    escape(&csrf),
+                    escape(&expires),
+                );
+            }
         }
         _ => {
             let _ = write!(
@@ -391,6 +486,32 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             );
         }
     }
+    let owners = state.store.owners(&wallet.id).unwrap_or_default();
+    let _ = write!(
+    body,
+    "<h2>Owners</h2><p id=\"owner-quorum\">Approvals and unfreezes need <strong>{}</strong> of {} owners.</p><table>\
+     <tr><th>Owner key</th><th>Label</th></tr>",
+    state.store.owner_threshold(&wallet.id).unwrap_or(1),
+    owners.len()
+);
+    for owner in &owners {
+        let _ = write!(
+            body,
+            "<tr><td><code class=\"owner-key\">{}</code></td><td>{}</td></tr>",
+            escape(&owner.owner_key),
+            escape(&owner.label)
+        );
+    }
+    let _ = write!(
+        body,
+        "</table><form method=\"post\" action=\"/dashboard/wallets/{id}/passkeys\" data-wallet=\"{id}\">\
+     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"spki\" value=\"\">\
+     <input type=\"hidden\" name=\"credential\" value=\"\"><input type=\"hidden\" name=\"signature\" value=\"\">\
+     <label>Label <input name=\"label\" maxlength=\"100\"></label> \
+     <button type=\"button\" data-register-passkey=\"\">Register a passkey owner on this device</button></form>",
+        id = escape(&wallet.id),
+        csrf = escape(&csrf),
+    );
     let policy = match state.store.policy(&wallet.id) {
         Ok(Some(stored)) => {
             let pretty = serde_json::from_str::<serde_json::Value>(&stored.document)
@@ -449,7 +570,36 @@ async fn freeze(
     }
 }
 
-async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// The confirmation shown after an owner's decision was recorded.
+fn confirmation(done: Option<&str>, tx: &TxRecord, quorum: Option<&crate::approvals::Quorum>) -> String {
+    let text = match (done, tx.status) {
+        (Some("approve"), TxStatus::PendingApproval) => match quorum {
+            Some(q) => format!(
+                "Your approval is recorded: {} of {} owners have signed; it is sent when enough have.",
+                q.signers.len(),
+                q.required
+            ),
+            None => "Your approval is recorded.".into(),
+        },
+        (Some("approve"), _) => format!("Approved: it is signed and sent now (status: {}).", tx.status.name()),
+        (Some("deny"), _) => format!("Denied: the transaction is {} and will not be sent.", tx.status.name()),
+        _ => return String::new(),
+    };
+    format!("<p class=\"notice\" id=\"confirmation\">{}</p>", escape(&text))
+}
+
+async fn approval_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
     let Ok(Some(tx)) = state.store.transaction(&id) else {
         return page(StatusCode::NOT_FOUND, "Not found", "<p>No such transaction. <a href=\"/dashboard\">Back</a></p>");
@@ -461,12 +611,14 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
         .and_then(|r| r.as_array())
         .map(|rules| rules.iter().filter_map(|r| r.as_str()).collect())
         .unwrap_or_default();
+    let quorum = crate::approvals::quorum(&state, &tx).ok();
     let mut body = format!(
-        "{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
+        "{}{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
          <tr><th>Status</th><td>{}</td></tr><tr><th>Recipient</th><td><code id=\"recipient\">{}</code></td></tr>\
          <tr><th>Wallet</th><td><a href=\"/dashboard/wallets/{wallet}\">{wallet}</a></td></tr>\
          <tr><th>Why it is held</th><td>{} (rules: {})</td></tr><tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
         nav(&csrf),
+        confirmation(query.done.as_deref(), &tx, quorum.as_ref()),
         escape(&tx.id),
         escape(&plain_words(&state, &tx)),
         status_line(&tx),
@@ -476,6 +628,22 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
         escape(tx.tx_hash.as_deref().unwrap_or("not sent")),
         wallet = escape(&tx.wallet_id),
     );
+    if matches!(tx.status, TxStatus::PendingApproval | TxStatus::Approved) {
+        if let Some(quorum) = &quorum {
+            let signers: Vec<String> = quorum.signers.iter().map(|key| escape(key)).collect();
+            let signed = if signers.is_empty() {
+                String::new()
+            } else {
+                format!(" (signed: <code>{}</code>)", signers.join("</code>, <code>"))
+            };
+            let _ = write!(
+                body,
+                "<p id=\"quorum\">Owner approvals: <strong>{} of {}</strong>{signed}</p>",
+                quorum.signers.len(),
+                quorum.required,
+            );
+        }
+    }
     if tx.status == TxStatus::PendingApproval {
         if let Ok(decision) = owner_decision(&state, &tx, DecisionAction::Approve) {
             let _ = write!(
@@ -491,6 +659,21 @@ async fn approval_page(State(state): State<Arc<AppState>>, headers: HeaderMap, P
                 id = escape(&tx.id),
                 csrf = escape(&csrf),
             );
+            let action = format!("/dashboard/approvals/{}/decide", tx.id);
+            let passkeys = passkeys_of(&state, &tx.wallet_id);
+            let _ = write!(
+                body,
+                "<h2>Sign here</h2>{}",
+                sign_form(&action, &csrf, "approval-message", &passkeys, &[("decision", "approve")], "Approve")
+            );
+            if let Ok(deny) = owner_decision(&state, &tx, DecisionAction::Deny) {
+                let _ = write!(
+                    body,
+                    "<details><summary>Deny instead</summary><pre id=\"deny-message\">{}</pre>{}</details>",
+                    escape(&deny.message()),
+                    sign_form(&action, &csrf, "deny-message", &passkeys, &[("decision", "deny")], "Deny")
+                );
+            }
         }
     }
     page(StatusCode::OK, &tx.id, &body)
@@ -520,7 +703,7 @@ async fn decide(
     let owner = form.signature.trim().parse::<mandate_chain::approval::OwnerSignature>().map(|s| s.key.to_string());
     let actor = format!("owner:{}", owner.as_deref().unwrap_or("unknown"));
     match resolve(&state, &id, action, form.signature.trim(), &actor).await {
-        Ok(_) => redirect(&format!("/dashboard/approvals/{id}")),
+        Ok(_) => redirect(&format!("/dashboard/approvals/{id}?done={}", form.decision)),
         Err(error) => page(
             StatusCode::BAD_REQUEST,
             "Refused",
@@ -534,16 +717,140 @@ async fn decide(
     }
 }
 
-async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+struct UnfreezeForm {
+    csrf: String,
+    expires_at: u64,
+    signature: String,
+}
+
+async fn unfreeze(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<UnfreezeForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    match crate::freeze::unfreeze_signed(&state, &id, form.signature.trim(), form.expires_at).await {
+        Ok(_) => redirect(&format!("/dashboard/wallets/{id}")),
+        Err(error) => refused(&error, &format!("/dashboard/wallets/{id}")),
+    }
+}
+
+fn refused(error: &crate::error::ApiError, back: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Refused",
+        &format!(
+            "<p class=\"error\" id=\"refusal\">{}: {}</p><p><a href=\"{}\">Back</a></p>",
+            escape(error.code.as_str()),
+            escape(&error.to_string()),
+            escape(back)
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct PasskeyForm {
+    csrf: String,
+    spki: String,
+    credential: String,
+    signature: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// The text a new passkey signs to prove the key is its own (the script signs it
+/// right after `navigator.credentials.create`).
+fn passkey_registration_text(wallet: &str, key: &OwnerKey) -> String {
+    format!("Mandate passkey registration v1\nwallet: {wallet}\nkey: {key}")
+}
+
+/// Registers a passkey made in this browser as an owner of the wallet: its key
+/// (from `getPublicKey()`), bound to the page's origin, after a first assertion by
+/// it over the registration text verifies.
+async fn register_passkey(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<PasskeyForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = format!("/dashboard/wallets/{id}");
+    let invalid =
+        |why: String| refused(&crate::error::ApiError::new(mandate_core::ErrorCode::OwnerSignatureInvalid, why), &back);
+    if !matches!(state.store.wallet(&id), Ok(Some(_))) {
+        return page(StatusCode::NOT_FOUND, "Not found", "<p>No such wallet.</p>");
+    }
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return invalid("the browser sent no Origin: the passkey's origin is unknown".into());
+    };
+    let (Ok(spki), Ok(credential)) = (hex::decode(form.spki.trim()), hex::decode(form.credential.trim())) else {
+        return invalid("the passkey's key or credential id is not hex".into());
+    };
+    let key = match PasskeyKey::from_spki(&spki, origin, &credential) {
+        Ok(key) => OwnerKey::Passkey(Box::new(key)),
+        Err(error) => return invalid(error.to_string()),
+    };
+    let text = passkey_registration_text(&id, &key);
+    match form.signature.trim().parse::<OwnerSignature>() {
+        Ok(signature) if signature.key == key => match signature.verify_message(&text) {
+            Ok(()) => {
+                if let Err(error) = crate::approvals::check_passkey_counter(&state, &signature, &text) {
+                    return refused(&error, &back);
+                }
+            }
+            Err(error) => return invalid(format!("the passkey's first assertion is refused: {error}")),
+        },
+        Ok(_) => return invalid("the assertion is by another key".into()),
+        Err(error) => return invalid(error.to_string()),
+    }
+    match crate::approvals::register_owner(&state, &id, key, form.label, "operator:dashboard").await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    /// `hide`: leave sign-ins out.
+    #[serde(default)]
+    logins: Option<String>,
+}
+
+/// Sign-in records, which every CLI command and page visit adds.
+fn is_login(event: &str) -> bool {
+    matches!(event, "admin.login" | "admin.login_failed")
+}
+
+async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(query): Query<AuditQuery>) -> Response {
     let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
-    let mut body = format!("{}<h1>Audit trail (last 100)</h1><table><tr><th>#</th><th>Time</th><th>Actor</th><th>Event</th><th>Wallet</th></tr>", nav(&csrf));
+    let hide = query.logins.as_deref() == Some("hide");
+    let filter = if hide {
+        "<p>Sign-ins hidden. <a href=\"/dashboard/audit\">Show all</a></p>"
+    } else {
+        "<p><a id=\"hide-logins\" href=\"/dashboard/audit?logins=hide\">Hide sign-ins</a></p>"
+    };
+    let mut body = format!(
+        "{}<h1>Audit trail (last 200 records)</h1>{filter}<table><tr><th>#</th><th>Time</th><th>Actor</th>\
+         <th>Event</th><th>Wallet</th></tr>",
+        nav(&csrf)
+    );
     let records = blocking({
         let store = state.store.clone();
-        move || Ok(store.audit_tail(100)?)
+        move || Ok(store.audit_tail(200)?)
     })
     .await
     .unwrap_or_default();
-    for record in records.iter().rev() {
+    let shown = records
+        .iter()
+        .rev()
+        .filter(|record| !(hide && record.get("event").and_then(serde_json::Value::as_str).is_some_and(is_login)));
+    for record in shown {
         let field = |name: &str| {
             record
                 .get(name)
@@ -554,7 +861,7 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&field("seq")),
-            escape(&field("ts")),
+            field("ts").parse::<u64>().map(when).unwrap_or_else(|_| escape(&field("ts"))),
             escape(&field("actor")),
             escape(&field("event")),
             escape(&field("wallet"))
@@ -562,6 +869,18 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respon
     }
     body.push_str("</table>");
     page(StatusCode::OK, "Audit trail", &body)
+}
+
+/// The dashboard's script (passkey and browser-wallet signing).
+const OWNER_JS: &str = include_str!("dashboard_owner.js");
+
+async fn owner_js() -> Response {
+    let mut response = OWNER_JS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    response
 }
 
 async fn style() -> Response {
@@ -576,11 +895,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/dashboard", get(overview))
         .route("/dashboard/style.css", get(style))
+        .route("/dashboard/owner.js", get(owner_js))
         .route("/dashboard/login", post(login))
         .route("/dashboard/logout", post(logout))
         .route("/dashboard/audit", get(audit))
         .route("/dashboard/wallets/{id}", get(wallet_page))
         .route("/dashboard/wallets/{id}/freeze", post(freeze))
+        .route("/dashboard/wallets/{id}/unfreeze", post(unfreeze))
+        .route("/dashboard/wallets/{id}/passkeys", post(register_passkey))
         .route("/dashboard/approvals/{id}", get(approval_page))
         .route("/dashboard/approvals/{id}/decide", post(decide))
         // The same limit as REST's (axum's default would be 2 MB).

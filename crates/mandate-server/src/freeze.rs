@@ -11,7 +11,7 @@ use axum::Json;
 use mandate_chain::approval::{DecisionAction, OwnerDecision, OwnerSignature, SignedDecision};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Operation;
-use mandate_store::FreezeRecord;
+use mandate_store::{FreezeRecord, QuorumStep};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -124,6 +124,33 @@ fn current_freeze(state: &AppState, wallet: &str) -> ApiResult<FreezeRecord> {
 /// How long an unfreeze text offered by `GET …/unfreeze` stays valid.
 const UNFREEZE_TEXT_SECS: u64 = 3600;
 
+/// The signatures an unfreeze of `freeze` has collected, while still valid.
+fn collected_unfreeze(state: &AppState, freeze: &FreezeRecord) -> ApiResult<Option<SignedDecision>> {
+    let collected = state.store.unfreeze_collected(&freeze.wallet_id, freeze.frozen_at)?;
+    Ok(collected
+        .and_then(|text| SignedDecision::decode(text.as_bytes()).ok())
+        .filter(|signed| signed.decision == unfreeze_decision(freeze, signed.decision.expires_at))
+        .filter(|signed| signed.decision.expires_at >= now()))
+}
+
+/// The unfreeze decision to offer: the one owners have begun to sign (so that every
+/// owner of a quorum signs the same text), else a fresh one; and who signed it.
+pub(crate) fn offered_unfreeze(state: &AppState, freeze: &FreezeRecord) -> ApiResult<(OwnerDecision, Value)> {
+    let required = state.store.owner_threshold(&freeze.wallet_id)?;
+    match collected_unfreeze(state, freeze)? {
+        Some(signed) => {
+            let owners = crate::approvals::owners_of(state, &freeze.wallet_id).unwrap_or_default();
+            let signers: Vec<String> = signed.signers(&owners).iter().map(ToString::to_string).collect();
+            let quorum = json!({"required": required, "signed": signers.len(), "owners": signers});
+            Ok((signed.decision, quorum))
+        }
+        None => Ok((
+            unfreeze_decision(freeze, now() + UNFREEZE_TEXT_SECS),
+            json!({"required": required, "signed": 0, "owners": []}),
+        )),
+    }
+}
+
 /// `GET /v1/wallets/{id}/unfreeze`: the text an owner signs to lift the freeze,
 /// and when the cool-down ends.
 pub(crate) async fn unfreeze_message(
@@ -133,13 +160,14 @@ pub(crate) async fn unfreeze_message(
 ) -> ApiResult<Json<Value>> {
     let wallet = wallet_for(&state, &principal, &id, "read")?;
     let freeze = current_freeze(&state, &wallet.id)?;
-    let decision = unfreeze_decision(&freeze, now() + UNFREEZE_TEXT_SECS);
+    let (decision, quorum) = offered_unfreeze(&state, &freeze)?;
     Ok(Json(json!({
         "wallet_id": wallet.id,
         "frozen": freeze,
         "cooldown_ends_at": freeze.frozen_at + state.freeze_cooldown_secs,
         "decision": decision,
         "message": decision.message(),
+        "quorum": quorum,
     })))
 }
 
@@ -152,13 +180,14 @@ pub(crate) async fn owner_unfreeze_view(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let freeze = current_freeze(&state, &id)?;
-    let decision = unfreeze_decision(&freeze, now() + UNFREEZE_TEXT_SECS);
+    let (decision, quorum) = offered_unfreeze(&state, &freeze)?;
     Ok(Json(json!({
         "wallet_id": freeze.wallet_id,
         "frozen_at": freeze.frozen_at,
         "cooldown_ends_at": freeze.frozen_at + state.freeze_cooldown_secs,
         "decision": decision,
         "message": decision.message(),
+        "quorum": quorum,
     })))
 }
 
@@ -172,17 +201,29 @@ pub(crate) async fn unfreeze(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Value>> {
     let request: UnfreezeRequest = parse_json(&body_bytes(body)?)?;
-    let freeze = current_freeze(&state, &id)?;
-    let signature: OwnerSignature = request
-        .signature
+    unfreeze_signed(&state, &id, &request.signature, request.expires_at).await.map(Json)
+}
+
+/// An owner's signature (text) over the unfreeze of `id`'s current freeze valid
+/// until `expires_at`: verified, collected toward the quorum, and at the quorum
+/// passed to the cosigner and the freeze lifted (the REST route and the dashboard).
+pub(crate) async fn unfreeze_signed(
+    state: &Arc<AppState>,
+    id: &str,
+    signature: &str,
+    expires_at: u64,
+) -> ApiResult<Value> {
+    let freeze = current_freeze(state, id)?;
+    let signature: OwnerSignature = signature
         .parse()
         .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
-    let owners = crate::approvals::owners_of(&state, &freeze.wallet_id)?;
-    let decision = unfreeze_decision(&freeze, request.expires_at);
+    let owners = crate::approvals::owners_of(state, &freeze.wallet_id)?;
+    let decision = unfreeze_decision(&freeze, expires_at);
     let at = now();
     signature
         .verify_owner(&decision, &owners, at)
         .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    crate::approvals::check_passkey_counter(state, &signature, &decision.message())?;
     let ready_at = freeze.frozen_at + state.freeze_cooldown_secs;
     if at < ready_at {
         return Err(ApiError::new(
@@ -191,11 +232,43 @@ pub(crate) async fn unfreeze(
         )
         .with_details(json!({"cooldown_ends_at": ready_at})));
     }
+    // The owner quorum: this signature joins those collected for the same text; the
+    // freeze is lifted when enough distinct owners signed it.
+    let threshold = usize::try_from(state.store.owner_threshold(&freeze.wallet_id)?).unwrap_or(usize::MAX);
+    let owner = signature.key.to_string();
+    let partial = audit_entry(
+        &format!("owner:{owner}"),
+        "unfreeze.signed",
+        Some(&freeze.wallet_id),
+        json!({"frozen_at": freeze.frozen_at, "owner": owner, "required": threshold}),
+    );
+    let merge = {
+        let (decision, signature, owners) = (decision.clone(), signature.clone(), owners.clone());
+        move |collected: Option<&str>| {
+            let signed = crate::approvals::collect(&decision, collected, &signature);
+            let complete = signed.signers(&owners).len() >= threshold;
+            QuorumStep { collected: String::from_utf8_lossy(&signed.encode()).into_owned(), complete }
+        }
+    };
+    let store = state.store.clone();
+    let (wallet_id, frozen_at) = (freeze.wallet_id.clone(), freeze.frozen_at);
+    let step = blocking(move || Ok(store.collect_unfreeze(&wallet_id, frozen_at, at, merge, partial)?))
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFrozen, format!("{} is not frozen", freeze.wallet_id)))?;
+    let collected = SignedDecision::decode(step.collected.as_bytes())
+        .map_err(|_| ApiError::internal("the collected unfreeze signatures"))?;
+    if !step.complete {
+        let signers: Vec<String> = collected.signers(&owners).iter().map(ToString::to_string).collect();
+        return Ok(json!({
+            "wallet_id": freeze.wallet_id,
+            "unfrozen": false,
+            "quorum": {"required": threshold, "signed": signers.len(), "owners": signers},
+        }));
+    }
     let wallet: WalletId = freeze.wallet_id.parse().map_err(|_| ApiError::internal("stored wallet id"))?;
     let signer = state.signer.clone();
-    let signed = SignedDecision { decision, signature: signature.clone() }.encode();
+    let signed = collected.encode();
     blocking(move || signer.notify(&wallet, Operation::Unfreeze { decision: signed })).await?;
-    let owner = signature.key.to_string();
     let entry = audit_entry(
         &format!("owner:{owner}"),
         "wallet.unfrozen",
@@ -207,10 +280,10 @@ pub(crate) async fn unfreeze(
     let (wallet_id, frozen_at) = (freeze.wallet_id.clone(), freeze.frozen_at);
     let lifted = blocking(move || Ok(store.unfreeze(&wallet_id, frozen_at, at, entry)?)).await?;
     if lifted {
-        webhooks::wake(&state);
+        webhooks::wake(state);
         state.executor_wake.notify_one();
     }
-    Ok(Json(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted})))
+    Ok(json!({"wallet_id": freeze.wallet_id, "unfrozen": lifted}))
 }
 
 /// `POST /v1/freeze` `{"reason"}` (operator): freezes every wallet.

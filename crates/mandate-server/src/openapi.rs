@@ -189,6 +189,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/wallets/{id}/x402/pay"),
     ("post", "/v1/agents/{address}/revoke"),
     ("post", "/v1/wallets/{id}/owners"),
+    ("put", "/v1/wallets/{id}/owners/quorum"),
     ("get", "/v1/approvals"),
     ("get", "/v1/approvals/{id}"),
     ("post", "/v1/approvals/{id}/approve"),
@@ -345,9 +346,18 @@ fn operation(method: &str, path: &str) -> Value {
         ("get", "/v1/wallets/{id}/owners") => {
             op("The wallet's owners", "operator|agent:read", None, &[("200", "OwnerList")])
         }
-        ("post", "/v1/wallets/{id}/owners") => {
-            op("Register an owner (ed25519:<hex> or evm:0x…)", "operator", Some("AddOwner"), &[("200", "OwnerAdded")])
-        }
+        ("post", "/v1/wallets/{id}/owners") => op(
+            "Register an owner (ed25519:<hex>, evm:0x… or webauthn:<key>@<origin>#<credential>)",
+            "operator",
+            Some("AddOwner"),
+            &[("200", "OwnerAdded")],
+        ),
+        ("put", "/v1/wallets/{id}/owners/quorum") => op(
+            "Set how many distinct owners must sign an approval or unfreeze (1 to the number of owners)",
+            "operator",
+            Some("SetQuorum"),
+            &[("200", "QuorumSet")],
+        ),
         ("get", "/v1/wallets/{id}/agents") => {
             op("The wallet's agent keys, active and revoked", "operator|agent:read", None, &[("200", "AgentList")])
         }
@@ -528,7 +538,7 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
         "UnfreezeText".into(),
         object(
             json!({"wallet_id": text(), "frozen": schema("WalletFreeze"), "cooldown_ends_at": time(),
-                   "decision": schema("OwnerDecisionText"), "message": text()}),
+                   "decision": schema("OwnerDecisionText"), "message": text(), "quorum": schema("Quorum")}),
             &[],
         ),
     );
@@ -536,15 +546,18 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
         "OwnerUnfreezeView".into(),
         object(
             json!({"wallet_id": text(), "frozen_at": time(), "cooldown_ends_at": time(),
-                   "decision": schema("OwnerDecisionText"), "message": text()}),
+                   "decision": schema("OwnerDecisionText"), "message": text(), "quorum": schema("Quorum")}),
             &[],
         ),
     );
-    schemas.insert("Unfrozen".into(), object(json!({"wallet_id": text(), "unfrozen": boolean()}), &[]));
+    schemas.insert(
+        "Unfrozen".into(),
+        object(json!({"wallet_id": text(), "unfrozen": boolean(), "quorum": schema("Quorum")}), &["quorum"]),
+    );
     schemas.insert(
         "Owner".into(),
         object(
-            json!({"wallet_id": text(), "owner_key": {"type": "string", "pattern": "^(ed25519|evm):"},
+            json!({"wallet_id": text(), "owner_key": {"type": "string", "pattern": "^(ed25519|evm|webauthn):"},
                    "label": text(), "created_at": time()}),
             &[],
         ),
@@ -587,7 +600,12 @@ fn wallet_schemas(schemas: &mut Map<String, Value>) {
         "AgentRevoked".into(),
         object(json!({"address": address(), "agent_id": text(), "revoked": boolean()}), &[]),
     );
-    schemas.insert("OwnerList".into(), object(json!({"wallet_id": text(), "owners": array(schema("Owner"))}), &[]));
+    schemas.insert(
+        "OwnerList".into(),
+        object(json!({"wallet_id": text(), "owners": array(schema("Owner")), "owner_threshold": count()}), &[]),
+    );
+    schemas.insert("SetQuorum".into(), object(json!({"threshold": count()}), &[]));
+    schemas.insert("QuorumSet".into(), object(json!({"wallet_id": text(), "owner_threshold": count()}), &[]));
     schemas.insert(
         "OwnerAdded".into(),
         object(
@@ -682,8 +700,10 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
                    "amount_units": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$",
                                     "description": "amount in the asset's units (when its decimals are known)"},
                    "decimals": count(),
-                   "symbol": {"type": "string", "description": "ETH, or as the token contract says: untrusted"}}),
+                   "symbol": {"type": "string", "description": "ETH, or as the token contract says: untrusted"},
+                   "quorum": schema("Quorum")}),
             &[
+                "quorum",
                 "chain_id",
                 "expires_at",
                 "execute_after",
@@ -723,13 +743,22 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
             &["tx"],
         ),
     );
+    schemas.insert(
+        "Quorum".into(),
+        object(
+            json!({"required": {"type": "integer", "minimum": 1, "description": "distinct owners who must sign"},
+                   "signed": count(), "owners": array(text())}),
+            &[],
+        ),
+    );
     let texts = json!({"approve_message": text(), "approve_decision": schema("OwnerDecisionText"),
-                       "deny_message": text(), "deny_decision": schema("OwnerDecisionText")});
+                       "deny_message": text(), "deny_decision": schema("OwnerDecisionText"),
+                       "quorum": schema("Quorum")});
     let mut item = texts.clone();
     set(&mut item, "transaction", schema("Transaction"));
     schemas.insert(
         "ApprovalItem".into(),
-        object(item, &["approve_message", "approve_decision", "deny_message", "deny_decision"]),
+        object(item, &["approve_message", "approve_decision", "deny_message", "deny_decision", "quorum"]),
     );
     schemas.insert("ApprovalList".into(), list_of("held", "ApprovalItem"));
     let mut view = texts;
@@ -746,7 +775,7 @@ fn transaction_schemas(schemas: &mut Map<String, Value>) {
     );
     schemas.insert(
         "OwnerApprovalView".into(),
-        object(view, &["approve_message", "approve_decision", "deny_message", "deny_decision"]),
+        object(view, &["approve_message", "approve_decision", "deny_message", "deny_decision", "quorum"]),
     );
     let actions = [
         (

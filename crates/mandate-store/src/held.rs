@@ -34,6 +34,17 @@ pub enum Resolution {
     Expired(TxRecord),
 }
 
+/// What a caller made of one more owner signature on a held item (an approval
+/// or an unfreeze): the signatures collected so far (JSON) and whether they meet
+/// the wallet's quorum. The store keeps the text; the caller verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStep {
+    /// Every signature collected, with the new one.
+    pub collected: String,
+    /// The quorum is met: the item is decided.
+    pub complete: bool,
+}
+
 /// What [`Store::claim_held`] found.
 #[derive(Debug)]
 pub enum Claim {
@@ -119,17 +130,60 @@ impl Store {
         Self::tx_by(tx, "id = ?1", &[&id])?.ok_or_else(|| StoreError::Corrupt(format!("transaction {id} vanished")))
     }
 
-    /// Records an owner's approval (with the signed decision, JSON) or denial of a
-    /// transaction waiting for one. An approval arriving after `expires_at` expires
-    /// the transaction instead, audited with `expired`. Audited with `entry` when
-    /// recorded.
-    pub fn resolve_held(
+    /// Records an owner's denial of a transaction waiting for an approval (audited
+    /// with `entry`). A denial arriving after `expires_at` expires the transaction
+    /// instead, audited with `expired`.
+    pub fn deny_held(&self, id: &str, now: u64, entry: AuditEntry, expired: AuditEntry) -> Result<Option<Resolution>> {
+        self.decide_held(id, now, expired, |tx, _| {
+            Self::drop_spend_and_set(tx, id, TxStatus::Denied, Some("denied by an owner"), now)?;
+            Ok(Some(entry))
+        })
+    }
+
+    /// Adds an owner's signature to a transaction waiting for an approval: `merge`
+    /// gets the signatures collected so far (JSON, `None` at first) and returns the
+    /// new collection and whether it meets the quorum, inside the database
+    /// transaction (two owners signing at once both count). Met: the transaction is
+    /// `approved` with the collection as its approval, audited with `approved`;
+    /// not yet: it stays `pending_approval` with the collection, audited with
+    /// `partial` when the collection changed. Past `expires_at` it expires instead.
+    pub fn approve_held(
         &self,
         id: &str,
-        approval: Option<&str>,
         now: u64,
-        entry: AuditEntry,
+        merge: impl FnOnce(Option<&str>) -> QuorumStep,
+        approved: AuditEntry,
+        partial: AuditEntry,
         expired: AuditEntry,
+    ) -> Result<Option<Resolution>> {
+        self.decide_held(id, now, expired, |tx, current| {
+            let step = merge(current.approval.as_deref());
+            if step.complete {
+                tx.execute(
+                    "UPDATE transactions SET status = 'approved', approval = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, step.collected, i(now)],
+                )?;
+                return Ok(Some(approved));
+            }
+            if current.approval.as_deref() == Some(step.collected.as_str()) {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE transactions SET approval = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, step.collected, i(now)],
+            )?;
+            Ok(Some(partial))
+        })
+    }
+
+    /// Runs `decide` on a transaction still waiting for an approval and appends the
+    /// audit entry it returns; one that is past its deadline is expired instead.
+    fn decide_held(
+        &self,
+        id: &str,
+        now: u64,
+        expired: AuditEntry,
+        decide: impl FnOnce(&Conn<'_>, &TxRecord) -> Result<Option<AuditEntry>>,
     ) -> Result<Option<Resolution>> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -144,19 +198,74 @@ impl Store {
             tx.commit()?;
             return Ok(Some(Resolution::Expired(record)));
         }
-        match approval {
-            Some(approval) => {
-                tx.execute(
-                    "UPDATE transactions SET status = 'approved', approval = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, approval, i(now)],
-                )?;
-            }
-            None => Self::drop_spend_and_set(&tx, id, TxStatus::Denied, Some("denied by an owner"), now)?,
+        if let Some(entry) = decide(&tx, &current)? {
+            Self::append_audit(&tx, self.audit_path(), entry, now)?;
         }
-        Self::append_audit(&tx, self.audit_path(), entry, now)?;
         let record = Self::load(&tx, id)?;
         tx.commit()?;
         Ok(Some(Resolution::Resolved(record)))
+    }
+
+    /// Records a passkey owner's signature counter: true when it is above the highest
+    /// seen (or both are 0: the authenticator keeps no counter). False means the
+    /// counter went back or stood still, the mark of a cloned authenticator or a
+    /// replayed assertion: the caller refuses the signature.
+    pub fn advance_passkey_counter(&self, owner_key: &str, count: u64) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<i64> = tx
+            .query_row("SELECT sign_count FROM passkey_counters WHERE owner_key = ?1", [owner_key], |r| r.get(0))
+            .optional()?;
+        let stored = stored.map(u).unwrap_or(0);
+        if count == 0 && stored == 0 {
+            return Ok(true);
+        }
+        if count <= stored {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO passkey_counters (owner_key, sign_count) VALUES (?1, ?2)
+             ON CONFLICT (owner_key) DO UPDATE SET sign_count = excluded.sign_count",
+            params![owner_key, i(count)],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// A wallet's owner quorum: how many distinct owners must sign an approval or
+    /// an unfreeze (1 unless set).
+    pub fn owner_threshold(&self, wallet: &str) -> Result<u64> {
+        let conn = self.conn()?;
+        let threshold: Option<i64> = conn
+            .query_row("SELECT threshold FROM owner_quorums WHERE wallet_id = ?1", [wallet], |r| r.get(0))
+            .optional()?;
+        Ok(threshold.map(u).unwrap_or(1).max(1))
+    }
+
+    /// Sets a wallet's owner quorum (audited with `entry`), checked against its
+    /// owners by `check` (their number) inside the database transaction.
+    pub fn set_owner_threshold(
+        &self,
+        wallet: &str,
+        threshold: u64,
+        now: u64,
+        check: impl FnOnce(u64) -> std::result::Result<(), String>,
+        entry: AuditEntry,
+    ) -> Result<std::result::Result<(), String>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let owners: i64 = tx.query_row("SELECT COUNT(*) FROM owners WHERE wallet_id = ?1", [wallet], |r| r.get(0))?;
+        if let Err(why) = check(u(owners)) {
+            return Ok(Err(why));
+        }
+        tx.execute(
+            "INSERT INTO owner_quorums (wallet_id, threshold, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (wallet_id) DO UPDATE SET threshold = excluded.threshold, updated_at = excluded.updated_at",
+            params![wallet, i(threshold), i(now)],
+        )?;
+        Self::append_audit(&tx, self.audit_path(), entry, now)?;
+        tx.commit()?;
+        Ok(Ok(()))
     }
 
     /// Cancels a held transaction that has not started to run (audited). Returns
@@ -287,6 +396,57 @@ impl Store {
         let record = Self::load(&tx, id)?;
         tx.commit()?;
         Ok(Claim::Claimed(Box::new(record)))
+    }
+
+    /// The owner signatures an unfreeze of the freeze at `frozen_at` has collected
+    /// (JSON), if any.
+    pub fn unfreeze_collected(&self, wallet: &str, frozen_at: u64) -> Result<Option<String>> {
+        let conn = self.conn()?;
+        let collected: Option<Option<String>> = conn
+            .query_row(
+                "SELECT unfreeze FROM wallet_freezes WHERE wallet_id = ?1 AND frozen_at = ?2",
+                params![wallet, i(frozen_at)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(collected.flatten())
+    }
+
+    /// Adds an owner's signature to an unfreeze of the freeze at `frozen_at`:
+    /// `merge` gets what was collected (JSON) and returns the new collection, which
+    /// is stored (kept should the cosigner refuse the lift), audited with `entry`
+    /// when it changed short of the quorum (met, the caller lifts the freeze with
+    /// [`Store::unfreeze`], audited there). `None` when the freeze is gone.
+    pub fn collect_unfreeze(
+        &self,
+        wallet: &str,
+        frozen_at: u64,
+        now: u64,
+        merge: impl FnOnce(Option<&str>) -> QuorumStep,
+        entry: AuditEntry,
+    ) -> Result<Option<QuorumStep>> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<Option<String>> = tx
+            .query_row(
+                "SELECT unfreeze FROM wallet_freezes WHERE wallet_id = ?1 AND frozen_at = ?2",
+                params![wallet, i(frozen_at)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else { return Ok(None) };
+        let step = merge(current.as_deref());
+        if current.as_deref() != Some(step.collected.as_str()) {
+            tx.execute(
+                "UPDATE wallet_freezes SET unfreeze = ?3 WHERE wallet_id = ?1 AND frozen_at = ?2",
+                params![wallet, i(frozen_at), step.collected],
+            )?;
+            if !step.complete {
+                Self::append_audit(&tx, self.audit_path(), entry, now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(Some(step))
     }
 
     /// Lifts the freeze of `wallet` made at `frozen_at` (audited). Returns false when

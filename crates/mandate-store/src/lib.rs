@@ -21,7 +21,7 @@ mod webhooks;
 pub use agents::{AgentLimit, AgentRecord};
 pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditProblem, AuditRecord, OutboxEvent};
 pub use db::{DatabaseUrl, DbError};
-pub use held::{Claim, OwnerRecord, Resolution};
+pub use held::{Claim, OwnerRecord, QuorumStep, Resolution};
 pub use idempotency::IdempotentAnswer;
 pub use operator_keys::OperatorKeyRecord;
 pub use store::{

@@ -155,6 +155,15 @@ pub(crate) const SQLITE: &[&str] = &[
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), parent_id TEXT NOT NULL REFERENCES wallets(id),
         child_index INTEGER NOT NULL, UNIQUE (parent_id, child_index));
     "#,
+    // 12: owner quorums (M of N owners approve and unfreeze), the owner signatures an
+    // unfreeze has collected so far (an approval's collect in transactions.approval),
+    // and each passkey owner's highest signature counter.
+    r#"
+    CREATE TABLE owner_quorums (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count INTEGER NOT NULL);
+    "#,
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -300,6 +309,13 @@ pub(crate) const POSTGRES: &[&str] = &[
     CREATE TABLE subaccounts (
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), parent_id TEXT NOT NULL REFERENCES wallets(id),
         child_index BIGINT NOT NULL, UNIQUE (parent_id, child_index));
+    "#,
+    // 12: owner quorums; an unfreeze's collected signatures; passkey counters.
+    r#"
+    CREATE TABLE owner_quorums (
+        wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+    ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
+    CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count BIGINT NOT NULL);
     "#,
 ];
 

@@ -478,6 +478,11 @@ export class MandateClient {
   addOwner(wallet: string, body: BodyOf<'addOwner'>): Promise<ResponseOf<'addOwner'>> {
     return this.#call('addOwner', { id: wallet }, { body });
   }
+
+  /** Approvals and unfreezes of the wallet need `threshold` distinct owners' signatures. */
+  setOwnerQuorum(wallet: string, threshold: number): Promise<ResponseOf<'setOwnerQuorum'>> {
+    return this.#call('setOwnerQuorum', { id: wallet }, { body: { threshold } });
+  }
   /** `POST /v1/wallets/{id}/freeze`: the daemon and the cosigner sign nothing more for it. */
   freezeWallet(wallet: string, body: BodyOf<'freezeWallet'> = {}): Promise<ResponseOf<'freezeWallet'>> {
     return this.#call('freezeWallet', { id: wallet }, { body });

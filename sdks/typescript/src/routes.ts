@@ -51,6 +51,7 @@ export const ROUTES = {
   ownerApproval: ['GET', '/v1/owner/approvals/{id}'],
   listOwners: ['GET', '/v1/wallets/{id}/owners'],
   addOwner: ['POST', '/v1/wallets/{id}/owners'],
+  setOwnerQuorum: ['PUT', '/v1/wallets/{id}/owners/quorum'],
   freezeWallet: ['POST', '/v1/wallets/{id}/freeze'],
   freezeAll: ['POST', '/v1/freeze'],
   unfreezeText: ['GET', '/v1/wallets/{id}/unfreeze'],

@@ -94,6 +94,7 @@ export type ApprovalItem = {
   approve_message?: string;
   deny_decision?: OwnerDecisionText;
   deny_message?: string;
+  quorum?: Quorum;
   transaction: Transaction;
 };
 
@@ -276,7 +277,7 @@ export type Error = {
 export type ErrorCategory = "validation" | "authentication" | "protocol" | "policy" | "storage" | "unavailable" | "internal" | "forbidden" | "not_found" | "conflict";
 
 /** stable: a code never changes meaning (mandate-core/src/error_code.rs) */
-export type ErrorCode = "INVALID_INPUT" | "INVALID_TRANSACTION" | "PEER_IDENTITY_MISMATCH" | "INSECURE_FILE_PERMISSIONS" | "MESSAGE_TAMPERED" | "MESSAGE_REPLAYED" | "WRONG_SESSION" | "WRONG_SENDER" | "UNEXPECTED_MESSAGE" | "PROTOCOL_ABORTED" | "PARTY_BANNED" | "SESSION_REUSED" | "COSIGNER_FROZEN" | "WALLET_FROZEN" | "COSIGNER_PER_TX_LIMIT" | "COSIGNER_DAILY_LIMIT" | "COSIGNER_NO_LIMITS" | "COSIGNER_CALLDATA_REFUSED" | "RUN_REFUSED" | "SHARE_NOT_FOUND" | "SHARE_WRONG_PASSPHRASE" | "SHARE_TAMPERED" | "SHARE_WRONG_CONTEXT" | "SHARE_UNSUPPORTED_VERSION" | "PEER_UNAVAILABLE" | "SIGNATURE_INVALID" | "INTERNAL" | "INVALID_JSON" | "BODY_TOO_LARGE" | "INVALID_ADDRESS" | "INVALID_ADDRESS_CHECKSUM" | "INVALID_AMOUNT" | "AMOUNT_CONFLICT" | "INVALID_POLICY" | "METHOD_NOT_ALLOWED" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "SESSION_EXPIRED" | "SESSION_REVOKED" | "SESSION_RENEWAL_EXHAUSTED" | "SCOPE_MISSING" | "ADMIN_REQUIRED" | "WALLET_NOT_PERMITTED" | "POLICY_DENIED" | "FEE_CAP_EXCEEDED" | "NOT_FOUND" | "WALLET_NOT_FOUND" | "TRANSACTION_NOT_FOUND" | "SESSION_NOT_FOUND" | "POLICY_NOT_FOUND" | "NAME_TAKEN" | "WALLET_EXISTS" | "IDEMPOTENCY_KEY_REUSED" | "AUDIT_UNAVAILABLE" | "CHAIN_UNAVAILABLE" | "CHAIN_REJECTED" | "GAS_ESTIMATION_FAILED" | "CHAIN_MISMATCH" | "UNKNOWN_CHAIN" | "X402_INVALID" | "X402_PAYMENT_FAILED" | "CHAIN_REQUIRED" | "NOT_A_DEV_CHAIN" | "INSECURE_URL" | "AUDIT_CHAIN_BROKEN" | "RATE_LIMITED" | "PRICE_UNAVAILABLE" | "SIMULATION_REVERTED" | "APPROVAL_REQUIRED" | "DELAY_REQUIRED" | "INVALID_CALLDATA" | "INVALID_TYPED_DATA" | "CONFIRMATION_REQUIRED" | "UNKNOWN_TOKEN" | "COSIGNER_PAYLOAD_REFUSED" | "COSIGNER_APPROVAL_REQUIRED" | "COSIGNER_APPROVAL_INVALID" | "COSIGNER_AGENT_REFUSED" | "OWNER_SIGNATURE_INVALID" | "NO_OWNER" | "NOT_PENDING" | "APPROVAL_EXPIRED" | "NOT_FROZEN" | "FREEZE_COOLDOWN" | "CEREMONY_UNAUTHORIZED" | "CEREMONY_AUTHORIZATION_INVALID" | "COSIGNER_CHAIN_REFUSED" | "DECISION_MISMATCH" | "DECISION_EXPIRY_TOO_FAR" | "RESERVED_MESSAGE" | "OWNER_KEY_IS_WALLET" | "HOST_NOT_ALLOWED" | "AGENT_SIGNATURE_INVALID" | "AGENT_UNKNOWN" | "AGENT_EXPIRED" | "AGENT_NONCE_REPLAYED" | "AGENT_NONCE_TOO_OLD" | "AGENT_NONCE_OUT_OF_RANGE" | "AGENT_LIMIT_REACHED" | "DATABASE_UNAVAILABLE";
+export type ErrorCode = "INVALID_INPUT" | "INVALID_TRANSACTION" | "PEER_IDENTITY_MISMATCH" | "INSECURE_FILE_PERMISSIONS" | "MESSAGE_TAMPERED" | "MESSAGE_REPLAYED" | "WRONG_SESSION" | "WRONG_SENDER" | "UNEXPECTED_MESSAGE" | "PROTOCOL_ABORTED" | "PARTY_BANNED" | "SESSION_REUSED" | "COSIGNER_FROZEN" | "WALLET_FROZEN" | "COSIGNER_PER_TX_LIMIT" | "COSIGNER_DAILY_LIMIT" | "COSIGNER_NO_LIMITS" | "COSIGNER_CALLDATA_REFUSED" | "RUN_REFUSED" | "SHARE_NOT_FOUND" | "SHARE_WRONG_PASSPHRASE" | "SHARE_TAMPERED" | "SHARE_WRONG_CONTEXT" | "SHARE_UNSUPPORTED_VERSION" | "PEER_UNAVAILABLE" | "SIGNATURE_INVALID" | "INTERNAL" | "INVALID_JSON" | "BODY_TOO_LARGE" | "INVALID_ADDRESS" | "INVALID_ADDRESS_CHECKSUM" | "INVALID_AMOUNT" | "AMOUNT_CONFLICT" | "INVALID_POLICY" | "METHOD_NOT_ALLOWED" | "UNAUTHENTICATED" | "INVALID_CREDENTIALS" | "SESSION_EXPIRED" | "SESSION_REVOKED" | "SESSION_RENEWAL_EXHAUSTED" | "SCOPE_MISSING" | "ADMIN_REQUIRED" | "WALLET_NOT_PERMITTED" | "POLICY_DENIED" | "FEE_CAP_EXCEEDED" | "NOT_FOUND" | "WALLET_NOT_FOUND" | "TRANSACTION_NOT_FOUND" | "SESSION_NOT_FOUND" | "POLICY_NOT_FOUND" | "NAME_TAKEN" | "WALLET_EXISTS" | "IDEMPOTENCY_KEY_REUSED" | "AUDIT_UNAVAILABLE" | "CHAIN_UNAVAILABLE" | "CHAIN_REJECTED" | "GAS_ESTIMATION_FAILED" | "CHAIN_MISMATCH" | "UNKNOWN_CHAIN" | "X402_INVALID" | "X402_PAYMENT_FAILED" | "CHAIN_REQUIRED" | "NOT_A_DEV_CHAIN" | "INSECURE_URL" | "AUDIT_CHAIN_BROKEN" | "RATE_LIMITED" | "PRICE_UNAVAILABLE" | "SIMULATION_REVERTED" | "APPROVAL_REQUIRED" | "DELAY_REQUIRED" | "INVALID_CALLDATA" | "INVALID_TYPED_DATA" | "CONFIRMATION_REQUIRED" | "UNKNOWN_TOKEN" | "COSIGNER_PAYLOAD_REFUSED" | "COSIGNER_APPROVAL_REQUIRED" | "COSIGNER_APPROVAL_INVALID" | "COSIGNER_QUORUM_NOT_MET" | "COSIGNER_AGENT_REFUSED" | "OWNER_SIGNATURE_INVALID" | "NO_OWNER" | "NOT_PENDING" | "APPROVAL_EXPIRED" | "NOT_FROZEN" | "FREEZE_COOLDOWN" | "CEREMONY_UNAUTHORIZED" | "CEREMONY_AUTHORIZATION_INVALID" | "COSIGNER_CHAIN_REFUSED" | "DECISION_MISMATCH" | "DECISION_EXPIRY_TOO_FAR" | "RESERVED_MESSAGE" | "OWNER_KEY_IS_WALLET" | "HOST_NOT_ALLOWED" | "AGENT_SIGNATURE_INVALID" | "AGENT_UNKNOWN" | "AGENT_EXPIRED" | "AGENT_NONCE_REPLAYED" | "AGENT_NONCE_TOO_OLD" | "AGENT_NONCE_OUT_OF_RANGE" | "AGENT_LIMIT_REACHED" | "DATABASE_UNAVAILABLE";
 
 /** type plus the fields of Transfer, ContractCall or a Sign* body */
 export type EvaluateAction = {
@@ -400,6 +401,7 @@ export type OwnerApprovalView = {
   approve_message?: string;
   deny_decision?: OwnerDecisionText;
   deny_message?: string;
+  quorum?: Quorum;
   transaction: {
     chain_id?: number | null;
     data?: string;
@@ -433,6 +435,7 @@ export type OwnerDecisionText = {
 };
 
 export type OwnerList = {
+  owner_threshold: number;
   owners: Owner[];
   wallet_id: string;
 };
@@ -444,6 +447,7 @@ export type OwnerUnfreezeView = {
   /** unix seconds */
   frozen_at: number;
   message: string;
+  quorum: Quorum;
   wallet_id: string;
 };
 
@@ -472,6 +476,18 @@ export type PolicySummary = {
 export type PolicyVersion = {
   hash: string;
   version: number;
+  wallet_id: string;
+};
+
+export type Quorum = {
+  owners: string[];
+  /** distinct owners who must sign */
+  required: number;
+  signed: number;
+};
+
+export type QuorumSet = {
+  owner_threshold: number;
   wallet_id: string;
 };
 
@@ -538,6 +554,10 @@ export type SessionRevoked = {
   cancelled: string[];
   revoked: boolean;
   session_id: string;
+};
+
+export type SetQuorum = {
+  threshold: number;
 };
 
 export type SignHash = {
@@ -614,6 +634,7 @@ export type Transaction = {
   kind: "native_transfer" | "token_transfer" | "token_approve" | "contract_call" | "nonce_fill";
   max_fee_per_gas?: string;
   nonce: number | null;
+  quorum?: Quorum;
   recipient: string | null;
   status: TransactionStatus;
   /** ETH, or as the token contract says: untrusted */
@@ -657,10 +678,12 @@ export type UnfreezeText = {
   decision: OwnerDecisionText;
   frozen: WalletFreeze;
   message: string;
+  quorum: Quorum;
   wallet_id: string;
 };
 
 export type Unfrozen = {
+  quorum?: Quorum;
   unfrozen: boolean;
   wallet_id: string;
 };
@@ -928,10 +951,15 @@ export interface Operations {
     body: never;
     response: OwnerList;
   };
-  /** Register an owner (ed25519:<hex> or evm:0x…) */
+  /** Register an owner (ed25519:<hex>, evm:0x… or webauthn:<key>@<origin>#<credential>) */
   "POST /v1/wallets/{id}/owners": {
     body: AddOwner;
     response: OwnerAdded;
+  };
+  /** Set how many distinct owners must sign an approval or unfreeze (1 to the number of owners) */
+  "PUT /v1/wallets/{id}/owners/quorum": {
+    body: SetQuorum;
+    response: QuorumSet;
   };
   /** The wallet's current policy */
   "GET /v1/wallets/{id}/policy": {

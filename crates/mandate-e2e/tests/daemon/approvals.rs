@@ -172,7 +172,12 @@ fn approvals_end_to_end_on_anvil() {
 
 /// `mandate service sign` is the service party talking to the cosigner directly,
 /// as a daemon whose approval checks were removed would.
-fn tampered_sign(daemon: &Daemon, wallet: &str, tx: &UnsignedTx, approval: Option<&SignedDecision>) -> (bool, Value) {
+pub(crate) fn tampered_sign(
+    daemon: &Daemon,
+    wallet: &str,
+    tx: &UnsignedTx,
+    approval: Option<&SignedDecision>,
+) -> (bool, Value) {
     let mut args = vec![
         "service".to_string(),
         "sign".into(),
@@ -216,9 +221,8 @@ fn the_cosigner_refuses_a_tampered_daemon_without_a_valid_owner_approval() {
         )),
         expires_at: unix_now() + 600,
     };
-    let signed = |secret: &OwnerSecret, decision: OwnerDecision| SignedDecision {
-        signature: secret.sign(&decision).unwrap(),
-        decision,
+    let signed = |secret: &OwnerSecret, decision: OwnerDecision| {
+        SignedDecision::single(decision.clone(), secret.sign(&decision).unwrap())
     };
 
     let (ok, refused) = tampered_sign(&daemon, &wallet, &big, None);
@@ -227,7 +231,7 @@ fn the_cosigner_refuses_a_tampered_daemon_without_a_valid_owner_approval() {
     assert!(!ok && code(&refused) == "COSIGNER_APPROVAL_INVALID", "{refused}");
     // A stranger's signature relabelled as the owner's does not verify either.
     let mut relabelled = signed(&stranger, decision(&big, "tx_relabelled"));
-    relabelled.signature.key = owner.public();
+    relabelled.signatures[0].key = owner.public();
     let (ok, refused) = tampered_sign(&daemon, &wallet, &big, Some(&relabelled));
     assert!(!ok && code(&refused) == "COSIGNER_APPROVAL_INVALID", "{refused}");
     // The owner's approval of a smaller amount does not cover this transaction.
@@ -380,4 +384,128 @@ fn owners_are_registered_by_the_operator_only_and_keys_are_checked() {
     assert_eq!((status, added["added"].as_bool()), (200, Some(true)), "{added}");
     let (_, listed) = daemon.call("GET", &format!("/v1/wallets/{wallet}/owners"), Some(&agent), None);
     assert_eq!(listed["owners"][0]["owner_key"], json!(evm), "{listed}");
+}
+
+/// The cosigner's limits with an owner quorum: approval above 1 ETH by
+/// `threshold` of `owners`, a 3 s freeze cool-down.
+fn quorum_limits(daemon: &Daemon, owners: &[&str], threshold: u64) {
+    let owners: Vec<String> = owners.iter().map(|key| format!("\"ed25519:{key}\"")).collect();
+    let limits = format!(
+        "frozen = false\nfreeze_cooldown_secs = 3\n[default]\nper_tx_max = \"5000000000000000000\"\n\
+         daily_max = \"50000000000000000000\"\napproval_above = \"{}\"\nowners = [{}]\nowner_threshold = {threshold}\n",
+        eth("1"),
+        owners.join(", ")
+    );
+    std::fs::write(daemon.cosigner_home().join("limits.toml"), limits).unwrap();
+}
+
+#[test]
+fn an_owner_quorum_holds_a_send_until_two_distinct_owners_signed_and_the_cosigner_counts_its_own() {
+    let daemon = Daemon::start_with(CosignerMode::External, &["--freeze-cooldown-secs", "3"]);
+    let (wallet, address) = daemon.wallet("quorum", "20");
+    let (alice_file, alice_public, alice) = owner_key(&daemon, "alice");
+    let (bob_file, bob_public, bob) = owner_key(&daemon, "bob");
+    let (_, _, stranger) = owner_key(&daemon, "stranger");
+    add_owner(&daemon, &wallet, &alice_public);
+    // A quorum larger than the owners is refused; the default is one owner.
+    let (ok, refused) = daemon.cli(&["owner", "quorum", "set", "--wallet", &wallet, "--threshold", "2"]);
+    assert!(!ok && code(&refused) == "INVALID_INPUT", "{refused}");
+    add_owner(&daemon, &wallet, &bob_public);
+    let (ok, set) = daemon.cli(&["owner", "quorum", "set", "--wallet", &wallet, "--threshold", "2"]);
+    assert!(ok && set["owner_threshold"] == 2, "{set}");
+    let (ok, listed) = daemon.cli(&["owner", "list", "--wallet", &wallet]);
+    assert!(ok && listed["owner_threshold"] == 2 && listed["owners"].as_array().unwrap().len() == 2, "{listed}");
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    let (status, refused) = daemon.call(
+        "PUT",
+        &format!("/v1/wallets/{wallet}/owners/quorum"),
+        Some(&agent),
+        Some(&json!({"threshold": 1})),
+    );
+    assert_eq!((status, code(&refused)), (403, "ADMIN_REQUIRED"), "{refused}");
+    quorum_limits(&daemon, &[&alice_public, &bob_public], 2);
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "cap", "type": "max_per_tx", "amount": "5"},
+               {"id": "big", "type": "tiers", "approval_above": "1"}]),
+    );
+
+    let payee = recipient();
+    let nonce = daemon.anvil.nonce(address);
+    let id = held(&daemon, &agent, &wallet, payee, "1.5", "pending_approval");
+    let decision = approve_decision(&daemon, &id);
+
+    // Alice signs: "1 of 2", still held, nothing sent.
+    let (ok, first) = daemon.cli(&["approve", &id, "--owner-key", alice_file.to_str().unwrap(), "--yes"]);
+    assert!(ok && first["status"] == "pending_approval", "{first}");
+    assert_eq!(first["quorum"], json!({"required": 2, "signed": 1, "owners": [format!("ed25519:{alice_public}")]}));
+    // The same owner again does not count twice (and a stranger not at all).
+    let (status, again) = post_decision(&daemon, &id, "approve", &alice.sign(&decision).unwrap().to_string());
+    assert_eq!(
+        (status, again["status"].as_str(), again["quorum"]["signed"].as_u64()),
+        (200, Some("pending_approval"), Some(1))
+    );
+    let (status, refused) = post_decision(&daemon, &id, "approve", &stranger.sign(&decision).unwrap().to_string());
+    assert_eq!((status, code(&refused)), (401, "OWNER_SIGNATURE_INVALID"), "{refused}");
+    let (_, shown) = daemon.call("GET", &format!("/v1/owner/approvals/{id}"), None, None);
+    assert_eq!(
+        (shown["quorum"]["signed"].as_u64(), shown["quorum"]["required"].as_u64()),
+        (Some(1), Some(2)),
+        "{shown}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(get_tx(&daemon, &agent, &id)["status"], "pending_approval");
+    assert_eq!(daemon.anvil.nonce(address), nonce, "one of two owners sends nothing");
+
+    // A daemon that forwards one owner's signature (or the same owner's twice) to a
+    // cosigner that requires two of its own owners is refused there.
+    let chain = daemon.anvil.chain_id();
+    let big = UnsignedTx::new(chain, 0, recipient(), eth("1.5"), 21_000, 2_000_000_000, 1_000_000_000, vec![]);
+    let tampered = OwnerDecision {
+        item: "tx_tampered_quorum".into(),
+        tx: Some(mandate_chain::approval::ApprovedTx::new(
+            chain,
+            big.to().unwrap(),
+            big.value(),
+            big.input(),
+            big.gas_limit(),
+            big.max_fee_per_gas(),
+        )),
+        ..decision.clone()
+    };
+    let by = |signers: &[&OwnerSecret]| SignedDecision {
+        decision: tampered.clone(),
+        signatures: signers.iter().map(|secret| secret.sign(&tampered).unwrap()).collect(),
+    };
+    for signers in [vec![&alice], vec![&alice, &alice], vec![&alice, &stranger]] {
+        let (ok, refused) = tampered_sign(&daemon, &wallet, &big, Some(&by(&signers)));
+        assert!(!ok && code(&refused) == "COSIGNER_QUORUM_NOT_MET", "{refused}");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("1 of 2"), "{refused}");
+    }
+
+    // Bob signs too: approved, signed by both parties (the cosigner got both), confirmed.
+    let (ok, second) = daemon.cli(&["approve", &id, "--owner-key", bob_file.to_str().unwrap(), "--yes"]);
+    assert!(ok && second["status"] == "approved", "{second}");
+    assert_eq!(second["quorum"]["signed"], 2, "{second}");
+    let done = daemon.wait_final(&agent, &id);
+    assert_eq!(done["status"], "confirmed", "{done}");
+    assert_eq!(daemon.anvil.balance(payee), eth("1.5"));
+    let _ = bob;
+
+    // An unfreeze needs the quorum too: one owner leaves the wallet frozen.
+    let (ok, frozen) = daemon.cli(&["freeze", "--wallet", &wallet, "--reason", "quorum test"]);
+    assert!(ok && frozen["cosigner"] == "notified", "{frozen}");
+    std::thread::sleep(Duration::from_secs(4));
+    let (ok, partial, _) = owner_run(
+        &daemon.url,
+        &["unfreeze", "--wallet", &wallet, "--owner-key", alice_file.to_str().unwrap(), "--yes"],
+    );
+    assert!(ok && partial["unfrozen"] == false && partial["quorum"]["signed"] == 1, "{partial}");
+    let (status, still) = daemon.send(&agent, &wallet, recipient(), "0.1");
+    assert_eq!((status, code(&still)), (403, "WALLET_FROZEN"), "{still}");
+    let (ok, lifted, _) =
+        owner_run(&daemon.url, &["unfreeze", "--wallet", &wallet, "--owner-key", bob_file.to_str().unwrap(), "--yes"]);
+    assert!(ok && lifted["unfrozen"] == true, "{lifted}");
+    let (status, sent) = daemon.send(&agent, &wallet, recipient(), "0.1");
+    assert_eq!(status, 200, "the cosigner lifted its freeze too: {sent}");
 }

@@ -117,6 +117,13 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
         assert_eq!(response.status, 200, "{path}");
         text(&response)
     };
+    // The audit trail can leave sign-ins out; moments are dates with their distance from now.
+    let audit = get("/dashboard/audit");
+    assert!(audit.contains("admin.login") && audit.contains("<time datetime=\""), "{audit}");
+    let filtered = get("/dashboard/audit?logins=hide");
+    assert!(!filtered.contains("admin.login") && filtered.contains("owner.added"), "{filtered}");
+    let pending = get(&format!("/dashboard/approvals/{id}"));
+    assert!(pending.contains("approval expires <time datetime=\"") && pending.contains(" (in "), "{pending}");
     let overview = get("/dashboard");
     assert!(overview.contains("Pending approvals") && overview.contains(&id), "{overview}");
     let csrf = csrf_of(&overview);
@@ -141,10 +148,20 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     let wallet_page = get(&format!("/dashboard/wallets/{other}"));
     assert!(wallet_page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{wallet_page}");
     assert!(!wallet_page.contains("<script>"), "unescaped reason");
-    // Nothing refers to another origin.
+    // Nothing refers to another origin; the one script is the daemon's own file, and the
+    // CSP allows scripts from the daemon only (no inline script).
+    let own_script = "<script src=\"/dashboard/owner.js\" defer></script>";
     for page in [&overview, &wallet_page, &get("/dashboard/audit"), &get(&format!("/dashboard/approvals/{id}"))] {
-        assert!(!page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<script"), "{page}");
+        assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "{page}");
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        assert_eq!(page.matches(own_script).count(), 1, "{page}");
+        assert!(!page.contains("onclick=") && !page.contains("javascript:"), "no inline script: {page}");
     }
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let script = send(RawRequest::new(Method::GET, "/dashboard/owner.js"));
+    assert_eq!(script.status, 200);
+    assert!(script.header("content-type").unwrap().starts_with("text/javascript"));
+    assert_eq!(script.header("x-content-type-options"), Some("nosniff"));
 
     // Headless Chromium approves with the pasted signature.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -172,5 +189,99 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     for shot in ["dashboard-pending.png", "dashboard-approved.png"] {
         let meta = std::fs::metadata(shots.join(shot)).unwrap();
         assert!(meta.len() > 1000, "{shot} is empty");
+    }
+}
+
+#[test]
+fn a_passkey_registered_in_the_dashboard_and_a_browser_wallet_approve_in_chromium() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("browser-owners", "10");
+    // The browser-wallet owner: a known secp256k1 key, registered by its address.
+    let evm = mandate_chain::approval::OwnerSecret::evm_from_bytes(&[0x42; 32]).unwrap();
+    let mandate_chain::approval::OwnerKey::Evm(evm_address) = evm.public() else { unreachable!() };
+    let (ok, added) =
+        daemon.cli(&["owner", "add", "--wallet", &wallet, "--evm-address", &evm_address.to_checksum(None)]);
+    assert!(ok, "{added}");
+    daemon.set_policy(
+        &wallet,
+        json!([{"id": "cap", "type": "max_per_tx", "amount": "5"},
+               {"id": "big", "type": "tiers", "approval_above": "1"}]),
+    );
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    let (passkey_payee, wallet_payee) = (recipient(), recipient());
+    let held = |to, amount| {
+        let (status, body) = daemon.send(&agent, &wallet, to, amount);
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    };
+    let passkey_item = held(passkey_payee, "1.5");
+    let wallet_item = held(wallet_payee, "1.2");
+    let (_, offer) = daemon.call("GET", &format!("/v1/owner/approvals/{wallet_item}"), None, None);
+    let decision: mandate_chain::approval::OwnerDecision =
+        serde_json::from_value(offer["approve_decision"].clone()).unwrap();
+    let signature = evm.sign(&decision).unwrap().to_string();
+    let signature = signature.rsplit_once(':').unwrap().1.to_string();
+
+    // WebAuthn needs a secure context and a DNS RP id: localhost, not 127.0.0.1.
+    let url = daemon.url.replace("127.0.0.1", "localhost");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shots = artifacts();
+    let password = std::fs::read_to_string(daemon.master_file()).unwrap().trim().to_string();
+    let mut driver = Command::new("node")
+        .arg(root.join("crates/mandate-e2e/tests/dashboard/owners.mjs"))
+        .current_dir(&root)
+        .env("DASH_URL", &url)
+        .env("DASH_PASSWORD", &password)
+        .env("WALLET", &wallet)
+        .env("SHOTS", &shots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    let mut stdin = driver.stdin.take().unwrap();
+    let mut stdout = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&stdout.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["step"], "registered", "{first}");
+    let key = first["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("webauthn:04") && key.contains(&format!("@{url}#")), "{key}");
+    // The daemon lists it; the cosigner (approval above 1 ETH) learns it from its own file.
+    let (_, owners) = daemon.call("GET", &format!("/v1/wallets/{wallet}/owners"), Some(&daemon.admin), None);
+    assert!(owners["owners"].as_array().unwrap().iter().any(|o| o["owner_key"] == json!(key)), "{owners}");
+    let limits = format!(
+        "frozen = false\n[default]\nper_tx_max = \"5000000000000000000\"\ndaily_max = \"50000000000000000000\"\n\
+         approval_above = \"{}\"\nowners = [\"{key}\", \"evm:{}\"]\n",
+        eth("1"),
+        evm_address.to_checksum(None)
+    );
+    std::fs::write(daemon.cosigner_home().join("limits.toml"), limits).unwrap();
+    let next = json!({"passkey_item": passkey_item, "wallet_item": wallet_item,
+                      "address": evm_address.to_checksum(None).to_lowercase(), "signature": signature,
+                      "message": decision.message()});
+    writeln!(stdin, "{next}").unwrap();
+    drop(stdin);
+    let last = stdout.map(Result::unwrap).last().unwrap_or_default();
+    let status = driver.wait().unwrap();
+    let result: Value = serde_json::from_str(&last).unwrap_or_else(|_| panic!("driver: {last}"));
+    assert!(status.success() && result["ok"] == true, "{result}");
+    assert_eq!(result["quorum"], "Owner approvals: 0 of 1", "{result}");
+    assert!(result["confirmation"].as_str().unwrap().starts_with("Approved: it is signed and sent now"), "{result}");
+    assert_eq!(
+        (result["passkey_status"].as_str(), result["wallet_status"].as_str()),
+        (Some("confirmed"), Some("confirmed"))
+    );
+    assert_eq!(result["external"], json!([]), "the page loaded something from another origin");
+    assert_eq!(daemon.anvil.balance(passkey_payee), eth("1.5"));
+    assert_eq!(daemon.anvil.balance(wallet_payee), eth("1.2"));
+    // The audit trail names the passkey owner and the browser wallet.
+    let (_, audit) = daemon.call("GET", "/v1/audit/tail?n=200", Some(&daemon.admin), None);
+    let text = audit.to_string();
+    assert!(text.contains(&format!("owner:{key}")), "{text}");
+    assert!(text.contains(&format!("owner:evm:{}", evm_address.to_checksum(None))), "{text}");
+    for shot in ["dashboard-passkey-registered.png", "dashboard-passkey-approved.png", "dashboard-wallet-approved.png"]
+    {
+        assert!(std::fs::metadata(shots.join(shot)).unwrap().len() > 1000, "{shot} is empty");
     }
 }

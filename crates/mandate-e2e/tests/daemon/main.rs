@@ -26,6 +26,7 @@ mod nonces;
 mod openapi;
 mod operator_auth;
 mod owner_view;
+mod passkeys;
 mod policy;
 mod replicas;
 mod sessions;

@@ -13,7 +13,7 @@ mod wallets;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use mandate_core::ErrorCode;
 
@@ -49,6 +49,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/wallets/{id}/unfreeze", get(freeze::unfreeze_message).post(freeze::unfreeze))
         .route("/v1/freeze", post(freeze::freeze_all))
         .route("/v1/wallets/{id}/owners", get(approvals::list_owners).post(approvals::add_owner))
+        .route("/v1/wallets/{id}/owners/quorum", put(approvals::set_quorum))
         .route("/v1/wallets/{id}/agents", get(agents::list).post(agents::register))
         .route("/v1/wallets/{id}/subaccounts", get(subaccounts::list).post(subaccounts::create))
         .route("/v1/wallets/{id}/x402/pay", post(crate::x402::pay))

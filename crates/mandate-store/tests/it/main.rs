@@ -7,7 +7,7 @@ use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
 use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
 use mandate_store::{
-    AuditEntry, AuditProblem, Broadcast, BroadcastKind, Claim, NewTransaction, OutboxEvent, ReserveOutcome,
+    AuditEntry, AuditProblem, Broadcast, BroadcastKind, Claim, NewTransaction, OutboxEvent, QuorumStep, ReserveOutcome,
     ReserveView, Resolution, Store, TxStatus, WalletRecord, WebhookRecord,
 };
 
@@ -478,15 +478,35 @@ fn held_claimed_once(stores: &[Arc<Store>]) {
     let ReserveOutcome::Reserved { tx: small } = reserve("tx_small", "1", 102) else { panic!() };
     assert_eq!(small.nonce, Some(0));
 
-    // Approved once; the second decision finds it no longer pending.
-    let Some(Resolution::Resolved(approved)) =
-        store.resolve_held("tx_big", Some("{}"), 200, entry("ok"), entry("expired")).unwrap()
-    else {
+    // A quorum of two: the first signature is kept, the item stays pending; the same
+    // collection again changes (and audits) nothing; the second completes it.
+    let step = |collected: &str, complete: bool| {
+        let collected = collected.to_string();
+        move |_: Option<&str>| QuorumStep { collected: collected.clone(), complete }
+    };
+    let approve = |merge: &dyn Fn(Option<&str>) -> QuorumStep, now: u64| {
+        store.approve_held("tx_big", now, merge, entry("ok"), entry("signed"), entry("expired")).unwrap()
+    };
+    let Some(Resolution::Resolved(partial)) = approve(&step("[a]", false), 199) else { panic!() };
+    assert_eq!((partial.status, partial.approval.as_deref()), (TxStatus::PendingApproval, Some("[a]")));
+    let audited = events(store).len();
+    let seen = std::sync::Mutex::new(None);
+    let Some(Resolution::Resolved(_)) = approve(
+        &|current: Option<&str>| {
+            *seen.lock().unwrap() = current.map(str::to_string);
+            QuorumStep { collected: "[a]".into(), complete: false }
+        },
+        199,
+    ) else {
         panic!()
     };
-    assert_eq!(approved.status, TxStatus::Approved);
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("[a]"), "the merge sees what was collected");
+    assert_eq!(events(store).len(), audited, "an unchanged collection is not audited again");
+    // Approved once; the second decision finds it no longer pending.
+    let Some(Resolution::Resolved(approved)) = approve(&step("[a,b]", true), 200) else { panic!() };
+    assert_eq!((approved.status, approved.approval.as_deref()), (TxStatus::Approved, Some("[a,b]")));
     assert!(matches!(
-        store.resolve_held("tx_big", None, 201, entry("deny"), entry("expired")).unwrap(),
+        store.deny_held("tx_big", 201, entry("deny"), entry("expired")).unwrap(),
         Some(Resolution::NotPending(_))
     ));
     // Claimed by one of many concurrent executors, with the next nonce.
@@ -538,14 +558,66 @@ fn an_approval_that_finds_the_item_expired_is_audited() {
         )
         .unwrap();
     assert!(matches!(outcome, ReserveOutcome::Reserved { .. }));
-    let resolved =
-        store.resolve_held("tx_late", Some("{}"), 100 + 3601, entry("approved"), entry("approval.expired")).unwrap();
+    let merge = |_: Option<&str>| QuorumStep { collected: "{}".into(), complete: true };
+    let resolved = store
+        .approve_held("tx_late", 100 + 3601, merge, entry("approved"), entry("signed"), entry("approval.expired"))
+        .unwrap();
     let Some(Resolution::Expired(tx)) = resolved else { panic!("{resolved:?}") };
     assert_eq!(tx.status, TxStatus::Expired);
     let events = events(&store);
     assert_eq!(events.last().map(String::as_str), Some("approval.expired"), "{events:?}");
     assert!(!events.iter().any(|e| e == "approved"));
     assert_eq!(store.verify_audit().unwrap(), Ok(events.len() as u64));
+}
+
+#[test]
+fn an_owner_quorum_is_at_most_the_owners_and_an_unfreeze_collects_signatures() {
+    let (_dir, store) = store_with_wallet();
+    assert_eq!(store.owner_threshold("wal_a").unwrap(), 1, "one owner unless set");
+    for key in ["ed25519:aa", "ed25519:bb"] {
+        let owner = mandate_store::OwnerRecord {
+            wallet_id: "wal_a".into(),
+            owner_key: key.into(),
+            label: String::new(),
+            created_at: 1,
+        };
+        assert!(store.add_owner(&owner, entry("owner.added")).unwrap());
+    }
+    let check = |threshold: u64| move |owners: u64| if threshold <= owners { Ok(()) } else { Err(format!("{owners}")) };
+    assert_eq!(store.set_owner_threshold("wal_a", 3, 5, check(3), entry("quorum")).unwrap(), Err("2".into()));
+    assert_eq!(store.owner_threshold("wal_a").unwrap(), 1, "a refused quorum changes nothing");
+    store.set_owner_threshold("wal_a", 2, 6, check(2), entry("owner.quorum_set")).unwrap().unwrap();
+    assert_eq!(store.owner_threshold("wal_a").unwrap(), 2);
+    assert_eq!(events(&store).last().map(String::as_str), Some("owner.quorum_set"));
+
+    let record = mandate_store::FreezeRecord {
+        wallet_id: "wal_a".into(),
+        frozen_at: 10,
+        frozen_by: "operator".into(),
+        reason: "test".into(),
+    };
+    let freeze = store.freeze(&record, entry("wallet.frozen")).unwrap().0;
+    let merge = |collected: &str, complete: bool| {
+        let collected = collected.to_string();
+        move |_: Option<&str>| QuorumStep { collected, complete }
+    };
+    assert_eq!(store.collect_unfreeze("wal_a", freeze.frozen_at + 1, 11, merge("x", false), entry("e")).unwrap(), None);
+    let step = store.collect_unfreeze("wal_a", freeze.frozen_at, 11, merge("[a]", false), entry("unfreeze.signed"));
+    assert!(!step.unwrap().unwrap().complete);
+    assert_eq!(store.unfreeze_collected("wal_a", freeze.frozen_at).unwrap().as_deref(), Some("[a]"));
+    assert_eq!(events(&store).last().map(String::as_str), Some("unfreeze.signed"));
+    assert!(store.unfreeze("wal_a", freeze.frozen_at, 12, entry("wallet.unfrozen")).unwrap());
+    assert_eq!(store.unfreeze_collected("wal_a", freeze.frozen_at).unwrap(), None);
+    assert_eq!(store.verify_audit().unwrap(), Ok(events(&store).len() as u64));
+
+    // Passkey counters only go up (0 stays allowed while none was seen).
+    let key = "webauthn:04…@https://x.example#01";
+    assert!(store.advance_passkey_counter(key, 0).unwrap());
+    assert!(store.advance_passkey_counter(key, 5).unwrap());
+    assert!(!store.advance_passkey_counter(key, 5).unwrap(), "the same counter twice");
+    assert!(!store.advance_passkey_counter(key, 4).unwrap(), "a counter that went back");
+    assert!(!store.advance_passkey_counter(key, 0).unwrap(), "0 after a counter was seen");
+    assert!(store.advance_passkey_counter(key, 6).unwrap());
 }
 
 #[test]

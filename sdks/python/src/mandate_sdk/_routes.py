@@ -48,6 +48,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "owner_approval": ("GET", "/v1/owner/approvals/{id}"),
     "list_owners": ("GET", "/v1/wallets/{id}/owners"),
     "add_owner": ("POST", "/v1/wallets/{id}/owners"),
+    "set_owner_quorum": ("PUT", "/v1/wallets/{id}/owners/quorum"),
     "freeze_wallet": ("POST", "/v1/wallets/{id}/freeze"),
     "freeze_all": ("POST", "/v1/freeze"),
     "unfreeze_text": ("GET", "/v1/wallets/{id}/unfreeze"),

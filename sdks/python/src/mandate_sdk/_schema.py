@@ -48,6 +48,7 @@ ApprovalItem = TypedDict('ApprovalItem', {
     'approve_message': NotRequired[str],
     'deny_decision': NotRequired['OwnerDecisionText'],
     'deny_message': NotRequired[str],
+    'quorum': NotRequired['Quorum'],
     'transaction': 'Transaction',
 })
 
@@ -191,7 +192,7 @@ Error = TypedDict('Error', {
 ErrorCategory = Literal['validation', 'authentication', 'protocol', 'policy', 'storage', 'unavailable', 'internal', 'forbidden', 'not_found', 'conflict']
 
 # stable: a code never changes meaning (mandate-core/src/error_code.rs)
-ErrorCode = Literal['INVALID_INPUT', 'INVALID_TRANSACTION', 'PEER_IDENTITY_MISMATCH', 'INSECURE_FILE_PERMISSIONS', 'MESSAGE_TAMPERED', 'MESSAGE_REPLAYED', 'WRONG_SESSION', 'WRONG_SENDER', 'UNEXPECTED_MESSAGE', 'PROTOCOL_ABORTED', 'PARTY_BANNED', 'SESSION_REUSED', 'COSIGNER_FROZEN', 'WALLET_FROZEN', 'COSIGNER_PER_TX_LIMIT', 'COSIGNER_DAILY_LIMIT', 'COSIGNER_NO_LIMITS', 'COSIGNER_CALLDATA_REFUSED', 'RUN_REFUSED', 'SHARE_NOT_FOUND', 'SHARE_WRONG_PASSPHRASE', 'SHARE_TAMPERED', 'SHARE_WRONG_CONTEXT', 'SHARE_UNSUPPORTED_VERSION', 'PEER_UNAVAILABLE', 'SIGNATURE_INVALID', 'INTERNAL', 'INVALID_JSON', 'BODY_TOO_LARGE', 'INVALID_ADDRESS', 'INVALID_ADDRESS_CHECKSUM', 'INVALID_AMOUNT', 'AMOUNT_CONFLICT', 'INVALID_POLICY', 'METHOD_NOT_ALLOWED', 'UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'SESSION_EXPIRED', 'SESSION_REVOKED', 'SESSION_RENEWAL_EXHAUSTED', 'SCOPE_MISSING', 'ADMIN_REQUIRED', 'WALLET_NOT_PERMITTED', 'POLICY_DENIED', 'FEE_CAP_EXCEEDED', 'NOT_FOUND', 'WALLET_NOT_FOUND', 'TRANSACTION_NOT_FOUND', 'SESSION_NOT_FOUND', 'POLICY_NOT_FOUND', 'NAME_TAKEN', 'WALLET_EXISTS', 'IDEMPOTENCY_KEY_REUSED', 'AUDIT_UNAVAILABLE', 'CHAIN_UNAVAILABLE', 'CHAIN_REJECTED', 'GAS_ESTIMATION_FAILED', 'CHAIN_MISMATCH', 'UNKNOWN_CHAIN', 'X402_INVALID', 'X402_PAYMENT_FAILED', 'CHAIN_REQUIRED', 'NOT_A_DEV_CHAIN', 'INSECURE_URL', 'AUDIT_CHAIN_BROKEN', 'RATE_LIMITED', 'PRICE_UNAVAILABLE', 'SIMULATION_REVERTED', 'APPROVAL_REQUIRED', 'DELAY_REQUIRED', 'INVALID_CALLDATA', 'INVALID_TYPED_DATA', 'CONFIRMATION_REQUIRED', 'UNKNOWN_TOKEN', 'COSIGNER_PAYLOAD_REFUSED', 'COSIGNER_APPROVAL_REQUIRED', 'COSIGNER_APPROVAL_INVALID', 'COSIGNER_AGENT_REFUSED', 'OWNER_SIGNATURE_INVALID', 'NO_OWNER', 'NOT_PENDING', 'APPROVAL_EXPIRED', 'NOT_FROZEN', 'FREEZE_COOLDOWN', 'CEREMONY_UNAUTHORIZED', 'CEREMONY_AUTHORIZATION_INVALID', 'COSIGNER_CHAIN_REFUSED', 'DECISION_MISMATCH', 'DECISION_EXPIRY_TOO_FAR', 'RESERVED_MESSAGE', 'OWNER_KEY_IS_WALLET', 'HOST_NOT_ALLOWED', 'AGENT_SIGNATURE_INVALID', 'AGENT_UNKNOWN', 'AGENT_EXPIRED', 'AGENT_NONCE_REPLAYED', 'AGENT_NONCE_TOO_OLD', 'AGENT_NONCE_OUT_OF_RANGE', 'AGENT_LIMIT_REACHED', 'DATABASE_UNAVAILABLE']
+ErrorCode = Literal['INVALID_INPUT', 'INVALID_TRANSACTION', 'PEER_IDENTITY_MISMATCH', 'INSECURE_FILE_PERMISSIONS', 'MESSAGE_TAMPERED', 'MESSAGE_REPLAYED', 'WRONG_SESSION', 'WRONG_SENDER', 'UNEXPECTED_MESSAGE', 'PROTOCOL_ABORTED', 'PARTY_BANNED', 'SESSION_REUSED', 'COSIGNER_FROZEN', 'WALLET_FROZEN', 'COSIGNER_PER_TX_LIMIT', 'COSIGNER_DAILY_LIMIT', 'COSIGNER_NO_LIMITS', 'COSIGNER_CALLDATA_REFUSED', 'RUN_REFUSED', 'SHARE_NOT_FOUND', 'SHARE_WRONG_PASSPHRASE', 'SHARE_TAMPERED', 'SHARE_WRONG_CONTEXT', 'SHARE_UNSUPPORTED_VERSION', 'PEER_UNAVAILABLE', 'SIGNATURE_INVALID', 'INTERNAL', 'INVALID_JSON', 'BODY_TOO_LARGE', 'INVALID_ADDRESS', 'INVALID_ADDRESS_CHECKSUM', 'INVALID_AMOUNT', 'AMOUNT_CONFLICT', 'INVALID_POLICY', 'METHOD_NOT_ALLOWED', 'UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'SESSION_EXPIRED', 'SESSION_REVOKED', 'SESSION_RENEWAL_EXHAUSTED', 'SCOPE_MISSING', 'ADMIN_REQUIRED', 'WALLET_NOT_PERMITTED', 'POLICY_DENIED', 'FEE_CAP_EXCEEDED', 'NOT_FOUND', 'WALLET_NOT_FOUND', 'TRANSACTION_NOT_FOUND', 'SESSION_NOT_FOUND', 'POLICY_NOT_FOUND', 'NAME_TAKEN', 'WALLET_EXISTS', 'IDEMPOTENCY_KEY_REUSED', 'AUDIT_UNAVAILABLE', 'CHAIN_UNAVAILABLE', 'CHAIN_REJECTED', 'GAS_ESTIMATION_FAILED', 'CHAIN_MISMATCH', 'UNKNOWN_CHAIN', 'X402_INVALID', 'X402_PAYMENT_FAILED', 'CHAIN_REQUIRED', 'NOT_A_DEV_CHAIN', 'INSECURE_URL', 'AUDIT_CHAIN_BROKEN', 'RATE_LIMITED', 'PRICE_UNAVAILABLE', 'SIMULATION_REVERTED', 'APPROVAL_REQUIRED', 'DELAY_REQUIRED', 'INVALID_CALLDATA', 'INVALID_TYPED_DATA', 'CONFIRMATION_REQUIRED', 'UNKNOWN_TOKEN', 'COSIGNER_PAYLOAD_REFUSED', 'COSIGNER_APPROVAL_REQUIRED', 'COSIGNER_APPROVAL_INVALID', 'COSIGNER_QUORUM_NOT_MET', 'COSIGNER_AGENT_REFUSED', 'OWNER_SIGNATURE_INVALID', 'NO_OWNER', 'NOT_PENDING', 'APPROVAL_EXPIRED', 'NOT_FROZEN', 'FREEZE_COOLDOWN', 'CEREMONY_UNAUTHORIZED', 'CEREMONY_AUTHORIZATION_INVALID', 'COSIGNER_CHAIN_REFUSED', 'DECISION_MISMATCH', 'DECISION_EXPIRY_TOO_FAR', 'RESERVED_MESSAGE', 'OWNER_KEY_IS_WALLET', 'HOST_NOT_ALLOWED', 'AGENT_SIGNATURE_INVALID', 'AGENT_UNKNOWN', 'AGENT_EXPIRED', 'AGENT_NONCE_REPLAYED', 'AGENT_NONCE_TOO_OLD', 'AGENT_NONCE_OUT_OF_RANGE', 'AGENT_LIMIT_REACHED', 'DATABASE_UNAVAILABLE']
 
 # type plus the fields of Transfer, ContractCall or a Sign* body
 EvaluateAction = TypedDict('EvaluateAction', {
@@ -296,6 +297,7 @@ OwnerApprovalView = TypedDict('OwnerApprovalView', {
     'approve_message': NotRequired[str],
     'deny_decision': NotRequired['OwnerDecisionText'],
     'deny_message': NotRequired[str],
+    'quorum': NotRequired['Quorum'],
     'transaction': Dict[str, Any],
 })
 
@@ -312,6 +314,7 @@ OwnerDecisionText = TypedDict('OwnerDecisionText', {
 })
 
 OwnerList = TypedDict('OwnerList', {
+    'owner_threshold': int,
     'owners': List['Owner'],
     'wallet_id': str,
 })
@@ -321,6 +324,7 @@ OwnerUnfreezeView = TypedDict('OwnerUnfreezeView', {
     'decision': 'OwnerDecisionText',
     'frozen_at': int,
     'message': str,
+    'quorum': 'Quorum',
     'wallet_id': str,
 })
 
@@ -346,6 +350,17 @@ PolicySummary = TypedDict('PolicySummary', {
 PolicyVersion = TypedDict('PolicyVersion', {
     'hash': str,
     'version': int,
+    'wallet_id': str,
+})
+
+Quorum = TypedDict('Quorum', {
+    'owners': List[str],
+    'required': int,
+    'signed': int,
+})
+
+QuorumSet = TypedDict('QuorumSet', {
+    'owner_threshold': int,
     'wallet_id': str,
 })
 
@@ -391,6 +406,10 @@ SessionRevoked = TypedDict('SessionRevoked', {
     'cancelled': List[str],
     'revoked': bool,
     'session_id': str,
+})
+
+SetQuorum = TypedDict('SetQuorum', {
+    'threshold': int,
 })
 
 SignHash = TypedDict('SignHash', {
@@ -458,6 +477,7 @@ Transaction = TypedDict('Transaction', {
     'kind': Literal['native_transfer', 'token_transfer', 'token_approve', 'contract_call', 'nonce_fill'],
     'max_fee_per_gas': NotRequired[str],
     'nonce': Union[int, None],
+    'quorum': NotRequired['Quorum'],
     'recipient': Union[str, None],
     'status': 'TransactionStatus',
     'symbol': NotRequired[str],
@@ -493,10 +513,12 @@ UnfreezeText = TypedDict('UnfreezeText', {
     'decision': 'OwnerDecisionText',
     'frozen': 'WalletFreeze',
     'message': str,
+    'quorum': 'Quorum',
     'wallet_id': str,
 })
 
 Unfrozen = TypedDict('Unfrozen', {
+    'quorum': NotRequired['Quorum'],
     'unfrozen': bool,
     'wallet_id': str,
 })
@@ -607,6 +629,7 @@ OPERATIONS = frozenset({
     ('POST', '/v1/wallets/{id}/freeze'),
     ('GET', '/v1/wallets/{id}/owners'),
     ('POST', '/v1/wallets/{id}/owners'),
+    ('PUT', '/v1/wallets/{id}/owners/quorum'),
     ('GET', '/v1/wallets/{id}/policy'),
     ('PUT', '/v1/wallets/{id}/policy'),
     ('POST', '/v1/wallets/{id}/policy/evaluate'),

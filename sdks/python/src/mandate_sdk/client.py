@@ -237,6 +237,10 @@ class _Routes:
     def add_owner(self, wallet: str, body: Mapping[str, Any]):
         return self._call("add_owner", {"id": wallet}, body=body)
 
+    def set_owner_quorum(self, wallet: str, threshold: int):
+        """``PUT /v1/wallets/{id}/owners/quorum``: approvals and unfreezes need ``threshold`` distinct owners."""
+        return self._call("set_owner_quorum", {"id": wallet}, body={"threshold": threshold})
+
     def freeze_wallet(self, wallet: str, reason: str | None = None):
         """The daemon and the cosigner sign nothing more for the wallet."""
         return self._call("freeze_wallet", {"id": wallet}, body={} if reason is None else {"reason": reason})
