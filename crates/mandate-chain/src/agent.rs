@@ -2,14 +2,16 @@
 //!
 //! - An owner registers the agent's address for a wallet by signing the
 //!   registration's canonical text ([`AgentRegistration::message`]) with an owner key
-//!   (Ed25519, or EIP-191 for an EVM owner), as owners sign approvals.
+//!   (Ed25519, a passkey, or EIP-191 for an EVM owner), as owners sign approvals; an
+//!   EVM owner may instead sign the same fields as EIP-712 typed data
+//!   ([`AgentRegistration::typed_data`], what `eth_signTypedData_v4` shows a wallet user).
 //! - The agent signs every request: the EIP-712 digest of `mandate_core::agent`
 //!   (re-exported here), sent in the `Mandate-Agent`, `Mandate-Agent-Nonce` and
 //!   `Mandate-Agent-Signature` headers. The secret never crosses the wire.
 
 use std::collections::BTreeSet;
 
-use alloy_primitives::Address;
+use alloy_primitives::{keccak256, Address, Signature, B256, U256};
 pub use mandate_core::agent::*;
 
 use mandate_core::policy::Policy;
@@ -47,7 +49,7 @@ impl AgentRegistration {
     /// The text the owner signs, one field per line, nothing left out (the policy by
     /// its hash, `none` without one).
     pub fn message(&self) -> String {
-        let policy = self.policy().ok().flatten().map_or_else(|| "none".to_string(), |p| p.hash);
+        let policy = self.policy_text();
         format!(
             "Mandate agent registration\nwallet: {}\nagent: {}\nname: {}\nscopes: {}\npolicy: {policy}\nvalid until: {}\nnonce: {}",
             self.wallet,
@@ -57,6 +59,57 @@ impl AgentRegistration {
             self.valid_until,
             self.nonce
         )
+    }
+
+    /// The registration as EIP-712 typed data (`eth_signTypedData_v4` JSON): domain
+    /// `{name: "Mandate", version: "1"}` (no chain: a registration is for a wallet on
+    /// every chain), primary type `AgentRegistration` with the fields of
+    /// [`AgentRegistration::message`] (scopes comma-joined, the policy by its hash or
+    /// `none`).
+    pub fn typed_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "types": {
+                "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"}],
+                "AgentRegistration": [
+                    {"name": "wallet", "type": "string"}, {"name": "agent", "type": "address"},
+                    {"name": "name", "type": "string"}, {"name": "scopes", "type": "string"},
+                    {"name": "policy", "type": "string"}, {"name": "validUntil", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"}
+                ]
+            },
+            "primaryType": "AgentRegistration",
+            "domain": {"name": "Mandate", "version": "1"},
+            "message": {"wallet": self.wallet, "agent": self.agent.to_checksum(None), "name": self.name,
+                        "scopes": self.scopes.join(","), "policy": self.policy_text(),
+                        "validUntil": self.valid_until.to_string(), "nonce": self.nonce.to_string()},
+        })
+    }
+
+    /// The EIP-712 digest of [`AgentRegistration::typed_data`].
+    pub fn eip712_digest(&self) -> B256 {
+        let string = |text: &str| keccak256(text.as_bytes());
+        let word = |value: U256| B256::from(value.to_be_bytes::<32>());
+        let domain_type = string("EIP712Domain(string name,string version)");
+        let domain = keccak256([domain_type, string("Mandate"), string("1")].concat());
+        let struct_type = string(
+            "AgentRegistration(string wallet,address agent,string name,string scopes,string policy,uint256 validUntil,uint256 nonce)",
+        );
+        let fields = [
+            struct_type,
+            string(&self.wallet),
+            self.agent.into_word(),
+            string(&self.name),
+            string(&self.scopes.join(",")),
+            string(&self.policy_text()),
+            word(U256::from(self.valid_until)),
+            word(U256::from(self.nonce)),
+        ];
+        let struct_hash = keccak256(fields.concat());
+        keccak256([&[0x19u8, 0x01][..], domain.as_slice(), struct_hash.as_slice()].concat())
+    }
+
+    fn policy_text(&self) -> String {
+        self.policy().ok().flatten().map_or_else(|| "none".to_string(), |p| p.hash)
     }
 
     /// The agent's own policy, parsed (`None` without one).
@@ -102,7 +155,19 @@ impl AgentRegistration {
         if now >= self.valid_until {
             return Err(ApprovalError::Expired(self.valid_until));
         }
-        signature.verify_message(&self.message())
+        match (signature.verify_message(&self.message()), &signature.key) {
+            (Ok(()), _) => Ok(()),
+            // An EVM owner may have signed the EIP-712 form instead of the text.
+            (Err(text_error), OwnerKey::Evm(address)) => {
+                let parsed = Signature::from_raw(&signature.signature).map_err(|_| ApprovalError::BadSignature)?;
+                let low_s = parsed.normalize_s().is_none();
+                match parsed.recover_address_from_prehash(&self.eip712_digest()) {
+                    Ok(recovered) if low_s && recovered == *address => Ok(()),
+                    _ => Err(text_error),
+                }
+            }
+            (Err(error), _) => Err(error),
+        }
     }
 }
 
@@ -283,4 +348,54 @@ fn body_matches(
         return Ok(());
     }
     Err(refused(format!("the agent's request ({path}) does not ask for a transaction")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k256::ecdsa::SigningKey;
+
+    fn registration(agent: Address) -> AgentRegistration {
+        AgentRegistration {
+            wallet: "wal_0123456789abcdef01234567".into(),
+            agent,
+            name: "bot".into(),
+            scopes: vec!["read".into(), "broadcast".into()],
+            valid_until: 2_000,
+            nonce: 7,
+            policy: None,
+        }
+    }
+
+    fn sign(key: &SigningKey, digest: B256) -> Vec<u8> {
+        let (signature, recovery) = key.sign_prehash_recoverable(digest.as_slice()).unwrap();
+        let mut bytes = signature.to_bytes().to_vec();
+        bytes.push(27 + recovery.to_byte());
+        bytes
+    }
+
+    #[test]
+    fn an_evm_owner_may_sign_the_eip712_form_and_its_digest_is_the_typed_datas() {
+        let owner_key = SigningKey::random(&mut rand_core::OsRng);
+        let owner = Address::from_public_key(owner_key.verifying_key());
+        let registration = registration(Address::repeat_byte(0x42));
+        // The digest is what a wallet computes from the typed data it shows.
+        let parsed = mandate_core::decode::parse_typed_data(&registration.typed_data()).unwrap();
+        assert_eq!(parsed.signing_hash, registration.eip712_digest());
+        let owners = [OwnerKey::Evm(owner)];
+        let signed =
+            OwnerSignature { key: OwnerKey::Evm(owner), signature: sign(&owner_key, registration.eip712_digest()) };
+        registration.verify_owner(&signed, &owners, 1_000).unwrap();
+        // Any field changed after signing: refused.
+        let mut other = registration.clone();
+        other.scopes.push("sign".into());
+        assert!(other.verify_owner(&signed, &owners, 1_000).is_err());
+        let other = AgentRegistration { nonce: 8, ..registration.clone() };
+        assert!(other.verify_owner(&signed, &owners, 1_000).is_err());
+        // Another key's signature over the same digest: refused.
+        let stranger = SigningKey::random(&mut rand_core::OsRng);
+        let forged =
+            OwnerSignature { key: OwnerKey::Evm(owner), signature: sign(&stranger, registration.eip712_digest()) };
+        assert!(registration.verify_owner(&forged, &owners, 1_000).is_err());
+    }
 }

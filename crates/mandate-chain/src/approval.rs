@@ -326,7 +326,9 @@ impl FromStr for OwnerSignature {
                 key: format!("ed25519:{key}").parse()?,
                 signature: hex_bytes::<64>(signature, "an Ed25519 signature")?.to_vec(),
             }),
-            "eip191" => Ok(OwnerSignature {
+            // `eip712:` names an EVM owner's typed-data signature (agent registrations
+            // accept it); the key and the 65 bytes are the same shape.
+            "eip191" | "eip712" => Ok(OwnerSignature {
                 key: format!("evm:{key}").parse()?,
                 signature: hex_bytes::<65>(signature, "an EIP-191 signature")?.to_vec(),
             }),

@@ -415,7 +415,8 @@ mod tests {
         for code in ErrorCode::ALL {
             let text = code.as_str();
             assert!(seen.insert(text), "duplicate code {text}");
-            assert!(text.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{text}");
+            assert!(text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'), "{text}");
+            assert!(text.starts_with(|c: char| c.is_ascii_uppercase()), "{text}");
             assert_eq!(ErrorCode::parse(text), Some(*code));
             let json = serde_json::to_string(code).unwrap();
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), *code);

@@ -254,3 +254,43 @@ fn the_cosigner_refuses_an_agent_whose_registration_no_owner_it_knows_signed() {
     assert!(refused["error"]["message"].as_str().unwrap().contains("not an owner"), "{refused}");
     assert_eq!(daemon.anvil.balance(to), eth("0.1"), "only the genuine agent's transfer was signed");
 }
+
+/// An EVM owner (a browser wallet) signs the registration as EIP-712 typed data; the
+/// daemon accepts it, and refuses the same registration signed by a key that is not
+/// an owner.
+#[test]
+fn an_evm_owner_registers_an_agent_with_an_eip712_signature() {
+    use mandate_chain::agent::AgentRegistration;
+    let daemon = Daemon::start(CosignerMode::Dev);
+    let (wallet, _) = daemon.wallet("typed-owner", "1");
+    let owner = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let owner_address = alloy_primitives::Address::from_public_key(owner.verifying_key());
+    let (ok, added) =
+        daemon.cli(&["owner", "add", "--wallet", &wallet, "--evm-address", &owner_address.to_checksum(None)]);
+    assert!(ok, "{added}");
+    let agent = mandate_core::agent::AgentKey::generate();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let registration = |nonce: u64| AgentRegistration {
+        wallet: wallet.clone(),
+        agent: agent.address(),
+        name: "typed-bot".into(),
+        scopes: vec!["read".into()],
+        valid_until: now + 3600,
+        nonce,
+        policy: None,
+    };
+    let signed = |key: &k256::ecdsa::SigningKey, registration: &AgentRegistration| {
+        let (signature, recovery) = key.sign_prehash_recoverable(registration.eip712_digest().as_slice()).unwrap();
+        let mut bytes = signature.to_bytes().to_vec();
+        bytes.push(27 + recovery.to_byte());
+        json!({"registration": registration, "owner_signature":
+               format!("eip712:{}:0x{}", owner_address.to_checksum(None), hex::encode(bytes))})
+    };
+    let path = format!("/v1/wallets/{wallet}/agents");
+    let (status, registered) = daemon.call("POST", &path, None, Some(&signed(&owner, &registration(1))));
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["agent"]["address"], agent.address().to_checksum(None));
+    let stranger = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let (status, refused) = daemon.call("POST", &path, None, Some(&signed(&stranger, &registration(2))));
+    assert_eq!((status, code(&refused)), (401, "OWNER_SIGNATURE_INVALID"), "{refused}");
+}
