@@ -132,6 +132,10 @@ enum Command {
         /// default: SQLite in the data directory.
         #[arg(long = "database", env = "MANDATE_DATABASE_URL", hide_env_values = true)]
         database: Option<String>,
+        /// Seconds after which a transaction left `reserved` (its daemon died, or lost the
+        /// database, before recording a signature) is released and its nonce filled.
+        #[arg(long, env = "MANDATE_RESERVATION_LEASE_SECS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(5..))]
+        reservation_lease_secs: u64,
         #[command(flatten)]
         log: LogArgs,
     },
@@ -607,13 +611,15 @@ fn run(cli: Cli) -> CliResult<Report> {
             freeze_cooldown_secs,
             allowed_hosts,
             database,
+            reservation_lease_secs,
             log,
         } => {
             log.init();
             let database = mandate_server::database_url(database.as_deref())?;
             let limits = (approval_ttl_secs, freeze_cooldown_secs);
             let nodes = (rpc_url, operator::parse_chains(&chains)?);
-            operator::serve(data, (listen, service_listen), nodes, dev, limits, allowed_hosts, (database, log.format))
+            let settings = (database, log.format, reservation_lease_secs);
+            operator::serve(data, (listen, service_listen), nodes, dev, limits, allowed_hosts, settings)
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),

@@ -233,7 +233,11 @@ pub(crate) fn serve(
     dev: bool,
     (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
     allowed_hosts: Vec<String>,
-    (database, log_format): (Option<mandate_server::DatabaseUrl>, mandate_server::logging::LogFormat),
+    (database, log_format, reservation_lease_secs): (
+        Option<mandate_server::DatabaseUrl>,
+        mandate_server::logging::LogFormat,
+        u64,
+    ),
 ) -> CliResult {
     let config = mandate_server::ServeConfig {
         data_dir: data.data_dir,
@@ -247,6 +251,7 @@ pub(crate) fn serve(
         database,
         service_listen,
         log_format,
+        reservation_lease_secs,
     };
     mandate_server::run(config)?;
     Ok(json!({"stopped": true}))

@@ -100,6 +100,9 @@ pub struct ServeConfig {
     pub service_listen: Option<String>,
     /// How log lines are written; the `--dev` cosigner writes its own the same way.
     pub log_format: logging::LogFormat,
+    /// Seconds after which a transaction still `reserved` (its daemon died or lost the
+    /// database before recording a signature) is released; at least 5.
+    pub reservation_lease_secs: u64,
 }
 
 /// Default of [`ServeConfig::approval_ttl_secs`].
@@ -309,7 +312,8 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
     // recording the signature: nothing was broadcast). On a database shared by several
     // daemons a `reserved` transaction may be a live replica's, being signed right now:
     // only one older than the lease is taken (the tracker goes on doing so).
-    let cutoff = if store.is_shared() { now().saturating_sub(tracker::RESERVATION_LEASE_SECS) } else { u64::MAX };
+    let lease = config.reservation_lease_secs.max(5);
+    let cutoff = if store.is_shared() { now().saturating_sub(lease) } else { u64::MAX };
     tracker::release_abandoned(&store, cutoff)?;
     let service_addr = match &config.service_listen {
         Some(addr) => addr.clone(),
@@ -351,6 +355,7 @@ async fn serve(config: ServeConfig) -> ApiResult<()> {
         task::blocking(move || AppState::new(state_store, rpc, chain_id, service, &password, app_config))
             .await?
             .with_chains(served)?
+            .with_reservation_lease(lease)
             .with_cosigner_addr(Some(cosigner_addr.clone())),
     );
     let tracker = tokio::spawn(tracker::track_receipts(state.clone()));

@@ -69,6 +69,9 @@ pub struct AppState {
     pub(crate) metrics: crate::metrics::Metrics,
     /// Where the cosigner listens, for the readiness check (`None`: not checked).
     pub(crate) cosigner_addr: Option<String>,
+    /// How long a transaction may stay `reserved` before it is taken for abandoned
+    /// (`tracker::release_abandoned`).
+    pub(crate) reservation_lease_secs: u64,
     /// Wakes the executor of held transactions (an approval arrived).
     pub(crate) executor_wake: tokio::sync::Notify,
     /// Wakes the webhook dispatcher (an event was recorded).
@@ -109,6 +112,7 @@ impl AppState {
             wallet_genesis: std::sync::Mutex::default(),
             metrics: crate::metrics::Metrics::new(),
             cosigner_addr: None,
+            reservation_lease_secs: crate::tracker::RESERVATION_LEASE_SECS,
             executor_wake: tokio::sync::Notify::new(),
             webhook_wake: tokio::sync::Notify::new(),
         })
@@ -174,6 +178,13 @@ impl AppState {
                 ))
             }
         }
+    }
+
+    /// The state taking a reservation for abandoned after `secs` (at least 5; the
+    /// default, 180 s, outlasts any signing run).
+    pub fn with_reservation_lease(mut self, secs: u64) -> AppState {
+        self.reservation_lease_secs = secs.max(5);
+        self
     }
 
     /// The state with the cosigner's address for the readiness check (`/v1/ready`).

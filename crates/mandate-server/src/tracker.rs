@@ -80,7 +80,7 @@ pub(crate) async fn track_receipts(state: Arc<AppState>) {
         if abandoned_checked.elapsed() >= ABANDONED_EVERY {
             abandoned_checked = Instant::now();
             let store = state.store.clone();
-            let cutoff = now().saturating_sub(RESERVATION_LEASE_SECS);
+            let cutoff = now().saturating_sub(state.reservation_lease_secs);
             if let Err(error) = blocking(move || release_abandoned(&store, cutoff)).await {
                 tracing::warn!("tracker: could not release abandoned reservations: {error}");
             }

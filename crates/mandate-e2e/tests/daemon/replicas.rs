@@ -215,3 +215,81 @@ fn the_replicas_benchmark_counts_no_violation() {
         assert!(report[setup]["load"]["sends_per_sec"].as_f64().is_some_and(|rate| rate > 0.0), "{report}");
     }
 }
+
+/// PostgreSQL goes down and comes back while both replicas take sends: every answer is
+/// a send or a clean retryable 503; afterwards every accepted send is confirmed, each
+/// signed once, the chain's nonce matches the confirmed transactions (a reservation
+/// abandoned by the outage is released after the lease and its nonce filled), and the
+/// recipient got exactly the accepted sends.
+#[test]
+fn postgres_restarted_under_load_loses_nothing_and_signs_nothing_twice() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let postgres = Postgres::start();
+    let database = postgres.new_database("restart");
+    let daemon = Daemon::start_on(CosignerMode::External, &["--reservation-lease-secs", "5"], Some(&database));
+    let (wallet, address) = daemon.wallet("restarted", "50");
+    daemon.set_policy(&wallet, json!([{"id": "per-tx", "type": "max_per_tx", "amount": "1"}]));
+    let replica = daemon.replica();
+    let agent = daemon.session(&wallet, &["broadcast"]);
+    daemon.anvil.rpc("evm_setIntervalMining", json!([1]));
+    let to = recipient();
+    let stop = AtomicBool::new(false);
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let senders: Vec<_> = [&daemon.api, &replica.api]
+            .into_iter()
+            .map(|api| {
+                let (stop, agent, wallet) = (&stop, &agent, &wallet);
+                scope.spawn(move || {
+                    let mut answers = Vec::new();
+                    while !stop.load(Ordering::SeqCst) {
+                        answers.push(send(api, agent, wallet, to, "0.01"));
+                        std::thread::sleep(Duration::from_millis(150));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(2));
+        postgres.stop();
+        std::thread::sleep(Duration::from_secs(3));
+        postgres.restart();
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, Ordering::SeqCst);
+        senders.into_iter().flat_map(|handle| handle.join().unwrap()).collect()
+    });
+    let mut accepted = Vec::new();
+    for (status, body) in &answers {
+        match status {
+            200 => accepted.push(body["id"].as_str().unwrap().to_string()),
+            503 => {
+                assert_eq!((code(body), &body["error"]["retryable"]), ("DATABASE_UNAVAILABLE", &json!(true)), "{body}")
+            }
+            _ => panic!("an answer that is neither a send nor a retryable 503: {status} {body}"),
+        }
+    }
+    // A request during the outage either waits for a connection (up to 10 s) and goes
+    // through, or gets the 503; either way it is one of the two.
+    assert!(!accepted.is_empty(), "{answers:?}");
+
+    // Everything settles: no transaction stays reserved or submitted.
+    let listed = |path: &str| daemon.call("GET", path, Some(&daemon.admin), None).1;
+    let settled = wait_until(Duration::from_secs(90), || {
+        listed(&format!("/v1/wallets/{wallet}/transactions?limit=100"))["transactions"]
+            .as_array()
+            .is_some_and(|txs| txs.iter().all(|tx| !matches!(tx["status"].as_str(), Some("reserved" | "submitted"))))
+    });
+    assert!(settled, "{}", listed(&format!("/v1/wallets/{wallet}/transactions?limit=100")));
+    let txs =
+        listed(&format!("/v1/wallets/{wallet}/transactions?limit=100"))["transactions"].as_array().unwrap().clone();
+    assert!(txs.len() < 100, "fewer transactions than one page: {}", txs.len());
+    let confirmed: Vec<&Value> = txs.iter().filter(|tx| tx["status"] == "confirmed").collect();
+    for id in &accepted {
+        let tx = listed(&format!("/v1/transactions/{id}"));
+        assert_eq!(tx["status"], "confirmed", "an accepted send was lost: {tx}");
+        assert_eq!(audited(&daemon, "transaction.signed", id), 1, "{id} signed once");
+    }
+    assert_eq!(daemon.anvil.nonce(address), confirmed.len() as u64, "one nonce per confirmed transaction, no gap");
+    let paid = confirmed.iter().filter(|tx| tx["kind"] != "nonce_fill").count();
+    assert_eq!(paid, accepted.len(), "only accepted sends paid");
+    assert_eq!(daemon.anvil.balance(to), eth("0.01") * U256::from(paid as u64));
+}
