@@ -145,6 +145,33 @@ impl AgentRegistration {
         Ok(())
     }
 
+    /// Verifies every signature (each by one of `owners`, over this registration, still
+    /// valid at `now`) and that at least `threshold` distinct owners signed: a wallet
+    /// with an owner quorum needs that many for an agent. Returns how many signed.
+    pub fn verify_quorum(
+        &self,
+        signatures: &[OwnerSignature],
+        owners: &[OwnerKey],
+        now: u64,
+        threshold: usize,
+    ) -> Result<usize, ApprovalError> {
+        let mut signers: Vec<&OwnerKey> = Vec::new();
+        for signature in signatures {
+            self.verify_owner(signature, owners, now)?;
+            if !signers.contains(&&signature.key) {
+                signers.push(&signature.key);
+            }
+        }
+        if signers.len() < threshold.max(1) {
+            return Err(ApprovalError::Mismatch(format!(
+                "{} of the {} owner signatures this wallet needs for an agent",
+                signers.len(),
+                threshold.max(1)
+            )));
+        }
+        Ok(signers.len())
+    }
+
     /// Verifies that one of `owners` signed this registration and that it is still
     /// valid at `now` (unix seconds).
     pub fn verify_owner(&self, signature: &OwnerSignature, owners: &[OwnerKey], now: u64) -> Result<(), ApprovalError> {
@@ -201,6 +228,9 @@ pub struct AgentProof {
     pub registration: AgentRegistration,
     /// The owner's signature over it.
     pub owner_signature: OwnerSignature,
+    /// Further owners' signatures over it, where the wallet needs a quorum of owners.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub further_signatures: Vec<OwnerSignature>,
     /// The agent's signed request.
     pub request: SignedRequest,
 }
@@ -235,6 +265,7 @@ impl AgentProof {
         &self,
         wallet: &str,
         owners: &[OwnerKey],
+        threshold: usize,
         now: u64,
         tx: &crate::UnsignedTx,
     ) -> Result<(), ApprovalError> {
@@ -242,7 +273,9 @@ impl AgentProof {
         if registration.wallet != wallet {
             return Err(refused(format!("the registration is for {}, not {wallet}", registration.wallet)));
         }
-        registration.verify_owner(&self.owner_signature, owners, now)?;
+        let signatures: Vec<OwnerSignature> =
+            std::iter::once(self.owner_signature.clone()).chain(self.further_signatures.iter().cloned()).collect();
+        registration.verify_quorum(&signatures, owners, now, threshold)?;
         if !registration.scopes.iter().any(|scope| scope == "broadcast") {
             return Err(refused("the agent's registration has no broadcast scope"));
         }

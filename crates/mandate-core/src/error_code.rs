@@ -231,6 +231,8 @@ error_codes! {
     /// The cosigner counted fewer distinct owners from its own list among the signatures
     /// than its `owner_threshold` for the wallet.
     CosignerQuorumNotMet => ("COSIGNER_QUORUM_NOT_MET", Policy, false),
+    /// An agent registration signed by fewer distinct owners than the wallet's quorum.
+    OwnerQuorumNotMet => ("OWNER_QUORUM_NOT_MET", Forbidden, false),
     /// The cosigner could not verify the agent key a transaction is signed for (its
     /// owner-signed registration, its signed request, or the request's match to the transaction).
     CosignerAgentRefused => ("COSIGNER_AGENT_REFUSED", Policy, false),
@@ -328,6 +330,7 @@ impl ErrorCode {
             ApprovalRequired => "an owner must approve this action; nothing was signed",
             DelayRequired => "this action needs a delay; nothing was signed",
             CosignerApprovalRequired => "send it through the daemon so an owner approves it",
+            OwnerQuorumNotMet => "have as many distinct owners as the wallet's quorum sign the same registration",
             CosignerQuorumNotMet => {
                 "have more of the owners the cosigner's limits.toml lists sign the same decision (owner_threshold)"
             }

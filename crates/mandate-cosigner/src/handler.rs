@@ -276,7 +276,13 @@ impl CosignerHandler {
         }
         let now = (self.clock)();
         proof
-            .verify_transaction(plan.wallet_id.as_str(), &owners, now, tx)
+            .verify_transaction(
+                plan.wallet_id.as_str(),
+                &owners,
+                usize::try_from(limits.owner_threshold).unwrap_or(usize::MAX),
+                now,
+                tx,
+            )
             .map_err(|e| refused(format!("the agent's registration or request does not verify: {e}")))?;
         let agent = proof.registration.agent.to_checksum(None);
         let item = format!("agent:{agent}:{}", proof.request.nonce);

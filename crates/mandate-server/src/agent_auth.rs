@@ -52,8 +52,16 @@ pub(crate) fn agent_proof(state: &AppState, agent: Option<AgentRequest>) -> ApiR
     // A registration stored before registrations were kept whole cannot be shown:
     // the cosigner then refuses, and the owner registers the agent again.
     let Ok(registration) = serde_json::from_str(&registration) else { return Ok(None) };
-    let owner_signature = owner_signature.parse().map_err(|_| ApiError::internal("a stored owner signature"))?;
-    Ok(Some(AgentProof { registration, owner_signature, request }.encode()))
+    // Several owners' signatures (a quorum) are stored separated by spaces.
+    let mut signatures =
+        owner_signature.split_whitespace().map(|text| text.parse::<mandate_chain::approval::OwnerSignature>());
+    let owner_signature = signatures
+        .next()
+        .ok_or_else(|| ApiError::internal("no stored owner signature"))?
+        .map_err(|_| ApiError::internal("a stored owner signature"))?;
+    let further_signatures =
+        signatures.collect::<Result<Vec<_>, _>>().map_err(|_| ApiError::internal("a stored owner signature"))?;
+    Ok(Some(AgentProof { registration, owner_signature, further_signatures, request }.encode()))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> ApiResult<&'a str> {

@@ -1026,9 +1026,12 @@ fn request_schemas(schemas: &mut Map<String, Value>) {
                     "required": ["wallet", "agent", "name", "scopes", "valid_until", "nonce"],
                     "properties": {"wallet": {"type": "string"}, "agent": {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"},
                         "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
-                        "valid_until": {"type": "integer"}, "nonce": {"type": "integer"}}},
+                        "valid_until": {"type": "integer"}, "nonce": {"type": "integer"},
+                        "policy": {"type": "object", "description": "the agent's own policy (docs/POLICY.md); it only narrows the wallet's"}}},
                 "owner_signature": {"type": "string",
-                    "description": "the owner's signature over the registration's text (docs/AGENTS.md)"}}},
+                    "description": "an owner's signature over the registration's text, or (EVM owners) its EIP-712 form (docs/AGENTS.md)"},
+                "owner_signatures": {"type": "array", "items": {"type": "string"}, "maxItems": 15,
+                    "description": "further owners' signatures, where the wallet has an owner quorum"}}},
         "AddOwner": {"type": "object", "required": ["owner_key"], "additionalProperties": false,
             "properties": {"owner_key": {"type": "string"}, "label": {"type": "string", "maxLength": 100}}}
     });

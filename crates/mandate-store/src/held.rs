@@ -237,7 +237,13 @@ impl Store {
     pub fn owner_threshold(&self, wallet: &str) -> Result<u64> {
         let conn = self.conn()?;
         let threshold: Option<i64> = conn
-            .query_row("SELECT threshold FROM owner_quorums WHERE wallet_id = ?1", [wallet], |r| r.get(0))
+            // A subaccount has its main wallet's owners, and so its quorum.
+            .query_row(
+                "SELECT threshold FROM owner_quorums WHERE wallet_id =
+                     COALESCE((SELECT parent_id FROM subaccounts WHERE wallet_id = ?1), ?1)",
+                [wallet],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(threshold.map(u).unwrap_or(1).max(1))
     }

@@ -293,4 +293,31 @@ fn an_evm_owner_registers_an_agent_with_an_eip712_signature() {
     let stranger = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
     let (status, refused) = daemon.call("POST", &path, None, Some(&signed(&stranger, &registration(2))));
     assert_eq!((status, code(&refused)), (401, "OWNER_SIGNATURE_INVALID"), "{refused}");
+
+    // With a quorum of two owners, one owner (even twice) cannot register an agent.
+    let second = k256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let second_address = alloy_primitives::Address::from_public_key(second.verifying_key());
+    let (ok, added) =
+        daemon.cli(&["owner", "add", "--wallet", &wallet, "--evm-address", &second_address.to_checksum(None)]);
+    assert!(ok, "{added}");
+    let (ok, quorum) = daemon.cli(&["owner", "quorum", "set", "--wallet", &wallet, "--threshold", "2"]);
+    assert!(ok, "{quorum}");
+    let one = signed(&owner, &registration(3));
+    let (status, refused) = daemon.call("POST", &path, None, Some(&one));
+    assert_eq!((status, code(&refused)), (403, "OWNER_QUORUM_NOT_MET"), "{refused}");
+    let mut twice = one.clone();
+    twice["owner_signatures"] = json!([one["owner_signature"]]);
+    let (status, refused) = daemon.call("POST", &path, None, Some(&twice));
+    assert_eq!((status, code(&refused)), (403, "OWNER_QUORUM_NOT_MET"), "the same owner twice is one: {refused}");
+    let by_second = {
+        let (signature, recovery) =
+            second.sign_prehash_recoverable(registration(3).eip712_digest().as_slice()).unwrap();
+        let mut bytes = signature.to_bytes().to_vec();
+        bytes.push(27 + recovery.to_byte());
+        format!("eip712:{}:0x{}", second_address.to_checksum(None), hex::encode(bytes))
+    };
+    let mut both = one.clone();
+    both["owner_signatures"] = json!([by_second]);
+    let (status, registered) = daemon.call("POST", &path, None, Some(&both));
+    assert_eq!(status, 201, "two distinct owners register the agent: {registered}");
 }

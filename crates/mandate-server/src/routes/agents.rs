@@ -39,6 +39,9 @@ const NAMED_AGENT_MAX_SECS: u64 = 365 * 24 * 3600;
 struct Register {
     registration: AgentRegistration,
     owner_signature: String,
+    /// Further owners' signatures, where the wallet has an owner quorum.
+    #[serde(default)]
+    owner_signatures: Vec<String>,
 }
 
 /// `POST /v1/wallets/{id}/agents` `{"registration", "owner_signature"}`: the owner's
@@ -48,7 +51,7 @@ pub(crate) async fn register(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Register { registration, owner_signature } = parse_json(&body_bytes(body)?)?;
+    let Register { registration, owner_signature, owner_signatures } = parse_json(&body_bytes(body)?)?;
     let wallet =
         state.store.wallet(&id)?.ok_or_else(|| ApiError::new(ErrorCode::WalletNotFound, format!("no wallet {id}")))?;
     if registration.wallet != wallet.id {
@@ -68,13 +71,24 @@ pub(crate) async fn register(
             format!("valid_until: at most {longest} s from now for a {} agent", registration.name),
         ));
     }
-    let signature: OwnerSignature = owner_signature
-        .parse()
-        .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    let refused = |e: mandate_chain::approval::ApprovalError| {
+        ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}"))
+    };
+    if owner_signatures.len() > 15 {
+        return Err(ApiError::new(ErrorCode::InvalidInput, "owner_signatures: at most 15"));
+    }
+    let signatures = std::iter::once(&owner_signature)
+        .chain(owner_signatures.iter())
+        .map(|text| text.parse::<OwnerSignature>().map_err(refused))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let signature = signatures.first().cloned().ok_or_else(|| ApiError::internal("no owner signature"))?;
     let owners = owners_of(&state, &wallet.id)?;
-    registration
-        .verify_owner(&signature, &owners, at)
-        .map_err(|e| ApiError::new(ErrorCode::OwnerSignatureInvalid, format!("owner signature refused: {e}")))?;
+    // A wallet with an owner quorum needs that many distinct owners for an agent too.
+    let threshold = usize::try_from(state.store.owner_threshold(&wallet.id)?).unwrap_or(usize::MAX);
+    registration.verify_quorum(&signatures, &owners, at, threshold).map_err(|e| match e {
+        mandate_chain::approval::ApprovalError::Mismatch(why) => ApiError::new(ErrorCode::OwnerQuorumNotMet, why),
+        other => refused(other),
+    })?;
     let record = AgentRecord {
         id: format!("agt_{}", hex::encode(rand::random::<[u8; 10]>())),
         address: registration.agent.to_checksum(None),
@@ -99,7 +113,7 @@ pub(crate) async fn register(
     // before it signs anything this agent asks for).
     let text = serde_json::to_string(&registration).map_err(|e| ApiError::internal(e.to_string()))?;
     let (store, stored) = (state.store.clone(), record.clone());
-    let signed = signature.to_string();
+    let signed = signatures.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
     let outcome = blocking(move || Ok(store.register_agent(&stored, &text, &signed, max_named, entry)?)).await?;
     let replaced = outcome.map_err(|limit| {
         ApiError::new(
