@@ -35,6 +35,8 @@ use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
 use crate::task::blocking;
 
+mod views;
+
 const SESSION_COOKIE: &str = "mandate_dashboard";
 const LOGIN_COOKIE: &str = "mandate_login_csrf";
 const SESSION_SECS: u64 = 1800;
@@ -130,7 +132,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 fn nav(csrf: &str) -> String {
     format!(
-        "<nav><a href=\"/dashboard\">Overview</a><a href=\"/dashboard/audit\">Audit trail</a>\
+        "<nav><a href=\"/dashboard\">Overview</a><a href=\"/dashboard/audit\">Audit trail</a><a href=\"/dashboard/webhooks\">Webhooks</a>\
          <form method=\"post\" action=\"/dashboard/logout\" style=\"display:inline\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></nav>",
         escape(csrf)
@@ -522,6 +524,16 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
         _ => "<h2>Policy</h2><p>None: everything is denied.</p>".into(),
     };
     body.push_str(&policy);
+    let budgets = crate::context::budgets_now(&state, &wallet.id).ok().flatten();
+    body.push_str(&views::spend_chart(budgets.as_deref()));
+    let records = blocking({
+        let store = state.store.clone();
+        move || Ok(store.audit_tail(1000)?)
+    })
+    .await
+    .unwrap_or_default();
+    body.push_str(&views::recent_decisions(&state, &wallet.id, &records));
+    body.push_str(&views::sessions_and_agents(&state, &wallet.id, &csrf, now()));
     body.push_str("<h2>Transactions</h2><table><tr><th>Id</th><th>Action</th><th>Status</th><th>Hash</th></tr>");
     for tx in state.store.transactions(&wallet.id, 50).unwrap_or_default() {
         let _ = write!(
@@ -530,7 +542,7 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             id = escape(&tx.id),
             action = escape(&plain_words(&state, &tx)),
             status = escape(tx.status.name()),
-            hash = escape(tx.tx_hash.as_deref().unwrap_or("")),
+            hash = escape(tx.tx_hash.as_deref().unwrap_or(tx.error.as_deref().unwrap_or(""))),
         );
     }
     body.push_str("</table>");
@@ -604,27 +616,19 @@ async fn approval_page(
     let Ok(Some(tx)) = state.store.transaction(&id) else {
         return page(StatusCode::NOT_FOUND, "Not found", "<p>No such transaction. <a href=\"/dashboard\">Back</a></p>");
     };
-    let reason = tx.decision.get("reason").and_then(|r| r.as_str()).unwrap_or("");
-    let rules: Vec<&str> = tx
-        .decision
-        .get("tier_rules")
-        .and_then(|r| r.as_array())
-        .map(|rules| rules.iter().filter_map(|r| r.as_str()).collect())
-        .unwrap_or_default();
     let quorum = crate::approvals::quorum(&state, &tx).ok();
     let mut body = format!(
         "{}{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
          <tr><th>Status</th><td>{}</td></tr><tr><th>Recipient</th><td><code id=\"recipient\">{}</code></td></tr>\
          <tr><th>Wallet</th><td><a href=\"/dashboard/wallets/{wallet}\">{wallet}</a></td></tr>\
-         <tr><th>Why it is held</th><td>{} (rules: {})</td></tr><tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
+         {}<tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
         nav(&csrf),
         confirmation(query.done.as_deref(), &tx, quorum.as_ref()),
         escape(&tx.id),
         escape(&plain_words(&state, &tx)),
         status_line(&tx),
         escape(tx.recipient.as_deref().unwrap_or(&tx.to)),
-        escape(reason),
-        escape(&rules.join(", ")),
+        views::why_rows(&state, &tx),
         escape(tx.tx_hash.as_deref().unwrap_or("not sent")),
         wallet = escape(&tx.wallet_id),
     );
@@ -871,6 +875,65 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(que
     page(StatusCode::OK, "Audit trail", &body)
 }
 
+async fn webhooks_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
+    let list = blocking({
+        let state = state.clone();
+        move || Ok(views::webhooks(&state))
+    })
+    .await
+    .unwrap_or_default();
+    let body = format!("{}<h1>Webhooks and their deliveries</h1>{list}", nav(&csrf));
+    page(StatusCode::OK, "Webhooks", &body)
+}
+
+/// The operator as the revoke handlers see it: the dashboard's session is the
+/// master password's.
+fn dashboard_operator() -> crate::auth::Principal {
+    crate::auth::Principal::Operator(crate::auth::OperatorVia::Login)
+}
+
+/// Revokes an agent session (what it left held is cancelled with it), as
+/// `POST /v1/sessions/{id}/revoke` does.
+async fn revoke_session(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = match state.store.session(&id) {
+        Ok(Some(session)) => format!("/dashboard/wallets/{}", session.wallet_id),
+        _ => "/dashboard".to_string(),
+    };
+    match crate::routes::sessions::revoke_session(State(state.clone()), dashboard_operator(), Path(id)).await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
+/// Revokes a registered agent at once, as `POST /v1/agents/{address}/revoke` does.
+async fn revoke_agent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = match state.store.active_agent(&address) {
+        Ok(Some(agent)) => format!("/dashboard/wallets/{}", agent.wallet_id),
+        _ => "/dashboard".to_string(),
+    };
+    match crate::routes::agents::revoke(State(state.clone()), dashboard_operator(), Path(address)).await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
 /// The dashboard's script (passkey and browser-wallet signing).
 const OWNER_JS: &str = include_str!("dashboard_owner.js");
 
@@ -903,6 +966,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/wallets/{id}/freeze", post(freeze))
         .route("/dashboard/wallets/{id}/unfreeze", post(unfreeze))
         .route("/dashboard/wallets/{id}/passkeys", post(register_passkey))
+        .route("/dashboard/webhooks", get(webhooks_page))
+        .route("/dashboard/sessions/{id}/revoke", post(revoke_session))
+        .route("/dashboard/agents/{address}/revoke", post(revoke_agent))
         .route("/dashboard/approvals/{id}", get(approval_page))
         .route("/dashboard/approvals/{id}/decide", post(decide))
         // The same limit as REST's (axum's default would be 2 MB).

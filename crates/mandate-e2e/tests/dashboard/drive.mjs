@@ -4,7 +4,7 @@
 // `confirmed`. Screenshots go to SHOTS. Prints one JSON line; exits 1 on failure.
 import { chromium } from 'playwright-core';
 
-const { DASH_URL, DASH_PASSWORD, ITEM, RECIPIENT, AMOUNT, MESSAGE, SIGNATURE, SHOTS } = process.env;
+const { DASH_URL, DASH_PASSWORD, ITEM, RECIPIENT, AMOUNT, MESSAGE, SIGNATURE, SHOTS, WALLET, FAILED } = process.env;
 
 async function main() {
   const browser = await chromium.launch({
@@ -25,6 +25,7 @@ async function main() {
     const cookies = await page.context().cookies();
     throw new Error(`sign-in failed: ${signedIn.slice(0, 300)} cookies=${JSON.stringify(cookies.map((c) => c.name))}`);
   }
+  await page.screenshot({ path: `${SHOTS}/dashboard-overview.png`, fullPage: true });
   await page.click(`a[href="/dashboard/approvals/${ITEM}"]`);
   await page.waitForSelector('#approval-message');
   const action = (await page.textContent('#action')) || '';
@@ -45,6 +46,18 @@ async function main() {
     await page.reload();
   }
   await page.screenshot({ path: `${SHOTS}/dashboard-approved.png`, fullPage: true });
+  // The other pages, as an owner sees them.
+  await page.goto(`${DASH_URL}/dashboard/wallets/${WALLET}`);
+  await page.waitForSelector('#spend-chart rect.used');
+  await page.screenshot({ path: `${SHOTS}/dashboard-wallet.png`, fullPage: true });
+  await page.goto(`${DASH_URL}/dashboard/approvals/${FAILED}`);
+  await page.waitForSelector('#why');
+  await page.screenshot({ path: `${SHOTS}/dashboard-failed.png`, fullPage: true });
+  await page.goto(`${DASH_URL}/dashboard/webhooks`);
+  await page.waitForSelector('table.deliveries');
+  await page.screenshot({ path: `${SHOTS}/dashboard-webhooks.png`, fullPage: true });
+  await page.goto(`${DASH_URL}/dashboard/audit?logins=hide`);
+  await page.screenshot({ path: `${SHOTS}/dashboard-audit.png`, fullPage: true });
   await browser.close();
   console.log(JSON.stringify({ ok: true, action, recipient: recipient.trim(), status, external }));
 }
