@@ -44,7 +44,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.4rem;\
 text-align:left;vertical-align:top}pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-all}\
 .frozen{color:#b00020;font-weight:bold}.error{background:#fde7e9;padding:.6rem;border-left:4px solid #b00020}\
-.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
+.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}nav form,form.revoke{display:inline}\
+#spend-chart{display:block;margin:1rem 0}tr.denied td{color:#b00020}";
 
 struct DashSession {
     expires_at: u64,
@@ -133,7 +134,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 fn nav(csrf: &str) -> String {
     format!(
         "<nav><a href=\"/dashboard\">Overview</a><a href=\"/dashboard/audit\">Audit trail</a><a href=\"/dashboard/webhooks\">Webhooks</a>\
-         <form method=\"post\" action=\"/dashboard/logout\" style=\"display:inline\">\
+         <form method=\"post\" action=\"/dashboard/logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></nav>",
         escape(csrf)
     )
@@ -359,7 +360,11 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         };
         let frozen = match state.store.freeze_of(&wallet.id) {
             Ok(Some(freeze)) => {
-                format!("<span class=\"frozen\">frozen</span> since {}: {}", freeze.frozen_at, escape(&freeze.reason))
+                format!(
+                    "<span class=\"frozen\">frozen</span> since {}: {}",
+                    when(freeze.frozen_at),
+                    escape(&freeze.reason)
+                )
             }
             _ => "active".into(),
         };
@@ -534,15 +539,21 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
     .unwrap_or_default();
     body.push_str(&views::recent_decisions(&state, &wallet.id, &records));
     body.push_str(&views::sessions_and_agents(&state, &wallet.id, &csrf, now()));
-    body.push_str("<h2>Transactions</h2><table><tr><th>Id</th><th>Action</th><th>Status</th><th>Hash</th></tr>");
+    body.push_str(
+        "<h2>Transactions</h2><table><tr><th>Id</th><th>Action</th><th>Status</th><th>Hash or error</th></tr>",
+    );
     for tx in state.store.transactions(&wallet.id, 50).unwrap_or_default() {
         let _ = write!(
             body,
-            "<tr><td><a href=\"/dashboard/approvals/{id}\">{id}</a></td><td>{action}</td><td>{status}</td><td><code>{hash}</code></td></tr>",
+            "<tr><td><a href=\"/dashboard/approvals/{id}\">{id}</a></td><td>{action}</td><td>{status}</td><td>{hash}</td></tr>",
             id = escape(&tx.id),
             action = escape(&plain_words(&state, &tx)),
             status = escape(tx.status.name()),
-            hash = escape(tx.tx_hash.as_deref().unwrap_or(tx.error.as_deref().unwrap_or(""))),
+            hash = match (&tx.tx_hash, &tx.error) {
+                (Some(hash), _) => format!("<code>{}</code>", escape(hash)),
+                (None, Some(error)) => escape(&views::wei_as_eth(error)),
+                (None, None) => String::new(),
+            },
         );
     }
     body.push_str("</table>");

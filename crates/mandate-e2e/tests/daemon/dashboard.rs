@@ -166,12 +166,13 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     assert!(!pending.contains("no rule was violated"), "{pending}");
     // The cosigner's refusal is shown as what stopped the failed send.
     let failed_page = get(&format!("/dashboard/approvals/{failed}"));
-    let why = failed_page.split("id=\"why\" class=\"error\">").nth(1).unwrap_or_else(|| panic!("{failed_page}"));
+    let why = failed_page.split("id=\"why\"").nth(1).unwrap_or_else(|| panic!("{failed_page}"));
     let why = why.split("</td>").next().unwrap();
-    assert!(
-        !failed_error.is_empty() && why.contains(&failed_error.replace('\'', "&#39;").replace('"', "&quot;")),
-        "{why} / {failed_error}"
-    );
+    let raw = failed_error.replace('&', "&amp;").replace('\'', "&#39;").replace('"', "&quot;");
+    assert!(failed_error.starts_with("cosigner refused") && why.contains(&format!("title=\"{raw}\"")), "{why}");
+    // In units: the cosigner's limit reads in ETH, not wei.
+    assert!(why.contains("cosigner per-transaction maximum 0.2 ETH"), "{why} / {failed_error}");
+    assert!(!failed_page.contains("no rule was violated"), "{failed_page}");
     assert!(failed_page.contains("Send 0.5 ETH to "), "{failed_page}");
     // The wallet page: spend against the rolling cap as the policy summary counts it, in
     // ETH; recent decisions in units; sessions with a revoke button each.

@@ -31,6 +31,29 @@ pub(super) fn amount_text(state: &AppState, asset: &str, base: &str) -> String {
     }
 }
 
+/// Rewrites every "<digits> wei" in a message (a cosigner's refusal, a limit) as ETH:
+/// "500063000000000000 wei" reads "0.500063 ETH".
+pub(super) fn wei_as_eth(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut iter = words.iter().peekable();
+    while let Some(word) = iter.next() {
+        let unit_rest = iter.peek().and_then(|next| next.strip_prefix("wei"));
+        let is_unit = unit_rest.is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()));
+        let number = (!word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| U256::from_str_radix(word, 10).ok())
+            .flatten();
+        match (number, is_unit, unit_rest) {
+            (Some(value), true, Some(rest)) => {
+                out.push(format!("{} ETH{rest}", format_units(value, 18)));
+                iter.next();
+            }
+            _ => out.push((*word).to_string()),
+        }
+    }
+    out.join(" ")
+}
+
 /// A window's length in words: "90 s", "30 min", "24 h", "7 days".
 pub(super) fn window_text(secs: u64) -> String {
     match secs {
@@ -156,6 +179,16 @@ pub(super) fn recent_decisions(state: &AppState, wallet: &str, records: &[Value]
             ),
         };
         let verdict = text(decision.get("verdict"));
+        let tier_rules: Vec<&str> = decision
+            .get("tier_rules")
+            .and_then(Value::as_array)
+            .map(|rules| rules.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let rule = if verdict != "deny" && !tier_rules.is_empty() {
+            tier_rules.join(", ")
+        } else {
+            text(decision.get("rule_id"))
+        };
         let _ = write!(
             body,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -164,8 +197,8 @@ pub(super) fn recent_decisions(state: &AppState, wallet: &str, records: &[Value]
             escape(&action),
             escape(&verdict),
             escape(&text(decision.get("tier"))),
-            escape(&text(decision.get("rule_id"))),
-            escape(&text(decision.get("reason"))),
+            escape(&rule),
+            escape(&wei_as_eth(&text(decision.get("reason")))),
         );
         shown += 1;
     }
@@ -198,7 +231,12 @@ pub(super) fn why_rows(state: &AppState, tx: &TxRecord) -> String {
             TxStatus::Denied | TxStatus::Cancelled | TxStatus::Expired => "Why it stopped",
             _ => "Last error",
         };
-        let _ = write!(rows, "<tr><th>{label}</th><td id=\"why\" class=\"error\">{}</td></tr>", escape(error));
+        let _ = write!(
+            rows,
+            "<tr><th>{label}</th><td id=\"why\" class=\"error\" title=\"{}\">{}</td></tr>",
+            escape(error),
+            escape(&wei_as_eth(error))
+        );
     }
     let held = matches!(tx.status, TxStatus::PendingApproval | TxStatus::Delayed | TxStatus::Approved);
     let tier = text("tier");
@@ -376,6 +414,17 @@ mod tests {
         assert_eq!(bar_width(U256::from(50), U256::from(10)), CHART_WIDTH);
         assert_eq!(bar_width(U256::MAX, U256::from(3)), CHART_WIDTH);
         assert_eq!(bar_width(U256::from(1), U256::ZERO), CHART_WIDTH);
+    }
+
+    #[test]
+    fn wei_in_messages_reads_as_eth() {
+        assert_eq!(
+            wei_as_eth("cost 500063000000000000 wei is above 200000000000000000 wei (LIMIT)"),
+            "cost 0.500063 ETH is above 0.2 ETH (LIMIT)"
+        );
+        assert_eq!(wei_as_eth("max 1000000000000000000 wei, then"), "max 1 ETH, then");
+        assert_eq!(wei_as_eth("5 weird things, 12 wei"), "5 weird things, 0.000000000000000012 ETH");
+        assert_eq!(wei_as_eth("no amounts"), "no amounts");
     }
 
     #[test]
