@@ -230,6 +230,41 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
         !after.contains(&format!("/dashboard/sessions/{victim_id}/revoke")) && after.contains("revoked <time"),
         "{after}"
     );
+    // A registered agent is listed with its own revoke button; pressing it revokes it.
+    let key_file = daemon.dir.path().join("dash.agent");
+    let (ok, made) = daemon.cli(&["agent", "keygen", "--out", key_file.to_str().unwrap()]);
+    assert!(ok, "{made}");
+    let (ok, registered) = daemon.cli(&[
+        "agent",
+        "register",
+        "--wallet",
+        &wallet,
+        "--key",
+        key_file.to_str().unwrap(),
+        "--name",
+        "dash-bot",
+        "--valid-for-secs",
+        "3600",
+        "--owner-key",
+        owner_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{registered}");
+    let address = registered["agent"]["address"].as_str().unwrap_or_else(|| panic!("{registered}")).to_string();
+    let agents_view = get(&format!("/dashboard/wallets/{wallet}"));
+    let agent_revoke = format!("/dashboard/agents/{address}/revoke");
+    assert!(agents_view.contains(&format!("action=\"{agent_revoke}\"")), "{agents_view}");
+    assert!(agents_view.contains("<td>dash-bot</td>"), "{agents_view}");
+    let revoke_agent =
+        |csrf: &str| send(post_form(&agent_revoke, &[("csrf", csrf)]).header("cookie", session.as_str())).status;
+    assert_eq!(revoke_agent("forged"), 403);
+    let agent_state = || {
+        let (_, listed) = daemon.call("GET", &format!("/v1/wallets/{wallet}/agents"), Some(&daemon.admin), None);
+        listed["agents"].as_array().unwrap().iter().find(|a| a["address"] == json!(address)).unwrap()["revoked_at"]
+            .clone()
+    };
+    assert_eq!(agent_state(), Value::Null, "a forged form revokes nothing");
+    assert_eq!(revoke_agent(&page_csrf), 303);
+    assert!(agent_state().is_u64(), "revoked from the dashboard");
     // Webhooks with their deliveries; the URL's path (often a token) is not shown.
     let hooks = get("/dashboard/webhooks");
     assert!(hooks.contains(&hook) && hooks.contains("http://127.0.0.1:9/…"), "{hooks}");
