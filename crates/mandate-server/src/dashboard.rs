@@ -35,6 +35,7 @@ use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
 use crate::task::blocking;
 
+mod editor;
 mod views;
 
 const SESSION_COOKIE: &str = "mandate_dashboard";
@@ -45,7 +46,7 @@ table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px 
 text-align:left;vertical-align:top}pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-all}\
 .frozen{color:#b00020;font-weight:bold}.error{background:#fde7e9;padding:.6rem;border-left:4px solid #b00020}\
 .notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}nav form,form.revoke{display:inline}\
-#spend-chart{display:block;margin:1rem 0}tr.denied td{color:#b00020}";
+#spend-chart{display:block;margin:1rem 0}ins{background:#e7f5ea;text-decoration:none}del{background:#fde7e9;text-decoration:none}label{display:block;margin:.5rem 0}tr.denied td{color:#b00020}";
 
 struct DashSession {
     expires_at: u64,
@@ -524,9 +525,18 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             let pretty = serde_json::from_str::<serde_json::Value>(&stored.document)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or(stored.document);
-            format!("<h2>Policy (version {})</h2><pre>{}</pre>", stored.version, escape(&pretty))
+            format!(
+                "<h2>Policy (version {})</h2><p><a id=\"edit-policy\" href=\"/dashboard/wallets/{}/policy\">Edit the policy</a></p>\
+                 <pre>{}</pre>",
+                stored.version,
+                escape(&wallet.id),
+                escape(&pretty)
+            )
         }
-        _ => "<h2>Policy</h2><p>None: everything is denied.</p>".into(),
+        _ => format!(
+            "<h2>Policy</h2><p>None: everything is denied. <a id=\"edit-policy\" href=\"/dashboard/wallets/{}/policy\">Write one</a></p>",
+            escape(&wallet.id)
+        ),
     };
     body.push_str(&policy);
     let budgets = crate::context::budgets_now(&state, &wallet.id).ok().flatten();
@@ -978,6 +988,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/wallets/{id}/unfreeze", post(unfreeze))
         .route("/dashboard/wallets/{id}/passkeys", post(register_passkey))
         .route("/dashboard/webhooks", get(webhooks_page))
+        .route("/dashboard/wallets/{id}/policy", get(editor::editor_page))
+        .route("/dashboard/wallets/{id}/policy/check", post(editor::check))
+        .route("/dashboard/wallets/{id}/policy/save", post(editor::save))
         .route("/dashboard/sessions/{id}/revoke", post(revoke_session))
         .route("/dashboard/agents/{address}/revoke", post(revoke_agent))
         .route("/dashboard/approvals/{id}", get(approval_page))

@@ -342,7 +342,52 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     assert_eq!(result["status"], "confirmed", "{result}");
     assert_eq!(result["external"], json!([]), "the page loaded something from another origin");
     assert_eq!(daemon.anvil.balance(payee), eth("1.5"));
+    // The policy editor showed the change, explained the sample (0.5 ETH) under both
+    // versions, and saved version 2.
+    let diff = result["diff"].as_str().unwrap();
+    let changed = |sign: &str, line: &str| diff.lines().any(|l| l.starts_with(sign) && l.trim_end().ends_with(line));
+    assert!(changed("- ", "\"approval_above\": \"1\",") && changed("+ ", "\"approval_above\": \"0.25\","), "{diff}");
+    assert_eq!(diff.lines().filter(|l| l.starts_with("- ") || l.starts_with("+ ")).count(), 2, "{diff}");
+    assert!(result["proposed"].as_str().unwrap().contains("allowapprovalbig"), "{result}");
+    assert!(result["current"].as_str().unwrap().contains("allowinstantallowed"), "{result}");
+    assert_eq!(result["saved"], true, "{result}");
+    let (_, policy) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy"), Some(&daemon.admin), None);
+    assert_eq!(policy["version"], 2, "{policy}");
+    assert!(policy["document"].to_string().contains("\"approval_above\":\"0.25\""), "{policy}");
+    // Over HTTP: an invalid document is refused with its reason; a save without the
+    // token, or against a version that is no longer current, changes nothing.
+    let editor = get(&format!("/dashboard/wallets/{wallet}/policy"));
+    let editor_csrf = csrf_of(&editor);
+    let invalid = send(
+        post_form(
+            &format!("/dashboard/wallets/{wallet}/policy/check"),
+            &[
+                ("csrf", &editor_csrf),
+                ("document", "{\"version\": 1, \"rules\": [{\"id\": \"x\", \"type\": \"nope\"}]}"),
+                ("sample", "{}"),
+            ],
+        )
+        .header("cookie", session.as_str()),
+    );
+    assert_eq!(invalid.status, 400);
+    assert!(text(&invalid).contains("id=\"policy-invalid\">INVALID_POLICY: "), "{}", text(&invalid));
+    let save = |csrf: &str, base: &str| {
+        send(
+            post_form(
+                &format!("/dashboard/wallets/{wallet}/policy/save"),
+                &[("csrf", csrf), ("base", base), ("document", "{\"version\": 1, \"rules\": []}")],
+            )
+            .header("cookie", session.as_str()),
+        )
+        .status
+    };
+    assert_eq!(save("forged", "2"), 403);
+    assert_eq!(save(&editor_csrf, "1"), 409, "checked against version 1, but 2 is current");
+    let (_, policy) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy"), Some(&daemon.admin), None);
+    assert_eq!(policy["version"], 2, "nothing saved: {policy}");
     for shot in [
+        "dashboard-policy-editor.png",
+        "dashboard-policy-check.png",
         "dashboard-overview.png",
         "dashboard-pending.png",
         "dashboard-approved.png",

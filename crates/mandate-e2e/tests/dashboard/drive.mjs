@@ -58,8 +58,27 @@ async function main() {
   await page.screenshot({ path: `${SHOTS}/dashboard-webhooks.png`, fullPage: true });
   await page.goto(`${DASH_URL}/dashboard/audit?logins=hide`);
   await page.screenshot({ path: `${SHOTS}/dashboard-audit.png`, fullPage: true });
+  // The policy editor: lower the approval threshold, check (diff, the sample action
+  // explained under both versions), save.
+  await page.goto(`${DASH_URL}/dashboard/wallets/${WALLET}`);
+  await page.click('#edit-policy');
+  await page.waitForSelector('#policy-editor');
+  const doc = await page.inputValue('#policy-editor textarea[name=document]');
+  if (!doc.includes('"approval_above": "1"')) throw new Error(`unexpected document: ${doc}`);
+  await page.fill('#policy-editor textarea[name=document]', doc.replace('"approval_above": "1"', '"approval_above": "0.25"'));
+  await page.fill('#policy-editor textarea[name=sample]', JSON.stringify({ type: 'transfer', to: RECIPIENT, amount: '0.5' }));
+  await page.screenshot({ path: `${SHOTS}/dashboard-policy-editor.png`, fullPage: true });
+  await page.click('#policy-editor button[type=submit]');
+  await page.waitForSelector('#explain');
+  const proposed = ((await page.textContent('#explain-proposed')) || '').trim();
+  const current = ((await page.textContent('#explain-current')) || '').trim();
+  const diff = (await page.textContent('#policy-diff')) || '';
+  await page.screenshot({ path: `${SHOTS}/dashboard-policy-check.png`, fullPage: true });
+  await page.click('#policy-save button[type=submit]');
+  await page.waitForSelector('#spend-chart');
+  const saved = ((await page.textContent('body')) || '').includes('Policy (version 2)');
   await browser.close();
-  console.log(JSON.stringify({ ok: true, action, recipient: recipient.trim(), status, external }));
+  console.log(JSON.stringify({ ok: true, action, recipient: recipient.trim(), status, external, proposed, current, diff, saved }));
 }
 
 main().catch((error) => {

@@ -8,7 +8,7 @@ mod ops;
 pub(crate) mod sessions;
 mod subaccounts;
 mod transactions;
-mod wallets;
+pub(crate) mod wallets;
 
 use std::sync::Arc;
 

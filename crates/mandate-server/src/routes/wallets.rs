@@ -184,7 +184,7 @@ pub(super) async fn show_policy(
     Ok(Json(json!({"wallet_id": id, "version": version, "hash": hash, "document": document})))
 }
 
-pub(super) async fn set_policy(
+pub(crate) async fn set_policy(
     State(state): Shared,
     principal: Principal,
     Path(id): Path<String>,
