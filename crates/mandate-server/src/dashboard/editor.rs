@@ -16,7 +16,7 @@ use mandate_core::policy::Policy;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::views::wei_as_eth;
+use super::views::why_words;
 use super::{checked_post, escape, forbidden, login_page, nav, page, redirect, refused, session_csrf};
 use crate::request::EvaluateRequest;
 use crate::state::AppState;
@@ -205,7 +205,7 @@ async fn explained(
                 escape(&verdict),
                 escape(&text("tier")),
                 escape(&rule),
-                escape(&wei_as_eth(&text("reason")))
+                escape(&why_words(&decision))
             )
         }
         Err(error) => format!(

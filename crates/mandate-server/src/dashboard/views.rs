@@ -198,7 +198,7 @@ pub(super) fn recent_decisions(state: &AppState, wallet: &str, records: &[Value]
             escape(&verdict),
             escape(&text(decision.get("tier"))),
             escape(&rule),
-            escape(&wei_as_eth(&text(decision.get("reason")))),
+            escape(&why_words(decision)),
         );
         shown += 1;
     }
@@ -209,8 +209,19 @@ pub(super) fn recent_decisions(state: &AppState, wallet: &str, records: &[Value]
     body
 }
 
+/// A decision's reason in words: an allowed action in a held tier says what the tier
+/// asks rather than "no rule was violated"; amounts in ETH.
+pub(super) fn why_words(decision: &Value) -> String {
+    let text = |name: &str| decision.get(name).and_then(Value::as_str).unwrap_or("").to_string();
+    let tier = text("tier");
+    if text("verdict") == "allow" && !tier.is_empty() && tier != "instant" {
+        return tier_words(&tier).to_string();
+    }
+    wei_as_eth(&text("reason"))
+}
+
 /// What a tier asks of a human, in words.
-fn tier_words(tier: &str) -> &'static str {
+pub(super) fn tier_words(tier: &str) -> &'static str {
     match tier {
         "approval" => "it waits for the owners' signed approval",
         "delay" => "it waits out a delay during which it can be cancelled",
@@ -381,10 +392,10 @@ pub(super) fn webhooks(state: &AppState) -> String {
             body.push_str("<tr><td colspan=\"6\">No delivery yet.</td></tr>");
         }
         for delivery in &deliveries {
-            let answer = match (&delivery.last_status, &delivery.last_error) {
-                (Some(status), Some(error)) => format!("HTTP {status}: {error}"),
-                (Some(status), None) => format!("HTTP {status}"),
-                (None, Some(error)) => error.clone(),
+            // The recorded error carries no URL (the sender strips it); a status alone reads "HTTP 200".
+            let answer = match (&delivery.last_error, &delivery.last_status) {
+                (Some(error), _) => error.clone(),
+                (None, Some(status)) => format!("HTTP {status}"),
                 (None, None) => String::new(),
             };
             let _ = write!(
