@@ -451,10 +451,21 @@ async fn explain(
     request: EvaluateRequest,
     simulate: bool,
 ) -> ApiResult<Value> {
+    let policy = policy_of(state, &wallet.id)?;
+    explain_under(state, wallet, policy.as_deref(), request, simulate).await
+}
+
+/// [`explain`] under a given policy (the dashboard's editor explains a sample action
+/// under the policy it is about to save).
+pub(crate) async fn explain_under(
+    state: &AppState,
+    wallet: &WalletRecord,
+    policy: Option<&Policy>,
+    request: EvaluateRequest,
+    simulate: bool,
+) -> ApiResult<Value> {
     // What the real request would get: a frozen wallet signs nothing.
     refuse_if_frozen(state, &wallet.id)?;
-    let policy = policy_of(state, &wallet.id)?;
-    let policy = policy.as_deref();
     let plan = match request {
         EvaluateRequest::Transfer(transfer) => transfer_plan(state, policy, &transfer).await?,
         EvaluateRequest::Call(call) => TxPlan {

@@ -41,6 +41,25 @@ pub(crate) fn policy_of(state: &AppState, wallet: &str) -> ApiResult<Option<Arc<
     Ok(Some(policy))
 }
 
+/// The wallet's rolling windows (`rolling_cap*`, `velocity`) and what each has left
+/// now; `None` without a policy. `GET …/policy/summary` and the dashboard's chart.
+pub(crate) fn budgets_now(state: &AppState, wallet: &str) -> ApiResult<Option<Vec<mandate_core::policy::Budget>>> {
+    let Some(policy) = policy_of(state, wallet)? else { return Ok(None) };
+    let now = crate::now();
+    let history = state.store.spends(wallet, now.saturating_sub(policy.lookback_secs()))?;
+    let prices = std::collections::BTreeMap::new();
+    let ctx = mandate_core::policy::Context {
+        now,
+        chain_id: state.chain_id,
+        history: &history,
+        prices: &prices,
+        recipient_seen: true,
+        fees: None,
+        simulation: None,
+    };
+    Ok(Some(mandate_core::policy::budgets(&policy, &ctx)))
+}
+
 /// How many parsed policy versions the daemon keeps.
 const POLICY_CACHE_SIZE: usize = 1024;
 

@@ -35,6 +35,9 @@ use crate::request::MAX_BODY_BYTES;
 use crate::state::AppState;
 use crate::task::blocking;
 
+mod editor;
+mod views;
+
 const SESSION_COOKIE: &str = "mandate_dashboard";
 const LOGIN_COOKIE: &str = "mandate_login_csrf";
 const SESSION_SECS: u64 = 1800;
@@ -42,7 +45,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem;max-width
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border-bottom:1px solid #ddd;padding:.4rem;\
 text-align:left;vertical-align:top}pre{background:#f4f4f4;padding:1rem;white-space:pre-wrap;word-break:break-all}\
 .frozen{color:#b00020;font-weight:bold}.error{background:#fde7e9;padding:.6rem;border-left:4px solid #b00020}\
-.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}";
+.notice{background:#e7f5ea;padding:.6rem;border-left:4px solid #1b7a35}textarea{width:100%;font-family:monospace}code{word-break:break-all}nav a{margin-right:1rem}nav form,form.revoke{display:inline}\
+#spend-chart{display:block;margin:1rem 0}ins{background:#e7f5ea;text-decoration:none}del{background:#fde7e9;text-decoration:none}label{display:block;margin:.5rem 0}tr.denied td{color:#b00020}";
 
 struct DashSession {
     expires_at: u64,
@@ -130,8 +134,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 fn nav(csrf: &str) -> String {
     format!(
-        "<nav><a href=\"/dashboard\">Overview</a><a href=\"/dashboard/audit\">Audit trail</a>\
-         <form method=\"post\" action=\"/dashboard/logout\" style=\"display:inline\">\
+        "<nav><a href=\"/dashboard\">Overview</a><a href=\"/dashboard/audit\">Audit trail</a><a href=\"/dashboard/webhooks\">Webhooks</a>\
+         <form method=\"post\" action=\"/dashboard/logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></nav>",
         escape(csrf)
     )
@@ -357,7 +361,11 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         };
         let frozen = match state.store.freeze_of(&wallet.id) {
             Ok(Some(freeze)) => {
-                format!("<span class=\"frozen\">frozen</span> since {}: {}", freeze.frozen_at, escape(&freeze.reason))
+                format!(
+                    "<span class=\"frozen\">frozen</span> since {}: {}",
+                    when(freeze.frozen_at),
+                    escape(&freeze.reason)
+                )
             }
             _ => "active".into(),
         };
@@ -517,20 +525,45 @@ async fn wallet_page(State(state): State<Arc<AppState>>, headers: HeaderMap, Pat
             let pretty = serde_json::from_str::<serde_json::Value>(&stored.document)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or(stored.document);
-            format!("<h2>Policy (version {})</h2><pre>{}</pre>", stored.version, escape(&pretty))
+            format!(
+                "<h2>Policy (version {})</h2><p><a id=\"edit-policy\" href=\"/dashboard/wallets/{}/policy\">Edit the policy</a></p>\
+                 <pre>{}</pre>",
+                stored.version,
+                escape(&wallet.id),
+                escape(&pretty)
+            )
         }
-        _ => "<h2>Policy</h2><p>None: everything is denied.</p>".into(),
+        _ => format!(
+            "<h2>Policy</h2><p>None: everything is denied. <a id=\"edit-policy\" href=\"/dashboard/wallets/{}/policy\">Write one</a></p>",
+            escape(&wallet.id)
+        ),
     };
     body.push_str(&policy);
-    body.push_str("<h2>Transactions</h2><table><tr><th>Id</th><th>Action</th><th>Status</th><th>Hash</th></tr>");
+    let budgets = crate::context::budgets_now(&state, &wallet.id).ok().flatten();
+    body.push_str(&views::spend_chart(budgets.as_deref()));
+    let records = blocking({
+        let store = state.store.clone();
+        move || Ok(store.audit_tail(1000)?)
+    })
+    .await
+    .unwrap_or_default();
+    body.push_str(&views::recent_decisions(&state, &wallet.id, &records));
+    body.push_str(&views::sessions_and_agents(&state, &wallet.id, &csrf, now()));
+    body.push_str(
+        "<h2>Transactions</h2><table><tr><th>Id</th><th>Action</th><th>Status</th><th>Hash or error</th></tr>",
+    );
     for tx in state.store.transactions(&wallet.id, 50).unwrap_or_default() {
         let _ = write!(
             body,
-            "<tr><td><a href=\"/dashboard/approvals/{id}\">{id}</a></td><td>{action}</td><td>{status}</td><td><code>{hash}</code></td></tr>",
+            "<tr><td><a href=\"/dashboard/approvals/{id}\">{id}</a></td><td>{action}</td><td>{status}</td><td>{hash}</td></tr>",
             id = escape(&tx.id),
             action = escape(&plain_words(&state, &tx)),
             status = escape(tx.status.name()),
-            hash = escape(tx.tx_hash.as_deref().unwrap_or("")),
+            hash = match (&tx.tx_hash, &tx.error) {
+                (Some(hash), _) => format!("<code>{}</code>", escape(hash)),
+                (None, Some(error)) => escape(&views::wei_as_eth(error)),
+                (None, None) => String::new(),
+            },
         );
     }
     body.push_str("</table>");
@@ -604,27 +637,19 @@ async fn approval_page(
     let Ok(Some(tx)) = state.store.transaction(&id) else {
         return page(StatusCode::NOT_FOUND, "Not found", "<p>No such transaction. <a href=\"/dashboard\">Back</a></p>");
     };
-    let reason = tx.decision.get("reason").and_then(|r| r.as_str()).unwrap_or("");
-    let rules: Vec<&str> = tx
-        .decision
-        .get("tier_rules")
-        .and_then(|r| r.as_array())
-        .map(|rules| rules.iter().filter_map(|r| r.as_str()).collect())
-        .unwrap_or_default();
     let quorum = crate::approvals::quorum(&state, &tx).ok();
     let mut body = format!(
         "{}{}<h1>Transaction <code>{}</code></h1><p id=\"action\">{}</p><table>\
          <tr><th>Status</th><td>{}</td></tr><tr><th>Recipient</th><td><code id=\"recipient\">{}</code></td></tr>\
          <tr><th>Wallet</th><td><a href=\"/dashboard/wallets/{wallet}\">{wallet}</a></td></tr>\
-         <tr><th>Why it is held</th><td>{} (rules: {})</td></tr><tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
+         {}<tr><th>Transaction hash</th><td><code>{}</code></td></tr></table>",
         nav(&csrf),
         confirmation(query.done.as_deref(), &tx, quorum.as_ref()),
         escape(&tx.id),
         escape(&plain_words(&state, &tx)),
         status_line(&tx),
         escape(tx.recipient.as_deref().unwrap_or(&tx.to)),
-        escape(reason),
-        escape(&rules.join(", ")),
+        views::why_rows(&state, &tx),
         escape(tx.tx_hash.as_deref().unwrap_or("not sent")),
         wallet = escape(&tx.wallet_id),
     );
@@ -871,6 +896,65 @@ async fn audit(State(state): State<Arc<AppState>>, headers: HeaderMap, Query(que
     page(StatusCode::OK, "Audit trail", &body)
 }
 
+async fn webhooks_page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(csrf) = session_csrf(&headers) else { return login_page(StatusCode::OK, None) };
+    let list = blocking({
+        let state = state.clone();
+        move || Ok(views::webhooks(&state))
+    })
+    .await
+    .unwrap_or_default();
+    let body = format!("{}<h1>Webhooks and their deliveries</h1>{list}", nav(&csrf));
+    page(StatusCode::OK, "Webhooks", &body)
+}
+
+/// The operator as the revoke handlers see it: the dashboard's session is the
+/// master password's.
+fn dashboard_operator() -> crate::auth::Principal {
+    crate::auth::Principal::Operator(crate::auth::OperatorVia::Login)
+}
+
+/// Revokes an agent session (what it left held is cancelled with it), as
+/// `POST /v1/sessions/{id}/revoke` does.
+async fn revoke_session(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = match state.store.session(&id) {
+        Ok(Some(session)) => format!("/dashboard/wallets/{}", session.wallet_id),
+        _ => "/dashboard".to_string(),
+    };
+    match crate::routes::sessions::revoke_session(State(state.clone()), dashboard_operator(), Path(id)).await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
+/// Revokes a registered agent at once, as `POST /v1/agents/{address}/revoke` does.
+async fn revoke_agent(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(address): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if checked_post(&headers, &form.csrf).is_none() {
+        return forbidden();
+    }
+    let back = match state.store.active_agent(&address) {
+        Ok(Some(agent)) => format!("/dashboard/wallets/{}", agent.wallet_id),
+        _ => "/dashboard".to_string(),
+    };
+    match crate::routes::agents::revoke(State(state.clone()), dashboard_operator(), Path(address)).await {
+        Ok(_) => redirect(&back),
+        Err(error) => refused(&error, &back),
+    }
+}
+
 /// The dashboard's script (passkey and browser-wallet signing).
 const OWNER_JS: &str = include_str!("dashboard_owner.js");
 
@@ -903,6 +987,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/dashboard/wallets/{id}/freeze", post(freeze))
         .route("/dashboard/wallets/{id}/unfreeze", post(unfreeze))
         .route("/dashboard/wallets/{id}/passkeys", post(register_passkey))
+        .route("/dashboard/webhooks", get(webhooks_page))
+        .route("/dashboard/wallets/{id}/policy", get(editor::editor_page))
+        .route("/dashboard/wallets/{id}/policy/check", post(editor::check))
+        .route("/dashboard/wallets/{id}/policy/save", post(editor::save))
+        .route("/dashboard/sessions/{id}/revoke", post(revoke_session))
+        .route("/dashboard/agents/{address}/revoke", post(revoke_agent))
         .route("/dashboard/approvals/{id}", get(approval_page))
         .route("/dashboard/approvals/{id}/decide", post(decide))
         // The same limit as REST's (axum's default would be 2 MB).

@@ -67,10 +67,46 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     daemon.set_policy(
         &wallet,
         json!([{"id": "cap", "type": "max_per_tx", "amount": "5"},
+               {"id": "day", "type": "rolling_cap", "window_secs": 86400, "amount": "10"},
                {"id": "big", "type": "tiers", "approval_above": "1"}]),
     );
+    // A webhook nobody answers (port 9): its deliveries fail and are retried. Its path
+    // stands for a token the page must not show.
+    let (ok, hook) = daemon.cli(&[
+        "webhook",
+        "add",
+        "--url",
+        "http://127.0.0.1:9/hook/tok-secret-path",
+        "--events",
+        "approval.requested,transaction.failed",
+    ]);
+    assert!(ok, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_string();
     let agent = daemon.session(&wallet, &["broadcast"]);
     let payee = recipient();
+    // The policy allows 0.5 ETH at once; the cosigner (its own limit 0.2 ETH) refuses.
+    std::fs::write(
+        daemon.cosigner_home().join("limits.toml"),
+        format!(
+            "frozen = false\n[default]\nper_tx_max = \"{}\"\ndaily_max = \"{}\"\nowners = [\"ed25519:{owner_public}\"]\n",
+            eth("0.2"),
+            eth("50")
+        ),
+    )
+    .unwrap();
+    let (status, refused) = daemon.send(&agent, &wallet, recipient(), "0.5");
+    assert_ne!(status, 202, "{refused}");
+    let (_, listed) = daemon.call("GET", &format!("/v1/wallets/{wallet}/transactions"), Some(&daemon.admin), None);
+    let failed = listed["transactions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .find(|tx| tx["status"] == "failed")
+        .unwrap_or_else(|| panic!("no failed transaction: {refused} / {listed}"))
+        .clone();
+    let failed_error = failed["error"].as_str().unwrap_or_else(|| panic!("{failed}")).to_string();
+    let failed = failed["id"].as_str().unwrap().to_string();
+    cosigner_limits(&daemon, Some("1"), &[&owner_public]);
     let (status, held) = daemon.send(&agent, &wallet, payee, "1.5");
     assert_eq!((status, held["status"].as_str()), (202, Some("pending_approval")), "{held}");
     let id = held["id"].as_str().unwrap().to_string();
@@ -124,6 +160,116 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     assert!(!filtered.contains("admin.login") && filtered.contains("owner.added"), "{filtered}");
     let pending = get(&format!("/dashboard/approvals/{id}"));
     assert!(pending.contains("approval expires <time datetime=\"") && pending.contains(" (in "), "{pending}");
+    // The held item says why: its tier and the rule that raised it, not "no rule was violated".
+    assert!(pending.contains("Tier <strong id=\"tier\">approval</strong>"), "{pending}");
+    assert!(pending.contains("<code>big</code>: <code>") && pending.contains("approval_above"), "{pending}");
+    assert!(!pending.contains("no rule was violated"), "{pending}");
+    // The cosigner's refusal is shown as what stopped the failed send.
+    let failed_page = get(&format!("/dashboard/approvals/{failed}"));
+    let why = failed_page.split("id=\"why\"").nth(1).unwrap_or_else(|| panic!("{failed_page}"));
+    let why = why.split("</td>").next().unwrap();
+    let raw = failed_error.replace('&', "&amp;").replace('\'', "&#39;").replace('"', "&quot;");
+    assert!(failed_error.starts_with("cosigner refused") && why.contains(&format!("title=\"{raw}\"")), "{why}");
+    // In units: the cosigner's limit reads in ETH, not wei.
+    assert!(why.contains("cosigner per-transaction maximum 0.2 ETH"), "{why} / {failed_error}");
+    assert!(!failed_page.contains("no rule was violated"), "{failed_page}");
+    assert!(failed_page.contains("Send 0.5 ETH to "), "{failed_page}");
+    // The wallet page: spend against the rolling cap as the policy summary counts it, in
+    // ETH; recent decisions in units; sessions with a revoke button each.
+    let (_, summary) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy/summary"), Some(&daemon.admin), None);
+    let day = summary["budgets"].as_array().unwrap().iter().find(|b| b["rule_id"] == "day").unwrap().clone();
+    let wallet_view = get(&format!("/dashboard/wallets/{wallet}"));
+    assert!(
+        wallet_view.contains("<svg id=\"spend-chart\"") && wallet_view.contains("data-rule=\"day\""),
+        "{wallet_view}"
+    );
+    let used_line = format!(
+        "{} of {} used; {} left",
+        day["used"].as_str().unwrap(),
+        day["limit"].as_str().unwrap(),
+        day["remaining"].as_str().unwrap()
+    );
+    assert!(
+        used_line.contains(" ETH of 10 ETH used") && wallet_view.contains(&used_line),
+        "{used_line}: {wallet_view}"
+    );
+    let decisions = wallet_view.split("id=\"decisions\"").nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(
+        decisions.contains("native transfer 1.5 ETH to ") && decisions.contains("<td>approval</td>"),
+        "{decisions}"
+    );
+    assert!(
+        decisions.contains("native transfer 0.5 ETH to ") && !decisions.contains("500000000000000000"),
+        "{decisions}"
+    );
+    // Revoking a session from the page: refused without the token or cross-origin; then
+    // the session stops working.
+    let victim = daemon.session(&wallet, &["broadcast"]);
+    let (_, me) = daemon.call("GET", "/v1/session", Some(&victim), None);
+    let victim_id = me["id"].as_str().or(me["session"]["id"].as_str()).unwrap_or_else(|| panic!("{me}")).to_string();
+    let sessions_table = get(&format!("/dashboard/wallets/{wallet}"));
+    assert!(sessions_table.contains(&format!("action=\"/dashboard/sessions/{victim_id}/revoke\"")), "{sessions_table}");
+    let revoke = |csrf: &str, origin: Option<&str>| {
+        let mut request = post_form(&format!("/dashboard/sessions/{victim_id}/revoke"), &[("csrf", csrf)])
+            .header("cookie", session.as_str());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        send(request).status
+    };
+    let page_csrf = csrf_of(&sessions_table);
+    assert_eq!(revoke("forged", None), 403);
+    assert_eq!(revoke(&page_csrf, Some("http://evil.example")), 403);
+    let (status, live) = daemon.send(&victim, &wallet, recipient(), "0.01");
+    assert!((200..300).contains(&status), "still live before the revoke: {live}");
+    assert_eq!(revoke(&page_csrf, None), 303);
+    let (status, dead) = daemon.send(&victim, &wallet, recipient(), "0.01");
+    assert_eq!((status, dead["error"]["code"].as_str()), (401, Some("SESSION_REVOKED")), "{dead}");
+    let after = get(&format!("/dashboard/wallets/{wallet}"));
+    assert!(
+        !after.contains(&format!("/dashboard/sessions/{victim_id}/revoke")) && after.contains("revoked <time"),
+        "{after}"
+    );
+    // A registered agent is listed with its own revoke button; pressing it revokes it.
+    let key_file = daemon.dir.path().join("dash.agent");
+    let (ok, made) = daemon.cli(&["agent", "keygen", "--out", key_file.to_str().unwrap()]);
+    assert!(ok, "{made}");
+    let (ok, registered) = daemon.cli(&[
+        "agent",
+        "register",
+        "--wallet",
+        &wallet,
+        "--key",
+        key_file.to_str().unwrap(),
+        "--name",
+        "dash-bot",
+        "--valid-for-secs",
+        "3600",
+        "--owner-key",
+        owner_file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{registered}");
+    let address = registered["agent"]["address"].as_str().unwrap_or_else(|| panic!("{registered}")).to_string();
+    let agents_view = get(&format!("/dashboard/wallets/{wallet}"));
+    let agent_revoke = format!("/dashboard/agents/{address}/revoke");
+    assert!(agents_view.contains(&format!("action=\"{agent_revoke}\"")), "{agents_view}");
+    assert!(agents_view.contains("<td>dash-bot</td>"), "{agents_view}");
+    let revoke_agent =
+        |csrf: &str| send(post_form(&agent_revoke, &[("csrf", csrf)]).header("cookie", session.as_str())).status;
+    assert_eq!(revoke_agent("forged"), 403);
+    let agent_state = || {
+        let (_, listed) = daemon.call("GET", &format!("/v1/wallets/{wallet}/agents"), Some(&daemon.admin), None);
+        listed["agents"].as_array().unwrap().iter().find(|a| a["address"] == json!(address)).unwrap()["revoked_at"]
+            .clone()
+    };
+    assert_eq!(agent_state(), Value::Null, "a forged form revokes nothing");
+    assert_eq!(revoke_agent(&page_csrf), 303);
+    assert!(agent_state().is_u64(), "revoked from the dashboard");
+    // Webhooks with their deliveries; the URL's path (often a token) is not shown.
+    let hooks = get("/dashboard/webhooks");
+    assert!(hooks.contains(&hook) && hooks.contains("http://127.0.0.1:9/…"), "{hooks}");
+    assert!(!hooks.contains("tok-secret-path"), "{hooks}");
+    assert!(hooks.contains("<td>approval.requested</td>") && hooks.contains("class=\"delivery-status\""), "{hooks}");
     let overview = get("/dashboard");
     assert!(overview.contains("Pending approvals") && overview.contains(&id), "{overview}");
     let csrf = csrf_of(&overview);
@@ -151,7 +297,15 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     // Nothing refers to another origin; the one script is the daemon's own file, and the
     // CSP allows scripts from the daemon only (no inline script).
     let own_script = "<script src=\"/dashboard/owner.js\" defer></script>";
-    for page in [&overview, &wallet_page, &get("/dashboard/audit"), &get(&format!("/dashboard/approvals/{id}"))] {
+    for page in [
+        &overview,
+        &wallet_page,
+        &get("/dashboard/audit"),
+        &get(&format!("/dashboard/approvals/{id}")),
+        &get(&format!("/dashboard/wallets/{wallet}")),
+        &get(&format!("/dashboard/approvals/{failed}")),
+        &get("/dashboard/webhooks"),
+    ] {
         assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "{page}");
         assert_eq!(page.matches("<script").count(), 1, "{page}");
         assert_eq!(page.matches(own_script).count(), 1, "{page}");
@@ -177,6 +331,8 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
         .env("MESSAGE", printed["message"].as_str().unwrap())
         .env("SIGNATURE", printed["signature"].as_str().unwrap())
         .env("SHOTS", &shots)
+        .env("WALLET", &wallet)
+        .env("FAILED", &failed)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -186,7 +342,60 @@ fn dashboard_sign_in_csrf_escaping_and_an_approval_in_chromium() {
     assert_eq!(result["status"], "confirmed", "{result}");
     assert_eq!(result["external"], json!([]), "the page loaded something from another origin");
     assert_eq!(daemon.anvil.balance(payee), eth("1.5"));
-    for shot in ["dashboard-pending.png", "dashboard-approved.png"] {
+    // The policy editor showed the change, explained the sample (0.5 ETH) under both
+    // versions, and saved version 2.
+    let diff = result["diff"].as_str().unwrap();
+    let changed = |sign: &str, line: &str| diff.lines().any(|l| l.starts_with(sign) && l.trim_end().ends_with(line));
+    assert!(changed("- ", "\"approval_above\": \"1\",") && changed("+ ", "\"approval_above\": \"0.25\","), "{diff}");
+    assert_eq!(diff.lines().filter(|l| l.starts_with("- ") || l.starts_with("+ ")).count(), 2, "{diff}");
+    assert!(result["proposed"].as_str().unwrap().contains("allowapprovalbig"), "{result}");
+    assert!(result["current"].as_str().unwrap().contains("allowinstantallowed"), "{result}");
+    assert_eq!(result["saved"], true, "{result}");
+    let (_, policy) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy"), Some(&daemon.admin), None);
+    assert_eq!(policy["version"], 2, "{policy}");
+    assert!(policy["document"].to_string().contains("\"approval_above\":\"0.25\""), "{policy}");
+    // Over HTTP: an invalid document is refused with its reason; a save without the
+    // token, or against a version that is no longer current, changes nothing.
+    let editor = get(&format!("/dashboard/wallets/{wallet}/policy"));
+    let editor_csrf = csrf_of(&editor);
+    let invalid = send(
+        post_form(
+            &format!("/dashboard/wallets/{wallet}/policy/check"),
+            &[
+                ("csrf", &editor_csrf),
+                ("document", "{\"version\": 1, \"rules\": [{\"id\": \"x\", \"type\": \"nope\"}]}"),
+                ("sample", "{}"),
+            ],
+        )
+        .header("cookie", session.as_str()),
+    );
+    assert_eq!(invalid.status, 400);
+    assert!(text(&invalid).contains("id=\"policy-invalid\">INVALID_POLICY: "), "{}", text(&invalid));
+    let save = |csrf: &str, base: &str| {
+        send(
+            post_form(
+                &format!("/dashboard/wallets/{wallet}/policy/save"),
+                &[("csrf", csrf), ("base", base), ("document", "{\"version\": 1, \"rules\": []}")],
+            )
+            .header("cookie", session.as_str()),
+        )
+        .status
+    };
+    assert_eq!(save("forged", "2"), 403);
+    assert_eq!(save(&editor_csrf, "1"), 409, "checked against version 1, but 2 is current");
+    let (_, policy) = daemon.call("GET", &format!("/v1/wallets/{wallet}/policy"), Some(&daemon.admin), None);
+    assert_eq!(policy["version"], 2, "nothing saved: {policy}");
+    for shot in [
+        "dashboard-policy-editor.png",
+        "dashboard-policy-check.png",
+        "dashboard-overview.png",
+        "dashboard-pending.png",
+        "dashboard-approved.png",
+        "dashboard-wallet.png",
+        "dashboard-failed.png",
+        "dashboard-webhooks.png",
+        "dashboard-audit.png",
+    ] {
         let meta = std::fs::metadata(shots.join(shot)).unwrap();
         assert!(meta.len() > 1000, "{shot} is empty");
     }

@@ -3,12 +3,12 @@
 //! the modules of their own subsystems (signatures, approvals, freezes, webhooks).
 
 mod admin;
-mod agents;
+pub(crate) mod agents;
 mod ops;
-mod sessions;
+pub(crate) mod sessions;
 mod subaccounts;
 mod transactions;
-mod wallets;
+pub(crate) mod wallets;
 
 use std::sync::Arc;
 

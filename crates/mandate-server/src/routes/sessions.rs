@@ -151,7 +151,7 @@ pub(super) async fn renew_session(State(state): Shared, principal: Principal) ->
     }
 }
 
-pub(super) async fn revoke_session(
+pub(crate) async fn revoke_session(
     State(state): Shared,
     principal: Principal,
     Path(id): Path<String>,

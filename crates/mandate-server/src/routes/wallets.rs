@@ -158,22 +158,8 @@ pub(super) async fn policy_summary(
         return Ok(Json(json!({"wallet_id": wallet.id, "policy": null, "frozen": frozen, "rules": [], "budgets": [],
             "note": "no policy is set: every action is denied"})));
     };
-    let policy =
-        Policy::parse(&document).map_err(|e| ApiError::internal(format!("stored policy no longer parses: {e}")))?;
     let document: Value = serde_json::from_str(&document).map_err(|e| ApiError::internal(e.to_string()))?;
-    let now = now();
-    let history = state.store.spends(&wallet.id, now.saturating_sub(policy.lookback_secs()))?;
-    let prices = std::collections::BTreeMap::new();
-    let ctx = mandate_core::policy::Context {
-        now,
-        chain_id: state.chain_id,
-        history: &history,
-        prices: &prices,
-        recipient_seen: true,
-        fees: None,
-        simulation: None,
-    };
-    let budgets = mandate_core::policy::budgets(&policy, &ctx);
+    let budgets = crate::context::budgets_now(&state, &wallet.id)?.unwrap_or_default();
     Ok(Json(json!({
         "wallet_id": wallet.id,
         "policy": {"version": version, "hash": hash},
@@ -198,7 +184,7 @@ pub(super) async fn show_policy(
     Ok(Json(json!({"wallet_id": id, "version": version, "hash": hash, "document": document})))
 }
 
-pub(super) async fn set_policy(
+pub(crate) async fn set_policy(
     State(state): Shared,
     principal: Principal,
     Path(id): Path<String>,
