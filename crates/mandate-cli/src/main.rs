@@ -134,7 +134,7 @@ enum Command {
         database: Option<String>,
         /// Seconds after which a transaction left `reserved` (its daemon died, or lost the
         /// database, before recording a signature) is released and its nonce filled.
-        #[arg(long, env = "MANDATE_RESERVATION_LEASE_SECS", default_value_t = 180, value_parser = clap::value_parser!(u64).range(5..))]
+        #[arg(long, env = "MANDATE_RESERVATION_LEASE_SECS", default_value_t = mandate_server::DEFAULT_RESERVATION_LEASE_SECS, value_parser = clap::value_parser!(u64).range(5..))]
         reservation_lease_secs: u64,
         #[command(flatten)]
         log: LogArgs,

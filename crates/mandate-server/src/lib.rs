@@ -47,7 +47,7 @@ pub use error::{ApiError, ApiResult};
 pub use mandate_store::DatabaseUrl;
 pub use ports::{Chain, ChainFuture, KeyRef, SignFailure, Signer};
 pub use provision::{database_url, fingerprint, init, pair, party_json, InitOptions, PairOptions};
-pub use state::{AppConfig, AppState};
+pub use state::{AppConfig, AppState, DEFAULT_RESERVATION_LEASE_SECS};
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -39,6 +39,12 @@ pub struct ServedChain {
     pub node: Arc<dyn Chain>,
 }
 
+/// How long a transaction may stay `reserved` (reserved, not yet recorded as signed)
+/// before it is taken for abandoned: its daemon died, or lost the database, between
+/// reserving and recording the signature. Longer than any signing run can last (the
+/// parties give up on a silent peer after 120 s).
+pub const DEFAULT_RESERVATION_LEASE_SECS: u64 = 180;
+
 /// The daemon's shared state.
 pub struct AppState {
     pub(crate) store: Arc<Store>,
@@ -112,7 +118,7 @@ impl AppState {
             wallet_genesis: std::sync::Mutex::default(),
             metrics: crate::metrics::Metrics::new(),
             cosigner_addr: None,
-            reservation_lease_secs: crate::tracker::RESERVATION_LEASE_SECS,
+            reservation_lease_secs: DEFAULT_RESERVATION_LEASE_SECS,
             executor_wake: tokio::sync::Notify::new(),
             webhook_wake: tokio::sync::Notify::new(),
         })

@@ -31,12 +31,6 @@ const POLL: Duration = Duration::from_millis(250);
 /// the node whether it still knows it (and again after each such check).
 const REBROADCAST_AFTER: Duration = Duration::from_secs(3);
 
-/// How long a transaction may stay `reserved` (reserved, not yet recorded as signed)
-/// before it is taken for abandoned: its daemon died, or lost the database, between
-/// reserving and recording the signature. Longer than any signing run can last (the
-/// parties give up on a silent peer after 120 s).
-pub(crate) const RESERVATION_LEASE_SECS: u64 = 180;
-
 /// How often the tracker looks for abandoned reservations.
 const ABANDONED_EVERY: Duration = Duration::from_secs(5);
 
