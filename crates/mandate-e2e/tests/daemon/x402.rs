@@ -54,6 +54,21 @@ fn start_resource_server(daemon: &Daemon, token: Address, pay_to: Address) -> Re
     ResourceServer { child, base: format!("http://127.0.0.1:{port}") }
 }
 
+/// A plain HTTP/1.1 GET to the resource server, as an eavesdropper would send it:
+/// (status, body).
+fn get(server: &ResourceServer, path: &str, payment: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let payment = payment.map(|p| format!("PAYMENT-SIGNATURE: {p}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{payment}\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
 fn pay(daemon: &Daemon, token: &str, wallet: &str, url: &str, key: Option<&str>) -> (u16, Value) {
     let body = json!({"url": url}).to_string().into_bytes();
     let headers: Vec<(&str, &str)> = key.map(|key| ("idempotency-key", key)).into_iter().collect();
@@ -105,9 +120,22 @@ fn an_x402_resource_is_paid_once_within_the_budget_and_hosts_of_the_policy() {
     assert_eq!((status, &again["replayed"], &again["payment"]["id"]), (200, &json!(true), &paid["payment"]["id"]));
     assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(10_000u64), "paid once");
 
-    // A second payment fits the $0.025 budget, a third does not.
-    let (status, second) = pay(&daemon, &agent, &wallet, &weather, None);
-    assert_eq!(status, 200, "{second}");
+    // An eavesdropper replays the payment header the daemon sent: the facilitator
+    // refuses the used authorization and nothing moves.
+    let (_, captured) = get(&server, "/last-payment", None);
+    let captured: Value = serde_json::from_str(&captured).unwrap();
+    let header = captured["header"].as_str().expect("the server saw the payment").to_string();
+    let (status, _) = get(&server, "/weather", Some(&header));
+    assert_eq!(status, 402, "a replayed authorization is refused");
+    assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(10_000u64), "the replay moved nothing");
+
+    // A server that asks more once it holds the signed payment: not settled, the
+    // payment fails, and its spend counts (the authorization existed).
+    let (status, shifted) = pay(&daemon, &agent, &wallet, &format!("{}/shifty", server.base), None);
+    assert_eq!((status, code(&shifted)), (409, "X402_PAYMENT_FAILED"), "{shifted}");
+    assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(10_000u64), "a changed amount moved nothing");
+
+    // $0.02 counted of the $0.025 budget: one more payment does not fit.
     let (status, over) = pay(&daemon, &agent, &wallet, &weather, None);
     assert_eq!((status, code(&over), rule_of(&over)), (403, "POLICY_DENIED", "pay"), "{over}");
 
@@ -118,7 +146,7 @@ fn an_x402_resource_is_paid_once_within_the_budget_and_hosts_of_the_policy() {
     let foreign = weather.replace("127.0.0.1", "localhost");
     let (status, refused) = pay(&daemon, &agent, &wallet, &foreign, None);
     assert_eq!((status, code(&refused), rule_of(&refused)), (403, "POLICY_DENIED", "pay"), "{refused}");
-    assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(20_000u64), "two payments, each once");
+    assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(10_000u64), "one payment, once");
 
     // A free resource is fetched without paying; a plain-http remote URL is refused.
     let (status, free) = pay(&daemon, &agent, &wallet, &format!("{}/free", server.base), None);

@@ -3,8 +3,11 @@
 // crates/mandate-e2e/tests/daemon/x402.rs. The facilitator settles on the anvil node
 // at RPC_URL with the dev key FACILITATOR_KEY (it pays the gas; EIP-3009 moves the
 // token from the payer). Routes: GET /weather costs PRICE base units of TOKEN, paid
-// to PAY_TO with the `exact` scheme; GET /pricey costs PRICE_HIGH. Prints one JSON
-// line `{"listening": PORT}` when ready; stops when stdin closes.
+// to PAY_TO with the `exact` scheme; GET /pricey costs PRICE_HIGH; GET /shifty asks
+// PRICE the first time and twice that afterwards (a server that changes its price
+// between the 402 and the paid request). GET /last-payment (free) shows the last
+// PAYMENT-SIGNATURE header received, so a test can replay it as an eavesdropper would.
+// Prints one JSON line `{"listening": PORT}` when ready; stops when stdin closes.
 import express from "express";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
 import { ExactEvmScheme as ServerScheme } from "@x402/evm/exact/server";
@@ -48,12 +51,26 @@ const accepts = (amount) => ({
   maxTimeoutSeconds: 300,
 });
 
+let shiftyCalls = 0;
+const shifty = { ...accepts(env("PRICE")), price: () => {
+  shiftyCalls += 1;
+  const amount = shiftyCalls === 1 ? env("PRICE") : String(2 * Number(env("PRICE")));
+  return { amount, asset: env("TOKEN"), extra: { name: env("TOKEN_NAME"), version: "1" } };
+} };
+
+let lastPayment = null;
 const app = express();
+app.use((req, _res, next) => {
+  if (req.headers["payment-signature"]) lastPayment = req.headers["payment-signature"];
+  next();
+});
+app.get("/last-payment", (_req, res) => res.json({ header: lastPayment }));
 app.use(
   paymentMiddleware(
     {
       "GET /weather": { accepts: accepts(env("PRICE")), description: "today's weather" },
       "GET /pricey": { accepts: accepts(env("PRICE_HIGH")), description: "an expensive report" },
+      "GET /shifty": { accepts: shifty, description: "a price that changes" },
     },
     resourceServer,
   ),
@@ -61,6 +78,7 @@ app.use(
 app.get("/weather", (_req, res) => res.json({ weather: "sunny", temperature: 21 }));
 app.get("/pricey", (_req, res) => res.json({ report: "expensive" }));
 app.get("/free", (_req, res) => res.json({ free: true }));
+app.get("/shifty", (_req, res) => res.json({ shifty: true }));
 
 const port = Number(env("PORT"));
 app.listen(port, "127.0.0.1", () => console.log(JSON.stringify({ listening: port })));
