@@ -100,12 +100,25 @@ impl crate::ports::Signer for ServiceParty {
         let plan =
             self.plan(&key.wallet, Operation::Sign { payload, approval })?.with_agent(agent).with_derivation(key.child);
         let mut committed = false;
-        let mut hook = || {
-            commit().map_err(|e| MpcError::Io(format!("committing the spend before the last message: {e}")))?;
-            committed = true;
-            Ok(())
+        // A commit that failed (the database went away) stops the run before its last
+        // message: nothing is signed, and the caller gets that failure's own code
+        // (`DATABASE_UNAVAILABLE`, retryable), not a generic one.
+        let mut commit_failure: Option<ApiError> = None;
+        let mut hook = || match commit() {
+            Ok(()) => {
+                committed = true;
+                Ok(())
+            }
+            Err(error) => {
+                let message = format!("committing the spend before the last message: {error}");
+                commit_failure = Some(error);
+                Err(MpcError::Io(message))
+            }
         };
         let outcome = self.coordinator.coordinate(&plan, Some(&share), Some(digest), &mut hook);
+        if let (Err(_), Some(error)) = (&outcome, commit_failure) {
+            return Err(SignFailure { error, committed });
+        }
         match outcome {
             Ok(RunOutput::Signature { sig, digest: signed }) if signed == digest => Ok(sig),
             Ok(_) => Err(SignFailure {
