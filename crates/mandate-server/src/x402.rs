@@ -122,6 +122,17 @@ pub(crate) async fn pay(
     let url = mandate_chain::rpc::check_outbound_url(&request.url).map_err(|e| invalid(e.to_string()))?;
     let host = url.host_str().map(str::to_ascii_lowercase).ok_or_else(|| invalid("the URL has no host"))?;
     let named_chain = request.chain.as_deref().map(|chain| state.chain_of_request(Some(chain))).transpose()?;
+    // Only a host an x402 rule names is fetched at all: the endpoint is no way for an
+    // agent to make the daemon read other URLs (loopback services included).
+    let policy = policy_of(&state, &wallet.id)?;
+    if policy.as_deref().and_then(|p| p.x402_rule_for(&host)).is_none() {
+        let rule = policy.as_deref().and_then(|p| p.x402_rule_ids().next()).unwrap_or("default_deny").to_string();
+        return Err(ApiError::new(
+            ErrorCode::PolicyDenied,
+            format!("denied by rule {rule}: x402 payments to {host} are not allowed; the URL was not fetched"),
+        )
+        .with_details(json!({"rule_id": rule, "observed": host})));
+    }
 
     let first = fetch(&url, None).await?;
     if first.status != 402 {

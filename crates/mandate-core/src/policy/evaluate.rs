@@ -183,11 +183,7 @@ impl<'a> Evaluation<'a> {
         max_per_call: Option<U256>,
         budget: Option<(U256, u64)>,
     ) -> Result<(), Denial> {
-        let listed = hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
-            Some(parent) => host == parent || host.ends_with(&format!(".{parent}")),
-            None => host == allowed,
-        });
-        if !listed {
+        if !hosts.iter().any(|allowed| x402_host_matches(allowed, host)) {
             return Err(denial(id, format!("x402 payments to {host} are not allowed")).values(host.to_string(), None));
         }
         if max_per_call.is_none() && budget.is_none() {

@@ -532,6 +532,22 @@ impl Policy {
             .unwrap_or(0)
     }
 
+    /// The id of the `x402` rule that names `host` (`None`: no x402 payment to it can be
+    /// allowed, so the daemon need not even fetch the resource).
+    pub fn x402_rule_for(&self, host: &str) -> Option<&str> {
+        self.rules.iter().find_map(|rule| match &rule.kind {
+            RuleKind::X402 { hosts, .. } if hosts.iter().any(|allowed| x402_host_matches(allowed, host)) => {
+                Some(rule.id.as_str())
+            }
+            _ => None,
+        })
+    }
+
+    /// The ids of the policy's `x402` rules.
+    pub fn x402_rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().filter(|rule| matches!(rule.kind, RuleKind::X402 { .. })).map(|rule| rule.id.as_str())
+    }
+
     /// The token the policy calls `symbol` (case-sensitive) or whose address is `text`.
     pub fn token(&self, text: &str) -> Option<&TokenSpec> {
         find_token(&self.tokens, text)
@@ -647,4 +663,13 @@ pub fn usd_micro(amount: U256, decimals: u8, quote: &PriceQuote) -> Option<U256>
     let denominator = U256::from(10u64).pow(U256::from(exponent));
     let (quotient, remainder) = numerator.div_rem(denominator);
     Some(if remainder.is_zero() { quotient } else { quotient + U256::from(1u8) })
+}
+
+/// Whether an `x402` rule's host entry `allowed` names `host` (both lower case):
+/// `*.example.com` names `example.com` and every subdomain of it.
+pub fn x402_host_matches(allowed: &str, host: &str) -> bool {
+    match allowed.strip_prefix("*.") {
+        Some(parent) => host == parent || host.strip_suffix(parent).is_some_and(|sub| sub.ends_with('.')),
+        None => host == allowed,
+    }
 }

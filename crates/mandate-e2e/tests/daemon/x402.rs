@@ -143,9 +143,13 @@ fn an_x402_resource_is_paid_once_within_the_budget_and_hosts_of_the_policy() {
     // anything is signed.
     let (status, pricey) = pay(&daemon, &agent, &wallet, &format!("{}/pricey", server.base), None);
     assert_eq!((status, code(&pricey), rule_of(&pricey)), (403, "POLICY_DENIED", "pay"), "{pricey}");
+    // A host the rule does not name is not even fetched (the same server, by another name).
+    let requests = || serde_json::from_str::<Value>(&get(&server, "/stats", None).1).unwrap()["requests"].clone();
+    let before = requests();
     let foreign = weather.replace("127.0.0.1", "localhost");
     let (status, refused) = pay(&daemon, &agent, &wallet, &foreign, None);
     assert_eq!((status, code(&refused), rule_of(&refused)), (403, "POLICY_DENIED", "pay"), "{refused}");
+    assert_eq!(requests(), before, "the daemon fetched a URL on a host no x402 rule names");
     assert_eq!(daemon.anvil.token_balance(token, pay_to), U256::from(10_000u64), "one payment, once");
 
     // A free resource is fetched without paying; a plain-http remote URL is refused.

@@ -6,7 +6,8 @@
 // to PAY_TO with the `exact` scheme; GET /pricey costs PRICE_HIGH; GET /shifty asks
 // PRICE the first time and twice that afterwards (a server that changes its price
 // between the 402 and the paid request). GET /last-payment (free) shows the last
-// PAYMENT-SIGNATURE header received, so a test can replay it as an eavesdropper would.
+// PAYMENT-SIGNATURE header received, so a test can replay it as an eavesdropper would;
+// GET /stats (free) counts the other requests it has received.
 // Prints one JSON line `{"listening": PORT}` when ready; stops when stdin closes.
 import express from "express";
 import { paymentMiddleware, x402ResourceServer } from "@x402/express";
@@ -59,8 +60,11 @@ const shifty = { ...accepts(env("PRICE")), price: () => {
 } };
 
 let lastPayment = null;
+let requests = 0;
 const app = express();
+app.get("/stats", (_req, res) => res.json({ requests }));
 app.use((req, _res, next) => {
+  requests += 1;
   if (req.headers["payment-signature"]) lastPayment = req.headers["payment-signature"];
   next();
 });
