@@ -405,8 +405,8 @@ async fn decide_signature(
     };
     // An off-chain signature is judged on the default chain (typed data by its domain's
     // chainId, through `allow_chains`).
-    let prices = prices(state, state.chain_id, policy, action).await;
-    let view = ChainView { chain_id: state.chain_id, prices, simulation: None, fees: None, estimate_error: None };
+    let prices = prices(state, state.chain_id(), policy, action).await;
+    let view = ChainView { chain_id: state.chain_id(), prices, simulation: None, fees: None, estimate_error: None };
     Ok(hold_tiers(evaluate(policy, action, &context(&view, &history, true, now))))
 }
 

@@ -56,7 +56,7 @@ pub(crate) fn owner_decision(state: &AppState, tx: &TxRecord, action: DecisionAc
         action,
         item: tx.id.clone(),
         wallet: tx.wallet_id.clone(),
-        tx: Some(ApprovedTx::new(tx.chain_id.unwrap_or(state.chain_id), to, value, &data, gas, max_fee)),
+        tx: Some(ApprovedTx::new(tx.chain_id.unwrap_or(state.chain_id()), to, value, &data, gas, max_fee)),
         expires_at,
     })
 }

@@ -50,7 +50,7 @@ pub(crate) fn budgets_now(state: &AppState, wallet: &str) -> ApiResult<Option<Ve
     let prices = std::collections::BTreeMap::new();
     let ctx = mandate_core::policy::Context {
         now,
-        chain_id: state.chain_id,
+        chain_id: state.chain_id(),
         history: &history,
         prices: &prices,
         recipient_seen: true,

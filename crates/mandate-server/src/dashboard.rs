@@ -280,7 +280,7 @@ fn plain_words(state: &AppState, tx: &TxRecord) -> String {
         "native_transfer" => format!("Send {} ETH to {recipient}", format_units(amount, 18)),
         "token_transfer" | "token_approve" => {
             let token = tx.asset.parse::<alloy_primitives::Address>().ok();
-            let known = token.and_then(|address| state.store.token(state.chain_id, &address).ok().flatten());
+            let known = token.and_then(|address| state.store.token(state.chain_id(), &address).ok().flatten());
             let (value, unit) = match known {
                 Some((decimals, symbol)) => (format_units(amount, decimals), symbol),
                 None => (tx.amount.clone(), format!("base units of token {}", tx.asset)),
@@ -345,12 +345,12 @@ async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     let mut body = format!("{}<h1>Wallets</h1><table><tr><th>Wallet</th><th>Address</th><th>Balance</th><th>Policy</th><th>State</th></tr>", nav(&csrf));
     let wallets = state.store.wallets().unwrap_or_default();
     for wallet in &wallets {
-        let balance = match wallet.address.parse() {
-            Ok(address) => match state.chain.balance(address).await {
+        let balance = match (wallet.address.parse(), state.node(state.chain_id())) {
+            (Ok(address), Ok(node)) => match node.balance(address).await {
                 Ok(wei) => format!("{} ETH", format_units(wei, 18)),
                 Err(_) => "unavailable".into(),
             },
-            Err(_) => "unavailable".into(),
+            _ => "unavailable".into(),
         };
         let policy = match state.store.policy(&wallet.id) {
             Ok(Some(stored)) => {

@@ -48,11 +48,7 @@ pub const DEFAULT_RESERVATION_LEASE_SECS: u64 = 180;
 /// The daemon's shared state.
 pub struct AppState {
     pub(crate) store: Arc<Store>,
-    /// The default chain's node (the first chain served; the only one, usually).
-    pub(crate) chain: Arc<dyn Chain>,
-    /// The default chain's id.
-    pub(crate) chain_id: u64,
-    /// Every chain served, the default first.
+    /// Every chain served, the default first (never empty).
     pub(crate) chains: Vec<ServedChain>,
     pub(crate) signer: Arc<dyn Signer>,
     pub(crate) admin_tokens: AdminTokens,
@@ -103,9 +99,7 @@ impl AppState {
         let sealer = crate::seal::open_sealer(&store, master_password)?;
         Ok(AppState {
             store,
-            chains: vec![ServedChain { name: "default".into(), id: chain_id, node: chain.clone() }],
-            chain,
-            chain_id,
+            chains: vec![ServedChain { name: "default".into(), id: chain_id, node: chain }],
             signer,
             admin_tokens: AdminTokens::default(),
             master_hash,
@@ -126,12 +120,12 @@ impl AppState {
 }
 
 impl AppState {
-    /// The state serving `chains` (the first is the default; its node replaces the one
-    /// given to [`AppState::new`]). Ids must differ.
+    /// The state serving `chains` instead of the one chain given to [`AppState::new`]
+    /// (the first is the default). Ids and names must differ.
     pub fn with_chains(mut self, chains: Vec<ServedChain>) -> ApiResult<AppState> {
-        let first = chains
-            .first()
-            .ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "a daemon serves at least one chain"))?;
+        if chains.is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "a daemon serves at least one chain"));
+        }
         for (i, chain) in chains.iter().enumerate() {
             if chains.iter().skip(i + 1).any(|other| other.id == chain.id || other.name == chain.name) {
                 return Err(ApiError::new(
@@ -143,10 +137,13 @@ impl AppState {
                 ));
             }
         }
-        self.chain = first.node.clone();
-        self.chain_id = first.id;
         self.chains = chains;
         Ok(self)
+    }
+
+    /// The default chain's id (the first chain served; the only one, usually).
+    pub(crate) fn chain_id(&self) -> u64 {
+        self.chains.first().map_or(0, |chain| chain.id)
     }
 
     /// The node of chain `id`; `UNKNOWN_CHAIN` when the daemon does not serve it.
@@ -175,7 +172,7 @@ impl AppState {
                 .find(|chain| chain.name == text || chain.id.to_string() == text)
                 .map(|chain| chain.id)
                 .ok_or_else(|| self.unknown(text)),
-            None if self.chains.len() == 1 => Ok(self.chain_id),
+            None if self.chains.len() == 1 => Ok(self.chain_id()),
             None => {
                 let served: Vec<String> = self.chains.iter().map(|c| format!("{} ({})", c.name, c.id)).collect();
                 Err(ApiError::new(

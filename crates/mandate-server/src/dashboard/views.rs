@@ -24,7 +24,7 @@ pub(super) fn amount_text(state: &AppState, asset: &str, base: &str) -> String {
     let known = asset
         .parse::<alloy_primitives::Address>()
         .ok()
-        .and_then(|address| state.store.token(state.chain_id, &address).ok().flatten());
+        .and_then(|address| state.store.token(state.chain_id(), &address).ok().flatten());
     match known {
         Some((decimals, symbol)) => format!("{} {symbol}", format_units(amount, decimals)),
         None => format!("{base} base units of token {asset}"),

@@ -28,7 +28,7 @@ type Shared = State<Arc<AppState>>;
 
 pub(super) async fn health(State(state): Shared) -> Json<Value> {
     let chains: Vec<Value> = state.chains.iter().map(|c| json!({"name": c.name, "chain_id": c.id})).collect();
-    Json(json!({"status": "ok", "chain_id": state.chain_id, "chains": chains}))
+    Json(json!({"status": "ok", "chain_id": state.chain_id(), "chains": chains}))
 }
 
 pub(super) async fn login(State(state): Shared, client: ClientIp, headers: HeaderMap) -> ApiResult<Json<Value>> {

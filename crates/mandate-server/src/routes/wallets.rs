@@ -67,7 +67,8 @@ pub(super) async fn register_wallet(
     let id = wallet_id.clone();
     // The address comes from the daemon's own share, never from the request.
     let address = blocking(move || signer.address(&id)).await?;
-    let record = WalletRecord { id: wallet_id.to_string(), name, address, chain_id: state.chain_id, created_at: now() };
+    let record =
+        WalletRecord { id: wallet_id.to_string(), name, address, chain_id: state.chain_id(), created_at: now() };
     let store = state.store.clone();
     let stored = record.clone();
     let actor = principal.actor();
@@ -201,7 +202,7 @@ pub(crate) async fn set_policy(
     // Declared decimals must be the contract's: a policy that scales amounts wrongly
     // would cap the wrong amounts.
     for token in &policy.tokens {
-        let on_chain = actions::token_at(&state, state.chain_id, token.address).await.map_err(|e| {
+        let on_chain = actions::token_at(&state, state.chain_id(), token.address).await.map_err(|e| {
             ApiError::new(e.code, format!("$.tokens.{}: {}", token.symbol, e.message))
                 .with_details(json!({"path": format!("$.tokens.{}.address", token.symbol)}))
         })?;
