@@ -615,11 +615,22 @@ fn run(cli: Cli) -> CliResult<Report> {
             log,
         } => {
             log.init();
-            let database = mandate_server::database_url(database.as_deref())?;
-            let limits = (approval_ttl_secs, freeze_cooldown_secs);
-            let nodes = (rpc_url, operator::parse_chains(&chains)?);
-            let settings = (database, log.format, reservation_lease_secs);
-            operator::serve(data, (listen, service_listen), nodes, dev, limits, allowed_hosts, settings)
+            // Blocks until the daemon stops (it prints its own banner line).
+            mandate_server::run(mandate_server::ServeConfig {
+                data_dir: data.data_dir,
+                listen,
+                rpc_url,
+                chains: operator::parse_chains(&chains)?,
+                dev,
+                approval_ttl_secs,
+                freeze_cooldown_secs,
+                allowed_hosts,
+                database: mandate_server::database_url(database.as_deref())?,
+                service_listen,
+                log_format: log.format,
+                reservation_lease_secs,
+            })?;
+            Ok(serde_json::json!({"stopped": true}))
         }
         Command::Operator { daemon, command } => return operator::operator(&daemon, command),
         Command::Wallet { daemon, command } => return operator::wallet(&daemon, command),

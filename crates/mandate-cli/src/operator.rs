@@ -225,38 +225,6 @@ pub(crate) fn parse_chains(given: &[String]) -> CliResult<Vec<(String, String)>>
         .collect()
 }
 
-/// `mandate serve`: blocks until the daemon stops (it prints its own banner line).
-pub(crate) fn serve(
-    data: DataDirArg,
-    (listen, service_listen): (String, Option<String>),
-    (rpc_url, chains): (String, Vec<(String, String)>),
-    dev: bool,
-    (approval_ttl_secs, freeze_cooldown_secs): (u64, u64),
-    allowed_hosts: Vec<String>,
-    (database, log_format, reservation_lease_secs): (
-        Option<mandate_server::DatabaseUrl>,
-        mandate_server::logging::LogFormat,
-        u64,
-    ),
-) -> CliResult {
-    let config = mandate_server::ServeConfig {
-        data_dir: data.data_dir,
-        listen,
-        rpc_url,
-        chains,
-        dev,
-        approval_ttl_secs,
-        freeze_cooldown_secs,
-        allowed_hosts,
-        database,
-        service_listen,
-        log_format,
-        reservation_lease_secs,
-    };
-    mandate_server::run(config)?;
-    Ok(json!({"stopped": true}))
-}
-
 pub(crate) fn wallet(daemon: &DaemonArg, command: WalletCommand) -> CliResult<Report> {
     match command {
         WalletCommand::Create { name, recovery_out, recovery_dir, data } => {
