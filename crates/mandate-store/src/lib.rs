@@ -13,6 +13,7 @@ mod held;
 mod idempotency;
 mod migrations;
 mod operator_keys;
+mod spend_window;
 mod store;
 mod subaccounts;
 mod units;

@@ -164,6 +164,32 @@ pub(crate) const SQLITE: &[&str] = &[
     ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
     CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count INTEGER NOT NULL);
     "#,
+    // 13: a version per wallet, bumped by triggers on every change to its spends (or
+    // to the transaction columns a spend is read with), so that a window of spends
+    // kept in memory is used only while it is current (`spend_window`).
+    r#"
+    CREATE TABLE spend_versions (wallet_id TEXT PRIMARY KEY, version INTEGER NOT NULL);
+    CREATE TRIGGER spends_inserted AFTER INSERT ON spends BEGIN
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (NEW.wallet_id, 0);
+        UPDATE spend_versions SET version = version + 1 WHERE wallet_id = NEW.wallet_id;
+    END;
+    CREATE TRIGGER spends_deleted AFTER DELETE ON spends BEGIN
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (OLD.wallet_id, 0);
+        UPDATE spend_versions SET version = version + 1 WHERE wallet_id = OLD.wallet_id;
+    END;
+    CREATE TRIGGER spends_changed AFTER UPDATE OF tx_id, wallet_id, at, asset, amount, usd_micro, chain_id
+        ON spends BEGIN
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (OLD.wallet_id, 0);
+        UPDATE spend_versions SET version = version + 1 WHERE wallet_id IN (OLD.wallet_id, NEW.wallet_id);
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (NEW.wallet_id, 1);
+    END;
+    CREATE TRIGGER spend_transactions_changed AFTER UPDATE OF id, wallet_id, requested_by, kind
+        ON transactions BEGIN
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (OLD.wallet_id, 0);
+        UPDATE spend_versions SET version = version + 1 WHERE wallet_id IN (OLD.wallet_id, NEW.wallet_id);
+        INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (NEW.wallet_id, 1);
+    END;
+    "#,
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -316,6 +342,25 @@ pub(crate) const POSTGRES: &[&str] = &[
         wallet_id TEXT PRIMARY KEY REFERENCES wallets(id), threshold BIGINT NOT NULL, updated_at BIGINT NOT NULL);
     ALTER TABLE wallet_freezes ADD COLUMN unfreeze TEXT;
     CREATE TABLE passkey_counters (owner_key TEXT PRIMARY KEY, sign_count BIGINT NOT NULL);
+    "#,
+    // 13: a version per wallet, bumped by triggers on every change to its spends.
+    r#"
+    CREATE TABLE spend_versions (wallet_id TEXT PRIMARY KEY, version BIGINT NOT NULL);
+    CREATE FUNCTION bump_spend_version(wallet TEXT) RETURNS void AS $$
+    BEGIN
+        INSERT INTO spend_versions (wallet_id, version) VALUES (wallet, 1)
+            ON CONFLICT (wallet_id) DO UPDATE SET version = spend_versions.version + 1;
+    END $$ LANGUAGE plpgsql;
+    CREATE FUNCTION spends_versioned() RETURNS trigger AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' THEN PERFORM bump_spend_version(OLD.wallet_id); END IF;
+        IF TG_OP <> 'DELETE' THEN PERFORM bump_spend_version(NEW.wallet_id); END IF;
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER spends_versioned AFTER INSERT OR DELETE OR UPDATE OF tx_id, wallet_id, at, asset, amount,
+        usd_micro, chain_id ON spends FOR EACH ROW EXECUTE FUNCTION spends_versioned();
+    CREATE TRIGGER spend_transactions_versioned AFTER UPDATE OF id, wallet_id, requested_by, kind
+        ON transactions FOR EACH ROW EXECUTE FUNCTION spends_versioned();
     "#,
 ];
 

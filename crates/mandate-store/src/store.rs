@@ -14,6 +14,7 @@ use crate::audit::{
     AuditRecord, OutboxEvent, GENESIS,
 };
 use crate::db::DatabaseUrl;
+use crate::spend_window::{Seen, SpendWindows, WindowSpend};
 use crate::units::AmountUnits;
 
 /// Store errors.
@@ -411,6 +412,8 @@ pub struct FreezeRecord {
 pub struct Store {
     db: Backend,
     audit_path: PathBuf,
+    /// The spends each wallet's decisions look back on (valid by `spend_versions`).
+    spend_windows: SpendWindows,
 }
 
 pub(crate) fn u(v: i64) -> u64 {
@@ -505,7 +508,7 @@ impl Store {
                 db
             }
         };
-        Ok(Store { db, audit_path })
+        Ok(Store { db, audit_path, spend_windows: SpendWindows::default() })
     }
 
     /// Whether the store is on PostgreSQL (shared by several daemons).
@@ -938,8 +941,8 @@ impl Store {
             tx.commit()?;
             return Ok(ReserveOutcome::Revoked);
         }
-        let (spends, actor_spends) =
-            Self::spends_with_actor(&tx, &request.wallet_id, actor, now.saturating_sub(lookback_secs))?;
+        let (version_before, Seen { all: spends, own: actor_spends }) =
+            self.spends_with_actor(&tx, &request.wallet_id, actor, now.saturating_sub(lookback_secs))?;
         let recipient_seen = match request.recipient {
             Some(recipient) => Self::paid_before(&tx, &request.wallet_id, &recipient)?,
             None => true,
@@ -1031,12 +1034,23 @@ impl Store {
                 i(request.chain_id)
             ],
         )?;
+        let version_after = Self::spend_version(&tx, &request.wallet_id)?;
         let record =
             Self::tx_by(&tx, "id = ?1", &[&request.id])?.ok_or_else(|| StoreError::Corrupt("lost insert".into()))?;
         let outcome = ReserveOutcome::Reserved { tx: record };
         let audit = AuditEntry { events: announce(&outcome), ..audit };
         Self::append_audits(&tx, &self.audit_path, with_request(audit), now)?;
         tx.commit()?;
+        let added = Spend {
+            at: now,
+            asset: request.asset,
+            amount: request.amount,
+            usd_micro: request.usd_micro,
+            x402: request.kind == X402_KIND,
+            chain_id: Some(request.chain_id),
+        };
+        let added = WindowSpend { spend: added, requested_by: Some(actor.to_string()) };
+        self.spend_windows.added(&request.wallet_id, version_before, version_after, added);
         Ok(outcome)
     }
 
@@ -1088,12 +1102,32 @@ impl Store {
         Ok((freeze.clone(), true))
     }
 
-    fn spends_since(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        Ok(Self::spends_with_actor(conn, wallet, "", since)?.0)
+    /// The wallet's spend version (bumped by triggers on every change to its spends;
+    /// 0 before its first spend).
+    fn spend_version(conn: &Conn<'_>, wallet: &str) -> Result<i64> {
+        Ok(conn
+            .query_row("SELECT version FROM spend_versions WHERE wallet_id = ?1", [wallet], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
     }
 
-    /// The wallet's spends since `since`, and those of them `actor` requested.
-    fn spends_with_actor(conn: &Conn<'_>, wallet: &str, actor: &str, since: u64) -> Result<(Vec<Spend>, Vec<Spend>)> {
+    /// The wallet's spends since `since`, and those of them `actor` requested, with
+    /// the spend version they are as of: from the wallet's window in memory when it
+    /// is at the version read here, else read from the tables (and kept).
+    fn spends_with_actor(&self, conn: &Conn<'_>, wallet: &str, actor: &str, since: u64) -> Result<(i64, Seen)> {
+        // The version first: a window is never labelled newer than its rows.
+        let version = Self::spend_version(conn, wallet)?;
+        if let Some(found) = self.spend_windows.get(wallet, version, actor, since) {
+            return Ok((version, found));
+        }
+        let spends = Self::read_spends(conn, wallet, since)?;
+        let found = crate::spend_window::select(&spends, actor, since);
+        self.spend_windows.put(wallet, version, since, spends);
+        Ok((version, found))
+    }
+
+    /// The wallet's spends since `since`, read from the tables.
+    fn read_spends(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<WindowSpend>> {
         let mut stmt = conn.prepare(
             "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id, t.kind FROM spends s
              LEFT JOIN transactions t ON t.id = s.tx_id WHERE s.wallet_id = ?1 AND s.at >= ?2",
@@ -1112,22 +1146,19 @@ impl Store {
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
-        let (mut all, mut own) = (Vec::with_capacity(rows.len()), Vec::new());
-        for (at, asset, amount, usd, requested_by, chain, kind) in rows {
-            let spend = Spend {
-                at,
-                asset: asset_from_text(&asset)?,
-                amount: number(&amount)?,
-                usd_micro: usd.as_deref().map(number).transpose()?,
-                chain_id: chain.map(u),
-                x402: kind.as_deref() == Some(X402_KIND),
-            };
-            if !actor.is_empty() && requested_by.as_deref() == Some(actor) {
-                own.push(spend.clone());
-            }
-            all.push(spend);
-        }
-        Ok((all, own))
+        rows.into_iter()
+            .map(|(at, asset, amount, usd, requested_by, chain, kind)| {
+                let spend = Spend {
+                    at,
+                    asset: asset_from_text(&asset)?,
+                    amount: number(&amount)?,
+                    usd_micro: usd.as_deref().map(number).transpose()?,
+                    chain_id: chain.map(u),
+                    x402: kind.as_deref() == Some(X402_KIND),
+                };
+                Ok(WindowSpend { spend, requested_by })
+            })
+            .collect()
     }
 
     fn paid_before(conn: &Conn<'_>, wallet: &str, recipient: &Address) -> Result<bool> {
@@ -1173,12 +1204,12 @@ impl Store {
     /// The wallet's reserved and committed spends since `since` (for dry runs; a real
     /// send decides inside [`Store::reserve`]).
     pub fn spends(&self, wallet: &str, since: u64) -> Result<Vec<Spend>> {
-        Self::spends_since(&self.conn()?, wallet, since)
+        Ok(self.spends_with_actor(&self.conn()?, wallet, "", since)?.1.all)
     }
 
     /// The spends since `since` of the wallet's transactions that `actor` requested.
     pub fn actor_spends(&self, wallet: &str, actor: &str, since: u64) -> Result<Vec<Spend>> {
-        Ok(Self::spends_with_actor(&self.conn()?, wallet, actor, since)?.1)
+        Ok(self.spends_with_actor(&self.conn()?, wallet, actor, since)?.1.own)
     }
 
     /// A wallet's transactions, newest first (at most `limit`).

@@ -157,6 +157,76 @@ fn concurrent_reservations(stores: &[Arc<Store>]) {
     assert_eq!(denied, 14);
 }
 
+/// Two stores on one SQLite data directory (two connections, as a CLI beside the
+/// daemon would have), the first having created wallet `wal_a`.
+fn two_sqlite_stores() -> (tempfile::TempDir, Vec<Arc<Store>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let first = with_wallet(Store::open(dir.path()).unwrap());
+    let second = Arc::new(Store::open(dir.path()).unwrap());
+    (dir, vec![first, second])
+}
+
+#[test]
+fn caps_hold_when_reservations_alternate_between_two_stores_on_one_database() {
+    let (_dir, stores) = two_sqlite_stores();
+    concurrent_reservations(&stores);
+}
+
+#[test]
+fn a_store_sees_spends_another_store_reserved_or_released_since_it_last_looked() {
+    let (_dir, stores) = two_sqlite_stores();
+    spends_seen_across_stores(&stores);
+}
+
+/// Each store keeps the spends it decided on in memory: a cap must still count what
+/// another store (another daemon on PostgreSQL) reserved or released since.
+fn spends_seen_across_stores(stores: &[Arc<Store>]) {
+    let (a, b) = (&stores[0], &stores[1]);
+    let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"1"},{"id":"day","type":"rolling_cap","window_secs":86400,"amount":"3"}]}"#;
+    let policy = Policy::parse(document).unwrap();
+    a.set_policy("wal_a", document, &policy.hash, 1, entry("policy.set")).unwrap();
+    let value = parse_units("0.5", 18).unwrap();
+    let mut n = 0;
+    let mut send = |store: &Store| {
+        n += 1;
+        let now = 1000 + n;
+        let outcome = store
+            .reserve(
+                native(&format!("tx_{n}"), None, value),
+                policy.lookback_secs(),
+                now,
+                "agent",
+                |view| decide(&policy, value, view, now),
+                no_events,
+            )
+            .unwrap();
+        match outcome {
+            ReserveOutcome::Reserved { tx } => Some(tx.id),
+            ReserveOutcome::Denied(decision) => {
+                assert_eq!(decision.rule_id, "day");
+                None
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    // A decides twice (its window is warm), then B reserves three times: 2.5 ETH.
+    let first = send(a).expect("0.5 of 3");
+    assert!(send(a).is_some());
+    for _ in 0..3 {
+        assert!(send(b).is_some());
+    }
+    assert_eq!(a.spends("wal_a", 0).unwrap().len(), 5, "A's read counts B's reservations");
+    // A: 3.0 is the cap; 3.5 is over it, however little A itself reserved.
+    assert!(send(a).is_some());
+    assert!(send(a).is_none(), "a stale window would have allowed a spend over the cap");
+    assert!(send(b).is_none());
+    // B releases one of A's reservations: A may spend that 0.5 again, once.
+    b.release(&first, "test", 2000, entry("transaction.failed")).unwrap();
+    assert!(send(a).is_some(), "A's read counts B's release");
+    assert!(send(a).is_none());
+    assert!(send(b).is_none());
+}
+
 #[test]
 fn released_nonce_is_reused_and_idempotency_returns_the_first() {
     let (_dir, store) = store_with_wallet();

@@ -32,6 +32,10 @@ fn on_postgres_every_invariant_holds_across_two_replicas() {
     assert_eq!(stores[1].verify_audit().unwrap(), Ok(2 + 20));
     assert!(!dir.path().join("audit/audit.jsonl").exists(), "on PostgreSQL the table is the trail");
 
+    // A replica's decision counts what the other reserved or released since it last looked.
+    let (_dir, stores) = replicas(&pg, "windows");
+    spends_seen_across_stores(&stores);
+
     // Both replicas' trackers report one receipt: recorded once.
     let (_dir, stores) = replicas(&pg, "receipts");
     receipt_recorded_once(&stores);
