@@ -6,7 +6,8 @@
 //! <dir>/shares/        encrypted key shares, one per wallet (0600, dir 0700)
 //! <dir>/wallets.json   wallet id → address, the party's own record
 //! <dir>/limits.toml    cosigner only: hard limits
-//! <dir>/ledger.json    cosigner only: today's signed totals
+//! <dir>/ledger.json    cosigner only: the last 24 hours' signed amounts (as of the last compaction)
+//! <dir>/ledger.journal cosigner only: the amounts committed since (one fsynced line each)
 //! ```
 
 use std::collections::BTreeMap;

@@ -9,11 +9,19 @@
 //! has the signature). A reservation that never reached its commit is released.
 //!
 //! The window is rolling: an amount counts for exactly 24 hours from its commit.
-//! Reservations live in memory only (a restarted cosigner has no run in flight);
-//! commits are written to `ledger.json` with an fsync before the message leaves.
+//! Reservations live in memory only (a restarted cosigner has no run in flight).
+//! A commit is one line appended to `ledger.journal` and fsynced before the message
+//! leaves (a constant cost, whatever the day's volume); every
+//! [`COMPACT_AFTER`] commits the window is written to `ledger.json` (durably, through
+//! a temporary file) and the journal emptied. Opening reads `ledger.json`, then the
+//! journal's complete lines, skipping a run already in the snapshot (a crash between
+//! the two steps of a compaction counts nothing twice). A last line without its
+//! newline is a write that never returned, so its run never sent the message: it is
+//! ignored. Any other unreadable line refuses the start.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use alloy_primitives::U256;
@@ -28,6 +36,10 @@ pub const WINDOW_SECS: u64 = 86_400;
 
 /// Version of the ledger file.
 const LEDGER_VERSION: u8 = 2;
+
+/// Commits appended to the journal before the window is written to `ledger.json`
+/// and the journal emptied.
+pub(crate) const COMPACT_AFTER: usize = 512;
 
 /// Chain id 0 holds amounts imported from the version-1 (per-UTC-day) ledger,
 /// which did not record the chain: they count against every chain.
@@ -53,6 +65,23 @@ struct LedgerFile {
     wallets: BTreeMap<String, BTreeMap<u64, Vec<Committed>>>,
 }
 
+/// One line of `ledger.journal`: a commit.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalLine {
+    wallet: String,
+    chain_id: u64,
+    at: u64,
+    amount: U256,
+    session: String,
+}
+
+impl JournalLine {
+    fn committed(&self) -> Committed {
+        Committed { at: self.at, amount: self.amount, session: self.session.clone() }
+    }
+}
+
 /// The version-1 file: one UTC day per wallet.
 #[derive(Deserialize)]
 struct LegacyDay {
@@ -70,6 +99,8 @@ struct Reservation {
 struct State {
     file: LedgerFile,
     reserved: BTreeMap<String, Reservation>,
+    /// Commits in the journal since the last compaction.
+    journal_lines: usize,
 }
 
 /// The spend ledger.
@@ -102,6 +133,66 @@ fn parse_file(text: &str) -> Result<LedgerFile, Refusal> {
     Ok(file)
 }
 
+/// The journal beside `ledger.json`.
+fn journal_path(ledger: &Path) -> PathBuf {
+    ledger.with_extension("journal")
+}
+
+/// Adds the journal's commits to `file` (skipping runs already there); returns how
+/// many lines it holds.
+fn replay_journal(path: &Path, file: &mut LedgerFile) -> Result<usize, Refusal> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(internal(format!("ledger journal: {e}"))),
+    };
+    let known: BTreeSet<String> =
+        file.wallets.values().flat_map(|chains| chains.values()).flatten().map(|e| e.session.clone()).collect();
+    // Only lines ending in a newline were written whole (see the module's notes).
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
+    let mut lines = 0;
+    for (number, line) in bytes.get(..complete).unwrap_or_default().split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let entry: JournalLine = serde_json::from_slice(line)
+            .map_err(|e| internal(format!("ledger journal line {} is corrupt: {e}", number + 1)))?;
+        lines += 1;
+        if known.contains(&entry.session) {
+            continue;
+        }
+        let committed = entry.committed();
+        file.wallets.entry(entry.wallet).or_default().entry(entry.chain_id).or_default().push(committed);
+    }
+    Ok(lines)
+}
+
+/// Appends `line` to the journal and fsyncs it (and, when this created the file, its
+/// directory). A failed write is cut off again, so the next line starts clean.
+fn append_durably(path: &Path, line: &JournalLine) -> Result<(), Refusal> {
+    let mut text = serde_json::to_vec(line).map_err(|e| internal(e.to_string()))?;
+    text.push(b'\n');
+    let created = !path.exists();
+    let mut journal = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| internal(format!("ledger journal: {e}")))?;
+    let before = journal.metadata().map_err(|e| internal(format!("ledger journal: {e}")))?.len();
+    if let Err(e) = journal.write_all(&text).and_then(|()| journal.sync_data()) {
+        let _ = journal.set_len(before);
+        return Err(internal(format!("ledger journal: {e}")));
+    }
+    if created {
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| internal(format!("ledger journal directory: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 impl State {
     /// Committed in the window ending at `now` plus reserved, for `wallet` on `chain_id`.
     fn total(&self, wallet: &WalletId, chain_id: u64, now: u64) -> U256 {
@@ -122,16 +213,21 @@ impl State {
 }
 
 impl SpendLedger {
-    /// Loads the ledger file (or starts empty); `None` keeps it in memory only.
+    /// Loads the ledger (`ledger.json` and its journal; or starts empty); `None`
+    /// keeps it in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<Self, Refusal> {
-        let file = match &path {
+        let mut file = match &path {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path).map_err(|e| internal(format!("ledger: {e}")))?;
                 parse_file(&text)?
             }
             _ => LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() },
         };
-        Ok(SpendLedger { path, state: Mutex::new(State { file, reserved: BTreeMap::new() }) })
+        let journal_lines = match &path {
+            Some(path) => replay_journal(&journal_path(path), &mut file)?,
+            None => 0,
+        };
+        Ok(SpendLedger { path, state: Mutex::new(State { file, reserved: BTreeMap::new(), journal_lines }) })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, Refusal> {
@@ -173,31 +269,48 @@ impl SpendLedger {
     pub fn commit(&self, session: &str, now: u64) -> Result<(), Refusal> {
         let mut state = self.lock()?;
         let Some(reservation) = state.reserved.get(session).cloned() else { return Ok(()) };
-        let mut file = state.file.clone();
+        let line = JournalLine {
+            wallet: reservation.wallet.to_string(),
+            chain_id: reservation.chain_id,
+            at: now,
+            amount: reservation.amount,
+            session: session.to_string(),
+        };
+        if let Some(path) = &self.path {
+            append_durably(&journal_path(path), &line)?;
+        }
+        let committed = line.committed();
+        state.file.wallets.entry(line.wallet).or_default().entry(line.chain_id).or_default().push(committed);
+        state.reserved.remove(session);
+        state.journal_lines += 1;
+        if state.journal_lines >= COMPACT_AFTER {
+            // The commit above is durable already: a failed compaction costs only time.
+            if let Err(refusal) = self.compact(&mut state, now) {
+                tracing::warn!("cosigner ledger compaction failed (the journal keeps growing): {}", refusal.message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops what left the window, writes the rest to `ledger.json` durably, then
+    /// empties the journal.
+    fn compact(&self, state: &mut State, now: u64) -> Result<(), Refusal> {
         let since = now.saturating_sub(WINDOW_SECS);
-        for chains in file.wallets.values_mut() {
+        for chains in state.file.wallets.values_mut() {
             for entries in chains.values_mut() {
                 entries.retain(|entry| entry.at > since);
             }
             chains.retain(|_, entries| !entries.is_empty());
         }
-        file.wallets.retain(|_, chains| !chains.is_empty());
-        file.wallets
-            .entry(reservation.wallet.to_string())
-            .or_default()
-            .entry(reservation.chain_id)
-            .or_default()
-            .push(Committed { at: now, amount: reservation.amount, session: session.to_string() });
-        self.persist(&file)?;
-        state.file = file;
-        state.reserved.remove(session);
-        Ok(())
-    }
-
-    fn persist(&self, file: &LedgerFile) -> Result<(), Refusal> {
+        state.file.wallets.retain(|_, chains| !chains.is_empty());
         let Some(path) = &self.path else { return Ok(()) };
-        let text = serde_json::to_vec(file).map_err(|e| internal(e.to_string()))?;
-        write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))
+        let text = serde_json::to_vec(&state.file).map_err(|e| internal(e.to_string()))?;
+        write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))?;
+        let journal =
+            std::fs::File::create(journal_path(path)).map_err(|e| internal(format!("ledger journal: {e}")))?;
+        journal.sync_all().map_err(|e| internal(format!("ledger journal: {e}")))?;
+        state.journal_lines = 0;
+        Ok(())
     }
 
     /// Drops a reservation that was never committed (the run ended before this
@@ -303,22 +416,72 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_drops_amounts_that_left_the_window_from_the_file() {
+    fn a_compaction_keeps_the_window_and_drops_what_left_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.json");
         let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(u64::MAX);
         let ledger = SpendLedger::open(Some(path.clone())).unwrap();
         let start = 1_000_000;
-        ledger.reserve(&wallet, 1, "a", U256::from(10u64), U256::from(MAX), start).unwrap();
-        ledger.commit("a", start).unwrap();
-        // Exactly 24 hours later the first amount no longer counts, and is not kept.
+        ledger.reserve(&wallet, 1, "first", U256::from(10u64), max, start).unwrap();
+        ledger.commit("first", start).unwrap();
+        // Exactly 24 hours later the first amount no longer counts; the commit that
+        // fills the journal writes the window out without it.
         let later = start + WINDOW_SECS;
         assert_eq!(ledger.total(&wallet, 1, later), U256::ZERO);
-        ledger.reserve(&wallet, 1, "b", U256::from(20u64), U256::from(MAX), later).unwrap();
-        ledger.commit("b", later).unwrap();
+        for n in 1..COMPACT_AFTER {
+            let session = format!("s{n}");
+            ledger.reserve(&wallet, 1, &session, U256::from(2u64), max, later).unwrap();
+            ledger.commit(&session, later).unwrap();
+        }
+        assert_eq!(std::fs::read(journal_path(&path)).unwrap(), b"", "the journal was emptied");
         let file = parse_file(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let entries = &file.wallets[wallet.as_str()][&1];
-        assert_eq!(entries.iter().map(|e| (e.at, e.amount)).collect::<Vec<_>>(), vec![(later, U256::from(20u64))]);
+        assert_eq!(entries.len(), COMPACT_AFTER - 1);
+        assert!(entries.iter().all(|e| e.at == later && e.session != "first"));
+        drop(ledger);
+        let ledger = SpendLedger::open(Some(path)).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, later), U256::from(2 * (COMPACT_AFTER as u64 - 1)));
+    }
+
+    #[test]
+    fn the_journal_is_replayed_once_a_torn_last_line_is_ignored_and_a_corrupt_line_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(MAX);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        for (session, amount) in [("a", 30u64), ("b", 40)] {
+            ledger.reserve(&wallet, 1, session, U256::from(amount), max, 500_000).unwrap();
+            ledger.commit(session, 500_000).unwrap();
+        }
+        drop(ledger);
+        let journal = std::fs::read(journal_path(&path)).unwrap();
+
+        // A crash between a compaction's two steps: the snapshot holds "a" and the
+        // journal still holds both. "a" counts once.
+        let mut snapshot = LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() };
+        let entry = Committed { at: 500_000, amount: U256::from(30u64), session: "a".into() };
+        snapshot.wallets.entry(wallet.to_string()).or_default().insert(1, vec![entry]);
+        std::fs::write(&path, serde_json::to_vec(&snapshot).unwrap()).unwrap();
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 500_001), U256::from(70u64));
+        drop(ledger);
+
+        // A write cut short (no newline: its fsync never returned, nothing was sent).
+        let mut torn = journal.clone();
+        torn.extend_from_slice(br#"{"wallet":"x","chain_id":1,"at":5"#);
+        std::fs::write(journal_path(&path), &torn).unwrap();
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 500_001), U256::from(70u64));
+        drop(ledger);
+
+        // A damaged line before the last: the cosigner does not start on a guess.
+        let mut corrupt = b"{not json}\n".to_vec();
+        corrupt.extend_from_slice(&journal);
+        std::fs::write(journal_path(&path), &corrupt).unwrap();
+        let refusal = SpendLedger::open(Some(path)).err().expect("a corrupt journal refuses the start");
+        assert!(refusal.message.contains("line 1"), "{}", refusal.message);
     }
 
     #[test]

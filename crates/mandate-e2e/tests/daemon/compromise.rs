@@ -242,8 +242,18 @@ fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily
         daemon.anvil.wait_for_receipt(hash.as_str().unwrap().parse().unwrap());
     }
     assert_eq!(daemon.anvil.balance(thief), eth("4.5"));
-    let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(daemon.cosigner_home().join("ledger.json")).unwrap()).unwrap();
-    let committed = ledger["wallets"][&wallet][chain_id.to_string()].as_array().unwrap().len();
-    assert_eq!(committed, 5, "{ledger}");
+    // The commits are lines of its journal (a compaction would move them to ledger.json).
+    let home = daemon.cosigner_home();
+    let journal = std::fs::read_to_string(home.join("ledger.journal")).unwrap();
+    let snapshot: usize = std::fs::read_to_string(home.join("ledger.json"))
+        .ok()
+        .map(|text| serde_json::from_str::<Value>(&text).unwrap())
+        .and_then(|ledger| ledger["wallets"][&wallet][chain_id.to_string()].as_array().map(Vec::len))
+        .unwrap_or(0);
+    let journaled = journal
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["wallet"] == json!(wallet) && line["chain_id"] == json!(chain_id))
+        .count();
+    assert_eq!(snapshot + journaled, 5, "{journal}");
 }
