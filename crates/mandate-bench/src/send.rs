@@ -202,7 +202,15 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
         }
     })
     .await?;
-    let stages = stage_medians(&timings.lock().map_err(|_| internal("timings lock"))?);
+    let (stages, stages_first_tenth, stages_last_tenth) = {
+        let timings = timings.lock().map_err(|_| internal("timings lock"))?;
+        // In the order the sends finished: whether a send costs more as the wallet's
+        // history grows (every spend stays in a 24 h look-back window).
+        let tenth = (timings.len() / 10).max(1);
+        let first = timings.get(..tenth).unwrap_or_default();
+        let last = timings.get(timings.len().saturating_sub(tenth)..).unwrap_or_default();
+        (stage_medians(&timings), stage_medians(first), stage_medians(last))
+    };
     wait_mined(&rpc, address, sends as u64 + 1).await?;
     // Threshold signatures alone, and their CPU cost, in this same run.
     let signing = crate::bound::SignOnly::open(&dir.join("data"), &wallet_id)?.measure(sends.min(200))?;
@@ -252,6 +260,8 @@ async fn send_in(dir: &std::path::Path, sends: usize, concurrency: usize) -> Cli
         "ratio_p99_latency": ratio("p99_ms"),
         "ratio_throughput": ratio("sends_per_sec"),
         "mandate_stages_p50_ms": stages,
+        "mandate_stages_p50_ms_first_tenth": stages_first_tenth,
+        "mandate_stages_p50_ms_last_tenth": stages_last_tenth,
         "notes": "mandate = REST send through session auth, policy reservation (SQLite, audit fsync), fees, estimateGas, 2-of-3 signing with the cosigner process, broadcast; baseline = same RPC client, single k256 key, no policy; anvil with 1 s interval mining; all on this machine",
     }))
 }

@@ -20,7 +20,8 @@ use crate::share::{EcdsaSig, KeyShare, PublicKeyInfo};
 /// digest it was handed. The result is verified (low-S, verifies under the wallet
 /// key, recovers to it) before it is returned.
 ///
-/// `commit` runs just before this party sends its round-3 broadcast: that message
+/// `commit` runs (alongside phase 3's computation) and returns before this party
+/// sends its round-3 broadcast: that message
 /// lets the other signer finish the signature on its own (phase 4 needs only the
 /// round-3 broadcasts), so from then on the signature must be assumed to exist
 /// whatever happens to the run. A party commits its accounting there; if `commit`
@@ -62,9 +63,18 @@ pub fn sign<T: Transport>(
         in2.push(message);
     }
 
-    let own_broadcast = session.phase3(&in2).map_err(from_abort)?;
-    // The point of no return: after this send the peer can compute the signature.
-    commit()?;
+    // The point of no return is the round-3 send: after it the peer can compute the
+    // signature. The commit (an fsync) runs while phase 3 computes, and both finish
+    // before anything is sent. A phase 3 that fails after a commit leaves the
+    // commit standing (accounting errs on the side of counting), never the reverse.
+    let (own_broadcast, committed) = std::thread::scope(|scope| {
+        let phase3 = scope.spawn(|| session.phase3(&in2));
+        let committed = commit();
+        let own_broadcast = phase3.join().map_err(|_| MpcError::Io("phase 3 panicked".into()));
+        (own_broadcast, committed)
+    });
+    committed?;
+    let own_broadcast = own_broadcast?.map_err(from_abort)?;
     let received: Vec<(Role, Broadcast3to4<Secp256k1>)> = router.exchange(3, |_| Ok(own_broadcast.clone()))?;
     let mut broadcasts: BTreeMap<u8, Broadcast3to4<Secp256k1>> =
         received.into_iter().map(|(r, m)| (r.index(), m)).collect();

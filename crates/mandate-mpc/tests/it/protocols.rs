@@ -143,3 +143,51 @@ fn child_keys_derive_per_party_sign_together_and_survive_a_refresh() {
     });
     assert_eq!(refreshed[0].derive_child(7).unwrap().public(), children[0].public());
 }
+
+/// The commit hook is the signing run's point of no return: it has returned before
+/// this party's round-3 message leaves (the peer cannot finish earlier), and when it
+/// fails nothing leaves (the peer cannot finish at all).
+#[test]
+fn the_round_three_message_leaves_only_after_a_successful_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_, shares) = dkg_all();
+    let shares: Vec<Arc<KeyShare>> = shares.into_iter().map(Arc::new).collect();
+    let pair = [shares[0].clone(), shares[1].clone()];
+    for commit_succeeds in [true, false] {
+        let committed = Arc::new(AtomicBool::new(false));
+        let session = sid();
+        let (pair, flag) = (pair.clone(), committed.clone());
+        let digest: [u8; 32] = rand::random();
+        let results = run_all(&[Role::Service, Role::Cosigner], move |role, mut t| {
+            let share = pair.iter().find(|s| s.role() == role).unwrap();
+            let signers = [Role::Service, Role::Cosigner];
+            if role == Role::Service {
+                // A slow commit (an fsync on a busy disk).
+                let mut commit = || {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    flag.store(true, Ordering::SeqCst);
+                    if commit_succeeds {
+                        Ok(())
+                    } else {
+                        Err(MpcError::Io("disk gone".into()))
+                    }
+                };
+                (protocol::sign(&mut t, share, session, &signers, &digest, &mut commit), true)
+            } else {
+                let result =
+                    protocol::sign(&mut t, share, session, &signers, &digest, &mut mandate_mpc::net::no_commit);
+                // The peer finished only with the service's round-3 message.
+                (result, flag.load(Ordering::SeqCst))
+            }
+        });
+        let (service, (cosigner, committed_when_cosigner_finished)) = (&results[0].0, &results[1]);
+        assert!(committed.load(Ordering::SeqCst));
+        if commit_succeeds {
+            assert!(service.is_ok() && cosigner.is_ok(), "{service:?} {cosigner:?}");
+            assert!(committed_when_cosigner_finished, "the peer finished before the commit returned");
+        } else {
+            assert!(matches!(service, Err(MpcError::Io(m)) if m == "disk gone"), "{service:?}");
+            assert!(cosigner.is_err(), "the peer signed without the service's round-3 message");
+        }
+    }
+}
