@@ -16,6 +16,7 @@ mod approvals;
 mod audit;
 mod chains;
 mod compromise;
+mod cosigner_crash;
 mod dashboard;
 mod first_run;
 mod flows;
