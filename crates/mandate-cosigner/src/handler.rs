@@ -15,7 +15,7 @@ use mandate_mpc::{KeyShare, MpcError, Result};
 
 use crate::anchor::AuditAnchorFile;
 use crate::home::PartyHome;
-use crate::ledger::SpendLedger;
+use crate::ledger::{SpendLedger, TokenPayment};
 use crate::limits::{LimitsFile, WalletLimits};
 use crate::notices::Notices;
 
@@ -304,8 +304,9 @@ impl CosignerHandler {
     }
 
     /// An x402 payment (an EIP-3009 authorization): allowed for the wallet, on an
-    /// allowed chain, valid at most an hour, within `x402_max_base`, and each
-    /// authorization (payer, nonce) signed once.
+    /// allowed chain, valid at most an hour, within `x402_max_base` and, with the
+    /// wallet's other payments in the token over 24 hours, within
+    /// `x402_daily_max_base`; each authorization (payer, nonce) signed once.
     fn authorize_x402(
         &self,
         plan: &RunPlan,
@@ -337,13 +338,31 @@ impl CosignerHandler {
                 authorization.value
             )));
         }
+        let Some(daily_max) = limits.x402_daily_max_base else {
+            return Err(refused(format!(
+                "x402 payments need x402_daily_max_base (the most {} may pay in one token over 24 hours) \
+                 in limits.toml",
+                plan.wallet_id
+            )));
+        };
+        // Counted like a transaction's cost: reserved here, committed at the signing
+        // point of no return, released only if the run ends before it.
+        let session = plan.session_id.to_hex();
+        if let Some(ledger) = &self.ledger {
+            let payment = TokenPayment { wallet: &plan.wallet_id, chain_id: chain, token, amount: authorization.value };
+            ledger.reserve_token(&session, payment, daily_max, now)?;
+        }
         let item = format!("x402:{}:{:#x}", authorization.from, authorization.nonce);
-        self.notices.use_approval(plan.wallet_id.as_str(), &item, authorization.valid_before, now).map_err(
-            |refusal| match refusal.code {
+        let used = self.notices.use_approval(plan.wallet_id.as_str(), &item, authorization.valid_before, now);
+        if let Err(refusal) = used {
+            if let Some(ledger) = &self.ledger {
+                ledger.release(&session)?;
+            }
+            return Err(match refusal.code {
                 ErrorCode::CosignerApprovalInvalid => refused("this x402 authorization was signed already".into()),
                 _ => refusal,
-            },
-        )?;
+            });
+        }
         tracing::info!(
             "cosigner: x402 payment of {} base units of {token} for {}",
             authorization.value,
@@ -775,19 +794,37 @@ mod tests {
             handler(Role::Cosigner, &DEFAULT_LIMITS.replace("# allow_typed_data = false", "allow_typed_data = true"));
         let refusal = sign(&default, &typed(&authorization(10, 300, 1))).unwrap_err();
         assert_eq!(refusal.code, ErrorCode::CosignerPayloadRefused, "{}", refusal.message);
-        let limits = DEFAULT_LIMITS.replace(
+        let without_daily = DEFAULT_LIMITS.replace(
             "# allow_x402 = false\n# x402_max_base = \"1000000\"",
             "allow_x402 = true\nx402_max_base = \"1000\"",
         );
-        assert_ne!(limits, DEFAULT_LIMITS);
+        assert_ne!(without_daily, DEFAULT_LIMITS);
+        // Without a daily total, a compromised daemon could sign one payment after
+        // another within the per-payment maximum: refused.
+        let (_dir, unbounded) = handler(Role::Cosigner, &without_daily);
+        let refusal = sign(&unbounded, &typed(&authorization(10, 300, 1))).unwrap_err();
+        assert!(refusal.message.contains("x402_daily_max_base"), "{}", refusal.message);
+        let limits = without_daily.replace("# x402_daily_max_base = \"10000000\"", "x402_daily_max_base = \"2000\"");
+        assert_ne!(limits, without_daily);
         let (_dir, cosigner) = handler(Role::Cosigner, &limits);
+        let token = Address::repeat_byte(3);
+        let paid = |handler: &CosignerHandler| {
+            handler.ledger.as_ref().unwrap().token_total(&wallet(), &token, 1, now).to::<u64>()
+        };
         let once = typed(&authorization(10, 300, 1));
         sign(&cosigner, &once).unwrap();
         let again = sign(&cosigner, &once).unwrap_err();
         assert!(again.message.contains("signed already"), "{}", again.message);
+        assert_eq!(paid(&cosigner), 10, "a refused repeat reserves nothing");
         assert!(sign(&cosigner, &typed(&authorization(1_001, 300, 2))).unwrap_err().message.contains("x402_max_base"));
         assert!(sign(&cosigner, &typed(&authorization(10, 7_200, 3))).unwrap_err().message.contains("an hour"));
         sign(&cosigner, &typed(&authorization(1_000, 3_600, 4))).unwrap();
+        // 1010 of 2000 paid: another 1000 would pass the daily total, 990 does not.
+        let over = sign(&cosigner, &typed(&authorization(1_000, 300, 5))).unwrap_err();
+        assert_eq!(over.code, ErrorCode::CosignerDailyLimit, "{}", over.message);
+        sign(&cosigner, &typed(&authorization(990, 300, 6))).unwrap();
+        assert_eq!(paid(&cosigner), 2_000);
+        assert_eq!(ledger_total(&cosigner), U256::ZERO, "x402 payments are not wei of transactions");
     }
 
     #[test]

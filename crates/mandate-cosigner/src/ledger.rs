@@ -24,7 +24,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Refusal;
 use serde::{Deserialize, Serialize};
@@ -61,8 +61,17 @@ struct Committed {
 #[serde(deny_unknown_fields)]
 struct LedgerFile {
     version: u8,
-    /// wallet id → chain id → committed amounts, oldest first.
+    /// wallet id → chain id → committed amounts (wei), oldest first.
     wallets: BTreeMap<String, BTreeMap<u64, Vec<Committed>>>,
+    /// wallet id → [`token_key`] → committed token amounts (x402 payments, in the
+    /// token's base units), oldest first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    tokens: BTreeMap<String, BTreeMap<String, Vec<Committed>>>,
+}
+
+/// The key of a token's amounts on a chain: `<token address, lowercase>@<chain id>`.
+fn token_key(token: &Address, chain_id: u64) -> String {
+    format!("{token:#x}@{chain_id}")
 }
 
 /// One line of `ledger.journal`: a commit.
@@ -71,6 +80,9 @@ struct LedgerFile {
 struct JournalLine {
     wallet: String,
     chain_id: u64,
+    /// The token of an x402 payment (`None`: wei of a transaction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    token: Option<Address>,
     at: u64,
     amount: U256,
     session: String,
@@ -93,6 +105,8 @@ struct LegacyDay {
 struct Reservation {
     wallet: WalletId,
     chain_id: u64,
+    /// The token of an x402 payment (`None`: wei of a transaction).
+    token: Option<Address>,
     amount: U256,
 }
 
@@ -101,6 +115,18 @@ struct State {
     reserved: BTreeMap<String, Reservation>,
     /// Commits in the journal since the last compaction.
     journal_lines: usize,
+}
+
+/// An x402 payment to count: `amount` base units of `token` from `wallet` on `chain_id`.
+pub struct TokenPayment<'a> {
+    /// The paying wallet.
+    pub wallet: &'a WalletId,
+    /// The chain the token is on.
+    pub chain_id: u64,
+    /// The token contract.
+    pub token: Address,
+    /// Base units.
+    pub amount: U256,
 }
 
 /// The spend ledger.
@@ -124,7 +150,7 @@ fn parse_file(text: &str) -> Result<LedgerFile, Refusal> {
     // until the end of its UTC day plus a full window (never less than before).
     let legacy: BTreeMap<String, LegacyDay> =
         serde_json::from_str(text).map_err(|e| internal(format!("ledger is corrupt: {e}")))?;
-    let mut file = LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() };
+    let mut file = LedgerFile { version: LEDGER_VERSION, ..LedgerFile::default() };
     for (wallet, day) in legacy {
         let at = day.day.saturating_add(1).saturating_mul(WINDOW_SECS).saturating_sub(1);
         let entry = Committed { at, amount: day.committed, session: "ledger-v1".into() };
@@ -146,8 +172,9 @@ fn replay_journal(path: &Path, file: &mut LedgerFile) -> Result<usize, Refusal> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(internal(format!("ledger journal: {e}"))),
     };
-    let known: BTreeSet<String> =
-        file.wallets.values().flat_map(|chains| chains.values()).flatten().map(|e| e.session.clone()).collect();
+    let wei = file.wallets.values().flat_map(|chains| chains.values()).flatten();
+    let tokens = file.tokens.values().flat_map(|keys| keys.values()).flatten();
+    let known: BTreeSet<String> = wei.chain(tokens).map(|e| e.session.clone()).collect();
     // Only lines ending in a newline were written whole (see the module's notes).
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
     let mut lines = 0;
@@ -161,8 +188,7 @@ fn replay_journal(path: &Path, file: &mut LedgerFile) -> Result<usize, Refusal> 
         if known.contains(&entry.session) {
             continue;
         }
-        let committed = entry.committed();
-        file.wallets.entry(entry.wallet).or_default().entry(entry.chain_id).or_default().push(committed);
+        file.add(&entry);
     }
     Ok(lines)
 }
@@ -193,6 +219,25 @@ fn append_durably(path: &Path, line: &JournalLine) -> Result<(), Refusal> {
     Ok(())
 }
 
+impl LedgerFile {
+    /// Adds a journal line's commit where it counts.
+    fn add(&mut self, line: &JournalLine) {
+        let committed = line.committed();
+        match &line.token {
+            None => {
+                self.wallets.entry(line.wallet.clone()).or_default().entry(line.chain_id).or_default().push(committed)
+            }
+            Some(token) => self
+                .tokens
+                .entry(line.wallet.clone())
+                .or_default()
+                .entry(token_key(token, line.chain_id))
+                .or_default()
+                .push(committed),
+        }
+    }
+}
+
 impl State {
     /// Committed in the window ending at `now` plus reserved, for `wallet` on `chain_id`.
     fn total(&self, wallet: &WalletId, chain_id: u64, now: u64) -> U256 {
@@ -207,7 +252,26 @@ impl State {
             .fold(U256::ZERO, |sum, entry| sum.saturating_add(entry.amount));
         self.reserved
             .values()
-            .filter(|r| &r.wallet == wallet && r.chain_id == chain_id)
+            .filter(|r| &r.wallet == wallet && r.chain_id == chain_id && r.token.is_none())
+            .fold(committed, |sum, r| sum.saturating_add(r.amount))
+    }
+
+    /// Committed in the window ending at `now` plus reserved, for `wallet` in `token`
+    /// on `chain_id` (x402 payments, base units).
+    fn token_total(&self, wallet: &WalletId, token: &Address, chain_id: u64, now: u64) -> U256 {
+        let since = now.saturating_sub(WINDOW_SECS);
+        let committed = self
+            .file
+            .tokens
+            .get(wallet.as_str())
+            .and_then(|keys| keys.get(&token_key(token, chain_id)))
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry.at > since)
+            .fold(U256::ZERO, |sum, entry| sum.saturating_add(entry.amount));
+        self.reserved
+            .values()
+            .filter(|r| &r.wallet == wallet && r.chain_id == chain_id && r.token.as_ref() == Some(token))
             .fold(committed, |sum, r| sum.saturating_add(r.amount))
     }
 }
@@ -221,7 +285,7 @@ impl SpendLedger {
                 let text = std::fs::read_to_string(path).map_err(|e| internal(format!("ledger: {e}")))?;
                 parse_file(&text)?
             }
-            _ => LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() },
+            _ => LedgerFile { version: LEDGER_VERSION, ..LedgerFile::default() },
         };
         let journal_lines = match &path {
             Some(path) => replay_journal(&journal_path(path), &mut file)?,
@@ -245,21 +309,52 @@ impl SpendLedger {
         daily_max: U256,
         now: u64,
     ) -> Result<(), Refusal> {
+        let reservation = Reservation { wallet: wallet.clone(), chain_id, token: None, amount };
+        self.reserve_within(session, reservation, daily_max, now)
+    }
+
+    /// Reserves `payment` for run `session` if the wallet's x402 payments in that
+    /// token on that chain over the 24 hours ending at `now` stay within `daily_max`.
+    pub fn reserve_token(
+        &self,
+        session: &str,
+        payment: TokenPayment<'_>,
+        daily_max: U256,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let TokenPayment { wallet, chain_id, token, amount } = payment;
+        let reservation = Reservation { wallet: wallet.clone(), chain_id, token: Some(token), amount };
+        self.reserve_within(session, reservation, daily_max, now)
+    }
+
+    fn reserve_within(
+        &self,
+        session: &str,
+        reservation: Reservation,
+        daily_max: U256,
+        now: u64,
+    ) -> Result<(), Refusal> {
         let mut state = self.lock()?;
         if state.reserved.contains_key(session) {
             return Err(Refusal::new(ErrorCode::SessionReused, "this run already holds a reservation"));
         }
-        let after = state.total(wallet, chain_id, now).saturating_add(amount);
+        let Reservation { wallet, chain_id, token, amount } = &reservation;
+        let (before, unit) = match token {
+            None => (state.total(wallet, *chain_id, now), "wei".to_string()),
+            Some(token) => (state.token_total(wallet, token, *chain_id, now), format!("base units of {token}")),
+        };
+        let after = before.saturating_add(*amount);
         if after > daily_max {
+            let kind = if token.is_some() { "x402 payments" } else { "the total" };
             return Err(Refusal::new(
                 ErrorCode::CosignerDailyLimit,
                 format!(
-                    "{wallet}: the total over the last 24 hours on chain {chain_id} would be {after} wei, \
-                     above the cosigner daily maximum {daily_max} wei"
+                    "{wallet}: {kind} over the last 24 hours on chain {chain_id} would be {after} {unit}, \
+                     above the cosigner daily maximum {daily_max}"
                 ),
             ));
         }
-        state.reserved.insert(session.to_string(), Reservation { wallet: wallet.clone(), chain_id, amount });
+        state.reserved.insert(session.to_string(), reservation);
         Ok(())
     }
 
@@ -272,6 +367,7 @@ impl SpendLedger {
         let line = JournalLine {
             wallet: reservation.wallet.to_string(),
             chain_id: reservation.chain_id,
+            token: reservation.token,
             at: now,
             amount: reservation.amount,
             session: session.to_string(),
@@ -279,8 +375,7 @@ impl SpendLedger {
         if let Some(path) = &self.path {
             append_durably(&journal_path(path), &line)?;
         }
-        let committed = line.committed();
-        state.file.wallets.entry(line.wallet).or_default().entry(line.chain_id).or_default().push(committed);
+        state.file.add(&line);
         state.reserved.remove(session);
         state.journal_lines += 1;
         if state.journal_lines >= COMPACT_AFTER {
@@ -303,6 +398,13 @@ impl SpendLedger {
             chains.retain(|_, entries| !entries.is_empty());
         }
         state.file.wallets.retain(|_, chains| !chains.is_empty());
+        for keys in state.file.tokens.values_mut() {
+            for entries in keys.values_mut() {
+                entries.retain(|entry| entry.at > since);
+            }
+            keys.retain(|_, entries| !entries.is_empty());
+        }
+        state.file.tokens.retain(|_, keys| !keys.is_empty());
         let Some(path) = &self.path else { return Ok(()) };
         let text = serde_json::to_vec(&state.file).map_err(|e| internal(e.to_string()))?;
         write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))?;
@@ -323,6 +425,11 @@ impl SpendLedger {
     /// Committed in the 24 hours ending at `now`, plus reserved, for `wallet` on `chain_id`.
     pub fn total(&self, wallet: &WalletId, chain_id: u64, now: u64) -> U256 {
         self.lock().map(|state| state.total(wallet, chain_id, now)).unwrap_or(U256::MAX)
+    }
+
+    /// The same for `wallet`'s x402 payments in `token` (base units).
+    pub fn token_total(&self, wallet: &WalletId, token: &Address, chain_id: u64, now: u64) -> U256 {
+        self.lock().map(|state| state.token_total(wallet, token, chain_id, now)).unwrap_or(U256::MAX)
     }
 }
 
@@ -460,7 +567,7 @@ mod tests {
 
         // A crash between a compaction's two steps: the snapshot holds "a" and the
         // journal still holds both. "a" counts once.
-        let mut snapshot = LedgerFile { version: LEDGER_VERSION, wallets: BTreeMap::new() };
+        let mut snapshot = LedgerFile { version: LEDGER_VERSION, ..LedgerFile::default() };
         let entry = Committed { at: 500_000, amount: U256::from(30u64), session: "a".into() };
         snapshot.wallets.entry(wallet.to_string()).or_default().insert(1, vec![entry]);
         std::fs::write(&path, serde_json::to_vec(&snapshot).unwrap()).unwrap();
@@ -482,6 +589,43 @@ mod tests {
         std::fs::write(journal_path(&path), &corrupt).unwrap();
         let refusal = SpendLedger::open(Some(path)).err().expect("a corrupt journal refuses the start");
         assert!(refusal.message.contains("line 1"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn x402_payments_count_per_token_and_chain_apart_from_wei_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let wallet = WalletId::from_random([4; 12]);
+        let (usdc, other) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+        let max = U256::from(MAX);
+        let pay = |token: Address, chain_id: u64, amount: u64| TokenPayment {
+            wallet: &wallet,
+            chain_id,
+            token,
+            amount: U256::from(amount),
+        };
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        ledger.reserve_token("a", pay(usdc, 1, 70), max, 500_000).unwrap();
+        ledger.commit("a", 500_000).unwrap();
+        let over = ledger.reserve_token("b", pay(usdc, 1, 40), max, 500_000).unwrap_err();
+        assert_eq!(over.code, ErrorCode::CosignerDailyLimit);
+        // Another token, the same token on another chain, and wei: each its own total.
+        ledger.reserve_token("c", pay(other, 1, 100), max, 500_000).unwrap();
+        ledger.reserve_token("d", pay(usdc, 8453, 100), max, 500_000).unwrap();
+        ledger.reserve(&wallet, 1, "e", U256::from(100u64), max, 500_000).unwrap();
+        drop(ledger);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_001), U256::from(70u64), "committed, from the journal");
+        assert_eq!(ledger.token_total(&wallet, &other, 1, 500_001), U256::ZERO, "reservations do not survive");
+        assert_eq!(ledger.total(&wallet, 1, 500_001), U256::ZERO);
+        // A compaction keeps it; 24 hours later it no longer counts.
+        let mut state = ledger.lock().unwrap();
+        ledger.compact(&mut state, 500_001).unwrap();
+        drop(state);
+        drop(ledger);
+        let ledger = SpendLedger::open(Some(path)).unwrap();
+        assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_001), U256::from(70u64), "from ledger.json");
+        assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_000 + WINDOW_SECS), U256::ZERO);
     }
 
     #[test]

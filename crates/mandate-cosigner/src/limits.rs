@@ -70,6 +70,12 @@ pub struct WalletLimits {
     /// The largest x402 payment, in the token's base units. Unset: no such check.
     #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
     pub x402_max_base: Option<U256>,
+    /// The most the wallet's x402 payments may total in one token on one chain over
+    /// any 24 hours, in the token's base units (counted in the ledger, committed at the
+    /// signing point of no return like a transaction's cost). Required for x402: unset,
+    /// every x402 payment is refused.
+    #[serde(default, deserialize_with = "wei_opt", serialize_with = "wei_opt_out")]
+    pub x402_daily_max_base: Option<U256>,
 }
 
 fn one() -> u64 {
@@ -153,9 +159,11 @@ allow_calldata = false
 # owner_threshold = 1
 
 # x402 payments (EIP-3009 TransferWithAuthorization), off unless switched on; at most
-# x402_max_base token base units each when set.
+# x402_max_base token base units each when set, and at most x402_daily_max_base in one
+# token over any 24 hours (required: without it every x402 payment is refused).
 # allow_x402 = false
 # x402_max_base = "1000000"
+# x402_daily_max_base = "10000000"
 
 # Chains transactions may be signed for (the daily maximum counts per chain).
 # Unset: any chain. Example: mainnet and Base only.

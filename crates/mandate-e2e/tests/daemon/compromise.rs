@@ -12,6 +12,9 @@
 //!    withholds its own round-3 message, computes the signature from the
 //!    cosigner's, and hangs up: the cosigner has committed the amount before
 //!    sending its message, so its daily maximum holds.
+//! 3. The same daemon signs x402 payments (EIP-3009 authorizations) with the
+//!    cosigner, one after another, each within the per-payment maximum: the
+//!    cosigner's daily total per token (`x402_daily_max_base`) stops them.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,7 +24,7 @@ use mandate_chain::UnsignedTx;
 use mandate_core::{ErrorCode, Role, WalletId};
 use mandate_cosigner::PartyHome;
 use mandate_mpc::net::{coordinate, no_commit, propose, read_secret_file, Operation, RunPlan};
-use mandate_mpc::{protocol, MpcError, Result as MpcResult, Transport};
+use mandate_mpc::{protocol, EcdsaSig, MpcError, Result as MpcResult, Transport};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -186,6 +189,39 @@ impl<T: Transport> Transport for Withholding<T> {
     }
 }
 
+/// What the owner of the daemon host has: the service party's share of a wallet
+/// (unsealed with the master password), its identity key and its pinned peers.
+struct Stolen {
+    share: std::sync::Arc<mandate_mpc::KeyShare>,
+    identity: mandate_mpc::net::IdentityKey,
+    peers: mandate_mpc::net::PeerBook,
+}
+
+impl Stolen {
+    fn take(daemon: &Daemon, wallet: &WalletId) -> Stolen {
+        let home = PartyHome::new(daemon.data().join("service"), Role::Service);
+        let password = Zeroizing::new(read_secret_file(std::path::Path::new(&daemon.master_file())).unwrap());
+        let password = Zeroizing::new(String::from_utf8(password.to_vec()).unwrap().trim().as_bytes().to_vec());
+        let share = home.shares(password).unwrap().load(wallet).unwrap();
+        Stolen { share, identity: home.identity().unwrap(), peers: home.peers().unwrap() }
+    }
+
+    /// Signs `payload` (whose digest is `digest`) with the cosigner as the daemon's
+    /// service party, withholding its own round-3 message and hanging up after the
+    /// signature: the cosigner's refusal of the proposal, if it refuses.
+    fn sign_withholding(&self, wallet: &WalletId, payload: Vec<u8>, digest: [u8; 32]) -> MpcResult<EcdsaSig> {
+        let operation = Operation::Sign { payload, approval: None };
+        let plan = RunPlan::new(wallet.clone(), vec![Role::Service, Role::Cosigner], operation).unwrap();
+        let transport = propose(&self.identity, &self.peers, &plan)?;
+        let mut withholding = Withholding { inner: transport, sent_to_cosigner: 0 };
+        let sig =
+            protocol::sign(&mut withholding, &self.share, plan.session_id, &plan.participants, &digest, &mut no_commit)
+                .expect("the signature is computed from the cosigner's round-3 message alone");
+        assert_eq!(withholding.sent_to_cosigner, 3, "round 3 was withheld");
+        Ok(sig) // dropping the transport hangs up: the cosigner sees a failed run
+    }
+}
+
 #[test]
 fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily_maximum() {
     // The cosigner runs on its own (default limits: 1 ETH per transaction, 5 ETH per
@@ -193,12 +229,7 @@ fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily
     let daemon = Daemon::start(CosignerMode::External);
     let (wallet, address) = daemon.wallet("drained", "20");
     let wallet_id: WalletId = wallet.parse().unwrap();
-    let home = PartyHome::new(daemon.data().join("service"), Role::Service);
-    let password = Zeroizing::new(read_secret_file(std::path::Path::new(&daemon.master_file())).unwrap());
-    let password = Zeroizing::new(String::from_utf8(password.to_vec()).unwrap().trim().as_bytes().to_vec());
-    let shares = home.shares(password).unwrap();
-    let share = shares.load(&wallet_id).unwrap();
-    let (identity, peers) = (home.identity().unwrap(), home.peers().unwrap());
+    let stolen = Stolen::take(&daemon, &wallet_id);
     let chain_id = daemon.anvil.chain_id();
     let thief = recipient();
 
@@ -206,27 +237,13 @@ fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily
     let mut refusal = None;
     for nonce in 0..12u64 {
         let tx = transfer(chain_id, nonce, thief, eth("0.9"));
-        let plan = RunPlan::new(
-            wallet_id.clone(),
-            vec![Role::Service, Role::Cosigner],
-            Operation::Sign { payload: tx.encode(), approval: None },
-        )
-        .unwrap();
-        let transport = match propose(&identity, &peers, &plan) {
-            Ok(transport) => transport,
+        match stolen.sign_withholding(&wallet_id, tx.encode(), tx.signing_hash()) {
+            Ok(sig) => signatures.push(tx.into_raw_signed(sig.r, sig.s, sig.recovery_id, address).unwrap()),
             Err(error) => {
                 refusal = Some(error);
                 break;
             }
-        };
-        let mut withholding = Withholding { inner: transport, sent_to_cosigner: 0 };
-        let digest = tx.signing_hash();
-        let sig =
-            protocol::sign(&mut withholding, &share, plan.session_id, &plan.participants, &digest, &mut no_commit)
-                .expect("the signature is computed from the cosigner's round-3 message alone");
-        assert_eq!(withholding.sent_to_cosigner, 3, "round 3 was withheld");
-        drop(withholding); // hang up: the cosigner sees a failed run
-        signatures.push(tx.into_raw_signed(sig.r, sig.s, sig.recovery_id, address).unwrap());
+        }
     }
     // 5 × (0.9 ETH + 21000 gas × 2 gwei) fits in 5 ETH; the sixth does not.
     assert_eq!(signatures.len(), 5, "the cosigner's daily maximum held against withheld messages");
@@ -256,4 +273,69 @@ fn a_daemon_that_withholds_its_last_message_gets_no_more_than_the_cosigner_daily
         .filter(|line| line["wallet"] == json!(wallet) && line["chain_id"] == json!(chain_id))
         .count();
     assert_eq!(snapshot + journaled, 5, "{journal}");
+}
+
+#[test]
+fn a_daemon_that_signs_x402_payments_itself_gets_no_more_than_the_cosigner_daily_total() {
+    // The cosigner signs x402 payments for this wallet: at most 1000 base units each
+    // and 5000 over 24 hours. The attacker owns the daemon host and signs EIP-3009
+    // authorizations directly with the cosigner, each within the per-payment maximum,
+    // each with a fresh nonce, withholding its last message as above.
+    let daemon = Daemon::start(CosignerMode::External);
+    std::fs::write(
+        daemon.cosigner_home().join("limits.toml"),
+        "frozen = false\n[default]\nper_tx_max = \"1000000000000000000\"\ndaily_max = \"5000000000000000000\"\n\
+         allow_x402 = true\nx402_max_base = \"1000\"\nx402_daily_max_base = \"5000\"\n",
+    )
+    .unwrap();
+    let (wallet, address) = daemon.wallet("x402-drained", "1");
+    let wallet_id: WalletId = wallet.parse().unwrap();
+    let stolen = Stolen::take(&daemon, &wallet_id);
+    let (chain_id, thief, token) = (daemon.anvil.chain_id(), recipient(), Address::repeat_byte(0x7a));
+
+    let mut signed = 0;
+    let mut refusal = None;
+    for n in 0..8u8 {
+        let authorization = mandate_chain::x402::Authorization {
+            from: address,
+            to: thief,
+            value: U256::from(1000u64),
+            valid_after: 0,
+            valid_before: now() + 300,
+            nonce: alloy_primitives::B256::repeat_byte(n + 1),
+        };
+        let requirement = mandate_chain::x402::Requirement {
+            chain_id,
+            amount: authorization.value,
+            asset: token,
+            pay_to: thief,
+            max_timeout_seconds: 300,
+            token_name: "Test USD".into(),
+            token_version: "1".into(),
+            raw: Value::Null,
+        };
+        let payload = mandate_chain::SignPayload::TypedData(authorization.typed_data(&requirement).to_string());
+        match stolen.sign_withholding(&wallet_id, payload.encode(), payload.digest().unwrap()) {
+            Ok(_) => signed += 1,
+            Err(error) => {
+                refusal = Some(error);
+                break;
+            }
+        }
+    }
+    assert_eq!(signed, 5, "the cosigner's x402 daily total held against withheld messages");
+    match refusal {
+        Some(MpcError::Refused { party: Role::Cosigner, code: ErrorCode::CosignerDailyLimit, message, .. }) => {
+            assert!(message.contains("x402"), "{message}");
+        }
+        other => panic!("expected COSIGNER_DAILY_LIMIT, got {other:?}"),
+    }
+    // The cosigner restarted from its files still counts the five.
+    let mut daemon = daemon;
+    daemon.stop_cosigner();
+    daemon.start_cosigner();
+    let journal = std::fs::read_to_string(daemon.cosigner_home().join("ledger.journal")).unwrap();
+    let lines = journal.lines().map(|line| serde_json::from_str::<Value>(line).unwrap());
+    let paid = lines.filter(|line| line["wallet"] == json!(wallet) && line["token"].is_string()).count();
+    assert_eq!(paid, 5, "{journal}");
 }

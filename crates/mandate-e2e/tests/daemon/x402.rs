@@ -91,7 +91,8 @@ fn an_x402_resource_is_paid_once_within_the_budget_and_hosts_of_the_policy() {
     std::fs::write(
         daemon.cosigner_home().join("limits.toml"),
         "frozen = false\nfreeze_cooldown_secs = 3\n[default]\nper_tx_max = \"5000000000000000000\"\n\
-         daily_max = \"50000000000000000000\"\nallow_x402 = true\nx402_max_base = \"1000000\"\n",
+         daily_max = \"50000000000000000000\"\nallow_x402 = true\nx402_max_base = \"1000000\"\n\
+         x402_daily_max_base = \"100000000\"\n",
     )
     .unwrap();
     let policy = json!({"version": 1,
