@@ -1510,9 +1510,9 @@ impl Store {
             (_, true) => TxStatus::Confirmed,
             (_, false) => TxStatus::Failed,
         };
-        if status == TxStatus::Cancelled {
-            tx.execute("DELETE FROM spends WHERE tx_id = ?1", [id])?;
-        }
+        // A mined cancel keeps its spend counted for the window: whether the cancel or
+        // the original was mined is only the node's word, and a lying node must not be
+        // able to hand a paid send's budget back (SECURITY.md, "lying RPC node").
         tx.execute(
             "UPDATE transactions SET status = ?2, tx_hash = ?3, updated_at = ?4 WHERE id = ?1",
             params![id, status.as_str(), mined, i(now)],

@@ -174,7 +174,9 @@ fn a_stuck_transaction_is_sped_up_or_cancelled_at_its_nonce() {
     let (status, late) = daemon.call("POST", &speed_up, Some(&agent), None);
     assert_eq!((status, code(&late)), (409, "NOT_PENDING"), "{late}");
 
-    // Cancel: a zero-value self-send at the nonce; once mined, the spend is released.
+    // Cancel: a zero-value self-send at the nonce; mined, the transaction is cancelled
+    // and its spend still counts for the window (the node's word is all that says the
+    // cancel, not the payment, was mined).
     let (status, sent) = daemon.send(&agent, &wallet, to, "0.5");
     assert_eq!(status, 200, "{sent}");
     let id = sent["id"].as_str().unwrap().to_string();
@@ -200,7 +202,9 @@ fn a_stuck_transaction_is_sped_up_or_cancelled_at_its_nonce() {
     assert_eq!(daemon.anvil.balance(to), eth("0.4"), "the cancelled payment never arrived");
     daemon.anvil.rpc("evm_setAutomine", json!([true]));
     let (status, again) = daemon.send(&agent, &wallet, to, "0.5");
-    assert_eq!(status, 200, "the cancelled spend no longer counts: {again}");
+    assert_eq!((status, code(&again)), (403, "POLICY_DENIED"), "the cancelled 0.5 still counts: {again}");
+    let (status, within) = daemon.send(&agent, &wallet, to, "0.1");
+    assert_eq!(status, 200, "0.4 + 0.5 + 0.1 = 1: {within}");
     let events = audit_events(&daemon);
     for event in ["transaction.speed_up", "transaction.cancel_sent", "transaction.cancelled"] {
         assert!(events.iter().any(|r| r["event"] == event), "{event} audited");
