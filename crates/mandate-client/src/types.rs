@@ -749,10 +749,13 @@ pub struct OperatorKeyCreated {
 /// `POST /v1/operator-keys/{id}/revoke`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct OperatorKeyRevoked {
-    /// True.
+    /// True when this call revoked it (false: it was revoked before).
     pub revoked: bool,
     /// The key.
     pub key_id: String,
+    /// The keys revoked with it: those it created, and theirs.
+    #[serde(default)]
+    pub also_revoked: Vec<String>,
 }
 
 /// Lists: `{"<key>": [...]}`.

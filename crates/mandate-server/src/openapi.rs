@@ -881,7 +881,10 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
         ),
     );
     schemas.insert("OperatorKeyList".into(), list_of("operator_keys", "OperatorKey"));
-    schemas.insert("OperatorKeyRevoked".into(), object(json!({"revoked": boolean(), "key_id": text()}), &[]));
+    schemas.insert(
+        "OperatorKeyRevoked".into(),
+        object(json!({"revoked": boolean(), "key_id": text(), "also_revoked": array(text())}), &[]),
+    );
     let scopes: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
     schemas.insert(
         "Session".into(),

@@ -24,7 +24,7 @@ pub use audit::{check_anchor, verify_audit_file, AuditAnchor, AuditEntry, AuditP
 pub use db::{DatabaseUrl, DbError};
 pub use held::{Claim, OwnerRecord, QuorumStep, Resolution};
 pub use idempotency::IdempotentAnswer;
-pub use operator_keys::OperatorKeyRecord;
+pub use operator_keys::{KeyRevocation, OperatorKeyRecord};
 pub use store::{
     Broadcast, BroadcastKind, FreezeRecord, NewTransaction, NonceGap, ReserveOutcome, ReserveView, SessionRecord,
     Store, StoreError, StoredPolicy, TxRecord, TxStatus, WalletRecord, X402_KIND,

@@ -113,18 +113,56 @@ impl Store {
         Ok(())
     }
 
-    /// Revokes key `id` (audited). Returns false if it was revoked already or is unknown.
-    pub fn revoke_operator_key(&self, id: &str, now: u64, entry: AuditEntry) -> Result<bool> {
+    /// Revokes key `id` (audited), and with it every unrevoked key it created, and
+    /// every key those created (each audited, naming the key it fell with): a leaked
+    /// admin key's revocation must not leave the keys its holder minted working.
+    pub fn revoke_operator_key(&self, id: &str, now: u64, entry: AuditEntry) -> Result<KeyRevocation> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let changed = tx.execute(
-            "UPDATE operator_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, i(now)],
-        )?;
-        if changed > 0 {
+        let actor = entry.actor.clone();
+        let revoke = |key: &str| {
+            tx.execute(
+                "UPDATE operator_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![key, i(now)],
+            )
+        };
+        let revoked = revoke(id)? > 0;
+        if revoked {
             Self::append_audit(&tx, self.audit_path(), entry, now)?;
         }
+        let (mut also_revoked, mut parents) = (Vec::new(), vec![id.to_string()]);
+        while let Some(parent) = parents.pop() {
+            let mut stmt = tx.prepare("SELECT id FROM operator_keys WHERE created_by = ?1 AND revoked_at IS NULL")?;
+            let children: Vec<String> =
+                stmt.query_map(params![format!("operator:key:{parent}")], |r| r.get(0))?.collect::<Result<_>>()?;
+            for child in children {
+                if revoke(&child)? == 0 {
+                    continue;
+                }
+                let entry = AuditEntry {
+                    actor: actor.clone(),
+                    event: "operator_key.revoked".into(),
+                    wallet: None,
+                    decision: None,
+                    policy_hash: None,
+                    details: serde_json::json!({"key_id": child, "created_by_revoked_key": parent}),
+                    events: Vec::new(),
+                };
+                Self::append_audit(&tx, self.audit_path(), entry, now)?;
+                also_revoked.push(child.clone());
+                parents.push(child);
+            }
+        }
         tx.commit()?;
-        Ok(changed > 0)
+        Ok(KeyRevocation { revoked, also_revoked })
     }
+}
+
+/// What [`Store::revoke_operator_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRevocation {
+    /// Whether the key itself was revoked now (false: unknown, or revoked before).
+    pub revoked: bool,
+    /// The keys revoked with it: those it created, and theirs.
+    pub also_revoked: Vec<String>,
 }

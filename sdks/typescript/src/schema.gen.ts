@@ -378,6 +378,7 @@ export type OperatorKeyList = {
 };
 
 export type OperatorKeyRevoked = {
+  also_revoked: string[];
   key_id: string;
   revoked: boolean;
 };

@@ -285,6 +285,18 @@ async fn the_operator_logs_in_with_basic_auth_and_manages_sessions_keys_webhooks
     assert!(operator.revoke_operator_key(&key.operator_key.id).await.unwrap().revoked);
     assert_eq!(api_code(reader.wallets().await), "UNAUTHENTICATED");
 
+    // A leaked admin key mints itself a spare; revoking the leaked key stops both.
+    let create = |name: &str| CreateOperatorKey { name: name.into(), scopes: None, ttl_days: None };
+    let leaked = operator.create_operator_key(&create("leaked")).await.unwrap();
+    let thief = anonymous.with_credential(Credential::OperatorKey(leaked.key.clone()));
+    let spare = thief.create_operator_key(&create("spare")).await.unwrap();
+    let spare_client = anonymous.with_credential(Credential::OperatorKey(spare.key.clone()));
+    assert_eq!(spare_client.wallets().await.unwrap().len(), 1);
+    let revocation = operator.revoke_operator_key(&leaked.operator_key.id).await.unwrap();
+    assert_eq!(revocation.also_revoked, vec![spare.operator_key.id.clone()]);
+    assert_eq!(api_code(spare_client.wallets().await), "UNAUTHENTICATED");
+    assert_eq!(api_code(thief.wallets().await), "UNAUTHENTICATED");
+
     // Webhooks: add, list, deliveries, remove.
     let hook = operator
         .add_webhook(&CreateWebhook {

@@ -157,7 +157,7 @@ pub(super) async fn revoke_operator_key(
         Ok(store.revoke_operator_key(&key, now(), entry)?)
     })
     .await?;
-    Ok(Json(json!({"revoked": revoked, "key_id": id})))
+    Ok(Json(json!({"revoked": revoked.revoked, "key_id": id, "also_revoked": revoked.also_revoked})))
 }
 
 fn problem_json(problem: &AuditProblem) -> Value {

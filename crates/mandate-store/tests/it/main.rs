@@ -7,8 +7,8 @@ use alloy_primitives::U256;
 use mandate_core::amount::parse_units;
 use mandate_core::policy::{evaluate, Action, Asset, Context, Decision, Policy, Verdict};
 use mandate_store::{
-    AuditEntry, AuditProblem, Broadcast, BroadcastKind, Claim, NewTransaction, OutboxEvent, QuorumStep, ReserveOutcome,
-    ReserveView, Resolution, Store, TxStatus, WalletRecord, WebhookRecord,
+    AuditEntry, AuditProblem, Broadcast, BroadcastKind, Claim, NewTransaction, OperatorKeyRecord, OutboxEvent,
+    QuorumStep, ReserveOutcome, ReserveView, Resolution, Store, TxStatus, WalletRecord, WebhookRecord,
 };
 
 const ALICE: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -775,13 +775,32 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
     assert!(!used.last_use_due(159) && used.last_use_due(160), "due again a minute after the last write");
     store.touch_operator_key("opk_1", 161).unwrap();
     assert_eq!(store.operator_key("opk_1").unwrap().unwrap().last_used_at, Some(161));
-    assert!(store.revoke_operator_key("opk_1", 200, entry("operator_key.revoked")).unwrap());
-    assert!(!store.revoke_operator_key("opk_1", 201, entry("operator_key.revoked")).unwrap());
-    assert!(!store.revoke_operator_key("opk_nope", 201, entry("operator_key.revoked")).unwrap());
+    assert!(store.revoke_operator_key("opk_1", 200, entry("operator_key.revoked")).unwrap().revoked);
+    assert!(!store.revoke_operator_key("opk_1", 201, entry("operator_key.revoked")).unwrap().revoked);
+    assert!(!store.revoke_operator_key("opk_nope", 201, entry("operator_key.revoked")).unwrap().revoked);
     let listed = store.operator_keys().unwrap();
     assert_eq!((listed.len(), listed[0].revoked_at), (1, Some(200)));
     assert!(!serde_json::to_string(&listed).unwrap().contains(&"ab".repeat(32)), "the hash is not serialized");
     assert_eq!(events(&store).iter().filter(|e| e.starts_with("operator_key.")).count(), 2);
+
+    // A key minted with a key, and one minted with that: revoked with the first. A key
+    // the operator made with the password stays.
+    let minted = |id: &str, by: &str| OperatorKeyRecord {
+        id: id.into(),
+        key_hash: format!("{id:0>64}"),
+        created_by: by.into(),
+        ..key.clone()
+    };
+    for (id, by) in [("opk_2", "operator"), ("opk_3", "operator:key:opk_2"), ("opk_4", "operator:key:opk_3")] {
+        store.insert_operator_key(&minted(id, by), entry("operator_key.created")).unwrap();
+    }
+    store.insert_operator_key(&minted("opk_5", "operator"), entry("operator_key.created")).unwrap();
+    let revocation = store.revoke_operator_key("opk_2", 300, entry("operator_key.revoked")).unwrap();
+    assert!(revocation.revoked);
+    assert_eq!(revocation.also_revoked, vec!["opk_3".to_string(), "opk_4".to_string()]);
+    let state: Vec<_> = store.operator_keys().unwrap().into_iter().map(|k| (k.id, k.revoked_at)).collect();
+    assert!(state.contains(&("opk_4".into(), Some(300))) && state.contains(&("opk_5".into(), None)), "{state:?}");
+    assert_eq!(events(&store).iter().filter(|e| *e == "operator_key.revoked").count(), 4);
     drop(dir);
 }
 

@@ -276,6 +276,7 @@ OperatorKeyList = TypedDict('OperatorKeyList', {
 })
 
 OperatorKeyRevoked = TypedDict('OperatorKeyRevoked', {
+    'also_revoked': List[str],
     'key_id': str,
     'revoked': bool,
 })
