@@ -115,6 +115,12 @@ struct State {
     reserved: BTreeMap<String, Reservation>,
     /// Commits in the journal since the last compaction.
     journal_lines: usize,
+    /// The runs of every commit in `file`: a run id is committed once. (Replay skips a
+    /// journal line whose run is in the snapshot; were a run id reused, a restart
+    /// would forget the second commit.)
+    committed_sessions: BTreeSet<String>,
+    /// Whether the journal's directory entry is known to be on disk.
+    directory_synced: bool,
 }
 
 /// An x402 payment to count: `amount` base units of `token` from `wallet` on `chain_id`.
@@ -172,11 +178,16 @@ fn replay_journal(path: &Path, file: &mut LedgerFile) -> Result<usize, Refusal> 
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(internal(format!("ledger journal: {e}"))),
     };
-    let wei = file.wallets.values().flat_map(|chains| chains.values()).flatten();
-    let tokens = file.tokens.values().flat_map(|keys| keys.values()).flatten();
-    let known: BTreeSet<String> = wei.chain(tokens).map(|e| e.session.clone()).collect();
-    // Only lines ending in a newline were written whole (see the module's notes).
+    let known = file.sessions();
+    // Only lines ending in a newline were written whole (see the module's notes). The
+    // torn rest is cut off, so that the next line starts on a line of its own.
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |last| last + 1);
+    if complete < bytes.len() {
+        let journal = std::fs::OpenOptions::new().write(true).open(path);
+        journal
+            .and_then(|journal| journal.set_len(complete as u64).and_then(|()| journal.sync_all()))
+            .map_err(|e| internal(format!("ledger journal: cutting off a torn last line: {e}")))?;
+    }
     let mut lines = 0;
     for (number, line) in bytes.get(..complete).unwrap_or_default().split(|b| *b == b'\n').enumerate() {
         if line.is_empty() {
@@ -193,12 +204,12 @@ fn replay_journal(path: &Path, file: &mut LedgerFile) -> Result<usize, Refusal> 
     Ok(lines)
 }
 
-/// Appends `line` to the journal and fsyncs it (and, when this created the file, its
-/// directory). A failed write is cut off again, so the next line starts clean.
-fn append_durably(path: &Path, line: &JournalLine) -> Result<(), Refusal> {
+/// Appends `line` to the journal and fsyncs it, and its directory until that has
+/// succeeded once (`directory_synced`). A failed write is cut off again, so the next
+/// line starts clean.
+fn append_durably(path: &Path, line: &JournalLine, directory_synced: &mut bool) -> Result<(), Refusal> {
     let mut text = serde_json::to_vec(line).map_err(|e| internal(e.to_string()))?;
     text.push(b'\n');
-    let created = !path.exists();
     let mut journal = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -209,17 +220,25 @@ fn append_durably(path: &Path, line: &JournalLine) -> Result<(), Refusal> {
         let _ = journal.set_len(before);
         return Err(internal(format!("ledger journal: {e}")));
     }
-    if created {
+    if !*directory_synced {
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)
                 .and_then(|dir| dir.sync_all())
                 .map_err(|e| internal(format!("ledger journal directory: {e}")))?;
         }
+        *directory_synced = true;
     }
     Ok(())
 }
 
 impl LedgerFile {
+    /// The runs of every commit held.
+    fn sessions(&self) -> BTreeSet<String> {
+        let wei = self.wallets.values().flat_map(|chains| chains.values()).flatten();
+        let tokens = self.tokens.values().flat_map(|keys| keys.values()).flatten();
+        wei.chain(tokens).map(|entry| entry.session.clone()).collect()
+    }
+
     /// Adds a journal line's commit where it counts.
     fn add(&mut self, line: &JournalLine) {
         let committed = line.committed();
@@ -291,7 +310,10 @@ impl SpendLedger {
             Some(path) => replay_journal(&journal_path(path), &mut file)?,
             None => 0,
         };
-        Ok(SpendLedger { path, state: Mutex::new(State { file, reserved: BTreeMap::new(), journal_lines }) })
+        let committed_sessions = file.sessions();
+        let state =
+            State { file, reserved: BTreeMap::new(), journal_lines, committed_sessions, directory_synced: false };
+        Ok(SpendLedger { path, state: Mutex::new(state) })
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, Refusal> {
@@ -338,6 +360,9 @@ impl SpendLedger {
         if state.reserved.contains_key(session) {
             return Err(Refusal::new(ErrorCode::SessionReused, "this run already holds a reservation"));
         }
+        if state.committed_sessions.contains(session) {
+            return Err(Refusal::new(ErrorCode::SessionReused, "this run id was committed before"));
+        }
         let Reservation { wallet, chain_id, token, amount } = &reservation;
         let (before, unit) = match token {
             None => (state.total(wallet, *chain_id, now), "wei".to_string()),
@@ -373,9 +398,10 @@ impl SpendLedger {
             session: session.to_string(),
         };
         if let Some(path) = &self.path {
-            append_durably(&journal_path(path), &line)?;
+            append_durably(&journal_path(path), &line, &mut state.directory_synced)?;
         }
         state.file.add(&line);
+        state.committed_sessions.insert(line.session.clone());
         state.reserved.remove(session);
         state.journal_lines += 1;
         if state.journal_lines >= COMPACT_AFTER {
@@ -405,6 +431,7 @@ impl SpendLedger {
             keys.retain(|_, entries| !entries.is_empty());
         }
         state.file.tokens.retain(|_, keys| !keys.is_empty());
+        state.committed_sessions = state.file.sessions();
         let Some(path) = &self.path else { return Ok(()) };
         let text = serde_json::to_vec(&state.file).map_err(|e| internal(e.to_string()))?;
         write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))?;
@@ -581,7 +608,15 @@ mod tests {
         std::fs::write(journal_path(&path), &torn).unwrap();
         let ledger = SpendLedger::open(Some(path.clone())).unwrap();
         assert_eq!(ledger.total(&wallet, 1, 500_001), U256::from(70u64));
+        assert_eq!(std::fs::read(journal_path(&path)).unwrap(), journal, "the torn rest was cut off");
+        // The next commit starts on its own line: the restart after it reads it.
+        ledger.reserve(&wallet, 1, "c", U256::from(10u64), max, 500_002).unwrap();
+        ledger.commit("c", 500_002).unwrap();
         drop(ledger);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 500_003), U256::from(80u64));
+        drop(ledger);
+        std::fs::write(journal_path(&path), &journal).unwrap();
 
         // A damaged line before the last: the cosigner does not start on a guess.
         let mut corrupt = b"{not json}\n".to_vec();
@@ -589,6 +624,29 @@ mod tests {
         std::fs::write(journal_path(&path), &corrupt).unwrap();
         let refusal = SpendLedger::open(Some(path)).err().expect("a corrupt journal refuses the start");
         assert!(refusal.message.contains("line 1"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn a_committed_run_id_is_never_reserved_again_even_after_a_compaction_and_a_restart() {
+        // Replay skips a journal line whose run is in the snapshot: a run id used twice
+        // would make a restart forget the second commit. So it is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(u64::MAX);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        ledger.reserve(&wallet, 1, "s", U256::from(5u64), max, 1_000).unwrap();
+        ledger.commit("s", 1_000).unwrap();
+        let mut state = ledger.lock().unwrap();
+        ledger.compact(&mut state, 1_000).unwrap();
+        drop(state);
+        let again = ledger.reserve(&wallet, 1, "s", U256::from(900u64), max, 1_001).unwrap_err();
+        assert_eq!(again.code, ErrorCode::SessionReused);
+        drop(ledger);
+        let ledger = SpendLedger::open(Some(path)).unwrap();
+        let again = ledger.reserve(&wallet, 1, "s", U256::from(900u64), max, 1_002).unwrap_err();
+        assert_eq!(again.code, ErrorCode::SessionReused, "{}", again.message);
+        assert_eq!(ledger.total(&wallet, 1, 1_002), U256::from(5u64));
     }
 
     #[test]

@@ -61,10 +61,26 @@ fn from_row(r: &Row) -> Result<OperatorKeyRecord> {
 }
 
 impl Store {
-    /// Inserts an operator key and audits it in the same transaction.
-    pub fn insert_operator_key(&self, key: &OperatorKeyRecord, entry: AuditEntry) -> Result<()> {
+    /// Inserts an operator key and audits it in the same transaction. A key created
+    /// with another key (`created_by` `operator:key:<id>`) is refused (`Ok(false)`,
+    /// nothing written) when that key was revoked or expired meanwhile: a create that
+    /// was in flight during a revocation leaves no spare behind.
+    pub fn insert_operator_key(&self, key: &OperatorKeyRecord, entry: AuditEntry) -> Result<bool> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(creator) = key.created_by.strip_prefix("operator:key:") {
+            let live: Option<i64> = tx
+                .query_row(
+                    "SELECT 1 FROM operator_keys WHERE id = ?1 AND revoked_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > ?2)",
+                    params![creator, i(key.created_at)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if live.is_none() {
+                return Ok(false);
+            }
+        }
         tx.execute(
             &format!("INSERT INTO operator_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"),
             params![
@@ -79,7 +95,7 @@ impl Store {
         )?;
         Self::append_audit(&tx, self.audit_path(), entry, key.created_at)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// The key whose hash is `key_hash`, whatever its state.
@@ -130,12 +146,19 @@ impl Store {
         if revoked {
             Self::append_audit(&tx, self.audit_path(), entry, now)?;
         }
+        // Every descendant, revoked ones too (a key revoked before may have children
+        // that are not), each visited once.
         let (mut also_revoked, mut parents) = (Vec::new(), vec![id.to_string()]);
+        let mut visited = std::collections::BTreeSet::from([id.to_string()]);
         while let Some(parent) = parents.pop() {
-            let mut stmt = tx.prepare("SELECT id FROM operator_keys WHERE created_by = ?1 AND revoked_at IS NULL")?;
+            let mut stmt = tx.prepare("SELECT id FROM operator_keys WHERE created_by = ?1")?;
             let children: Vec<String> =
                 stmt.query_map(params![format!("operator:key:{parent}")], |r| r.get(0))?.collect::<Result<_>>()?;
             for child in children {
+                if !visited.insert(child.clone()) {
+                    continue;
+                }
+                parents.push(child.clone());
                 if revoke(&child)? == 0 {
                     continue;
                 }
@@ -149,8 +172,7 @@ impl Store {
                     events: Vec::new(),
                 };
                 Self::append_audit(&tx, self.audit_path(), entry, now)?;
-                also_revoked.push(child.clone());
-                parents.push(child);
+                also_revoked.push(child);
             }
         }
         tx.commit()?;

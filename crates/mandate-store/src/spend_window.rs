@@ -20,9 +20,10 @@ use mandate_core::policy::Spend;
 /// read again on use).
 const MAX_WALLETS: usize = 4096;
 
-/// One spend of a window and the actor whose transaction made it.
+/// One spend of a window, its transaction and the actor who requested it.
 #[derive(Clone)]
 pub(crate) struct WindowSpend {
+    pub(crate) tx_id: String,
     pub(crate) spend: Spend,
     pub(crate) requested_by: Option<String>,
 }
@@ -82,13 +83,17 @@ impl SpendWindows {
     }
 
     /// After a committed reservation added `spend`, moving `wallet` from version
-    /// `before` to `after`: the window follows if it was at `before`; any other
-    /// window is dropped (read again on use).
+    /// `before` to `after` (its one change): the window follows if it was at
+    /// `before`; any other window is dropped (read again on use). A window read
+    /// outside the write lock may already hold the spend under the older label: it is
+    /// not counted twice.
     pub(crate) fn added(&self, wallet: &str, before: i64, after: i64, spend: WindowSpend) {
         let Ok(mut windows) = self.windows.lock() else { return };
         match windows.get_mut(wallet) {
-            Some(window) if window.version == before && spend.spend.at >= window.floor => {
-                window.spends.push(spend);
+            Some(window) if window.version == before && after == before + 1 && spend.spend.at >= window.floor => {
+                if !window.spends.iter().any(|known| known.tx_id == spend.tx_id) {
+                    window.spends.push(spend);
+                }
                 window.version = after;
             }
             Some(_) => {
@@ -107,6 +112,7 @@ mod tests {
 
     fn spend(at: u64, by: &str) -> WindowSpend {
         WindowSpend {
+            tx_id: format!("tx_{at}"),
             spend: Spend {
                 at,
                 asset: Asset::Native,
@@ -141,6 +147,13 @@ mod tests {
         windows.added("w", 1, 2, spend(20, "a"));
         let Seen { all, own } = windows.get("w", 2, "a", 0).expect("followed");
         assert_eq!((all.len(), own.len()), (2, 2));
+        // A jump of more than one version means another change came with it: dropped.
+        windows.put("v", 1, 0, vec![spend(10, "a")]);
+        windows.added("v", 1, 3, spend(20, "a"));
+        assert!(windows.get("v", 3, "a", 0).is_none());
+        // Already in the window (read after the reservation committed): counted once.
+        windows.added("w", 2, 3, spend(20, "a"));
+        assert_eq!(windows.get("w", 3, "a", 0).expect("followed").all.len(), 2);
         // Added to a version the window was not at (another writer came between): dropped.
         windows.added("w", 5, 6, spend(30, "a"));
         assert!(windows.get("w", 2, "a", 0).is_none());

@@ -1049,7 +1049,7 @@ impl Store {
             x402: request.kind == X402_KIND,
             chain_id: Some(request.chain_id),
         };
-        let added = WindowSpend { spend: added, requested_by: Some(actor.to_string()) };
+        let added = WindowSpend { tx_id: request.id.clone(), spend: added, requested_by: Some(actor.to_string()) };
         self.spend_windows.added(&request.wallet_id, version_before, version_after, added);
         Ok(outcome)
     }
@@ -1129,7 +1129,7 @@ impl Store {
     /// The wallet's spends since `since`, read from the tables.
     fn read_spends(conn: &Conn<'_>, wallet: &str, since: u64) -> Result<Vec<WindowSpend>> {
         let mut stmt = conn.prepare(
-            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id, t.kind FROM spends s
+            "SELECT s.at, s.asset, s.amount, s.usd_micro, t.requested_by, s.chain_id, t.kind, s.tx_id FROM spends s
              LEFT JOIN transactions t ON t.id = s.tx_id WHERE s.wallet_id = ?1 AND s.at >= ?2",
         )?;
         let number = |text: &str| U256::from_str_radix(text, 10).map_err(|e| StoreError::Corrupt(e.to_string()));
@@ -1143,11 +1143,12 @@ impl Store {
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<i64>>(5)?,
                     r.get::<_, Option<String>>(6)?,
+                    r.get::<_, String>(7)?,
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
         rows.into_iter()
-            .map(|(at, asset, amount, usd, requested_by, chain, kind)| {
+            .map(|(at, asset, amount, usd, requested_by, chain, kind, tx_id)| {
                 let spend = Spend {
                     at,
                     asset: asset_from_text(&asset)?,
@@ -1156,7 +1157,7 @@ impl Store {
                     chain_id: chain.map(u),
                     x402: kind.as_deref() == Some(X402_KIND),
                 };
-                Ok(WindowSpend { spend, requested_by })
+                Ok(WindowSpend { tx_id, spend, requested_by })
             })
             .collect()
     }
@@ -1489,8 +1490,9 @@ impl Store {
     }
 
     /// Final state from the chain: version `mined` of `id` was mined, with `success`.
-    /// A mined cancel makes the transaction `cancelled` (its value never moved: the
-    /// spend is released); anything else `confirmed` or `failed`. Returns the status.
+    /// A mined cancel makes the transaction `cancelled` (its spend still counts: only
+    /// the node says the cancel was mined); anything else `confirmed` or `failed`.
+    /// Returns the status.
     /// Only a `submitted` transaction changes: when another replica's tracker recorded
     /// the receipt first, nothing is written (no second audit record or webhook) and
     /// the status it recorded is returned.

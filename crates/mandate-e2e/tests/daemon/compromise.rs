@@ -293,16 +293,15 @@ fn a_daemon_that_signs_x402_payments_itself_gets_no_more_than_the_cosigner_daily
     let stolen = Stolen::take(&daemon, &wallet_id);
     let (chain_id, thief, token) = (daemon.anvil.chain_id(), recipient(), Address::repeat_byte(0x7a));
 
-    let mut signed = 0;
-    let mut refusal = None;
-    for n in 0..8u8 {
+    // An EIP-3009 authorization of `value` base units with nonce `n`.
+    let payment = |value: u64, n: u8| {
         let authorization = mandate_chain::x402::Authorization {
             from: address,
             to: thief,
-            value: U256::from(1000u64),
+            value: U256::from(value),
             valid_after: 0,
             valid_before: now() + 300,
-            nonce: alloy_primitives::B256::repeat_byte(n + 1),
+            nonce: alloy_primitives::B256::repeat_byte(n),
         };
         let requirement = mandate_chain::x402::Requirement {
             chain_id,
@@ -314,7 +313,12 @@ fn a_daemon_that_signs_x402_payments_itself_gets_no_more_than_the_cosigner_daily
             token_version: "1".into(),
             raw: Value::Null,
         };
-        let payload = mandate_chain::SignPayload::TypedData(authorization.typed_data(&requirement).to_string());
+        mandate_chain::SignPayload::TypedData(authorization.typed_data(&requirement).to_string())
+    };
+    let mut signed = 0;
+    let mut refusal = None;
+    for n in 1..=8u8 {
+        let payload = payment(1000, n);
         match stolen.sign_withholding(&wallet_id, payload.encode(), payload.digest().unwrap()) {
             Ok(_) => signed += 1,
             Err(error) => {
@@ -330,12 +334,18 @@ fn a_daemon_that_signs_x402_payments_itself_gets_no_more_than_the_cosigner_daily
         }
         other => panic!("expected COSIGNER_DAILY_LIMIT, got {other:?}"),
     }
-    // The cosigner restarted from its files still counts the five.
-    let mut daemon = daemon;
-    daemon.stop_cosigner();
-    daemon.start_cosigner();
+    // The cosigner restarted from its files still counts the five: a sixth payment,
+    // however small, is refused.
     let journal = std::fs::read_to_string(daemon.cosigner_home().join("ledger.journal")).unwrap();
     let lines = journal.lines().map(|line| serde_json::from_str::<Value>(line).unwrap());
     let paid = lines.filter(|line| line["wallet"] == json!(wallet) && line["token"].is_string()).count();
     assert_eq!(paid, 5, "{journal}");
+    let mut daemon = daemon;
+    daemon.stop_cosigner();
+    daemon.start_cosigner();
+    let one_more = payment(1, 99);
+    match stolen.sign_withholding(&wallet_id, one_more.encode(), one_more.digest().unwrap()) {
+        Err(MpcError::Refused { party: Role::Cosigner, code: ErrorCode::CosignerDailyLimit, .. }) => {}
+        other => panic!("after a restart the cosigner signed again: {:?}", other.map(|_| "a signature")),
+    }
 }

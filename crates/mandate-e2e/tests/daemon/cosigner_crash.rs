@@ -126,12 +126,28 @@ fn a_cosigner_killed_mid_signing_loses_no_ledger_entry_and_no_send_lands_twice()
     let committed = commits.iter().fold(U256::ZERO, |sum, amount| sum + amount);
     assert!(committed >= landed, "the ledger holds {committed} wei, {landed} wei landed");
 
-    // No nonce was lost: the next send takes the next nonce on chain and lands.
+    // What the cosigner counts after a restart is exactly what its files hold: with its
+    // daily maximum set to that plus 0.0015 ETH, one more 0.001 ETH send (plus at most
+    // 0.0001 ETH of gas) fits and a second does not. A restart that lost a commit would
+    // let both through; one that counted a commit twice would refuse the first.
+    daemon.stop_cosigner();
+    daemon.start_cosigner();
+    let limit = committed + eth("0.0015");
+    std::fs::write(
+        daemon.cosigner_home().join("limits.toml"),
+        format!("frozen = false\n[default]\nper_tx_max = \"1000000000000000000\"\ndaily_max = \"{limit}\"\n"),
+    )
+    .unwrap();
+    // No nonce was lost either: the next send takes the next nonce on chain and lands.
     let next = send(&daemon.api, &agent, &wallet, to);
-    let Outcome::Sent(id) = next else { panic!("a send after the crashes was refused") };
+    let Outcome::Sent(id) = next else { panic!("a send within the cosigner's limit was refused") };
     let tx = daemon.wait_final(&agent, &id);
     assert_eq!(tx["status"], "confirmed", "{tx}");
     assert_eq!(tx["nonce"].as_u64().unwrap() + 1, daemon.anvil.nonce(address), "{tx}");
+    match send(&daemon.api, &agent, &wallet, to) {
+        Outcome::Refused(code, _) => assert_eq!(code, "COSIGNER_DAILY_LIMIT"),
+        Outcome::Sent(_) => panic!("the restarted cosigner forgot commits: a send beyond its daily maximum was signed"),
+    }
     let (status, verified) = daemon.call("GET", "/v1/audit/verify", Some(&daemon.admin), None);
     assert_eq!(status, 200, "{verified}");
     let kept = refusals.iter().filter(|(_, kept)| *kept).count();

@@ -120,7 +120,7 @@ pub(super) async fn create_operator_key(
     };
     let store = state.store.clone();
     let stored = record.clone();
-    blocking(move || {
+    let inserted = blocking(move || {
         let entry = audit_entry(
             &stored.created_by,
             "operator_key.created",
@@ -130,6 +130,12 @@ pub(super) async fn create_operator_key(
         Ok(store.insert_operator_key(&stored, entry)?)
     })
     .await?;
+    if !inserted {
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "the operator key this request was made with was revoked or expired meanwhile; no key was created",
+        ));
+    }
     Ok((StatusCode::CREATED, Json(json!({"key": key, "operator_key": record}))))
 }
 

@@ -303,7 +303,7 @@ impl Harness {
             last_used_at: None,
             revoked_at: None,
         };
-        self.store.insert_operator_key(&record, entry("operator_key.created")).unwrap();
+        assert!(self.store.insert_operator_key(&record, entry("operator_key.created")).unwrap());
         token
     }
 

@@ -764,7 +764,7 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
         last_used_at: None,
         revoked_at: None,
     };
-    store.insert_operator_key(&key, entry("operator_key.created")).unwrap();
+    assert!(store.insert_operator_key(&key, entry("operator_key.created")).unwrap());
     assert_eq!(store.operator_key_by_hash(&"ab".repeat(32)).unwrap().unwrap(), key);
     assert!(store.operator_key_by_hash(&"cd".repeat(32)).unwrap().is_none());
     store.touch_operator_key("opk_1", 100).unwrap();
@@ -792,15 +792,20 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
         ..key.clone()
     };
     for (id, by) in [("opk_2", "operator"), ("opk_3", "operator:key:opk_2"), ("opk_4", "operator:key:opk_3")] {
-        store.insert_operator_key(&minted(id, by), entry("operator_key.created")).unwrap();
+        assert!(store.insert_operator_key(&minted(id, by), entry("operator_key.created")).unwrap());
     }
-    store.insert_operator_key(&minted("opk_5", "operator"), entry("operator_key.created")).unwrap();
+    assert!(store.insert_operator_key(&minted("opk_5", "operator"), entry("operator_key.created")).unwrap());
     let revocation = store.revoke_operator_key("opk_2", 300, entry("operator_key.revoked")).unwrap();
     assert!(revocation.revoked);
     assert_eq!(revocation.also_revoked, vec!["opk_3".to_string(), "opk_4".to_string()]);
     let state: Vec<_> = store.operator_keys().unwrap().into_iter().map(|k| (k.id, k.revoked_at)).collect();
     assert!(state.contains(&("opk_4".into(), Some(300))) && state.contains(&("opk_5".into(), None)), "{state:?}");
     assert_eq!(events(&store).iter().filter(|e| *e == "operator_key.revoked").count(), 4);
+    // A create made with a key that was revoked meanwhile writes nothing.
+    assert!(!store.insert_operator_key(&minted("opk_6", "operator:key:opk_3"), entry("operator_key.created")).unwrap());
+    assert!(store.operator_key("opk_6").unwrap().is_none());
+    let again = store.revoke_operator_key("opk_2", 400, entry("operator_key.revoked")).unwrap();
+    assert_eq!((again.revoked, again.also_revoked.len()), (false, 0), "nothing left to revoke");
     drop(dir);
 }
 
