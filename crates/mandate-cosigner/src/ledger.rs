@@ -28,14 +28,17 @@ use alloy_primitives::{Address, U256};
 use mandate_core::{ErrorCode, WalletId};
 use mandate_mpc::net::Refusal;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::durable::write_durably;
 
 /// Length of the rolling window, in seconds.
 pub const WINDOW_SECS: u64 = 86_400;
 
-/// Version of the ledger file.
-const LEDGER_VERSION: u8 = 2;
+/// Version of the ledger file. 3: commits since the last compaction are in
+/// `ledger.journal` (a cosigner that does not know it must not start on the file, so
+/// opening an older file writes it again as version 3); x402 token totals.
+const LEDGER_VERSION: u8 = 3;
 
 /// Commits appended to the journal before the window is written to `ledger.json`
 /// and the journal emptied.
@@ -146,10 +149,12 @@ fn internal(message: impl Into<String>) -> Refusal {
 }
 
 fn parse_file(text: &str) -> Result<LedgerFile, Refusal> {
-    if let Ok(file) = serde_json::from_str::<LedgerFile>(text) {
-        if file.version != LEDGER_VERSION {
+    if let Ok(mut file) = serde_json::from_str::<LedgerFile>(text) {
+        // Version 2 is version 3 without a journal or token totals.
+        if file.version != LEDGER_VERSION && file.version != 2 {
             return Err(internal(format!("ledger version {} is not supported", file.version)));
         }
+        file.version = LEDGER_VERSION;
         return Ok(file);
     }
     // Version 1: {wallet: {day, committed, reserved}}. Its committed total counts
@@ -163,6 +168,19 @@ fn parse_file(text: &str) -> Result<LedgerFile, Refusal> {
         file.wallets.entry(wallet).or_default().insert(ANY_CHAIN, vec![entry]);
     }
     Ok(file)
+}
+
+/// Writes `file` to `ledger.json` durably, then empties the journal (whose commits
+/// it holds; a crash between the two leaves them in both, and replay skips them).
+fn write_snapshot(path: &Path, file: &LedgerFile) -> Result<(), Refusal> {
+    let text = serde_json::to_vec(file).map_err(|e| internal(e.to_string()))?;
+    write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))?;
+    let journal_file = journal_path(path);
+    if journal_file.exists() {
+        let journal = std::fs::File::create(&journal_file).map_err(|e| internal(format!("ledger journal: {e}")))?;
+        journal.sync_all().map_err(|e| internal(format!("ledger journal: {e}")))?;
+    }
+    Ok(())
 }
 
 /// The journal beside `ledger.json`.
@@ -299,17 +317,26 @@ impl SpendLedger {
     /// Loads the ledger (`ledger.json` and its journal; or starts empty); `None`
     /// keeps it in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<Self, Refusal> {
-        let mut file = match &path {
+        let (mut file, current) = match &path {
             Some(path) if path.exists() => {
                 let text = std::fs::read_to_string(path).map_err(|e| internal(format!("ledger: {e}")))?;
-                parse_file(&text)?
+                let current = serde_json::from_str::<Value>(&text)
+                    .is_ok_and(|value| value.get("version").and_then(Value::as_u64) == Some(LEDGER_VERSION.into()));
+                (parse_file(&text)?, current)
             }
-            _ => LedgerFile { version: LEDGER_VERSION, ..LedgerFile::default() },
+            _ => (LedgerFile { version: LEDGER_VERSION, ..LedgerFile::default() }, false),
         };
-        let journal_lines = match &path {
+        let mut journal_lines = match &path {
             Some(path) => replay_journal(&journal_path(path), &mut file)?,
             None => 0,
         };
+        if let (Some(path), false) = (&path, current) {
+            // No file, or an older one: written as version 3 now (with what the
+            // journal added), so that an older cosigner refuses it instead of
+            // starting without the journal.
+            write_snapshot(path, &file)?;
+            journal_lines = 0;
+        }
         let committed_sessions = file.sessions();
         let state =
             State { file, reserved: BTreeMap::new(), journal_lines, committed_sessions, directory_synced: false };
@@ -433,11 +460,7 @@ impl SpendLedger {
         state.file.tokens.retain(|_, keys| !keys.is_empty());
         state.committed_sessions = state.file.sessions();
         let Some(path) = &self.path else { return Ok(()) };
-        let text = serde_json::to_vec(&state.file).map_err(|e| internal(e.to_string()))?;
-        write_durably(path, &text).map_err(|e| internal(format!("ledger: {e}")))?;
-        let journal =
-            std::fs::File::create(journal_path(path)).map_err(|e| internal(format!("ledger journal: {e}")))?;
-        journal.sync_all().map_err(|e| internal(format!("ledger journal: {e}")))?;
+        write_snapshot(path, &state.file)?;
         state.journal_lines = 0;
         Ok(())
     }
@@ -684,6 +707,25 @@ mod tests {
         let ledger = SpendLedger::open(Some(path)).unwrap();
         assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_001), U256::from(70u64), "from ledger.json");
         assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_000 + WINDOW_SECS), U256::ZERO);
+    }
+
+    #[test]
+    fn a_version_two_ledger_is_read_and_written_again_as_version_three() {
+        // Version 3 keeps recent commits in the journal: a cosigner that knows only
+        // version 2 must refuse the file rather than start without them.
+        let wallet = WalletId::from_random([4; 12]);
+        let text = format!(
+            r#"{{"version":2,"wallets":{{"{wallet}":{{"1":[{{"at":500000,"amount":"0x50","session":"old"}}]}}}}}}"#
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        std::fs::write(&path, text).unwrap();
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        assert_eq!(ledger.total(&wallet, 1, 500_001), U256::from(0x50u64));
+        let written: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(written["version"], 3, "{written}");
+        std::fs::write(&path, r#"{"version":4,"wallets":{}}"#).unwrap();
+        assert!(SpendLedger::open(Some(path)).is_err(), "a newer version is refused");
     }
 
     #[test]

@@ -30,26 +30,26 @@ fn send(api: &Api, token: &str, wallet: &str, to: alloy_primitives::Address) -> 
     }
 }
 
-/// The amounts the cosigner's ledger committed for `wallet` (its snapshot and journal).
+/// The amounts the cosigner's ledger committed for `wallet` (its snapshot and journal;
+/// a run in both counts once, as the cosigner counts it).
 fn cosigner_commits(daemon: &Daemon, wallet: &str) -> Vec<U256> {
     let home = daemon.cosigner_home();
     let chain_id = daemon.anvil.chain_id();
-    let chain = chain_id.to_string();
-    let mut amounts = Vec::new();
+    let mut by_run = std::collections::BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(home.join("ledger.json")) {
         let ledger: Value = serde_json::from_str(&text).unwrap();
-        for entry in ledger["wallets"][wallet][&chain].as_array().into_iter().flatten() {
-            amounts.push(U256::from_str(entry["amount"].as_str().unwrap()).unwrap());
+        for entry in ledger["wallets"][wallet][chain_id.to_string()].as_array().into_iter().flatten() {
+            by_run.insert(entry["session"].to_string(), entry["amount"].as_str().unwrap().to_string());
         }
     }
     let journal = std::fs::read_to_string(home.join("ledger.journal")).unwrap_or_default();
     for line in journal.lines() {
         let line: Value = serde_json::from_str(line).unwrap();
-        if line["wallet"] == json!(wallet) && line["chain_id"].as_u64() == Some(chain_id) {
-            amounts.push(U256::from_str(line["amount"].as_str().unwrap()).unwrap());
+        if line["wallet"] == json!(wallet) && line["chain_id"].as_u64() == Some(chain_id) && line["token"].is_null() {
+            by_run.entry(line["session"].to_string()).or_insert(line["amount"].as_str().unwrap().to_string());
         }
     }
-    amounts
+    by_run.values().map(|amount| U256::from_str(amount).unwrap()).collect()
 }
 
 #[test]
