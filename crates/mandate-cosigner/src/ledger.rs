@@ -650,6 +650,31 @@ mod tests {
     }
 
     #[test]
+    fn an_unreadable_journal_refuses_the_start_and_its_lines_count_toward_the_next_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        drop(SpendLedger::open(Some(path.clone())).unwrap()); // writes a current ledger.json
+        std::fs::create_dir(journal_path(&path)).unwrap();
+        assert!(SpendLedger::open(Some(path.clone())).is_err(), "a journal that cannot be read is not an empty one");
+        std::fs::remove_dir(journal_path(&path)).unwrap();
+        let wallet = WalletId::from_random([4; 12]);
+        let max = U256::from(u64::MAX);
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        for n in 0..COMPACT_AFTER - 1 {
+            let session = format!("s{n}");
+            ledger.reserve(&wallet, 1, &session, U256::from(1u64), max, 1_000).unwrap();
+            ledger.commit(&session, 1_000).unwrap();
+        }
+        drop(ledger);
+        // Reopened with 511 lines in the journal: the next commit compacts.
+        let ledger = SpendLedger::open(Some(path.clone())).unwrap();
+        ledger.reserve(&wallet, 1, "last", U256::from(1u64), max, 1_000).unwrap();
+        ledger.commit("last", 1_000).unwrap();
+        assert_eq!(std::fs::read(journal_path(&path)).unwrap(), b"", "compacted");
+        assert_eq!(ledger.total(&wallet, 1, 1_000), U256::from(COMPACT_AFTER as u64));
+    }
+
+    #[test]
     fn a_committed_run_id_is_never_reserved_again_even_after_a_compaction_and_a_restart() {
         // Replay skips a journal line whose run is in the snapshot: a run id used twice
         // would make a restart forget the second commit. So it is refused.
@@ -694,6 +719,16 @@ mod tests {
         ledger.reserve_token("c", pay(other, 1, 100), max, 500_000).unwrap();
         ledger.reserve_token("d", pay(usdc, 8453, 100), max, 500_000).unwrap();
         ledger.reserve(&wallet, 1, "e", U256::from(100u64), max, 500_000).unwrap();
+        let other_wallet = WalletId::from_random([5; 12]);
+        let elsewhere = TokenPayment { wallet: &other_wallet, chain_id: 1, token: usdc, amount: U256::from(100u64) };
+        ledger.reserve_token("f", elsewhere, max, 500_000).unwrap();
+        assert_eq!(
+            ledger.token_total(&wallet, &usdc, 1, 500_000),
+            U256::from(70u64),
+            "only its own wallet, token and chain"
+        );
+        assert_eq!(ledger.total(&wallet, 1, 500_000), U256::from(100u64), "wei apart from tokens");
+        assert!(ledger.lock().unwrap().directory_synced, "the journal's directory was synced");
         drop(ledger);
         let ledger = SpendLedger::open(Some(path.clone())).unwrap();
         assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_001), U256::from(70u64), "committed, from the journal");
@@ -707,6 +742,10 @@ mod tests {
         let ledger = SpendLedger::open(Some(path)).unwrap();
         assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_001), U256::from(70u64), "from ledger.json");
         assert_eq!(ledger.token_total(&wallet, &usdc, 1, 500_000 + WINDOW_SECS), U256::ZERO);
+        // Compacted exactly 24 hours after the commit, it is not kept.
+        let mut state = ledger.lock().unwrap();
+        ledger.compact(&mut state, 500_000 + WINDOW_SECS).unwrap();
+        assert!(state.file.tokens.is_empty(), "{:?}", state.file.tokens);
     }
 
     #[test]
@@ -735,6 +774,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.json");
         std::fs::write(&path, text).unwrap();
+        drop(SpendLedger::open(Some(path.clone())).unwrap());
+        // Written again as the current version at the first open: it opens again.
         let ledger = SpendLedger::open(Some(path)).unwrap();
         let noon = 5 * WINDOW_SECS + WINDOW_SECS / 2;
         assert_eq!(ledger.total(&wallet, 1, noon), U256::from(0x50u64));

@@ -211,6 +211,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_owner_signs_unless_a_threshold_is_set_and_only_a_set_threshold_is_written() {
+        let wallet = WalletId::from_random([1; 12]);
+        let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
+        let default = limits.for_wallet(&wallet).unwrap();
+        assert_eq!(default.owner_threshold, 1);
+        assert!(!toml::to_string(&default).unwrap().contains("owner_threshold"), "the default is not written");
+        let two = WalletLimits { owner_threshold: 2, ..default.clone() };
+        let text = toml::to_string(&two).unwrap();
+        assert!(text.contains("owner_threshold = 2"), "{text}");
+        assert_eq!(toml::from_str::<WalletLimits>(&text).unwrap(), two);
+    }
+
+    #[test]
     fn default_file_parses_and_bad_amounts_are_refused() {
         let limits: LimitsFile = toml::from_str(DEFAULT_LIMITS).unwrap();
         let wallet = WalletId::from_random([1; 12]);
