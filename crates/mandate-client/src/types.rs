@@ -756,6 +756,12 @@ pub struct OperatorKeyRevoked {
     /// The keys revoked with it: those it created, and theirs.
     #[serde(default)]
     pub also_revoked: Vec<String>,
+    /// The sessions any of those keys created, revoked with them.
+    #[serde(default)]
+    pub sessions_revoked: Vec<String>,
+    /// The transactions those sessions left held, cancelled.
+    #[serde(default)]
+    pub cancelled: Vec<String>,
 }
 
 /// Lists: `{"<key>": [...]}`.

@@ -883,7 +883,11 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert("OperatorKeyList".into(), list_of("operator_keys", "OperatorKey"));
     schemas.insert(
         "OperatorKeyRevoked".into(),
-        object(json!({"revoked": boolean(), "key_id": text(), "also_revoked": array(text())}), &[]),
+        object(
+            json!({"revoked": boolean(), "key_id": text(), "also_revoked": array(text()),
+                   "sessions_revoked": array(text()), "cancelled": array(text())}),
+            &[],
+        ),
     );
     let scopes: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
     schemas.insert(

@@ -190,6 +190,9 @@ pub(crate) const SQLITE: &[&str] = &[
         INSERT OR IGNORE INTO spend_versions (wallet_id, version) VALUES (NEW.wallet_id, 1);
     END;
     "#,
+    // 14: who created a session (the operator, or `operator:key:<id>`), so that revoking
+    // an operator key also revokes the sessions made with it.
+    "ALTER TABLE sessions ADD COLUMN created_by TEXT;",
 ];
 
 /// PostgreSQL's migrations: number N does what SQLite's number N does.
@@ -362,6 +365,8 @@ pub(crate) const POSTGRES: &[&str] = &[
     CREATE TRIGGER spend_transactions_versioned AFTER UPDATE OF id, wallet_id, requested_by, kind
         ON transactions FOR EACH ROW EXECUTE FUNCTION spends_versioned();
     "#,
+    // 14: who created a session.
+    "ALTER TABLE sessions ADD COLUMN created_by TEXT;",
 ];
 
 #[cfg(test)]

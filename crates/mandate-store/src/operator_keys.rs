@@ -2,7 +2,7 @@
 //! operator's day-to-day commands, separate from the master password that seals the
 //! service party's shares. Only the SHA-256 of a key is stored.
 
-use crate::db::{params, OptionalExtension, Row, TransactionBehavior};
+use crate::db::{params, Conn, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use crate::audit::AuditEntry;
@@ -61,6 +61,21 @@ fn from_row(r: &Row) -> Result<OperatorKeyRecord> {
 }
 
 impl Store {
+    /// Whether `actor` may still create things at `now`: always, unless it is an
+    /// operator key (`operator:key:<id>`) that is revoked or expired.
+    pub(crate) fn creator_live(tx: &Conn<'_>, actor: &str, now: u64) -> Result<bool> {
+        let Some(key) = actor.strip_prefix("operator:key:") else { return Ok(true) };
+        let live: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM operator_keys WHERE id = ?1 AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > ?2)",
+                params![key, i(now)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(live.is_some())
+    }
+
     /// Inserts an operator key and audits it in the same transaction. A key created
     /// with another key (`created_by` `operator:key:<id>`) is refused (`Ok(false)`,
     /// nothing written) when that key was revoked or expired meanwhile: a create that
@@ -68,18 +83,8 @@ impl Store {
     pub fn insert_operator_key(&self, key: &OperatorKeyRecord, entry: AuditEntry) -> Result<bool> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(creator) = key.created_by.strip_prefix("operator:key:") {
-            let live: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM operator_keys WHERE id = ?1 AND revoked_at IS NULL
-                     AND (expires_at IS NULL OR expires_at > ?2)",
-                    params![creator, i(key.created_at)],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if live.is_none() {
-                return Ok(false);
-            }
+        if !Self::creator_live(&tx, &key.created_by, key.created_at)? {
+            return Ok(false);
         }
         tx.execute(
             &format!("INSERT INTO operator_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL)"),
@@ -176,7 +181,8 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(KeyRevocation { revoked, also_revoked })
+        let keys = visited.into_iter().collect();
+        Ok(KeyRevocation { revoked, also_revoked, keys })
     }
 }
 
@@ -187,4 +193,7 @@ pub struct KeyRevocation {
     pub revoked: bool,
     /// The keys revoked with it: those it created, and theirs.
     pub also_revoked: Vec<String>,
+    /// The key and every key made with it (revoked now or before): the sessions any
+    /// of them made are to be revoked too.
+    pub keys: Vec<String>,
 }

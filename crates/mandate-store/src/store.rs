@@ -757,21 +757,38 @@ impl Store {
             .optional()
     }
 
-    /// Inserts a session and audits it.
-    pub fn insert_session(&self, session: &SessionRecord, entry: AuditEntry) -> Result<()> {
+    /// Inserts a session and audits it. Refused (`Ok(false)`, nothing written) when
+    /// its creator (the entry's actor) is an operator key revoked or expired meanwhile.
+    pub fn insert_session(&self, session: &SessionRecord, entry: AuditEntry) -> Result<bool> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !Self::creator_live(&tx, &entry.actor, session.created_at)? {
+            return Ok(false);
+        }
+        // The audit entry's actor made it: the operator, or `operator:key:<id>` (whose
+        // revocation revokes it too, `Store::revoke_operator_key`).
         tx.execute(
-            "INSERT INTO sessions (id, token_hash, wallet_id, scopes, created_at, ttl_secs, expires_at, absolute_expires_at, renewals, max_renewals, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+            "INSERT INTO sessions (id, token_hash, wallet_id, scopes, created_at, ttl_secs, expires_at, absolute_expires_at, renewals, max_renewals, revoked_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)",
             params![
                 session.id, session.token_hash, session.wallet_id, session.scopes.join(" "), i(session.created_at),
-                i(session.ttl_secs), i(session.expires_at), i(session.absolute_expires_at), i(session.renewals), i(session.max_renewals)
+                i(session.ttl_secs), i(session.expires_at), i(session.absolute_expires_at), i(session.renewals), i(session.max_renewals),
+                entry.actor
             ],
         )?;
         Self::append_audit(&tx, &self.audit_path, entry, session.created_at)?;
         tx.commit()?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The live sessions `creators` made (actors such as `operator:key:<id>`).
+    pub fn sessions_created_by(&self, creators: &[String]) -> Result<Vec<SessionRecord>> {
+        let mut found = Vec::new();
+        for creator in creators {
+            found
+                .extend(self.session_where("created_by = ?1", creator)?.into_iter().filter(|s| s.revoked_at.is_none()));
+        }
+        Ok(found)
     }
 
     fn session_where(&self, clause: &str, arg: &str) -> Result<Vec<SessionRecord>> {

@@ -379,8 +379,10 @@ export type OperatorKeyList = {
 
 export type OperatorKeyRevoked = {
   also_revoked: string[];
+  cancelled: string[];
   key_id: string;
   revoked: boolean;
+  sessions_revoked: string[];
 };
 
 export type Owner = {

@@ -93,7 +93,7 @@ impl Daemon {
             max_renewals: 0,
             revoked_at: None,
         };
-        self.store.insert_session(&record, entry("session.created")).unwrap();
+        assert!(self.store.insert_session(&record, entry("session.created")).unwrap());
         Secret::new(token)
     }
 
@@ -292,10 +292,26 @@ async fn the_operator_logs_in_with_basic_auth_and_manages_sessions_keys_webhooks
     let spare = thief.create_operator_key(&create("spare")).await.unwrap();
     let spare_client = anonymous.with_credential(Credential::OperatorKey(spare.key.clone()));
     assert_eq!(spare_client.wallets().await.unwrap().len(), 1);
+    // ... and an agent session with the spare, and one with the leaked key itself.
+    let mut agents = Vec::new();
+    for creator in [&thief, &spare_client] {
+        let created = creator.create_session(&CreateSession::new(d.wallet.clone(), 600, &["read"])).await.unwrap();
+        agents.push((created.session.id.clone(), anonymous.with_credential(Credential::Session(created.token))));
+    }
+    let mine = operator.create_session(&CreateSession::new(d.wallet.clone(), 600, &["read"])).await.unwrap();
     let revocation = operator.revoke_operator_key(&leaked.operator_key.id).await.unwrap();
     assert_eq!(revocation.also_revoked, vec![spare.operator_key.id.clone()]);
     assert_eq!(api_code(spare_client.wallets().await), "UNAUTHENTICATED");
     assert_eq!(api_code(thief.wallets().await), "UNAUTHENTICATED");
+    let mut revoked_sessions = revocation.sessions_revoked.clone();
+    revoked_sessions.sort();
+    let mut expected: Vec<String> = agents.iter().map(|(id, _)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(revoked_sessions, expected, "the sessions the two keys made");
+    for (_, agent) in &agents {
+        assert_eq!(api_code(agent.current_session().await), "SESSION_REVOKED");
+    }
+    assert!(!revocation.sessions_revoked.contains(&mine.session.id), "the operator's own session stays");
 
     // Webhooks: add, list, deliveries, remove.
     let hook = operator

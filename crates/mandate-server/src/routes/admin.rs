@@ -163,7 +163,28 @@ pub(super) async fn revoke_operator_key(
         Ok(store.revoke_operator_key(&key, now(), entry)?)
     })
     .await?;
-    Ok(Json(json!({"revoked": revoked.revoked, "key_id": id, "also_revoked": revoked.also_revoked})))
+    // The sessions those keys made: none can be made now (a session's creation checks
+    // its key in its own transaction), so this list is complete.
+    let creators: Vec<String> = revoked.keys.iter().map(|key| format!("operator:key:{key}")).collect();
+    let store = state.store.clone();
+    let sessions = blocking(move || Ok(store.sessions_created_by(&creators)?)).await?;
+    let (mut sessions_revoked, mut cancelled) = (Vec::new(), Vec::new());
+    for session in sessions {
+        let session_id = session.id.clone();
+        let (now_revoked, held) = super::sessions::revoke(
+            &state,
+            session,
+            principal.actor(),
+            "the operator key that made its session was revoked",
+        )
+        .await?;
+        if now_revoked {
+            sessions_revoked.push(session_id);
+        }
+        cancelled.extend(held);
+    }
+    Ok(Json(json!({"revoked": revoked.revoked, "key_id": id, "also_revoked": revoked.also_revoked,
+                   "sessions_revoked": sessions_revoked, "cancelled": cancelled})))
 }
 
 fn problem_json(problem: &AuditProblem) -> Value {

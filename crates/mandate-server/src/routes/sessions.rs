@@ -102,7 +102,14 @@ pub(super) async fn create_session(
         );
         Ok(store.insert_session(&stored, entry)?)
     })
-    .await?;
+    .await?
+    .then_some(())
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "the operator key this request was made with was revoked or expired meanwhile; no session was created",
+        )
+    })?;
     Ok((StatusCode::CREATED, Json(json!({"token": token, "session": session}))))
 }
 
@@ -160,8 +167,20 @@ pub(crate) async fn revoke_session(
     let Some(session) = state.store.session(&id)? else {
         return Err(ApiError::new(ErrorCode::SessionNotFound, format!("no session {id}")));
     };
+    let (revoked, cancelled) = revoke(&state, session, principal.actor(), "its session was revoked").await?;
+    Ok(Json(json!({"revoked": revoked, "session_id": id, "cancelled": cancelled})))
+}
+
+/// Revokes `session` as `actor` (audited), cancelling what it left held (each
+/// audited with `reason`, and reported to webhooks): whether it was live, and the
+/// cancelled transactions' ids.
+pub(crate) async fn revoke(
+    state: &AppState,
+    session: SessionRecord,
+    actor: String,
+    reason: &'static str,
+) -> ApiResult<(bool, Vec<String>)> {
     let store = state.store.clone();
-    let actor = principal.actor();
     let (revoked, cancelled) = blocking(move || {
         let entry = audit_entry(&actor, "session.revoked", Some(&session.wallet_id), json!({"session_id": session.id}));
         // What the session left held (approval, delay) is cancelled with it.
@@ -170,7 +189,7 @@ pub(crate) async fn revoke_session(
                 &actor,
                 "transaction.cancelled",
                 Some(&tx.wallet_id),
-                json!({"tx_id": tx.id, "reason": "its session was revoked", "session_id": session.id}),
+                json!({"tx_id": tx.id, "reason": reason, "session_id": session.id}),
             )
             .with_event(webhooks::event(
                 webhooks::Event::ApprovalResolved,
@@ -181,8 +200,7 @@ pub(crate) async fn revoke_session(
     })
     .await?;
     if !cancelled.is_empty() {
-        webhooks::wake(&state);
+        webhooks::wake(state);
     }
-    let cancelled: Vec<&str> = cancelled.iter().map(|tx| tx.id.as_str()).collect();
-    Ok(Json(json!({"revoked": revoked, "session_id": id, "cancelled": cancelled})))
+    Ok((revoked, cancelled.into_iter().map(|tx| tx.id).collect()))
 }

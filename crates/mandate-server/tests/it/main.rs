@@ -90,7 +90,7 @@ impl Harness {
             max_renewals: 0,
             revoked_at: None,
         };
-        self.store.insert_session(&record, entry("session.created")).unwrap();
+        assert!(self.store.insert_session(&record, entry("session.created")).unwrap());
         token
     }
 

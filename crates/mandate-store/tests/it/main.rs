@@ -693,8 +693,8 @@ fn an_owner_quorum_is_at_most_the_owners_and_an_unfreeze_collects_signatures() {
 #[test]
 fn revoking_a_session_cancels_what_it_left_held_and_nothing_else() {
     let (_dir, store) = store_with_wallet();
-    store.insert_session(&session("ses_bad"), entry("session.created")).unwrap();
-    store.insert_session(&session("ses_good"), entry("session.created")).unwrap();
+    assert!(store.insert_session(&session("ses_bad"), entry("session.created")).unwrap());
+    assert!(store.insert_session(&session("ses_good"), entry("session.created")).unwrap());
     let document = r#"{"version":1,"rules":[{"id":"cap","type":"max_per_tx","amount":"5"},
         {"id":"slow","type":"tiers","delay_above":"0.5","delay_secs":60,"approval_above":"2"}]}"#;
     let policy = Policy::parse(document).unwrap();
@@ -804,6 +804,12 @@ fn operator_keys_are_stored_hashed_listed_touched_and_revoked_once() {
     // A create made with a key that was revoked meanwhile writes nothing.
     assert!(!store.insert_operator_key(&minted("opk_6", "operator:key:opk_3"), entry("operator_key.created")).unwrap());
     assert!(store.operator_key("opk_6").unwrap().is_none());
+    // Nor is a session made with a revoked key; one made with a live key is, and is found.
+    let by = |actor: &str| AuditEntry { actor: actor.into(), ..entry("session.created") };
+    assert!(!store.insert_session(&session("ses_by_revoked"), by("operator:key:opk_3")).unwrap());
+    assert!(store.insert_session(&session("ses_by_live"), by("operator:key:opk_5")).unwrap());
+    let made = store.sessions_created_by(&["operator:key:opk_3".into(), "operator:key:opk_5".into()]).unwrap();
+    assert_eq!(made.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["ses_by_live"]);
     let again = store.revoke_operator_key("opk_2", 400, entry("operator_key.revoked")).unwrap();
     assert_eq!((again.revoked, again.also_revoked.len()), (false, 0), "nothing left to revoke");
     drop(dir);
@@ -868,7 +874,7 @@ mod postgres;
 #[test]
 fn a_request_of_a_revoked_session_or_agent_reserves_nothing() {
     let (_dir, store) = store_with_wallet();
-    store.insert_session(&session("ses_gone"), entry("session.created")).unwrap();
+    assert!(store.insert_session(&session("ses_gone"), entry("session.created")).unwrap());
     let agent = mandate_store::AgentRecord {
         id: "agt_gone".into(),
         address: ALICE.into(),

@@ -277,8 +277,10 @@ OperatorKeyList = TypedDict('OperatorKeyList', {
 
 OperatorKeyRevoked = TypedDict('OperatorKeyRevoked', {
     'also_revoked': List[str],
+    'cancelled': List[str],
     'key_id': str,
     'revoked': bool,
+    'sessions_revoked': List[str],
 })
 
 Owner = TypedDict('Owner', {
