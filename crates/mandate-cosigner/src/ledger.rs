@@ -391,13 +391,16 @@ impl SpendLedger {
             return Err(Refusal::new(ErrorCode::SessionReused, "this run id was committed before"));
         }
         let Reservation { wallet, chain_id, token, amount } = &reservation;
-        let (before, unit) = match token {
-            None => (state.total(wallet, *chain_id, now), "wei".to_string()),
-            Some(token) => (state.token_total(wallet, token, *chain_id, now), format!("base units of {token}")),
+        let before = match token {
+            None => state.total(wallet, *chain_id, now),
+            Some(token) => state.token_total(wallet, token, *chain_id, now),
         };
         let after = before.saturating_add(*amount);
         if after > daily_max {
-            let kind = if token.is_some() { "x402 payments" } else { "the total" };
+            let (kind, unit) = match token {
+                None => ("the total", "wei".to_string()),
+                Some(token) => ("x402 payments", format!("base units of {token}")),
+            };
             return Err(Refusal::new(
                 ErrorCode::CosignerDailyLimit,
                 format!(

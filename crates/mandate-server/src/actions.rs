@@ -19,9 +19,10 @@ use mandate_core::policy::{
     evaluate, Context, Decision, DenialKind, Fees, Policy, PriceQuote, SimulationOutcome, Tier, Verdict,
 };
 use mandate_core::ErrorCode;
-use mandate_store::WalletRecord;
+use mandate_store::{ReserveView, WalletRecord};
 use serde_json::{json, Value};
 
+use crate::agent_auth::{narrow, AgentPolicy};
 use crate::audit::audit_entry;
 use crate::auth::Principal;
 use crate::context::{policy_of, refuse_if_frozen, wallet_for};
@@ -263,6 +264,67 @@ pub(crate) fn context<'a>(
         recipient_seen,
         fees: view.fees.map(|(gas, fees)| Fees { gas, max_fee_per_gas: fees.max_fee_per_gas }),
         simulation: view.simulation.as_ref(),
+    }
+}
+
+/// A reservation's decision under the wallet's policy and, for an agent key with a
+/// policy of its own, that one too (docs/AGENTS.md): the agent's policy decides on
+/// the agent's own spends, with prices of the feeds it names, and narrows the wallet's
+/// decision. The send pipeline and x402 payments decide this way; `decide` is their
+/// evaluation of one policy.
+pub(crate) struct Mandates {
+    wallet: Option<Arc<Policy>>,
+    agent: Option<(Arc<AgentPolicy>, ChainView)>,
+    view: ChainView,
+}
+
+impl Mandates {
+    /// The wallet's `policy` and `agent`'s own for `action`, with the chain `view`.
+    pub(crate) async fn new(
+        state: &AppState,
+        policy: Option<Arc<Policy>>,
+        agent: Option<Arc<AgentPolicy>>,
+        action: &Action,
+        view: ChainView,
+    ) -> Mandates {
+        let agent = match agent {
+            Some(agent) => {
+                let prices = prices(state, view.chain_id, Some(&agent.policy), action).await;
+                let agent_view = ChainView { prices, ..view.clone() };
+                Some((agent, agent_view))
+            }
+            None => None,
+        };
+        Mandates { wallet: policy, agent, view }
+    }
+
+    /// How far back the decision looks: the longer of the two policies' windows.
+    pub(crate) fn lookback_secs(&self) -> u64 {
+        let wallet = self.wallet.as_deref().map(Policy::lookback_secs).unwrap_or(0);
+        self.agent.as_ref().map_or(wallet, |(agent, _)| wallet.max(agent.policy.lookback_secs()))
+    }
+
+    /// The wallet's view of the chain (fees, prices of its policy's feeds).
+    pub(crate) fn view(&self) -> &ChainView {
+        &self.view
+    }
+
+    /// The decision on the history `seen` at `now`: the wallet's, narrowed by the agent's.
+    pub(crate) fn decide(
+        &self,
+        seen: &ReserveView,
+        now: u64,
+        decide: impl Fn(Option<&Policy>, &Context<'_>, &ChainView) -> Decision,
+    ) -> Decision {
+        let wallet =
+            decide(self.wallet.as_deref(), &context(&self.view, &seen.spends, seen.recipient_seen, now), &self.view);
+        match &self.agent {
+            Some((agent, view)) => {
+                let ctx = context(view, &seen.actor_spends, seen.recipient_seen, now);
+                narrow(wallet, &agent.agent_id, decide(Some(&agent.policy), &ctx, view))
+            }
+            None => wallet,
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mandate_chain::{ChainError, UnsignedTx};
 use mandate_core::action::Asset;
-use mandate_core::policy::{Policy, RuleKind, Tier};
+use mandate_core::policy::{RuleKind, Tier};
 use mandate_core::ErrorCode;
 use mandate_store::{
     AuditEntry, Broadcast, BroadcastKind, NewTransaction, NonceGap, OutboxEvent, ReserveOutcome, ReserveView, TxRecord,
@@ -27,9 +27,9 @@ use mandate_store::{
 use serde_json::json;
 
 use crate::actions::{
-    chain_view, context, decide_transaction, decode_plan, denial_error, prices, ChainView, TxPlan, FEE_CAP_WEI,
+    chain_view, decide_transaction, decode_plan, denial_error, ChainView, Mandates, TxPlan, FEE_CAP_WEI,
 };
-use crate::agent_auth::{agent_policy_of, narrow};
+use crate::agent_auth::agent_policy_of;
 use crate::audit::audit_entry;
 use crate::context::{frozen_error, policy_of, refuse_if_frozen, same_chain};
 use crate::error::{ApiError, ApiResult};
@@ -165,22 +165,15 @@ impl SendPipeline {
         same_chain(state, &self.wallet, self.plan.chain_id, genesis?)?;
         crate::timing::mark("chain");
         // An agent key's own policy narrows the wallet's (both must allow).
-        let agent = Arc::new(agent_policy_of(state, &self.actor)?);
+        let agent = agent_policy_of(state, &self.actor)?.map(Arc::new);
         for _ in 0..RESERVE_ATTEMPTS {
             let policy = policy_of(state, &self.wallet.id)?;
             let action = decode_plan(policy.as_deref(), &self.plan)?;
-            let agent_simulates = agent.as_ref().as_ref().is_some_and(|a| a.policy.requires_simulation());
+            let agent_simulates = agent.as_ref().is_some_and(|a| a.policy.requires_simulation());
             let view = chain_view(state, policy.as_deref(), &action, self.from, &self.plan, agent_simulates).await?;
-            let agent_view = match agent.as_ref() {
-                Some(a) => Some(ChainView {
-                    prices: prices(state, self.plan.chain_id, Some(&a.policy), &action).await,
-                    ..view.clone()
-                }),
-                None => None,
-            };
+            let mandates = Mandates::new(state, policy.clone(), agent.clone(), &action, view.clone()).await;
             crate::timing::mark("chain");
-            let lookback = policy.as_deref().map(Policy::lookback_secs).unwrap_or(0);
-            let lookback = agent.as_ref().as_ref().map_or(lookback, |a| lookback.max(a.policy.lookback_secs()));
+            let lookback = mandates.lookback_secs();
             let (asset, amount) = action.outflow().unwrap_or((Asset::Native, U256::ZERO));
             let decided_at = now();
             let usd_micro = policy.as_ref().and_then(|p| p.usd_value(asset, amount, &view.prices, decided_at));
@@ -204,21 +197,11 @@ impl SendPipeline {
                 requested: Some(requested.clone()),
             };
             let (store, actor) = (state.store.clone(), self.actor.clone());
-            let decide_view = view.clone();
             let (wallet_id, id) = (self.wallet.id.clone(), tx_id.to_string());
-            let decide_agent = agent.clone();
             let outcome = blocking(move || {
                 let decide = |seen: &ReserveView| {
-                    let ctx = context(&decide_view, &seen.spends, seen.recipient_seen, decided_at);
-                    let decision = decide_transaction(policy.as_deref(), &action, &ctx, &decide_view);
-                    match (decide_agent.as_ref(), agent_view.as_ref()) {
-                        (Some(agent), Some(view)) => {
-                            let ctx = context(view, &seen.actor_spends, seen.recipient_seen, decided_at);
-                            let own = decide_transaction(Some(&agent.policy), &action, &ctx, view);
-                            narrow(decision, &agent.agent_id, own)
-                        }
-                        _ => decision,
-                    }
+                    mandates
+                        .decide(seen, decided_at, |policy, ctx, view| decide_transaction(policy, &action, ctx, view))
                 };
                 let announce = |outcome: &ReserveOutcome| announce_reservation(&wallet_id, &id, outcome);
                 Ok(store.reserve(new, lookback, decided_at, &actor, decide, announce)?)

@@ -21,14 +21,14 @@ use axum::Json;
 use mandate_chain::x402::{self, Authorization, Requirement};
 use mandate_chain::SignPayload;
 use mandate_core::action::{Action, Asset};
-use mandate_core::policy::{evaluate, Policy};
+use mandate_core::policy::evaluate;
 use mandate_core::ErrorCode;
 use mandate_store::{AuditEntry, NewTransaction, ReserveOutcome, TxRecord, X402_KIND};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::actions::{context, denial_error, hold_tiers, prices, token_at, ChainView};
-use crate::agent_auth::{agent_policy_of, narrow};
+use crate::actions::{denial_error, hold_tiers, prices, token_at, ChainView, Mandates};
+use crate::agent_auth::agent_policy_of;
 use crate::audit::audit_entry;
 use crate::auth::Principal;
 use crate::context::{frozen_error, policy_of, refuse_if_frozen, signing_key, wallet_for};
@@ -227,7 +227,7 @@ async fn reserve(
     key: Option<String>,
     url: &reqwest::Url,
 ) -> ApiResult<Reserved> {
-    let agent = Arc::new(agent_policy_of(state, actor)?);
+    let agent = agent_policy_of(state, actor)?.map(Arc::new);
     let tx_id = format!("tx_{}", hex::encode(rand::random::<[u8; 10]>()));
     for _ in 0..5 {
         let policy = policy_of(state, &wallet.id)?;
@@ -239,18 +239,12 @@ async fn reserve(
             fees: None,
             estimate_error: None,
         };
-        let agent_view = match agent.as_ref() {
-            Some(a) => {
-                Some(ChainView { prices: prices(state, chain_id, Some(&a.policy), action).await, ..view.clone() })
-            }
-            None => None,
-        };
-        let lookback = policy.as_deref().map(Policy::lookback_secs).unwrap_or(0);
-        let lookback = agent.as_ref().as_ref().map_or(lookback, |a| lookback.max(a.policy.lookback_secs()));
+        let mandates = Mandates::new(state, policy.clone(), agent.clone(), action, view).await;
+        let lookback = mandates.lookback_secs();
         let decided_at = now();
-        let usd_micro = policy
-            .as_ref()
-            .and_then(|p| p.usd_value(Asset::Token(requirement.asset), requirement.amount, &view.prices, decided_at));
+        let usd_micro = policy.as_ref().and_then(|p| {
+            p.usd_value(Asset::Token(requirement.asset), requirement.amount, &mandates.view().prices, decided_at)
+        });
         let requested = audit_entry(
             actor,
             "x402.requested",
@@ -278,25 +272,10 @@ async fn reserve(
             approval_ttl_secs: state.approval_ttl_secs,
             requested: Some(requested),
         };
-        let (store, actor, action, agent) = (state.store.clone(), actor.to_string(), action.clone(), agent.clone());
+        let (store, actor, action) = (state.store.clone(), actor.to_string(), action.clone());
         let outcome = blocking(move || {
             let decide = |seen: &mandate_store::ReserveView| {
-                let wallet_decision = hold_tiers(evaluate(
-                    policy.as_deref(),
-                    &action,
-                    &context(&view, &seen.spends, seen.recipient_seen, decided_at),
-                ));
-                match (agent.as_ref(), agent_view.as_ref()) {
-                    (Some(agent), Some(agent_view)) => {
-                        let ctx = context(agent_view, &seen.actor_spends, seen.recipient_seen, decided_at);
-                        narrow(
-                            wallet_decision,
-                            &agent.agent_id,
-                            hold_tiers(evaluate(Some(&agent.policy), &action, &ctx)),
-                        )
-                    }
-                    _ => wallet_decision,
-                }
+                mandates.decide(seen, decided_at, |policy, ctx, _| hold_tiers(evaluate(policy, &action, ctx)))
             };
             Ok(store.reserve(new, lookback, decided_at, &actor, decide, |_| Vec::new())?)
         })
